@@ -1,0 +1,517 @@
+//! Per-kind validation: name rules and the handful of required fields upstream enforces.
+//!
+//! A table of small functions keyed by (group, kind); kinds without an entry only get
+//! `ObjectMeta` validation.
+
+use serde_json::{Map, Value};
+
+use super::errors::{go_map_literal, BadValue, FieldError};
+use super::names::{is_config_map_key, is_dns1123_label, is_valid_port_num};
+use super::object_meta::NameRule;
+use crate::labels::Selector;
+
+/// Upper bound on the summed size of ConfigMap or Secret data (`MaxSecretSize`).
+pub const MAX_DATA_SIZE_BYTES: usize = 1024 * 1024;
+
+type KindValidator = fn(&Value) -> Vec<FieldError>;
+
+/// The `metadata.name` rule upstream applies to (group, kind).
+pub fn name_rule(group: &str, kind: &str) -> NameRule {
+    match (group, kind) {
+        ("", "Namespace") => NameRule::Dns1123Label,
+        ("", "Service") => NameRule::Dns1035Label,
+        ("rbac.authorization.k8s.io", _) => NameRule::PathSegment,
+        ("", "ServiceAccount") | ("", "Event") | ("events.k8s.io", "Event") => {
+            NameRule::Dns1123Subdomain
+        }
+        ("certificates.k8s.io", "CertificateSigningRequest") => NameRule::PathSegment,
+        _ => NameRule::Dns1123Subdomain,
+    }
+}
+
+fn validator(group: &str, kind: &str) -> Option<KindValidator> {
+    let f: KindValidator = match (group, kind) {
+        ("", "Pod") => validate_pod,
+        ("", "PodTemplate") => |o| validate_pod_spec(o.pointer("/template/spec"), "template.spec"),
+        ("", "ConfigMap") => validate_config_map,
+        ("", "Secret") => validate_secret,
+        ("", "Service") => validate_service,
+        ("", "ReplicationController") => validate_replication_controller,
+        ("apps", "Deployment")
+        | ("apps", "ReplicaSet")
+        | ("apps", "DaemonSet")
+        | ("apps", "StatefulSet") => validate_apps_workload,
+        ("batch", "Job") => validate_job,
+        ("batch", "CronJob") => validate_cron_job,
+        _ => return None,
+    };
+    Some(f)
+}
+
+/// Kind-specific checks for (group, kind); does not include `ObjectMeta` (see [`validate_object`]).
+pub fn validate_kind(group: &str, kind: &str, obj: &Value) -> Vec<FieldError> {
+    validator(group, kind).map(|f| f(obj)).unwrap_or_default()
+}
+
+/// `ObjectMeta` validation with the kind's name rule followed by the kind-specific checks.
+pub fn validate_object(group: &str, kind: &str, obj: &Value, namespaced: bool) -> Vec<FieldError> {
+    let mut errs =
+        super::object_meta::validate_object_meta(obj, namespaced, name_rule(group, kind));
+    errs.extend(validate_kind(group, kind, obj));
+    errs
+}
+
+fn s(v: Option<&Value>) -> &str {
+    v.and_then(Value::as_str).unwrap_or("")
+}
+
+fn validate_pod(obj: &Value) -> Vec<FieldError> {
+    validate_pod_spec(obj.get("spec"), "spec")
+}
+
+const RESTART_POLICIES: [&str; 3] = ["Always", "OnFailure", "Never"];
+
+/// Containers present, named (DNS-1123 label, unique), with images and valid ports.
+fn validate_pod_spec(spec: Option<&Value>, path: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let empty = Value::Null;
+    let spec = spec.unwrap_or(&empty);
+    let mut seen: Vec<String> = Vec::new();
+    let containers = spec.get("containers").and_then(Value::as_array);
+    if containers.is_none_or(|c| c.is_empty()) {
+        errs.push(FieldError::required(&format!("{path}.containers"), ""));
+    }
+    for (list_name, list) in [
+        ("initContainers", spec.get("initContainers")),
+        ("containers", spec.get("containers")),
+    ] {
+        let Some(list) = list.and_then(Value::as_array) else {
+            continue;
+        };
+        for (i, c) in list.iter().enumerate() {
+            let cpath = format!("{path}.{list_name}[{i}]");
+            let name = s(c.get("name"));
+            if name.is_empty() {
+                errs.push(FieldError::required(&format!("{cpath}.name"), ""));
+            } else {
+                for msg in is_dns1123_label(name) {
+                    errs.push(FieldError::invalid(&format!("{cpath}.name"), name, &msg));
+                }
+                if seen.iter().any(|n| n == name) {
+                    errs.push(FieldError::duplicate(&format!("{cpath}.name"), name));
+                } else {
+                    seen.push(name.to_owned());
+                }
+            }
+            if s(c.get("image")).trim().is_empty() {
+                errs.push(FieldError::required(&format!("{cpath}.image"), ""));
+            }
+            if let Some(ports) = c.get("ports").and_then(Value::as_array) {
+                for (j, p) in ports.iter().enumerate() {
+                    let port = p.get("containerPort").and_then(Value::as_i64).unwrap_or(0);
+                    let ppath = format!("{cpath}.ports[{j}].containerPort");
+                    if port == 0 {
+                        errs.push(FieldError::required(&ppath, ""));
+                    } else {
+                        for msg in is_valid_port_num(port) {
+                            errs.push(FieldError::invalid(&ppath, port, &msg));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(policy) = spec.get("restartPolicy").and_then(Value::as_str) {
+        if !RESTART_POLICIES.contains(&policy) {
+            errs.push(FieldError::not_supported(
+                &format!("{path}.restartPolicy"),
+                policy,
+                &RESTART_POLICIES,
+            ));
+        }
+    }
+    errs
+}
+
+fn validate_data_keys(obj: &Value, field: &str, other: &str, total: &mut usize) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let Some(map) = obj.get(field).and_then(Value::as_object) else {
+        return errs;
+    };
+    let other_map = obj.get(other).and_then(Value::as_object);
+    for (k, v) in map {
+        let path = format!("{field}[{k}]");
+        for msg in is_config_map_key(k) {
+            errs.push(FieldError::invalid(&path, k.as_str(), &msg));
+        }
+        if other_map.is_some_and(|m| m.contains_key(k)) {
+            errs.push(FieldError::invalid(
+                &path,
+                k.as_str(),
+                &format!("duplicate of key present in {other}"),
+            ));
+        }
+        *total += v.as_str().map_or(0, str::len);
+    }
+    errs
+}
+
+fn validate_config_map(obj: &Value) -> Vec<FieldError> {
+    let mut total = 0;
+    let mut errs = validate_data_keys(obj, "data", "binaryData", &mut total);
+    errs.extend(validate_data_keys(obj, "binaryData", "data", &mut total));
+    if total > MAX_DATA_SIZE_BYTES {
+        errs.push(FieldError::too_long("", MAX_DATA_SIZE_BYTES));
+    }
+    errs
+}
+
+fn validate_secret(obj: &Value) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let mut total = 0;
+    let data = obj.get("data").and_then(Value::as_object);
+    let string_data = obj.get("stringData").and_then(Value::as_object);
+    for (field, map) in [("data", data), ("stringData", string_data)] {
+        let Some(map) = map else { continue };
+        for (k, v) in map {
+            for msg in is_config_map_key(k) {
+                errs.push(FieldError::invalid(
+                    &format!("{field}[{k}]"),
+                    k.as_str(),
+                    &msg,
+                ));
+            }
+            total += v.as_str().map_or(0, str::len);
+        }
+    }
+    if total > MAX_DATA_SIZE_BYTES {
+        errs.push(FieldError::too_long("data", MAX_DATA_SIZE_BYTES));
+    }
+    let has = |key: &str| {
+        data.is_some_and(|m| m.contains_key(key))
+            || string_data.is_some_and(|m| m.contains_key(key))
+    };
+    let required_keys: &[&str] = match s(obj.get("type")) {
+        "kubernetes.io/dockercfg" => &[".dockercfg"],
+        "kubernetes.io/dockerconfigjson" => &[".dockerconfigjson"],
+        "kubernetes.io/ssh-auth" => &["ssh-privatekey"],
+        "kubernetes.io/tls" => &["tls.key", "tls.crt"],
+        "kubernetes.io/service-account-token" => {
+            if s(obj.pointer("/metadata/annotations/kubernetes.io~1service-account.name"))
+                .is_empty()
+            {
+                errs.push(FieldError::required(
+                    "metadata.annotations[kubernetes.io/service-account.name]",
+                    "",
+                ));
+            }
+            &[]
+        }
+        _ => &[],
+    };
+    for key in required_keys {
+        if !has(key) {
+            errs.push(FieldError::required(&format!("data[{key}]"), ""));
+        }
+    }
+    errs
+}
+
+const SERVICE_TYPES: [&str; 4] = ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"];
+const PROTOCOLS: [&str; 3] = ["SCTP", "TCP", "UDP"];
+
+fn validate_service(obj: &Value) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let empty = Value::Null;
+    let spec = obj.get("spec").unwrap_or(&empty);
+    let svc_type = spec
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("ClusterIP");
+    if !SERVICE_TYPES.contains(&svc_type) {
+        errs.push(FieldError::not_supported(
+            "spec.type",
+            svc_type,
+            &SERVICE_TYPES,
+        ));
+    }
+    let headless = s(spec.get("clusterIP")) == "None";
+    if svc_type == "ExternalName" && s(spec.get("externalName")).is_empty() {
+        errs.push(FieldError::required("spec.externalName", ""));
+    }
+    let ports = spec.get("ports").and_then(Value::as_array);
+    if ports.is_none_or(|p| p.is_empty()) && !headless && svc_type != "ExternalName" {
+        errs.push(FieldError::required("spec.ports", ""));
+    }
+    let ports = ports.map(Vec::as_slice).unwrap_or_default();
+    let mut names: Vec<&str> = Vec::new();
+    for (i, p) in ports.iter().enumerate() {
+        let path = format!("spec.ports[{i}]");
+        let name = s(p.get("name"));
+        if ports.len() > 1 && name.is_empty() {
+            errs.push(FieldError::required(&format!("{path}.name"), ""));
+        } else if !name.is_empty() {
+            for msg in is_dns1123_label(name) {
+                errs.push(FieldError::invalid(&format!("{path}.name"), name, &msg));
+            }
+            if names.contains(&name) {
+                errs.push(FieldError::duplicate(&format!("{path}.name"), name));
+            }
+            names.push(name);
+        }
+        let port = p.get("port").and_then(Value::as_i64).unwrap_or(0);
+        for msg in is_valid_port_num(port) {
+            errs.push(FieldError::invalid(&format!("{path}.port"), port, &msg));
+        }
+        if let Some(proto) = p.get("protocol").and_then(Value::as_str) {
+            if !PROTOCOLS.contains(&proto) {
+                errs.push(FieldError::not_supported(
+                    &format!("{path}.protocol"),
+                    proto,
+                    &PROTOCOLS,
+                ));
+            }
+        }
+    }
+    errs
+}
+
+fn validate_replicas(obj: &Value, errs: &mut Vec<FieldError>) {
+    if let Some(r) = obj.pointer("/spec/replicas").and_then(Value::as_i64) {
+        if r < 0 {
+            errs.push(FieldError::invalid(
+                "spec.replicas",
+                r,
+                "must be greater than or equal to 0",
+            ));
+        }
+    }
+}
+
+fn template_labels(obj: &Value, template_ptr: &str) -> Map<String, Value> {
+    obj.pointer(&format!("{template_ptr}/metadata/labels"))
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn validate_replication_controller(obj: &Value) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    validate_replicas(obj, &mut errs);
+    if let Some(sel) = obj.pointer("/spec/selector").and_then(Value::as_object) {
+        let labels = template_labels(obj, "/spec/template");
+        if !sel.is_empty() && sel.iter().any(|(k, v)| labels.get(k) != Some(v)) {
+            errs.push(FieldError::invalid(
+                "spec.template.metadata.labels",
+                BadValue::Raw(go_map_literal(&labels)),
+                "`selector` does not match template `labels`",
+            ));
+        }
+    }
+    if obj.pointer("/spec/template").is_some() {
+        errs.extend(validate_pod_spec(
+            obj.pointer("/spec/template/spec"),
+            "spec.template.spec",
+        ));
+    }
+    errs
+}
+
+/// Selector required, non-empty, matching the template labels; then the pod template.
+fn validate_selector_and_template(
+    obj: &Value,
+    template_ptr: &str,
+    template_path: &str,
+    kind_word: &str,
+) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    match obj.pointer("/spec/selector") {
+        None | Some(Value::Null) => errs.push(FieldError::required("spec.selector", "")),
+        Some(sel) => match Selector::from_label_selector(Some(sel)) {
+            Ok(selector) if selector.is_empty() => errs.push(FieldError::invalid(
+                "spec.selector",
+                BadValue::Raw(sel.to_string()),
+                &format!("empty selector is invalid for {kind_word}"),
+            )),
+            Ok(selector) => {
+                let labels = template_labels(obj, template_ptr);
+                if !selector.matches(&labels) {
+                    errs.push(FieldError::invalid(
+                        &format!("{template_path}.metadata.labels"),
+                        BadValue::Raw(go_map_literal(&labels)),
+                        "`selector` does not match template `labels`",
+                    ));
+                }
+            }
+            Err(e) => errs.push(FieldError::invalid(
+                "spec.selector",
+                BadValue::Raw(sel.to_string()),
+                &e.to_string(),
+            )),
+        },
+    }
+    errs.extend(validate_pod_spec(
+        obj.pointer(&format!("{template_ptr}/spec")),
+        &format!("{template_path}.spec"),
+    ));
+    errs
+}
+
+fn validate_apps_workload(obj: &Value) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    validate_replicas(obj, &mut errs);
+    let word = match s(obj.get("kind")) {
+        "ReplicaSet" => "replicaset",
+        "DaemonSet" => "daemonset",
+        "StatefulSet" => "statefulset",
+        _ => "deployment",
+    };
+    errs.extend(validate_selector_and_template(
+        obj,
+        "/spec/template",
+        "spec.template",
+        word,
+    ));
+    errs
+}
+
+const JOB_RESTART_POLICIES: [&str; 2] = ["OnFailure", "Never"];
+
+fn validate_job_template(obj: &Value, spec_ptr: &str, spec_path: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let policy = s(obj.pointer(&format!("{spec_ptr}/template/spec/restartPolicy")));
+    if !JOB_RESTART_POLICIES.contains(&policy) {
+        errs.push(FieldError::not_supported(
+            &format!("{spec_path}.template.spec.restartPolicy"),
+            policy,
+            &JOB_RESTART_POLICIES,
+        ));
+    }
+    errs.extend(validate_pod_spec(
+        obj.pointer(&format!("{spec_ptr}/template/spec")),
+        &format!("{spec_path}.template.spec"),
+    ));
+    errs
+}
+
+fn validate_job(obj: &Value) -> Vec<FieldError> {
+    validate_job_template(obj, "/spec", "spec")
+}
+
+fn validate_cron_job(obj: &Value) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    if s(obj.pointer("/spec/schedule")).is_empty() {
+        errs.push(FieldError::required("spec.schedule", ""));
+    }
+    errs.extend(validate_job_template(
+        obj,
+        "/spec/jobTemplate/spec",
+        "spec.jobTemplate.spec",
+    ));
+    errs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn msgs(errs: &[FieldError]) -> Vec<String> {
+        errs.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn name_rules_per_kind() {
+        assert_eq!(name_rule("", "Namespace"), NameRule::Dns1123Label);
+        assert_eq!(name_rule("", "Service"), NameRule::Dns1035Label);
+        assert_eq!(name_rule("", "ConfigMap"), NameRule::Dns1123Subdomain);
+        assert_eq!(
+            name_rule("rbac.authorization.k8s.io", "ClusterRole"),
+            NameRule::PathSegment
+        );
+    }
+
+    #[test]
+    fn pod_requires_containers_names_images() {
+        assert_eq!(
+            msgs(&validate_kind("", "Pod", &json!({"spec": {}}))),
+            vec!["spec.containers: Required value"]
+        );
+        let errs = validate_kind(
+            "",
+            "Pod",
+            &json!({"spec": {"containers": [{"name": "a", "image": "x"}, {"name": "a"}, {"image": "y", "ports": [{"containerPort": 70000}]}]}}),
+        );
+        assert_eq!(
+            msgs(&errs),
+            vec![
+                "spec.containers[1].name: Duplicate value: \"a\"",
+                "spec.containers[1].image: Required value",
+                "spec.containers[2].name: Required value",
+                "spec.containers[2].ports[0].containerPort: Invalid value: 70000: must be between 1 and 65535, inclusive",
+            ]
+        );
+    }
+
+    #[test]
+    fn configmap_and_secret_keys() {
+        let errs = validate_kind(
+            "",
+            "ConfigMap",
+            &json!({"data": {"a/b": "x", "ok": "y"}, "binaryData": {"ok": ""}}),
+        );
+        assert_eq!(errs.len(), 3);
+        assert_eq!(errs[0].field, "data[a/b]");
+        assert_eq!(
+            errs[1].message,
+            "Invalid value: \"ok\": duplicate of key present in binaryData"
+        );
+        let tls = validate_kind(
+            "",
+            "Secret",
+            &json!({"type": "kubernetes.io/tls", "data": {"tls.crt": ""}}),
+        );
+        assert_eq!(msgs(&tls), vec!["data[tls.key]: Required value"]);
+    }
+
+    #[test]
+    fn service_ports() {
+        assert_eq!(
+            msgs(&validate_kind("", "Service", &json!({"spec": {}}))),
+            vec!["spec.ports: Required value"]
+        );
+        assert!(validate_kind("", "Service", &json!({"spec": {"clusterIP": "None"}})).is_empty());
+        let errs = validate_kind(
+            "",
+            "Service",
+            &json!({"spec": {"type": "Foo", "ports": [{"port": 0, "protocol": "ICMP"}, {"name": "b", "port": 80}]}}),
+        );
+        assert_eq!(errs[0].message, "Unsupported value: \"Foo\": supported values: \"ClusterIP\", \"ExternalName\", \"LoadBalancer\", \"NodePort\"");
+        assert_eq!(errs[1].to_string(), "spec.ports[0].name: Required value");
+        assert_eq!(errs[2].field, "spec.ports[0].port");
+        assert_eq!(errs[3].field, "spec.ports[0].protocol");
+    }
+
+    #[test]
+    fn deployment_selector_must_match_template() {
+        let d = json!({"kind": "Deployment", "spec": {"selector": {"matchLabels": {"app": "a"}}, "template": {"metadata": {"labels": {"app": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}});
+        assert_eq!(
+            msgs(&validate_kind("apps", "Deployment", &d)),
+            vec!["spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"b\"}: `selector` does not match template `labels`"]
+        );
+        let missing = json!({"kind": "Deployment", "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}});
+        assert_eq!(
+            msgs(&validate_kind("apps", "Deployment", &missing)),
+            vec!["spec.selector: Required value"]
+        );
+    }
+
+    #[test]
+    fn job_restart_policy() {
+        let j = json!({"spec": {"template": {"spec": {"restartPolicy": "Always", "containers": [{"name": "c", "image": "i"}]}}}});
+        assert_eq!(
+            msgs(&validate_kind("batch", "Job", &j)),
+            vec!["spec.template.spec.restartPolicy: Unsupported value: \"Always\": supported values: \"OnFailure\", \"Never\""]
+        );
+    }
+}

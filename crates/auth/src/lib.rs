@@ -1,0 +1,49 @@
+//! # ferrokube-auth
+//!
+//! Cluster identity for ferrokube: the PKI on disk, the admin kubeconfig, the API server's TLS
+//! config and request authentication.
+//!
+//! - [`Pki::load_or_create`]`(data_dir, &`[`PkiOptions`]`)` creates or loads `<data_dir>/pki/`:
+//!   `ca.crt/ca.key` (ECDSA P-256, 10 years, CN=ferrokube-ca), `server.crt/key` (SANs: localhost,
+//!   127.0.0.1, ::1, host name, `kubernetes.default.svc...`, the server URL's host, `tls_sans`),
+//!   `admin.crt/key` (CN=admin, O=system:masters), `service-account.key/pub` (token signing)
+//!   and `join-token` (bootstrap token). Keys and the token are 0600. Leaf certificates are
+//!   re-issued by the same CA when expiring, mis-signed, or (serving) missing a wanted SAN.
+//! - [`Pki::write_kubeconfig`] / [`Pki::kubeconfig_yaml`] render the admin kubeconfig
+//!   (cluster/context `ferrokube`, user `admin`, all data embedded); [`Kubeconfig`] is the
+//!   document type.
+//! - [`Pki::server_tls_config`] is the rustls serving config (optional client certificates,
+//!   ALPN h2 + http/1.1); [`Pki::admin_client_tls_config`] serves in-process clients.
+//! - [`Authenticator::authenticate`]`(peer_certs, authorization_header)` → [`UserInfo`] or
+//!   [`AuthError`] (answer 401 with [`unauthorized_status`]). [`Authenticator::from_pki`] wires
+//!   client certs, the bootstrap token ([`AGENT_USER`]) and `<data_dir>/tokens.csv`
+//!   ([`StaticTokens`]); [`TokenAuthenticator`] is the hook for service-account JWTs.
+
+#![warn(missing_docs)]
+
+mod authn;
+mod certs;
+mod error;
+mod files;
+mod kubeconfig;
+mod pki;
+mod tls;
+mod tokenfile;
+
+pub use authn::{
+    bearer_token, unauthorized_status, Authenticator, BootstrapToken, TokenAuthenticator, UserInfo,
+    AGENT_GROUPS, AGENT_USER, ALL_AUTHENTICATED, ALL_UNAUTHENTICATED, ANONYMOUS_USER,
+    CREDENTIAL_ID_KEY,
+};
+pub use certs::{IssuedCertificate, San, CA_COMMON_NAME, SERVING_COMMON_NAME};
+pub use error::{AuthError, PkiError};
+pub use kubeconfig::{
+    Cluster, Context, Kubeconfig, NamedCluster, NamedContext, NamedUser, UserCredentials,
+    CLUSTER_NAME, KUBECONFIG_USER,
+};
+pub use pki::{Pki, PkiOptions, ADMIN_GROUP, ADMIN_USER};
+pub use tls::{client_config, server_config, ALPN_PROTOCOLS};
+pub use tokenfile::StaticTokens;
+
+/// Re-export so callers name certificate types from the same rustls version we use.
+pub use rustls::pki_types;

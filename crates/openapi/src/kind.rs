@@ -1,0 +1,183 @@
+//! The generator's input: one served kind, as the API server's registry describes it.
+
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+
+/// What the generator needs to know of one served kind (the API server's registry builds these).
+#[derive(Clone, Debug)]
+pub struct ApiKind {
+    /// API group, `""` for the core group.
+    pub group: String,
+    /// API version, e.g. `v1`.
+    pub version: String,
+    /// Kind, e.g. `Pod`.
+    pub kind: String,
+    /// Resource name in URLs, e.g. `pods`.
+    pub plural: String,
+    /// Whether objects live in a namespace.
+    pub namespaced: bool,
+    /// Supported verbs: get list watch create update patch delete deletecollection.
+    pub verbs: Vec<String>,
+    /// Supported subresources among `status` and `scale`.
+    pub subresources: Vec<String>,
+    /// Registers the kind's schema in the generator and returns a `$ref` to it.
+    pub schema: fn(&mut SchemaGenerator) -> Schema,
+    /// Registers the kind's list schema in the generator and returns a `$ref` to it.
+    pub list_schema: fn(&mut SchemaGenerator) -> Schema,
+}
+
+impl ApiKind {
+    /// Describes the k8s-openapi type `K`, served with the given verbs and subresources.
+    pub fn of<K>(verbs: &[&str], subresources: &[&str]) -> Self
+    where
+        K: k8s_openapi::Resource + k8s_openapi::ListableResource + JsonSchema,
+        K::Scope: 'static,
+    {
+        ApiKind {
+            group: K::GROUP.to_string(),
+            version: K::VERSION.to_string(),
+            kind: K::KIND.to_string(),
+            plural: K::URL_PATH_SEGMENT.to_string(),
+            namespaced: is_namespaced_scope::<K::Scope>(),
+            verbs: verbs.iter().map(|v| v.to_string()).collect(),
+            subresources: subresources.iter().map(|s| s.to_string()).collect(),
+            schema: |generator| generator.subschema_for::<K>(),
+            list_schema: list_schema_of::<K>,
+        }
+    }
+
+    /// `group/version`, or just `version` for the core group (the form of `apiVersion`).
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// The key of this kind's v3 document: `api/v1` or `apis/<group>/<version>`.
+    pub fn group_version_path(&self) -> String {
+        group_version_path(&self.group, &self.version)
+    }
+
+    /// Whether `verb` is among the supported verbs.
+    pub fn supports(&self, verb: &str) -> bool {
+        self.verbs.iter().any(|v| v == verb)
+    }
+
+    /// Whether `subresource` is among the supported subresources.
+    pub fn has_subresource(&self, subresource: &str) -> bool {
+        self.subresources.iter().any(|s| s == subresource)
+    }
+}
+
+/// The key of a group-version's v3 document: `api/v1` for core, `apis/<group>/<version>` otherwise.
+pub fn group_version_path(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        format!("api/{version}")
+    } else {
+        format!("apis/{group}/{version}")
+    }
+}
+
+/// Whether a k8s-openapi scope marker is the namespaced one (the marker types carry no method to ask).
+fn is_namespaced_scope<S: 'static>() -> bool {
+    std::any::TypeId::of::<S>() == std::any::TypeId::of::<k8s_openapi::NamespaceResourceScope>()
+}
+
+/// Registers `<Kind>List` next to `K`'s definition and returns a `$ref` to it.
+///
+/// k8s-openapi has no schema for its generic `List<T>`, so the list shape is written here the way
+/// upstream's generated `FooList` definitions look.
+pub fn list_schema_of<K>(generator: &mut SchemaGenerator) -> Schema
+where
+    K: k8s_openapi::ListableResource + JsonSchema,
+{
+    let item_ref = generator.subschema_for::<K>();
+    let list_meta =
+        generator.subschema_for::<k8s_openapi::apimachinery::pkg::apis::meta::v1::ListMeta>();
+    let item_name = K::schema_name();
+    let list_name = match item_name.rsplit_once('.') {
+        Some((package, _)) => format!("{package}.{}", K::LIST_KIND),
+        None => K::LIST_KIND.to_string(),
+    };
+    let mut meta = list_meta.to_value();
+    if let Some(object) = meta.as_object_mut() {
+        object.insert(
+            "description".into(),
+            "Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds".into(),
+        );
+    }
+    let plural = K::URL_PATH_SEGMENT;
+    let list = json_schema!({
+        "description": format!("{} is a list of {}.", K::LIST_KIND, K::KIND),
+        "type": "object",
+        "properties": {
+            "apiVersion": {
+                "description": "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+                "type": "string",
+            },
+            "items": {
+                "description": format!("List of {plural}."),
+                "type": "array",
+                "items": item_ref.to_value(),
+            },
+            "kind": {
+                "description": "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+                "type": "string",
+            },
+            "metadata": meta,
+        },
+        "required": ["items"],
+    });
+    generator
+        .definitions_mut()
+        .insert(list_name.clone(), list.to_value());
+    let definitions_path = generator.settings().definitions_path.to_string();
+    json_schema!({ "$ref": format!("#{definitions_path}/{list_name}") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::{apps::v1::Deployment, core::v1::Namespace, core::v1::Pod};
+
+    #[test]
+    fn of_reads_resource_constants() {
+        let pod = ApiKind::of::<Pod>(&["get", "list"], &["status"]);
+        assert_eq!(
+            (pod.group.as_str(), pod.version.as_str(), pod.kind.as_str()),
+            ("", "v1", "Pod")
+        );
+        assert_eq!(pod.plural, "pods");
+        assert!(pod.namespaced);
+        assert!(pod.supports("list") && !pod.supports("create"));
+        assert!(pod.has_subresource("status"));
+        assert_eq!(pod.group_version_path(), "api/v1");
+        assert_eq!(pod.api_version(), "v1");
+
+        let ns = ApiKind::of::<Namespace>(&[], &[]);
+        assert!(!ns.namespaced);
+
+        let deploy = ApiKind::of::<Deployment>(&[], &["scale"]);
+        assert_eq!(deploy.group_version_path(), "apis/apps/v1");
+        assert_eq!(deploy.api_version(), "apps/v1");
+    }
+
+    #[test]
+    fn list_schema_registers_list_definition() {
+        let mut generator = crate::schema::new_generator();
+        let reference = list_schema_of::<Pod>(&mut generator);
+        assert_eq!(
+            reference.get("$ref").and_then(|v| v.as_str()),
+            Some("#/definitions/io.k8s.api.core.v1.PodList")
+        );
+        let list = &generator.definitions()["io.k8s.api.core.v1.PodList"];
+        assert_eq!(
+            list["properties"]["items"]["items"]["$ref"],
+            "#/definitions/io.k8s.api.core.v1.Pod"
+        );
+        assert!(generator
+            .definitions()
+            .contains_key("io.k8s.api.core.v1.Pod"));
+    }
+}

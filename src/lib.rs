@@ -1,0 +1,1 @@
+//! ferrokube: a Kubernetes-compatible control plane and node agent.

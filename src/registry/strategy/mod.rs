@@ -1,0 +1,83 @@
+//! Per-kind strategies: upstream's defaulting (`SetDefaults_*`) and the small create/update/delete
+//! decisions that differ per kind. Validation of names, labels and per-kind required fields lives
+//! in `ferrokube_apimachinery::validation`; the REST path in `registry::rest` calls both.
+
+mod core;
+mod workloads;
+
+use serde_json::{Map, Value};
+
+pub use self::core::{NAMESPACE, NODE, POD, SECRET, SERVICE, SERVICE_ACCOUNT};
+pub use self::workloads::{CRONJOB, DAEMONSET, DEPLOYMENT, JOB, REPLICASET, REPLICATION_CONTROLLER, STATEFULSET};
+
+/// What differs per kind in the write path.
+pub trait Strategy: Sync + Send {
+    /// Fills in defaults, as upstream's defaulting functions do (runs on create and update).
+    fn default(&self, _obj: &mut Value) {}
+    /// Adjusts an object before it is first stored (e.g. a pod starts Pending).
+    fn prepare_create(&self, _obj: &mut Value) {}
+    /// Whether `metadata.generation` starts at 1 and rises on every spec change.
+    fn tracks_generation(&self) -> bool {
+        false
+    }
+    /// Grace period for a delete request, when deletion is graceful for this object
+    /// (None: delete at once). `requested` is DeleteOptions.gracePeriodSeconds.
+    fn graceful_delete_seconds(&self, _obj: &Value, _requested: Option<i64>) -> Option<i64> {
+        None
+    }
+    /// Marks an object whose deletion has begun (namespaces turn Terminating).
+    fn on_delete(&self, _obj: &mut Value) {}
+}
+
+/// A kind with no special behaviour.
+pub struct Plain;
+impl Strategy for Plain {}
+
+/// A kind whose spec changes bump `metadata.generation` (ingress, network policy, PDB, ...).
+pub struct Generational;
+impl Strategy for Generational {
+    fn tracks_generation(&self) -> bool {
+        true
+    }
+}
+
+/// The shared plain strategy.
+pub static PLAIN: Plain = Plain;
+/// The shared generational strategy.
+pub static GENERATIONAL: Generational = Generational;
+
+/// Sets `obj[key] = value` when absent or null; creates parent objects as needed.
+pub(crate) fn set_default(obj: &mut Value, path: &[&str], value: Value) {
+    let Some((last, parents)) = path.split_last() else { return };
+    let mut cur = obj;
+    for part in parents {
+        let Some(map) = cur.as_object_mut() else { return };
+        let entry = map.entry(part.to_string()).or_insert_with(|| Value::Object(Map::new()));
+        if entry.is_null() {
+            *entry = Value::Object(Map::new());
+        }
+        cur = entry;
+    }
+    if let Some(map) = cur.as_object_mut() {
+        let slot = map.entry(last.to_string()).or_insert(Value::Null);
+        if slot.is_null() {
+            *slot = value;
+        }
+    }
+}
+
+/// Mutable access to `obj.a.b.c` when every step is an object.
+pub(crate) fn get_mut<'a>(obj: &'a mut Value, path: &[&str]) -> Option<&'a mut Value> {
+    let mut cur = obj;
+    for part in path {
+        cur = cur.as_object_mut()?.get_mut(*part)?;
+    }
+    Some(cur)
+}
+
+/// Applies `f` to each element of the array at `path`, if any.
+pub(crate) fn each_mut(obj: &mut Value, path: &[&str], mut f: impl FnMut(&mut Value)) {
+    if let Some(Value::Array(items)) = get_mut(obj, path) {
+        items.iter_mut().for_each(&mut f);
+    }
+}

@@ -1,1 +1,14 @@
 //! ferrokube: a Kubernetes-compatible control plane and node agent.
+//!
+//! Layers, top to bottom: [`cli`] → [`server`] → [`http`] (routing, negotiation, watch streaming)
+//! → [`registry`] (one generic REST implementation driven by a per-kind table) → the
+//! revisioned store (`ferrokube-store`, replicated by openraft).
+
+pub mod bench;
+pub mod cli;
+pub mod components;
+pub mod http;
+pub mod openapi;
+pub mod registry;
+pub mod server;
+pub mod status;

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `ferrokube` binary: one command line for every role.
+
+fn main() -> anyhow::Result<()> {
+    ferrokube::cli::main()
+}

@@ -118,9 +118,9 @@ fn is_empty_container(value: &Value) -> bool {
 
 /// Validates metadata and per-kind rules; 422 Invalid naming each bad field.
 pub fn validate(d: &ResourceDescriptor, obj: &Value) -> ApiResult<()> {
-    let causes: Vec<Cause> = ferrokube_apimachinery::validation::validate_object(d.group, d.kind, d.namespaced, obj)
+    let causes: Vec<Cause> = ferrokube_apimachinery::validation::validate_object(d.group, d.kind, obj, d.namespaced)
         .into_iter()
-        .map(|e| Cause { reason: e.reason.to_string(), message: e.message, field: e.field })
+        .map(|e| Cause { reason: e.reason.as_str().to_string(), message: e.message, field: e.field })
         .collect();
     if causes.is_empty() {
         Ok(())

@@ -27,8 +27,10 @@ pub struct TypedCodec {
     /// Decodes into the typed struct and serializes back: the shape check, and the canonical form
     /// (fields the type does not know are missing from the result).
     pub roundtrip: fn(&Value) -> Result<Value, String>,
-    /// The kind's JSON schema (for OpenAPI).
+    /// The kind's JSON schema reference (for OpenAPI).
     pub schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
+    /// The list kind's JSON schema (k8s-openapi's `List<T>` has none of its own).
+    pub list_schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
 }
 
 /// Everything the generic REST path needs to know about one kind.
@@ -123,7 +125,8 @@ impl Describe {
                 scale: None,
                 codec: TypedCodec {
                     roundtrip: roundtrip::<K>,
-                    schema: <K as JsonSchema>::json_schema,
+                    schema: |generator| generator.subschema_for::<K>(),
+                    list_schema: ferrokube_openapi::list_schema_of::<K>,
                 },
                 strategy,
             },

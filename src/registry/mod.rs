@@ -1,12 +1,16 @@
 //! The registry: one generic REST implementation over the store, driven by the per-kind
 //! descriptor table. HTTP specifics live in `http`; this module speaks in objects and `ApiError`s.
 
+pub mod admit;
 pub mod descriptor;
 pub mod filter;
 pub mod kinds;
+pub mod list;
 pub mod meta;
+pub mod patch;
 pub mod rest;
 pub mod strategy;
+pub mod watch;
 
 use std::collections::HashMap;
 use std::sync::Arc;

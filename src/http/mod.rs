@@ -1,0 +1,102 @@
+//! The HTTP face of the API server: routing, authentication, health and version endpoints,
+//! discovery, OpenAPI, and the one generic resource handler.
+
+pub mod actions;
+pub mod codec;
+pub mod discovery;
+pub mod request;
+pub mod resources;
+pub mod serve;
+pub mod watch;
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use ferrokube_auth::{Authenticator, UserInfo};
+use serde_json::json;
+
+use crate::registry::Registry;
+
+/// Shared state of the HTTP layer.
+pub struct AppState {
+    /// The served kinds over the store.
+    pub registry: Registry,
+    /// Who is calling.
+    pub authenticator: Authenticator,
+    /// `host:port` clients reach us at (discovery's serverAddressByClientCIDRs).
+    pub advertise_address: String,
+}
+
+/// The client certificates a TLS connection presented, attached to each of its requests.
+#[derive(Clone, Default)]
+pub struct PeerCertificates(pub Option<Vec<rustls::pki_types::CertificateDer<'static>>>);
+
+/// Builds the router.
+pub fn router(state: Arc<AppState>, openapi: Arc<ferrokube_openapi::Documents>) -> Router {
+    let open = Router::new()
+        .route("/healthz", get(ok))
+        .route("/livez", get(ok))
+        .route("/readyz", get(ok))
+        .route("/healthz/{*check}", get(ok))
+        .route("/livez/{*check}", get(ok))
+        .route("/readyz/{*check}", get(ok));
+    let api = Router::new()
+        .route("/version", get(version))
+        .fallback(resources::handle)
+        .with_state(state.clone())
+        .merge(ferrokube_openapi::router(openapi))
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    open.merge(api)
+}
+
+async fn ok() -> &'static str {
+    "ok"
+}
+
+/// `/version`: we claim the Kubernetes version whose API we serve.
+async fn version() -> Response {
+    codec::json_value(
+        StatusCode::OK,
+        &json!({
+            "major": "1",
+            "minor": "33",
+            "emulationMajor": "1",
+            "emulationMinor": "33",
+            "minCompatibilityMajor": "1",
+            "minCompatibilityMinor": "32",
+            "gitVersion": format!("v1.33.0-ferrokube.{}", env!("CARGO_PKG_VERSION")),
+            "gitCommit": "",
+            "gitTreeState": "clean",
+            "buildDate": "1970-01-01T00:00:00Z",
+            "goVersion": "rust",
+            "compiler": "rustc",
+            "platform": format!("{}/{}", std::env::consts::OS, go_arch()),
+        }),
+    )
+}
+
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// Authenticates every API request by client certificate or bearer token; 401 otherwise.
+async fn authenticate(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+    let certs = req.extensions().get::<PeerCertificates>().and_then(|p| p.0.clone());
+    let auth_header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+    match state.authenticator.authenticate(certs.as_deref(), auth_header.as_deref()) {
+        Ok(user) => {
+            req.extensions_mut().insert::<UserInfo>(user);
+            next.run(req).await
+        }
+        Err(_) => (StatusCode::UNAUTHORIZED, axum::Json(ferrokube_auth::unauthorized_status())).into_response(),
+    }
+}

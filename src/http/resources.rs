@@ -1,0 +1,365 @@
+//! The one handler for every resource path: parse, authorize the shape, dispatch to the registry,
+//! encode the answer. Nothing here is per kind.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::{BufMut, Bytes, BytesMut};
+use serde_json::{json, Value};
+
+use super::codec::{self, Output};
+use super::discovery;
+use super::request::{parse_path, query_bool, ApiPath, RequestInfo};
+use super::{watch, AppState};
+use crate::registry::admit::FieldValidation;
+use crate::registry::filter::Filter;
+use crate::registry::list::ListOptions;
+use crate::registry::patch::{value_bytes, ScaleChange};
+use crate::registry::rest::{DeleteOptions, Deleted, Part, WriteOptions};
+use crate::registry::ResourceDescriptor;
+use crate::status::{ApiError, ApiResult};
+
+/// Everything one resource request carries, decoded.
+pub struct Call {
+    /// Path info.
+    pub info: RequestInfo,
+    /// HTTP method.
+    pub method: Method,
+    /// Query parameters.
+    pub query: HashMap<String, String>,
+    /// Content-Type header.
+    pub content_type: Option<String>,
+    /// Negotiated output.
+    pub output: Output,
+    /// The request body (bounded).
+    pub body: Bytes,
+}
+
+/// Entry point for `/api/...` and `/apis/...` paths that are not discovery.
+pub async fn handle(State(app): State<Arc<AppState>>, req: Request) -> Response {
+    match dispatch(app, req).await {
+        Ok(resp) => resp,
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn dispatch(app: Arc<AppState>, req: Request) -> ApiResult<Response> {
+    let (parts, body) = req.into_parts();
+    let accept = codec::header_str(&parts.headers, header::ACCEPT).map(str::to_string);
+    let info = match parse_path(parts.uri.path()) {
+        ApiPath::Resource(info) => info,
+        ApiPath::LegacyRoot | ApiPath::GroupsRoot | ApiPath::Group(_) | ApiPath::GroupVersion(..) => {
+            return discovery_response(&app, parts.uri.path(), accept.as_deref());
+        }
+        ApiPath::Unknown => return Err(ApiError::not_found_path()),
+    };
+    let body = axum::body::to_bytes(body, codec::MAX_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::too_large())?;
+    let call = Call {
+        query: super::request::parse_query(parts.uri.query()),
+        content_type: codec::header_str(&parts.headers, header::CONTENT_TYPE).map(str::to_string),
+        output: codec::negotiate(accept.as_deref())?,
+        method: parts.method,
+        info,
+        body,
+    };
+    let d = app
+        .registry
+        .lookup(&call.info.group, &call.info.version, &call.info.resource)
+        .ok_or_else(ApiError::not_found_path)?;
+    if d.namespaced != call.info.namespace.is_some() && !(call.info.namespace.is_none() && call.info.name.is_none() && call.method == Method::GET) {
+        return Err(ApiError::not_found_path());
+    }
+    if let Some(sub) = &call.info.subresource {
+        if !discovery::has_subresource(&d, sub) {
+            return Err(ApiError::not_found_path());
+        }
+    }
+    serve(&app, d, call).await
+}
+
+fn discovery_response(app: &AppState, path: &str, accept: Option<&str>) -> ApiResult<Response> {
+    let reg = &app.registry;
+    let doc = match parse_path(path) {
+        ApiPath::LegacyRoot | ApiPath::GroupsRoot => {
+            let core = matches!(parse_path(path), ApiPath::LegacyRoot);
+            if let Some(version) = discovery::aggregated_version(accept) {
+                let doc = discovery::aggregated(reg, core, version);
+                let mut resp = codec::json_value(StatusCode::OK, &doc);
+                let ct = format!("application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList");
+                resp.headers_mut().insert(header::CONTENT_TYPE, ct.parse().map_err(|_| ApiError::internal("content type"))?);
+                return Ok(resp);
+            }
+            if core {
+                discovery::api_versions(&app.advertise_address)
+            } else {
+                discovery::api_group_list(reg)
+            }
+        }
+        ApiPath::Group(g) => discovery::api_group(reg, &g).ok_or_else(ApiError::not_found_path)?,
+        ApiPath::GroupVersion(g, v) => discovery::api_resource_list(reg, &g, &v).ok_or_else(ApiError::not_found_path)?,
+        _ => return Err(ApiError::not_found_path()),
+    };
+    Ok(codec::json_value(StatusCode::OK, &doc))
+}
+
+fn write_options(q: &HashMap<String, String>) -> ApiResult<WriteOptions> {
+    let dry_run = match q.get("dryRun").map(String::as_str) {
+        None | Some("") => false,
+        Some("All") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!("Invalid dry run value: {other:?}: supported values are [All]")))
+        }
+    };
+    Ok(WriteOptions {
+        dry_run,
+        field_validation: FieldValidation::parse(q.get("fieldValidation").map(String::as_str).unwrap_or(""))?,
+        field_manager: q.get("fieldManager").filter(|m| !m.is_empty()).cloned(),
+    })
+}
+
+fn part_of(sub: Option<&str>) -> Part {
+    match sub {
+        Some("status") => Part::Status,
+        Some("finalize") => Part::Finalize,
+        _ => Part::Main,
+    }
+}
+
+async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> ApiResult<Response> {
+    let reg = &app.registry;
+    let ns = call.info.namespace.as_deref();
+    let name = call.info.name.as_deref();
+    let sub = call.info.subresource.as_deref();
+    let q = &call.query;
+    match (&call.method, name, sub) {
+        (&Method::GET, None, None) => {
+            if call.info.legacy_watch || query_bool(q, "watch") == Some(true) {
+                let filter = Filter::parse(&d, q.get("labelSelector").map(String::as_str), q.get("fieldSelector").map(String::as_str))?;
+                return watch::serve_watch(app.clone(), d, ns, filter, &call).await;
+            }
+            list(app, &d, ns, &call).await
+        }
+        (&Method::GET, Some(name), None) if call.info.legacy_watch || query_bool(q, "watch") == Some(true) => {
+            let filter = Filter::parse(&d, q.get("labelSelector").map(String::as_str), q.get("fieldSelector").map(String::as_str))?
+                .with_name(name);
+            watch::serve_watch(app.clone(), d, ns, filter, &call).await
+        }
+        (&Method::GET, Some(name), None | Some("status")) => {
+            let kv = reg.get(&d, ns, name).await?;
+            if let Output::Table { beta } = call.output {
+                let obj = crate::registry::rest::parse(&kv)?;
+                let table = table_of(&d, &[&obj], codec::include_object(q), beta, None);
+                return Ok(codec::json_value(StatusCode::OK, &table));
+            }
+            Ok(codec::object_response(StatusCode::OK, kv.value, call.output))
+        }
+        (&Method::GET, Some(name), Some("scale")) => {
+            Ok(codec::json_value(StatusCode::OK, &reg.get_scale(&d, ns, name).await?))
+        }
+        (&Method::POST, None, None) => {
+            let body = codec::decode_object(call.content_type.as_deref(), &call.body)?;
+            let opts = write_options(q)?;
+            let written = reg.create(&d, ns, body, &opts).await?;
+            let resp = codec::object_response(StatusCode::CREATED, written.object, call.output);
+            Ok(codec::with_warnings(resp, &written.warnings))
+        }
+        (&Method::POST, Some(name), Some("binding")) => {
+            let body = codec::decode_object(call.content_type.as_deref(), &call.body)?;
+            super::actions::bind(reg, &d, ns, name, &body, &write_options(q)?).await
+        }
+        (&Method::POST, Some(name), Some("eviction")) => {
+            let body = codec::decode_object(call.content_type.as_deref(), &call.body)?;
+            super::actions::evict(reg, &d, ns, name, &body, write_options(q)?.dry_run).await
+        }
+        (&Method::PUT, Some(name), None | Some("status") | Some("finalize")) => {
+            let body = codec::decode_object(call.content_type.as_deref(), &call.body)?;
+            let written = reg.update(&d, ns, name, part_of(sub), body, &write_options(q)?).await?;
+            let resp = codec::object_response(StatusCode::OK, written.object, call.output);
+            Ok(codec::with_warnings(resp, &written.warnings))
+        }
+        (&Method::PUT, Some(name), Some("scale")) => {
+            let body = codec::decode_object(call.content_type.as_deref(), &call.body)?;
+            let scale = reg.write_scale(&d, ns, name, ScaleChange::Replace(body), &write_options(q)?).await?;
+            Ok(codec::json_value(StatusCode::OK, &scale))
+        }
+        (&Method::PATCH, Some(name), None | Some("status") | Some("scale")) => {
+            let force = query_bool(q, "force") == Some(true);
+            let patch = codec::decode_patch(call.content_type.as_deref(), &call.body, force)?;
+            let opts = write_options(q)?;
+            if sub == Some("scale") {
+                let scale = reg.write_scale(&d, ns, name, ScaleChange::Patch(patch), &opts).await?;
+                return Ok(codec::json_value(StatusCode::OK, &scale));
+            }
+            let written = reg.patch(&d, ns, name, part_of(sub), patch, &opts).await?;
+            let resp = codec::object_response(StatusCode::OK, written.object, call.output);
+            Ok(codec::with_warnings(resp, &written.warnings))
+        }
+        (&Method::DELETE, Some(name), None) => {
+            let opts = delete_options(&call)?;
+            match reg.delete(&d, ns, name, &opts).await? {
+                Deleted::Pending(obj) => Ok(codec::object_response(StatusCode::OK, obj, call.output)),
+                Deleted::Gone(obj) => {
+                    let uid = serde_json::from_slice::<Value>(&obj).ok().and_then(|o| o.pointer("/metadata/uid").cloned());
+                    Ok(codec::json_value(StatusCode::OK, &json!({
+                        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                        "details": {"name": name, "group": d.group, "kind": d.plural, "uid": uid},
+                    })))
+                }
+            }
+        }
+        (&Method::DELETE, None, None) => delete_collection(app, &d, ns, &call).await,
+        _ => Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource ({} {})",
+            call.method,
+            d.qualified()
+        ))),
+    }
+}
+
+/// Parses DeleteOptions from the query and (JSON, YAML or protobuf) body.
+fn delete_options(call: &Call) -> ApiResult<DeleteOptions> {
+    let body = if call.body.is_empty() {
+        json!({})
+    } else {
+        codec::decode_object(call.content_type.as_deref(), &call.body)?
+    };
+    let q = &call.query;
+    let grace = match q.get("gracePeriodSeconds") {
+        Some(v) => Some(v.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid gracePeriodSeconds: {v:?}")))?),
+        None => body.get("gracePeriodSeconds").and_then(Value::as_i64),
+    };
+    let orphan = q.get("orphanDependents").map(|v| v == "true").or_else(|| body.get("orphanDependents").and_then(Value::as_bool));
+    let propagation = q
+        .get("propagationPolicy")
+        .cloned()
+        .or_else(|| body.get("propagationPolicy").and_then(Value::as_str).map(str::to_string))
+        .or_else(|| orphan.map(|o| if o { "Orphan".to_string() } else { "Background".to_string() }));
+    if let Some(p) = &propagation {
+        if !matches!(p.as_str(), "Orphan" | "Background" | "Foreground") {
+            return Err(ApiError::new(422, "Invalid", format!("DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: {p:?}: supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\"")));
+        }
+    }
+    let dry_run = q.get("dryRun").map(|v| v == "All").unwrap_or(false)
+        || body.get("dryRun").and_then(Value::as_array).is_some_and(|a| a.iter().any(|v| v == "All"));
+    Ok(DeleteOptions {
+        grace_period_seconds: grace,
+        propagation_policy: propagation,
+        precondition_uid: body.pointer("/preconditions/uid").and_then(Value::as_str).map(str::to_string),
+        precondition_rv: body.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(str::to_string),
+        dry_run,
+    })
+}
+
+fn list_options(d: &ResourceDescriptor, q: &HashMap<String, String>) -> ApiResult<ListOptions> {
+    let limit = match q.get("limit").filter(|v| !v.is_empty()) {
+        Some(v) => v.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid limit: {v:?}")))?.max(0) as usize,
+        None => 0,
+    };
+    Ok(ListOptions {
+        filter: Filter::parse(d, q.get("labelSelector").map(String::as_str), q.get("fieldSelector").map(String::as_str))?,
+        limit,
+        continue_token: q.get("continue").cloned(),
+        resource_version: q.get("resourceVersion").cloned(),
+        resource_version_match: q.get("resourceVersionMatch").cloned(),
+    })
+}
+
+async fn list(app: &AppState, d: &ResourceDescriptor, ns: Option<&str>, call: &Call) -> ApiResult<Response> {
+    let opts = list_options(d, &call.query)?;
+    let page = app.registry.list(d, ns, &opts).await?;
+    let mut metadata = json!({"resourceVersion": page.revision.to_string()});
+    if let Some(token) = &page.continue_token {
+        metadata["continue"] = json!(token);
+    }
+    if let Some(remaining) = page.remaining {
+        metadata["remainingItemCount"] = json!(remaining);
+    }
+    if let Output::Table { beta } = call.output {
+        let objects: Vec<Value> = page.items.iter().filter_map(|b| serde_json::from_slice(b).ok()).collect();
+        let refs: Vec<&Value> = objects.iter().collect();
+        let table = table_of(d, &refs, codec::include_object(&call.query), beta, Some(metadata));
+        return Ok(codec::json_value(StatusCode::OK, &table));
+    }
+    let body = list_body(d, &metadata, &page.items);
+    Ok(codec::object_response(StatusCode::OK, body, call.output))
+}
+
+/// Assembles `{"kind":"<Kind>List",...,"items":[...]}` from stored bytes without re-encoding them.
+pub fn list_body(d: &ResourceDescriptor, metadata: &Value, items: &[Bytes]) -> Bytes {
+    let head = format!(
+        "{{\"kind\":\"{}\",\"apiVersion\":\"{}\",\"metadata\":{},\"items\":[",
+        d.list_kind,
+        d.api_version(),
+        metadata
+    );
+    let mut buf = BytesMut::with_capacity(head.len() + items.iter().map(|i| i.len() + 1).sum::<usize>() + 2);
+    buf.put_slice(head.as_bytes());
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            buf.put_u8(b',');
+        }
+        buf.put_slice(item);
+    }
+    buf.put_slice(b"]}");
+    buf.freeze()
+}
+
+/// A meta.k8s.io Table of objects, with list metadata when given.
+pub fn table_of(
+    d: &ResourceDescriptor,
+    objects: &[&Value],
+    include: ferrokube_apimachinery::printers::IncludeObject,
+    beta: bool,
+    metadata: Option<Value>,
+) -> Value {
+    let mut table = ferrokube_apimachinery::printers::table(d.group, d.plural, objects, include, chrono::Utc::now());
+    if beta {
+        table["apiVersion"] = json!("meta.k8s.io/v1beta1");
+    }
+    if let Some(metadata) = metadata {
+        table["metadata"] = metadata;
+    } else if let Some(rv) = objects.first().and_then(|o| o.pointer("/metadata/resourceVersion")) {
+        table["metadata"] = json!({"resourceVersion": rv});
+    }
+    table
+}
+
+async fn delete_collection(app: &AppState, d: &ResourceDescriptor, ns: Option<&str>, call: &Call) -> ApiResult<Response> {
+    let opts = list_options(d, &call.query)?;
+    let delete = delete_options(call)?;
+    let page = app.registry.list(d, ns, &ListOptions { limit: 0, continue_token: None, ..opts }).await?;
+    let mut deleted = Vec::new();
+    for item in &page.items {
+        let obj: Value = serde_json::from_slice(item).map_err(|e| ApiError::internal(e.to_string()))?;
+        let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+        let item_ns = obj.pointer("/metadata/namespace").and_then(Value::as_str);
+        match app.registry.delete(d, item_ns, name, &delete).await {
+            Ok(Deleted::Gone(v)) | Ok(Deleted::Pending(v)) => deleted.push(v),
+            Err(e) if e.code == 404 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let metadata = json!({"resourceVersion": app.registry.store.current_revision().to_string()});
+    Ok(codec::json_bytes(StatusCode::OK, list_body(d, &metadata, &deleted)))
+}
+
+/// Renders a registry value to bytes (used by action subresources).
+pub fn status_success(code: u16) -> Response {
+    let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": code});
+    let mut resp = codec::json_bytes(StatusCode::from_u16(code).unwrap_or(StatusCode::OK), value_bytes(&status));
+    resp.headers_mut().insert(header::CACHE_CONTROL, "no-cache, private".parse().expect("static header"));
+    resp
+}
+
+/// Turns a body stream into a response with the given content type.
+pub fn streaming(body: Body, content_type: &'static str) -> Response {
+    let mut resp = Response::new(body);
+    resp.headers_mut().insert(header::CONTENT_TYPE, content_type.parse().expect("static header"));
+    resp
+}

@@ -1,0 +1,52 @@
+//! Serving the router over TLS: accept, handshake, attach the peer's client certificates to
+//! every request of the connection, and serve HTTP/1.1 or HTTP/2 (with upgrades for streaming).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+use super::PeerCertificates;
+
+/// Accepts connections until the listener fails; each connection is served on its own task.
+pub async fn serve_tls(listener: TcpListener, tls: Arc<rustls::ServerConfig>, app: Router) -> std::io::Result<()> {
+    let acceptor = TlsAcceptor::from(tls);
+    loop {
+        let (tcp, peer) = listener.accept().await?;
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            if let Err(err) = serve_connection(acceptor, tcp, peer, app).await {
+                tracing::debug!(%peer, "connection ended: {err}");
+            }
+        });
+    }
+}
+
+async fn serve_connection(
+    acceptor: TlsAcceptor,
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    app: Router,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let stream = acceptor.accept(tcp).await?;
+    let certs = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect::<Vec<_>>());
+    let peer_certs = PeerCertificates(certs);
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(peer_certs.clone());
+        req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        app.clone().oneshot(req.map(axum::body::Body::new))
+    });
+    hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+        .await
+}

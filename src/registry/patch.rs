@@ -1,0 +1,244 @@
+//! PATCH: JSON patch, JSON merge patch, strategic merge patch and server-side apply, each a
+//! mutation fed to the same guaranteed-update loop as PUT. Also the scale subresource.
+
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use ferrokube_merge::{ApplyError, MergeKeyTable};
+use serde_json::{json, Value};
+
+use super::descriptor::ResourceDescriptor;
+use super::rest::{Mutation, Part, WriteOptions, Written};
+use super::{meta, Registry};
+use crate::status::{ApiError, ApiResult, Cause};
+
+/// A PATCH body by content type.
+#[derive(Clone, Debug)]
+pub enum PatchBody {
+    /// `application/json-patch+json` (RFC 6902).
+    Json(Value),
+    /// `application/merge-patch+json` (RFC 7386).
+    Merge(Value),
+    /// `application/strategic-merge-patch+json`.
+    Strategic(Value),
+    /// `application/apply-patch+yaml` (server-side apply), already parsed; with `force`.
+    Apply { config: Value, force: bool },
+}
+
+/// The built-in merge-key table (generated from upstream's OpenAPI extensions).
+pub fn merge_keys() -> &'static MergeKeyTable {
+    static TABLE: OnceLock<MergeKeyTable> = OnceLock::new();
+    TABLE.get_or_init(MergeKeyTable::builtin)
+}
+
+fn patch_failed(d: &ResourceDescriptor, name: &str, message: String) -> ApiError {
+    ApiError::new(422, "Invalid", message).with_details(json!({"name": name, "group": d.group, "kind": d.kind}))
+}
+
+/// Applies a patch document to one object.
+pub fn apply_patch(d: &ResourceDescriptor, current: &Value, patch: &PatchBody, manager: Option<&str>) -> ApiResult<Value> {
+    let name = meta::name(current);
+    match patch {
+        PatchBody::Json(ops) => {
+            let ops: json_patch::Patch = serde_json::from_value(ops.clone())
+                .map_err(|e| ApiError::bad_request(format!("the JSON patch is not valid: {e}")))?;
+            let mut doc = current.clone();
+            json_patch::patch(&mut doc, &ops).map_err(|e| patch_failed(d, name, format!("the server rejected our request due to an error in our request: {e}")))?;
+            Ok(doc)
+        }
+        PatchBody::Merge(p) => {
+            if !p.is_object() {
+                return Err(ApiError::bad_request("the merge patch must be a JSON object"));
+            }
+            let mut doc = current.clone();
+            json_patch::merge(&mut doc, p);
+            Ok(doc)
+        }
+        PatchBody::Strategic(p) => {
+            let root = merge_keys().root_gvk(d.group, d.version, d.kind);
+            ferrokube_merge::strategic_merge_patch(current, p, merge_keys(), root).map_err(|e| match e {
+                ferrokube_merge::MergeError::NotAnObject(_) => ApiError::bad_request(e.to_string()),
+                other => patch_failed(d, name, other.to_string()),
+            })
+        }
+        PatchBody::Apply { config, force } => {
+            let manager = manager.ok_or_else(|| field_manager_required())?;
+            ferrokube_merge::apply(Some(current), config, manager, *force, merge_keys(), &meta::now_rfc3339())
+                .map_err(|e| apply_error(d, name, e))
+        }
+    }
+}
+
+fn field_manager_required() -> ApiError {
+    ApiError::new(422, "Invalid", "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch")
+        .with_details(json!({"group": "meta.k8s.io", "kind": "PatchOptions", "causes": [{"reason": "FieldValueRequired", "message": "Required value: is required for apply patch", "field": "fieldManager"}]}))
+}
+
+/// Maps a server-side apply failure to upstream's Status: conflicts are 409 naming managers.
+pub fn apply_error(d: &ResourceDescriptor, name: &str, err: ApplyError) -> ApiError {
+    match err {
+        ApplyError::Conflicts(conflicts) => {
+            let causes: Vec<Value> = conflicts
+                .iter()
+                .map(|c| json!({"reason": "FieldManagerConflict", "message": c.cause_message(), "field": c.path}))
+                .collect();
+            let lines: Vec<String> = conflicts.iter().map(|c| format!("{}: {}", c.cause_message(), c.path)).collect();
+            let noun = if conflicts.len() == 1 { "conflict" } else { "conflicts" };
+            ApiError::new(409, "Conflict", format!("Apply failed with {} {noun}: {}", conflicts.len(), lines.join("\n")))
+                .with_details(json!({"name": name, "group": d.group, "kind": d.plural, "causes": causes}))
+        }
+        ApplyError::Invalid(message) => ApiError::invalid(d.group, d.kind, name, vec![Cause {
+            reason: "FieldValueInvalid".into(),
+            message,
+            field: "".into(),
+        }]),
+    }
+}
+
+impl Registry {
+    /// PATCH on an object (or its status). Server-side apply of a missing object creates it.
+    pub async fn patch(
+        &self,
+        d: &ResourceDescriptor,
+        ns: Option<&str>,
+        name: &str,
+        part: Part,
+        patch: PatchBody,
+        opts: &WriteOptions,
+    ) -> ApiResult<Written> {
+        if let PatchBody::Apply { config, force } = &patch {
+            let exists = self.store.get(&d.key(ns, name)).await?.is_some();
+            if !exists && part == Part::Main {
+                let manager = opts.field_manager.as_deref().ok_or_else(field_manager_required)?;
+                let mut obj = ferrokube_merge::apply(None, config, manager, *force, merge_keys(), &meta::now_rfc3339())
+                    .map_err(|e| apply_error(d, name, e))?;
+                meta::metadata_mut(&mut obj).insert("name".into(), json!(name));
+                return self.create(d, ns, obj, opts).await;
+            }
+        }
+        let manager = opts.field_manager.clone();
+        let mutate: Mutation = Box::new(move |current: &Value| {
+            let patched = apply_patch(d, current, &patch, manager.as_deref())?;
+            let rv_after = meta::meta_str(&patched, "resourceVersion");
+            let rv_before = meta::meta_str(current, "resourceVersion");
+            if rv_after.is_some_and(|rv| !rv.is_empty()) && rv_after != rv_before {
+                return Err(ApiError::conflict(d.group, d.plural, name, ApiError::MODIFIED));
+            }
+            let patched_name = meta::name(&patched);
+            if patched_name != name {
+                return Err(ApiError::bad_request(format!(
+                    "the name of the object ({patched_name}) does not match the name on the URL ({name})"
+                )));
+            }
+            Ok(patched)
+        });
+        self.guaranteed_update(d, ns, name, part, None, mutate, opts).await
+    }
+
+    /// GET on the scale subresource: an autoscaling/v1 Scale built from the object.
+    pub async fn get_scale(&self, d: &ResourceDescriptor, ns: Option<&str>, name: &str) -> ApiResult<Value> {
+        let kv = self.get(d, ns, name).await?;
+        scale_of(d, &super::rest::parse(&kv)?)
+    }
+
+    /// PUT or PATCH on the scale subresource: only `spec.replicas` of the parent changes.
+    pub async fn write_scale(
+        &self,
+        d: &ResourceDescriptor,
+        ns: Option<&str>,
+        name: &str,
+        change: ScaleChange,
+        opts: &WriteOptions,
+    ) -> ApiResult<Value> {
+        let spec = d.scale.ok_or_else(ApiError::not_found_path)?;
+        let mutate: Mutation = Box::new(move |current: &Value| {
+            let scale = scale_of(d, current)?;
+            let new_scale = match &change {
+                ScaleChange::Replace(body) => body.clone(),
+                ScaleChange::Patch(p) => apply_scale_patch(&scale, p)?,
+            };
+            let rv = meta::meta_str(&new_scale, "resourceVersion").unwrap_or("");
+            if !rv.is_empty() && Some(rv) != meta::meta_str(current, "resourceVersion") {
+                return Err(ApiError::conflict(d.group, d.plural, name, ApiError::MODIFIED));
+            }
+            let replicas = new_scale.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0);
+            if replicas < 0 {
+                return Err(ApiError::invalid("autoscaling", "Scale", name, vec![Cause {
+                    reason: "FieldValueInvalid".into(),
+                    message: format!("Invalid value: {replicas}: must be greater than or equal to 0"),
+                    field: "spec.replicas".into(),
+                }]));
+            }
+            let mut new = current.clone();
+            if let Some(slot) = new.pointer_mut(spec.spec_replicas) {
+                *slot = json!(replicas);
+            } else if let Some(spec_obj) = new.get_mut("spec").and_then(Value::as_object_mut) {
+                spec_obj.insert("replicas".into(), json!(replicas));
+            }
+            Ok(new)
+        });
+        let written = self.guaranteed_update(d, ns, name, Part::Main, None, mutate, opts).await?;
+        let obj: Value = serde_json::from_slice(&written.object).map_err(|e| ApiError::internal(e.to_string()))?;
+        scale_of(d, &obj)
+    }
+}
+
+/// A change to the scale subresource.
+#[derive(Clone, Debug)]
+pub enum ScaleChange {
+    /// PUT with a Scale body.
+    Replace(Value),
+    /// PATCH with any patch type.
+    Patch(PatchBody),
+}
+
+fn apply_scale_patch(scale: &Value, patch: &PatchBody) -> ApiResult<Value> {
+    match patch {
+        PatchBody::Json(ops) => {
+            let ops: json_patch::Patch = serde_json::from_value(ops.clone()).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let mut doc = scale.clone();
+            json_patch::patch(&mut doc, &ops).map_err(|e| ApiError::new(422, "Invalid", e.to_string()))?;
+            Ok(doc)
+        }
+        PatchBody::Merge(p) | PatchBody::Strategic(p) | PatchBody::Apply { config: p, .. } => {
+            let mut doc = scale.clone();
+            json_patch::merge(&mut doc, p);
+            Ok(doc)
+        }
+    }
+}
+
+/// The autoscaling/v1 Scale view of an object with a scale subresource.
+pub fn scale_of(d: &ResourceDescriptor, obj: &Value) -> ApiResult<Value> {
+    let spec = d.scale.ok_or_else(ApiError::not_found_path)?;
+    let m = obj.get("metadata").cloned().unwrap_or_else(|| json!({}));
+    let selector = obj.pointer(spec.selector);
+    let selector_string = match selector {
+        Some(sel) if sel.get("matchLabels").is_some() || sel.get("matchExpressions").is_some() => {
+            ferrokube_apimachinery::labels::format_label_selector(Some(sel))
+        }
+        Some(Value::Object(map)) => ferrokube_apimachinery::labels::format_labels(Some(&Value::Object(map.clone()))),
+        _ => String::new(),
+    };
+    let mut metadata = json!({});
+    for field in ["name", "namespace", "uid", "resourceVersion", "creationTimestamp"] {
+        if let Some(v) = m.get(field) {
+            metadata[field] = v.clone();
+        }
+    }
+    Ok(json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": metadata,
+        "spec": {"replicas": obj.pointer(spec.spec_replicas).and_then(Value::as_i64).unwrap_or(0)},
+        "status": {
+            "replicas": obj.pointer(spec.status_replicas).and_then(Value::as_i64).unwrap_or(0),
+            "selector": selector_string,
+        }
+    }))
+}
+
+/// Serializes a Value into response bytes.
+pub fn value_bytes(v: &Value) -> Bytes {
+    Bytes::from(serde_json::to_vec(v).unwrap_or_default())
+}

@@ -1,0 +1,424 @@
+//! The generic REST operations: get, create, update (incl. status/scale/finalize), patch, delete.
+//! One implementation for every kind; what differs per kind comes from the descriptor.
+
+use bytes::Bytes;
+use ferrokube_store::{Compare, KeyValue, Op, Txn, TxnOutcome};
+use serde_json::{json, Value};
+
+use super::admit::{admit_body, validate, FieldValidation};
+use super::descriptor::ResourceDescriptor;
+use super::meta;
+use super::Registry;
+use crate::status::{ApiError, ApiResult};
+
+/// Which part of an object a write addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// The object itself (status changes are ignored when the kind has a status subresource).
+    Main,
+    /// `/status`: only status changes are kept.
+    Status,
+    /// `/finalize` (namespaces): only `spec.finalizers` changes are kept.
+    Finalize,
+}
+
+/// Options every write carries.
+#[derive(Clone, Debug, Default)]
+pub struct WriteOptions {
+    /// `dryRun=All`: run everything, store nothing.
+    pub dry_run: bool,
+    /// `fieldValidation`.
+    pub field_validation: FieldValidation,
+    /// `fieldManager`.
+    pub field_manager: Option<String>,
+}
+
+/// The result of a write.
+#[derive(Clone, Debug)]
+pub struct Written {
+    /// The object as stored (or as it would be, for a dry run).
+    pub object: Bytes,
+    /// Warnings for the `Warning` header.
+    pub warnings: Vec<String>,
+}
+
+/// `DeleteOptions` as far as the registry needs them.
+#[derive(Clone, Debug, Default)]
+pub struct DeleteOptions {
+    /// `gracePeriodSeconds`.
+    pub grace_period_seconds: Option<i64>,
+    /// `propagationPolicy`: Orphan, Background or Foreground.
+    pub propagation_policy: Option<String>,
+    /// `preconditions.uid`.
+    pub precondition_uid: Option<String>,
+    /// `preconditions.resourceVersion`.
+    pub precondition_rv: Option<String>,
+    /// `dryRun=All`.
+    pub dry_run: bool,
+}
+
+/// What a delete did.
+#[derive(Clone, Debug)]
+pub enum Deleted {
+    /// The object is gone; the value is its last state.
+    Gone(Bytes),
+    /// Deletion has begun (finalizers or a grace period): the object as updated.
+    Pending(Bytes),
+}
+
+/// Parses stored bytes; stored values are always valid JSON objects.
+pub fn parse(kv: &KeyValue) -> ApiResult<Value> {
+    serde_json::from_slice(&kv.value).map_err(|e| ApiError::internal(format!("stored object is not JSON: {e}")))
+}
+
+fn to_bytes(value: &Value) -> Bytes {
+    Bytes::from(serde_json::to_vec(value).unwrap_or_default())
+}
+
+/// Mutation applied to the current object inside an optimistic-concurrency retry loop.
+pub type Mutation<'a> = Box<dyn Fn(&Value) -> ApiResult<Value> + Send + Sync + 'a>;
+
+impl Registry {
+    /// Reads one object.
+    pub async fn get(&self, d: &ResourceDescriptor, ns: Option<&str>, name: &str) -> ApiResult<KeyValue> {
+        self.store
+            .get(&d.key(ns, name))
+            .await?
+            .ok_or_else(|| ApiError::not_found(d.group, d.plural, name))
+    }
+
+    /// Checks that a namespace exists and accepts new objects.
+    pub async fn check_namespace(&self, ns: &str) -> ApiResult<()> {
+        let key = format!("/core/namespaces/_/{ns}");
+        let Some(kv) = self.store.get(&key).await? else {
+            return Err(ApiError::not_found("", "namespaces", ns));
+        };
+        let obj = parse(&kv)?;
+        if obj.pointer("/metadata/deletionTimestamp").is_some() {
+            return Err(ApiError::forbidden(format!(
+                "unable to create new content in namespace {ns} because it is being terminated"
+            ))
+            .with_details(json!({"name": ns, "kind": "namespaces", "causes": [{"reason": "NamespaceTerminating", "message": format!("namespace {ns} is being terminated"), "field": "metadata.namespace"}]})));
+        }
+        Ok(())
+    }
+
+    /// Creates an object from a request body.
+    pub async fn create(
+        &self,
+        d: &ResourceDescriptor,
+        ns: Option<&str>,
+        body: Value,
+        opts: &WriteOptions,
+    ) -> ApiResult<Written> {
+        let (mut obj, warnings) = admit_body(d, body, opts.field_validation)?;
+        meta::drop_null_metadata(&mut obj);
+        let namespace = self.resolve_namespace(d, ns, &obj)?;
+        {
+            let m = meta::metadata_mut(&mut obj);
+            match &namespace {
+                Some(ns) => {
+                    m.insert("namespace".into(), json!(ns));
+                }
+                None => {
+                    m.remove("namespace");
+                }
+            }
+            let name = m.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+            let generate = m.get("generateName").and_then(Value::as_str).unwrap_or("").to_string();
+            if name.is_empty() && !generate.is_empty() {
+                m.insert("name".into(), json!(format!("{generate}{}", meta::random_suffix())));
+            }
+            m.insert("uid".into(), json!(meta::new_uid()));
+            m.insert("creationTimestamp".into(), json!(meta::now_rfc3339()));
+            for field in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+                m.remove(field);
+            }
+            if d.strategy.tracks_generation() {
+                m.insert("generation".into(), json!(1));
+            } else {
+                m.remove("generation");
+            }
+        }
+        d.strategy.default(&mut obj);
+        d.strategy.prepare_create(&mut obj);
+        validate(d, &obj)?;
+        if let Some(ns) = &namespace {
+            self.check_namespace(ns).await?;
+        }
+        let name = meta::name(&obj).to_string();
+        if opts.dry_run {
+            return Ok(Written { object: to_bytes(&obj), warnings });
+        }
+        let key = d.key(namespace.as_deref(), &name);
+        let txn = Txn { compares: vec![(key.clone(), Compare::Absent)], ops: vec![Op::Put { key, value: serde_json::to_vec(&obj).unwrap_or_default() }] };
+        match self.store.txn(txn).await? {
+            TxnOutcome::Applied { values, .. } => Ok(Written { object: stored_value(values)?, warnings }),
+            TxnOutcome::Failed { .. } => Err(ApiError::already_exists(d.group, d.plural, &name)),
+        }
+    }
+
+    /// The namespace an object goes into: the URL's, which the body may repeat but not contradict.
+    fn resolve_namespace(&self, d: &ResourceDescriptor, ns: Option<&str>, obj: &Value) -> ApiResult<Option<String>> {
+        if !d.namespaced {
+            return Ok(None);
+        }
+        let url_ns = ns.ok_or_else(|| ApiError::bad_request("a namespace is required for a namespaced resource"))?;
+        match meta::meta_str(obj, "namespace") {
+            Some(body_ns) if !body_ns.is_empty() && body_ns != url_ns => Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            )),
+            _ => Ok(Some(url_ns.to_string())),
+        }
+    }
+
+    /// Replaces an object (PUT), or the part of it `part` addresses.
+    pub async fn update(
+        &self,
+        d: &ResourceDescriptor,
+        ns: Option<&str>,
+        name: &str,
+        part: Part,
+        body: Value,
+        opts: &WriteOptions,
+    ) -> ApiResult<Written> {
+        let (mut body, warnings) = admit_body(d, body, opts.field_validation)?;
+        meta::drop_null_metadata(&mut body);
+        let body_name = meta::name(&body);
+        if !body_name.is_empty() && body_name != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
+        }
+        self.resolve_namespace(d, ns, &body)?;
+        let precondition = meta::parse_rv(meta::meta_str(&body, "resourceVersion")).map_err(ApiError::bad_request)?;
+        let mutate: Mutation = Box::new(move |_current: &Value| Ok(body.clone()));
+        let mut written = self.guaranteed_update(d, ns, name, part, precondition, mutate, opts).await?;
+        written.warnings.extend(warnings);
+        Ok(written)
+    }
+
+    /// The optimistic-concurrency loop every update and patch goes through: read, mutate, prepare,
+    /// write if unchanged since the read; retry on a lost race unless the client named a version.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn guaranteed_update(
+        &self,
+        d: &ResourceDescriptor,
+        ns: Option<&str>,
+        name: &str,
+        part: Part,
+        precondition: Option<u64>,
+        mutate: Mutation<'_>,
+        opts: &WriteOptions,
+    ) -> ApiResult<Written> {
+        let key = d.key(ns, name);
+        loop {
+            let current_kv = self.get(d, ns, name).await?;
+            if precondition.is_some_and(|rv| rv != current_kv.mod_revision) {
+                return Err(ApiError::conflict(d.group, d.plural, name, ApiError::MODIFIED));
+            }
+            let current = parse(&current_kv)?;
+            let proposed = mutate(&current)?;
+            let (proposed, warnings) = admit_body(d, proposed, opts.field_validation)?;
+            let new = self.prepare_update(d, proposed, &current, part)?;
+            let unchanged = without_rv(&new) == without_rv(&current);
+            if unchanged {
+                return Ok(Written { object: current_kv.value, warnings });
+            }
+            if opts.dry_run {
+                return Ok(Written { object: to_bytes(&new), warnings });
+            }
+            let finished = new.pointer("/metadata/deletionTimestamp").is_some()
+                && !meta::has_finalizers(&new)
+                && !d.strategy_blocks_deletion(&new);
+            let op = if finished {
+                Op::Delete { key: key.clone() }
+            } else {
+                Op::Put { key: key.clone(), value: serde_json::to_vec(&new).unwrap_or_default() }
+            };
+            let txn = Txn { compares: vec![(key.clone(), Compare::ModRevision(current_kv.mod_revision))], ops: vec![op] };
+            match self.store.txn(txn).await? {
+                TxnOutcome::Applied { values, .. } => return Ok(Written { object: stored_value(values)?, warnings }),
+                TxnOutcome::Failed { current: None, .. } => return Err(ApiError::not_found(d.group, d.plural, name)),
+                TxnOutcome::Failed { .. } if precondition.is_some() => {
+                    return Err(ApiError::conflict(d.group, d.plural, name, ApiError::MODIFIED))
+                }
+                TxnOutcome::Failed { .. } => continue,
+            }
+        }
+    }
+
+    /// Merges a proposed object with the stored one per `part`, keeps server-owned metadata,
+    /// defaults, bumps generation, and validates.
+    fn prepare_update(&self, d: &ResourceDescriptor, proposed: Value, current: &Value, part: Part) -> ApiResult<Value> {
+        let mut new = match part {
+            Part::Main => {
+                let mut new = proposed;
+                if d.status_subresource {
+                    copy_field(&mut new, current, "status");
+                }
+                new
+            }
+            Part::Status => {
+                let mut new = current.clone();
+                copy_field(&mut new, &proposed, "status");
+                new
+            }
+            Part::Finalize => {
+                let mut new = current.clone();
+                let finalizers = proposed.pointer("/spec/finalizers").cloned().unwrap_or_else(|| json!([]));
+                if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
+                    spec.insert("finalizers".into(), finalizers);
+                }
+                new
+            }
+        };
+        meta::drop_null_metadata(&mut new);
+        meta::keep_server_owned(&mut new, current);
+        if let Some(ns) = meta::meta_str(current, "namespace").map(str::to_string) {
+            meta::metadata_mut(&mut new).insert("namespace".into(), json!(ns));
+        }
+        meta::metadata_mut(&mut new).remove("resourceVersion");
+        d.strategy.default(&mut new);
+        if d.strategy.tracks_generation() && part == Part::Main && new.get("spec") != current.get("spec") {
+            let generation = current.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+            meta::metadata_mut(&mut new).insert("generation".into(), json!(generation + 1));
+        }
+        // Once deletion has begun, finalizers may only be removed, never added.
+        if current.pointer("/metadata/deletionTimestamp").is_some() {
+            let old: Vec<&Value> = current.pointer("/metadata/finalizers").and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default();
+            let added = new
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .is_some_and(|list| list.iter().any(|f| !old.contains(&f)));
+            if added {
+                return Err(ApiError::invalid(d.group, d.kind, meta::name(current), vec![crate::status::Cause {
+                    reason: "FieldValueForbidden".into(),
+                    message: "Forbidden: no new finalizers can be added if the object is being deleted".into(),
+                    field: "metadata.finalizers".into(),
+                }]));
+            }
+        }
+        validate(d, &new)?;
+        if let Some(rv) = current.pointer("/metadata/resourceVersion").cloned() {
+            meta::metadata_mut(&mut new).insert("resourceVersion".into(), rv);
+        }
+        Ok(new)
+    }
+
+    /// Deletes an object, gracefully or through finalizers when those apply.
+    pub async fn delete(&self, d: &ResourceDescriptor, ns: Option<&str>, name: &str, opts: &DeleteOptions) -> ApiResult<Deleted> {
+        let key = d.key(ns, name);
+        loop {
+            let kv = self.get(d, ns, name).await?;
+            let mut obj = parse(&kv)?;
+            if let Some(uid) = &opts.precondition_uid {
+                let actual = meta::meta_str(&obj, "uid").unwrap_or("");
+                if uid != actual {
+                    return Err(ApiError::conflict(d.group, d.plural, name, &format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"
+                    )));
+                }
+            }
+            if let Some(rv) = &opts.precondition_rv {
+                let actual = kv.mod_revision.to_string();
+                if rv != &actual {
+                    return Err(ApiError::conflict(d.group, d.plural, name, &format!(
+                        "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {actual}"
+                    )));
+                }
+            }
+            let already_deleting = obj.pointer("/metadata/deletionTimestamp").is_some();
+            let mut finalizers_added = false;
+            if !already_deleting {
+                let extra = match opts.propagation_policy.as_deref() {
+                    Some("Orphan") => Some("orphan"),
+                    Some("Foreground") => Some("foregroundDeletion"),
+                    _ => None,
+                };
+                if let Some(f) = extra {
+                    let list = meta::metadata_mut(&mut obj).entry("finalizers").or_insert_with(|| json!([]));
+                    if let Some(arr) = list.as_array_mut() {
+                        if !arr.iter().any(|x| x == f) {
+                            arr.push(json!(f));
+                            finalizers_added = true;
+                        }
+                    }
+                }
+            }
+            let grace = d.strategy.graceful_delete_seconds(&obj, opts.grace_period_seconds);
+            let blocked = meta::has_finalizers(&obj) || d.strategy_blocks_deletion(&obj);
+            if already_deleting && !finalizers_added {
+                // Deletion already under way: a shorter grace period may still shorten it.
+                if blocked || grace.is_some() {
+                    return Ok(Deleted::Pending(kv.value));
+                }
+            }
+            let op = if blocked || grace.is_some() {
+                let m = meta::metadata_mut(&mut obj);
+                if !already_deleting {
+                    let seconds = grace.unwrap_or(0);
+                    m.insert("deletionTimestamp".into(), json!(meta::rfc3339_in(seconds)));
+                    m.insert("deletionGracePeriodSeconds".into(), json!(seconds));
+                }
+                m.remove("resourceVersion");
+                d.strategy.on_delete(&mut obj);
+                Op::Put { key: key.clone(), value: serde_json::to_vec(&obj).unwrap_or_default() }
+            } else {
+                Op::Delete { key: key.clone() }
+            };
+            let pending = matches!(op, Op::Put { .. });
+            if opts.dry_run {
+                return Ok(if pending { Deleted::Pending(to_bytes(&obj)) } else { Deleted::Gone(kv.value) });
+            }
+            let txn = Txn { compares: vec![(key.clone(), Compare::ModRevision(kv.mod_revision))], ops: vec![op] };
+            match self.store.txn(txn).await? {
+                TxnOutcome::Applied { values, .. } => {
+                    let value = stored_value(values)?;
+                    return Ok(if pending { Deleted::Pending(value) } else { Deleted::Gone(value) });
+                }
+                TxnOutcome::Failed { current: None, .. } => return Err(ApiError::not_found(d.group, d.plural, name)),
+                TxnOutcome::Failed { .. } => continue,
+            }
+        }
+    }
+}
+
+impl ResourceDescriptor {
+    /// Kind-specific deletion blockers beyond metadata.finalizers (namespaces: spec.finalizers).
+    pub fn strategy_blocks_deletion(&self, obj: &Value) -> bool {
+        self.group.is_empty()
+            && self.plural == "namespaces"
+            && obj.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty())
+    }
+}
+
+fn stored_value(values: Vec<Option<KeyValue>>) -> ApiResult<Bytes> {
+    values
+        .into_iter()
+        .next()
+        .flatten()
+        .map(|kv| kv.value)
+        .ok_or_else(|| ApiError::internal("the store applied a write but returned no value"))
+}
+
+fn copy_field(to: &mut Value, from: &Value, field: &str) {
+    if let Some(map) = to.as_object_mut() {
+        match from.get(field) {
+            Some(v) => {
+                map.insert(field.to_string(), v.clone());
+            }
+            None => {
+                map.remove(field);
+            }
+        }
+    }
+}
+
+fn without_rv(obj: &Value) -> Value {
+    let mut copy = obj.clone();
+    if let Some(m) = copy.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("resourceVersion");
+    }
+    copy
+}

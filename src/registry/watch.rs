@@ -1,0 +1,164 @@
+//! Watch: initial state (when asked), then store events filtered by selectors, with upstream's
+//! rule that an object entering or leaving the selection is seen as ADDED or DELETED.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use ferrokube_store::{EventKind, RangeRequest, Revision};
+use futures::stream::{self, BoxStream, StreamExt};
+use serde_json::Value;
+
+use super::descriptor::ResourceDescriptor;
+use super::filter::Filter;
+use super::Registry;
+use crate::status::{ApiError, ApiResult};
+
+/// The type of one watch event on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WatchType {
+    /// ADDED
+    Added,
+    /// MODIFIED
+    Modified,
+    /// DELETED
+    Deleted,
+    /// BOOKMARK
+    Bookmark,
+    /// ERROR (the object is a Status)
+    Error,
+}
+
+impl WatchType {
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WatchType::Added => "ADDED",
+            WatchType::Modified => "MODIFIED",
+            WatchType::Deleted => "DELETED",
+            WatchType::Bookmark => "BOOKMARK",
+            WatchType::Error => "ERROR",
+        }
+    }
+}
+
+/// One event for a watcher.
+#[derive(Clone, Debug)]
+pub struct WatchItem {
+    /// Event type.
+    pub kind: WatchType,
+    /// The object's JSON (a Status for ERROR; a bare object with resourceVersion for BOOKMARK).
+    pub object: Bytes,
+    /// The revision this event brings the watcher to.
+    pub revision: Revision,
+}
+
+/// Where a watch starts.
+#[derive(Clone, Debug)]
+pub struct WatchStart {
+    /// `resourceVersion`.
+    pub resource_version: Option<String>,
+    /// `sendInitialEvents`.
+    pub send_initial_events: Option<bool>,
+}
+
+/// What produces the events of one watch: the stream, and the revision it started at.
+pub struct WatchFeed {
+    /// Events in order.
+    pub events: BoxStream<'static, WatchItem>,
+    /// Revision of the initial state (for the initial-events-end bookmark).
+    pub start_revision: Revision,
+    /// Whether initial events are sent (and so an initial-events-end bookmark is owed).
+    pub initial_events: bool,
+}
+
+impl Registry {
+    /// Starts a watch on a kind in a namespace (or all), filtered.
+    pub async fn watch(
+        &self,
+        d: Arc<ResourceDescriptor>,
+        ns: Option<&str>,
+        filter: Filter,
+        start: &WatchStart,
+    ) -> ApiResult<WatchFeed> {
+        let prefix = d.namespace_prefix(ns);
+        let rv = super::meta::parse_rv(start.resource_version.as_deref()).map_err(ApiError::bad_request)?;
+        let rv_is_zero = start.resource_version.as_deref() == Some("0");
+        // Upstream: with no RV or RV "0", the watch begins with the current state as ADDED events;
+        // sendInitialEvents makes that explicit (and may be combined with an RV).
+        let initial = start.send_initial_events.unwrap_or(rv.is_none() || rv_is_zero);
+        let (initial_items, from) = if initial {
+            let page = self.store.range(RangeRequest { prefix: prefix.clone(), start: String::new(), limit: 0, revision: 0 }).await?;
+            let items: Vec<WatchItem> = page
+                .items
+                .into_iter()
+                .filter(|kv| filter.is_everything() || parse(&kv.value).is_some_and(|o| filter.matches(&d, &o)))
+                .map(|kv| WatchItem { kind: WatchType::Added, object: kv.value, revision: kv.mod_revision })
+                .collect();
+            (items, page.revision)
+        } else {
+            match rv {
+                Some(rv) if rv > 0 => (Vec::new(), rv),
+                _ => (Vec::new(), self.store.current_revision()),
+            }
+        };
+        let live = self.store.watch(&prefix, from).map_err(|e| match e {
+            ferrokube_store::StoreError::Compacted { requested, compacted } => {
+                ApiError::expired(format!("too old resource version: {requested} ({compacted})"))
+            }
+            other => ApiError::from(other),
+        })?;
+        let everything = filter.is_everything();
+        let descriptor = d.clone();
+        let live = live.filter_map(move |event| {
+            let item = match event {
+                Ok(event) => translate(&descriptor, &filter, everything, &event),
+                Err(err) => Some(error_item(&err)),
+            };
+            futures::future::ready(item)
+        });
+        Ok(WatchFeed {
+            events: stream::iter(initial_items).chain(live).boxed(),
+            start_revision: from,
+            initial_events: initial,
+        })
+    }
+}
+
+fn parse(bytes: &Bytes) -> Option<Value> {
+    serde_json::from_slice(bytes).ok()
+}
+
+/// The ERROR event a broken store watch ends with: 410 when the watcher fell too far behind.
+fn error_item(err: &ferrokube_store::StoreError) -> WatchItem {
+    let status = match err {
+        ferrokube_store::StoreError::WatcherTooSlow | ferrokube_store::StoreError::Compacted { .. } => {
+            ApiError::expired("too old resource version: the watcher fell behind").to_status()
+        }
+        other => ApiError::internal(other.to_string()).to_status(),
+    };
+    let mut status = status;
+    status["code"] = serde_json::json!(if status["reason"] == "Expired" { 410 } else { 500 });
+    WatchItem { kind: WatchType::Error, object: Bytes::from(serde_json::to_vec(&status).unwrap_or_default()), revision: 0 }
+}
+
+fn translate(d: &ResourceDescriptor, filter: &Filter, everything: bool, event: &ferrokube_store::Event) -> Option<WatchItem> {
+    let kind = match event.kind {
+        EventKind::Added => WatchType::Added,
+        EventKind::Modified => WatchType::Modified,
+        EventKind::Deleted => WatchType::Deleted,
+    };
+    if everything {
+        return Some(WatchItem { kind, object: event.value.clone(), revision: event.revision });
+    }
+    let now = parse(&event.value).is_some_and(|o| filter.matches(d, &o));
+    let before = event.prev.as_ref().and_then(parse).is_some_and(|o| filter.matches(d, &o));
+    let kind = match (kind, before, now) {
+        (WatchType::Added, _, true) => WatchType::Added,
+        (WatchType::Deleted, _, true) => WatchType::Deleted,
+        (WatchType::Modified, true, true) => WatchType::Modified,
+        (WatchType::Modified, false, true) => WatchType::Added,
+        (WatchType::Modified, true, false) => WatchType::Deleted,
+        _ => return None,
+    };
+    Some(WatchItem { kind, object: event.value.clone(), revision: event.revision })
+}

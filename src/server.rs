@@ -1,0 +1,97 @@
+//! `ferrokube server`: PKI, store, registry, HTTP over TLS, and the in-process components.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use ferrokube_auth::{Authenticator, Pki, PkiOptions};
+use ferrokube_store::{Store, StoreConfig};
+use serde_json::json;
+
+use crate::http::{self, AppState};
+use crate::registry::rest::WriteOptions;
+use crate::registry::Registry;
+
+/// Options of `ferrokube server`.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// Where everything is kept.
+    pub data_dir: PathBuf,
+    /// Address to listen on (port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// Extra names/IPs for the serving certificate.
+    pub tls_san: Vec<String>,
+    /// Watch history window, in events.
+    pub watch_history: usize,
+}
+
+/// The namespaces that exist from the first start.
+const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/// A started server: where it listens and its parts.
+pub struct Started {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// The admin kubeconfig path.
+    pub kubeconfig: PathBuf,
+    /// Shared state.
+    pub state: Arc<AppState>,
+    /// The PKI (CA for the root-CA publisher, tokens for agents).
+    pub pki: Pki,
+    serve: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Started {
+    /// Waits for the HTTP server to end (it ends only on error).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.serve.await??;
+        Ok(())
+    }
+}
+
+/// Starts the API server and returns once it is serving.
+pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
+    let began = Instant::now();
+    std::fs::create_dir_all(&opts.data_dir).with_context(|| format!("creating {}", opts.data_dir.display()))?;
+    let listener = tokio::net::TcpListener::bind(opts.listen).await.with_context(|| format!("binding {}", opts.listen))?;
+    let addr = listener.local_addr()?;
+    let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
+    let server_url = format!("https://{}", SocketAddr::new(host.parse()?, addr.port()));
+    let pki_opts = PkiOptions { tls_sans: opts.tls_san.clone(), server_url: server_url.clone() };
+    let pki = Pki::load_or_create(&opts.data_dir, &pki_opts)?;
+    let kubeconfig = opts.data_dir.join("kubeconfig.yaml");
+    pki.write_kubeconfig(&kubeconfig, &server_url)?;
+    let store = Store::open(StoreConfig {
+        data_dir: opts.data_dir.join("store"),
+        node_id: 1,
+        history_events: opts.watch_history,
+    })
+    .await?;
+    let registry = Registry::new(store);
+    ensure_system_namespaces(&registry).await?;
+    let openapi = Arc::new(crate::openapi::generate(&registry)?);
+    let state = Arc::new(AppState {
+        registry,
+        authenticator: Authenticator::from_pki(&pki)?,
+        advertise_address: format!("{host}:{}", addr.port()),
+    });
+    let app = http::router(state.clone(), openapi);
+    let serve = tokio::spawn(http::serve::serve_tls(listener, pki.server_tls_config(), app));
+    tracing::info!(elapsed_ms = began.elapsed().as_millis() as u64, %server_url, "API server serving");
+    Ok(Started { addr, kubeconfig, state, pki, serve })
+}
+
+async fn ensure_system_namespaces(registry: &Registry) -> anyhow::Result<()> {
+    let d = registry.lookup("", "v1", "namespaces").context("namespaces are always served")?;
+    for ns in SYSTEM_NAMESPACES {
+        let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+        match registry.create(&d, None, body, &WriteOptions::default()).await {
+            Ok(_) => {}
+            Err(e) if e.code == 409 => {}
+            Err(e) => return Err(anyhow::anyhow!("creating namespace {ns}: {e}")),
+        }
+    }
+    Ok(())
+}

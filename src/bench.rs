@@ -1,13 +1,278 @@
-//! `ferrokube bench`: built-in benchmarks.
+//! `ferrokube bench api`: the API core's numbers, measured against a real server process with a
+//! real kube-rs client (figures go into README; nothing here is asserted).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
+use kube::Client;
+use serde_json::json;
 
 /// Flags of `ferrokube bench`.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// What to measure.
+    /// What to measure: `api`.
     pub what: String,
+    /// Creates per concurrency level.
+    #[arg(long, default_value_t = 3000)]
+    pub creates: usize,
+    /// Concurrent watchers for the fan-out measurement.
+    #[arg(long, default_value_t = 1000)]
+    pub watchers: usize,
 }
 
 /// Runs a benchmark.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    anyhow::bail!("unknown benchmark {:?}", args.what)
+    match args.what.as_str() {
+        "api" => api(&args).await,
+        other => bail!("unknown benchmark {other:?} (known: api)"),
+    }
+}
+
+/// A server child process on a temp data dir.
+struct ServerProcess {
+    child: Child,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl ServerProcess {
+    fn start(dir: &Path) -> anyhow::Result<(Self, Duration)> {
+        let port = free_port()?;
+        let began = Instant::now();
+        let child = Command::new(std::env::current_exe()?)
+            .args(["server", "--no-agent", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let server = ServerProcess { child, dir: dir.to_path_buf(), port };
+        let ready = server.wait_ready(began)?;
+        Ok((server, ready))
+    }
+
+    /// Polls /readyz over TLS (the CA is in the data dir once the server wrote it).
+    fn wait_ready(&self, began: Instant) -> anyhow::Result<Duration> {
+        loop {
+            if began.elapsed() > Duration::from_secs(30) {
+                bail!("server did not become ready");
+            }
+            let ok = Command::new("curl")
+                .args(["-sf", "-k", "--max-time", "1", &format!("https://127.0.0.1:{}/readyz", self.port)])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if ok {
+                return Ok(began.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    async fn client(&self) -> anyhow::Result<Client> {
+        let kubeconfig = kube::config::Kubeconfig::read_from(self.dir.join("kubeconfig.yaml"))?;
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+        Ok(Client::try_from(config)?)
+    }
+
+    fn rss_kib(&self) -> anyhow::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS")?;
+        Ok(line.split_whitespace().nth(1).context("bad VmRSS")?.parse()?)
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn configmap(name: &str) -> ConfigMap {
+    serde_json::from_value(json!({"metadata": {"name": name, "labels": {"bench": "api"}}, "data": {"k": "v"}}))
+        .expect("static configmap")
+}
+
+async fn api(args: &BenchArgs) -> anyhow::Result<()> {
+    let root = std::env::temp_dir().join(format!("ferrokube-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    println!("ferrokube bench api  ({} cores, data dir under {})", std::thread::available_parallelism()?, root.display());
+
+    let (server, first_start) = ServerProcess::start(&root.join("a"))?;
+    println!("start-up to /readyz (fresh data dir): {}", ms(first_start));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    println!("idle RSS after start: {} MiB", server.rss_kib()? / 1024);
+    let client = server.client().await?;
+
+    for clients in [1usize, 16, 64] {
+        let ns = format!("creates-{clients}");
+        create_namespace(&client, &ns).await?;
+        let api: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+        let per = args.creates / clients;
+        let began = Instant::now();
+        let tasks: Vec<_> = (0..clients)
+            .map(|c| {
+                let api = api.clone();
+                tokio::spawn(async move {
+                    let mut lat = Vec::with_capacity(per);
+                    for i in 0..per {
+                        let t = Instant::now();
+                        api.create(&PostParams::default(), &configmap(&format!("cm-{c}-{i}"))).await?;
+                        lat.push(t.elapsed());
+                    }
+                    Ok::<_, kube::Error>(lat)
+                })
+            })
+            .collect();
+        let mut lat = Vec::new();
+        for t in tasks {
+            lat.extend(t.await??);
+        }
+        let wall = began.elapsed();
+        lat.sort();
+        println!(
+            "creates, {clients:>2} clients: {:>7.0} creates/s  p50 {}  p99 {}",
+            lat.len() as f64 / wall.as_secs_f64(),
+            ms(percentile(&lat, 0.5)),
+            ms(percentile(&lat, 0.99))
+        );
+    }
+
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "creates-1");
+    let mut lat = Vec::new();
+    for i in 0..1000 {
+        let t = Instant::now();
+        api.get(&format!("cm-0-{}", i % args.creates.max(1))).await?;
+        lat.push(t.elapsed());
+    }
+    lat.sort();
+    println!("GET one object: p50 {}  p99 {}", ms(percentile(&lat, 0.5)), ms(percentile(&lat, 0.99)));
+
+    for size in [1000usize, 10_000] {
+        let ns = format!("list-{size}");
+        create_namespace(&client, &ns).await?;
+        let api: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+        futures::stream::iter(0..size)
+            .map(|i| {
+                let api = api.clone();
+                async move { api.create(&PostParams::default(), &configmap(&format!("cm-{i}"))).await }
+            })
+            .buffer_unordered(64)
+            .try_collect::<Vec<_>>()
+            .await?;
+        let mut lat = Vec::new();
+        for _ in 0..10 {
+            let t = Instant::now();
+            let list = api.list(&ListParams::default()).await?;
+            lat.push(t.elapsed());
+            assert_eq!(list.items.len(), size);
+        }
+        lat.sort();
+        println!("LIST {size:>6} objects: p50 {}  p99 {}", ms(percentile(&lat, 0.5)), ms(percentile(&lat, 0.99)));
+    }
+
+    watch_fanout(&client, args.watchers).await?;
+
+    drop(client);
+    let dir = server.dir.clone();
+    drop(server);
+    let (server, restart) = ServerProcess::start(&dir)?;
+    println!("start-up to /readyz (restart with the data above): {}", ms(restart));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    println!("idle RSS after restart with data: {} MiB", server.rss_kib()? / 1024);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&root);
+    Ok(())
+}
+
+async fn create_namespace(client: &Client, name: &str) -> anyhow::Result<()> {
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}}))?;
+    Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await?;
+    Ok(())
+}
+
+/// N watchers on one namespace; per write, the time until the last watcher saw it.
+async fn watch_fanout(client: &Client, watchers: usize) -> anyhow::Result<()> {
+    let ns = "fanout";
+    create_namespace(client, ns).await?;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    let rv = api.list(&ListParams::default().limit(1)).await?.metadata.resource_version.unwrap_or_default();
+    let writes = 20usize;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant)>();
+    let ready = Arc::new(tokio::sync::Barrier::new(watchers + 1));
+    for _ in 0..watchers {
+        let api = api.clone();
+        let tx = tx.clone();
+        let rv = rv.clone();
+        let ready = ready.clone();
+        tokio::spawn(async move {
+            let stream = api.watch(&WatchParams::default().timeout(120), &rv).await;
+            ready.wait().await;
+            let Ok(stream) = stream else { return };
+            let mut stream = stream.boxed();
+            let mut seen = 0;
+            while let Some(Ok(event)) = stream.next().await {
+                if let WatchEvent::Added(cm) = event {
+                    let idx: usize = cm.metadata.name.unwrap_or_default().trim_start_matches("w-").parse().unwrap_or(0);
+                    let _ = tx.send((idx, Instant::now()));
+                    seen += 1;
+                    if seen == writes {
+                        break;
+                    }
+                }
+            }
+        });
+    }
+    drop(tx);
+    ready.wait().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut last_seen = vec![None::<Instant>; writes];
+    let mut counts = vec![0usize; writes];
+    let mut lat = Vec::new();
+    for i in 0..writes {
+        let start = Instant::now();
+        api.create(&PostParams::default(), &configmap(&format!("w-{i}"))).await?;
+        while counts[i] < watchers {
+            match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
+                Ok(Some((idx, at))) if idx < writes => {
+                    counts[idx] += 1;
+                    last_seen[idx] = Some(last_seen[idx].map_or(at, |t: Instant| t.max(at)));
+                }
+                Ok(Some(_)) => {}
+                _ => bail!("watchers stopped receiving (write {i}: {} of {watchers})", counts[i]),
+            }
+        }
+        lat.push(last_seen[i].map(|t| t.duration_since(start)).unwrap_or_default());
+    }
+    lat.sort();
+    println!(
+        "watch fan-out, {watchers} watchers: write -> last watcher p50 {}  p99 {}",
+        ms(percentile(&lat, 0.5)),
+        ms(percentile(&lat, 0.99))
+    );
+    Ok(())
 }

@@ -89,20 +89,12 @@ pub fn main() -> anyhow::Result<()> {
             }
             Command::Bench(args) => crate::bench::run(args).await,
             Command::GenOpenapi { dir } => {
-                let tmp = tempdir_store().await?;
-                crate::openapi::write(&tmp.0, &dir)?;
+                crate::openapi::write(&dir)?;
                 println!("wrote OpenAPI documents to {}", dir.display());
                 Ok(())
             }
         }
     })
-}
-
-/// A throwaway registry (the OpenAPI generator needs only the kind table).
-async fn tempdir_store() -> anyhow::Result<(crate::registry::Registry, PathBuf)> {
-    let dir = std::env::temp_dir().join(format!("ferrokube-gen-{}", std::process::id()));
-    let store = ferrokube_store::Store::open(ferrokube_store::StoreConfig::new(&dir)).await?;
-    Ok((crate::registry::Registry::new(store), dir))
 }
 
 async fn run_server(args: ServerArgs) -> anyhow::Result<()> {

@@ -5,16 +5,15 @@ use std::path::Path;
 use ferrokube_openapi::{ApiKind, Documents, OpenApiError};
 
 use crate::http::discovery;
-use crate::registry::Registry;
+use crate::registry::{kinds::builtin_kinds, ResourceDescriptor};
 
 /// The verbs every built-in kind serves.
 const VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 
 /// One `ApiKind` per served kind, as the OpenAPI generator needs them.
-pub fn api_kinds(registry: &Registry) -> Vec<ApiKind> {
-    registry
-        .kinds()
-        .iter()
+pub fn api_kinds<'a>(kinds: impl IntoIterator<Item = &'a ResourceDescriptor>) -> Vec<ApiKind> {
+    kinds
+        .into_iter()
         .map(|d| ApiKind {
             group: d.group.to_string(),
             version: d.version.to_string(),
@@ -33,13 +32,14 @@ pub fn api_kinds(registry: &Registry) -> Vec<ApiKind> {
         .collect()
 }
 
-/// Generates the documents for the registry's kinds.
-pub fn generate(registry: &Registry) -> Result<Documents, OpenApiError> {
-    ferrokube_openapi::generate(&api_kinds(registry))
+/// Generates the documents for the built-in kinds.
+pub fn generate() -> Result<Documents, OpenApiError> {
+    let kinds = builtin_kinds();
+    ferrokube_openapi::generate(&api_kinds(kinds.iter()))
 }
 
 /// Writes the documents into `dir` (the repository's `openapi/` folder).
-pub fn write(registry: &Registry, dir: &Path) -> anyhow::Result<()> {
-    generate(registry)?.write_to(dir)?;
+pub fn write(dir: &Path) -> anyhow::Result<()> {
+    generate()?.write_to(dir)?;
     Ok(())
 }

@@ -71,7 +71,7 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
     .await?;
     let registry = Registry::new(store);
     ensure_system_namespaces(&registry).await?;
-    let openapi = Arc::new(crate::openapi::generate(&registry)?);
+    let openapi = Arc::new(crate::openapi::generate()?);
     let state = Arc::new(AppState {
         registry,
         authenticator: Authenticator::from_pki(&pki)?,

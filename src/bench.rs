@@ -46,12 +46,22 @@ impl ServerProcess {
         let port = free_port()?;
         let began = Instant::now();
         let child = Command::new(std::env::current_exe()?)
-            .args(["server", "--no-agent", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .args([
+                "server",
+                "--no-agent",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
             .arg(dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?;
-        let server = ServerProcess { child, dir: dir.to_path_buf(), port };
+        let server = ServerProcess {
+            child,
+            dir: dir.to_path_buf(),
+            port,
+        };
         let ready = server.wait_ready(began)?;
         Ok((server, ready))
     }
@@ -63,7 +73,13 @@ impl ServerProcess {
                 bail!("server did not become ready");
             }
             let ok = Command::new("curl")
-                .args(["-sf", "-k", "--max-time", "1", &format!("https://127.0.0.1:{}/readyz", self.port)])
+                .args([
+                    "-sf",
+                    "-k",
+                    "--max-time",
+                    "1",
+                    &format!("https://127.0.0.1:{}/readyz", self.port),
+                ])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
@@ -84,8 +100,15 @@ impl ServerProcess {
 
     fn rss_kib(&self) -> anyhow::Result<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS")?;
-        Ok(line.split_whitespace().nth(1).context("bad VmRSS")?.parse()?)
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .context("no VmRSS")?;
+        Ok(line
+            .split_whitespace()
+            .nth(1)
+            .context("bad VmRSS")?
+            .parse()?)
     }
 }
 
@@ -97,7 +120,9 @@ impl Drop for ServerProcess {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -113,14 +138,20 @@ fn ms(d: Duration) -> String {
 }
 
 fn configmap(name: &str) -> ConfigMap {
-    serde_json::from_value(json!({"metadata": {"name": name, "labels": {"bench": "api"}}, "data": {"k": "v"}}))
-        .expect("static configmap")
+    serde_json::from_value(
+        json!({"metadata": {"name": name, "labels": {"bench": "api"}}, "data": {"k": "v"}}),
+    )
+    .expect("static configmap")
 }
 
 async fn api(args: &BenchArgs) -> anyhow::Result<()> {
     let root = std::env::temp_dir().join(format!("ferrokube-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
-    println!("ferrokube bench api  ({} cores, data dir under {})", std::thread::available_parallelism()?, root.display());
+    println!(
+        "ferrokube bench api  ({} cores, data dir under {})",
+        std::thread::available_parallelism()?,
+        root.display()
+    );
 
     let (server, first_start) = ServerProcess::start(&root.join("a"))?;
     println!("start-up to /readyz (fresh data dir): {}", ms(first_start));
@@ -141,7 +172,8 @@ async fn api(args: &BenchArgs) -> anyhow::Result<()> {
                     let mut lat = Vec::with_capacity(per);
                     for i in 0..per {
                         let t = Instant::now();
-                        api.create(&PostParams::default(), &configmap(&format!("cm-{c}-{i}"))).await?;
+                        api.create(&PostParams::default(), &configmap(&format!("cm-{c}-{i}")))
+                            .await?;
                         lat.push(t.elapsed());
                     }
                     Ok::<_, kube::Error>(lat)
@@ -166,11 +198,16 @@ async fn api(args: &BenchArgs) -> anyhow::Result<()> {
     let mut lat = Vec::new();
     for i in 0..1000 {
         let t = Instant::now();
-        api.get(&format!("cm-0-{}", i % args.creates.max(1))).await?;
+        api.get(&format!("cm-0-{}", i % args.creates.max(1)))
+            .await?;
         lat.push(t.elapsed());
     }
     lat.sort();
-    println!("GET one object: p50 {}  p99 {}", ms(percentile(&lat, 0.5)), ms(percentile(&lat, 0.99)));
+    println!(
+        "GET one object: p50 {}  p99 {}",
+        ms(percentile(&lat, 0.5)),
+        ms(percentile(&lat, 0.99))
+    );
 
     for size in [1000usize, 10_000] {
         let ns = format!("list-{size}");
@@ -179,7 +216,10 @@ async fn api(args: &BenchArgs) -> anyhow::Result<()> {
         futures::stream::iter(0..size)
             .map(|i| {
                 let api = api.clone();
-                async move { api.create(&PostParams::default(), &configmap(&format!("cm-{i}"))).await }
+                async move {
+                    api.create(&PostParams::default(), &configmap(&format!("cm-{i}")))
+                        .await
+                }
             })
             .buffer_unordered(64)
             .try_collect::<Vec<_>>()
@@ -192,7 +232,11 @@ async fn api(args: &BenchArgs) -> anyhow::Result<()> {
             assert_eq!(list.items.len(), size);
         }
         lat.sort();
-        println!("LIST {size:>6} objects: p50 {}  p99 {}", ms(percentile(&lat, 0.5)), ms(percentile(&lat, 0.99)));
+        println!(
+            "LIST {size:>6} objects: p50 {}  p99 {}",
+            ms(percentile(&lat, 0.5)),
+            ms(percentile(&lat, 0.99))
+        );
     }
 
     watch_fanout(&client, args.watchers).await?;
@@ -201,9 +245,15 @@ async fn api(args: &BenchArgs) -> anyhow::Result<()> {
     let dir = server.dir.clone();
     drop(server);
     let (server, restart) = ServerProcess::start(&dir)?;
-    println!("start-up to /readyz (restart with the data above): {}", ms(restart));
+    println!(
+        "start-up to /readyz (restart with the data above): {}",
+        ms(restart)
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
-    println!("idle RSS after restart with data: {} MiB", server.rss_kib()? / 1024);
+    println!(
+        "idle RSS after restart with data: {} MiB",
+        server.rss_kib()? / 1024
+    );
     drop(server);
     let _ = std::fs::remove_dir_all(&root);
     Ok(())
@@ -211,7 +261,9 @@ async fn api(args: &BenchArgs) -> anyhow::Result<()> {
 
 async fn create_namespace(client: &Client, name: &str) -> anyhow::Result<()> {
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}}))?;
-    Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await?;
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await?;
     Ok(())
 }
 
@@ -220,7 +272,12 @@ async fn watch_fanout(client: &Client, watchers: usize) -> anyhow::Result<()> {
     let ns = "fanout";
     create_namespace(client, ns).await?;
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
-    let rv = api.list(&ListParams::default().limit(1)).await?.metadata.resource_version.unwrap_or_default();
+    let rv = api
+        .list(&ListParams::default().limit(1))
+        .await?
+        .metadata
+        .resource_version
+        .unwrap_or_default();
     let writes = 20usize;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant)>();
     let ready = Arc::new(tokio::sync::Barrier::new(watchers + 1));
@@ -237,7 +294,13 @@ async fn watch_fanout(client: &Client, watchers: usize) -> anyhow::Result<()> {
             let mut seen = 0;
             while let Some(Ok(event)) = stream.next().await {
                 if let WatchEvent::Added(cm) = event {
-                    let idx: usize = cm.metadata.name.unwrap_or_default().trim_start_matches("w-").parse().unwrap_or(0);
+                    let idx: usize = cm
+                        .metadata
+                        .name
+                        .unwrap_or_default()
+                        .trim_start_matches("w-")
+                        .parse()
+                        .unwrap_or(0);
                     let _ = tx.send((idx, Instant::now()));
                     seen += 1;
                     if seen == writes {
@@ -255,7 +318,8 @@ async fn watch_fanout(client: &Client, watchers: usize) -> anyhow::Result<()> {
     let mut lat = Vec::new();
     for i in 0..writes {
         let start = Instant::now();
-        api.create(&PostParams::default(), &configmap(&format!("w-{i}"))).await?;
+        api.create(&PostParams::default(), &configmap(&format!("w-{i}")))
+            .await?;
         while counts[i] < watchers {
             match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
                 Ok(Some((idx, at))) if idx < writes => {
@@ -263,10 +327,17 @@ async fn watch_fanout(client: &Client, watchers: usize) -> anyhow::Result<()> {
                     last_seen[idx] = Some(last_seen[idx].map_or(at, |t: Instant| t.max(at)));
                 }
                 Ok(Some(_)) => {}
-                _ => bail!("watchers stopped receiving (write {i}: {} of {watchers})", counts[i]),
+                _ => bail!(
+                    "watchers stopped receiving (write {i}: {} of {watchers})",
+                    counts[i]
+                ),
             }
         }
-        lat.push(last_seen[i].map(|t| t.duration_since(start)).unwrap_or_default());
+        lat.push(
+            last_seen[i]
+                .map(|t| t.duration_since(start))
+                .unwrap_or_default(),
+        );
     }
     lat.sort();
     println!(

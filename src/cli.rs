@@ -72,18 +72,25 @@ pub fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "ferrokube=info,warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "ferrokube=info,warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
-        match cli.command.unwrap_or(Command::Server(ServerArgs::default())) {
+        match cli
+            .command
+            .unwrap_or(Command::Server(ServerArgs::default()))
+        {
             Command::Server(args) => run_server(args).await,
             Command::Kubeconfig { data_dir } => {
                 let path = data_dir.join("kubeconfig.yaml");
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| anyhow::anyhow!("reading {}: {e} (start the server first)", path.display()))?;
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    anyhow::anyhow!("reading {}: {e} (start the server first)", path.display())
+                })?;
                 print!("{text}");
                 Ok(())
             }
@@ -106,8 +113,14 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         watch_history: args.watch_history,
     })
     .await?;
-    println!("ferrokube is serving the Kubernetes API at https://{}", started.addr);
-    println!("To use it:  export KUBECONFIG={}", started.kubeconfig.display());
+    println!(
+        "ferrokube is serving the Kubernetes API at https://{}",
+        started.addr
+    );
+    println!(
+        "To use it:  export KUBECONFIG={}",
+        started.kubeconfig.display()
+    );
     crate::components::spawn_all(&started, &args).await?;
     tokio::select! {
         res = started_wait(started) => res,

@@ -8,7 +8,16 @@ use crate::http::discovery;
 use crate::registry::{kinds::builtin_kinds, ResourceDescriptor};
 
 /// The verbs every built-in kind serves.
-const VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+const VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 
 /// One `ApiKind` per served kind, as the OpenAPI generator needs them.
 pub fn api_kinds<'a>(kinds: impl IntoIterator<Item = &'a ResourceDescriptor>) -> Vec<ApiKind> {

@@ -54,12 +54,22 @@ impl Started {
 /// Starts the API server and returns once it is serving.
 pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
     let began = Instant::now();
-    std::fs::create_dir_all(&opts.data_dir).with_context(|| format!("creating {}", opts.data_dir.display()))?;
-    let listener = tokio::net::TcpListener::bind(opts.listen).await.with_context(|| format!("binding {}", opts.listen))?;
+    std::fs::create_dir_all(&opts.data_dir)
+        .with_context(|| format!("creating {}", opts.data_dir.display()))?;
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .with_context(|| format!("binding {}", opts.listen))?;
     let addr = listener.local_addr()?;
-    let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        addr.ip().to_string()
+    };
     let server_url = format!("https://{}", SocketAddr::new(host.parse()?, addr.port()));
-    let pki_opts = PkiOptions { tls_sans: opts.tls_san.clone(), server_url: server_url.clone() };
+    let pki_opts = PkiOptions {
+        tls_sans: opts.tls_san.clone(),
+        server_url: server_url.clone(),
+    };
     let pki = Pki::load_or_create(&opts.data_dir, &pki_opts)?;
     let kubeconfig = opts.data_dir.join("kubeconfig.yaml");
     pki.write_kubeconfig(&kubeconfig, &server_url)?;
@@ -78,16 +88,31 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
         advertise_address: format!("{host}:{}", addr.port()),
     });
     let app = http::router(state.clone(), openapi);
-    let serve = tokio::spawn(http::serve::serve_tls(listener, pki.server_tls_config(), app));
+    let serve = tokio::spawn(http::serve::serve_tls(
+        listener,
+        pki.server_tls_config(),
+        app,
+    ));
     tracing::info!(elapsed_ms = began.elapsed().as_millis() as u64, %server_url, "API server serving");
-    Ok(Started { addr, kubeconfig, state, pki, serve })
+    Ok(Started {
+        addr,
+        kubeconfig,
+        state,
+        pki,
+        serve,
+    })
 }
 
 async fn ensure_system_namespaces(registry: &Registry) -> anyhow::Result<()> {
-    let d = registry.lookup("", "v1", "namespaces").context("namespaces are always served")?;
+    let d = registry
+        .lookup("", "v1", "namespaces")
+        .context("namespaces are always served")?;
     for ns in SYSTEM_NAMESPACES {
         let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
-        match registry.create(&d, None, body, &WriteOptions::default()).await {
+        match registry
+            .create(&d, None, body, &WriteOptions::default())
+            .await
+        {
             Ok(_) => {}
             Err(e) if e.code == 409 => {}
             Err(e) => return Err(anyhow::anyhow!("creating namespace {ns}: {e}")),

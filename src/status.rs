@@ -33,7 +33,12 @@ pub type ApiResult<T> = Result<T, ApiError>;
 impl ApiError {
     /// A bare error with a code, reason and message.
     pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        ApiError { code, reason, message: message.into(), details: None }
+        ApiError {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+        }
     }
 
     /// 400 BadRequest.
@@ -50,15 +55,23 @@ impl ApiError {
 
     /// 404 NotFound for a path that names no resource we serve.
     pub fn not_found_path() -> Self {
-        Self::new(404, "NotFound", "the server could not find the requested resource")
-            .with_details(json!({}))
+        Self::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+        .with_details(json!({}))
     }
 
     /// 409 AlreadyExists.
     pub fn already_exists(group: &str, resource: &str, name: &str) -> Self {
         let qualified = qualified_resource(group, resource);
-        Self::new(409, "AlreadyExists", format!("{qualified} \"{name}\" already exists"))
-            .with_details(json!({"name": name, "group": group, "kind": resource}))
+        Self::new(
+            409,
+            "AlreadyExists",
+            format!("{qualified} \"{name}\" already exists"),
+        )
+        .with_details(json!({"name": name, "group": group, "kind": resource}))
     }
 
     /// 409 Conflict: the object changed since the client read it.
@@ -78,8 +91,15 @@ impl ApiError {
 
     /// 422 Invalid with one cause per field error, in upstream's message shape.
     pub fn invalid(group: &str, kind: &str, name: &str, causes: Vec<Cause>) -> Self {
-        let group_kind = if group.is_empty() { kind.to_string() } else { format!("{kind}.{group}") };
-        let list: Vec<String> = causes.iter().map(|c| format!("{}: {}", c.field, c.message)).collect();
+        let group_kind = if group.is_empty() {
+            kind.to_string()
+        } else {
+            format!("{kind}.{group}")
+        };
+        let list: Vec<String> = causes
+            .iter()
+            .map(|c| format!("{}: {}", c.field, c.message))
+            .collect();
         let summary = match list.len() {
             1 => list[0].clone(),
             _ => format!("[{}]", list.join(", ")),
@@ -88,9 +108,12 @@ impl ApiError {
             .iter()
             .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
             .collect();
-        Self::new(422, "Invalid", format!("{group_kind} \"{name}\" is invalid: {summary}")).with_details(
-            json!({"name": name, "group": group, "kind": kind, "causes": causes_json}),
+        Self::new(
+            422,
+            "Invalid",
+            format!("{group_kind} \"{name}\" is invalid: {summary}"),
         )
+        .with_details(json!({"name": name, "group": group, "kind": kind, "causes": causes_json}))
     }
 
     /// 405 MethodNotAllowed.
@@ -105,7 +128,11 @@ impl ApiError {
 
     /// 413 RequestEntityTooLarge.
     pub fn too_large() -> Self {
-        Self::new(413, "RequestEntityTooLarge", "the request body is too large")
+        Self::new(
+            413,
+            "RequestEntityTooLarge",
+            "the request body is too large",
+        )
     }
 
     /// 415 UnsupportedMediaType.
@@ -116,8 +143,12 @@ impl ApiError {
     /// 500 InternalError.
     pub fn internal(message: impl Into<String>) -> Self {
         let message = message.into();
-        Self::new(500, "InternalError", format!("Internal error occurred: {message}"))
-            .with_details(json!({"causes": [{"message": message}]}))
+        Self::new(
+            500,
+            "InternalError",
+            format!("Internal error occurred: {message}"),
+        )
+        .with_details(json!({"causes": [{"message": message}]}))
     }
 
     /// 503 ServiceUnavailable.
@@ -166,7 +197,10 @@ pub fn qualified_resource(group: &str, resource: &str) -> String {
 impl From<ferrokube_store::StoreError> for ApiError {
     fn from(err: ferrokube_store::StoreError) -> Self {
         match err {
-            ferrokube_store::StoreError::Compacted { requested, compacted } => ApiError::expired(format!(
+            ferrokube_store::StoreError::Compacted {
+                requested,
+                compacted,
+            } => ApiError::expired(format!(
                 "too old resource version: {requested} ({compacted})"
             )),
             other => ApiError::internal(other.to_string()),

@@ -19,7 +19,13 @@ pub const PROTOBUF: &str = "application/vnd.kubernetes.protobuf";
 
 /// The media type part of a Content-Type (lowercased, parameters dropped).
 pub fn media_type(content_type: Option<&str>) -> String {
-    content_type.unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase()
+    content_type
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
 }
 
 /// Decodes an object body by its Content-Type.
@@ -35,12 +41,14 @@ pub fn decode_object(content_type: Option<&str>, body: &[u8]) -> ApiResult<Value
 }
 
 fn decode_json(body: &[u8]) -> ApiResult<Value> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+    })
 }
 
 fn decode_yaml(body: &[u8]) -> ApiResult<Value> {
-    let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the YAML body is not valid UTF-8"))?;
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::bad_request("the YAML body is not valid UTF-8"))?;
     serde_yaml_ng::from_str::<Value>(text)
         .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: yaml: {e}")))
 }
@@ -86,20 +94,34 @@ pub enum Output {
 
 /// Picks the response representation from the Accept header, in the client's order.
 pub fn negotiate(accept: Option<&str>) -> ApiResult<Output> {
-    let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else { return Ok(Output::Json) };
+    let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
+        return Ok(Output::Json);
+    };
     for entry in accept.split(',') {
         let mut parts = entry.split(';').map(str::trim);
         let media = parts.next().unwrap_or("").to_ascii_lowercase();
         let params: Vec<(String, String)> = parts
-            .filter_map(|p| p.split_once('=').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+            .filter_map(|p| {
+                p.split_once('=')
+                    .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            })
             .collect();
-        let param = |k: &str| params.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+        let param = |k: &str| {
+            params
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
         match (media.as_str(), param("as")) {
             ("application/json", Some("Table")) if param("g") == Some("meta.k8s.io") => {
-                return Ok(Output::Table { beta: param("v") == Some("v1beta1") })
+                return Ok(Output::Table {
+                    beta: param("v") == Some("v1beta1"),
+                })
             }
             ("application/json", Some(_)) => continue,
-            ("application/json" | "*/*" | "application/*" | "application/yaml", None) => return Ok(Output::Json),
+            ("application/json" | "*/*" | "application/*" | "application/yaml", None) => {
+                return Ok(Output::Json)
+            }
             (PROTOBUF, None) => return Ok(Output::Protobuf),
             _ => continue,
         }
@@ -109,20 +131,28 @@ pub fn negotiate(accept: Option<&str>) -> ApiResult<Output> {
 
 /// The `includeObject` query parameter for Tables (default Metadata, as upstream).
 pub fn include_object(q: &std::collections::HashMap<String, String>) -> IncludeObject {
-    q.get("includeObject").and_then(|v| IncludeObject::parse(v)).unwrap_or(IncludeObject::Metadata)
+    q.get("includeObject")
+        .and_then(|v| IncludeObject::parse(v))
+        .unwrap_or(IncludeObject::Metadata)
 }
 
 /// A JSON response from already-encoded bytes.
 pub fn json_bytes(code: StatusCode, body: Bytes) -> Response {
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = code;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
 /// A JSON response of a value.
 pub fn json_value(code: StatusCode, value: &Value) -> Response {
-    json_bytes(code, Bytes::from(serde_json::to_vec(value).unwrap_or_default()))
+    json_bytes(
+        code,
+        Bytes::from(serde_json::to_vec(value).unwrap_or_default()),
+    )
 }
 
 /// An object response in the negotiated representation (Tables are built by the caller).
@@ -132,7 +162,8 @@ pub fn object_response(code: StatusCode, body: Bytes, output: Output) -> Respons
             if let Ok(encoded) = ferrokube_protobuf::encode(&value) {
                 let mut resp = Response::new(Body::from(encoded));
                 *resp.status_mut() = code;
-                resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROTOBUF));
+                resp.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROTOBUF));
                 return resp;
             }
         }
@@ -159,7 +190,7 @@ impl IntoResponse for ApiError {
 }
 
 /// The value of a header as a string.
-pub fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+pub fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -170,9 +201,18 @@ mod tests {
     #[test]
     fn kubectl_accept_headers() {
         let kubectl_get = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
-        assert_eq!(negotiate(Some(kubectl_get)).unwrap(), Output::Table { beta: false });
-        assert_eq!(negotiate(Some("application/vnd.kubernetes.protobuf,application/json")).unwrap(), Output::Protobuf);
-        assert_eq!(negotiate(Some("application/json, */*")).unwrap(), Output::Json);
+        assert_eq!(
+            negotiate(Some(kubectl_get)).unwrap(),
+            Output::Table { beta: false }
+        );
+        assert_eq!(
+            negotiate(Some("application/vnd.kubernetes.protobuf,application/json")).unwrap(),
+            Output::Protobuf
+        );
+        assert_eq!(
+            negotiate(Some("application/json, */*")).unwrap(),
+            Output::Json
+        );
         assert_eq!(negotiate(None).unwrap(), Output::Json);
         assert_eq!(negotiate(Some("text/html")).unwrap_err().code, 406);
     }
@@ -180,9 +220,25 @@ mod tests {
     #[test]
     fn bodies_decode_or_fail_with_400() {
         assert!(decode_object(Some("application/json"), b"{\"a\":1}").is_ok());
-        assert_eq!(decode_object(Some("application/json"), b"{nope").unwrap_err().code, 400);
-        assert_eq!(decode_object(Some("application/yaml"), b"a: [1").unwrap_err().code, 400);
-        assert_eq!(decode_object(Some("application/yaml"), b"a: 1\nb: x\n").unwrap()["b"], "x");
-        assert_eq!(decode_object(Some("text/plain"), b"x").unwrap_err().code, 415);
+        assert_eq!(
+            decode_object(Some("application/json"), b"{nope")
+                .unwrap_err()
+                .code,
+            400
+        );
+        assert_eq!(
+            decode_object(Some("application/yaml"), b"a: [1")
+                .unwrap_err()
+                .code,
+            400
+        );
+        assert_eq!(
+            decode_object(Some("application/yaml"), b"a: 1\nb: x\n").unwrap()["b"],
+            "x"
+        );
+        assert_eq!(
+            decode_object(Some("text/plain"), b"x").unwrap_err().code,
+            415
+        );
     }
 }

@@ -6,7 +6,16 @@ use serde_json::{json, Value};
 use crate::registry::{Registry, ResourceDescriptor};
 
 /// Verbs every served kind supports.
-const VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+const VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 
 /// One subresource as discovery lists it.
 struct Sub {
@@ -21,17 +30,47 @@ struct Sub {
 fn subresources(d: &ResourceDescriptor) -> Vec<Sub> {
     let mut subs = Vec::new();
     if d.status_subresource {
-        subs.push(Sub { name: "status", group: d.group, version: d.version, kind: d.kind, verbs: &["get", "patch", "update"] });
+        subs.push(Sub {
+            name: "status",
+            group: d.group,
+            version: d.version,
+            kind: d.kind,
+            verbs: &["get", "patch", "update"],
+        });
     }
     if d.scale.is_some() {
-        subs.push(Sub { name: "scale", group: "autoscaling", version: "v1", kind: "Scale", verbs: &["get", "patch", "update"] });
+        subs.push(Sub {
+            name: "scale",
+            group: "autoscaling",
+            version: "v1",
+            kind: "Scale",
+            verbs: &["get", "patch", "update"],
+        });
     }
     if d.group.is_empty() && d.plural == "pods" {
-        subs.push(Sub { name: "binding", group: "", version: "v1", kind: "Binding", verbs: &["create"] });
-        subs.push(Sub { name: "eviction", group: "policy", version: "v1", kind: "Eviction", verbs: &["create"] });
+        subs.push(Sub {
+            name: "binding",
+            group: "",
+            version: "v1",
+            kind: "Binding",
+            verbs: &["create"],
+        });
+        subs.push(Sub {
+            name: "eviction",
+            group: "policy",
+            version: "v1",
+            kind: "Eviction",
+            verbs: &["create"],
+        });
     }
     if d.group.is_empty() && d.plural == "namespaces" {
-        subs.push(Sub { name: "finalize", group: "", version: "v1", kind: "Namespace", verbs: &["update"] });
+        subs.push(Sub {
+            name: "finalize",
+            group: "",
+            version: "v1",
+            kind: "Namespace",
+            verbs: &["update"],
+        });
     }
     subs
 }
@@ -51,15 +90,21 @@ pub fn api_versions(server_address: &str) -> Value {
 }
 
 fn group_json(group: &str, versions: &[String]) -> Value {
-    let versions: Vec<Value> =
-        versions.iter().map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v})).collect();
+    let versions: Vec<Value> = versions
+        .iter()
+        .map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
+        .collect();
     json!({"name": group, "versions": versions, "preferredVersion": versions[0].clone()})
 }
 
 /// `/apis`
 pub fn api_group_list(reg: &Registry) -> Value {
-    let groups: Vec<Value> =
-        reg.groups().iter().filter(|(g, _)| !g.is_empty()).map(|(g, v)| group_json(g, v)).collect();
+    let groups: Vec<Value> = reg
+        .groups()
+        .iter()
+        .filter(|(g, _)| !g.is_empty())
+        .map(|(g, v)| group_json(g, v))
+        .collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
@@ -75,7 +120,11 @@ pub fn api_group(reg: &Registry, group: &str) -> Option<Value> {
 
 /// `/api/v1` or `/apis/<group>/<version>`, if served.
 pub fn api_resource_list(reg: &Registry, group: &str, version: &str) -> Option<Value> {
-    let kinds: Vec<_> = reg.kinds().iter().filter(|k| k.group == group && k.version == version).collect();
+    let kinds: Vec<_> = reg
+        .kinds()
+        .iter()
+        .filter(|k| k.group == group && k.version == version)
+        .collect();
     if kinds.is_empty() {
         return None;
     }
@@ -111,8 +160,14 @@ pub fn api_resource_list(reg: &Registry, group: &str, version: &str) -> Option<V
             resources.push(entry);
         }
     }
-    let group_version = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
-    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}))
+    let group_version = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}),
+    )
 }
 
 /// A stable hash of the storage identity, as upstream publishes (base64 of a sha256 prefix).
@@ -159,7 +214,11 @@ pub fn aggregated(reg: &Registry, core: bool, version: &str) -> Value {
                 json!({"version": v, "resources": resources, "freshness": "Current"})
             })
             .collect();
-        let metadata = if group.is_empty() { json!({"creationTimestamp": null}) } else { json!({"name": group, "creationTimestamp": null}) };
+        let metadata = if group.is_empty() {
+            json!({"creationTimestamp": null})
+        } else {
+            json!({"name": group, "creationTimestamp": null})
+        };
         items.push(json!({"metadata": metadata, "versions": versions}));
     }
     json!({
@@ -171,7 +230,11 @@ pub fn aggregated(reg: &Registry, core: bool, version: &str) -> Value {
 }
 
 fn aggregated_resource(d: &ResourceDescriptor) -> Value {
-    let scope = if d.namespaced { "Namespaced" } else { "Cluster" };
+    let scope = if d.namespaced {
+        "Namespaced"
+    } else {
+        "Cluster"
+    };
     let subs: Vec<Value> = subresources(d)
         .iter()
         .map(|s| json!({"subresource": s.name, "responseKind": {"group": s.group, "version": s.version, "kind": s.kind}, "verbs": s.verbs}))

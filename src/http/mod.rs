@@ -89,14 +89,32 @@ fn go_arch() -> &'static str {
 }
 
 /// Authenticates every API request by client certificate or bearer token; 401 otherwise.
-async fn authenticate(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
-    let certs = req.extensions().get::<PeerCertificates>().and_then(|p| p.0.clone());
-    let auth_header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string);
-    match state.authenticator.authenticate(certs.as_deref(), auth_header.as_deref()) {
+async fn authenticate(
+    State(state): State<Arc<AppState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let certs = req
+        .extensions()
+        .get::<PeerCertificates>()
+        .and_then(|p| p.0.clone());
+    let auth_header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    match state
+        .authenticator
+        .authenticate(certs.as_deref(), auth_header.as_deref())
+    {
         Ok(user) => {
             req.extensions_mut().insert::<UserInfo>(user);
             next.run(req).await
         }
-        Err(_) => (StatusCode::UNAUTHORIZED, axum::Json(ferrokube_auth::unauthorized_status())).into_response(),
+        Err(_) => (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(ferrokube_auth::unauthorized_status()),
+        )
+            .into_response(),
     }
 }

@@ -40,7 +40,11 @@ pub enum ApiPath {
 
 /// Parses a request path.
 pub fn parse_path(path: &str) -> ApiPath {
-    let parts: Vec<&str> = path.trim_matches('/').split('/').filter(|p| !p.is_empty()).collect();
+    let parts: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|p| !p.is_empty())
+        .collect();
     match parts.as_slice() {
         ["api"] => ApiPath::LegacyRoot,
         ["apis"] => ApiPath::GroupsRoot,
@@ -54,7 +58,11 @@ pub fn parse_path(path: &str) -> ApiPath {
 }
 
 fn resource_info(group: &str, version: &str, rest: &[&str]) -> ApiPath {
-    let mut info = RequestInfo { group: group.into(), version: version.into(), ..Default::default() };
+    let mut info = RequestInfo {
+        group: group.into(),
+        version: version.into(),
+        ..Default::default()
+    };
     let mut rest = rest;
     if rest.first() == Some(&"watch") {
         info.legacy_watch = true;
@@ -96,7 +104,9 @@ pub fn parse_query(query: Option<&str>) -> HashMap<String, String> {
 
 fn decode(s: &str) -> String {
     let s = s.replace('+', " ");
-    percent_encoding::percent_decode_str(&s).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(&s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Query parameter as a bool ("true"/"1").
@@ -118,15 +128,39 @@ mod tests {
     #[test]
     fn paths_like_upstream() {
         assert_eq!(parse_path("/api"), ApiPath::LegacyRoot);
-        assert_eq!(parse_path("/apis/apps/v1"), ApiPath::GroupVersion("apps".into(), "v1".into()));
+        assert_eq!(
+            parse_path("/apis/apps/v1"),
+            ApiPath::GroupVersion("apps".into(), "v1".into())
+        );
         let r = res("/api/v1/namespaces/demo/pods/p/log");
-        assert_eq!((r.namespace.as_deref(), r.resource.as_str(), r.name.as_deref(), r.subresource.as_deref()), (Some("demo"), "pods", Some("p"), Some("log")));
+        assert_eq!(
+            (
+                r.namespace.as_deref(),
+                r.resource.as_str(),
+                r.name.as_deref(),
+                r.subresource.as_deref()
+            ),
+            (Some("demo"), "pods", Some("p"), Some("log"))
+        );
         let r = res("/api/v1/namespaces/demo");
-        assert_eq!((r.namespace, r.resource.as_str(), r.name.as_deref()), (None, "namespaces", Some("demo")));
+        assert_eq!(
+            (r.namespace, r.resource.as_str(), r.name.as_deref()),
+            (None, "namespaces", Some("demo"))
+        );
         let r = res("/api/v1/namespaces/demo/finalize");
-        assert_eq!((r.resource.as_str(), r.name.as_deref(), r.subresource.as_deref()), ("namespaces", Some("demo"), Some("finalize")));
+        assert_eq!(
+            (
+                r.resource.as_str(),
+                r.name.as_deref(),
+                r.subresource.as_deref()
+            ),
+            ("namespaces", Some("demo"), Some("finalize"))
+        );
         let r = res("/api/v1/namespaces/demo/configmaps");
-        assert_eq!((r.namespace.as_deref(), r.resource.as_str(), r.name), (Some("demo"), "configmaps", None));
+        assert_eq!(
+            (r.namespace.as_deref(), r.resource.as_str(), r.name),
+            (Some("demo"), "configmaps", None)
+        );
         let r = res("/apis/apps/v1/watch/namespaces/x/deployments");
         assert!(r.legacy_watch);
         assert_eq!(r.resource, "deployments");

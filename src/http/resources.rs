@@ -52,7 +52,10 @@ async fn dispatch(app: Arc<AppState>, req: Request) -> ApiResult<Response> {
     let accept = codec::header_str(&parts.headers, header::ACCEPT).map(str::to_string);
     let info = match parse_path(parts.uri.path()) {
         ApiPath::Resource(info) => info,
-        ApiPath::LegacyRoot | ApiPath::GroupsRoot | ApiPath::Group(_) | ApiPath::GroupVersion(..) => {
+        ApiPath::LegacyRoot
+        | ApiPath::GroupsRoot
+        | ApiPath::Group(_)
+        | ApiPath::GroupVersion(..) => {
             return discovery_response(&app, parts.uri.path(), accept.as_deref());
         }
         ApiPath::Unknown => return Err(ApiError::not_found_path()),
@@ -72,7 +75,11 @@ async fn dispatch(app: Arc<AppState>, req: Request) -> ApiResult<Response> {
         .registry
         .lookup(&call.info.group, &call.info.version, &call.info.resource)
         .ok_or_else(ApiError::not_found_path)?;
-    if d.namespaced != call.info.namespace.is_some() && !(call.info.namespace.is_none() && call.info.name.is_none() && call.method == Method::GET) {
+    if d.namespaced != call.info.namespace.is_some()
+        && !(call.info.namespace.is_none()
+            && call.info.name.is_none()
+            && call.method == Method::GET)
+    {
         return Err(ApiError::not_found_path());
     }
     if let Some(sub) = &call.info.subresource {
@@ -91,8 +98,13 @@ fn discovery_response(app: &AppState, path: &str, accept: Option<&str>) -> ApiRe
             if let Some(version) = discovery::aggregated_version(accept) {
                 let doc = discovery::aggregated(reg, core, version);
                 let mut resp = codec::json_value(StatusCode::OK, &doc);
-                let ct = format!("application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList");
-                resp.headers_mut().insert(header::CONTENT_TYPE, ct.parse().map_err(|_| ApiError::internal("content type"))?);
+                let ct = format!(
+                    "application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList"
+                );
+                resp.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    ct.parse().map_err(|_| ApiError::internal("content type"))?,
+                );
                 return Ok(resp);
             }
             if core {
@@ -102,7 +114,9 @@ fn discovery_response(app: &AppState, path: &str, accept: Option<&str>) -> ApiRe
             }
         }
         ApiPath::Group(g) => discovery::api_group(reg, &g).ok_or_else(ApiError::not_found_path)?,
-        ApiPath::GroupVersion(g, v) => discovery::api_resource_list(reg, &g, &v).ok_or_else(ApiError::not_found_path)?,
+        ApiPath::GroupVersion(g, v) => {
+            discovery::api_resource_list(reg, &g, &v).ok_or_else(ApiError::not_found_path)?
+        }
         _ => return Err(ApiError::not_found_path()),
     };
     Ok(codec::json_value(StatusCode::OK, &doc))
@@ -113,12 +127,16 @@ fn write_options(q: &HashMap<String, String>) -> ApiResult<WriteOptions> {
         None | Some("") => false,
         Some("All") => true,
         Some(other) => {
-            return Err(ApiError::bad_request(format!("Invalid dry run value: {other:?}: supported values are [All]")))
+            return Err(ApiError::bad_request(format!(
+                "Invalid dry run value: {other:?}: supported values are [All]"
+            )))
         }
     };
     Ok(WriteOptions {
         dry_run,
-        field_validation: FieldValidation::parse(q.get("fieldValidation").map(String::as_str).unwrap_or(""))?,
+        field_validation: FieldValidation::parse(
+            q.get("fieldValidation").map(String::as_str).unwrap_or(""),
+        )?,
         field_manager: q.get("fieldManager").filter(|m| !m.is_empty()).cloned(),
     })
 }
@@ -140,14 +158,24 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
     match (&call.method, name, sub) {
         (&Method::GET, None, None) => {
             if call.info.legacy_watch || query_bool(q, "watch") == Some(true) {
-                let filter = Filter::parse(&d, q.get("labelSelector").map(String::as_str), q.get("fieldSelector").map(String::as_str))?;
+                let filter = Filter::parse(
+                    &d,
+                    q.get("labelSelector").map(String::as_str),
+                    q.get("fieldSelector").map(String::as_str),
+                )?;
                 return watch::serve_watch(app.clone(), d, ns, filter, &call).await;
             }
             list(app, &d, ns, &call).await
         }
-        (&Method::GET, Some(name), None) if call.info.legacy_watch || query_bool(q, "watch") == Some(true) => {
-            let filter = Filter::parse(&d, q.get("labelSelector").map(String::as_str), q.get("fieldSelector").map(String::as_str))?
-                .with_name(name);
+        (&Method::GET, Some(name), None)
+            if call.info.legacy_watch || query_bool(q, "watch") == Some(true) =>
+        {
+            let filter = Filter::parse(
+                &d,
+                q.get("labelSelector").map(String::as_str),
+                q.get("fieldSelector").map(String::as_str),
+            )?
+            .with_name(name);
             watch::serve_watch(app.clone(), d, ns, filter, &call).await
         }
         (&Method::GET, Some(name), None | Some("status")) => {
@@ -157,11 +185,16 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
                 let table = table_of(&d, &[&obj], codec::include_object(q), beta, None);
                 return Ok(codec::json_value(StatusCode::OK, &table));
             }
-            Ok(codec::object_response(StatusCode::OK, kv.value, call.output))
+            Ok(codec::object_response(
+                StatusCode::OK,
+                kv.value,
+                call.output,
+            ))
         }
-        (&Method::GET, Some(name), Some("scale")) => {
-            Ok(codec::json_value(StatusCode::OK, &reg.get_scale(&d, ns, name).await?))
-        }
+        (&Method::GET, Some(name), Some("scale")) => Ok(codec::json_value(
+            StatusCode::OK,
+            &reg.get_scale(&d, ns, name).await?,
+        )),
         (&Method::POST, None, None) => {
             let body = codec::decode_object(call.content_type.as_deref(), &call.body)?;
             let opts = write_options(q)?;
@@ -179,13 +212,17 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
         }
         (&Method::PUT, Some(name), None | Some("status") | Some("finalize")) => {
             let body = codec::decode_object(call.content_type.as_deref(), &call.body)?;
-            let written = reg.update(&d, ns, name, part_of(sub), body, &write_options(q)?).await?;
+            let written = reg
+                .update(&d, ns, name, part_of(sub), body, &write_options(q)?)
+                .await?;
             let resp = codec::object_response(StatusCode::OK, written.object, call.output);
             Ok(codec::with_warnings(resp, &written.warnings))
         }
         (&Method::PUT, Some(name), Some("scale")) => {
             let body = codec::decode_object(call.content_type.as_deref(), &call.body)?;
-            let scale = reg.write_scale(&d, ns, name, ScaleChange::Replace(body), &write_options(q)?).await?;
+            let scale = reg
+                .write_scale(&d, ns, name, ScaleChange::Replace(body), &write_options(q)?)
+                .await?;
             Ok(codec::json_value(StatusCode::OK, &scale))
         }
         (&Method::PATCH, Some(name), None | Some("status") | Some("scale")) => {
@@ -193,7 +230,9 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
             let patch = codec::decode_patch(call.content_type.as_deref(), &call.body, force)?;
             let opts = write_options(q)?;
             if sub == Some("scale") {
-                let scale = reg.write_scale(&d, ns, name, ScaleChange::Patch(patch), &opts).await?;
+                let scale = reg
+                    .write_scale(&d, ns, name, ScaleChange::Patch(patch), &opts)
+                    .await?;
                 return Ok(codec::json_value(StatusCode::OK, &scale));
             }
             let written = reg.patch(&d, ns, name, part_of(sub), patch, &opts).await?;
@@ -203,13 +242,20 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
         (&Method::DELETE, Some(name), None) => {
             let opts = delete_options(&call)?;
             match reg.delete(&d, ns, name, &opts).await? {
-                Deleted::Pending(obj) => Ok(codec::object_response(StatusCode::OK, obj, call.output)),
+                Deleted::Pending(obj) => {
+                    Ok(codec::object_response(StatusCode::OK, obj, call.output))
+                }
                 Deleted::Gone(obj) => {
-                    let uid = serde_json::from_slice::<Value>(&obj).ok().and_then(|o| o.pointer("/metadata/uid").cloned());
-                    Ok(codec::json_value(StatusCode::OK, &json!({
-                        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                        "details": {"name": name, "group": d.group, "kind": d.plural, "uid": uid},
-                    })))
+                    let uid = serde_json::from_slice::<Value>(&obj)
+                        .ok()
+                        .and_then(|o| o.pointer("/metadata/uid").cloned());
+                    Ok(codec::json_value(
+                        StatusCode::OK,
+                        &json!({
+                            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                            "details": {"name": name, "group": d.group, "kind": d.plural, "uid": uid},
+                        }),
+                    ))
                 }
             }
         }
@@ -231,38 +277,72 @@ fn delete_options(call: &Call) -> ApiResult<DeleteOptions> {
     };
     let q = &call.query;
     let grace = match q.get("gracePeriodSeconds") {
-        Some(v) => Some(v.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid gracePeriodSeconds: {v:?}")))?),
+        Some(v) => Some(
+            v.parse::<i64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid gracePeriodSeconds: {v:?}")))?,
+        ),
         None => body.get("gracePeriodSeconds").and_then(Value::as_i64),
     };
-    let orphan = q.get("orphanDependents").map(|v| v == "true").or_else(|| body.get("orphanDependents").and_then(Value::as_bool));
+    let orphan = q
+        .get("orphanDependents")
+        .map(|v| v == "true")
+        .or_else(|| body.get("orphanDependents").and_then(Value::as_bool));
     let propagation = q
         .get("propagationPolicy")
         .cloned()
-        .or_else(|| body.get("propagationPolicy").and_then(Value::as_str).map(str::to_string))
-        .or_else(|| orphan.map(|o| if o { "Orphan".to_string() } else { "Background".to_string() }));
+        .or_else(|| {
+            body.get("propagationPolicy")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .or_else(|| {
+            orphan.map(|o| {
+                if o {
+                    "Orphan".to_string()
+                } else {
+                    "Background".to_string()
+                }
+            })
+        });
     if let Some(p) = &propagation {
         if !matches!(p.as_str(), "Orphan" | "Background" | "Foreground") {
             return Err(ApiError::new(422, "Invalid", format!("DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: {p:?}: supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\"")));
         }
     }
     let dry_run = q.get("dryRun").map(|v| v == "All").unwrap_or(false)
-        || body.get("dryRun").and_then(Value::as_array).is_some_and(|a| a.iter().any(|v| v == "All"));
+        || body
+            .get("dryRun")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|v| v == "All"));
     Ok(DeleteOptions {
         grace_period_seconds: grace,
         propagation_policy: propagation,
-        precondition_uid: body.pointer("/preconditions/uid").and_then(Value::as_str).map(str::to_string),
-        precondition_rv: body.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(str::to_string),
+        precondition_uid: body
+            .pointer("/preconditions/uid")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        precondition_rv: body
+            .pointer("/preconditions/resourceVersion")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         dry_run,
     })
 }
 
 fn list_options(d: &ResourceDescriptor, q: &HashMap<String, String>) -> ApiResult<ListOptions> {
     let limit = match q.get("limit").filter(|v| !v.is_empty()) {
-        Some(v) => v.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid limit: {v:?}")))?.max(0) as usize,
+        Some(v) => v
+            .parse::<i64>()
+            .map_err(|_| ApiError::bad_request(format!("invalid limit: {v:?}")))?
+            .max(0) as usize,
         None => 0,
     };
     Ok(ListOptions {
-        filter: Filter::parse(d, q.get("labelSelector").map(String::as_str), q.get("fieldSelector").map(String::as_str))?,
+        filter: Filter::parse(
+            d,
+            q.get("labelSelector").map(String::as_str),
+            q.get("fieldSelector").map(String::as_str),
+        )?,
         limit,
         continue_token: q.get("continue").cloned(),
         resource_version: q.get("resourceVersion").cloned(),
@@ -270,7 +350,12 @@ fn list_options(d: &ResourceDescriptor, q: &HashMap<String, String>) -> ApiResul
     })
 }
 
-async fn list(app: &AppState, d: &ResourceDescriptor, ns: Option<&str>, call: &Call) -> ApiResult<Response> {
+async fn list(
+    app: &AppState,
+    d: &ResourceDescriptor,
+    ns: Option<&str>,
+    call: &Call,
+) -> ApiResult<Response> {
     let opts = list_options(d, &call.query)?;
     let page = app.registry.list(d, ns, &opts).await?;
     let mut metadata = json!({"resourceVersion": page.revision.to_string()});
@@ -281,9 +366,19 @@ async fn list(app: &AppState, d: &ResourceDescriptor, ns: Option<&str>, call: &C
         metadata["remainingItemCount"] = json!(remaining);
     }
     if let Output::Table { beta } = call.output {
-        let objects: Vec<Value> = page.items.iter().filter_map(|b| serde_json::from_slice(b).ok()).collect();
+        let objects: Vec<Value> = page
+            .items
+            .iter()
+            .filter_map(|b| serde_json::from_slice(b).ok())
+            .collect();
         let refs: Vec<&Value> = objects.iter().collect();
-        let table = table_of(d, &refs, codec::include_object(&call.query), beta, Some(metadata));
+        let table = table_of(
+            d,
+            &refs,
+            codec::include_object(&call.query),
+            beta,
+            Some(metadata),
+        );
         return Ok(codec::json_value(StatusCode::OK, &table));
     }
     let body = list_body(d, &metadata, &page.items);
@@ -298,7 +393,8 @@ pub fn list_body(d: &ResourceDescriptor, metadata: &Value, items: &[Bytes]) -> B
         d.api_version(),
         metadata
     );
-    let mut buf = BytesMut::with_capacity(head.len() + items.iter().map(|i| i.len() + 1).sum::<usize>() + 2);
+    let mut buf =
+        BytesMut::with_capacity(head.len() + items.iter().map(|i| i.len() + 1).sum::<usize>() + 2);
     buf.put_slice(head.as_bytes());
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
@@ -318,26 +414,55 @@ pub fn table_of(
     beta: bool,
     metadata: Option<Value>,
 ) -> Value {
-    let mut table = ferrokube_apimachinery::printers::table(d.group, d.plural, objects, include, chrono::Utc::now());
+    let mut table = ferrokube_apimachinery::printers::table(
+        d.group,
+        d.plural,
+        objects,
+        include,
+        chrono::Utc::now(),
+    );
     if beta {
         table["apiVersion"] = json!("meta.k8s.io/v1beta1");
     }
     if let Some(metadata) = metadata {
         table["metadata"] = metadata;
-    } else if let Some(rv) = objects.first().and_then(|o| o.pointer("/metadata/resourceVersion")) {
+    } else if let Some(rv) = objects
+        .first()
+        .and_then(|o| o.pointer("/metadata/resourceVersion"))
+    {
         table["metadata"] = json!({"resourceVersion": rv});
     }
     table
 }
 
-async fn delete_collection(app: &AppState, d: &ResourceDescriptor, ns: Option<&str>, call: &Call) -> ApiResult<Response> {
+async fn delete_collection(
+    app: &AppState,
+    d: &ResourceDescriptor,
+    ns: Option<&str>,
+    call: &Call,
+) -> ApiResult<Response> {
     let opts = list_options(d, &call.query)?;
     let delete = delete_options(call)?;
-    let page = app.registry.list(d, ns, &ListOptions { limit: 0, continue_token: None, ..opts }).await?;
+    let page = app
+        .registry
+        .list(
+            d,
+            ns,
+            &ListOptions {
+                limit: 0,
+                continue_token: None,
+                ..opts
+            },
+        )
+        .await?;
     let mut deleted = Vec::new();
     for item in &page.items {
-        let obj: Value = serde_json::from_slice(item).map_err(|e| ApiError::internal(e.to_string()))?;
-        let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+        let obj: Value =
+            serde_json::from_slice(item).map_err(|e| ApiError::internal(e.to_string()))?;
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let item_ns = obj.pointer("/metadata/namespace").and_then(Value::as_str);
         match app.registry.delete(d, item_ns, name, &delete).await {
             Ok(Deleted::Gone(v)) | Ok(Deleted::Pending(v)) => deleted.push(v),
@@ -346,20 +471,32 @@ async fn delete_collection(app: &AppState, d: &ResourceDescriptor, ns: Option<&s
         }
     }
     let metadata = json!({"resourceVersion": app.registry.store.current_revision().to_string()});
-    Ok(codec::json_bytes(StatusCode::OK, list_body(d, &metadata, &deleted)))
+    Ok(codec::json_bytes(
+        StatusCode::OK,
+        list_body(d, &metadata, &deleted),
+    ))
 }
 
 /// Renders a registry value to bytes (used by action subresources).
 pub fn status_success(code: u16) -> Response {
     let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": code});
-    let mut resp = codec::json_bytes(StatusCode::from_u16(code).unwrap_or(StatusCode::OK), value_bytes(&status));
-    resp.headers_mut().insert(header::CACHE_CONTROL, "no-cache, private".parse().expect("static header"));
+    let mut resp = codec::json_bytes(
+        StatusCode::from_u16(code).unwrap_or(StatusCode::OK),
+        value_bytes(&status),
+    );
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        "no-cache, private".parse().expect("static header"),
+    );
     resp
 }
 
 /// Turns a body stream into a response with the given content type.
 pub fn streaming(body: Body, content_type: &'static str) -> Response {
     let mut resp = Response::new(body);
-    resp.headers_mut().insert(header::CONTENT_TYPE, content_type.parse().expect("static header"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        content_type.parse().expect("static header"),
+    );
     resp
 }

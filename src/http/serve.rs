@@ -13,7 +13,11 @@ use tower::ServiceExt;
 use super::PeerCertificates;
 
 /// Accepts connections until the listener fails; each connection is served on its own task.
-pub async fn serve_tls(listener: TcpListener, tls: Arc<rustls::ServerConfig>, app: Router) -> std::io::Result<()> {
+pub async fn serve_tls(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: Router,
+) -> std::io::Result<()> {
     let acceptor = TlsAcceptor::from(tls);
     loop {
         let (tcp, peer) = listener.accept().await?;
@@ -35,17 +39,20 @@ async fn serve_connection(
     app: Router,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let stream = acceptor.accept(tcp).await?;
-    let certs = stream
-        .get_ref()
-        .1
-        .peer_certificates()
-        .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect::<Vec<_>>());
-    let peer_certs = PeerCertificates(certs);
-    let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-        req.extensions_mut().insert(peer_certs.clone());
-        req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-        app.clone().oneshot(req.map(axum::body::Body::new))
+    let certs = stream.get_ref().1.peer_certificates().map(|certs| {
+        certs
+            .iter()
+            .map(|c| c.clone().into_owned())
+            .collect::<Vec<_>>()
     });
+    let peer_certs = PeerCertificates(certs);
+    let service =
+        hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(peer_certs.clone());
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            app.clone().oneshot(req.map(axum::body::Body::new))
+        });
     hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
         .serve_connection_with_upgrades(TokioIo::new(stream), service)
         .await

@@ -35,11 +35,18 @@ pub async fn serve_watch(
     let send_initial = query_bool(q, "sendInitialEvents");
     if send_initial == Some(true) {
         if !bookmarks {
-            return Err(ApiError::invalid("meta.k8s.io", "ListOptions", "", vec![crate::status::Cause {
-                reason: "FieldValueForbidden".into(),
-                message: "Forbidden: sendInitialEvents requires setting allowWatchBookmarks=true".into(),
-                field: "allowWatchBookmarks".into(),
-            }]));
+            return Err(ApiError::invalid(
+                "meta.k8s.io",
+                "ListOptions",
+                "",
+                vec![crate::status::Cause {
+                    reason: "FieldValueForbidden".into(),
+                    message:
+                        "Forbidden: sendInitialEvents requires setting allowWatchBookmarks=true"
+                            .into(),
+                    field: "allowWatchBookmarks".into(),
+                }],
+            ));
         }
         if q.get("resourceVersionMatch").map(String::as_str) != Some("NotOlderThan") {
             return Err(ApiError::invalid("meta.k8s.io", "ListOptions", "", vec![crate::status::Cause {
@@ -53,7 +60,10 @@ pub async fn serve_watch(
         Some(secs) if secs > 0 => Duration::from_secs(secs),
         _ => Duration::from_secs(1800 + rand::random_range(0..1800)),
     };
-    let start = WatchStart { resource_version: q.get("resourceVersion").cloned(), send_initial_events: send_initial };
+    let start = WatchStart {
+        resource_version: q.get("resourceVersion").cloned(),
+        send_initial_events: send_initial,
+    };
     let feed = app.registry.watch(d.clone(), ns, filter, &start).await?;
     let table = match call.output {
         Output::Table { beta } => Some((beta, codec::include_object(q))),
@@ -133,7 +143,10 @@ fn encode_event(
                 t["columnDefinitions"] = json!([]);
             }
             *headers_sent = true;
-            frame(item.kind.as_str(), &serde_json::to_vec(&t).unwrap_or_default())
+            frame(
+                item.kind.as_str(),
+                &serde_json::to_vec(&t).unwrap_or_default(),
+            )
         }
         _ => frame(item.kind.as_str(), &item.object),
     }

@@ -34,7 +34,11 @@ impl FieldValidation {
 
 /// Checks the body is an object of the descriptor's kind and returns its canonical form (decoded
 /// into the typed struct and back, so unknown fields are gone) plus warnings.
-pub fn admit_body(d: &ResourceDescriptor, body: Value, validation: FieldValidation) -> ApiResult<(Value, Vec<String>)> {
+pub fn admit_body(
+    d: &ResourceDescriptor,
+    body: Value,
+    validation: FieldValidation,
+) -> ApiResult<(Value, Vec<String>)> {
     if !body.is_object() {
         return Err(ApiError::bad_request(format!(
             "{} in version \"{}\" cannot be handled as a {}: the body is not a JSON object",
@@ -58,7 +62,10 @@ pub fn admit_body(d: &ResourceDescriptor, body: Value, validation: FieldValidati
         )));
     }
     let canonical = (d.codec.roundtrip)(&body).map_err(|e| {
-        ApiError::bad_request(format!("{} in version \"{}\" cannot be handled as a {}: {e}", d.kind, d.version, d.kind))
+        ApiError::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: {e}",
+            d.kind, d.version, d.kind
+        ))
     })?;
     let mut unknown = Vec::new();
     unknown_fields(&body, &canonical, "", &mut unknown);
@@ -66,10 +73,18 @@ pub fn admit_body(d: &ResourceDescriptor, body: Value, validation: FieldValidati
     if !unknown.is_empty() {
         match validation {
             FieldValidation::Strict => {
-                let list: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
-                return Err(ApiError::bad_request(format!("strict decoding error: {}", list.join(", "))));
+                let list: Vec<String> = unknown
+                    .iter()
+                    .map(|f| format!("unknown field \"{f}\""))
+                    .collect();
+                return Err(ApiError::bad_request(format!(
+                    "strict decoding error: {}",
+                    list.join(", ")
+                )));
             }
-            FieldValidation::Warn => warnings.extend(unknown.iter().map(|f| format!("unknown field \"{f}\""))),
+            FieldValidation::Warn => {
+                warnings.extend(unknown.iter().map(|f| format!("unknown field \"{f}\"")))
+            }
             FieldValidation::Ignore => {}
         }
     }
@@ -91,7 +106,11 @@ fn unknown_fields(original: &Value, known: &Value, path: &str, out: &mut Vec<Str
     match (original, known) {
         (Value::Object(orig), Value::Object(kn)) => {
             for (key, value) in orig {
-                let child = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                let child = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
                 match kn.get(key) {
                     Some(k) => unknown_fields(value, k, &child, out),
                     None if value.is_null() => {}
@@ -113,15 +132,21 @@ fn unknown_fields(original: &Value, known: &Value, path: &str, out: &mut Vec<Str
 /// a field that is an Option of an all-optional struct keeps them, but a `Vec` in a defaulted map
 /// may not): not unknown, just not echoed.
 fn is_empty_container(value: &Value) -> bool {
-    matches!(value, Value::Object(m) if m.is_empty()) || matches!(value, Value::Array(a) if a.is_empty())
+    matches!(value, Value::Object(m) if m.is_empty())
+        || matches!(value, Value::Array(a) if a.is_empty())
 }
 
 /// Validates metadata and per-kind rules; 422 Invalid naming each bad field.
 pub fn validate(d: &ResourceDescriptor, obj: &Value) -> ApiResult<()> {
-    let causes: Vec<Cause> = ferrokube_apimachinery::validation::validate_object(d.group, d.kind, obj, d.namespaced)
-        .into_iter()
-        .map(|e| Cause { reason: e.reason.as_str().to_string(), message: e.message, field: e.field })
-        .collect();
+    let causes: Vec<Cause> =
+        ferrokube_apimachinery::validation::validate_object(d.group, d.kind, obj, d.namespaced)
+            .into_iter()
+            .map(|e| Cause {
+                reason: e.reason.as_str().to_string(),
+                message: e.message,
+                field: e.field,
+            })
+            .collect();
     if causes.is_empty() {
         Ok(())
     } else {

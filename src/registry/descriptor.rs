@@ -75,7 +75,11 @@ impl ResourceDescriptor {
 
     /// The store key prefix of this resource: `/<group or core>/<plural>/`.
     pub fn key_prefix(&self) -> String {
-        let group = if self.group.is_empty() { "core" } else { self.group };
+        let group = if self.group.is_empty() {
+            "core"
+        } else {
+            self.group
+        };
         format!("/{group}/{}/", self.plural)
     }
 

@@ -15,7 +15,11 @@ pub struct Filter {
 
 impl Filter {
     /// Parses `labelSelector` and `fieldSelector`; errors are upstream's 400s.
-    pub fn parse(d: &ResourceDescriptor, label: Option<&str>, field: Option<&str>) -> ApiResult<Self> {
+    pub fn parse(
+        d: &ResourceDescriptor,
+        label: Option<&str>,
+        field: Option<&str>,
+    ) -> ApiResult<Self> {
         let wrap = |err: String| {
             ApiError::bad_request(format!(
                 "Unable to find {:?} that match label selector {:?}, field selector {:?}: {err}",
@@ -31,7 +35,8 @@ impl Filter {
         let field = match field.filter(|s| !s.is_empty()) {
             Some(s) => {
                 let sel = fields::FieldSelector::parse(s).map_err(|e| wrap(e.to_string()))?;
-                fields::validate_fields(d.group, d.plural, &sel).map_err(|e| ApiError::bad_request(e.to_string()))?;
+                fields::validate_fields(d.group, d.plural, &sel)
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
                 Some(sel)
             }
             None => None,
@@ -41,8 +46,9 @@ impl Filter {
 
     /// A filter naming one object by `metadata.name` (watch on a single object).
     pub fn with_name(mut self, name: &str) -> Self {
-        let by_name = fields::FieldSelector::parse(&format!("metadata.name={}", fields::escape_value(name)))
-            .expect("a metadata.name selector always parses");
+        let by_name =
+            fields::FieldSelector::parse(&format!("metadata.name={}", fields::escape_value(name)))
+                .expect("a metadata.name selector always parses");
         self.field = Some(match self.field.take() {
             None => by_name,
             Some(existing) => {
@@ -55,12 +61,16 @@ impl Filter {
 
     /// True when the filter selects everything (no parsing of objects needed).
     pub fn is_everything(&self) -> bool {
-        self.label.as_ref().is_none_or(|l| l.is_empty()) && self.field.as_ref().is_none_or(|f| f.is_empty())
+        self.label.as_ref().is_none_or(|l| l.is_empty())
+            && self.field.as_ref().is_none_or(|f| f.is_empty())
     }
 
     /// Whether `obj` passes both selectors.
     pub fn matches(&self, d: &ResourceDescriptor, obj: &Value) -> bool {
         self.label.as_ref().is_none_or(|l| l.matches_object(obj))
-            && self.field.as_ref().is_none_or(|f| fields::matches(f, d.group, d.plural, obj))
+            && self
+                .field
+                .as_ref()
+                .is_none_or(|f| fields::matches(f, d.group, d.plural, obj))
     }
 }

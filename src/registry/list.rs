@@ -48,13 +48,20 @@ struct ContinueToken {
 }
 
 fn encode_continue(rv: Revision, start: &str) -> String {
-    let token = ContinueToken { v: "meta.k8s.io/v1".into(), rv, start: start.to_string() };
+    let token = ContinueToken {
+        v: "meta.k8s.io/v1".into(),
+        rv,
+        start: start.to_string(),
+    };
     base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&token).unwrap_or_default())
 }
 
 fn decode_continue(token: &str) -> ApiResult<ContinueToken> {
-    let bad = || ApiError::bad_request("continue key is not valid: the continue token is malformed");
-    let raw = base64::engine::general_purpose::STANDARD.decode(token).map_err(|_| bad())?;
+    let bad =
+        || ApiError::bad_request("continue key is not valid: the continue token is malformed");
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .map_err(|_| bad())?;
     let token: ContinueToken = serde_json::from_slice(&raw).map_err(|_| bad())?;
     if token.v != "meta.k8s.io/v1" {
         return Err(bad());
@@ -64,16 +71,29 @@ fn decode_continue(token: &str) -> ApiResult<ContinueToken> {
 
 impl Registry {
     /// Lists objects of a kind in a namespace (or all namespaces).
-    pub async fn list(&self, d: &ResourceDescriptor, ns: Option<&str>, opts: &ListOptions) -> ApiResult<ListPage> {
+    pub async fn list(
+        &self,
+        d: &ResourceDescriptor,
+        ns: Option<&str>,
+        opts: &ListOptions,
+    ) -> ApiResult<ListPage> {
         let prefix = d.namespace_prefix(ns);
         let (mut start, mut revision) = (String::new(), 0);
         if let Some(token) = opts.continue_token.as_deref().filter(|t| !t.is_empty()) {
-            if opts.resource_version.as_deref().is_some_and(|rv| !rv.is_empty()) {
-                return Err(ApiError::bad_request("specifying resource version is not allowed when using continue"));
+            if opts
+                .resource_version
+                .as_deref()
+                .is_some_and(|rv| !rv.is_empty())
+            {
+                return Err(ApiError::bad_request(
+                    "specifying resource version is not allowed when using continue",
+                ));
             }
             let token = decode_continue(token)?;
             if !token.start.starts_with(&prefix) {
-                return Err(ApiError::bad_request("continue key is not valid: the continue token does not belong to this list"));
+                return Err(ApiError::bad_request(
+                    "continue key is not valid: the continue token does not belong to this list",
+                ));
             }
             start = token.start;
             revision = token.rv;
@@ -83,7 +103,8 @@ impl Registry {
                 ));
             }
         } else if opts.resource_version_match.as_deref() == Some("Exact") {
-            let rv = super::meta::parse_rv(opts.resource_version.as_deref()).map_err(ApiError::bad_request)?;
+            let rv = super::meta::parse_rv(opts.resource_version.as_deref())
+                .map_err(ApiError::bad_request)?;
             revision = rv.ok_or_else(|| {
                 ApiError::bad_request("resourceVersionMatch=Exact requires a resourceVersion")
             })?;
@@ -91,10 +112,19 @@ impl Registry {
         let everything = opts.filter.is_everything();
         let mut items = Vec::new();
         loop {
-            let want = if opts.limit == 0 { 0 } else { opts.limit - items.len() };
+            let want = if opts.limit == 0 {
+                0
+            } else {
+                opts.limit - items.len()
+            };
             let page = self
                 .store
-                .range(RangeRequest { prefix: prefix.clone(), start: start.clone(), limit: want.max(if opts.limit == 0 { 0 } else { 1 }), revision })
+                .range(RangeRequest {
+                    prefix: prefix.clone(),
+                    start: start.clone(),
+                    limit: want.max(if opts.limit == 0 { 0 } else { 1 }),
+                    revision,
+                })
                 .await?;
             revision = page.revision;
             let fetched = page.items.len();
@@ -107,7 +137,12 @@ impl Registry {
             let more = page.remaining > 0;
             let full = opts.limit > 0 && items.len() >= opts.limit;
             if !more || opts.limit == 0 || fetched == 0 {
-                return Ok(ListPage { items, revision, continue_token: None, remaining: None });
+                return Ok(ListPage {
+                    items,
+                    revision,
+                    continue_token: None,
+                    remaining: None,
+                });
             }
             let next = format!("{}\u{0}", last_key.unwrap_or_default());
             if full {

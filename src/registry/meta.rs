@@ -10,7 +10,9 @@ pub fn now_rfc3339() -> String {
 
 /// An RFC 3339 time `seconds` from now.
 pub fn rfc3339_in(seconds: i64) -> String {
-    (chrono::Utc::now() + chrono::Duration::seconds(seconds)).format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    (chrono::Utc::now() + chrono::Duration::seconds(seconds))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 /// A fresh uid.
@@ -22,7 +24,9 @@ pub fn new_uid() -> String {
 pub fn random_suffix() -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut rng = rand::rng();
-    (0..5).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+    (0..5)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 /// `obj.metadata` as a mutable map, created if missing or not an object.
@@ -52,13 +56,22 @@ pub fn name(obj: &Value) -> &str {
 pub fn parse_rv(rv: Option<&str>) -> Result<Option<u64>, String> {
     match rv {
         None | Some("") => Ok(None),
-        Some(s) => s.parse::<u64>().map(Some).map_err(|_| format!("invalid resource version: {s:?}")),
+        Some(s) => s
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| format!("invalid resource version: {s:?}")),
     }
 }
 
 /// Fields of ObjectMeta the server owns on update: copied from the stored object.
-const SERVER_OWNED_ON_UPDATE: &[&str] =
-    &["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "selfLink"];
+const SERVER_OWNED_ON_UPDATE: &[&str] = &[
+    "uid",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+    "selfLink",
+];
 
 /// Carries server-owned metadata of `old` into `new` (the client cannot change them by update).
 pub fn keep_server_owned(new: &mut Value, old: &Value) {
@@ -83,7 +96,9 @@ pub fn keep_server_owned(new: &mut Value, old: &Value) {
 
 /// True when the object has finalizers left that block its removal.
 pub fn has_finalizers(obj: &Value) -> bool {
-    obj.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty())
+    obj.pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| !f.is_empty())
 }
 
 /// Removes null-valued metadata fields clients send (e.g. `creationTimestamp: null`).

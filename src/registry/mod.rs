@@ -30,22 +30,46 @@ pub struct Registry {
 impl Registry {
     /// A registry serving the built-in kinds from `store`.
     pub fn new(store: Store) -> Self {
-        let kinds: Vec<Arc<ResourceDescriptor>> = kinds::builtin_kinds().into_iter().map(Arc::new).collect();
+        let kinds: Vec<Arc<ResourceDescriptor>> =
+            kinds::builtin_kinds().into_iter().map(Arc::new).collect();
         let by_resource = kinds
             .iter()
-            .map(|k| ((k.group.to_string(), k.version.to_string(), k.plural.to_string()), k.clone()))
+            .map(|k| {
+                (
+                    (
+                        k.group.to_string(),
+                        k.version.to_string(),
+                        k.plural.to_string(),
+                    ),
+                    k.clone(),
+                )
+            })
             .collect();
-        Registry { kinds, by_resource, store }
+        Registry {
+            kinds,
+            by_resource,
+            store,
+        }
     }
 
     /// The descriptor serving `/<group>/<version>/<plural>`, if any.
-    pub fn lookup(&self, group: &str, version: &str, plural: &str) -> Option<Arc<ResourceDescriptor>> {
-        self.by_resource.get(&(group.to_string(), version.to_string(), plural.to_string())).cloned()
+    pub fn lookup(
+        &self,
+        group: &str,
+        version: &str,
+        plural: &str,
+    ) -> Option<Arc<ResourceDescriptor>> {
+        self.by_resource
+            .get(&(group.to_string(), version.to_string(), plural.to_string()))
+            .cloned()
     }
 
     /// The descriptor of a kind by group and kind name.
     pub fn lookup_kind(&self, group: &str, kind: &str) -> Option<Arc<ResourceDescriptor>> {
-        self.kinds.iter().find(|k| k.group == group && k.kind == kind).cloned()
+        self.kinds
+            .iter()
+            .find(|k| k.group == group && k.kind == kind)
+            .cloned()
     }
 
     /// Every served kind, in discovery order.

@@ -32,23 +32,37 @@ pub fn merge_keys() -> &'static MergeKeyTable {
 }
 
 fn patch_failed(d: &ResourceDescriptor, name: &str, message: String) -> ApiError {
-    ApiError::new(422, "Invalid", message).with_details(json!({"name": name, "group": d.group, "kind": d.kind}))
+    ApiError::new(422, "Invalid", message)
+        .with_details(json!({"name": name, "group": d.group, "kind": d.kind}))
 }
 
 /// Applies a patch document to one object.
-pub fn apply_patch(d: &ResourceDescriptor, current: &Value, patch: &PatchBody, manager: Option<&str>) -> ApiResult<Value> {
+pub fn apply_patch(
+    d: &ResourceDescriptor,
+    current: &Value,
+    patch: &PatchBody,
+    manager: Option<&str>,
+) -> ApiResult<Value> {
     let name = meta::name(current);
     match patch {
         PatchBody::Json(ops) => {
             let ops: json_patch::Patch = serde_json::from_value(ops.clone())
                 .map_err(|e| ApiError::bad_request(format!("the JSON patch is not valid: {e}")))?;
             let mut doc = current.clone();
-            json_patch::patch(&mut doc, &ops).map_err(|e| patch_failed(d, name, format!("the server rejected our request due to an error in our request: {e}")))?;
+            json_patch::patch(&mut doc, &ops).map_err(|e| {
+                patch_failed(
+                    d,
+                    name,
+                    format!("the server rejected our request due to an error in our request: {e}"),
+                )
+            })?;
             Ok(doc)
         }
         PatchBody::Merge(p) => {
             if !p.is_object() {
-                return Err(ApiError::bad_request("the merge patch must be a JSON object"));
+                return Err(ApiError::bad_request(
+                    "the merge patch must be a JSON object",
+                ));
             }
             let mut doc = current.clone();
             json_patch::merge(&mut doc, p);
@@ -56,15 +70,26 @@ pub fn apply_patch(d: &ResourceDescriptor, current: &Value, patch: &PatchBody, m
         }
         PatchBody::Strategic(p) => {
             let root = merge_keys().root_gvk(d.group, d.version, d.kind);
-            ferrokube_merge::strategic_merge_patch(current, p, merge_keys(), root).map_err(|e| match e {
-                ferrokube_merge::MergeError::NotAnObject(_) => ApiError::bad_request(e.to_string()),
-                other => patch_failed(d, name, other.to_string()),
+            ferrokube_merge::strategic_merge_patch(current, p, merge_keys(), root).map_err(|e| {
+                match e {
+                    ferrokube_merge::MergeError::NotAnObject(_) => {
+                        ApiError::bad_request(e.to_string())
+                    }
+                    other => patch_failed(d, name, other.to_string()),
+                }
             })
         }
         PatchBody::Apply { config, force } => {
-            let manager = manager.ok_or_else(|| field_manager_required())?;
-            ferrokube_merge::apply(Some(current), config, manager, *force, merge_keys(), &meta::now_rfc3339())
-                .map_err(|e| apply_error(d, name, e))
+            let manager = manager.ok_or_else(field_manager_required)?;
+            ferrokube_merge::apply(
+                Some(current),
+                config,
+                manager,
+                *force,
+                merge_keys(),
+                &meta::now_rfc3339(),
+            )
+            .map_err(|e| apply_error(d, name, e))
         }
     }
 }
@@ -82,16 +107,38 @@ pub fn apply_error(d: &ResourceDescriptor, name: &str, err: ApplyError) -> ApiEr
                 .iter()
                 .map(|c| json!({"reason": "FieldManagerConflict", "message": c.cause_message(), "field": c.path}))
                 .collect();
-            let lines: Vec<String> = conflicts.iter().map(|c| format!("{}: {}", c.cause_message(), c.path)).collect();
-            let noun = if conflicts.len() == 1 { "conflict" } else { "conflicts" };
-            ApiError::new(409, "Conflict", format!("Apply failed with {} {noun}: {}", conflicts.len(), lines.join("\n")))
-                .with_details(json!({"name": name, "group": d.group, "kind": d.plural, "causes": causes}))
+            let lines: Vec<String> = conflicts
+                .iter()
+                .map(|c| format!("{}: {}", c.cause_message(), c.path))
+                .collect();
+            let noun = if conflicts.len() == 1 {
+                "conflict"
+            } else {
+                "conflicts"
+            };
+            ApiError::new(
+                409,
+                "Conflict",
+                format!(
+                    "Apply failed with {} {noun}: {}",
+                    conflicts.len(),
+                    lines.join("\n")
+                ),
+            )
+            .with_details(
+                json!({"name": name, "group": d.group, "kind": d.plural, "causes": causes}),
+            )
         }
-        ApplyError::Invalid(message) => ApiError::invalid(d.group, d.kind, name, vec![Cause {
-            reason: "FieldValueInvalid".into(),
-            message,
-            field: "".into(),
-        }]),
+        ApplyError::Invalid(message) => ApiError::invalid(
+            d.group,
+            d.kind,
+            name,
+            vec![Cause {
+                reason: "FieldValueInvalid".into(),
+                message,
+                field: "".into(),
+            }],
+        ),
     }
 }
 
@@ -109,9 +156,19 @@ impl Registry {
         if let PatchBody::Apply { config, force } = &patch {
             let exists = self.store.get(&d.key(ns, name)).await?.is_some();
             if !exists && part == Part::Main {
-                let manager = opts.field_manager.as_deref().ok_or_else(field_manager_required)?;
-                let mut obj = ferrokube_merge::apply(None, config, manager, *force, merge_keys(), &meta::now_rfc3339())
-                    .map_err(|e| apply_error(d, name, e))?;
+                let manager = opts
+                    .field_manager
+                    .as_deref()
+                    .ok_or_else(field_manager_required)?;
+                let mut obj = ferrokube_merge::apply(
+                    None,
+                    config,
+                    manager,
+                    *force,
+                    merge_keys(),
+                    &meta::now_rfc3339(),
+                )
+                .map_err(|e| apply_error(d, name, e))?;
                 meta::metadata_mut(&mut obj).insert("name".into(), json!(name));
                 return self.create(d, ns, obj, opts).await;
             }
@@ -122,7 +179,12 @@ impl Registry {
             let rv_after = meta::meta_str(&patched, "resourceVersion");
             let rv_before = meta::meta_str(current, "resourceVersion");
             if rv_after.is_some_and(|rv| !rv.is_empty()) && rv_after != rv_before {
-                return Err(ApiError::conflict(d.group, d.plural, name, ApiError::MODIFIED));
+                return Err(ApiError::conflict(
+                    d.group,
+                    d.plural,
+                    name,
+                    ApiError::MODIFIED,
+                ));
             }
             let patched_name = meta::name(&patched);
             if patched_name != name {
@@ -132,11 +194,17 @@ impl Registry {
             }
             Ok(patched)
         });
-        self.guaranteed_update(d, ns, name, part, None, mutate, opts).await
+        self.guaranteed_update(d, ns, name, part, None, mutate, opts)
+            .await
     }
 
     /// GET on the scale subresource: an autoscaling/v1 Scale built from the object.
-    pub async fn get_scale(&self, d: &ResourceDescriptor, ns: Option<&str>, name: &str) -> ApiResult<Value> {
+    pub async fn get_scale(
+        &self,
+        d: &ResourceDescriptor,
+        ns: Option<&str>,
+        name: &str,
+    ) -> ApiResult<Value> {
         let kv = self.get(d, ns, name).await?;
         scale_of(d, &super::rest::parse(&kv)?)
     }
@@ -159,15 +227,30 @@ impl Registry {
             };
             let rv = meta::meta_str(&new_scale, "resourceVersion").unwrap_or("");
             if !rv.is_empty() && Some(rv) != meta::meta_str(current, "resourceVersion") {
-                return Err(ApiError::conflict(d.group, d.plural, name, ApiError::MODIFIED));
+                return Err(ApiError::conflict(
+                    d.group,
+                    d.plural,
+                    name,
+                    ApiError::MODIFIED,
+                ));
             }
-            let replicas = new_scale.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0);
+            let replicas = new_scale
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
             if replicas < 0 {
-                return Err(ApiError::invalid("autoscaling", "Scale", name, vec![Cause {
-                    reason: "FieldValueInvalid".into(),
-                    message: format!("Invalid value: {replicas}: must be greater than or equal to 0"),
-                    field: "spec.replicas".into(),
-                }]));
+                return Err(ApiError::invalid(
+                    "autoscaling",
+                    "Scale",
+                    name,
+                    vec![Cause {
+                        reason: "FieldValueInvalid".into(),
+                        message: format!(
+                            "Invalid value: {replicas}: must be greater than or equal to 0"
+                        ),
+                        field: "spec.replicas".into(),
+                    }],
+                ));
             }
             let mut new = current.clone();
             if let Some(slot) = new.pointer_mut(spec.spec_replicas) {
@@ -177,8 +260,11 @@ impl Registry {
             }
             Ok(new)
         });
-        let written = self.guaranteed_update(d, ns, name, Part::Main, None, mutate, opts).await?;
-        let obj: Value = serde_json::from_slice(&written.object).map_err(|e| ApiError::internal(e.to_string()))?;
+        let written = self
+            .guaranteed_update(d, ns, name, Part::Main, None, mutate, opts)
+            .await?;
+        let obj: Value = serde_json::from_slice(&written.object)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
         scale_of(d, &obj)
     }
 }
@@ -195,9 +281,11 @@ pub enum ScaleChange {
 fn apply_scale_patch(scale: &Value, patch: &PatchBody) -> ApiResult<Value> {
     match patch {
         PatchBody::Json(ops) => {
-            let ops: json_patch::Patch = serde_json::from_value(ops.clone()).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let ops: json_patch::Patch = serde_json::from_value(ops.clone())
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
             let mut doc = scale.clone();
-            json_patch::patch(&mut doc, &ops).map_err(|e| ApiError::new(422, "Invalid", e.to_string()))?;
+            json_patch::patch(&mut doc, &ops)
+                .map_err(|e| ApiError::new(422, "Invalid", e.to_string()))?;
             Ok(doc)
         }
         PatchBody::Merge(p) | PatchBody::Strategic(p) | PatchBody::Apply { config: p, .. } => {
@@ -217,11 +305,19 @@ pub fn scale_of(d: &ResourceDescriptor, obj: &Value) -> ApiResult<Value> {
         Some(sel) if sel.get("matchLabels").is_some() || sel.get("matchExpressions").is_some() => {
             ferrokube_apimachinery::labels::format_label_selector(Some(sel))
         }
-        Some(Value::Object(map)) => ferrokube_apimachinery::labels::format_labels(Some(&Value::Object(map.clone()))),
+        Some(Value::Object(map)) => {
+            ferrokube_apimachinery::labels::format_labels(Some(&Value::Object(map.clone())))
+        }
         _ => String::new(),
     };
     let mut metadata = json!({});
-    for field in ["name", "namespace", "uid", "resourceVersion", "creationTimestamp"] {
+    for field in [
+        "name",
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+    ] {
         if let Some(v) = m.get(field) {
             metadata[field] = v.clone();
         }

@@ -68,7 +68,8 @@ pub enum Deleted {
 
 /// Parses stored bytes; stored values are always valid JSON objects.
 pub fn parse(kv: &KeyValue) -> ApiResult<Value> {
-    serde_json::from_slice(&kv.value).map_err(|e| ApiError::internal(format!("stored object is not JSON: {e}")))
+    serde_json::from_slice(&kv.value)
+        .map_err(|e| ApiError::internal(format!("stored object is not JSON: {e}")))
 }
 
 fn to_bytes(value: &Value) -> Bytes {
@@ -80,7 +81,12 @@ pub type Mutation<'a> = Box<dyn Fn(&Value) -> ApiResult<Value> + Send + Sync + '
 
 impl Registry {
     /// Reads one object.
-    pub async fn get(&self, d: &ResourceDescriptor, ns: Option<&str>, name: &str) -> ApiResult<KeyValue> {
+    pub async fn get(
+        &self,
+        d: &ResourceDescriptor,
+        ns: Option<&str>,
+        name: &str,
+    ) -> ApiResult<KeyValue> {
         self.store
             .get(&d.key(ns, name))
             .await?
@@ -124,14 +130,30 @@ impl Registry {
                     m.remove("namespace");
                 }
             }
-            let name = m.get("name").and_then(Value::as_str).unwrap_or("").to_string();
-            let generate = m.get("generateName").and_then(Value::as_str).unwrap_or("").to_string();
+            let name = m
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let generate = m
+                .get("generateName")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             if name.is_empty() && !generate.is_empty() {
-                m.insert("name".into(), json!(format!("{generate}{}", meta::random_suffix())));
+                m.insert(
+                    "name".into(),
+                    json!(format!("{generate}{}", meta::random_suffix())),
+                );
             }
             m.insert("uid".into(), json!(meta::new_uid()));
             m.insert("creationTimestamp".into(), json!(meta::now_rfc3339()));
-            for field in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+            for field in [
+                "resourceVersion",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "selfLink",
+            ] {
                 m.remove(field);
             }
             if d.strategy.tracks_generation() {
@@ -148,22 +170,41 @@ impl Registry {
         }
         let name = meta::name(&obj).to_string();
         if opts.dry_run {
-            return Ok(Written { object: to_bytes(&obj), warnings });
+            return Ok(Written {
+                object: to_bytes(&obj),
+                warnings,
+            });
         }
         let key = d.key(namespace.as_deref(), &name);
-        let txn = Txn { compares: vec![(key.clone(), Compare::Absent)], ops: vec![Op::Put { key, value: serde_json::to_vec(&obj).unwrap_or_default() }] };
+        let txn = Txn {
+            compares: vec![(key.clone(), Compare::Absent)],
+            ops: vec![Op::Put {
+                key,
+                value: serde_json::to_vec(&obj).unwrap_or_default(),
+            }],
+        };
         match self.store.txn(txn).await? {
-            TxnOutcome::Applied { values, .. } => Ok(Written { object: stored_value(values)?, warnings }),
+            TxnOutcome::Applied { values, .. } => Ok(Written {
+                object: stored_value(values)?,
+                warnings,
+            }),
             TxnOutcome::Failed { .. } => Err(ApiError::already_exists(d.group, d.plural, &name)),
         }
     }
 
     /// The namespace an object goes into: the URL's, which the body may repeat but not contradict.
-    fn resolve_namespace(&self, d: &ResourceDescriptor, ns: Option<&str>, obj: &Value) -> ApiResult<Option<String>> {
+    fn resolve_namespace(
+        &self,
+        d: &ResourceDescriptor,
+        ns: Option<&str>,
+        obj: &Value,
+    ) -> ApiResult<Option<String>> {
         if !d.namespaced {
             return Ok(None);
         }
-        let url_ns = ns.ok_or_else(|| ApiError::bad_request("a namespace is required for a namespaced resource"))?;
+        let url_ns = ns.ok_or_else(|| {
+            ApiError::bad_request("a namespace is required for a namespaced resource")
+        })?;
         match meta::meta_str(obj, "namespace") {
             Some(body_ns) if !body_ns.is_empty() && body_ns != url_ns => Err(ApiError::bad_request(
                 "the namespace of the provided object does not match the namespace sent on the request",
@@ -191,9 +232,12 @@ impl Registry {
             )));
         }
         self.resolve_namespace(d, ns, &body)?;
-        let precondition = meta::parse_rv(meta::meta_str(&body, "resourceVersion")).map_err(ApiError::bad_request)?;
+        let precondition = meta::parse_rv(meta::meta_str(&body, "resourceVersion"))
+            .map_err(ApiError::bad_request)?;
         let mutate: Mutation = Box::new(move |_current: &Value| Ok(body.clone()));
-        let mut written = self.guaranteed_update(d, ns, name, part, precondition, mutate, opts).await?;
+        let mut written = self
+            .guaranteed_update(d, ns, name, part, precondition, mutate, opts)
+            .await?;
         written.warnings.extend(warnings);
         Ok(written)
     }
@@ -215,7 +259,12 @@ impl Registry {
         loop {
             let current_kv = self.get(d, ns, name).await?;
             if precondition.is_some_and(|rv| rv != current_kv.mod_revision) {
-                return Err(ApiError::conflict(d.group, d.plural, name, ApiError::MODIFIED));
+                return Err(ApiError::conflict(
+                    d.group,
+                    d.plural,
+                    name,
+                    ApiError::MODIFIED,
+                ));
             }
             let current = parse(&current_kv)?;
             let proposed = mutate(&current)?;
@@ -223,10 +272,16 @@ impl Registry {
             let new = self.prepare_update(d, proposed, &current, part)?;
             let unchanged = without_rv(&new) == without_rv(&current);
             if unchanged {
-                return Ok(Written { object: current_kv.value, warnings });
+                return Ok(Written {
+                    object: current_kv.value,
+                    warnings,
+                });
             }
             if opts.dry_run {
-                return Ok(Written { object: to_bytes(&new), warnings });
+                return Ok(Written {
+                    object: to_bytes(&new),
+                    warnings,
+                });
             }
             let finished = new.pointer("/metadata/deletionTimestamp").is_some()
                 && !meta::has_finalizers(&new)
@@ -234,14 +289,32 @@ impl Registry {
             let op = if finished {
                 Op::Delete { key: key.clone() }
             } else {
-                Op::Put { key: key.clone(), value: serde_json::to_vec(&new).unwrap_or_default() }
+                Op::Put {
+                    key: key.clone(),
+                    value: serde_json::to_vec(&new).unwrap_or_default(),
+                }
             };
-            let txn = Txn { compares: vec![(key.clone(), Compare::ModRevision(current_kv.mod_revision))], ops: vec![op] };
+            let txn = Txn {
+                compares: vec![(key.clone(), Compare::ModRevision(current_kv.mod_revision))],
+                ops: vec![op],
+            };
             match self.store.txn(txn).await? {
-                TxnOutcome::Applied { values, .. } => return Ok(Written { object: stored_value(values)?, warnings }),
-                TxnOutcome::Failed { current: None, .. } => return Err(ApiError::not_found(d.group, d.plural, name)),
+                TxnOutcome::Applied { values, .. } => {
+                    return Ok(Written {
+                        object: stored_value(values)?,
+                        warnings,
+                    })
+                }
+                TxnOutcome::Failed { current: None, .. } => {
+                    return Err(ApiError::not_found(d.group, d.plural, name))
+                }
                 TxnOutcome::Failed { .. } if precondition.is_some() => {
-                    return Err(ApiError::conflict(d.group, d.plural, name, ApiError::MODIFIED))
+                    return Err(ApiError::conflict(
+                        d.group,
+                        d.plural,
+                        name,
+                        ApiError::MODIFIED,
+                    ))
                 }
                 TxnOutcome::Failed { .. } => continue,
             }
@@ -250,7 +323,13 @@ impl Registry {
 
     /// Merges a proposed object with the stored one per `part`, keeps server-owned metadata,
     /// defaults, bumps generation, and validates.
-    fn prepare_update(&self, d: &ResourceDescriptor, proposed: Value, current: &Value, part: Part) -> ApiResult<Value> {
+    fn prepare_update(
+        &self,
+        d: &ResourceDescriptor,
+        proposed: Value,
+        current: &Value,
+        part: Part,
+    ) -> ApiResult<Value> {
         let mut new = match part {
             Part::Main => {
                 let mut new = proposed;
@@ -266,7 +345,10 @@ impl Registry {
             }
             Part::Finalize => {
                 let mut new = current.clone();
-                let finalizers = proposed.pointer("/spec/finalizers").cloned().unwrap_or_else(|| json!([]));
+                let finalizers = proposed
+                    .pointer("/spec/finalizers")
+                    .cloned()
+                    .unwrap_or_else(|| json!([]));
                 if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
                     spec.insert("finalizers".into(), finalizers);
                 }
@@ -280,13 +362,23 @@ impl Registry {
         }
         meta::metadata_mut(&mut new).remove("resourceVersion");
         d.strategy.default(&mut new);
-        if d.strategy.tracks_generation() && part == Part::Main && new.get("spec") != current.get("spec") {
-            let generation = current.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+        if d.strategy.tracks_generation()
+            && part == Part::Main
+            && new.get("spec") != current.get("spec")
+        {
+            let generation = current
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
             meta::metadata_mut(&mut new).insert("generation".into(), json!(generation + 1));
         }
         // Once deletion has begun, finalizers may only be removed, never added.
         if current.pointer("/metadata/deletionTimestamp").is_some() {
-            let old: Vec<&Value> = current.pointer("/metadata/finalizers").and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default();
+            let old: Vec<&Value> = current
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().collect())
+                .unwrap_or_default();
             let added = new
                 .pointer("/metadata/finalizers")
                 .and_then(Value::as_array)
@@ -307,7 +399,13 @@ impl Registry {
     }
 
     /// Deletes an object, gracefully or through finalizers when those apply.
-    pub async fn delete(&self, d: &ResourceDescriptor, ns: Option<&str>, name: &str, opts: &DeleteOptions) -> ApiResult<Deleted> {
+    pub async fn delete(
+        &self,
+        d: &ResourceDescriptor,
+        ns: Option<&str>,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> ApiResult<Deleted> {
         let key = d.key(ns, name);
         loop {
             let kv = self.get(d, ns, name).await?;
@@ -337,7 +435,9 @@ impl Registry {
                     _ => None,
                 };
                 if let Some(f) = extra {
-                    let list = meta::metadata_mut(&mut obj).entry("finalizers").or_insert_with(|| json!([]));
+                    let list = meta::metadata_mut(&mut obj)
+                        .entry("finalizers")
+                        .or_insert_with(|| json!([]));
                     if let Some(arr) = list.as_array_mut() {
                         if !arr.iter().any(|x| x == f) {
                             arr.push(json!(f));
@@ -346,7 +446,9 @@ impl Registry {
                     }
                 }
             }
-            let grace = d.strategy.graceful_delete_seconds(&obj, opts.grace_period_seconds);
+            let grace = d
+                .strategy
+                .graceful_delete_seconds(&obj, opts.grace_period_seconds);
             let blocked = meta::has_finalizers(&obj) || d.strategy_blocks_deletion(&obj);
             if already_deleting && !finalizers_added {
                 // Deletion already under way: a shorter grace period may still shorten it.
@@ -363,21 +465,37 @@ impl Registry {
                 }
                 m.remove("resourceVersion");
                 d.strategy.on_delete(&mut obj);
-                Op::Put { key: key.clone(), value: serde_json::to_vec(&obj).unwrap_or_default() }
+                Op::Put {
+                    key: key.clone(),
+                    value: serde_json::to_vec(&obj).unwrap_or_default(),
+                }
             } else {
                 Op::Delete { key: key.clone() }
             };
             let pending = matches!(op, Op::Put { .. });
             if opts.dry_run {
-                return Ok(if pending { Deleted::Pending(to_bytes(&obj)) } else { Deleted::Gone(kv.value) });
+                return Ok(if pending {
+                    Deleted::Pending(to_bytes(&obj))
+                } else {
+                    Deleted::Gone(kv.value)
+                });
             }
-            let txn = Txn { compares: vec![(key.clone(), Compare::ModRevision(kv.mod_revision))], ops: vec![op] };
+            let txn = Txn {
+                compares: vec![(key.clone(), Compare::ModRevision(kv.mod_revision))],
+                ops: vec![op],
+            };
             match self.store.txn(txn).await? {
                 TxnOutcome::Applied { values, .. } => {
                     let value = stored_value(values)?;
-                    return Ok(if pending { Deleted::Pending(value) } else { Deleted::Gone(value) });
+                    return Ok(if pending {
+                        Deleted::Pending(value)
+                    } else {
+                        Deleted::Gone(value)
+                    });
                 }
-                TxnOutcome::Failed { current: None, .. } => return Err(ApiError::not_found(d.group, d.plural, name)),
+                TxnOutcome::Failed { current: None, .. } => {
+                    return Err(ApiError::not_found(d.group, d.plural, name))
+                }
                 TxnOutcome::Failed { .. } => continue,
             }
         }
@@ -389,7 +507,10 @@ impl ResourceDescriptor {
     pub fn strategy_blocks_deletion(&self, obj: &Value) -> bool {
         self.group.is_empty()
             && self.plural == "namespaces"
-            && obj.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty())
+            && obj
+                .pointer("/spec/finalizers")
+                .and_then(Value::as_array)
+                .is_some_and(|f| !f.is_empty())
     }
 }
 

@@ -81,18 +81,36 @@ impl Registry {
         start: &WatchStart,
     ) -> ApiResult<WatchFeed> {
         let prefix = d.namespace_prefix(ns);
-        let rv = super::meta::parse_rv(start.resource_version.as_deref()).map_err(ApiError::bad_request)?;
+        let rv = super::meta::parse_rv(start.resource_version.as_deref())
+            .map_err(ApiError::bad_request)?;
         let rv_is_zero = start.resource_version.as_deref() == Some("0");
         // Upstream: with no RV or RV "0", the watch begins with the current state as ADDED events;
         // sendInitialEvents makes that explicit (and may be combined with an RV).
-        let initial = start.send_initial_events.unwrap_or(rv.is_none() || rv_is_zero);
+        let initial = start
+            .send_initial_events
+            .unwrap_or(rv.is_none() || rv_is_zero);
         let (initial_items, from) = if initial {
-            let page = self.store.range(RangeRequest { prefix: prefix.clone(), start: String::new(), limit: 0, revision: 0 }).await?;
+            let page = self
+                .store
+                .range(RangeRequest {
+                    prefix: prefix.clone(),
+                    start: String::new(),
+                    limit: 0,
+                    revision: 0,
+                })
+                .await?;
             let items: Vec<WatchItem> = page
                 .items
                 .into_iter()
-                .filter(|kv| filter.is_everything() || parse(&kv.value).is_some_and(|o| filter.matches(&d, &o)))
-                .map(|kv| WatchItem { kind: WatchType::Added, object: kv.value, revision: kv.mod_revision })
+                .filter(|kv| {
+                    filter.is_everything()
+                        || parse(&kv.value).is_some_and(|o| filter.matches(&d, &o))
+                })
+                .map(|kv| WatchItem {
+                    kind: WatchType::Added,
+                    object: kv.value,
+                    revision: kv.mod_revision,
+                })
                 .collect();
             (items, page.revision)
         } else {
@@ -102,9 +120,12 @@ impl Registry {
             }
         };
         let live = self.store.watch(&prefix, from).map_err(|e| match e {
-            ferrokube_store::StoreError::Compacted { requested, compacted } => {
-                ApiError::expired(format!("too old resource version: {requested} ({compacted})"))
-            }
+            ferrokube_store::StoreError::Compacted {
+                requested,
+                compacted,
+            } => ApiError::expired(format!(
+                "too old resource version: {requested} ({compacted})"
+            )),
             other => ApiError::from(other),
         })?;
         let everything = filter.is_everything();
@@ -131,27 +152,49 @@ fn parse(bytes: &Bytes) -> Option<Value> {
 /// The ERROR event a broken store watch ends with: 410 when the watcher fell too far behind.
 fn error_item(err: &ferrokube_store::StoreError) -> WatchItem {
     let status = match err {
-        ferrokube_store::StoreError::WatcherTooSlow | ferrokube_store::StoreError::Compacted { .. } => {
+        ferrokube_store::StoreError::WatcherTooSlow
+        | ferrokube_store::StoreError::Compacted { .. } => {
             ApiError::expired("too old resource version: the watcher fell behind").to_status()
         }
         other => ApiError::internal(other.to_string()).to_status(),
     };
     let mut status = status;
-    status["code"] = serde_json::json!(if status["reason"] == "Expired" { 410 } else { 500 });
-    WatchItem { kind: WatchType::Error, object: Bytes::from(serde_json::to_vec(&status).unwrap_or_default()), revision: 0 }
+    status["code"] = serde_json::json!(if status["reason"] == "Expired" {
+        410
+    } else {
+        500
+    });
+    WatchItem {
+        kind: WatchType::Error,
+        object: Bytes::from(serde_json::to_vec(&status).unwrap_or_default()),
+        revision: 0,
+    }
 }
 
-fn translate(d: &ResourceDescriptor, filter: &Filter, everything: bool, event: &ferrokube_store::Event) -> Option<WatchItem> {
+fn translate(
+    d: &ResourceDescriptor,
+    filter: &Filter,
+    everything: bool,
+    event: &ferrokube_store::Event,
+) -> Option<WatchItem> {
     let kind = match event.kind {
         EventKind::Added => WatchType::Added,
         EventKind::Modified => WatchType::Modified,
         EventKind::Deleted => WatchType::Deleted,
     };
     if everything {
-        return Some(WatchItem { kind, object: event.value.clone(), revision: event.revision });
+        return Some(WatchItem {
+            kind,
+            object: event.value.clone(),
+            revision: event.revision,
+        });
     }
     let now = parse(&event.value).is_some_and(|o| filter.matches(d, &o));
-    let before = event.prev.as_ref().and_then(parse).is_some_and(|o| filter.matches(d, &o));
+    let before = event
+        .prev
+        .as_ref()
+        .and_then(parse)
+        .is_some_and(|o| filter.matches(d, &o));
     let kind = match (kind, before, now) {
         (WatchType::Added, _, true) => WatchType::Added,
         (WatchType::Deleted, _, true) => WatchType::Deleted,
@@ -160,5 +203,9 @@ fn translate(d: &ResourceDescriptor, filter: &Filter, everything: bool, event: &
         (WatchType::Modified, true, false) => WatchType::Deleted,
         _ => return None,
     };
-    Some(WatchItem { kind, object: event.value.clone(), revision: event.revision })
+    Some(WatchItem {
+        kind,
+        object: event.value.clone(),
+        revision: event.revision,
+    })
 }

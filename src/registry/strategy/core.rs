@@ -30,11 +30,21 @@ pub(crate) fn default_pod_spec(spec: &mut Value) {
 }
 
 fn default_container(container: &mut Value) {
-    set_default(container, &["terminationMessagePath"], json!("/dev/termination-log"));
+    set_default(
+        container,
+        &["terminationMessagePath"],
+        json!("/dev/termination-log"),
+    );
     set_default(container, &["terminationMessagePolicy"], json!("File"));
     let image = container.get("image").and_then(Value::as_str).unwrap_or("");
-    set_default(container, &["imagePullPolicy"], json!(default_pull_policy(image)));
-    each_mut(container, &["ports"], |port| set_default(port, &["protocol"], json!("TCP")));
+    set_default(
+        container,
+        &["imagePullPolicy"],
+        json!(default_pull_policy(image)),
+    );
+    each_mut(container, &["ports"], |port| {
+        set_default(port, &["protocol"], json!("TCP"))
+    });
     set_default(container, &["resources"], json!({}));
 }
 
@@ -56,14 +66,19 @@ impl Strategy for PodStrategy {
         }
         // DefaultTolerationSeconds admission: pods tolerate an unready/unreachable node for 300 s.
         if let Some(spec) = get_mut(obj, &["spec"]) {
-            for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
-                let tolerations = spec.as_object_mut().map(|m| {
-                    m.entry("tolerations").or_insert_with(|| json!([]))
-                });
+            for key in [
+                "node.kubernetes.io/not-ready",
+                "node.kubernetes.io/unreachable",
+            ] {
+                let tolerations = spec
+                    .as_object_mut()
+                    .map(|m| m.entry("tolerations").or_insert_with(|| json!([])));
                 if let Some(Value::Array(list)) = tolerations {
                     let present = list.iter().any(|t| {
                         t.get("key").and_then(Value::as_str) == Some(key)
-                            && t.get("effect").and_then(Value::as_str).is_none_or(|e| e == "NoExecute")
+                            && t.get("effect")
+                                .and_then(Value::as_str)
+                                .is_none_or(|e| e == "NoExecute")
                     });
                     if !present {
                         list.push(json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}));
@@ -76,17 +91,29 @@ impl Strategy for PodStrategy {
     fn prepare_create(&self, obj: &mut Value) {
         let qos = qos_class(obj.get("spec").unwrap_or(&Value::Null));
         if let Some(map) = obj.as_object_mut() {
-            map.insert("status".into(), json!({"phase": "Pending", "qosClass": qos}));
+            map.insert(
+                "status".into(),
+                json!({"phase": "Pending", "qosClass": qos}),
+            );
         }
     }
 
     fn graceful_delete_seconds(&self, obj: &Value, requested: Option<i64>) -> Option<i64> {
-        let scheduled = obj.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
-        let phase = obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
+        let scheduled = obj
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty());
+        let phase = obj
+            .pointer("/status/phase")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         if !scheduled || phase == "Succeeded" || phase == "Failed" {
             return None;
         }
-        let default = obj.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30);
+        let default = obj
+            .pointer("/spec/terminationGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(30);
         match requested.unwrap_or(default) {
             0 => None,
             seconds => Some(seconds.max(1)),
@@ -134,7 +161,11 @@ pub static NAMESPACE: NamespaceStrategy = NamespaceStrategy;
 
 impl Strategy for NamespaceStrategy {
     fn default(&self, obj: &mut Value) {
-        let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         if !name.is_empty() {
             if let Some(meta) = get_mut(obj, &["metadata"]).and_then(Value::as_object_mut) {
                 let labels = meta.entry("labels").or_insert_with(|| json!({}));
@@ -224,13 +255,19 @@ mod tests {
         assert_eq!(default_pull_policy("busybox:latest"), "Always");
         assert_eq!(default_pull_policy("busybox:1.36"), "IfNotPresent");
         assert_eq!(default_pull_policy("localhost:5000/busybox"), "Always");
-        assert_eq!(default_pull_policy("localhost:5000/busybox:v2"), "IfNotPresent");
+        assert_eq!(
+            default_pull_policy("localhost:5000/busybox:v2"),
+            "IfNotPresent"
+        );
         assert_eq!(default_pull_policy("busybox@sha256:abc"), "IfNotPresent");
     }
 
     #[test]
     fn qos_classes() {
-        assert_eq!(qos_class(&json!({"containers": [{"name": "a"}]})), "BestEffort");
+        assert_eq!(
+            qos_class(&json!({"containers": [{"name": "a"}]})),
+            "BestEffort"
+        );
         let g = json!({"containers": [{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1", "memory": "1Gi"}}}]});
         assert_eq!(qos_class(&g), "Guaranteed");
         let b = json!({"containers": [{"resources": {"requests": {"cpu": "1"}}}]});
@@ -242,10 +279,26 @@ mod tests {
         let mut pod = json!({"spec": {"containers": [{"name": "a", "image": "busybox", "ports": [{"containerPort": 80}]}]}});
         POD.default(&mut pod);
         assert_eq!(pod.pointer("/spec/restartPolicy"), Some(&json!("Always")));
-        assert_eq!(pod.pointer("/spec/containers/0/imagePullPolicy"), Some(&json!("Always")));
-        assert_eq!(pod.pointer("/spec/containers/0/ports/0/protocol"), Some(&json!("TCP")));
-        assert_eq!(pod.pointer("/spec/tolerations").and_then(Value::as_array).map(Vec::len), Some(2));
+        assert_eq!(
+            pod.pointer("/spec/containers/0/imagePullPolicy"),
+            Some(&json!("Always"))
+        );
+        assert_eq!(
+            pod.pointer("/spec/containers/0/ports/0/protocol"),
+            Some(&json!("TCP"))
+        );
+        assert_eq!(
+            pod.pointer("/spec/tolerations")
+                .and_then(Value::as_array)
+                .map(Vec::len),
+            Some(2)
+        );
         POD.default(&mut pod);
-        assert_eq!(pod.pointer("/spec/tolerations").and_then(Value::as_array).map(Vec::len), Some(2));
+        assert_eq!(
+            pod.pointer("/spec/tolerations")
+                .and_then(Value::as_array)
+                .map(Vec::len),
+            Some(2)
+        );
     }
 }

@@ -8,7 +8,9 @@ mod workloads;
 use serde_json::{Map, Value};
 
 pub use self::core::{NAMESPACE, NODE, POD, SECRET, SERVICE, SERVICE_ACCOUNT};
-pub use self::workloads::{CRONJOB, DAEMONSET, DEPLOYMENT, JOB, REPLICASET, REPLICATION_CONTROLLER, STATEFULSET};
+pub use self::workloads::{
+    CRONJOB, DAEMONSET, DEPLOYMENT, JOB, REPLICASET, REPLICATION_CONTROLLER, STATEFULSET,
+};
 
 /// What differs per kind in the write path.
 pub trait Strategy: Sync + Send {
@@ -48,11 +50,17 @@ pub static GENERATIONAL: Generational = Generational;
 
 /// Sets `obj[key] = value` when absent or null; creates parent objects as needed.
 pub(crate) fn set_default(obj: &mut Value, path: &[&str], value: Value) {
-    let Some((last, parents)) = path.split_last() else { return };
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
     let mut cur = obj;
     for part in parents {
-        let Some(map) = cur.as_object_mut() else { return };
-        let entry = map.entry(part.to_string()).or_insert_with(|| Value::Object(Map::new()));
+        let Some(map) = cur.as_object_mut() else {
+            return;
+        };
+        let entry = map
+            .entry(part.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
         if entry.is_null() {
             *entry = Value::Object(Map::new());
         }

@@ -52,14 +52,24 @@ fn default_template(spec: &mut Value) {
 impl Strategy for Workload {
     fn default(&self, obj: &mut Value) {
         use WorkloadKind::*;
-        let Some(spec) = get_mut(obj, &["spec"]) else { return };
+        let Some(spec) = get_mut(obj, &["spec"]) else {
+            return;
+        };
         match self.0 {
             Deployment => {
                 set_default(spec, &["replicas"], json!(1));
                 set_default(spec, &["strategy", "type"], json!("RollingUpdate"));
                 if spec.pointer("/strategy/type").and_then(Value::as_str) == Some("RollingUpdate") {
-                    set_default(spec, &["strategy", "rollingUpdate", "maxUnavailable"], json!("25%"));
-                    set_default(spec, &["strategy", "rollingUpdate", "maxSurge"], json!("25%"));
+                    set_default(
+                        spec,
+                        &["strategy", "rollingUpdate", "maxUnavailable"],
+                        json!("25%"),
+                    );
+                    set_default(
+                        spec,
+                        &["strategy", "rollingUpdate", "maxSurge"],
+                        json!("25%"),
+                    );
                 }
                 set_default(spec, &["revisionHistoryLimit"], json!(10));
                 set_default(spec, &["progressDeadlineSeconds"], json!(600));
@@ -79,9 +89,19 @@ impl Strategy for Workload {
             }
             DaemonSet => {
                 set_default(spec, &["updateStrategy", "type"], json!("RollingUpdate"));
-                if spec.pointer("/updateStrategy/type").and_then(Value::as_str) == Some("RollingUpdate") {
-                    set_default(spec, &["updateStrategy", "rollingUpdate", "maxUnavailable"], json!(1));
-                    set_default(spec, &["updateStrategy", "rollingUpdate", "maxSurge"], json!(0));
+                if spec.pointer("/updateStrategy/type").and_then(Value::as_str)
+                    == Some("RollingUpdate")
+                {
+                    set_default(
+                        spec,
+                        &["updateStrategy", "rollingUpdate", "maxUnavailable"],
+                        json!(1),
+                    );
+                    set_default(
+                        spec,
+                        &["updateStrategy", "rollingUpdate", "maxSurge"],
+                        json!(0),
+                    );
                 }
                 set_default(spec, &["revisionHistoryLimit"], json!(10));
                 default_template(spec);
@@ -90,8 +110,14 @@ impl Strategy for Workload {
                 set_default(spec, &["replicas"], json!(1));
                 set_default(spec, &["podManagementPolicy"], json!("OrderedReady"));
                 set_default(spec, &["updateStrategy", "type"], json!("RollingUpdate"));
-                if spec.pointer("/updateStrategy/type").and_then(Value::as_str) == Some("RollingUpdate") {
-                    set_default(spec, &["updateStrategy", "rollingUpdate", "partition"], json!(0));
+                if spec.pointer("/updateStrategy/type").and_then(Value::as_str)
+                    == Some("RollingUpdate")
+                {
+                    set_default(
+                        spec,
+                        &["updateStrategy", "rollingUpdate", "partition"],
+                        json!(0),
+                    );
                 }
                 set_default(spec, &["revisionHistoryLimit"], json!(10));
                 set_default(
@@ -122,7 +148,9 @@ impl Strategy for Workload {
         }
         if let Some(map) = obj.as_object_mut() {
             let status = match self.0 {
-                WorkloadKind::ReplicaSet | WorkloadKind::ReplicationController | WorkloadKind::StatefulSet => {
+                WorkloadKind::ReplicaSet
+                | WorkloadKind::ReplicationController
+                | WorkloadKind::StatefulSet => {
                     json!({"replicas": 0})
                 }
                 WorkloadKind::DaemonSet => json!({
@@ -150,7 +178,11 @@ fn default_job_spec(spec: &mut Value) {
     set_default(spec, &["backoffLimit"], json!(6));
     set_default(spec, &["completionMode"], json!("NonIndexed"));
     set_default(spec, &["suspend"], json!(false));
-    set_default(spec, &["podReplacementPolicy"], json!("TerminatingOrFailed"));
+    set_default(
+        spec,
+        &["podReplacementPolicy"],
+        json!("TerminatingOrFailed"),
+    );
     if let Some(pod_spec) = get_mut(spec, &["template", "spec"]) {
         set_default(pod_spec, &["restartPolicy"], json!("Never"));
         default_pod_spec(pod_spec);
@@ -163,9 +195,19 @@ fn generate_job_selector(obj: &mut Value) {
     if obj.pointer("/spec/manualSelector").and_then(Value::as_bool) == Some(true) {
         return;
     }
-    let uid = obj.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("").to_string();
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
-    let Some(spec) = get_mut(obj, &["spec"]) else { return };
+    let uid = obj
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let Some(spec) = get_mut(obj, &["spec"]) else {
+        return;
+    };
     if let Some(map) = spec.as_object_mut() {
         map.insert(
             "selector".into(),
@@ -191,8 +233,14 @@ mod tests {
         let mut d = json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "image": "x:1"}]}}}});
         DEPLOYMENT.default(&mut d);
         assert_eq!(d.pointer("/spec/replicas"), Some(&json!(1)));
-        assert_eq!(d.pointer("/spec/strategy/rollingUpdate/maxSurge"), Some(&json!("25%")));
-        assert_eq!(d.pointer("/spec/template/spec/containers/0/imagePullPolicy"), Some(&json!("IfNotPresent")));
+        assert_eq!(
+            d.pointer("/spec/strategy/rollingUpdate/maxSurge"),
+            Some(&json!("25%"))
+        );
+        assert_eq!(
+            d.pointer("/spec/template/spec/containers/0/imagePullPolicy"),
+            Some(&json!("IfNotPresent"))
+        );
     }
 
     #[test]
@@ -200,9 +248,18 @@ mod tests {
         let mut j = json!({"metadata": {"name": "hello", "uid": "u1"}, "spec": {"template": {"spec": {"containers": []}}}});
         JOB.default(&mut j);
         JOB.prepare_create(&mut j);
-        assert_eq!(j.pointer("/spec/selector/matchLabels/batch.kubernetes.io~1controller-uid"), Some(&json!("u1")));
-        assert_eq!(j.pointer("/spec/template/metadata/labels/job-name"), Some(&json!("hello")));
+        assert_eq!(
+            j.pointer("/spec/selector/matchLabels/batch.kubernetes.io~1controller-uid"),
+            Some(&json!("u1"))
+        );
+        assert_eq!(
+            j.pointer("/spec/template/metadata/labels/job-name"),
+            Some(&json!("hello"))
+        );
         assert_eq!(j.pointer("/spec/completions"), Some(&json!(1)));
-        assert_eq!(j.pointer("/spec/template/spec/restartPolicy"), Some(&json!("Never")));
+        assert_eq!(
+            j.pointer("/spec/template/spec/restartPolicy"),
+            Some(&json!("Never"))
+        );
     }
 }

@@ -7,18 +7,6 @@ use ferrokube_openapi::{ApiKind, Documents, OpenApiError};
 use crate::http::discovery;
 use crate::registry::{kinds::builtin_kinds, ResourceDescriptor};
 
-/// The verbs every built-in kind serves.
-const VERBS: &[&str] = &[
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
-];
-
 /// One `ApiKind` per served kind, as the OpenAPI generator needs them.
 pub fn api_kinds<'a>(kinds: impl IntoIterator<Item = &'a ResourceDescriptor>) -> Vec<ApiKind> {
     kinds
@@ -29,7 +17,7 @@ pub fn api_kinds<'a>(kinds: impl IntoIterator<Item = &'a ResourceDescriptor>) ->
             kind: d.kind.to_string(),
             plural: d.plural.to_string(),
             namespaced: d.namespaced,
-            verbs: VERBS.iter().map(|v| v.to_string()).collect(),
+            verbs: discovery::VERBS.iter().map(|v| v.to_string()).collect(),
             subresources: ["status", "scale"]
                 .iter()
                 .filter(|s| discovery::has_subresource(d, s))

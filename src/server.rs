@@ -81,13 +81,12 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
     .await?;
     let registry = Registry::new(store);
     ensure_system_namespaces(&registry).await?;
-    let openapi = Arc::new(crate::openapi::generate()?);
     let state = Arc::new(AppState {
         registry,
         authenticator: Authenticator::from_pki(&pki)?,
         advertise_address: format!("{host}:{}", addr.port()),
     });
-    let app = http::router(state.clone(), openapi);
+    let app = http::router(state.clone());
     let serve = tokio::spawn(http::serve::serve_tls(
         listener,
         pki.server_tls_config(),

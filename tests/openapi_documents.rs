@@ -6,8 +6,10 @@ use std::path::Path;
 #[test]
 fn committed_documents_match_the_served_kinds() {
     let generated = ferrokube::openapi::generate().expect("generate");
-    let committed = ferrokube_openapi::Documents::load_from(&Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi"))
-        .expect("load committed documents");
+    let committed = ferrokube_openapi::Documents::load_from(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi"),
+    )
+    .expect("load committed documents");
     assert!(
         generated == committed,
         "openapi/ is stale: run `cargo run -- gen-openapi openapi` and commit the result"
@@ -15,7 +17,10 @@ fn committed_documents_match_the_served_kinds() {
     // Every served kind appears with its group-version-kind in its group-version's v3 document.
     for kind in ferrokube::registry::kinds::builtin_kinds() {
         let gv = ferrokube_openapi::group_version_path(kind.group, kind.version);
-        let doc = generated.v3.get(&gv).unwrap_or_else(|| panic!("no v3 document for {gv}"));
+        let doc = generated
+            .v3
+            .get(&gv)
+            .unwrap_or_else(|| panic!("no v3 document for {gv}"));
         let text = std::str::from_utf8(&doc.json).expect("utf8");
         let needle = format!("\"kind\":\"{}\"", kind.kind);
         let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::registry::{Registry, ResourceDescriptor};
 
 /// Verbs every served kind supports.
-const VERBS: &[&str] = &[
+pub const VERBS: &[&str] = &[
     "create",
     "delete",
     "deletecollection",

@@ -37,7 +37,7 @@ pub struct AppState {
 pub struct PeerCertificates(pub Option<Vec<rustls::pki_types::CertificateDer<'static>>>);
 
 /// Builds the router.
-pub fn router(state: Arc<AppState>, openapi: Arc<ferrokube_openapi::Documents>) -> Router {
+pub fn router(state: Arc<AppState>) -> Router {
     let open = Router::new()
         .route("/healthz", get(ok))
         .route("/livez", get(ok))
@@ -49,9 +49,33 @@ pub fn router(state: Arc<AppState>, openapi: Arc<ferrokube_openapi::Documents>) 
         .route("/version", get(version))
         .fallback(resources::handle)
         .with_state(state.clone())
-        .merge(ferrokube_openapi::router(openapi))
+        .route("/openapi/{*rest}", axum::routing::any(openapi))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     open.merge(api)
+}
+
+/// The OpenAPI router, built on first use: generating the documents costs time and memory a
+/// server that no client asks for them need not spend at start-up.
+async fn openapi(req: Request) -> Response {
+    use tower::ServiceExt;
+    static ROUTER: tokio::sync::OnceCell<Router> = tokio::sync::OnceCell::const_new();
+    let router = ROUTER
+        .get_or_try_init(|| async {
+            let docs = tokio::task::spawn_blocking(crate::openapi::generate)
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(ferrokube_openapi::router(Arc::new(docs)))
+        })
+        .await;
+    match router {
+        Ok(router) => match router.clone().oneshot(req).await {
+            Ok(resp) => resp,
+            Err(never) => match never {},
+        },
+        Err(e) => crate::status::ApiError::internal(format!("generating OpenAPI documents: {e}"))
+            .into_response(),
+    }
 }
 
 async fn ok() -> &'static str {

@@ -79,6 +79,9 @@ impl Registry {
     ) -> ApiResult<ListPage> {
         let prefix = d.namespace_prefix(ns);
         let (mut start, mut revision) = (String::new(), 0);
+        // Upstream parses resourceVersion first: a malformed one is a 400, never ignored.
+        let requested_rv = super::meta::parse_rv(opts.resource_version.as_deref())
+            .map_err(ApiError::bad_request)?;
         if let Some(token) = opts.continue_token.as_deref().filter(|t| !t.is_empty()) {
             if opts
                 .resource_version
@@ -103,9 +106,7 @@ impl Registry {
                 ));
             }
         } else if opts.resource_version_match.as_deref() == Some("Exact") {
-            let rv = super::meta::parse_rv(opts.resource_version.as_deref())
-                .map_err(ApiError::bad_request)?;
-            revision = rv.ok_or_else(|| {
+            revision = requested_rv.ok_or_else(|| {
                 ApiError::bad_request("resourceVersionMatch=Exact requires a resourceVersion")
             })?;
         }

@@ -119,15 +119,26 @@ impl Registry {
                 _ => (Vec::new(), self.store.current_revision()),
             }
         };
-        let live = self.store.watch(&prefix, from).map_err(|e| match e {
-            ferrokube_store::StoreError::Compacted {
-                requested,
-                compacted,
-            } => ApiError::expired(format!(
-                "too old resource version: {requested} ({compacted})"
-            )),
-            other => ApiError::from(other),
-        })?;
+        let live = match self.store.watch(&prefix, from) {
+            Ok(live) => live,
+            // Upstream's watch cache answers an expired resourceVersion with a 200 stream whose
+            // only event is a 410 ERROR, not an HTTP 410: kube-rs's watcher relists only on the
+            // event form and would retry an HTTP 410 forever.
+            Err(err @ ferrokube_store::StoreError::Compacted { .. }) => {
+                let status = ApiError::from(err).to_status();
+                let item = WatchItem {
+                    kind: WatchType::Error,
+                    object: Bytes::from(serde_json::to_vec(&status).unwrap_or_default()),
+                    revision: 0,
+                };
+                return Ok(WatchFeed {
+                    events: stream::iter([item]).boxed(),
+                    start_revision: from,
+                    initial_events: false,
+                });
+            }
+            Err(other) => return Err(ApiError::from(other)),
+        };
         let everything = filter.is_everything();
         let descriptor = d.clone();
         let live = live.filter_map(move |event| {

@@ -1,0 +1,321 @@
+//! The shared end-to-end fixture: [`TestCluster`] starts the real `ferrokube` binary on an
+//! ephemeral port with a temp data dir, waits for `/readyz`, and hands out a kube `Client`, the
+//! kubeconfig for `kubectl`, an admin HTTP client, and the server log when a test fails.
+//!
+//! Each test binary compiles this module on its own and uses a different subset of it.
+#![allow(dead_code)]
+
+pub mod objects;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use tempfile::TempDir;
+
+/// How long a start may take before the fixture gives up (a cold debug binary on 2 busy cores).
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The line the server prints on stdout once it listens.
+const SERVING_PREFIX: &str = "ferrokube is serving the Kubernetes API at ";
+
+/// Extra command-line arguments and environment for a cluster.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterOptions {
+    /// Arguments appended to `ferrokube server --data-dir D --listen ADDR`.
+    pub args: Vec<String>,
+    /// Environment variables set on the server process.
+    pub env: Vec<(String, String)>,
+}
+
+impl ClusterOptions {
+    /// Adds an environment variable for the server process.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Adds a command-line argument for the server process.
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.to_string());
+        self
+    }
+}
+
+/// A running `ferrokube server` child process with its own data dir.
+pub struct TestCluster {
+    dir: TempDir,
+    options: ClusterOptions,
+    child: Option<Child>,
+    /// The port the first start picked; restarts reuse it so kubeconfigs stay valid.
+    port: u16,
+    /// How many times the server was started (names the log files).
+    starts: u32,
+}
+
+impl TestCluster {
+    /// Starts a server with default options.
+    pub async fn start() -> Self {
+        Self::start_with(ClusterOptions::default()).await
+    }
+
+    /// Starts a server with extra arguments / environment.
+    pub async fn start_with(options: ClusterOptions) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("ferrokube-e2e-")
+            .tempdir()
+            .expect("temp dir");
+        let mut cluster = TestCluster {
+            dir,
+            options,
+            child: None,
+            port: 0,
+            starts: 0,
+        };
+        cluster.spawn().await;
+        cluster
+    }
+
+    /// The server's data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The admin kubeconfig the server wrote.
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.data_dir().join("kubeconfig.yaml")
+    }
+
+    /// A scratch directory for test files (manifests, kubectl output).
+    pub fn scratch(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `https://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// A kube client authenticated as the admin, built from the kubeconfig.
+    pub async fn client(&self) -> kube::Client {
+        let kubeconfig = Kubeconfig::read_from(self.kubeconfig()).expect("reading kubeconfig");
+        let config =
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                .await
+                .expect("kube config from kubeconfig");
+        kube::Client::try_from(config).expect("kube client")
+    }
+
+    /// An HTTP client trusting the cluster CA and presenting the admin client certificate.
+    pub fn http(&self) -> reqwest::Client {
+        let pki = self.data_dir().join("pki");
+        let mut pem = std::fs::read(pki.join("admin.crt")).expect("admin.crt");
+        pem.extend(std::fs::read(pki.join("admin.key")).expect("admin.key"));
+        reqwest::Client::builder()
+            .use_rustls_tls()
+            .add_root_certificate(self.ca())
+            .identity(reqwest::Identity::from_pem(&pem).expect("admin identity"))
+            .build()
+            .expect("reqwest client")
+    }
+
+    /// An HTTP client trusting the cluster CA but presenting no credentials.
+    pub fn anonymous_http(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .use_rustls_tls()
+            .add_root_certificate(self.ca())
+            .build()
+            .expect("reqwest client")
+    }
+
+    fn ca(&self) -> reqwest::Certificate {
+        let ca = std::fs::read(self.data_dir().join("pki").join("ca.crt")).expect("ca.crt");
+        reqwest::Certificate::from_pem(&ca).expect("CA certificate")
+    }
+
+    /// Runs `kubectl` (the one on PATH) against this cluster.
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        self.kubectl_bin(Path::new("kubectl"), args)
+    }
+
+    /// Runs a given kubectl binary against this cluster.
+    pub fn kubectl_bin(&self, kubectl: &Path, args: &[&str]) -> Output {
+        self.kubectl_command(kubectl, args)
+            .output()
+            .expect("running kubectl")
+    }
+
+    /// A ready-to-spawn kubectl command with KUBECONFIG set (for background processes).
+    pub fn kubectl_command(&self, kubectl: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(kubectl);
+        cmd.args(args)
+            .env("KUBECONFIG", self.kubeconfig())
+            // The gcloud kubectl dispatcher and kubectl itself cache discovery under HOME.
+            .env("HOME", self.dir.path())
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Kills the server with SIGKILL (no chance to flush anything) and waits for it to die.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops the server (SIGTERM, then SIGKILL after a grace period) and starts it again on the
+    /// same data dir and port. Also starts a server that was `kill9`ed.
+    pub async fn restart(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) => break,
+                    Ok(None) if Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(50)).await
+                    }
+                    _ => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                }
+            }
+        }
+        self.spawn().await;
+    }
+
+    /// Everything the server printed so far, all starts, stdout and stderr.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for n in 1..=self.starts {
+            for stream in ["stdout", "stderr"] {
+                let path = self.dir.path().join(format!("server-{n}.{stream}.log"));
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                out.push_str(&format!("----- start {n} {stream} -----\n{text}\n"));
+            }
+        }
+        out
+    }
+
+    async fn spawn(&mut self) {
+        self.starts += 1;
+        let n = self.starts;
+        let stdout_path = self.dir.path().join(format!("server-{n}.stdout.log"));
+        let stderr_path = self.dir.path().join(format!("server-{n}.stderr.log"));
+        let listen = format!("127.0.0.1:{}", self.port);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferrokube"));
+        cmd.arg("server")
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .arg("--listen")
+            .arg(&listen)
+            .args(&self.options.args)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(File::create(&stdout_path).expect("stdout log"))
+            .stderr(File::create(&stderr_path).expect("stderr log"));
+        for (k, v) in &self.options.env {
+            cmd.env(k, v);
+        }
+        self.child = Some(cmd.spawn().expect("spawning ferrokube"));
+        let deadline = Instant::now() + START_TIMEOUT;
+        let url = loop {
+            let stdout = std::fs::read_to_string(&stdout_path).unwrap_or_default();
+            if let Some(url) = stdout.lines().find_map(|l| l.strip_prefix(SERVING_PREFIX)) {
+                break url.trim().to_string();
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("ferrokube exited with {status} before serving");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ferrokube did not print its address within {START_TIMEOUT:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        };
+        let port = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse::<u16>().ok())
+            .expect("port in the serving line");
+        assert!(
+            self.port == 0 || self.port == port,
+            "restart moved the server from {} to {port}",
+            self.port
+        );
+        self.port = port;
+        self.wait_ready(deadline).await;
+    }
+
+    async fn wait_ready(&mut self, deadline: Instant) {
+        let http = self.anonymous_http();
+        let url = format!("{}/readyz", self.base_url());
+        loop {
+            if let Ok(resp) = http.get(&url).send().await {
+                if resp.status().is_success() {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "/readyz did not answer 200 within {START_TIMEOUT:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        self.kill9();
+        if std::thread::panicking() {
+            eprintln!(
+                "===== ferrokube server log ({}) =====\n{}",
+                self.dir.path().display(),
+                self.logs()
+            );
+        }
+    }
+}
+
+/// Asserts that a command succeeded and returns its stdout.
+pub fn stdout_ok(what: &str, out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    stdout
+}
+
+/// Polls `check` every 100 ms until it returns `Some` or `timeout` passes.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -50,6 +50,10 @@ pub struct ServerArgs {
     /// Watch event history kept for resuming watches (events).
     #[arg(long, default_value_t = ferrokube_store::DEFAULT_HISTORY_EVENTS, env = "FERROKUBE_WATCH_HISTORY")]
     pub watch_history: usize,
+    /// Run the API server alone: no controller manager and no scheduler (for API-only tests and
+    /// for HA members whose controllers run elsewhere).
+    #[arg(long)]
+    pub no_controllers: bool,
     /// Do not run the embedded node agent.
     #[arg(long)]
     pub no_agent: bool,
@@ -121,7 +125,9 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         "To use it:  export KUBECONFIG={}",
         started.kubeconfig.display()
     );
-    crate::components::spawn_all(&started, &args).await?;
+    if !args.no_controllers {
+        crate::components::spawn_all(&started, &args).await?;
+    }
     tokio::select! {
         res = started_wait(started) => res,
         _ = tokio::signal::ctrl_c() => Ok(()),

@@ -1,10 +1,36 @@
 //! The in-process components the all-in-one server runs beside the API: each is an ordinary
 //! kube-rs client of the API over loopback, exactly as it would be in another process.
 
+use std::path::Path;
+
 use crate::cli::ServerArgs;
 use crate::server::Started;
 
-/// Starts the controllers, scheduler and (unless disabled) the node agent.
-pub async fn spawn_all(_started: &Started, _args: &ServerArgs) -> anyhow::Result<()> {
+/// A kube client for the admin kubeconfig the server wrote.
+pub async fn admin_client(kubeconfig: &Path) -> anyhow::Result<kube::Client> {
+    let kubeconfig = kube::config::Kubeconfig::read_from(kubeconfig)?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+    Ok(kube::Client::try_from(config)?)
+}
+
+/// Starts the controller manager and the scheduler (each ends when the process does).
+pub async fn spawn_all(started: &Started, _args: &ServerArgs) -> anyhow::Result<()> {
+    let client = admin_client(&started.kubeconfig).await?;
+    let cfg = ferrokube_controllers::ControllerConfig {
+        ca_pem: started.pki.ca_cert_pem().to_string(),
+        ..Default::default()
+    };
+    let controllers = client.clone();
+    tokio::spawn(async move {
+        let forever = std::future::pending::<()>();
+        if let Err(e) = ferrokube_controllers::run_controller_manager(controllers, cfg, forever).await {
+            tracing::error!("controller manager stopped: {e:#}");
+        }
+    });
+    tokio::spawn(async move {
+        if let Err(e) = ferrokube_controllers::run_scheduler(client, std::future::pending::<()>()).await {
+            tracing::error!("scheduler stopped: {e:#}");
+        }
+    });
     Ok(())
 }

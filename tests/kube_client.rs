@@ -11,7 +11,7 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::ResourceExt;
 use serde_json::json;
 use support::objects::{api_error, configmap, namespace, rv_of, snapshot, OURS};
-use support::TestCluster;
+use support::{ClusterOptions, TestCluster};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configmap_crud() {
@@ -137,7 +137,8 @@ async fn configmap_crud() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deployment_status_and_scale() {
-    let cluster = TestCluster::start().await;
+    // API semantics only: a running deployment controller would write status concurrently.
+    let cluster = TestCluster::start_with(ClusterOptions::default().arg("--no-controllers")).await;
     let client = cluster.client().await;
     let api: Api<Deployment> = Api::namespaced(client, "default");
     let deployment: Deployment = serde_json::from_value(json!({
@@ -303,7 +304,7 @@ async fn selectors_and_pagination() {
         .expect("label in");
     assert_eq!(names(&set), ["cm-01", "cm-03", "cm-05", "cm-07"]);
     let notin = api
-        .list(&ListParams::default().labels("tier notin (odd,even)"))
+        .list(&ListParams::default().labels("batch,tier notin (odd,even)"))
         .await
         .expect("label notin");
     assert!(notin.items.is_empty());
@@ -523,4 +524,52 @@ async fn generate_name_finalizers_and_dry_run() {
         before,
         "dry runs changed stored state"
     );
+}
+
+/// Metadata-only reads (`PartialObjectMetadata`), as kube-rs `list_metadata`/`get_metadata` and
+/// metadata watches (the garbage collector's way of watching everything) use them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_only_reads() {
+    let cluster = TestCluster::start().await;
+    let client = cluster.client().await;
+    namespace(&client, "meta").await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "meta");
+    let cm = configmap("m1", &[("app", OURS)], &[("k", "v")]);
+    api.create(&PostParams::default(), &cm)
+        .await
+        .expect("create");
+
+    let one = api.get_metadata("m1").await.expect("get_metadata");
+    assert_eq!(one.metadata.name.as_deref(), Some("m1"));
+    assert_eq!(one.labels().get("app").map(String::as_str), Some(OURS));
+
+    let lp = ListParams::default().labels(&format!("app={OURS}"));
+    let list = api.list_metadata(&lp).await.expect("list_metadata");
+    assert_eq!(list.items.len(), 1);
+    assert!(list.metadata.resource_version.is_some());
+
+    let rv = list.metadata.resource_version.clone().unwrap_or_default();
+    let mut events = api
+        .watch_metadata(
+            &kube::api::WatchParams::default()
+                .labels(&format!("app={OURS}"))
+                .timeout(10),
+            &rv,
+        )
+        .await
+        .expect("watch_metadata")
+        .boxed();
+    api.create(
+        &PostParams::default(),
+        &configmap("m2", &[("app", OURS)], &[]),
+    )
+    .await
+    .expect("create m2");
+    use futures::StreamExt;
+    match events.next().await {
+        Some(Ok(kube::api::WatchEvent::Added(obj))) => {
+            assert_eq!(obj.metadata.name.as_deref(), Some("m2"))
+        }
+        other => panic!("expected ADDED m2, got {other:?}"),
+    }
 }

@@ -90,6 +90,8 @@ pub enum Output {
     Table { beta: bool },
     /// Kubernetes protobuf.
     Protobuf,
+    /// meta.k8s.io PartialObjectMetadata(List): metadata only.
+    Metadata,
 }
 
 /// Picks the response representation from the Accept header, in the client's order.
@@ -117,6 +119,11 @@ pub fn negotiate(accept: Option<&str>) -> ApiResult<Output> {
                 return Ok(Output::Table {
                     beta: param("v") == Some("v1beta1"),
                 })
+            }
+            ("application/json", Some("PartialObjectMetadata" | "PartialObjectMetadataList"))
+                if param("g") == Some("meta.k8s.io") && param("v") == Some("v1") =>
+            {
+                return Ok(Output::Metadata)
             }
             ("application/json", Some(_)) => continue,
             ("application/json" | "*/*" | "application/*" | "application/yaml", None) => {
@@ -171,6 +178,17 @@ pub fn object_response(code: StatusCode, body: Bytes, output: Output) -> Respons
     json_bytes(code, body)
 }
 
+/// The PartialObjectMetadata form of a stored object (metadata-only requests).
+pub fn partial_metadata(object: &[u8]) -> Bytes {
+    let obj: Value = serde_json::from_slice(object).unwrap_or(Value::Null);
+    let partial = serde_json::json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj.get("metadata").cloned().unwrap_or_else(|| serde_json::json!({})),
+    });
+    Bytes::from(serde_json::to_vec(&partial).unwrap_or_default())
+}
+
 /// Adds `Warning: 299 - "<text>"` headers.
 pub fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
     for w in warnings {
@@ -214,6 +232,9 @@ mod tests {
             Output::Json
         );
         assert_eq!(negotiate(None).unwrap(), Output::Json);
+        let meta =
+            "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
+        assert_eq!(negotiate(Some(meta)).unwrap(), Output::Metadata);
         assert_eq!(negotiate(Some("text/html")).unwrap_err().code, 406);
     }
 

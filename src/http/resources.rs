@@ -381,17 +381,33 @@ async fn list(
         );
         return Ok(codec::json_value(StatusCode::OK, &table));
     }
+    if call.output == Output::Metadata {
+        let items: Vec<Bytes> = page
+            .items
+            .iter()
+            .map(|i| codec::partial_metadata(i))
+            .collect();
+        let body = list_envelope(
+            "PartialObjectMetadataList",
+            "meta.k8s.io/v1",
+            &metadata,
+            &items,
+        );
+        return Ok(codec::json_bytes(StatusCode::OK, body));
+    }
     let body = list_body(d, &metadata, &page.items);
     Ok(codec::object_response(StatusCode::OK, body, call.output))
 }
 
 /// Assembles `{"kind":"<Kind>List",...,"items":[...]}` from stored bytes without re-encoding them.
 pub fn list_body(d: &ResourceDescriptor, metadata: &Value, items: &[Bytes]) -> Bytes {
+    list_envelope(d.list_kind, &d.api_version(), metadata, items)
+}
+
+/// A list object of the given kind around already-encoded items.
+pub fn list_envelope(kind: &str, api_version: &str, metadata: &Value, items: &[Bytes]) -> Bytes {
     let head = format!(
-        "{{\"kind\":\"{}\",\"apiVersion\":\"{}\",\"metadata\":{},\"items\":[",
-        d.list_kind,
-        d.api_version(),
-        metadata
+        "{{\"kind\":\"{kind}\",\"apiVersion\":\"{api_version}\",\"metadata\":{metadata},\"items\":["
     );
     let mut buf =
         BytesMut::with_capacity(head.len() + items.iter().map(|i| i.len() + 1).sum::<usize>() + 2);

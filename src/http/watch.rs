@@ -65,6 +65,7 @@ pub async fn serve_watch(
         send_initial_events: send_initial,
     };
     let feed = app.registry.watch(d.clone(), ns, filter, &start).await?;
+    let metadata_only = call.output == Output::Metadata;
     let table = match call.output {
         Output::Table { beta } => Some((beta, codec::include_object(q))),
         _ => None,
@@ -110,6 +111,11 @@ pub async fn serve_watch(
                 last_revision = last_revision.max(item.revision);
             }
             let is_error = item.kind == WatchType::Error;
+            let item = if metadata_only && item.kind != WatchType::Error {
+                WatchItem { object: codec::partial_metadata(&item.object), ..item }
+            } else {
+                item
+            };
             yield Ok(encode_event(&d, &item, table, &mut headers_sent));
             if is_error {
                 break;

@@ -1,0 +1,301 @@
+//! The node agent: registers the Node, keeps its Lease fresh, runs one [`PodWorker`] per pod
+//! bound to the node, wakes workers on engine events, and removes containers of vanished pods.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Pod, Taint};
+use kube::runtime::watcher;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+use crate::naming::{LABEL_NODE, LABEL_POD_UID};
+use crate::node::{self, MachineFacts, NodeSettings};
+use crate::pod_worker::{run_worker, NodeContext, PodUpdate, PodWorker, WorkerDeps};
+use crate::runtime::ContainerRuntime;
+use crate::server::{self, ServerState};
+
+/// Default image for pause containers (the locally imported busybox).
+pub const DEFAULT_PAUSE_IMAGE: &str = "busybox:latest";
+
+/// Settings of one node agent.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// Node name (several agents with different names may share one engine).
+    pub node_name: String,
+    /// Where per-pod directories live.
+    pub data_dir: PathBuf,
+    /// Never ask the engine to pull (also `FERROKUBE_NO_IMAGE_PULL=1`).
+    pub no_image_pull: bool,
+    /// Address of the kubelet streaming server (port 0 picks a free one).
+    pub listen_addr: SocketAddr,
+    /// Address reported as the node's InternalIP (default: derived from `listen_addr`).
+    pub node_ip: Option<std::net::IpAddr>,
+    /// Image the pause container runs.
+    pub pause_image: String,
+    /// Extra node labels.
+    pub labels: BTreeMap<String, String>,
+    /// Taints to register the node with.
+    pub taints: Vec<Taint>,
+}
+
+impl AgentConfig {
+    /// Defaults for `node_name` with data under `data_dir`; honours `FERROKUBE_NO_IMAGE_PULL`.
+    pub fn new(node_name: impl Into<String>, data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            node_name: node_name.into(),
+            data_dir: data_dir.into(),
+            no_image_pull: no_image_pull_from_env(),
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            node_ip: None,
+            pause_image: DEFAULT_PAUSE_IMAGE.into(),
+            labels: BTreeMap::new(),
+            taints: Vec::new(),
+        }
+    }
+}
+
+/// Whether `FERROKUBE_NO_IMAGE_PULL` asks for no-pull mode (`1`/`true`).
+pub fn no_image_pull_from_env() -> bool {
+    std::env::var("FERROKUBE_NO_IMAGE_PULL")
+        .map(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+        .unwrap_or(false)
+}
+
+struct WorkerHandle {
+    updates: watch::Sender<PodUpdate>,
+    wake: Arc<Notify>,
+    task: JoinHandle<()>,
+}
+
+type Workers = Arc<Mutex<HashMap<String, WorkerHandle>>>;
+
+fn lock(w: &Workers) -> std::sync::MutexGuard<'_, HashMap<String, WorkerHandle>> {
+    w.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Run the agent with an explicit runtime until `shutdown` resolves. Containers keep running
+/// when the agent stops, so a restarted agent adopts them.
+pub async fn run_agent_with(
+    client: kube::Client,
+    cfg: AgentConfig,
+    runtime: Arc<dyn ContainerRuntime>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(cfg.data_dir.join("pods"))?;
+    let facts = MachineFacts::detect(&cfg.data_dir);
+    let host_ip = cfg.node_ip.unwrap_or_else(|| node::detect_host_ip(cfg.listen_addr.ip()));
+    let version = runtime.version().await?;
+    let (bound, serve) = server::bind(
+        cfg.listen_addr,
+        ServerState { runtime: runtime.clone(), node_name: cfg.node_name.clone() },
+    )
+    .await?;
+    let server_task = tokio::spawn(async move {
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "kubelet server stopped");
+        }
+    });
+    let settings = NodeSettings {
+        name: cfg.node_name.clone(),
+        ip: host_ip,
+        kubelet_port: bound.port(),
+        runtime_version: format!("{}://{}", version.name, version.version),
+        labels: cfg.labels.clone(),
+        taints: cfg.taints.clone(),
+    };
+    tracing::info!(node = %cfg.node_name, kubelet = %bound, "node agent starting");
+    let ctx = Arc::new(NodeContext {
+        node_name: cfg.node_name.clone(),
+        data_dir: cfg.data_dir.clone(),
+        no_image_pull: cfg.no_image_pull,
+        pause_image: cfg.pause_image.clone(),
+        resources: facts.allocatable(),
+        host_ip: host_ip.to_string(),
+        memory_root: PathBuf::from("/dev/shm/ferrokube").join(&cfg.node_name),
+    });
+    let deps = WorkerDeps {
+        runtime: runtime.clone(),
+        objects: Arc::new(client.clone()),
+        tokens: Arc::new(client.clone()),
+        api: Arc::new(client.clone()),
+        node: ctx,
+    };
+    let workers: Workers = Arc::new(Mutex::new(HashMap::new()));
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let heartbeat = tokio::spawn(heartbeat_loop(client.clone(), settings, facts));
+    let events = tokio::spawn(engine_events(runtime.clone(), cfg.node_name.clone(), workers.clone()));
+    let pods = tokio::spawn(watch_pods(client, deps, workers.clone(), stop_rx));
+
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    for t in [&heartbeat, &events, &pods, &server_task] {
+        t.abort();
+    }
+    let handles: Vec<JoinHandle<()>> = lock(&workers).drain().map(|(_, h)| h.task).collect();
+    for h in handles {
+        // Workers return promptly on the stop signal; a stuck one must not block shutdown.
+        let _ = tokio::time::timeout(Duration::from_secs(5), h).await;
+    }
+    Ok(())
+}
+
+async fn heartbeat_loop(client: kube::Client, settings: NodeSettings, facts: MachineFacts) {
+    // Register until it works: the API server may come up after the agent.
+    let node_uid = loop {
+        match node::register(&client, &settings, &facts).await {
+            Ok(uid) => break uid,
+            Err(e) => {
+                tracing::warn!(error = %e, "node registration failed, retrying");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+    };
+    let mut tick = tokio::time::interval(node::LEASE_RENEW);
+    let mut n: u64 = 0;
+    loop {
+        tick.tick().await;
+        if let Err(e) = node::renew_lease(&client, &settings.name, &node_uid).await {
+            tracing::warn!(error = %e, "lease renewal failed");
+        }
+        // Status (with condition heartbeats) every minute; the Lease is the fast signal.
+        if n % 6 == 5 {
+            if let Err(e) = node::update_status(&client, &settings, &facts).await {
+                tracing::warn!(error = %e, "node status update failed");
+            }
+        }
+        n += 1;
+    }
+}
+
+async fn engine_events(runtime: Arc<dyn ContainerRuntime>, node: String, workers: Workers) {
+    loop {
+        let mut stream = runtime.events(&[(LABEL_NODE.to_string(), node.clone())]);
+        while let Some(ev) = stream.next().await {
+            let Ok(ev) = ev else { break };
+            if let Some(uid) = ev.labels.get(LABEL_POD_UID) {
+                if let Some(w) = lock(&workers).get(uid) {
+                    w.wake.notify_one();
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+fn spawn_worker(deps: &WorkerDeps, workers: &Workers, pod: Pod, stop: &watch::Receiver<bool>) {
+    let Some(uid) = pod.metadata.uid.clone() else { return };
+    let mut map = lock(workers);
+    if let Some(h) = map.get(&uid) {
+        let _ = h.updates.send(PodUpdate::Present(Box::new(pod)));
+        h.wake.notify_one();
+        return;
+    }
+    let wake = Arc::new(Notify::new());
+    let (tx, rx) = watch::channel(PodUpdate::Present(Box::new(pod.clone())));
+    let worker = PodWorker::new(deps.clone(), pod, wake.clone());
+    let workers2 = workers.clone();
+    let uid2 = uid.clone();
+    let stop = stop.clone();
+    let task = tokio::spawn(async move {
+        run_worker(worker, rx, stop).await;
+        lock(&workers2).remove(&uid2);
+    });
+    map.insert(uid, WorkerHandle { updates: tx, wake, task });
+}
+
+fn gone(workers: &Workers, uid: &str) {
+    if let Some(h) = lock(workers).get(uid) {
+        let _ = h.updates.send(PodUpdate::Gone);
+    }
+}
+
+async fn watch_pods(client: kube::Client, deps: WorkerDeps, workers: Workers, stop: watch::Receiver<bool>) {
+    let api: kube::Api<Pod> = kube::Api::all(client);
+    let selector = format!("spec.nodeName={}", deps.node.node_name);
+    let config = watcher::Config::default().fields(&selector);
+    let mut stream = watcher::watcher(api, config).boxed();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut cleanup = tokio::time::interval(Duration::from_secs(30));
+    let mut synced = false;
+    loop {
+        tokio::select! {
+            ev = stream.next() => {
+                let Some(ev) = ev else { return };
+                match ev {
+                    Ok(watcher::Event::Apply(pod)) | Ok(watcher::Event::InitApply(pod)) => {
+                        if let Some(uid) = pod.metadata.uid.clone() {
+                            seen.insert(uid);
+                        }
+                        spawn_worker(&deps, &workers, pod, &stop);
+                    }
+                    Ok(watcher::Event::Delete(pod)) => {
+                        if let Some(uid) = pod.metadata.uid.as_deref() {
+                            gone(&workers, uid);
+                        }
+                    }
+                    Ok(watcher::Event::Init) => seen.clear(),
+                    Ok(watcher::Event::InitDone) => {
+                        // A relist is authoritative: workers for pods missing from it are done.
+                        let known: Vec<String> = lock(&workers).keys().cloned().collect();
+                        for uid in known.iter().filter(|u| !seen.contains(*u)) {
+                            gone(&workers, uid);
+                        }
+                        synced = true;
+                        remove_orphans(&deps, &workers, &seen).await;
+                    }
+                    Err(e) => {
+                        // Pods keep running while the API is unreachable; the watcher retries.
+                        tracing::debug!(error = %e, "pod watch error");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+            _ = cleanup.tick() => {
+                if synced {
+                    let live: HashSet<String> = lock(&workers).keys().cloned().collect();
+                    remove_orphans(&deps, &workers, &live).await;
+                }
+            }
+        }
+    }
+}
+
+/// Remove containers this node owns whose pod is unknown (deleted while the agent was down).
+async fn remove_orphans(deps: &WorkerDeps, workers: &Workers, known: &HashSet<String>) {
+    let containers = match deps
+        .runtime
+        .list_containers(&[(LABEL_NODE.to_string(), deps.node.node_name.clone())])
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list containers for cleanup");
+            return;
+        }
+    };
+    let active: HashSet<String> = lock(workers).keys().cloned().collect();
+    for c in containers {
+        let Some(uid) = c.labels.get(LABEL_POD_UID) else { continue };
+        if known.contains(uid) || active.contains(uid) {
+            continue;
+        }
+        tracing::info!(container = %c.name, "removing container of deleted pod");
+        if let Err(e) = deps.runtime.stop_container(&c.id, Duration::from_secs(2)).await {
+            tracing::warn!(error = %e, "stop failed");
+        }
+        if let Err(e) = deps.runtime.remove_container(&c.id).await {
+            tracing::warn!(error = %e, "remove failed");
+        }
+        crate::volumes::cleanup_pod_dirs(
+            &deps.node.data_dir.join("pods").join(uid),
+            &deps.node.memory_root,
+            uid,
+        );
+    }
+}

@@ -1,0 +1,56 @@
+//! ferrokube's node agent (kubelet): a kube-rs client of the API server that runs the pods bound
+//! to its node on the Docker engine.
+//!
+//! Public entry points:
+//! - [`run_agent`]`(client, AgentConfig, shutdown)` — register the Node, heartbeat its Lease, run
+//!   pods (pause container + init + app containers, probes, volumes, restarts, graceful
+//!   deletion), report `pods/status`, and serve the kubelet streaming API.
+//! - [`import_busybox`]`(tags)` — build `busybox:latest` (plus `tags`) offline from Debian's
+//!   `busybox-static` with `docker import`.
+//! - [`runtime::ContainerRuntime`] — the engine seam, with [`runtime::DockerRuntime`] (bollard)
+//!   and [`runtime::FakeRuntime`] (tests).
+//! - [`server`] — the streaming endpoints the API server proxies to:
+//!   `/containerLogs/{ns}/{pod}/{container}`, `/exec/...`, `/attach/...` (WebSocket
+//!   `v5.channel.k8s.io`/`v4.channel.k8s.io`), `/portforward/{ns}/{pod}` (SPDY/3.1
+//!   `portforward.k8s.io`, tunneled in WebSocket `SPDY/3.1+portforward.k8s.io` or raw upgrade).
+//!
+//! Every engine container is named `k8s_<container>_<pod>_<ns>_<uid>_<attempt>` and labelled
+//! with pod uid/name/namespace, container name and node name, so several agents can share one
+//! engine and a restarted agent adopts its running pods.
+
+pub mod agent;
+pub mod downward;
+pub mod env;
+pub mod error;
+pub mod images;
+pub mod naming;
+pub mod node;
+pub mod pod_worker;
+pub mod probes;
+pub mod quantity;
+pub mod runtime;
+pub mod server;
+pub mod status;
+pub mod volumes;
+
+use std::sync::Arc;
+
+pub use agent::{no_image_pull_from_env, run_agent_with, AgentConfig};
+pub use error::KubeletError;
+
+/// Run the node agent on the local Docker engine until `shutdown` resolves.
+pub async fn run_agent(
+    client: kube::Client,
+    cfg: AgentConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let runtime = runtime::DockerRuntime::connect().await?;
+    run_agent_with(client, cfg, Arc::new(runtime), shutdown).await
+}
+
+/// Build and import `busybox:latest` (plus every tag in `tags`) from `/bin/busybox`.
+pub async fn import_busybox(tags: &[String]) -> anyhow::Result<()> {
+    let runtime = runtime::DockerRuntime::connect().await?;
+    images::import_busybox_with(&runtime, tags).await?;
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! Turning a pod's container spec into an engine [`ContainerConfig`].
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Container, Pod};
+
+use crate::naming::{container_labels, container_name, PodRef, Role, SANDBOX_CONTAINER};
+use crate::quantity;
+use crate::runtime::{BindMount, ContainerConfig, NetworkMode};
+
+/// Command run by the pause container: sleep forever and exit promptly on SIGTERM.
+pub const PAUSE_COMMAND: &str = "trap 'exit 0' TERM INT; sleep 2147483647 & wait";
+
+/// Config of the pod's pause (sandbox) container.
+pub fn sandbox_config(node: &str, pod: &Pod, pod_ref: &PodRef, image: &str, attempt: u32) -> ContainerConfig {
+    let spec = pod.spec.clone().unwrap_or_default();
+    let host_network = spec.host_network.unwrap_or(false);
+    let hostname = spec
+        .hostname
+        .clone()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| pod_ref.name.chars().take(63).collect());
+    ContainerConfig {
+        name: container_name(SANDBOX_CONTAINER, pod_ref, attempt),
+        image: image.to_string(),
+        entrypoint: vec!["/bin/sh".into(), "-c".into()],
+        args: vec![PAUSE_COMMAND.into()],
+        labels: container_labels(node, pod_ref, SANDBOX_CONTAINER, Role::Sandbox, attempt),
+        network: Some(if host_network { NetworkMode::Host } else { NetworkMode::Bridge }),
+        hostname: (!host_network).then_some(hostname),
+        ..Default::default()
+    }
+}
+
+fn user_of(pod: &Pod, c: &Container) -> Option<String> {
+    let psc = pod.spec.as_ref().and_then(|s| s.security_context.clone()).unwrap_or_default();
+    let csc = c.security_context.clone().unwrap_or_default();
+    let uid = csc.run_as_user.or(psc.run_as_user)?;
+    Some(match csc.run_as_group.or(psc.run_as_group) {
+        Some(gid) => format!("{uid}:{gid}"),
+        None => uid.to_string(),
+    })
+}
+
+/// Inputs of an app or init container's config that the worker resolved beforehand.
+pub struct Resolved {
+    /// Final environment.
+    pub env: Vec<(String, String)>,
+    /// Bind mounts for its volumeMounts.
+    pub mounts: Vec<BindMount>,
+    /// Id of the pod's pause container whose namespaces it joins.
+    pub sandbox_id: String,
+}
+
+/// Config of an app or init container.
+pub fn container_config(
+    node: &str,
+    pod: &Pod,
+    pod_ref: &PodRef,
+    c: &Container,
+    role: Role,
+    attempt: u32,
+    resolved: Resolved,
+) -> ContainerConfig {
+    let limits = c.resources.as_ref().and_then(|r| r.limits.clone()).unwrap_or_default();
+    let requests: BTreeMap<_, _> = c.resources.as_ref().and_then(|r| r.requests.clone()).unwrap_or_default();
+    let memory_limit = limits
+        .get("memory")
+        .and_then(|q| quantity::parse_units_ceil(&q.0))
+        .and_then(|v| i64::try_from(v).ok())
+        .filter(|v| *v > 0);
+    let nano_cpus = limits
+        .get("cpu")
+        .and_then(|q| quantity::parse_millis_ceil(&q.0))
+        .and_then(|m| i64::try_from(m.checked_mul(1_000_000)?).ok())
+        .filter(|v| *v > 0);
+    // Upstream's MilliCPUToShares: 1024 per CPU, at least 2.
+    let cpu_shares = requests
+        .get("cpu")
+        .or_else(|| limits.get("cpu"))
+        .and_then(|q| quantity::parse_millis_ceil(&q.0))
+        .and_then(|m| i64::try_from(m * 1024 / 1000).ok())
+        .map(|s| s.max(2));
+    let sc = c.security_context.clone().unwrap_or_default();
+    let env = resolved.env;
+    ContainerConfig {
+        name: container_name(&c.name, pod_ref, attempt),
+        image: c.image.clone().unwrap_or_default(),
+        entrypoint: crate::env::expand_all(c.command.as_deref().unwrap_or_default(), &env),
+        args: crate::env::expand_all(c.args.as_deref().unwrap_or_default(), &env),
+        working_dir: c.working_dir.clone().filter(|w| !w.is_empty()),
+        labels: container_labels(node, pod_ref, &c.name, role, attempt),
+        mounts: resolved.mounts,
+        network: Some(NetworkMode::Container(resolved.sandbox_id)),
+        hostname: None,
+        memory_limit,
+        nano_cpus,
+        cpu_shares,
+        user: user_of(pod, c),
+        privileged: sc.privileged.unwrap_or(false),
+        read_only_rootfs: sc.read_only_root_filesystem.unwrap_or(false),
+        tty: c.tty.unwrap_or(false),
+        stdin: c.stdin.unwrap_or(false),
+        stdin_once: c.stdin_once.unwrap_or(false),
+        env,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn resources_and_security_map_to_engine_settings() {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "p", "namespace": "ns", "uid": "u"},
+            "spec": {"securityContext": {"runAsUser": 1000}, "containers": [{
+                "name": "c", "image": "busybox", "command": ["sh", "-c"], "args": ["echo $(MSG)"],
+                "workingDir": "/tmp", "tty": true, "stdin": true,
+                "securityContext": {"runAsGroup": 3000, "readOnlyRootFilesystem": true},
+                "resources": {"limits": {"cpu": "500m", "memory": "64Mi"}, "requests": {"cpu": "250m"}}
+            }]}
+        }))
+        .expect("pod");
+        let pr = PodRef { namespace: "ns".into(), name: "p".into(), uid: "u".into() };
+        let c = pod.spec.as_ref().map(|s| s.containers[0].clone()).expect("c");
+        let resolved = Resolved { env: vec![("MSG".into(), "hi".into())], mounts: vec![], sandbox_id: "sb".into() };
+        let cfg = container_config("n1", &pod, &pr, &c, Role::App, 3, resolved);
+        assert_eq!(cfg.name, "k8s_c_p_ns_u_3");
+        assert_eq!(cfg.args, vec!["echo hi".to_string()]);
+        assert_eq!(cfg.memory_limit, Some(64 << 20));
+        assert_eq!(cfg.nano_cpus, Some(500_000_000));
+        assert_eq!(cfg.cpu_shares, Some(256));
+        assert_eq!(cfg.user.as_deref(), Some("1000:3000"));
+        assert!(cfg.read_only_rootfs && cfg.tty && cfg.stdin);
+        assert_eq!(cfg.network, Some(NetworkMode::Container("sb".into())));
+
+        let sb = sandbox_config("n1", &pod, &pr, "busybox:latest", 0);
+        assert_eq!(sb.name, "k8s_POD_p_ns_u_0");
+        assert_eq!(sb.hostname.as_deref(), Some("p"));
+        assert_eq!(sb.network, Some(NetworkMode::Bridge));
+    }
+}

@@ -1,0 +1,258 @@
+//! Starting, restarting and stopping a pod's containers (images, back-off, hooks, grace).
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Container, LifecycleHandler};
+
+use super::{go_duration, should_restart, PodWorker, Resolved};
+use crate::naming::{attempt_of, Role, SANDBOX_CONTAINER};
+use crate::probes::{run_action, Action, ProbeOutcome};
+use crate::runtime::{ContainerInfo, ContainerState};
+use crate::status::{instances, Waiting};
+
+fn waiting(reason: &str, message: String) -> Waiting {
+    Waiting {
+        reason: reason.to_string(),
+        message,
+    }
+}
+
+fn handler_action(h: &LifecycleHandler) -> Action {
+    Action {
+        exec: h.exec.clone(),
+        http_get: h.http_get.clone(),
+        tcp_socket: h.tcp_socket.clone(),
+    }
+}
+
+impl PodWorker {
+    /// Image present (or pulled) per policy and node mode; otherwise the waiting reason.
+    pub(super) async fn ensure_image(&mut self, image: &str, policy: &str) -> Result<String, Waiting> {
+        let present = self
+            .deps
+            .runtime
+            .image_id(image)
+            .await
+            .map_err(|e| waiting("ErrImagePull", e.to_string()))?;
+        let no_pull = self.deps.node.no_image_pull;
+        match present {
+            Some(id) if policy != "Always" || no_pull => return Ok(id),
+            None if no_pull || policy == "Never" => {
+                let mut msg = format!("Container image \"{image}\" is not present with pull policy of Never");
+                if no_pull && policy != "Never" {
+                    msg.push_str(" (image pulls are disabled on this node: --no-image-pull)");
+                }
+                return Err(waiting("ErrImageNeverPull", msg));
+            }
+            _ => {}
+        }
+        let key = format!("pull/{image}");
+        let now = Instant::now();
+        if self.backoff.in_backoff(&key, now).is_some() {
+            return Err(waiting("ImagePullBackOff", format!("Back-off pulling image \"{image}\"")));
+        }
+        match self.deps.runtime.pull_image(image).await {
+            Ok(()) => {
+                self.backoff.reset(&key);
+                match self.deps.runtime.image_id(image).await {
+                    Ok(Some(id)) => Ok(id),
+                    Ok(None) => Err(waiting("ErrImagePull", format!("image {image} missing after pull"))),
+                    Err(e) => Err(waiting("ErrImagePull", e.to_string())),
+                }
+            }
+            Err(e) => {
+                self.backoff.next(&key, now);
+                Err(waiting("ErrImagePull", e.to_string()))
+            }
+        }
+    }
+
+    /// Bring one container to where its restart policy wants it.
+    pub(super) async fn ensure_container(
+        &mut self,
+        spec: &Container,
+        role: Role,
+        policy: &str,
+        latest: Option<&ContainerInfo>,
+        sandbox: &ContainerInfo,
+    ) {
+        let Some(latest) = latest else {
+            self.start(spec, role, 0, sandbox).await;
+            return;
+        };
+        match latest.state {
+            ContainerState::Running => {
+                let verdicts = self.probes.verdicts(&latest.id, spec);
+                if !verdicts.live {
+                    tracing::info!(container = %spec.name, "liveness probe failed, restarting");
+                    self.stop_one(spec, latest, self.container_grace()).await;
+                    self.busy = true;
+                } else if !self.probes.is_running(&latest.id) {
+                    // Adopted after an agent restart, or started by us a moment ago.
+                    self.probes.start(
+                        self.deps.runtime.clone(),
+                        &latest.id,
+                        spec,
+                        sandbox.ip.clone(),
+                        self.wake.clone(),
+                    );
+                }
+                self.waiting.remove(&spec.name);
+                // A container that stayed up 10 minutes earns a fresh back-off, as upstream.
+                if latest.started_at.is_some_and(|t| chrono::Utc::now() - t > chrono::Duration::minutes(10)) {
+                    self.backoff.reset(&spec.name);
+                }
+            }
+            ContainerState::Created | ContainerState::Unknown => {
+                self.busy = true;
+            }
+            ContainerState::Exited => {
+                let failed_start = !latest.error.is_empty();
+                let code = if failed_start { 128 } else { latest.exit_code.unwrap_or(0) };
+                if !should_restart(policy, code) {
+                    self.waiting.remove(&spec.name);
+                    return;
+                }
+                let now = Instant::now();
+                if let Some(delay) = self.backoff.in_backoff(&spec.name, now) {
+                    self.waiting.insert(
+                        spec.name.clone(),
+                        waiting(
+                            "CrashLoopBackOff",
+                            format!(
+                                "back-off {} restarting failed container={} pod={}_{}({})",
+                                go_duration(delay),
+                                spec.name,
+                                self.pod_ref.name,
+                                self.pod_ref.namespace,
+                                self.pod_ref.uid
+                            ),
+                        ),
+                    );
+                    return;
+                }
+                self.backoff.next(&spec.name, now);
+                self.start(spec, role, attempt_of(&latest.labels) + 1, sandbox).await;
+            }
+        }
+    }
+
+    fn container_grace(&self) -> Duration {
+        let secs = self
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.termination_grace_period_seconds)
+            .unwrap_or(30);
+        Duration::from_secs(secs.max(0) as u64)
+    }
+
+    /// Create and start attempt `attempt` of a container; failures become waiting reasons.
+    async fn start(&mut self, spec: &Container, role: Role, attempt: u32, sandbox: &ContainerInfo) {
+        self.busy = true;
+        let image = spec.image.clone().unwrap_or_default();
+        let policy = spec.image_pull_policy.clone().unwrap_or_else(|| {
+            let tagged = image.rsplit('/').next().is_some_and(|last| last.contains(':') && !last.ends_with(":latest"));
+            if tagged { "IfNotPresent".into() } else { "Always".into() }
+        });
+        if let Err(w) = self.ensure_image(&image, &policy).await {
+            self.waiting.insert(spec.name.clone(), w);
+            return;
+        }
+        let pod = self.pod_with_ip();
+        let env = match crate::env::container_env(self.deps.objects.as_ref(), &pod, spec, self.deps.node.resources).await {
+            Ok(env) => env,
+            Err(e) => {
+                self.waiting.insert(spec.name.clone(), waiting("CreateContainerConfigError", e.to_string()));
+                return;
+            }
+        };
+        let volumes = self.volumes.as_ref().map(|(_, v)| v.clone()).unwrap_or_default();
+        let mounts = match crate::volumes::container_mounts(spec, &volumes, &env) {
+            Ok(m) => m,
+            Err(e) => {
+                self.waiting.insert(spec.name.clone(), waiting("CreateContainerConfigError", e.to_string()));
+                return;
+            }
+        };
+        let resolved = Resolved {
+            env,
+            mounts,
+            sandbox_id: sandbox.id.clone(),
+        };
+        let cfg = super::container_config(&self.deps.node.node_name, &pod, &self.pod_ref, spec, role, attempt, resolved);
+        let rt = self.deps.runtime.clone();
+        let id = match rt.create_container(&cfg).await {
+            Ok(id) => id,
+            Err(e) => {
+                self.waiting.insert(spec.name.clone(), waiting("CreateContainerError", e.to_string()));
+                return;
+            }
+        };
+        self.waiting.remove(&spec.name);
+        if let Err(e) = rt.start_container(&id).await {
+            // The engine records the error on the container; status reports it as StartError.
+            tracing::info!(container = %spec.name, error = %e, "container failed to start");
+        } else if let Some(post_start) = spec.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()) {
+            let outcome = run_action(rt.as_ref(), &id, spec, sandbox.ip.as_deref(), &handler_action(post_start), self.container_grace().max(Duration::from_secs(1))).await;
+            if let ProbeOutcome::Failure(msg) = outcome {
+                tracing::info!(container = %spec.name, %msg, "postStart hook failed, killing container");
+                if let Err(e) = rt.stop_container(&id, Duration::ZERO).await {
+                    tracing::warn!(error = %e, "cannot kill container");
+                }
+            }
+        }
+        // Keep the newest two attempts (current and `--previous` logs), drop older ones.
+        if let Ok(all) = self.list().await {
+            for old in instances(&all, &spec.name).iter().skip(2) {
+                if let Err(e) = rt.remove_container(&old.id).await {
+                    tracing::debug!(error = %e, "cannot remove old container");
+                }
+            }
+        }
+    }
+
+    async fn stop_one(&self, spec: &Container, c: &ContainerInfo, grace: Duration) {
+        let started = Instant::now();
+        let rt = self.deps.runtime.clone();
+        if let Some(pre_stop) = spec.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()) {
+            let ip = self.last_status.as_ref().and_then(|s| s.pod_ip.clone());
+            let action = handler_action(pre_stop);
+            // The hook shares the grace period with the stop itself.
+            let _ = tokio::time::timeout(
+                grace,
+                run_action(rt.as_ref(), &c.id, spec, ip.as_deref(), &action, grace.max(Duration::from_secs(1))),
+            )
+            .await;
+        }
+        let left = grace.saturating_sub(started.elapsed());
+        if let Err(e) = rt.stop_container(&c.id, left).await {
+            tracing::warn!(container = %spec.name, error = %e, "stop failed");
+        }
+    }
+
+    /// Stop every running container of the pod (apps with preStop in parallel, then the sandbox).
+    pub(super) async fn kill_all(&mut self, containers: &[ContainerInfo], grace: Duration) -> crate::error::Result<()> {
+        self.probes.stop_all();
+        let spec = self.pod.spec.clone().unwrap_or_default();
+        let all_specs: Vec<Container> = spec.init_containers.iter().flatten().chain(&spec.containers).cloned().collect();
+        let running: Vec<&ContainerInfo> = containers
+            .iter()
+            .filter(|c| c.state == ContainerState::Running)
+            .filter(|c| c.labels.get(crate::naming::LABEL_CONTAINER_NAME).map(String::as_str) != Some(SANDBOX_CONTAINER))
+            .collect();
+        let this: &PodWorker = self;
+        let stops = running.iter().map(|c| {
+            let name = c.labels.get(crate::naming::LABEL_CONTAINER_NAME).cloned().unwrap_or_default();
+            let spec = all_specs.iter().find(|s| s.name == name).cloned().unwrap_or(Container { name, ..Default::default() });
+            async move { this.stop_one(&spec, c, grace).await }
+        });
+        futures::future::join_all(stops).await;
+        for sb in crate::status::sandboxes(containers) {
+            if sb.state == ContainerState::Running {
+                self.deps.runtime.stop_container(&sb.id, Duration::ZERO).await?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -27,6 +27,16 @@ enum Command {
     },
     /// Built-in benchmarks.
     Bench(crate::bench::BenchArgs),
+    /// Register N fake Ready nodes (`hollow-<i>`) that "run" the pods bound to them, for tests and
+    /// benchmarks without Docker; the nodes are removed on exit (Ctrl-C).
+    HollowNodes {
+        /// How many nodes.
+        #[arg(long, default_value_t = 3)]
+        count: usize,
+        /// Kubeconfig to use (default: $KUBECONFIG).
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+    },
     /// Regenerate the OpenAPI documents under the given folder (the repository's `openapi/`).
     GenOpenapi {
         /// Output folder.
@@ -99,6 +109,16 @@ pub fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Bench(args) => crate::bench::run(args).await,
+            Command::HollowNodes { count, kubeconfig } => {
+                let client = match kubeconfig {
+                    Some(path) => crate::components::admin_client(&path).await?,
+                    None => kube::Client::try_default().await?,
+                };
+                let shutdown = async {
+                    let _ = tokio::signal::ctrl_c().await;
+                };
+                ferrokube_controllers::run_hollow_nodes(client, count, shutdown).await
+            }
             Command::GenOpenapi { dir } => {
                 crate::openapi::write(&dir)?;
                 println!("wrote OpenAPI documents to {}", dir.display());

@@ -23,12 +23,16 @@ pub async fn spawn_all(started: &Started, _args: &ServerArgs) -> anyhow::Result<
     let controllers = client.clone();
     tokio::spawn(async move {
         let forever = std::future::pending::<()>();
-        if let Err(e) = ferrokube_controllers::run_controller_manager(controllers, cfg, forever).await {
+        if let Err(e) =
+            ferrokube_controllers::run_controller_manager(controllers, cfg, forever).await
+        {
             tracing::error!("controller manager stopped: {e:#}");
         }
     });
     tokio::spawn(async move {
-        if let Err(e) = ferrokube_controllers::run_scheduler(client, std::future::pending::<()>()).await {
+        if let Err(e) =
+            ferrokube_controllers::run_scheduler(client, std::future::pending::<()>()).await
+        {
             tracing::error!("scheduler stopped: {e:#}");
         }
     });

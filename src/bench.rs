@@ -231,7 +231,10 @@ async fn api(args: &BenchArgs) -> anyhow::Result<()> {
             lat.push(t.elapsed());
             // The namespace also holds the root-CA publisher's kube-root-ca.crt.
             if list.items.len() < size {
-                bail!("LIST returned {} objects, expected at least {size}", list.items.len());
+                bail!(
+                    "LIST returned {} objects, expected at least {size}",
+                    list.items.len()
+                );
             }
         }
         lat.sort();

@@ -19,6 +19,13 @@ pub struct Cli {
 enum Command {
     /// Run the API server (store, scheduler, controllers) — the default.
     Server(ServerArgs),
+    /// Run a node agent (kubelet on Docker) for another node against a running server.
+    Agent(AgentArgs),
+    /// Local images for clusters without a registry.
+    Images {
+        #[command(subcommand)]
+        command: ImagesCommand,
+    },
     /// Print the admin kubeconfig of a data dir.
     Kubeconfig {
         /// Data directory.
@@ -33,6 +40,9 @@ enum Command {
         /// How many nodes.
         #[arg(long, default_value_t = 3)]
         count: usize,
+        /// Index of the first node (`hollow-<first>`), so several processes can share a cluster.
+        #[arg(long, default_value_t = 0)]
+        first: usize,
         /// Kubeconfig to use (default: $KUBECONFIG).
         #[arg(long)]
         kubeconfig: Option<PathBuf>,
@@ -43,6 +53,42 @@ enum Command {
         #[arg(default_value = "openapi")]
         dir: PathBuf,
     },
+}
+
+/// `ferrokube images ...`
+#[derive(Subcommand, Debug)]
+enum ImagesCommand {
+    /// Build `busybox:latest` (plus any extra tags) from Debian's busybox-static with `docker import`.
+    ImportBusybox {
+        /// Extra tags, e.g. `busybox:v2`.
+        tags: Vec<String>,
+    },
+}
+
+/// Flags of `ferrokube agent`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct AgentArgs {
+    /// Server URL (with --token); otherwise the kubeconfig decides.
+    #[arg(long)]
+    pub server: Option<String>,
+    /// Bearer token (the server's join token: `<data-dir>/pki/join-token`).
+    #[arg(long, env = "FERROKUBE_TOKEN")]
+    pub token: Option<String>,
+    /// CA certificate of the server (with --server; `<data-dir>/pki/ca.crt`).
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// Kubeconfig to use when --server is not given (default: $KUBECONFIG).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// This node's name.
+    #[arg(long)]
+    pub node_name: String,
+    /// Where the agent keeps pod volumes.
+    #[arg(long, default_value = "ferrokube-agent")]
+    pub data_dir: PathBuf,
+    /// Never ask the container engine to pull images.
+    #[arg(long, env = "FERROKUBE_NO_IMAGE_PULL", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
+    pub no_image_pull: bool,
 }
 
 /// Flags of `ferrokube server`.
@@ -64,6 +110,10 @@ pub struct ServerArgs {
     /// for HA members whose controllers run elsewhere).
     #[arg(long)]
     pub no_controllers: bool,
+    /// How long a node may miss heartbeats before the node lifecycle controller marks it
+    /// NotReady (upstream `--node-monitor-grace-period`, e.g. `40s`).
+    #[arg(long, default_value = "40s", value_parser = parse_seconds)]
+    pub node_monitor_grace_period: std::time::Duration,
     /// Do not run the embedded node agent.
     #[arg(long)]
     pub no_agent: bool,
@@ -109,7 +159,22 @@ pub fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Bench(args) => crate::bench::run(args).await,
-            Command::HollowNodes { count, kubeconfig } => {
+            Command::Agent(args) => run_agent(args).await,
+            Command::Images {
+                command: ImagesCommand::ImportBusybox { tags },
+            } => {
+                ferrokube_kubelet::import_busybox(&tags).await?;
+                println!(
+                    "imported busybox:latest{}",
+                    tags.iter().map(|t| format!(", {t}")).collect::<String>()
+                );
+                Ok(())
+            }
+            Command::HollowNodes {
+                count,
+                first,
+                kubeconfig,
+            } => {
                 let client = match kubeconfig {
                     Some(path) => crate::components::admin_client(&path).await?,
                     None => kube::Client::try_default().await?,
@@ -117,7 +182,8 @@ pub fn main() -> anyhow::Result<()> {
                 let shutdown = async {
                     let _ = tokio::signal::ctrl_c().await;
                 };
-                ferrokube_controllers::run_hollow_nodes(client, count, shutdown).await
+                ferrokube_controllers::run_hollow_node_range(client, first..first + count, shutdown)
+                    .await
             }
             Command::GenOpenapi { dir } => {
                 crate::openapi::write(&dir)?;
@@ -126,6 +192,39 @@ pub fn main() -> anyhow::Result<()> {
             }
         }
     })
+}
+
+async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
+    let client = match (&args.server, &args.token) {
+        (Some(server), Some(token)) => {
+            let mut config = kube::Config::new(server.parse()?);
+            config.auth_info.token = Some(token.clone().into());
+            match &args.ca_file {
+                Some(ca) => {
+                    let pem = std::fs::read(ca)?;
+                    let ders = rustls_pemfile::certs(&mut pem.as_slice())
+                        .collect::<Result<Vec<_>, _>>()?;
+                    config.root_cert = Some(ders.into_iter().map(|d| d.to_vec()).collect());
+                }
+                None => {
+                    anyhow::bail!("--server needs --ca-file (the server's <data-dir>/pki/ca.crt)")
+                }
+            }
+            kube::Client::try_from(config)?
+        }
+        (Some(_), None) => anyhow::bail!("--server needs --token"),
+        _ => match &args.kubeconfig {
+            Some(path) => crate::components::admin_client(path).await?,
+            None => kube::Client::try_default().await?,
+        },
+    };
+    let mut cfg =
+        ferrokube_kubelet::AgentConfig::new(&args.node_name, std::path::absolute(&args.data_dir)?);
+    cfg.no_image_pull = args.no_image_pull;
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    ferrokube_kubelet::run_agent(client, cfg, shutdown).await
 }
 
 async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
@@ -148,6 +247,11 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     if !args.no_controllers {
         crate::components::spawn_all(&started, &args).await?;
     }
+    if !args.no_agent {
+        let mut agent_args = args.clone();
+        agent_args.data_dir = data_dir.clone();
+        crate::components::spawn_agent(&started, &agent_args).await?;
+    }
     tokio::select! {
         res = started_wait(started) => res,
         _ = tokio::signal::ctrl_c() => Ok(()),
@@ -156,4 +260,16 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
 
 async fn started_wait(started: server::Started) -> anyhow::Result<()> {
     started.wait().await
+}
+
+/// Parses a duration flag given as seconds, optionally suffixed `s` or `m` (`40s`, `2m`, `15`).
+fn parse_seconds(v: &str) -> Result<std::time::Duration, String> {
+    let (num, mult) = if let Some(n) = v.strip_suffix('m') {
+        (n, 60)
+    } else {
+        (v.strip_suffix('s').unwrap_or(v), 1)
+    };
+    num.parse::<u64>()
+        .map(|n| std::time::Duration::from_secs(n * mult))
+        .map_err(|e| format!("invalid duration {v:?}: {e}"))
 }

@@ -13,11 +13,28 @@ pub async fn admin_client(kubeconfig: &Path) -> anyhow::Result<kube::Client> {
     Ok(kube::Client::try_from(config)?)
 }
 
+/// Starts the embedded node agent for this machine (a kubelet on the local Docker engine).
+pub async fn spawn_agent(started: &Started, args: &ServerArgs) -> anyhow::Result<()> {
+    let client = admin_client(&started.kubeconfig).await?;
+    let node_name = hostname::get()?.to_string_lossy().to_lowercase();
+    let mut cfg = ferrokube_kubelet::AgentConfig::new(node_name, args.data_dir.join("agent"));
+    cfg.no_image_pull = args.no_image_pull;
+    tokio::spawn(async move {
+        if let Err(e) =
+            ferrokube_kubelet::run_agent(client, cfg, std::future::pending::<()>()).await
+        {
+            tracing::error!("node agent stopped (is the Docker engine reachable?): {e:#}");
+        }
+    });
+    Ok(())
+}
+
 /// Starts the controller manager and the scheduler (each ends when the process does).
-pub async fn spawn_all(started: &Started, _args: &ServerArgs) -> anyhow::Result<()> {
+pub async fn spawn_all(started: &Started, args: &ServerArgs) -> anyhow::Result<()> {
     let client = admin_client(&started.kubeconfig).await?;
     let cfg = ferrokube_controllers::ControllerConfig {
         ca_pem: started.pki.ca_cert_pem().to_string(),
+        node_monitor_grace: args.node_monitor_grace_period,
         ..Default::default()
     };
     let controllers = client.clone();

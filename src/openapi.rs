@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
+use ferrokube_merge::{ListKind, MergeKeyTable, StructDef, Ty};
 use ferrokube_openapi::{ApiKind, Documents, OpenApiError};
+use serde_json::{json, Map, Value};
 
 use crate::http::discovery;
 use crate::registry::{kinds::builtin_kinds, ResourceDescriptor};
@@ -29,14 +31,155 @@ pub fn api_kinds<'a>(kinds: impl IntoIterator<Item = &'a ResourceDescriptor>) ->
         .collect()
 }
 
-/// Generates the documents for the built-in kinds.
+/// Generates the documents for the built-in kinds, with upstream's patch and list extensions.
 pub fn generate() -> Result<Documents, OpenApiError> {
     let kinds = builtin_kinds();
-    ferrokube_openapi::generate(&api_kinds(kinds.iter()))
+    let docs = ferrokube_openapi::generate(&api_kinds(kinds.iter()))?;
+    with_merge_extensions(&docs)
+}
+
+/// Adds `x-kubernetes-patch-merge-key`, `-patch-strategy`, `-list-type`, `-list-map-keys` and
+/// `-map-type` to every definition the merge-key table describes: kubectl's client-side apply
+/// and `kubectl diff` compute strategic merge patches from exactly these (without them every
+/// list would be replaced, and a re-apply would never be "unchanged").
+pub fn with_merge_extensions(docs: &Documents) -> Result<Documents, OpenApiError> {
+    let parse = |what: &str, bytes: &[u8]| {
+        serde_json::from_slice::<Value>(bytes).map_err(|source| OpenApiError::Parse {
+            what: what.to_string(),
+            source,
+        })
+    };
+    let mut v2 = parse("v2", &docs.v2.json)?;
+    if let Some(defs) = v2.get_mut("definitions").and_then(Value::as_object_mut) {
+        annotate_definitions(defs);
+    }
+    let mut v3 = Vec::new();
+    for (group_version, doc) in &docs.v3 {
+        let mut value = parse(group_version, &doc.json)?;
+        if let Some(defs) = value
+            .pointer_mut("/components/schemas")
+            .and_then(Value::as_object_mut)
+        {
+            annotate_definitions(defs);
+        }
+        let bytes = serde_json::to_vec(&value).map_err(OpenApiError::Serialize)?;
+        v3.push((group_version.clone(), bytes));
+    }
+    let v2 = serde_json::to_vec(&v2).map_err(OpenApiError::Serialize)?;
+    Documents::from_json(&v2, v3)
+}
+
+/// Every struct of the merge-key table, in table order.
+fn table_structs() -> impl Iterator<Item = &'static StructDef> {
+    let table = MergeKeyTable::builtin();
+    (0..).map_while(move |i| table.struct_def(i))
+}
+
+fn annotate_definitions(defs: &mut Map<String, Value>) {
+    for def in table_structs() {
+        let Some(Value::Object(schema)) = defs.get_mut(def.name) else {
+            continue;
+        };
+        if def.atomic {
+            schema.insert("x-kubernetes-map-type".into(), json!("atomic"));
+        }
+        let Some(Value::Object(props)) = schema.get_mut("properties") else {
+            continue;
+        };
+        for field in def.fields {
+            let Some(Value::Object(prop)) = props.get_mut(field.name) else {
+                continue;
+            };
+            for (key, value) in field_extensions(field) {
+                prop.insert(key.into(), value);
+            }
+        }
+    }
+}
+
+/// The extensions upstream puts on one property.
+fn field_extensions(field: &ferrokube_merge::FieldDef) -> Vec<(&'static str, Value)> {
+    let mut out = Vec::new();
+    if let Some(key) = field.merge_key {
+        out.push(("x-kubernetes-patch-merge-key", json!(key)));
+    }
+    let strategy: Vec<&str> = [
+        (field.strategy.merge, "merge"),
+        (field.strategy.retain_keys, "retainKeys"),
+        (field.strategy.replace, "replace"),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, name)| *name)
+    .collect();
+    if !strategy.is_empty() {
+        out.push(("x-kubernetes-patch-strategy", json!(strategy.join(","))));
+    }
+    match field.ty {
+        Ty::List(list) => {
+            let kind = match list.kind {
+                ListKind::Atomic => "atomic",
+                ListKind::Set => "set",
+                ListKind::Map => "map",
+            };
+            out.push(("x-kubernetes-list-type", json!(kind)));
+            if list.kind == ListKind::Map {
+                out.push(("x-kubernetes-list-map-keys", json!(list.keys)));
+            }
+        }
+        Ty::Map(map) if map.atomic => out.push(("x-kubernetes-map-type", json!("atomic"))),
+        _ => {}
+    }
+    out
 }
 
 /// Writes the documents into `dir` (the repository's `openapi/` folder).
 pub fn write(dir: &Path) -> anyhow::Result<()> {
     generate()?.write_to(dir)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn property(doc: &Value, defs: &str, def: &str, field: &str) -> Value {
+        doc.pointer(defs)
+            .and_then(|d| d.get(def))
+            .and_then(|d| d.pointer(&format!("/properties/{field}")))
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
+    #[test]
+    fn documents_carry_upstream_patch_extensions() {
+        let docs = generate().expect("generate");
+        let v2: Value = serde_json::from_slice(&docs.v2.json).expect("v2 json");
+        let v3: Value = serde_json::from_slice(&docs.v3["api/v1"].json).expect("v3 json");
+        for (doc, defs) in [(&v2, "/definitions"), (&v3, "/components/schemas")] {
+            let ports = property(doc, defs, "io.k8s.api.core.v1.ServiceSpec", "ports");
+            assert_eq!(ports["x-kubernetes-patch-merge-key"], "port");
+            assert_eq!(ports["x-kubernetes-patch-strategy"], "merge");
+            assert_eq!(ports["x-kubernetes-list-type"], "map");
+            assert_eq!(
+                ports["x-kubernetes-list-map-keys"],
+                json!(["port", "protocol"])
+            );
+            let volumes = property(doc, defs, "io.k8s.api.core.v1.PodSpec", "volumes");
+            assert_eq!(volumes["x-kubernetes-patch-strategy"], "merge,retainKeys");
+            let finalizers = property(
+                doc,
+                defs,
+                "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
+                "finalizers",
+            );
+            assert_eq!(finalizers["x-kubernetes-list-type"], "set");
+        }
+        let selector =
+            v2.pointer("/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector");
+        assert_eq!(
+            selector.map(|s| &s["x-kubernetes-map-type"]),
+            Some(&json!("atomic"))
+        );
+    }
 }

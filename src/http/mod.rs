@@ -68,6 +68,11 @@ async fn openapi(req: Request) -> Response {
             Ok::<_, String>(ferrokube_openapi::router(Arc::new(docs)))
         })
         .await;
+    // The outer `{*rest}` match left its path parameters in the extensions; the inner router
+    // would append its own to them and its `Path` extractor would then see two.
+    let (mut parts, body) = req.into_parts();
+    parts.extensions = axum::http::Extensions::new();
+    let req = Request::from_parts(parts, body);
     match router {
         Ok(router) => match router.clone().oneshot(req).await {
             Ok(resp) => resp,

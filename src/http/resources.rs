@@ -37,6 +37,8 @@ pub struct Call {
     pub output: Output,
     /// The request body (bounded).
     pub body: Bytes,
+    /// `User-Agent` header: names the field manager of writes that give no `fieldManager`.
+    pub user_agent: Option<String>,
 }
 
 /// Entry point for `/api/...` and `/apis/...` paths that are not discovery.
@@ -67,6 +69,7 @@ async fn dispatch(app: Arc<AppState>, req: Request) -> ApiResult<Response> {
         query: super::request::parse_query(parts.uri.query()),
         content_type: codec::header_str(&parts.headers, header::CONTENT_TYPE).map(str::to_string),
         output: codec::negotiate(accept.as_deref())?,
+        user_agent: codec::header_str(&parts.headers, header::USER_AGENT).map(str::to_string),
         method: parts.method,
         info,
         body,
@@ -122,7 +125,8 @@ fn discovery_response(app: &AppState, path: &str, accept: Option<&str>) -> ApiRe
     Ok(codec::json_value(StatusCode::OK, &doc))
 }
 
-fn write_options(q: &HashMap<String, String>) -> ApiResult<WriteOptions> {
+fn write_options(call: &Call) -> ApiResult<WriteOptions> {
+    let q = &call.query;
     let dry_run = match q.get("dryRun").map(String::as_str) {
         None | Some("") => false,
         Some("All") => true,
@@ -138,6 +142,8 @@ fn write_options(q: &HashMap<String, String>) -> ApiResult<WriteOptions> {
             q.get("fieldValidation").map(String::as_str).unwrap_or(""),
         )?,
         field_manager: q.get("fieldManager").filter(|m| !m.is_empty()).cloned(),
+        user_agent: call.user_agent.clone(),
+        apply: false,
     })
 }
 
@@ -197,23 +203,23 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
         )),
         (&Method::POST, None, None) => {
             let body = codec::decode_object(call.content_type.as_deref(), &call.body)?;
-            let opts = write_options(q)?;
+            let opts = write_options(&call)?;
             let written = reg.create(&d, ns, body, &opts).await?;
             let resp = codec::object_response(StatusCode::CREATED, written.object, call.output);
             Ok(codec::with_warnings(resp, &written.warnings))
         }
         (&Method::POST, Some(name), Some("binding")) => {
             let body = codec::decode_object(call.content_type.as_deref(), &call.body)?;
-            super::actions::bind(reg, &d, ns, name, &body, &write_options(q)?).await
+            super::actions::bind(reg, &d, ns, name, &body, &write_options(&call)?).await
         }
         (&Method::POST, Some(name), Some("eviction")) => {
             let body = codec::decode_object(call.content_type.as_deref(), &call.body)?;
-            super::actions::evict(reg, &d, ns, name, &body, write_options(q)?.dry_run).await
+            super::actions::evict(reg, &d, ns, name, &body, write_options(&call)?.dry_run).await
         }
         (&Method::PUT, Some(name), None | Some("status") | Some("finalize")) => {
             let body = codec::decode_object(call.content_type.as_deref(), &call.body)?;
             let written = reg
-                .update(&d, ns, name, part_of(sub), body, &write_options(q)?)
+                .update(&d, ns, name, part_of(sub), body, &write_options(&call)?)
                 .await?;
             let resp = codec::object_response(StatusCode::OK, written.object, call.output);
             Ok(codec::with_warnings(resp, &written.warnings))
@@ -221,14 +227,20 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
         (&Method::PUT, Some(name), Some("scale")) => {
             let body = codec::decode_object(call.content_type.as_deref(), &call.body)?;
             let scale = reg
-                .write_scale(&d, ns, name, ScaleChange::Replace(body), &write_options(q)?)
+                .write_scale(
+                    &d,
+                    ns,
+                    name,
+                    ScaleChange::Replace(body),
+                    &write_options(&call)?,
+                )
                 .await?;
             Ok(codec::json_value(StatusCode::OK, &scale))
         }
         (&Method::PATCH, Some(name), None | Some("status") | Some("scale")) => {
             let force = query_bool(q, "force") == Some(true);
             let patch = codec::decode_patch(call.content_type.as_deref(), &call.body, force)?;
-            let opts = write_options(q)?;
+            let opts = write_options(&call)?;
             if sub == Some("scale") {
                 let scale = reg
                     .write_scale(&d, ns, name, ScaleChange::Patch(patch), &opts)

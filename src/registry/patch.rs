@@ -153,6 +153,9 @@ impl Registry {
         patch: PatchBody,
         opts: &WriteOptions,
     ) -> ApiResult<Written> {
+        let mut opts = opts.clone();
+        opts.apply = matches!(patch, PatchBody::Apply { .. });
+        let opts = &opts;
         if let PatchBody::Apply { config, force } = &patch {
             let exists = self.store.get(&d.key(ns, name)).await?.is_some();
             if !exists && part == Part::Main {

@@ -31,7 +31,35 @@ pub struct WriteOptions {
     pub field_validation: FieldValidation,
     /// `fieldManager`.
     pub field_manager: Option<String>,
+    /// The request's `User-Agent`: the manager of non-apply writes without `fieldManager`.
+    pub user_agent: Option<String>,
+    /// Set by server-side apply, which computes `managedFields` itself (no `Update` entry).
+    pub apply: bool,
 }
+
+impl WriteOptions {
+    /// The manager an `Update` entry is recorded for: `fieldManager`, else the User-Agent up to
+    /// its first `/`, printable characters only, at most 128 bytes (upstream's
+    /// `managerOrUserAgent`).
+    pub fn update_manager(&self) -> String {
+        if let Some(m) = &self.field_manager {
+            return m.clone();
+        }
+        let agent = self.user_agent.as_deref().unwrap_or("");
+        let prefix = agent.split('/').next().unwrap_or("");
+        let mut out = String::new();
+        for c in prefix.chars().filter(|c| !c.is_control()) {
+            if out.len() + c.len_utf8() > MAX_FIELD_MANAGER_LEN {
+                break;
+            }
+            out.push(c);
+        }
+        out
+    }
+}
+
+/// Upstream's `FieldManagerMaxLength`.
+const MAX_FIELD_MANAGER_LEN: usize = 128;
 
 /// The result of a write.
 #[derive(Clone, Debug)]
@@ -164,6 +192,9 @@ impl Registry {
         }
         d.strategy.default(&mut obj);
         d.strategy.prepare_create(&mut obj);
+        if !opts.apply {
+            record_update(None, &mut obj, &opts.update_manager(), "");
+        }
         validate(d, &obj)?;
         if let Some(ns) = &namespace {
             self.check_namespace(ns).await?;
@@ -269,7 +300,20 @@ impl Registry {
             let current = parse(&current_kv)?;
             let proposed = mutate(&current)?;
             let (proposed, warnings) = admit_body(d, proposed, opts.field_validation)?;
-            let new = self.prepare_update(d, proposed, &current, part)?;
+            let mut new = self.prepare_update(d, proposed, &current, part)?;
+            if !opts.apply {
+                let subresource = match part {
+                    Part::Main => "",
+                    Part::Status => "status",
+                    Part::Finalize => "finalize",
+                };
+                record_update(
+                    Some(&current),
+                    &mut new,
+                    &opts.update_manager(),
+                    subresource,
+                );
+            }
             let unchanged = without_rv(&new) == without_rv(&current);
             if unchanged {
                 return Ok(Written {
@@ -532,6 +576,54 @@ fn copy_field(to: &mut Value, from: &Value, field: &str) {
             None => {
                 map.remove(field);
             }
+        }
+    }
+}
+
+/// Records an `Update` managedFields entry for `manager` on `new`. The merge crate keys entries
+/// by manager and operation only, so a subresource write runs under a tagged manager name that
+/// keeps its entries apart from the same manager's main-resource entries, then is untagged.
+fn record_update(old: Option<&Value>, new: &mut Value, manager: &str, subresource: &str) {
+    let now = meta::now_rfc3339();
+    let table = super::patch::merge_keys();
+    if subresource.is_empty() {
+        ferrokube_merge::record_update(old, new, manager, "Update", table, &now);
+        return;
+    }
+    let tag = format!("{manager}\u{0}{subresource}");
+    let mut old = old.cloned();
+    if let Some(o) = old.as_mut() {
+        tag_entries(o, subresource, true);
+    }
+    tag_entries(new, subresource, true);
+    ferrokube_merge::record_update(old.as_ref(), new, &tag, "Update", table, &now);
+    tag_entries(new, subresource, false);
+}
+
+/// Moves `subresource` entries between upstream's shape (`subresource` field) and the tagged
+/// manager name [`record_update`] uses (`tag` true), or back (`tag` false).
+fn tag_entries(obj: &mut Value, subresource: &str, tag: bool) {
+    let Some(entries) = obj
+        .pointer_mut("/metadata/managedFields")
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    let suffix = format!("\u{0}{subresource}");
+    for entry in entries.iter_mut().filter_map(Value::as_object_mut) {
+        let manager = entry
+            .get("manager")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        if tag {
+            if entry.get("subresource").and_then(Value::as_str) == Some(subresource) {
+                entry.remove("subresource");
+                entry.insert("manager".into(), json!(format!("{manager}{suffix}")));
+            }
+        } else if let Some(plain) = manager.strip_suffix(&suffix) {
+            entry.insert("manager".into(), json!(plain));
+            entry.insert("subresource".into(), json!(subresource));
         }
     }
 }

@@ -28,12 +28,20 @@ pub struct ClusterOptions {
     pub args: Vec<String>,
     /// Environment variables set on the server process.
     pub env: Vec<(String, String)>,
+    /// Run the embedded node agent (Docker). Off by default: most tests exercise the API alone.
+    pub agent: bool,
 }
 
 impl ClusterOptions {
     /// Adds an environment variable for the server process.
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Runs the embedded node agent on the local Docker engine (always in no-pull mode).
+    pub fn with_agent(mut self) -> Self {
+        self.agent = true;
         self
     }
 
@@ -218,6 +226,13 @@ impl TestCluster {
             .arg("--listen")
             .arg(&listen)
             .args(&self.options.args)
+            .args(if self.options.agent {
+                None
+            } else {
+                Some("--no-agent")
+            })
+            // No registry is reachable here: the kubelet must never ask the engine to pull.
+            .env("FERROKUBE_NO_IMAGE_PULL", "1")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(File::create(&stdout_path).expect("stdout log"))

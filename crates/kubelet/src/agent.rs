@@ -88,11 +88,16 @@ pub async fn run_agent_with(
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(cfg.data_dir.join("pods"))?;
     let facts = MachineFacts::detect(&cfg.data_dir);
-    let host_ip = cfg.node_ip.unwrap_or_else(|| node::detect_host_ip(cfg.listen_addr.ip()));
+    let host_ip = cfg
+        .node_ip
+        .unwrap_or_else(|| node::detect_host_ip(cfg.listen_addr.ip()));
     let version = runtime.version().await?;
     let (bound, serve) = server::bind(
         cfg.listen_addr,
-        ServerState { runtime: runtime.clone(), node_name: cfg.node_name.clone() },
+        ServerState {
+            runtime: runtime.clone(),
+            node_name: cfg.node_name.clone(),
+        },
     )
     .await?;
     let server_task = tokio::spawn(async move {
@@ -129,7 +134,11 @@ pub async fn run_agent_with(
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let heartbeat = tokio::spawn(heartbeat_loop(client.clone(), settings, facts));
-    let events = tokio::spawn(engine_events(runtime.clone(), cfg.node_name.clone(), workers.clone()));
+    let events = tokio::spawn(engine_events(
+        runtime.clone(),
+        cfg.node_name.clone(),
+        workers.clone(),
+    ));
     let pods = tokio::spawn(watch_pods(client, deps, workers.clone(), stop_rx));
 
     shutdown.await;
@@ -189,7 +198,9 @@ async fn engine_events(runtime: Arc<dyn ContainerRuntime>, node: String, workers
 }
 
 fn spawn_worker(deps: &WorkerDeps, workers: &Workers, pod: Pod, stop: &watch::Receiver<bool>) {
-    let Some(uid) = pod.metadata.uid.clone() else { return };
+    let Some(uid) = pod.metadata.uid.clone() else {
+        return;
+    };
     let mut map = lock(workers);
     if let Some(h) = map.get(&uid) {
         let _ = h.updates.send(PodUpdate::Present(Box::new(pod)));
@@ -206,16 +217,28 @@ fn spawn_worker(deps: &WorkerDeps, workers: &Workers, pod: Pod, stop: &watch::Re
         run_worker(worker, rx, stop).await;
         lock(&workers2).remove(&uid2);
     });
-    map.insert(uid, WorkerHandle { updates: tx, wake, task });
+    map.insert(
+        uid,
+        WorkerHandle {
+            updates: tx,
+            wake,
+            task,
+        },
+    );
 }
 
-fn gone(workers: &Workers, uid: &str) {
+fn gone(workers: &Workers, uid: &str, last: Option<Pod>) {
     if let Some(h) = lock(workers).get(uid) {
-        let _ = h.updates.send(PodUpdate::Gone);
+        let _ = h.updates.send(PodUpdate::Gone(last.map(Box::new)));
     }
 }
 
-async fn watch_pods(client: kube::Client, deps: WorkerDeps, workers: Workers, stop: watch::Receiver<bool>) {
+async fn watch_pods(
+    client: kube::Client,
+    deps: WorkerDeps,
+    workers: Workers,
+    stop: watch::Receiver<bool>,
+) {
     let api: kube::Api<Pod> = kube::Api::all(client);
     let selector = format!("spec.nodeName={}", deps.node.node_name);
     let config = watcher::Config::default().fields(&selector);
@@ -235,8 +258,8 @@ async fn watch_pods(client: kube::Client, deps: WorkerDeps, workers: Workers, st
                         spawn_worker(&deps, &workers, pod, &stop);
                     }
                     Ok(watcher::Event::Delete(pod)) => {
-                        if let Some(uid) = pod.metadata.uid.as_deref() {
-                            gone(&workers, uid);
+                        if let Some(uid) = pod.metadata.uid.clone() {
+                            gone(&workers, &uid, Some(pod));
                         }
                     }
                     Ok(watcher::Event::Init) => seen.clear(),
@@ -244,7 +267,7 @@ async fn watch_pods(client: kube::Client, deps: WorkerDeps, workers: Workers, st
                         // A relist is authoritative: workers for pods missing from it are done.
                         let known: Vec<String> = lock(&workers).keys().cloned().collect();
                         for uid in known.iter().filter(|u| !seen.contains(*u)) {
-                            gone(&workers, uid);
+                            gone(&workers, uid, None);
                         }
                         synced = true;
                         remove_orphans(&deps, &workers, &seen).await;
@@ -281,12 +304,18 @@ async fn remove_orphans(deps: &WorkerDeps, workers: &Workers, known: &HashSet<St
     };
     let active: HashSet<String> = lock(workers).keys().cloned().collect();
     for c in containers {
-        let Some(uid) = c.labels.get(LABEL_POD_UID) else { continue };
+        let Some(uid) = c.labels.get(LABEL_POD_UID) else {
+            continue;
+        };
         if known.contains(uid) || active.contains(uid) {
             continue;
         }
         tracing::info!(container = %c.name, "removing container of deleted pod");
-        if let Err(e) = deps.runtime.stop_container(&c.id, Duration::from_secs(2)).await {
+        if let Err(e) = deps
+            .runtime
+            .stop_container(&c.id, Duration::from_secs(2))
+            .await
+        {
             tracing::warn!(error = %e, "stop failed");
         }
         if let Err(e) = deps.runtime.remove_container(&c.id).await {

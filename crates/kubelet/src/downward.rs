@@ -28,7 +28,10 @@ fn quote_map(m: Option<&std::collections::BTreeMap<String, String>>) -> String {
 }
 
 fn subscript<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
-    let rest = path.strip_prefix(prefix)?.strip_prefix('[')?.strip_suffix(']')?;
+    let rest = path
+        .strip_prefix(prefix)?
+        .strip_prefix('[')?
+        .strip_suffix(']')?;
     rest.strip_prefix('\'')
         .and_then(|r| r.strip_suffix('\''))
         .or_else(|| rest.strip_prefix('"').and_then(|r| r.strip_suffix('"')))
@@ -154,7 +157,11 @@ pub fn resource_value(
     let v = quantity::divide_ceil(nanos, divisor)
         .ok_or_else(|| KubeletError::InvalidSpec(format!("bad divisor {divisor:?}")))?;
     // Upstream never reports less than 1 CPU unit for a non-zero request.
-    let v = if resource == "cpu" && nanos > 0 { v.max(1) } else { v };
+    let v = if resource == "cpu" && nanos > 0 {
+        v.max(1)
+    } else {
+        v
+    };
     Ok(v.to_string())
 }
 
@@ -184,14 +191,23 @@ mod tests {
     fn field_paths() {
         let p = pod();
         assert_eq!(field_value(&p, "metadata.name").ok().as_deref(), Some("p"));
-        assert_eq!(field_value(&p, "metadata.labels['app']").ok().as_deref(), Some("web"));
-        assert_eq!(field_value(&p, "metadata.annotations['x']").ok().as_deref(), Some("y"));
+        assert_eq!(
+            field_value(&p, "metadata.labels['app']").ok().as_deref(),
+            Some("web")
+        );
+        assert_eq!(
+            field_value(&p, "metadata.annotations['x']").ok().as_deref(),
+            Some("y")
+        );
         assert_eq!(
             field_value(&p, "metadata.labels").ok().as_deref(),
             Some("app=\"web\"\ntier=\"a\\\"b\"")
         );
         assert_eq!(field_value(&p, "spec.nodeName").ok().as_deref(), Some("n1"));
-        assert_eq!(field_value(&p, "status.podIPs").ok().as_deref(), Some("10.0.0.5"));
+        assert_eq!(
+            field_value(&p, "status.podIPs").ok().as_deref(),
+            Some("10.0.0.5")
+        );
         assert!(field_value(&p, "spec.bogus").is_err());
     }
 

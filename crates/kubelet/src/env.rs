@@ -12,9 +12,17 @@ use crate::error::{KubeletError, Result};
 #[async_trait]
 pub trait ObjectSource: Send + Sync {
     /// ConfigMap data (binaryData decoded lossily), `None` when it does not exist.
-    async fn config_map(&self, namespace: &str, name: &str) -> Result<Option<BTreeMap<String, Vec<u8>>>>;
+    async fn config_map(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<BTreeMap<String, Vec<u8>>>>;
     /// Secret data, `None` when it does not exist.
-    async fn secret(&self, namespace: &str, name: &str) -> Result<Option<BTreeMap<String, Vec<u8>>>>;
+    async fn secret(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<BTreeMap<String, Vec<u8>>>>;
 }
 
 /// Flatten a ConfigMap's data and binaryData.
@@ -224,7 +232,10 @@ pub async fn container_env(
             let raw = var.value.clone().unwrap_or_default();
             let snapshot = env.clone();
             Some(expand(&raw, |n| {
-                snapshot.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone())
+                snapshot
+                    .iter()
+                    .find(|(k, _)| k == n)
+                    .map(|(_, v)| v.clone())
             }))
         };
         if let Some(v) = value {
@@ -238,7 +249,11 @@ pub async fn container_env(
 pub fn expand_all(items: &[String], env: &[(String, String)]) -> Vec<String> {
     items
         .iter()
-        .map(|s| expand(s, |n| env.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone())))
+        .map(|s| {
+            expand(s, |n| {
+                env.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone())
+            })
+        })
         .collect()
 }
 
@@ -285,7 +300,11 @@ mod tests {
 
     #[async_trait]
     impl ObjectSource for Objects {
-        async fn config_map(&self, _: &str, name: &str) -> Result<Option<BTreeMap<String, Vec<u8>>>> {
+        async fn config_map(
+            &self,
+            _: &str,
+            name: &str,
+        ) -> Result<Option<BTreeMap<String, Vec<u8>>>> {
             Ok((name == "cm").then(|| {
                 BTreeMap::from([
                     ("color".to_string(), b"blue".to_vec()),
@@ -314,8 +333,16 @@ mod tests {
                 ]}]}
         }))
         .expect("pod");
-        let node = NodeResources { cpu_millis: 1000, memory_bytes: 1 << 30, ephemeral_bytes: 0 };
-        let c = pod.spec.as_ref().map(|s| s.containers[0].clone()).expect("container");
+        let node = NodeResources {
+            cpu_millis: 1000,
+            memory_bytes: 1 << 30,
+            ephemeral_bytes: 0,
+        };
+        let c = pod
+            .spec
+            .as_ref()
+            .map(|s| s.containers[0].clone())
+            .expect("container");
         let env = container_env(&Objects, &pod, &c, node).await.expect("env");
         let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("CM_color"), Some("red"));
@@ -330,7 +357,10 @@ mod tests {
         );
 
         let mut bad = c.clone();
-        bad.env_from = Some(vec![serde_json::from_value(json!({"configMapRef": {"name": "gone"}})).expect("ef")]);
+        bad.env_from = Some(vec![serde_json::from_value(
+            json!({"configMapRef": {"name": "gone"}}),
+        )
+        .expect("ef")]);
         assert!(container_env(&Objects, &pod, &bad, node).await.is_err());
     }
 }

@@ -30,7 +30,10 @@ pub fn busybox_rootfs(busybox: &[u8], applets: &[String]) -> Result<Vec<u8>> {
     builder.append_data(&mut h, "bin/busybox", busybox)?;
     // Minimal account files so `id`, `whoami` and `ls -l` work.
     for (path, body) in [
-        ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n"),
+        (
+            "etc/passwd",
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n",
+        ),
         ("etc/group", "root:x:0:\nnobody:x:65534:\n"),
     ] {
         let mut h = tar::Header::new_gnu();
@@ -86,22 +89,46 @@ pub async fn import_busybox_with(runtime: &DockerRuntime, tags: &[String]) -> Re
     let mut all = vec!["busybox:latest".to_string()];
     all.extend(tags.iter().filter(|t| !t.is_empty()).cloned());
     all.dedup();
+    let docker = runtime.client();
+    // Remember what the tags pointed at so re-imports do not pile up dangling images.
+    let mut previous = Vec::new();
     for tag in &all {
+        if let Ok(i) = docker.inspect_image(tag).await {
+            previous.extend(i.id);
+        }
+    }
+    let (repo, version) = split_tag(&all[0]);
+    let opts = bollard::query_parameters::CreateImageOptionsBuilder::default()
+        .from_src("-")
+        .repo(repo)
+        .tag(version)
+        .changes(vec!["ENV PATH=/bin".to_string()])
+        .build();
+    let mut stream = docker.create_image(Some(opts), Some(bollard::body_full(tarball)), None);
+    while let Some(item) = stream.next().await {
+        item?;
+    }
+    for tag in &all[1..] {
         let (repo, version) = split_tag(tag);
-        let opts = bollard::query_parameters::CreateImageOptionsBuilder::default()
-            .from_src("-")
+        let opts = bollard::query_parameters::TagImageOptionsBuilder::default()
             .repo(repo)
             .tag(version)
-            .changes(vec!["ENV PATH=/bin".to_string()])
             .build();
-        let mut stream = runtime.client().create_image(
-            Some(opts),
-            Some(bollard::body_full(tarball.clone())),
-            None,
-        );
-        while let Some(item) = stream.next().await {
-            item?;
+        docker.tag_image(&all[0], Some(opts)).await?;
+    }
+    let current = docker.inspect_image(&all[0]).await?.id;
+    for old in previous {
+        if Some(&old) == current.as_ref() {
+            continue;
         }
+        // Still used by a container (or another tag): leave it, that is not an error.
+        let _ = docker
+            .remove_image(
+                &old,
+                None::<bollard::query_parameters::RemoveImageOptions>,
+                None,
+            )
+            .await;
     }
     Ok(())
 }
@@ -129,7 +156,11 @@ mod tests {
 
     #[test]
     fn rootfs_has_links_but_not_busybox_itself() {
-        let list = vec!["sh".to_string(), "busybox".to_string(), "/usr/bin/wget".to_string()];
+        let list = vec![
+            "sh".to_string(),
+            "busybox".to_string(),
+            "/usr/bin/wget".to_string(),
+        ];
         let tarball = busybox_rootfs(b"\x7fELF", &list).expect("tar");
         let mut archive = tar::Archive::new(&tarball[..]);
         let names: Vec<String> = archive

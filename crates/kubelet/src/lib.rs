@@ -18,6 +18,8 @@
 //! with pod uid/name/namespace, container name and node name, so several agents can share one
 //! engine and a restarted agent adopts its running pods.
 
+#![warn(missing_docs)]
+
 pub mod agent;
 pub mod downward;
 pub mod env;

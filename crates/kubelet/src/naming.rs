@@ -99,7 +99,10 @@ mod tests {
             name: "web".into(),
             uid: "u-1".into(),
         };
-        assert_eq!(container_name("nginx", &pod, 2), "k8s_nginx_web_default_u-1_2");
+        assert_eq!(
+            container_name("nginx", &pod, 2),
+            "k8s_nginx_web_default_u-1_2"
+        );
         let labels = container_labels("n1", &pod, "nginx", Role::App, 2);
         assert_eq!(labels[LABEL_NODE], "n1");
         assert_eq!(attempt_of(&labels), 2);

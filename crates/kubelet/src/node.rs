@@ -45,7 +45,9 @@ pub const KUBELET_VERSION: &str = "v1.33.0";
 pub const MAX_PODS: u32 = 110;
 
 fn read_trim(path: &str) -> String {
-    std::fs::read_to_string(path).map(|s| s.trim().to_string()).unwrap_or_default()
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
 
 /// Parse `MemTotal` (kB) out of `/proc/meminfo` text.
@@ -81,7 +83,9 @@ fn disk_size(path: &std::path::Path) -> u64 {
 impl MachineFacts {
     /// Read the facts of this machine; `data_dir` decides which disk counts as ephemeral storage.
     pub fn detect(data_dir: &std::path::Path) -> Self {
-        let cpus = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1);
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(1);
         Self {
             cpus,
             memory_bytes: mem_total(&read_trim("/proc/meminfo")).unwrap_or(0),
@@ -167,15 +171,39 @@ pub fn conditions(previous: Option<&[NodeCondition]>) -> Vec<NodeCondition> {
         }
     };
     vec![
-        make("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
-        make("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-        make("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-        make("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+        make(
+            "MemoryPressure",
+            "False",
+            "KubeletHasSufficientMemory",
+            "kubelet has sufficient memory available",
+        ),
+        make(
+            "DiskPressure",
+            "False",
+            "KubeletHasNoDiskPressure",
+            "kubelet has no disk pressure",
+        ),
+        make(
+            "PIDPressure",
+            "False",
+            "KubeletHasSufficientPID",
+            "kubelet has sufficient PID available",
+        ),
+        make(
+            "Ready",
+            "True",
+            "KubeletReady",
+            "kubelet is posting ready status",
+        ),
     ]
 }
 
 /// The Node status for these facts.
-pub fn node_status(s: &NodeSettings, f: &MachineFacts, previous: Option<&[NodeCondition]>) -> NodeStatus {
+pub fn node_status(
+    s: &NodeSettings,
+    f: &MachineFacts,
+    previous: Option<&[NodeCondition]>,
+) -> NodeStatus {
     let alloc = f.allocatable();
     let resources = |memory: u64| {
         BTreeMap::from([
@@ -191,11 +219,19 @@ pub fn node_status(s: &NodeSettings, f: &MachineFacts, previous: Option<&[NodeCo
         capacity: Some(resources(f.memory_bytes)),
         allocatable: Some(resources(u64::try_from(alloc.memory_bytes).unwrap_or(0))),
         addresses: Some(vec![
-            NodeAddress { type_: "InternalIP".into(), address: s.ip.to_string() },
-            NodeAddress { type_: "Hostname".into(), address: s.name.clone() },
+            NodeAddress {
+                type_: "InternalIP".into(),
+                address: s.ip.to_string(),
+            },
+            NodeAddress {
+                type_: "Hostname".into(),
+                address: s.name.clone(),
+            },
         ]),
         daemon_endpoints: Some(NodeDaemonEndpoints {
-            kubelet_endpoint: Some(DaemonEndpoint { port: i32::from(s.kubelet_port) }),
+            kubelet_endpoint: Some(DaemonEndpoint {
+                port: i32::from(s.kubelet_port),
+            }),
         }),
         node_info: Some(NodeSystemInfo {
             machine_id: f.machine_id.clone(),
@@ -222,7 +258,10 @@ pub fn node_object(s: &NodeSettings, f: &MachineFacts) -> Node {
         ("kubernetes.io/os".to_string(), "linux".to_string()),
         ("kubernetes.io/arch".to_string(), f.architecture.clone()),
         ("beta.kubernetes.io/os".to_string(), "linux".to_string()),
-        ("beta.kubernetes.io/arch".to_string(), f.architecture.clone()),
+        (
+            "beta.kubernetes.io/arch".to_string(),
+            f.architecture.clone(),
+        ),
     ]);
     labels.extend(s.labels.clone());
     Node {
@@ -231,7 +270,10 @@ pub fn node_object(s: &NodeSettings, f: &MachineFacts) -> Node {
             labels: Some(labels),
             annotations: Some(BTreeMap::from([
                 ("node.alpha.kubernetes.io/ttl".to_string(), "0".to_string()),
-                ("volumes.kubernetes.io/controller-managed-attach-detach".to_string(), "true".to_string()),
+                (
+                    "volumes.kubernetes.io/controller-managed-attach-detach".to_string(),
+                    "true".to_string(),
+                ),
             ])),
             ..Default::default()
         },
@@ -251,7 +293,8 @@ pub async fn register(client: &kube::Client, s: &NodeSettings, f: &MachineFacts)
         Ok(n) => n,
         Err(kube::Error::Api(e)) if e.code == 409 => {
             let patch = serde_json::json!({ "metadata": { "labels": node.metadata.labels } });
-            api.patch(&s.name, &PatchParams::default(), &Patch::Merge(&patch)).await?
+            api.patch(&s.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await?
         }
         Err(e) => return Err(e.into()),
     };
@@ -260,12 +303,21 @@ pub async fn register(client: &kube::Client, s: &NodeSettings, f: &MachineFacts)
 }
 
 /// Write the current Node status.
-pub async fn update_status(client: &kube::Client, s: &NodeSettings, f: &MachineFacts) -> Result<()> {
+pub async fn update_status(
+    client: &kube::Client,
+    s: &NodeSettings,
+    f: &MachineFacts,
+) -> Result<()> {
     let api: kube::Api<Node> = kube::Api::all(client.clone());
-    let previous = api.get_opt(&s.name).await?.and_then(|n| n.status).and_then(|st| st.conditions);
+    let previous = api
+        .get_opt(&s.name)
+        .await?
+        .and_then(|n| n.status)
+        .and_then(|st| st.conditions);
     let status = node_status(s, f, previous.as_deref());
     let patch = serde_json::json!({ "status": status });
-    api.patch_status(&s.name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    api.patch_status(&s.name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
     Ok(())
 }
 
@@ -280,7 +332,8 @@ pub async fn renew_lease(client: &kube::Client, node: &str, node_uid: &str) -> R
     let now = MicroTime(crate::status::to_time(chrono::Utc::now()).0);
     if api.get_opt(node).await?.is_some() {
         let patch = serde_json::json!({ "spec": { "holderIdentity": node, "renewTime": now, "leaseDurationSeconds": LEASE_DURATION_SECONDS } });
-        api.patch(node, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+        api.patch(node, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
         return Ok(());
     }
     let lease = Lease {
@@ -349,19 +402,39 @@ mod tests {
         assert_eq!(cap["memory"].0, "4194304Ki");
         assert_eq!(cap["pods"].0, "110");
         assert_eq!(st.allocatable.expect("alloc")["memory"].0, "4091904Ki");
-        assert_eq!(st.daemon_endpoints.and_then(|d| d.kubelet_endpoint).map(|k| k.port), Some(10250));
+        assert_eq!(
+            st.daemon_endpoints
+                .and_then(|d| d.kubelet_endpoint)
+                .map(|k| k.port),
+            Some(10250)
+        );
         let conds = st.conditions.expect("conditions");
         let types: Vec<_> = conds.iter().map(|c| c.type_.as_str()).collect();
-        assert_eq!(types, ["MemoryPressure", "DiskPressure", "PIDPressure", "Ready"]);
+        assert_eq!(
+            types,
+            ["MemoryPressure", "DiskPressure", "PIDPressure", "Ready"]
+        );
         assert_eq!(conds[3].status, "True");
-        assert_eq!(st.node_info.map(|i| i.container_runtime_version).as_deref(), Some("docker://20.10.24"));
+        assert_eq!(
+            st.node_info.map(|i| i.container_runtime_version).as_deref(),
+            Some("docker://20.10.24")
+        );
     }
 
     #[test]
     fn parses_proc_files() {
-        assert_eq!(mem_total("MemTotal:       16384 kB\nMemFree: 1 kB"), Some(16384 * 1024));
+        assert_eq!(
+            mem_total("MemTotal:       16384 kB\nMemFree: 1 kB"),
+            Some(16384 * 1024)
+        );
         assert_eq!(mem_total("garbage"), None);
-        assert_eq!(pretty_name("ID=debian\nPRETTY_NAME=\"Debian GNU/Linux 12\"").as_deref(), Some("Debian GNU/Linux 12"));
-        assert_eq!(detect_host_ip(IpAddr::from([127, 0, 0, 2])), IpAddr::from([127, 0, 0, 2]));
+        assert_eq!(
+            pretty_name("ID=debian\nPRETTY_NAME=\"Debian GNU/Linux 12\"").as_deref(),
+            Some("Debian GNU/Linux 12")
+        );
+        assert_eq!(
+            detect_host_ip(IpAddr::from([127, 0, 0, 2])),
+            IpAddr::from([127, 0, 0, 2])
+        );
     }
 }

@@ -72,17 +72,24 @@ pub fn resolve_port(port: &IntOrString, container: &Container) -> Result<u16, St
     }
 }
 
-async fn http_get(
-    host: &str,
-    port: u16,
-    get: &HTTPGetAction,
-    timeout: Duration,
-) -> ProbeOutcome {
-    if get.scheme.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("HTTPS")) {
+async fn http_get(host: &str, port: u16, get: &HTTPGetAction, timeout: Duration) -> ProbeOutcome {
+    if get
+        .scheme
+        .as_deref()
+        .is_some_and(|s| s.eq_ignore_ascii_case("HTTPS"))
+    {
         return ProbeOutcome::Failure("HTTPS probes are not supported by this node".into());
     }
-    let path = get.path.clone().filter(|p| !p.is_empty()).unwrap_or_else(|| "/".into());
-    let path = if path.starts_with('/') { path } else { format!("/{path}") };
+    let path = get
+        .path
+        .clone()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "/".into());
+    let path = if path.starts_with('/') {
+        path
+    } else {
+        format!("/{path}")
+    };
     let mut headers = String::new();
     let mut host_header = format!("{host}:{port}");
     let mut user_agent = "kube-probe/1.33".to_string();
@@ -156,7 +163,11 @@ pub async fn run_action(
             Ok(p) => p,
             Err(e) => return ProbeOutcome::Failure(e),
         };
-        let host = get.host.clone().filter(|h| !h.is_empty()).or(pod_ip.map(str::to_string));
+        let host = get
+            .host
+            .clone()
+            .filter(|h| !h.is_empty())
+            .or(pod_ip.map(str::to_string));
         let Some(host) = host else {
             return ProbeOutcome::Failure("pod has no IP yet".into());
         };
@@ -167,11 +178,20 @@ pub async fn run_action(
             Ok(p) => p,
             Err(e) => return ProbeOutcome::Failure(e),
         };
-        let host = tcp.host.clone().filter(|h| !h.is_empty()).or(pod_ip.map(str::to_string));
+        let host = tcp
+            .host
+            .clone()
+            .filter(|h| !h.is_empty())
+            .or(pod_ip.map(str::to_string));
         let Some(host) = host else {
             return ProbeOutcome::Failure("pod has no IP yet".into());
         };
-        return match tokio::time::timeout(timeout, tokio::net::TcpStream::connect((host.as_str(), port))).await {
+        return match tokio::time::timeout(
+            timeout,
+            tokio::net::TcpStream::connect((host.as_str(), port)),
+        )
+        .await
+        {
             Ok(Ok(_)) => ProbeOutcome::Success,
             Ok(Err(e)) => ProbeOutcome::Failure(format!("dial tcp {host}:{port}: {e}")),
             Err(_) => ProbeOutcome::Failure(format!("dial tcp {host}:{port}: i/o timeout")),
@@ -200,7 +220,12 @@ pub struct Thresholds {
 
 impl Thresholds {
     /// Feed one outcome; returns the new verdict if a threshold was crossed.
-    pub fn observe(&mut self, ok: bool, success_threshold: i32, failure_threshold: i32) -> Option<bool> {
+    pub fn observe(
+        &mut self,
+        ok: bool,
+        success_threshold: i32,
+        failure_threshold: i32,
+    ) -> Option<bool> {
         if ok {
             self.failures = 0;
             self.successes += 1;
@@ -222,22 +247,29 @@ pub struct ProbeManager {
 
 impl std::fmt::Debug for ProbeManager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProbeManager").field("containers", &self.tasks.len()).finish()
+        f.debug_struct("ProbeManager")
+            .field("containers", &self.tasks.len())
+            .finish()
     }
 }
 
-fn lock(m: &Mutex<HashMap<String, ProbeVerdicts>>) -> std::sync::MutexGuard<'_, HashMap<String, ProbeVerdicts>> {
+fn lock(
+    m: &Mutex<HashMap<String, ProbeVerdicts>>,
+) -> std::sync::MutexGuard<'_, HashMap<String, ProbeVerdicts>> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl ProbeManager {
     /// Current verdicts for a container (defaults for containers without probes).
     pub fn verdicts(&self, container_id: &str, container: &Container) -> ProbeVerdicts {
-        lock(&self.verdicts).get(container_id).copied().unwrap_or(ProbeVerdicts {
-            live: true,
-            ready: container.readiness_probe.is_none(),
-            started: container.startup_probe.is_none(),
-        })
+        lock(&self.verdicts)
+            .get(container_id)
+            .copied()
+            .unwrap_or(ProbeVerdicts {
+                live: true,
+                ready: container.readiness_probe.is_none(),
+                started: container.startup_probe.is_none(),
+            })
     }
 
     /// Whether probes already run for this container.
@@ -282,7 +314,12 @@ impl ProbeManager {
 
     /// Stop probing containers that are no longer running.
     pub fn retain(&mut self, running: &dyn Fn(&str) -> bool) {
-        let gone: Vec<String> = self.tasks.keys().filter(|id| !running(id)).cloned().collect();
+        let gone: Vec<String> = self
+            .tasks
+            .keys()
+            .filter(|id| !running(id))
+            .cloned()
+            .collect();
         for id in gone {
             if let Some(handles) = self.tasks.remove(&id) {
                 handles.iter().for_each(JoinHandle::abort);
@@ -314,7 +351,9 @@ struct ProbeLoop {
 
 impl ProbeLoop {
     fn started(&self) -> bool {
-        lock(&self.verdicts).get(&self.id).is_some_and(|v| v.started)
+        lock(&self.verdicts)
+            .get(&self.id)
+            .is_some_and(|v| v.started)
     }
 
     async fn run(self, kind: ProbeKind, probe: Probe) {
@@ -322,7 +361,10 @@ impl ProbeLoop {
         let timeout = Duration::from_secs(probe.timeout_seconds.unwrap_or(1).max(1) as u64);
         let success_threshold = probe.success_threshold.unwrap_or(1);
         let failure_threshold = probe.failure_threshold.unwrap_or(3);
-        tokio::time::sleep(Duration::from_secs(probe.initial_delay_seconds.unwrap_or(0).max(0) as u64)).await;
+        tokio::time::sleep(Duration::from_secs(
+            probe.initial_delay_seconds.unwrap_or(0).max(0) as u64,
+        ))
+        .await;
         let action = Action::from(&probe);
         let mut thresholds = Thresholds::default();
         let mut ticker = tokio::time::interval(period);
@@ -392,8 +434,14 @@ mod tests {
 
     #[test]
     fn named_ports_resolve() {
-        let c: Container = serde_json::from_value(json!({"name": "c", "ports": [{"name": "http", "containerPort": 8080}]})).expect("c");
-        assert_eq!(resolve_port(&IntOrString::String("http".into()), &c), Ok(8080));
+        let c: Container = serde_json::from_value(
+            json!({"name": "c", "ports": [{"name": "http", "containerPort": 8080}]}),
+        )
+        .expect("c");
+        assert_eq!(
+            resolve_port(&IntOrString::String("http".into()), &c),
+            Ok(8080)
+        );
         assert_eq!(resolve_port(&IntOrString::Int(81), &c), Ok(81));
         assert!(resolve_port(&IntOrString::String("nope".into()), &c).is_err());
         assert!(resolve_port(&IntOrString::Int(70000), &c).is_err());
@@ -401,7 +449,9 @@ mod tests {
 
     #[tokio::test]
     async fn http_and_tcp_and_exec_actions() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let port = listener.local_addr().expect("addr").port();
         tokio::spawn(async move {
             let mut n = 0;
@@ -409,35 +459,77 @@ mod tests {
                 n += 1;
                 let mut buf = [0u8; 512];
                 let _ = s.read(&mut buf).await;
-                let status = if n == 1 { "200 OK" } else { "503 Service Unavailable" };
-                let _ = s.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").as_bytes()).await;
+                let status = if n == 1 {
+                    "200 OK"
+                } else {
+                    "503 Service Unavailable"
+                };
+                let _ = s
+                    .write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").as_bytes())
+                    .await;
             }
         });
         let rt = FakeRuntime::new();
-        let c = Container { name: "c".into(), ..Default::default() };
+        let c = Container {
+            name: "c".into(),
+            ..Default::default()
+        };
         let get = Action {
-            http_get: Some(HTTPGetAction { port: IntOrString::Int(i32::from(port)), path: Some("/healthz".into()), ..Default::default() }),
+            http_get: Some(HTTPGetAction {
+                port: IntOrString::Int(i32::from(port)),
+                path: Some("/healthz".into()),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let t = Duration::from_secs(1);
-        assert_eq!(run_action(&rt, "x", &c, Some("127.0.0.1"), &get, t).await, ProbeOutcome::Success);
-        assert!(matches!(run_action(&rt, "x", &c, Some("127.0.0.1"), &get, t).await, ProbeOutcome::Failure(m) if m.contains("503")));
+        assert_eq!(
+            run_action(&rt, "x", &c, Some("127.0.0.1"), &get, t).await,
+            ProbeOutcome::Success
+        );
+        assert!(
+            matches!(run_action(&rt, "x", &c, Some("127.0.0.1"), &get, t).await, ProbeOutcome::Failure(m) if m.contains("503"))
+        );
         let tcp = Action {
-            tcp_socket: Some(TCPSocketAction { port: IntOrString::Int(i32::from(port)), host: None }),
+            tcp_socket: Some(TCPSocketAction {
+                port: IntOrString::Int(i32::from(port)),
+                host: None,
+            }),
             ..Default::default()
         };
-        assert_eq!(run_action(&rt, "x", &c, Some("127.0.0.1"), &tcp, t).await, ProbeOutcome::Success);
-        assert!(matches!(run_action(&rt, "x", &c, None, &tcp, t).await, ProbeOutcome::Failure(_)));
+        assert_eq!(
+            run_action(&rt, "x", &c, Some("127.0.0.1"), &tcp, t).await,
+            ProbeOutcome::Success
+        );
+        assert!(matches!(
+            run_action(&rt, "x", &c, None, &tcp, t).await,
+            ProbeOutcome::Failure(_)
+        ));
 
         rt.add_image("img");
         let id = rt
-            .create_container(&ContainerConfig { name: "a".into(), image: "img".into(), network: Some(NetworkMode::Bridge), ..Default::default() })
+            .create_container(&ContainerConfig {
+                name: "a".into(),
+                image: "img".into(),
+                network: Some(NetworkMode::Bridge),
+                ..Default::default()
+            })
             .await
             .expect("create");
         rt.start_container(&id).await.expect("start");
         rt.set_exec_result("false", 1);
-        let exec = |cmd: &str| Action { exec: Some(ExecAction { command: Some(vec![cmd.to_string()]) }), ..Default::default() };
-        assert_eq!(run_action(&rt, &id, &c, None, &exec("true"), t).await, ProbeOutcome::Success);
-        assert!(matches!(run_action(&rt, &id, &c, None, &exec("false"), t).await, ProbeOutcome::Failure(m) if m.contains("exit code 1")));
+        let exec = |cmd: &str| Action {
+            exec: Some(ExecAction {
+                command: Some(vec![cmd.to_string()]),
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            run_action(&rt, &id, &c, None, &exec("true"), t).await,
+            ProbeOutcome::Success
+        );
+        assert!(
+            matches!(run_action(&rt, &id, &c, None, &exec("false"), t).await, ProbeOutcome::Failure(m) if m.contains("exit code 1"))
+        );
     }
 }

@@ -36,6 +36,8 @@ pub struct StatusInput<'a> {
     pub host_ip: &'a str,
     /// Current time.
     pub now: DateTime<Utc>,
+    /// Termination messages of exited containers, by container id.
+    pub messages: &'a BTreeMap<String, String>,
 }
 
 /// Engine containers for one pod-level container name, newest attempt first.
@@ -73,7 +75,7 @@ fn time(t: Option<DateTime<Utc>>) -> Option<Time> {
 }
 
 /// `terminated` state of an exited engine container with upstream's reasons.
-pub fn terminated_state(c: &ContainerInfo) -> ContainerStateTerminated {
+pub fn terminated_state(c: &ContainerInfo, message: Option<&String>) -> ContainerStateTerminated {
     let code = c.exit_code.unwrap_or(0);
     let (reason, code, message) = if c.oom_killed {
         ("OOMKilled", code, None)
@@ -81,9 +83,9 @@ pub fn terminated_state(c: &ContainerInfo) -> ContainerStateTerminated {
         // The runtime could not start the process (e.g. missing executable).
         ("StartError", 128, Some(c.error.clone()))
     } else if code == 0 {
-        ("Completed", 0, None)
+        ("Completed", 0, message.cloned())
     } else {
-        ("Error", code, None)
+        ("Error", code, message.cloned())
     };
     ContainerStateTerminated {
         exit_code: i32::try_from(code).unwrap_or(i32::MAX),
@@ -122,13 +124,16 @@ fn container_status(
         ..Default::default()
     };
     let terminated = |c: &ContainerInfo| K8sState {
-        terminated: Some(terminated_state(c)),
+        terminated: Some(terminated_state(c, input.messages.get(&c.id))),
         ..Default::default()
     };
     match latest {
         None => {
             let (reason, message) = match waiting {
-                Some(w) => (w.reason.as_str(), Some(w.message.clone()).filter(|m| !m.is_empty())),
+                Some(w) => (
+                    w.reason.as_str(),
+                    Some(w.message.clone()).filter(|m| !m.is_empty()),
+                ),
                 None if pending_init => ("PodInitializing", None),
                 None => ("ContainerCreating", None),
             };
@@ -141,7 +146,9 @@ fn container_status(
                 ContainerState::Running => {
                     let v = (input.probes)(&c.id, spec);
                     status.state = Some(K8sState {
-                        running: Some(ContainerStateRunning { started_at: time(c.started_at) }),
+                        running: Some(ContainerStateRunning {
+                            started_at: time(c.started_at),
+                        }),
                         ..Default::default()
                     });
                     status.started = Some(v.started);
@@ -151,7 +158,10 @@ fn container_status(
                 ContainerState::Exited => match waiting {
                     // Restart pending (back-off): waiting now, the exit in lastState.
                     Some(w) => {
-                        status.state = Some(waiting_state(&w.reason, Some(w.message.clone()).filter(|m| !m.is_empty())));
+                        status.state = Some(waiting_state(
+                            &w.reason,
+                            Some(w.message.clone()).filter(|m| !m.is_empty()),
+                        ));
                         status.last_state = Some(terminated(c));
                     }
                     None => {
@@ -230,7 +240,11 @@ pub fn phase(pod: &Pod, init: &[ContainerStatus], app: &[ContainerStatus]) -> St
                 succeeded += 1;
             }
         } else if st.waiting.is_some() {
-            if s.last_state.as_ref().and_then(|l| l.terminated.as_ref()).is_some() {
+            if s.last_state
+                .as_ref()
+                .and_then(|l| l.terminated.as_ref())
+                .is_some()
+            {
                 stopped += 1;
             } else {
                 waiting += 1;
@@ -323,10 +337,15 @@ pub fn compute_status(input: &StatusInput<'_>) -> PodStatus {
 
     let sandbox = sandboxes(input.containers).first().copied();
     let sandbox_ready = sandbox.is_some_and(|s| s.state == ContainerState::Running);
-    let pod_ip = sandbox
-        .and_then(|s| s.ip.clone())
-        .or_else(|| old.pod_ip.clone())
-        .filter(|ip| !ip.is_empty());
+    // Host-network pods use the node's address, as upstream reports.
+    let pod_ip = if spec.host_network.unwrap_or(false) {
+        Some(input.host_ip.to_string())
+    } else {
+        sandbox
+            .and_then(|s| s.ip.clone())
+            .or_else(|| old.pod_ip.clone())
+    }
+    .filter(|ip| !ip.is_empty());
 
     let unready: Vec<String> = spec
         .containers
@@ -337,7 +356,13 @@ pub fn compute_status(input: &StatusInput<'_>) -> PodStatus {
     let incomplete: Vec<String> = init_specs
         .iter()
         .zip(&init_statuses)
-        .filter(|(c, s)| if restartable(c) { s.started != Some(true) } else { !is_terminated_ok(s) })
+        .filter(|(c, s)| {
+            if restartable(c) {
+                s.started != Some(true)
+            } else {
+                !is_terminated_ok(s)
+            }
+        })
         .map(|(c, _)| c.name.clone())
         .collect();
     let completed = phase == "Succeeded";
@@ -347,7 +372,10 @@ pub fn compute_status(input: &StatusInput<'_>) -> PodStatus {
     } else {
         (
             "ContainersNotReady",
-            Some(format!("containers with unready status: [{}]", unready.join(" "))),
+            Some(format!(
+                "containers with unready status: [{}]",
+                unready.join(" ")
+            )),
         )
     };
     let gates_ok = spec.readiness_gates.iter().flatten().all(|g| {
@@ -357,24 +385,66 @@ pub fn compute_status(input: &StatusInput<'_>) -> PodStatus {
     });
     let containers_ready = unready.is_empty() && !completed;
     let mut conditions = vec![
-        condition(&old_conditions, "PodReadyToStartContainers", sandbox_ready, None, None, now),
+        condition(
+            &old_conditions,
+            "PodReadyToStartContainers",
+            sandbox_ready,
+            None,
+            None,
+            now,
+        ),
         condition(
             &old_conditions,
             "Initialized",
             incomplete.is_empty() || completed,
-            Some(if completed { "PodCompleted" } else { "ContainersNotInitialized" }),
-            (!completed).then(|| format!("containers with incomplete status: [{}]", incomplete.join(" "))),
+            Some(if completed {
+                "PodCompleted"
+            } else {
+                "ContainersNotInitialized"
+            }),
+            (!completed).then(|| {
+                format!(
+                    "containers with incomplete status: [{}]",
+                    incomplete.join(" ")
+                )
+            }),
             now,
         ),
         if containers_ready && !gates_ok {
-            condition(&old_conditions, "Ready", false, Some("ReadinessGatesNotReady"), Some("corresponding condition of pod readiness gate is not True".into()), now)
+            condition(
+                &old_conditions,
+                "Ready",
+                false,
+                Some("ReadinessGatesNotReady"),
+                Some("corresponding condition of pod readiness gate is not True".into()),
+                now,
+            )
         } else {
-            condition(&old_conditions, "Ready", containers_ready, Some(ready_reason), ready_msg.clone(), now)
+            condition(
+                &old_conditions,
+                "Ready",
+                containers_ready,
+                Some(ready_reason),
+                ready_msg.clone(),
+                now,
+            )
         },
-        condition(&old_conditions, "ContainersReady", containers_ready, Some(ready_reason), ready_msg, now),
+        condition(
+            &old_conditions,
+            "ContainersReady",
+            containers_ready,
+            Some(ready_reason),
+            ready_msg,
+            now,
+        ),
     ];
     // Conditions owned by others (PodScheduled, readiness gates, DisruptionTarget) are kept.
-    let owned = ["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady"];
+    let owned = [
+        "PodReadyToStartContainers",
+        "Initialized",
+        "Ready",
+        "ContainersReady",
+    ];
     let mut others: Vec<PodCondition> = old_conditions
         .iter()
         .filter(|c| !owned.contains(&c.type_.as_str()))
@@ -389,7 +459,9 @@ pub fn compute_status(input: &StatusInput<'_>) -> PodStatus {
         phase: Some(phase),
         conditions: Some(conditions),
         host_ip: Some(input.host_ip.to_string()),
-        host_ips: Some(vec![HostIP { ip: input.host_ip.to_string() }]),
+        host_ips: Some(vec![HostIP {
+            ip: input.host_ip.to_string(),
+        }]),
         pod_ip: pod_ip.clone(),
         pod_ips: pod_ip.map(|ip| vec![PodIP { ip }]),
         start_time: old.start_time.clone().or_else(|| Some(to_time(now))),

@@ -49,7 +49,9 @@ impl TokenSource for kube::Client {
         expiration_seconds: i64,
         pod: &Pod,
     ) -> Result<Option<String>> {
-        use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
+        use k8s_openapi::api::authentication::v1::{
+            BoundObjectReference, TokenRequest, TokenRequestSpec,
+        };
         use k8s_openapi::api::core::v1::ServiceAccount;
         let api: kube::Api<ServiceAccount> = kube::Api::namespaced(self.clone(), namespace);
         let req = TokenRequest {
@@ -66,7 +68,12 @@ impl TokenSource for kube::Client {
             ..Default::default()
         };
         match api
-            .create_subresource::<TokenRequest, TokenRequest>("token", service_account, &Default::default(), &req)
+            .create_subresource::<TokenRequest, TokenRequest>(
+                "token",
+                service_account,
+                &Default::default(),
+                &req,
+            )
             .await
         {
             Ok(t) => Ok(t.status.map(|s| s.token)),
@@ -98,7 +105,9 @@ pub fn safe_relative(p: &str) -> Result<PathBuf> {
             .components()
             .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
     {
-        return Err(KubeletError::InvalidSpec(format!("invalid relative path {p:?}")));
+        return Err(KubeletError::InvalidSpec(format!(
+            "invalid relative path {p:?}"
+        )));
     }
     Ok(path.to_path_buf())
 }
@@ -123,7 +132,10 @@ fn add_items(
             for item in items {
                 match data.get(&item.key) {
                     Some(v) => {
-                        files.insert(safe_relative(&item.path)?, (v.clone(), item.mode.unwrap_or(mode)));
+                        files.insert(
+                            safe_relative(&item.path)?,
+                            (v.clone(), item.mode.unwrap_or(mode)),
+                        );
                     }
                     None if optional => {}
                     None => {
@@ -155,7 +167,10 @@ fn add_downward(
         } else {
             continue;
         };
-        files.insert(safe_relative(&item.path)?, (value.into_bytes(), item.mode.unwrap_or(mode)));
+        files.insert(
+            safe_relative(&item.path)?,
+            (value.into_bytes(), item.mode.unwrap_or(mode)),
+        );
     }
     Ok(())
 }
@@ -174,19 +189,42 @@ async fn projected_files(
             match ctx.objects.config_map(ns, &cm.name).await? {
                 Some(d) => add_items(&mut files, &d, cm.items.as_ref(), mode, &cm.name, optional)?,
                 None if optional => {}
-                None => return Err(KubeletError::InvalidSpec(format!("configmap {:?} not found", cm.name))),
+                None => {
+                    return Err(KubeletError::InvalidSpec(format!(
+                        "configmap {:?} not found",
+                        cm.name
+                    )))
+                }
             }
         }
         if let Some(sec) = &s.secret {
             let optional = sec.optional.unwrap_or(false);
             match ctx.objects.secret(ns, &sec.name).await? {
-                Some(d) => add_items(&mut files, &d, sec.items.as_ref(), mode, &sec.name, optional)?,
+                Some(d) => add_items(
+                    &mut files,
+                    &d,
+                    sec.items.as_ref(),
+                    mode,
+                    &sec.name,
+                    optional,
+                )?,
                 None if optional => {}
-                None => return Err(KubeletError::InvalidSpec(format!("secret {:?} not found", sec.name))),
+                None => {
+                    return Err(KubeletError::InvalidSpec(format!(
+                        "secret {:?} not found",
+                        sec.name
+                    )))
+                }
             }
         }
         if let Some(d) = &s.downward_api {
-            add_downward(&mut files, pod, d.items.as_deref().unwrap_or_default(), mode, ctx.node)?;
+            add_downward(
+                &mut files,
+                pod,
+                d.items.as_deref().unwrap_or_default(),
+                mode,
+                ctx.node,
+            )?;
         }
         if let Some(t) = &s.service_account_token {
             let sa = pod
@@ -195,7 +233,11 @@ async fn projected_files(
                 .and_then(|s| s.service_account_name.clone())
                 .unwrap_or_else(|| "default".into());
             let exp = t.expiration_seconds.unwrap_or(3607);
-            if let Some(token) = ctx.tokens.token(ns, &sa, t.audience.as_deref(), exp, pod).await? {
+            if let Some(token) = ctx
+                .tokens
+                .token(ns, &sa, t.audience.as_deref(), exp, pod)
+                .await?
+            {
                 files.insert(safe_relative(&t.path)?, (token.into_bytes(), mode));
             }
         }
@@ -216,7 +258,10 @@ fn sync_files(dir: &Path, files: &Files) -> Result<()> {
         }
         let tmp = target.with_extension("ferrokube-tmp");
         std::fs::write(&tmp, data)?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode((*mode as u32) & 0o7777))?;
+        std::fs::set_permissions(
+            &tmp,
+            std::fs::Permissions::from_mode((*mode as u32) & 0o7777),
+        )?;
         std::fs::rename(&tmp, &target)?;
     }
     remove_unwanted(dir, dir, files)
@@ -241,7 +286,9 @@ fn remove_unwanted(root: &Path, dir: &Path, files: &Files) -> Result<()> {
 
 fn host_path_volume(path: &str, kind: &str) -> Result<PathBuf> {
     let p = PathBuf::from(path);
-    let bad = |what: &str| KubeletError::InvalidSpec(format!("hostPath type check failed: {path} is not {what}"));
+    let bad = |what: &str| {
+        KubeletError::InvalidSpec(format!("hostPath type check failed: {path} is not {what}"))
+    };
     match kind {
         "DirectoryOrCreate" => {
             std::fs::create_dir_all(&p)?;
@@ -272,7 +319,11 @@ pub async fn prepare_volumes(
     let uid = pod.metadata.uid.as_deref().unwrap_or("nouid");
     let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
     let mut out = BTreeMap::new();
-    let volumes: &[Volume] = pod.spec.as_ref().and_then(|s| s.volumes.as_deref()).unwrap_or_default();
+    let volumes: &[Volume] = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.volumes.as_deref())
+        .unwrap_or_default();
     for v in volumes {
         let dir = pod_dir.join("volumes").join(&v.name);
         let (path, read_only) = if let Some(e) = &v.empty_dir {
@@ -288,7 +339,10 @@ pub async fn prepare_volumes(
             }
             (dir, false)
         } else if let Some(h) = &v.host_path {
-            (host_path_volume(&h.path, h.type_.as_deref().unwrap_or(""))?, false)
+            (
+                host_path_volume(&h.path, h.type_.as_deref().unwrap_or(""))?,
+                false,
+            )
         } else if let Some(cm) = &v.config_map {
             let mode = cm.default_mode.unwrap_or(DEFAULT_MODE);
             let optional = cm.optional.unwrap_or(false);
@@ -296,7 +350,12 @@ pub async fn prepare_volumes(
             match ctx.objects.config_map(ns, &cm.name).await? {
                 Some(d) => add_items(&mut files, &d, cm.items.as_ref(), mode, &cm.name, optional)?,
                 None if optional => {}
-                None => return Err(KubeletError::InvalidSpec(format!("configmap {:?} not found", cm.name))),
+                None => {
+                    return Err(KubeletError::InvalidSpec(format!(
+                        "configmap {:?} not found",
+                        cm.name
+                    )))
+                }
             }
             sync_files(&dir, &files)?;
             (dir, true)
@@ -308,19 +367,30 @@ pub async fn prepare_volumes(
             match ctx.objects.secret(ns, &name).await? {
                 Some(d) => add_items(&mut files, &d, sec.items.as_ref(), mode, &name, optional)?,
                 None if optional => {}
-                None => return Err(KubeletError::InvalidSpec(format!("secret {name:?} not found"))),
+                None => {
+                    return Err(KubeletError::InvalidSpec(format!(
+                        "secret {name:?} not found"
+                    )))
+                }
             }
             sync_files(&dir, &files)?;
             (dir, true)
         } else if let Some(d) = &v.downward_api {
             let mut files = Files::new();
             let mode = d.default_mode.unwrap_or(DEFAULT_MODE);
-            add_downward(&mut files, pod, d.items.as_deref().unwrap_or_default(), mode, ctx.node)?;
+            add_downward(
+                &mut files,
+                pod,
+                d.items.as_deref().unwrap_or_default(),
+                mode,
+                ctx.node,
+            )?;
             sync_files(&dir, &files)?;
             (dir, true)
         } else if let Some(p) = &v.projected {
             let mode = p.default_mode.unwrap_or(DEFAULT_MODE);
-            let files = projected_files(ctx, pod, p.sources.as_deref().unwrap_or_default(), mode).await?;
+            let files =
+                projected_files(ctx, pod, p.sources.as_deref().unwrap_or_default(), mode).await?;
             sync_files(&dir, &files)?;
             (dir, true)
         } else {
@@ -347,7 +417,9 @@ pub fn container_mounts(
         })?;
         let sub = match (&m.sub_path, &m.sub_path_expr) {
             (Some(s), _) if !s.is_empty() => Some(s.clone()),
-            (_, Some(e)) if !e.is_empty() => Some(crate::env::expand_all(std::slice::from_ref(e), env).concat()),
+            (_, Some(e)) if !e.is_empty() => {
+                Some(crate::env::expand_all(std::slice::from_ref(e), env).concat())
+            }
             _ => None,
         };
         let host = match sub {

@@ -15,8 +15,8 @@ use ferrokube_kubelet::runtime::{
 };
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
-use tokio::sync::Notify;
 use serde_json::json;
+use tokio::sync::Notify;
 
 async fn wait_exited(rt: &DockerRuntime, id: &str) -> ferrokube_kubelet::runtime::ContainerInfo {
     for _ in 0..100 {
@@ -32,9 +32,21 @@ async fn wait_exited(rt: &DockerRuntime, id: &str) -> ferrokube_kubelet::runtime
 #[tokio::test]
 async fn runs_containers_with_exit_codes_logs_and_exec() {
     let rt = docker().await;
-    assert!(rt.image_id("busybox:latest").await.expect("image").is_some());
-    assert!(rt.image_id("ferrokube-test/busybox:1").await.expect("image").is_some());
-    assert!(rt.image_id("definitely-absent:0").await.expect("image").is_none());
+    assert!(rt
+        .image_id("busybox:latest")
+        .await
+        .expect("image")
+        .is_some());
+    assert!(rt
+        .image_id("ferrokube-test/busybox:1")
+        .await
+        .expect("image")
+        .is_some());
+    assert!(rt
+        .image_id("definitely-absent:0")
+        .await
+        .expect("image")
+        .is_none());
     let label = unique("rt");
     let mut labels = BTreeMap::new();
     labels.insert("io.ferrokube.test".to_string(), label.clone());
@@ -79,7 +91,11 @@ async fn runs_containers_with_exit_codes_logs_and_exec() {
     let sleeper = ContainerConfig {
         name: unique("sleep"),
         image: "busybox:latest".into(),
-        entrypoint: vec!["sh".into(), "-c".into(), "trap 'exit 0' TERM; sleep 1000 & wait".into()],
+        entrypoint: vec![
+            "sh".into(),
+            "-c".into(),
+            "trap 'exit 0' TERM; sleep 1000 & wait".into(),
+        ],
         labels: labels.clone(),
         network: Some(NetworkMode::Bridge),
         ..Default::default()
@@ -88,21 +104,38 @@ async fn runs_containers_with_exit_codes_logs_and_exec() {
     rt.start_container(&sid).await.expect("start");
     let ip = rt.inspect_container(&sid).await.expect("inspect").ip;
     assert!(ip.is_some_and(|ip| ip.starts_with("172.")));
-    let (code, out) = exec_collect(&rt, &sid, vec!["sh".into(), "-c".into(), "echo hi; exit 7".into()], Duration::from_secs(10))
-        .await
-        .expect("exec");
+    let (code, out) = exec_collect(
+        &rt,
+        &sid,
+        vec!["sh".into(), "-c".into(), "echo hi; exit 7".into()],
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("exec");
     assert_eq!(code, 7);
     assert_eq!(String::from_utf8_lossy(&out).trim(), "hi");
 
-    let listed = rt.list_containers(&[("io.ferrokube.test".into(), label.clone())]).await.expect("list");
+    let listed = rt
+        .list_containers(&[("io.ferrokube.test".into(), label.clone())])
+        .await
+        .expect("list");
     assert_eq!(listed.len(), 3);
     let started = std::time::Instant::now();
-    rt.stop_container(&sid, Duration::from_secs(10)).await.expect("stop");
-    assert!(started.elapsed() < Duration::from_secs(5), "SIGTERM should stop the shell promptly");
+    rt.stop_container(&sid, Duration::from_secs(10))
+        .await
+        .expect("stop");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "SIGTERM should stop the shell promptly"
+    );
     for c in listed {
         rt.remove_container(&c.id).await.expect("remove");
     }
-    assert!(rt.list_containers(&[("io.ferrokube.test".into(), label)]).await.expect("list").is_empty());
+    assert!(rt
+        .list_containers(&[("io.ferrokube.test".into(), label)])
+        .await
+        .expect("list")
+        .is_empty());
 }
 
 #[tokio::test]
@@ -122,7 +155,7 @@ async fn pod_containers_share_localhost_and_volumes() {
                  "command": ["httpd", "-f", "-p", "8080", "-h", "/www"],
                  "volumeMounts": [{"name": "cfg", "mountPath": "/www"}]},
                 {"name": "client", "image": "busybox:latest", "imagePullPolicy": "IfNotPresent",
-                 "command": ["sh", "-c", "for i in $(seq 50); do wget -qO /data/got http://localhost:8080/greeting && exit 0; sleep 0.1; done; exit 9"],
+                 "command": ["sh", "-c", "for i in $(seq 50); do wget -qO /data/got http://localhost:8080/greeting && echo -n fetched > /dev/termination-log && exit 0; sleep 0.1; done; exit 9"],
                  "volumeMounts": [{"name": "shared", "mountPath": "/data"}]}
             ]}
     }))
@@ -137,20 +170,28 @@ async fn pod_containers_share_localhost_and_volumes() {
             .and_then(|s| s.container_statuses.clone())
             .and_then(|cs| cs.into_iter().find(|c| c.name == "client"))
             .and_then(|c| c.state)
-            .and_then(|s| s.terminated)
-            .map(|t| t.exit_code);
-        if let Some(code) = client_exit {
-            assert_eq!(code, 0, "client reached the server over localhost");
+            .and_then(|s| s.terminated);
+        if let Some(t) = client_exit {
+            assert_eq!(t.exit_code, 0, "client reached the server over localhost");
+            assert_eq!(
+                t.message.as_deref(),
+                Some("fetched"),
+                "termination message file"
+            );
             done = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(done, "client container finished");
-    let got = std::fs::read_to_string(worker.pod_dir().join("volumes/shared/got")).expect("shared volume");
+    let got = std::fs::read_to_string(worker.pod_dir().join("volumes/shared/got"))
+        .expect("shared volume");
     assert_eq!(got, "hello from configmap");
     let last = api.last().expect("status");
-    assert!(last.pod_ip.as_deref().is_some_and(|ip| ip.starts_with("172.")));
+    assert!(last
+        .pod_ip
+        .as_deref()
+        .is_some_and(|ip| ip.starts_with("172.")));
     worker.remove().await.expect("remove");
     let left = rt
         .list_containers(&[(ferrokube_kubelet::naming::LABEL_POD_UID.to_string(), uid)])

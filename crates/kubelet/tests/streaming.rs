@@ -48,11 +48,21 @@ async fn fixture() -> Fixture {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(api.last().and_then(|s| s.phase).as_deref(), Some("Running"));
-    let (addr, serve) = kserver::bind("127.0.0.1:0".parse().expect("addr"), ServerState { runtime: rt, node_name: node })
-        .await
-        .expect("bind");
+    let (addr, serve) = kserver::bind(
+        "127.0.0.1:0".parse().expect("addr"),
+        ServerState {
+            runtime: rt,
+            node_name: node,
+        },
+    )
+    .await
+    .expect("bind");
     tokio::spawn(serve);
-    Fixture { addr, worker, _tmp: tmp }
+    Fixture {
+        addr,
+        worker,
+        _tmp: tmp,
+    }
 }
 
 async fn ws(
@@ -60,9 +70,17 @@ async fn ws(
     protocol: &str,
 ) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
     let mut req = url.into_client_request().expect("request");
-    req.headers_mut().insert("Sec-WebSocket-Protocol", protocol.parse().expect("header"));
-    let (socket, resp) = tokio_tungstenite::connect_async(req).await.expect("connect");
-    assert_eq!(resp.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok()), Some(protocol));
+    req.headers_mut()
+        .insert("Sec-WebSocket-Protocol", protocol.parse().expect("header"));
+    let (socket, resp) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("connect");
+    assert_eq!(
+        resp.headers()
+            .get("sec-websocket-protocol")
+            .and_then(|v| v.to_str().ok()),
+        Some(protocol)
+    );
     socket
 }
 
@@ -73,14 +91,22 @@ async fn exec_logs_and_port_forward() {
 
     // exec with stdin, closed through the v5 close signal.
     let mut s = ws(format!("{base}/exec/default/web/web?command=sh&command=-c&command=cat%3B%20exit%203&stdin=1&stdout=1&stderr=1"), "v5.channel.k8s.io").await;
-    s.send(Message::Binary(Bytes::from_static(b"\x00ping\n"))).await.expect("stdin");
-    s.send(Message::Binary(Bytes::from_static(&[255, 0]))).await.expect("close stdin");
+    s.send(Message::Binary(Bytes::from_static(b"\x00ping\n")))
+        .await
+        .expect("stdin");
+    s.send(Message::Binary(Bytes::from_static(&[255, 0])))
+        .await
+        .expect("close stdin");
     let (mut out, mut status) = (Vec::new(), None);
     while let Some(Ok(m)) = s.next().await {
         if let Message::Binary(b) = m {
             match b.first() {
                 Some(1) => out.extend_from_slice(&b[1..]),
-                Some(3) => status = Some(serde_json::from_slice::<serde_json::Value>(&b[1..]).expect("status json")),
+                Some(3) => {
+                    status = Some(
+                        serde_json::from_slice::<serde_json::Value>(&b[1..]).expect("status json"),
+                    )
+                }
                 _ => {}
             }
         }
@@ -91,7 +117,11 @@ async fn exec_logs_and_port_forward() {
     assert_eq!(status["details"]["causes"][0]["message"], "3");
 
     // v4 fallback, success status.
-    let mut s = ws(format!("{base}/exec/default/web/web?command=true&stdout=1"), "v4.channel.k8s.io").await;
+    let mut s = ws(
+        format!("{base}/exec/default/web/web?command=true&stdout=1"),
+        "v4.channel.k8s.io",
+    )
+    .await;
     let mut status = None;
     while let Some(Ok(m)) = s.next().await {
         if let Message::Binary(b) = m {
@@ -100,38 +130,65 @@ async fn exec_logs_and_port_forward() {
             }
         }
     }
-    assert_eq!(status.as_deref(), Some(r#"{"metadata":{},"status":"Success"}"#));
+    assert_eq!(
+        status.as_deref(),
+        Some(r#"{"metadata":{},"status":"Success"}"#)
+    );
 
     // Logs over plain HTTP.
     let body = http_get(f.addr, "/containerLogs/default/web/web?tailLines=5").await;
     assert!(body.contains("started"), "logs: {body}");
 
     // Port-forward: SPDY tunneled in WebSocket, carrying a real HTTP request to the pod.
-    let mut s = ws(format!("{base}/portforward/default/web"), "SPDY/3.1+portforward.k8s.io").await;
+    let mut s = ws(
+        format!("{base}/portforward/default/web"),
+        "SPDY/3.1+portforward.k8s.io",
+    )
+    .await;
     let mut enc = HeaderCodec::default();
     let mut dec = HeaderCodec::default();
     for (id, kind_) in [(1u32, "error"), (3u32, "data")] {
-        let block = enc.encode(&[("streamtype", kind_), ("port", "8080"), ("requestid", "0")]).expect("encode");
+        let block = enc
+            .encode(&[("streamtype", kind_), ("port", "8080"), ("requestid", "0")])
+            .expect("encode");
         let mut p = BytesMut::from(&id.to_be_bytes()[..]);
         p.extend_from_slice(&[0; 6]);
         p.extend_from_slice(&block);
-        s.send(Message::Binary(spdy::control_frame(kind::SYN_STREAM, 0, &p))).await.expect("syn");
+        s.send(Message::Binary(spdy::control_frame(
+            kind::SYN_STREAM,
+            0,
+            &p,
+        )))
+        .await
+        .expect("syn");
     }
     let req = b"GET /greeting HTTP/1.0\r\nHost: x\r\n\r\n";
-    s.send(Message::Binary(spdy::data_frame(3, FLAG_FIN, req))).await.expect("data");
+    s.send(Message::Binary(spdy::data_frame(3, FLAG_FIN, req)))
+        .await
+        .expect("data");
     let mut buf = BytesMut::new();
     let mut response = Vec::new();
     let mut fin = false;
     while !fin {
-        let Some(Ok(Message::Binary(b))) = s.next().await else { break };
+        let Some(Ok(Message::Binary(b))) = s.next().await else {
+            break;
+        };
         buf.extend_from_slice(&b);
         while let Some(frame) = spdy::parse_frame(&mut buf).expect("frame") {
             match frame {
-                Frame::Data { stream_id: 3, flags, data } => {
+                Frame::Data {
+                    stream_id: 3,
+                    flags,
+                    data,
+                } => {
                     response.extend_from_slice(&data);
                     fin = flags & FLAG_FIN != 0;
                 }
-                Frame::Control { kind: kind::SYN_REPLY, payload, .. } => {
+                Frame::Control {
+                    kind: kind::SYN_REPLY,
+                    payload,
+                    ..
+                } => {
                     dec.decode(&payload[4..]).expect("reply headers");
                 }
                 _ => {}
@@ -139,7 +196,10 @@ async fn exec_logs_and_port_forward() {
         }
     }
     let text = String::from_utf8_lossy(&response);
-    assert!(text.starts_with("HTTP/1.1 200") || text.starts_with("HTTP/1.0 200"), "response: {text}");
+    assert!(
+        text.starts_with("HTTP/1.1 200") || text.starts_with("HTTP/1.0 200"),
+        "response: {text}"
+    );
     assert!(text.ends_with("hello from configmap"), "response: {text}");
 
     f.worker.remove().await.expect("cleanup");
@@ -148,7 +208,9 @@ async fn exec_logs_and_port_forward() {
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut c = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    c.write_all(format!("GET {path} HTTP/1.1\r\nHost: k\r\nConnection: close\r\n\r\n").as_bytes()).await.expect("write");
+    c.write_all(format!("GET {path} HTTP/1.1\r\nHost: k\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .expect("write");
     let mut out = Vec::new();
     c.read_to_end(&mut out).await.expect("read");
     String::from_utf8_lossy(&out).into_owned()

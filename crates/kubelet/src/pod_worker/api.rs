@@ -20,7 +20,10 @@ impl PodApi for kube::Client {
     async fn patch_status(&self, namespace: &str, name: &str, status: &PodStatus) -> Result<()> {
         let api: kube::Api<Pod> = kube::Api::namespaced(self.clone(), namespace);
         let body = serde_json::json!({ "status": status });
-        match api.patch_status(name, &PatchParams::default(), &Patch::Merge(&body)).await {
+        match api
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(&body))
+            .await
+        {
             Ok(_) => Ok(()),
             // The pod is gone; the watch will tell the worker.
             Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),

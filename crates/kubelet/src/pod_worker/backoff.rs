@@ -35,16 +35,26 @@ impl Backoff {
     /// Record an attempt at `now`: first one gets [`INITIAL`], later ones double up to [`MAX`].
     pub fn next(&mut self, key: &str, now: Instant) {
         let delay = match self.entries.get(key) {
-            Some(e) if now.saturating_duration_since(e.last_update) <= 2 * MAX => (e.delay * 2).min(MAX),
+            Some(e) if now.saturating_duration_since(e.last_update) <= 2 * MAX => {
+                (e.delay * 2).min(MAX)
+            }
             _ => INITIAL,
         };
-        self.entries.insert(key.to_string(), Entry { delay, last_update: now });
+        self.entries.insert(
+            key.to_string(),
+            Entry {
+                delay,
+                last_update: now,
+            },
+        );
     }
 
     /// Time left until `key` may be retried.
     pub fn remaining(&self, key: &str, now: Instant) -> Option<Duration> {
         let e = self.entries.get(key)?;
-        e.delay.checked_sub(now.saturating_duration_since(e.last_update)).filter(|d| !d.is_zero())
+        e.delay
+            .checked_sub(now.saturating_duration_since(e.last_update))
+            .filter(|d| !d.is_zero())
     }
 
     /// Forget a key (e.g. a container that ran long enough).
@@ -73,7 +83,10 @@ mod tests {
         let t0 = Instant::now();
         assert_eq!(b.in_backoff("c", t0), None);
         b.next("c", t0);
-        assert_eq!(b.in_backoff("c", t0 + Duration::from_secs(5)), Some(INITIAL));
+        assert_eq!(
+            b.in_backoff("c", t0 + Duration::from_secs(5)),
+            Some(INITIAL)
+        );
         assert_eq!(b.in_backoff("c", t0 + Duration::from_secs(11)), None);
         let mut t = t0;
         for _ in 0..10 {

@@ -12,7 +12,13 @@ use crate::runtime::{BindMount, ContainerConfig, NetworkMode};
 pub const PAUSE_COMMAND: &str = "trap 'exit 0' TERM INT; sleep 2147483647 & wait";
 
 /// Config of the pod's pause (sandbox) container.
-pub fn sandbox_config(node: &str, pod: &Pod, pod_ref: &PodRef, image: &str, attempt: u32) -> ContainerConfig {
+pub fn sandbox_config(
+    node: &str,
+    pod: &Pod,
+    pod_ref: &PodRef,
+    image: &str,
+    attempt: u32,
+) -> ContainerConfig {
     let spec = pod.spec.clone().unwrap_or_default();
     let host_network = spec.host_network.unwrap_or(false);
     let hostname = spec
@@ -26,14 +32,22 @@ pub fn sandbox_config(node: &str, pod: &Pod, pod_ref: &PodRef, image: &str, atte
         entrypoint: vec!["/bin/sh".into(), "-c".into()],
         args: vec![PAUSE_COMMAND.into()],
         labels: container_labels(node, pod_ref, SANDBOX_CONTAINER, Role::Sandbox, attempt),
-        network: Some(if host_network { NetworkMode::Host } else { NetworkMode::Bridge }),
+        network: Some(if host_network {
+            NetworkMode::Host
+        } else {
+            NetworkMode::Bridge
+        }),
         hostname: (!host_network).then_some(hostname),
         ..Default::default()
     }
 }
 
 fn user_of(pod: &Pod, c: &Container) -> Option<String> {
-    let psc = pod.spec.as_ref().and_then(|s| s.security_context.clone()).unwrap_or_default();
+    let psc = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.security_context.clone())
+        .unwrap_or_default();
     let csc = c.security_context.clone().unwrap_or_default();
     let uid = csc.run_as_user.or(psc.run_as_user)?;
     Some(match csc.run_as_group.or(psc.run_as_group) {
@@ -62,8 +76,16 @@ pub fn container_config(
     attempt: u32,
     resolved: Resolved,
 ) -> ContainerConfig {
-    let limits = c.resources.as_ref().and_then(|r| r.limits.clone()).unwrap_or_default();
-    let requests: BTreeMap<_, _> = c.resources.as_ref().and_then(|r| r.requests.clone()).unwrap_or_default();
+    let limits = c
+        .resources
+        .as_ref()
+        .and_then(|r| r.limits.clone())
+        .unwrap_or_default();
+    let requests: BTreeMap<_, _> = c
+        .resources
+        .as_ref()
+        .and_then(|r| r.requests.clone())
+        .unwrap_or_default();
     let memory_limit = limits
         .get("memory")
         .and_then(|q| quantity::parse_units_ceil(&q.0))
@@ -123,9 +145,21 @@ mod tests {
             }]}
         }))
         .expect("pod");
-        let pr = PodRef { namespace: "ns".into(), name: "p".into(), uid: "u".into() };
-        let c = pod.spec.as_ref().map(|s| s.containers[0].clone()).expect("c");
-        let resolved = Resolved { env: vec![("MSG".into(), "hi".into())], mounts: vec![], sandbox_id: "sb".into() };
+        let pr = PodRef {
+            namespace: "ns".into(),
+            name: "p".into(),
+            uid: "u".into(),
+        };
+        let c = pod
+            .spec
+            .as_ref()
+            .map(|s| s.containers[0].clone())
+            .expect("c");
+        let resolved = Resolved {
+            env: vec![("MSG".into(), "hi".into())],
+            mounts: vec![],
+            sandbox_id: "sb".into(),
+        };
         let cfg = container_config("n1", &pod, &pr, &c, Role::App, 3, resolved);
         assert_eq!(cfg.name, "k8s_c_p_ns_u_3");
         assert_eq!(cfg.args, vec!["echo hi".to_string()]);

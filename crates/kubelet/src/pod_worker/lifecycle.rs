@@ -27,7 +27,11 @@ fn handler_action(h: &LifecycleHandler) -> Action {
 
 impl PodWorker {
     /// Image present (or pulled) per policy and node mode; otherwise the waiting reason.
-    pub(super) async fn ensure_image(&mut self, image: &str, policy: &str) -> Result<String, Waiting> {
+    pub(super) async fn ensure_image(
+        &mut self,
+        image: &str,
+        policy: &str,
+    ) -> Result<String, Waiting> {
         let present = self
             .deps
             .runtime
@@ -38,7 +42,8 @@ impl PodWorker {
         match present {
             Some(id) if policy != "Always" || no_pull => return Ok(id),
             None if no_pull || policy == "Never" => {
-                let mut msg = format!("Container image \"{image}\" is not present with pull policy of Never");
+                let mut msg =
+                    format!("Container image \"{image}\" is not present with pull policy of Never");
                 if no_pull && policy != "Never" {
                     msg.push_str(" (image pulls are disabled on this node: --no-image-pull)");
                 }
@@ -49,14 +54,20 @@ impl PodWorker {
         let key = format!("pull/{image}");
         let now = Instant::now();
         if self.backoff.in_backoff(&key, now).is_some() {
-            return Err(waiting("ImagePullBackOff", format!("Back-off pulling image \"{image}\"")));
+            return Err(waiting(
+                "ImagePullBackOff",
+                format!("Back-off pulling image \"{image}\""),
+            ));
         }
         match self.deps.runtime.pull_image(image).await {
             Ok(()) => {
                 self.backoff.reset(&key);
                 match self.deps.runtime.image_id(image).await {
                     Ok(Some(id)) => Ok(id),
-                    Ok(None) => Err(waiting("ErrImagePull", format!("image {image} missing after pull"))),
+                    Ok(None) => Err(waiting(
+                        "ErrImagePull",
+                        format!("image {image} missing after pull"),
+                    )),
                     Err(e) => Err(waiting("ErrImagePull", e.to_string())),
                 }
             }
@@ -99,7 +110,10 @@ impl PodWorker {
                 }
                 self.waiting.remove(&spec.name);
                 // A container that stayed up 10 minutes earns a fresh back-off, as upstream.
-                if latest.started_at.is_some_and(|t| chrono::Utc::now() - t > chrono::Duration::minutes(10)) {
+                if latest
+                    .started_at
+                    .is_some_and(|t| chrono::Utc::now() - t > chrono::Duration::minutes(10))
+                {
                     self.backoff.reset(&spec.name);
                 }
             }
@@ -108,7 +122,11 @@ impl PodWorker {
             }
             ContainerState::Exited => {
                 let failed_start = !latest.error.is_empty();
-                let code = if failed_start { 128 } else { latest.exit_code.unwrap_or(0) };
+                let code = if failed_start {
+                    128
+                } else {
+                    latest.exit_code.unwrap_or(0)
+                };
                 if !should_restart(policy, code) {
                     self.waiting.remove(&spec.name);
                     return;
@@ -132,7 +150,8 @@ impl PodWorker {
                     return;
                 }
                 self.backoff.next(&spec.name, now);
-                self.start(spec, role, attempt_of(&latest.labels) + 1, sandbox).await;
+                self.start(spec, role, attempt_of(&latest.labels) + 1, sandbox)
+                    .await;
             }
         }
     }
@@ -152,40 +171,88 @@ impl PodWorker {
         self.busy = true;
         let image = spec.image.clone().unwrap_or_default();
         let policy = spec.image_pull_policy.clone().unwrap_or_else(|| {
-            let tagged = image.rsplit('/').next().is_some_and(|last| last.contains(':') && !last.ends_with(":latest"));
-            if tagged { "IfNotPresent".into() } else { "Always".into() }
+            let tagged = image
+                .rsplit('/')
+                .next()
+                .is_some_and(|last| last.contains(':') && !last.ends_with(":latest"));
+            if tagged {
+                "IfNotPresent".into()
+            } else {
+                "Always".into()
+            }
         });
         if let Err(w) = self.ensure_image(&image, &policy).await {
             self.waiting.insert(spec.name.clone(), w);
             return;
         }
         let pod = self.pod_with_ip();
-        let env = match crate::env::container_env(self.deps.objects.as_ref(), &pod, spec, self.deps.node.resources).await {
+        let env = match crate::env::container_env(
+            self.deps.objects.as_ref(),
+            &pod,
+            spec,
+            self.deps.node.resources,
+        )
+        .await
+        {
             Ok(env) => env,
             Err(e) => {
-                self.waiting.insert(spec.name.clone(), waiting("CreateContainerConfigError", e.to_string()));
+                self.waiting.insert(
+                    spec.name.clone(),
+                    waiting("CreateContainerConfigError", e.to_string()),
+                );
                 return;
             }
         };
-        let volumes = self.volumes.as_ref().map(|(_, v)| v.clone()).unwrap_or_default();
+        let volumes = self
+            .volumes
+            .as_ref()
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
         let mounts = match crate::volumes::container_mounts(spec, &volumes, &env) {
             Ok(m) => m,
             Err(e) => {
-                self.waiting.insert(spec.name.clone(), waiting("CreateContainerConfigError", e.to_string()));
+                self.waiting.insert(
+                    spec.name.clone(),
+                    waiting("CreateContainerConfigError", e.to_string()),
+                );
                 return;
             }
         };
+        let mut mounts = mounts;
+        match self.termination_log(spec, attempt) {
+            Ok(host) => mounts.push(crate::runtime::BindMount {
+                host_path: host.to_string_lossy().into_owned(),
+                container_path: spec
+                    .termination_message_path
+                    .clone()
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or_else(|| "/dev/termination-log".into()),
+                read_only: false,
+            }),
+            Err(e) => tracing::warn!(error = %e, "cannot create termination log"),
+        }
         let resolved = Resolved {
             env,
             mounts,
             sandbox_id: sandbox.id.clone(),
         };
-        let cfg = super::container_config(&self.deps.node.node_name, &pod, &self.pod_ref, spec, role, attempt, resolved);
+        let cfg = super::container_config(
+            &self.deps.node.node_name,
+            &pod,
+            &self.pod_ref,
+            spec,
+            role,
+            attempt,
+            resolved,
+        );
         let rt = self.deps.runtime.clone();
         let id = match rt.create_container(&cfg).await {
             Ok(id) => id,
             Err(e) => {
-                self.waiting.insert(spec.name.clone(), waiting("CreateContainerError", e.to_string()));
+                self.waiting.insert(
+                    spec.name.clone(),
+                    waiting("CreateContainerError", e.to_string()),
+                );
                 return;
             }
         };
@@ -193,8 +260,17 @@ impl PodWorker {
         if let Err(e) = rt.start_container(&id).await {
             // The engine records the error on the container; status reports it as StartError.
             tracing::info!(container = %spec.name, error = %e, "container failed to start");
-        } else if let Some(post_start) = spec.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()) {
-            let outcome = run_action(rt.as_ref(), &id, spec, sandbox.ip.as_deref(), &handler_action(post_start), self.container_grace().max(Duration::from_secs(1))).await;
+        } else if let Some(post_start) = spec.lifecycle.as_ref().and_then(|l| l.post_start.as_ref())
+        {
+            let outcome = run_action(
+                rt.as_ref(),
+                &id,
+                spec,
+                sandbox.ip.as_deref(),
+                &handler_action(post_start),
+                self.container_grace().max(Duration::from_secs(1)),
+            )
+            .await;
             if let ProbeOutcome::Failure(msg) = outcome {
                 tracing::info!(container = %spec.name, %msg, "postStart hook failed, killing container");
                 if let Err(e) = rt.stop_container(&id, Duration::ZERO).await {
@@ -212,6 +288,85 @@ impl PodWorker {
         }
     }
 
+    /// Host file bound at the container's terminationMessagePath.
+    pub(super) fn termination_log_path(&self, name: &str, attempt: u32) -> std::path::PathBuf {
+        self.pod_dir()
+            .join("containers")
+            .join(name)
+            .join(format!("{attempt}-termination-log"))
+    }
+
+    fn termination_log(
+        &self,
+        spec: &Container,
+        attempt: u32,
+    ) -> std::io::Result<std::path::PathBuf> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.termination_log_path(&spec.name, attempt);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::File::create(&path)?;
+        // Writable by whatever user the container runs as.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666))?;
+        Ok(path)
+    }
+
+    /// Termination messages of exited containers: the message file, or for
+    /// `FallbackToLogsOnError` failures the log tail, both capped like upstream.
+    pub(super) async fn termination_messages(
+        &self,
+        containers: &[ContainerInfo],
+    ) -> std::collections::BTreeMap<String, String> {
+        use futures::StreamExt;
+        const MAX_BYTES: usize = 4096;
+        let spec = self.pod.spec.clone().unwrap_or_default();
+        let mut out = std::collections::BTreeMap::new();
+        for c in containers
+            .iter()
+            .filter(|c| c.state == ContainerState::Exited)
+        {
+            let name = c
+                .labels
+                .get(crate::naming::LABEL_CONTAINER_NAME)
+                .cloned()
+                .unwrap_or_default();
+            let Some(cspec) = spec
+                .init_containers
+                .iter()
+                .flatten()
+                .chain(&spec.containers)
+                .find(|s| s.name == name)
+            else {
+                continue;
+            };
+            let file = std::fs::read(self.termination_log_path(&name, attempt_of(&c.labels)))
+                .unwrap_or_default();
+            let mut msg = String::from_utf8_lossy(&file[..file.len().min(MAX_BYTES)]).into_owned();
+            let fallback =
+                cspec.termination_message_policy.as_deref() == Some("FallbackToLogsOnError");
+            if msg.is_empty() && fallback && c.exit_code.unwrap_or(0) != 0 {
+                let opts = crate::runtime::LogOptions {
+                    tail_lines: Some(80),
+                    ..Default::default()
+                };
+                let logs: Vec<u8> = self
+                    .deps
+                    .runtime
+                    .logs(&c.id, &opts)
+                    .filter_map(|r| async move { r.ok().map(|c| c.data.to_vec()) })
+                    .concat()
+                    .await;
+                let start = logs.len().saturating_sub(2048);
+                msg = String::from_utf8_lossy(&logs[start..]).into_owned();
+            }
+            if !msg.is_empty() {
+                out.insert(c.id.clone(), msg);
+            }
+        }
+        out
+    }
+
     async fn stop_one(&self, spec: &Container, c: &ContainerInfo, grace: Duration) {
         let started = Instant::now();
         let rt = self.deps.runtime.clone();
@@ -221,7 +376,14 @@ impl PodWorker {
             // The hook shares the grace period with the stop itself.
             let _ = tokio::time::timeout(
                 grace,
-                run_action(rt.as_ref(), &c.id, spec, ip.as_deref(), &action, grace.max(Duration::from_secs(1))),
+                run_action(
+                    rt.as_ref(),
+                    &c.id,
+                    spec,
+                    ip.as_deref(),
+                    &action,
+                    grace.max(Duration::from_secs(1)),
+                ),
             )
             .await;
         }
@@ -232,25 +394,54 @@ impl PodWorker {
     }
 
     /// Stop every running container of the pod (apps with preStop in parallel, then the sandbox).
-    pub(super) async fn kill_all(&mut self, containers: &[ContainerInfo], grace: Duration) -> crate::error::Result<()> {
+    pub(super) async fn kill_all(
+        &mut self,
+        containers: &[ContainerInfo],
+        grace: Duration,
+    ) -> crate::error::Result<()> {
         self.probes.stop_all();
         let spec = self.pod.spec.clone().unwrap_or_default();
-        let all_specs: Vec<Container> = spec.init_containers.iter().flatten().chain(&spec.containers).cloned().collect();
+        let all_specs: Vec<Container> = spec
+            .init_containers
+            .iter()
+            .flatten()
+            .chain(&spec.containers)
+            .cloned()
+            .collect();
         let running: Vec<&ContainerInfo> = containers
             .iter()
             .filter(|c| c.state == ContainerState::Running)
-            .filter(|c| c.labels.get(crate::naming::LABEL_CONTAINER_NAME).map(String::as_str) != Some(SANDBOX_CONTAINER))
+            .filter(|c| {
+                c.labels
+                    .get(crate::naming::LABEL_CONTAINER_NAME)
+                    .map(String::as_str)
+                    != Some(SANDBOX_CONTAINER)
+            })
             .collect();
         let this: &PodWorker = self;
         let stops = running.iter().map(|c| {
-            let name = c.labels.get(crate::naming::LABEL_CONTAINER_NAME).cloned().unwrap_or_default();
-            let spec = all_specs.iter().find(|s| s.name == name).cloned().unwrap_or(Container { name, ..Default::default() });
+            let name = c
+                .labels
+                .get(crate::naming::LABEL_CONTAINER_NAME)
+                .cloned()
+                .unwrap_or_default();
+            let spec = all_specs
+                .iter()
+                .find(|s| s.name == name)
+                .cloned()
+                .unwrap_or(Container {
+                    name,
+                    ..Default::default()
+                });
             async move { this.stop_one(&spec, c, grace).await }
         });
         futures::future::join_all(stops).await;
         for sb in crate::status::sandboxes(containers) {
             if sb.state == ContainerState::Running {
-                self.deps.runtime.stop_container(&sb.id, Duration::ZERO).await?;
+                self.deps
+                    .runtime
+                    .stop_container(&sb.id, Duration::ZERO)
+                    .await?;
             }
         }
         Ok(())

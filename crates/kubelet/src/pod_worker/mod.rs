@@ -84,13 +84,19 @@ pub struct PodWorker {
 
 impl std::fmt::Debug for PodWorker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PodWorker").field("pod", &self.pod_ref).finish()
+        f.debug_struct("PodWorker")
+            .field("pod", &self.pod_ref)
+            .finish()
     }
 }
 
 fn pod_ref(pod: &Pod) -> PodRef {
     PodRef {
-        namespace: pod.metadata.namespace.clone().unwrap_or_else(|| "default".into()),
+        namespace: pod
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into()),
         name: pod.metadata.name.clone().unwrap_or_default(),
         uid: pod.metadata.uid.clone().unwrap_or_default(),
     }
@@ -160,7 +166,12 @@ impl PodWorker {
             .pod
             .metadata
             .deletion_grace_period_seconds
-            .or_else(|| self.pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds))
+            .or_else(|| {
+                self.pod
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.termination_grace_period_seconds)
+            })
             .unwrap_or(30);
         Duration::from_secs(secs.max(0) as u64)
     }
@@ -181,8 +192,14 @@ impl PodWorker {
         if terminal {
             // Finished pods keep their containers (for logs) but nothing runs.
             self.probes.stop_all();
-            for c in containers.iter().filter(|c| c.state == ContainerState::Running) {
-                self.deps.runtime.stop_container(&c.id, Duration::from_secs(2)).await?;
+            for c in containers
+                .iter()
+                .filter(|c| c.state == ContainerState::Running)
+            {
+                self.deps
+                    .runtime
+                    .stop_container(&c.id, Duration::from_secs(2))
+                    .await?;
             }
             return Ok(STEADY * 3);
         }
@@ -198,7 +215,10 @@ impl PodWorker {
             Some(fresh) => fresh,
             None => containers,
         };
-        if let Some(sandbox) = sandboxes(&containers).first().filter(|s| s.state == ContainerState::Running) {
+        if let Some(sandbox) = sandboxes(&containers)
+            .first()
+            .filter(|s| s.state == ContainerState::Running)
+        {
             let sandbox = (*sandbox).clone();
             if self.ensure_volumes().await {
                 self.sync_containers(&containers, &sandbox).await;
@@ -207,14 +227,26 @@ impl PodWorker {
         let containers = self.list().await?;
         self.report(&containers).await?;
         let any_waiting = !self.waiting.is_empty()
-            || containers.iter().any(|c| c.state == ContainerState::Created);
-        Ok(if self.busy || any_waiting { FAST } else { STEADY })
+            || containers
+                .iter()
+                .any(|c| c.state == ContainerState::Created);
+        Ok(if self.busy || any_waiting {
+            FAST
+        } else {
+            STEADY
+        })
     }
 
     /// Make sure a running pause container exists; returns a fresh listing if it created one.
-    async fn ensure_sandbox(&mut self, containers: &[ContainerInfo]) -> Result<Option<Vec<ContainerInfo>>> {
+    async fn ensure_sandbox(
+        &mut self,
+        containers: &[ContainerInfo],
+    ) -> Result<Option<Vec<ContainerInfo>>> {
         let latest = sandboxes(containers).first().copied().cloned();
-        if latest.as_ref().is_some_and(|s| s.state == ContainerState::Running) {
+        if latest
+            .as_ref()
+            .is_some_and(|s| s.state == ContainerState::Running)
+        {
             return Ok(None);
         }
         // Once every container is done for good the sandbox is not needed again.
@@ -223,25 +255,46 @@ impl PodWorker {
         let all_done = latest.is_some()
             && spec.containers.iter().all(|c| {
                 instances(containers, &c.name).first().is_some_and(|i| {
-                    i.state == ContainerState::Exited && !should_restart(&policy, i.exit_code.unwrap_or(0))
+                    i.state == ContainerState::Exited
+                        && !should_restart(&policy, i.exit_code.unwrap_or(0))
                 })
             });
         if all_done {
             return Ok(None);
         }
         // The network namespace is gone: everything in it must be restarted, as upstream does.
-        for c in containers.iter().filter(|c| c.state == ContainerState::Running) {
-            self.deps.runtime.stop_container(&c.id, Duration::from_secs(2)).await?;
+        for c in containers
+            .iter()
+            .filter(|c| c.state == ContainerState::Running)
+        {
+            self.deps
+                .runtime
+                .stop_container(&c.id, Duration::from_secs(2))
+                .await?;
         }
         let image = self.deps.node.pause_image.clone();
         if let Err(w) = self.ensure_image(&image, "IfNotPresent").await {
-            for c in spec.init_containers.iter().flatten().chain(&spec.containers) {
+            for c in spec
+                .init_containers
+                .iter()
+                .flatten()
+                .chain(&spec.containers)
+            {
                 self.waiting.insert(c.name.clone(), w.clone());
             }
             return Ok(None);
         }
-        let attempt = latest.as_ref().map(|s| attempt_of(&s.labels) + 1).unwrap_or(0);
-        let cfg = sandbox_config(&self.deps.node.node_name, &self.pod, &self.pod_ref, &image, attempt);
+        let attempt = latest
+            .as_ref()
+            .map(|s| attempt_of(&s.labels) + 1)
+            .unwrap_or(0);
+        let cfg = sandbox_config(
+            &self.deps.node.node_name,
+            &self.pod,
+            &self.pod_ref,
+            &image,
+            attempt,
+        );
         let id = self.deps.runtime.create_container(&cfg).await?;
         self.deps.runtime.start_container(&id).await?;
         if let Some(old) = latest {
@@ -298,14 +351,21 @@ impl PodWorker {
             let sidecar = c.restart_policy.as_deref() == Some("Always");
             let latest = instances(containers, &c.name).first().copied().cloned();
             let done = match &latest {
-                Some(i) if sidecar => i.state == ContainerState::Running && self.probes.verdicts(&i.id, c).started,
-                Some(i) => i.state == ContainerState::Exited && i.exit_code == Some(0) && i.error.is_empty(),
+                Some(i) if sidecar => {
+                    i.state == ContainerState::Running && self.probes.verdicts(&i.id, c).started
+                }
+                Some(i) => {
+                    i.state == ContainerState::Exited
+                        && i.exit_code == Some(0)
+                        && i.error.is_empty()
+                }
                 None => false,
             };
             if done {
                 self.waiting.remove(&c.name);
                 if sidecar {
-                    self.ensure_container(c, Role::Init, "Always", latest.as_ref(), sandbox).await;
+                    self.ensure_container(c, Role::Init, "Always", latest.as_ref(), sandbox)
+                        .await;
                 }
                 continue;
             }
@@ -317,16 +377,19 @@ impl PodWorker {
             } else {
                 "OnFailure"
             };
-            self.ensure_container(c, Role::Init, init_policy, latest.as_ref(), sandbox).await;
+            self.ensure_container(c, Role::Init, init_policy, latest.as_ref(), sandbox)
+                .await;
             return;
         }
         for c in &spec.containers {
             let latest = instances(containers, &c.name).first().copied().cloned();
-            self.ensure_container(c, Role::App, &policy, latest.as_ref(), sandbox).await;
+            self.ensure_container(c, Role::App, &policy, latest.as_ref(), sandbox)
+                .await;
         }
     }
 
     async fn report(&mut self, containers: &[ContainerInfo]) -> Result<()> {
+        let messages = self.termination_messages(containers).await;
         let probes = &self.probes;
         let verdicts = |id: &str, c: &Container| probes.verdicts(id, c);
         let status = compute_status(&StatusInput {
@@ -336,6 +399,7 @@ impl PodWorker {
             probes: &verdicts,
             host_ip: &self.deps.node.host_ip,
             now: chrono::Utc::now(),
+            messages: &messages,
         });
         if self.last_status.as_ref() == Some(&status) && self.pod.status.as_ref() == Some(&status) {
             return Ok(());
@@ -361,7 +425,11 @@ impl PodWorker {
         }
         self.deps
             .api
-            .delete_now(&self.pod_ref.namespace, &self.pod_ref.name, &self.pod_ref.uid)
+            .delete_now(
+                &self.pod_ref.namespace,
+                &self.pod_ref.name,
+                &self.pod_ref.uid,
+            )
             .await?;
         self.deleted_via_api = true;
         Ok(())
@@ -370,12 +438,20 @@ impl PodWorker {
     /// The pod no longer exists in the API: stop and remove everything it left behind.
     pub async fn remove(&mut self) -> Result<()> {
         let containers = self.list().await?;
-        let grace = if self.deleted_via_api { Duration::ZERO } else { self.grace() };
+        let grace = if self.deleted_via_api {
+            Duration::ZERO
+        } else {
+            self.grace()
+        };
         self.kill_all(&containers, grace).await?;
         for c in &containers {
             self.deps.runtime.remove_container(&c.id).await?;
         }
-        crate::volumes::cleanup_pod_dirs(&self.pod_dir(), &self.deps.node.memory_root, &self.pod_ref.uid);
+        crate::volumes::cleanup_pod_dirs(
+            &self.pod_dir(),
+            &self.deps.node.memory_root,
+            &self.pod_ref.uid,
+        );
         Ok(())
     }
 }
@@ -385,12 +461,16 @@ impl PodWorker {
 pub enum PodUpdate {
     /// The latest version of the pod.
     Present(Box<Pod>),
-    /// The pod is gone from the API.
-    Gone,
+    /// The pod is gone from the API (with its last known state when the watch had it).
+    Gone(Option<Box<Pod>>),
 }
 
 /// Drive a worker until its pod is gone; `updates` carries the newest pod version.
-pub async fn run_worker(mut worker: PodWorker, mut updates: watch::Receiver<PodUpdate>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run_worker(
+    mut worker: PodWorker,
+    mut updates: watch::Receiver<PodUpdate>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let wake = worker.wake_handle();
     loop {
         let delay = match worker.sync().await {
@@ -408,7 +488,11 @@ pub async fn run_worker(mut worker: PodWorker, mut updates: watch::Receiver<PodU
                 let update = updates.borrow_and_update().clone();
                 match update {
                     PodUpdate::Present(p) => worker.update(*p),
-                    PodUpdate::Gone => {
+                    PodUpdate::Gone(last) => {
+                        // The final object carries the grace period of a forced deletion.
+                        if let Some(p) = last {
+                            worker.update(*p);
+                        }
                         if let Err(e) = worker.remove().await {
                             tracing::warn!(pod = %worker.pod_ref.name, error = %e, "pod cleanup failed");
                         }

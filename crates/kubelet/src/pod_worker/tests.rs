@@ -13,11 +13,17 @@ struct Recorder {
 #[async_trait]
 impl PodApi for Recorder {
     async fn patch_status(&self, _: &str, _: &str, status: &PodStatus) -> Result<()> {
-        self.statuses.lock().unwrap_or_else(|e| e.into_inner()).push(status.clone());
+        self.statuses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(status.clone());
         Ok(())
     }
     async fn delete_now(&self, _: &str, name: &str, _: &str) -> Result<()> {
-        self.deletes.lock().unwrap_or_else(|e| e.into_inner()).push(name.to_string());
+        self.deletes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(name.to_string());
         Ok(())
     }
 }
@@ -36,7 +42,14 @@ impl ObjectSource for NoObjects {
 
 #[async_trait]
 impl TokenSource for NoObjects {
-    async fn token(&self, _: &str, _: &str, _: Option<&str>, _: i64, _: &Pod) -> Result<Option<String>> {
+    async fn token(
+        &self,
+        _: &str,
+        _: &str,
+        _: Option<&str>,
+        _: i64,
+        _: &Pod,
+    ) -> Result<Option<String>> {
         Ok(None)
     }
 }
@@ -63,13 +76,22 @@ fn harness(pod: serde_json::Value, no_pull: bool) -> Harness {
             data_dir: tmp.path().to_path_buf(),
             no_image_pull: no_pull,
             pause_image: "busybox:latest".into(),
-            resources: NodeResources { cpu_millis: 2000, memory_bytes: 1 << 30, ephemeral_bytes: 0 },
+            resources: NodeResources {
+                cpu_millis: 2000,
+                memory_bytes: 1 << 30,
+                ephemeral_bytes: 0,
+            },
             host_ip: "10.1.1.1".into(),
             memory_root: tmp.path().join("shm"),
         }),
     };
     let pod: Pod = serde_json::from_value(pod).expect("pod");
-    Harness { rt, api, worker: PodWorker::new(deps, pod, Arc::new(Notify::new())), _tmp: tmp }
+    Harness {
+        rt,
+        api,
+        worker: PodWorker::new(deps, pod, Arc::new(Notify::new())),
+        _tmp: tmp,
+    }
 }
 
 fn simple_pod(policy: &str) -> serde_json::Value {
@@ -83,17 +105,37 @@ fn simple_pod(policy: &str) -> serde_json::Value {
 
 impl Harness {
     fn last_status(&self) -> PodStatus {
-        self.api.statuses.lock().unwrap_or_else(|e| e.into_inner()).last().cloned().expect("a status")
+        self.api
+            .statuses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .last()
+            .cloned()
+            .expect("a status")
     }
     fn app(&self, name: &str) -> Vec<crate::runtime::FakeContainer> {
-        let mut v: Vec<_> = self.rt.containers().into_iter().filter(|c| c.info.labels.get(crate::naming::LABEL_CONTAINER_NAME).map(String::as_str) == Some(name)).collect();
+        let mut v: Vec<_> = self
+            .rt
+            .containers()
+            .into_iter()
+            .filter(|c| {
+                c.info
+                    .labels
+                    .get(crate::naming::LABEL_CONTAINER_NAME)
+                    .map(String::as_str)
+                    == Some(name)
+            })
+            .collect();
         v.sort_by_key(|c| attempt_of(&c.info.labels));
         v
     }
 }
 
 fn main_state(s: &PodStatus) -> k8s_openapi::api::core::v1::ContainerState {
-    s.container_statuses.as_ref().and_then(|c| c[0].state.clone()).expect("state")
+    s.container_statuses
+        .as_ref()
+        .and_then(|c| c[0].state.clone())
+        .expect("state")
 }
 
 #[tokio::test]
@@ -105,12 +147,23 @@ async fn pod_runs_with_sandbox_and_reports_ip() {
     let main = h.app("main");
     assert_eq!(main.len(), 1);
     assert_eq!(main[0].config.name, "k8s_main_web_default_uid-1_0");
-    assert_eq!(main[0].config.entrypoint, vec!["sh".to_string(), "-c".into(), "echo hi".into()]);
-    assert_eq!(main[0].config.network, Some(crate::runtime::NetworkMode::Container(sandbox[0].info.id.clone())));
+    assert_eq!(
+        main[0].config.entrypoint,
+        vec!["sh".to_string(), "-c".into(), "echo hi".into()]
+    );
+    assert_eq!(
+        main[0].config.network,
+        Some(crate::runtime::NetworkMode::Container(
+            sandbox[0].info.id.clone()
+        ))
+    );
     assert_eq!(main[0].config.labels[crate::naming::LABEL_NODE], "node-a");
     let s = h.last_status();
     assert_eq!(s.phase.as_deref(), Some("Running"));
-    assert!(s.pod_ip.as_deref().is_some_and(|ip| ip.starts_with("172.17.")));
+    assert!(s
+        .pod_ip
+        .as_deref()
+        .is_some_and(|ip| ip.starts_with("172.17.")));
     assert_eq!(s.host_ip.as_deref(), Some("10.1.1.1"));
     assert!(main_state(&s).running.is_some());
     assert!(h.rt.pulls().is_empty());
@@ -130,7 +183,11 @@ async fn never_policy_reaches_terminal_phases() {
     // Terminal: nothing restarts, the sandbox is stopped on the next pass.
     h.worker.sync().await.expect("sync");
     assert_eq!(h.app("main").len(), 1);
-    assert!(h.rt.containers().iter().all(|c| c.info.state != crate::runtime::ContainerState::Running));
+    assert!(h
+        .rt
+        .containers()
+        .iter()
+        .all(|c| c.info.state != crate::runtime::ContainerState::Running));
 
     let mut ok = harness(simple_pod("OnFailure"), true);
     ok.worker.sync().await.expect("sync");
@@ -138,7 +195,13 @@ async fn never_policy_reaches_terminal_phases() {
     ok.rt.exit_container(&id, 0, false);
     ok.worker.sync().await.expect("sync");
     assert_eq!(ok.last_status().phase.as_deref(), Some("Succeeded"));
-    assert_eq!(main_state(&ok.last_status()).terminated.and_then(|t| t.reason).as_deref(), Some("Completed"));
+    assert_eq!(
+        main_state(&ok.last_status())
+            .terminated
+            .and_then(|t| t.reason)
+            .as_deref(),
+        Some("Completed")
+    );
 }
 
 #[tokio::test]
@@ -152,14 +215,31 @@ async fn always_restarts_then_backs_off() {
     assert_eq!(all.len(), 2, "restarted immediately the first time");
     h.rt.exit_container(&all[1].info.id, 1, false);
     h.worker.sync().await.expect("sync");
-    assert_eq!(h.app("main").len(), 2, "second crash waits for the back-off");
+    assert_eq!(
+        h.app("main").len(),
+        2,
+        "second crash waits for the back-off"
+    );
     let s = h.last_status();
-    let cs = s.container_statuses.as_ref().map(|c| c[0].clone()).expect("cs");
+    let cs = s
+        .container_statuses
+        .as_ref()
+        .map(|c| c[0].clone())
+        .expect("cs");
     assert_eq!(cs.restart_count, 1);
     let w = cs.state.and_then(|s| s.waiting).expect("waiting");
     assert_eq!(w.reason.as_deref(), Some("CrashLoopBackOff"));
-    assert!(w.message.as_deref().is_some_and(|m| m.starts_with("back-off 10s restarting failed container=main pod=web_default(uid-1)")));
-    assert_eq!(cs.last_state.and_then(|s| s.terminated).map(|t| t.exit_code), Some(1));
+    assert!(w
+        .message
+        .as_deref()
+        .is_some_and(|m| m
+            .starts_with("back-off 10s restarting failed container=main pod=web_default(uid-1)")));
+    assert_eq!(
+        cs.last_state
+            .and_then(|s| s.terminated)
+            .map(|t| t.exit_code),
+        Some(1)
+    );
     assert_eq!(s.phase.as_deref(), Some("Running"));
 }
 
@@ -173,18 +253,36 @@ async fn missing_image_in_no_pull_mode() {
     let s = h.last_status();
     let w = main_state(&s).waiting.expect("waiting");
     assert_eq!(w.reason.as_deref(), Some("ErrImageNeverPull"));
-    assert!(w.message.as_deref().is_some_and(|m| m.contains("nginx:1.25") && m.contains("--no-image-pull")));
+    assert!(w
+        .message
+        .as_deref()
+        .is_some_and(|m| m.contains("nginx:1.25") && m.contains("--no-image-pull")));
     assert_eq!(s.phase.as_deref(), Some("Pending"));
-    assert!(h.rt.pulls().is_empty(), "the engine must never be asked to pull");
+    assert!(
+        h.rt.pulls().is_empty(),
+        "the engine must never be asked to pull"
+    );
 
     // With pulls allowed the engine is asked, fails, and the next pass backs off.
     let mut pod = simple_pod("Always");
     pod["spec"]["containers"][0]["image"] = json!("nginx:1.25");
     let mut h = harness(pod, false);
     h.worker.sync().await.expect("sync");
-    assert_eq!(main_state(&h.last_status()).waiting.and_then(|w| w.reason).as_deref(), Some("ErrImagePull"));
+    assert_eq!(
+        main_state(&h.last_status())
+            .waiting
+            .and_then(|w| w.reason)
+            .as_deref(),
+        Some("ErrImagePull")
+    );
     h.worker.sync().await.expect("sync");
-    assert_eq!(main_state(&h.last_status()).waiting.and_then(|w| w.reason).as_deref(), Some("ImagePullBackOff"));
+    assert_eq!(
+        main_state(&h.last_status())
+            .waiting
+            .and_then(|w| w.reason)
+            .as_deref(),
+        Some("ImagePullBackOff")
+    );
     assert_eq!(h.rt.pulls(), vec!["nginx:1.25".to_string()]);
 }
 
@@ -213,18 +311,27 @@ async fn init_containers_run_in_order() {
     let s = h.last_status();
     assert_eq!(s.phase.as_deref(), Some("Running"));
     let inits = s.init_container_statuses.expect("init statuses");
-    assert_eq!(inits.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["one", "two"]);
+    assert_eq!(
+        inits.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        ["one", "two"]
+    );
 }
 
 #[tokio::test]
 async fn start_error_is_reported_with_runtime_message() {
     let mut h = harness(simple_pod("Never"), true);
-    h.rt.fail_start("k8s_main_", "exec: \"nope\": executable file not found in $PATH");
+    h.rt.fail_start(
+        "k8s_main_",
+        "exec: \"nope\": executable file not found in $PATH",
+    );
     h.worker.sync().await.expect("sync");
     let s = h.last_status();
     let t = main_state(&s).terminated.expect("terminated");
     assert_eq!(t.reason.as_deref(), Some("StartError"));
-    assert!(t.message.as_deref().is_some_and(|m| m.contains("executable file not found")));
+    assert!(t
+        .message
+        .as_deref()
+        .is_some_and(|m| m.contains("executable file not found")));
     assert_eq!(s.phase.as_deref(), Some("Failed"));
 }
 
@@ -237,8 +344,15 @@ async fn graceful_delete_then_cleanup() {
     pod.metadata.deletion_grace_period_seconds = Some(1);
     h.worker.update(pod);
     h.worker.sync().await.expect("sync");
-    assert!(h.rt.containers().iter().all(|c| c.info.state != crate::runtime::ContainerState::Running));
-    assert_eq!(*h.api.deletes.lock().unwrap_or_else(|e| e.into_inner()), vec!["web".to_string()]);
+    assert!(h
+        .rt
+        .containers()
+        .iter()
+        .all(|c| c.info.state != crate::runtime::ContainerState::Running));
+    assert_eq!(
+        *h.api.deletes.lock().unwrap_or_else(|e| e.into_inner()),
+        vec!["web".to_string()]
+    );
     assert!(main_state(&h.last_status()).terminated.is_some());
     h.worker.remove().await.expect("remove");
     assert!(h.rt.containers().is_empty());
@@ -248,17 +362,26 @@ async fn graceful_delete_then_cleanup() {
 #[tokio::test(start_paused = true)]
 async fn failing_liveness_restarts_the_container() {
     let mut pod = simple_pod("Always");
-    pod["spec"]["containers"][0]["livenessProbe"] = json!({"exec": {"command": ["check"]}, "periodSeconds": 1, "failureThreshold": 1});
-    pod["spec"]["containers"][0]["readinessProbe"] = json!({"exec": {"command": ["ready"]}, "periodSeconds": 1});
+    pod["spec"]["containers"][0]["livenessProbe"] =
+        json!({"exec": {"command": ["check"]}, "periodSeconds": 1, "failureThreshold": 1});
+    pod["spec"]["containers"][0]["readinessProbe"] =
+        json!({"exec": {"command": ["ready"]}, "periodSeconds": 1});
     let mut h = harness(pod, true);
     h.rt.set_exec_result("check", 1);
     h.worker.sync().await.expect("sync");
     h.worker.sync().await.expect("sync");
     let notify = h.worker.wake_handle();
-    tokio::time::timeout(Duration::from_secs(30), notify.notified()).await.expect("probe verdict");
+    tokio::time::timeout(Duration::from_secs(30), notify.notified())
+        .await
+        .expect("probe verdict");
     h.worker.sync().await.expect("sync");
     h.worker.sync().await.expect("sync");
     let main = h.app("main");
     assert_eq!(main.len(), 2, "killed by liveness and restarted");
-    assert_eq!(h.last_status().container_statuses.map(|c| c[0].restart_count), Some(1));
+    assert_eq!(
+        h.last_status()
+            .container_statuses
+            .map(|c| c[0].restart_count),
+        Some(1)
+    );
 }

@@ -199,7 +199,10 @@ impl ContainerRuntime for DockerRuntime {
     async fn inspect_container(&self, id: &str) -> Result<ContainerInfo> {
         let c = self
             .docker
-            .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
+            .inspect_container(
+                id,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
             .await?;
         let state = c.state.unwrap_or_default();
         let config = c.config.unwrap_or_default();

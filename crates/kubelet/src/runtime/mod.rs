@@ -187,7 +187,9 @@ pub struct StreamSession {
 
 impl std::fmt::Debug for StreamSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StreamSession").field("id", &self.id).finish()
+        f.debug_struct("StreamSession")
+            .field("id", &self.id)
+            .finish()
     }
 }
 

@@ -71,7 +71,9 @@ pub fn parse_resize(data: &[u8]) -> Option<(u16, u16)> {
         width: u16,
         height: u16,
     }
-    serde_json::from_slice::<Size>(data).ok().map(|s| (s.width, s.height))
+    serde_json::from_slice::<Size>(data)
+        .ok()
+        .map(|s| (s.width, s.height))
 }
 
 fn not_websocket(what: &str) -> Response {
@@ -90,11 +92,21 @@ pub async fn exec(
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     let q = query_pairs(raw.as_deref());
-    let command: Vec<String> = q.iter().filter(|(k, _)| k == "command").map(|(_, v)| v.clone()).collect();
+    let command: Vec<String> = q
+        .iter()
+        .filter(|(k, _)| k == "command")
+        .map(|(_, v)| v.clone())
+        .collect();
     if command.is_empty() {
-        return status_error(StatusCode::BAD_REQUEST, "BadRequest", "you must specify at least one command for the container");
+        return status_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "you must specify at least one command for the container",
+        );
     }
-    let Ok(ws) = ws else { return not_websocket("exec") };
+    let Ok(ws) = ws else {
+        return not_websocket("exec");
+    };
     let opts = ExecOptions {
         command,
         stdin: query_flag(&q, &["stdin", "input"]),
@@ -110,16 +122,30 @@ pub async fn exec(
         return status_error(
             StatusCode::BAD_REQUEST,
             "BadRequest",
-            format!("container {} is not running in pod {pod}", info.labels.get(crate::naming::LABEL_CONTAINER_NAME).cloned().unwrap_or_default()),
+            format!(
+                "container {} is not running in pod {pod}",
+                info.labels
+                    .get(crate::naming::LABEL_CONTAINER_NAME)
+                    .cloned()
+                    .unwrap_or_default()
+            ),
         );
     }
     let session = match state.runtime.exec(&info.id, &opts).await {
         Ok(s) => s,
-        Err(e) => return status_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", e.to_string()),
+        Err(e) => {
+            return status_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                e.to_string(),
+            )
+        }
     };
     let ws = ws.protocols(PROTOCOLS);
     ws.on_upgrade(move |socket| async move {
-        let v5 = socket.protocol().is_some_and(|p| p.as_bytes() == PROTOCOLS[0].as_bytes());
+        let v5 = socket
+            .protocol()
+            .is_some_and(|p| p.as_bytes() == PROTOCOLS[0].as_bytes());
         let runtime = state.runtime.clone();
         let exec_id = session.id.clone();
         let rt = runtime.clone();
@@ -133,13 +159,20 @@ pub async fn exec(
             }
         };
         let exec_id = session.id.clone();
-        let status = pump(socket, session, v5, opts.stdout, resize, move || async move {
-            match runtime.exec_exit_code(&exec_id).await {
-                Ok(Some(code)) => exit_status(code, &opts.command),
-                Ok(None) => internal_status("command did not report an exit code"),
-                Err(e) => internal_status(&e.to_string()),
-            }
-        })
+        let status = pump(
+            socket,
+            session,
+            v5,
+            opts.stdout,
+            resize,
+            move || async move {
+                match runtime.exec_exit_code(&exec_id).await {
+                    Ok(Some(code)) => exit_status(code, &opts.command),
+                    Ok(None) => internal_status("command did not report an exit code"),
+                    Err(e) => internal_status(&e.to_string()),
+                }
+            },
+        )
         .await;
         if let Err(e) = status {
             tracing::debug!(error = %e, "exec stream ended with error");
@@ -155,41 +188,56 @@ pub async fn attach(
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     let q = query_pairs(raw.as_deref());
-    let Ok(ws) = ws else { return not_websocket("attach") };
+    let Ok(ws) = ws else {
+        return not_websocket("attach");
+    };
     let info = match state.find_container(&ns, &pod, &container, false).await {
         Ok(i) => i,
         Err(r) => return r,
     };
     if info.state != crate::runtime::ContainerState::Running {
-        return status_error(StatusCode::BAD_REQUEST, "BadRequest", format!("container is not running in pod {pod}"));
+        return status_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            format!("container is not running in pod {pod}"),
+        );
     }
     let stdin = query_flag(&q, &["stdin", "input"]);
     let stdout = query_flag(&q, &["stdout", "output"]);
     let session = match state.runtime.attach(&info.id, stdin).await {
         Ok(s) => s,
-        Err(e) => return status_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", e.to_string()),
-    };
-    ws.protocols(PROTOCOLS).on_upgrade(move |socket| async move {
-        let v5 = socket.protocol().is_some_and(|p| p.as_bytes() == PROTOCOLS[0].as_bytes());
-        let rt = state.runtime.clone();
-        let id = info.id.clone();
-        let resize = move |w: u16, h: u16| {
-            let rt = rt.clone();
-            let id = id.clone();
-            async move {
-                if let Err(e) = rt.resize_container(&id, w, h).await {
-                    tracing::debug!(error = %e, "attach resize failed");
-                }
-            }
-        };
-        let r = pump(socket, session, v5, stdout, resize, || async {
-            serde_json::json!({"metadata": {}, "status": "Success"})
-        })
-        .await;
-        if let Err(e) = r {
-            tracing::debug!(error = %e, "attach stream ended with error");
+        Err(e) => {
+            return status_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                e.to_string(),
+            )
         }
-    })
+    };
+    ws.protocols(PROTOCOLS)
+        .on_upgrade(move |socket| async move {
+            let v5 = socket
+                .protocol()
+                .is_some_and(|p| p.as_bytes() == PROTOCOLS[0].as_bytes());
+            let rt = state.runtime.clone();
+            let id = info.id.clone();
+            let resize = move |w: u16, h: u16| {
+                let rt = rt.clone();
+                let id = id.clone();
+                async move {
+                    if let Err(e) = rt.resize_container(&id, w, h).await {
+                        tracing::debug!(error = %e, "attach resize failed");
+                    }
+                }
+            };
+            let r = pump(socket, session, v5, stdout, resize, || async {
+                serde_json::json!({"metadata": {}, "status": "Success"})
+            })
+            .await;
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "attach stream ended with error");
+            }
+        })
 }
 
 /// Move bytes between the WebSocket and the session until the process ends, then send the
@@ -210,7 +258,8 @@ where
 {
     let (mut tx, mut rx) = socket.split();
     // Upstream signals readiness with an empty frame on the lowest writable channel.
-    tx.send(frame(if stdout_wanted { STDOUT } else { ERROR }, &[])).await?;
+    tx.send(frame(if stdout_wanted { STDOUT } else { ERROR }, &[]))
+        .await?;
     let mut input = session.input.take();
     let reader = async move {
         while let Some(msg) = rx.next().await {
@@ -220,7 +269,9 @@ where
                 Ok(Message::Close(_)) | Err(_) => break,
                 Ok(_) => continue,
             };
-            let Some((&channel, payload)) = data.split_first() else { continue };
+            let Some((&channel, payload)) = data.split_first() else {
+                continue;
+            };
             match channel {
                 STDIN => {
                     if let Some(w) = input.as_mut() {
@@ -282,7 +333,10 @@ mod tests {
 
     #[test]
     fn resize_messages_parse() {
-        assert_eq!(parse_resize(br#"{"Width":120,"Height":40}"#), Some((120, 40)));
+        assert_eq!(
+            parse_resize(br#"{"Width":120,"Height":40}"#),
+            Some((120, 40))
+        );
         assert_eq!(parse_resize(b"nope"), None);
     }
 }

@@ -10,7 +10,7 @@ use super::{query_flag, query_get, query_pairs, status_error, ServerState};
 use crate::runtime::LogOptions;
 
 /// Parse a non-negative integer query value.
-fn int(q: &[(String, String)], key: &str) -> Result<Option<i64>, Response> {
+fn int(q: &[(String, String)], key: &str) -> Result<Option<i64>, String> {
     match query_get(q, key) {
         None | Some("") => Ok(None),
         Some(v) => v
@@ -18,7 +18,7 @@ fn int(q: &[(String, String)], key: &str) -> Result<Option<i64>, Response> {
             .ok()
             .filter(|n| *n >= 0)
             .map(Some)
-            .ok_or_else(|| status_error(StatusCode::BAD_REQUEST, "BadRequest", format!("invalid {key} {v:?}"))),
+            .ok_or_else(|| format!("invalid {key} {v:?}")),
     }
 }
 
@@ -30,15 +30,27 @@ pub async fn container_logs(
 ) -> Response {
     let q = query_pairs(raw.as_deref());
     let previous = query_flag(&q, &["previous"]);
-    let (tail, since, limit) = match (int(&q, "tailLines"), int(&q, "sinceSeconds"), int(&q, "limitBytes")) {
+    let (tail, since, limit) = match (
+        int(&q, "tailLines"),
+        int(&q, "sinceSeconds"),
+        int(&q, "limitBytes"),
+    ) {
         (Ok(t), Ok(s), Ok(l)) => (t, s, l),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return e,
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+            return status_error(StatusCode::BAD_REQUEST, "BadRequest", e)
+        }
     };
     let since_unix = match (since, query_get(&q, "sinceTime")) {
         (Some(s), _) => Some(chrono::Utc::now().timestamp() - s),
         (None, Some(t)) if !t.is_empty() => match chrono::DateTime::parse_from_rfc3339(t) {
             Ok(t) => Some(t.timestamp()),
-            Err(_) => return status_error(StatusCode::BAD_REQUEST, "BadRequest", format!("invalid sinceTime {t:?}")),
+            Err(_) => {
+                return status_error(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    format!("invalid sinceTime {t:?}"),
+                )
+            }
         },
         _ => None,
     };
@@ -70,7 +82,10 @@ pub async fn container_logs(
         .take_while(|d| futures::future::ready(!d.is_empty()))
         .map(Ok::<_, std::io::Error>);
     (
-        [("content-type", "text/plain"), ("cache-control", "no-cache")],
+        [
+            ("content-type", "text/plain"),
+            ("cache-control", "no-cache"),
+        ],
         Body::from_stream(stream),
     )
         .into_response()

@@ -22,7 +22,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::Router;
 
-use crate::naming::{attempt_of, LABEL_CONTAINER_NAME, LABEL_NODE, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_ROLE};
+use crate::naming::{
+    attempt_of, LABEL_CONTAINER_NAME, LABEL_NODE, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_ROLE,
+};
 use crate::runtime::{ContainerInfo, ContainerRuntime};
 
 /// Shared state of the streaming server.
@@ -45,7 +47,12 @@ pub fn status_error(code: StatusCode, reason: &str, message: impl Into<String>) 
         "reason": reason,
         "code": code.as_u16(),
     });
-    (code, [("content-type", "application/json")], body.to_string()).into_response()
+    (
+        code,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 /// Parse a query string keeping repeated keys (`command=a&command=b`).
@@ -69,7 +76,11 @@ pub fn query_flag(q: &[(String, String)], keys: &[&str]) -> bool {
 
 impl ServerState {
     /// Every engine container of the pod (any attempt), owned by this node.
-    pub async fn pod_containers(&self, ns: &str, pod: &str) -> Result<Vec<ContainerInfo>, Response> {
+    pub async fn pod_containers(
+        &self,
+        ns: &str,
+        pod: &str,
+    ) -> Result<Vec<ContainerInfo>, Response> {
         self.runtime
             .list_containers(&[
                 (LABEL_NODE.to_string(), self.node_name.clone()),
@@ -77,18 +88,45 @@ impl ServerState {
                 (LABEL_POD_NAME.to_string(), pod.to_string()),
             ])
             .await
-            .map_err(|e| status_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", e.to_string()))
+            .map_err(|e| {
+                status_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalError",
+                    e.to_string(),
+                )
+            })
     }
 
     /// Latest (or the one before, for `previous`) instance of a named container of a pod.
-    pub async fn find_container(&self, ns: &str, pod: &str, container: &str, previous: bool) -> Result<ContainerInfo, Response> {
+    pub async fn find_container(
+        &self,
+        ns: &str,
+        pod: &str,
+        container: &str,
+        previous: bool,
+    ) -> Result<ContainerInfo, Response> {
         let all = self.pod_containers(ns, pod).await?;
         if all.is_empty() {
-            return Err(status_error(StatusCode::NOT_FOUND, "NotFound", format!("pod \"{pod}\" not found on this node")));
+            return Err(status_error(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                format!("pod \"{pod}\" not found on this node"),
+            ));
         }
         let mut by_name: BTreeMap<String, Vec<ContainerInfo>> = BTreeMap::new();
-        for c in all.into_iter().filter(|c| c.labels.get(LABEL_ROLE).map(String::as_str) != Some("sandbox")) {
-            by_name.entry(c.labels.get(LABEL_CONTAINER_NAME).cloned().unwrap_or_default()).or_default().push(c);
+        for c in all
+            .into_iter()
+            .filter(|c| c.labels.get(LABEL_ROLE).map(String::as_str) != Some("sandbox"))
+        {
+            by_name
+                .entry(
+                    c.labels
+                        .get(LABEL_CONTAINER_NAME)
+                        .cloned()
+                        .unwrap_or_default(),
+                )
+                .or_default()
+                .push(c);
         }
         let name = if container.is_empty() && by_name.len() == 1 {
             by_name.keys().next().cloned().unwrap_or_default()
@@ -117,7 +155,10 @@ impl ServerState {
 /// The router with every streaming endpoint.
 pub fn router(state: ServerState) -> Router {
     Router::new()
-        .route("/containerLogs/{ns}/{pod}/{container}", get(logs::container_logs))
+        .route(
+            "/containerLogs/{ns}/{pod}/{container}",
+            get(logs::container_logs),
+        )
         .route("/exec/{ns}/{pod}/{container}", any(exec::exec))
         .route("/attach/{ns}/{pod}/{container}", any(exec::attach))
         .route("/portforward/{ns}/{pod}", any(portforward::port_forward))
@@ -129,7 +170,10 @@ pub fn router(state: ServerState) -> Router {
 pub async fn bind(
     addr: SocketAddr,
     state: ServerState,
-) -> std::io::Result<(SocketAddr, impl std::future::Future<Output = std::io::Result<()>>)> {
+) -> std::io::Result<(
+    SocketAddr,
+    impl std::future::Future<Output = std::io::Result<()>>,
+)> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let app = router(state);

@@ -31,16 +31,71 @@ pub mod kind {
 
 /// Header names of SPDY/3's compression dictionary (each stored with a 4-byte length prefix).
 const DICT_WORDS: &[&str] = &[
-    "options", "head", "post", "put", "delete", "trace", "accept", "accept-charset",
-    "accept-encoding", "accept-language", "accept-ranges", "age", "allow", "authorization",
-    "cache-control", "connection", "content-base", "content-encoding", "content-language",
-    "content-length", "content-location", "content-md5", "content-range", "content-type", "date",
-    "etag", "expect", "expires", "from", "host", "if-match", "if-modified-since", "if-none-match",
-    "if-range", "if-unmodified-since", "last-modified", "location", "max-forwards", "pragma",
-    "proxy-authenticate", "proxy-authorization", "range", "referer", "retry-after", "server", "te",
-    "trailer", "transfer-encoding", "upgrade", "user-agent", "vary", "via", "warning",
-    "www-authenticate", "method", "get", "status", "200 OK", "version", "HTTP/1.1", "url",
-    "public", "set-cookie", "keep-alive", "origin",
+    "options",
+    "head",
+    "post",
+    "put",
+    "delete",
+    "trace",
+    "accept",
+    "accept-charset",
+    "accept-encoding",
+    "accept-language",
+    "accept-ranges",
+    "age",
+    "allow",
+    "authorization",
+    "cache-control",
+    "connection",
+    "content-base",
+    "content-encoding",
+    "content-language",
+    "content-length",
+    "content-location",
+    "content-md5",
+    "content-range",
+    "content-type",
+    "date",
+    "etag",
+    "expect",
+    "expires",
+    "from",
+    "host",
+    "if-match",
+    "if-modified-since",
+    "if-none-match",
+    "if-range",
+    "if-unmodified-since",
+    "last-modified",
+    "location",
+    "max-forwards",
+    "pragma",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "range",
+    "referer",
+    "retry-after",
+    "server",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "user-agent",
+    "vary",
+    "via",
+    "warning",
+    "www-authenticate",
+    "method",
+    "get",
+    "status",
+    "200 OK",
+    "version",
+    "HTTP/1.1",
+    "url",
+    "public",
+    "set-cookie",
+    "keep-alive",
+    "origin",
 ];
 
 /// Literal tail of SPDY/3's compression dictionary.
@@ -105,7 +160,9 @@ pub fn parse_frame(buf: &mut BytesMut) -> Result<Option<Frame>> {
     if head[0] & 0x80 != 0 {
         let version = u16::from_be_bytes([head[0] & 0x7f, head[1]]);
         if version != 3 {
-            return Err(KubeletError::Protocol(format!("unsupported SPDY version {version}")));
+            return Err(KubeletError::Protocol(format!(
+                "unsupported SPDY version {version}"
+            )));
         }
         Ok(Some(Frame::Control {
             kind: u16::from_be_bytes([head[2], head[3]]),
@@ -114,7 +171,11 @@ pub fn parse_frame(buf: &mut BytesMut) -> Result<Option<Frame>> {
         }))
     } else {
         let stream_id = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) & 0x7fff_ffff;
-        Ok(Some(Frame::Data { stream_id, flags, data: payload }))
+        Ok(Some(Frame::Data {
+            stream_id,
+            flags,
+            data: payload,
+        }))
     }
 }
 
@@ -184,7 +245,9 @@ impl HeaderCodec {
         let mut buf = [0u8; 4096];
         loop {
             let (in0, out0) = (self.inflate.total_in(), self.inflate.total_out());
-            let r = self.inflate.decompress(input, &mut buf, FlushDecompress::Sync);
+            let r = self
+                .inflate
+                .decompress(input, &mut buf, FlushDecompress::Sync);
             let consumed = (self.inflate.total_in() - in0) as usize;
             let produced = (self.inflate.total_out() - out0) as usize;
             input = &input[consumed..];
@@ -226,7 +289,9 @@ impl HeaderCodec {
         let mut buf = [0u8; 4096];
         loop {
             let (in0, out0) = (self.deflate.total_in(), self.deflate.total_out());
-            self.deflate.compress(input, &mut buf, FlushCompress::Sync).map_err(zerr)?;
+            self.deflate
+                .compress(input, &mut buf, FlushCompress::Sync)
+                .map_err(zerr)?;
             let consumed = (self.deflate.total_in() - in0) as usize;
             let produced = (self.deflate.total_out() - out0) as usize;
             input = &input[consumed..];
@@ -290,7 +355,9 @@ mod tests {
         let mut client = HeaderCodec::default();
         let mut server = HeaderCodec::default();
         for port in ["8080", "9090"] {
-            let block = client.encode(&[("streamtype", "data"), ("port", port), ("requestid", "0")]).expect("encode");
+            let block = client
+                .encode(&[("streamtype", "data"), ("port", port), ("requestid", "0")])
+                .expect("encode");
             let headers = server.decode(&block).expect("decode");
             assert!(headers.contains(&("port".to_string(), port.to_string())));
             assert!(headers.contains(&("streamtype".to_string(), "data".to_string())));
@@ -307,10 +374,24 @@ mod tests {
         buf.extend_from_slice(&rst_stream(5, 1)[..4]);
         assert_eq!(
             parse_frame(&mut buf).expect("ok"),
-            Some(Frame::Data { stream_id: 3, flags: FLAG_FIN, data: Bytes::from_static(b"hello") })
+            Some(Frame::Data {
+                stream_id: 3,
+                flags: FLAG_FIN,
+                data: Bytes::from_static(b"hello")
+            })
         );
-        assert!(matches!(parse_frame(&mut buf).expect("ok"), Some(Frame::Control { kind: kind::PING, .. })));
-        assert_eq!(parse_frame(&mut buf).expect("ok"), None, "partial frame waits for more bytes");
+        assert!(matches!(
+            parse_frame(&mut buf).expect("ok"),
+            Some(Frame::Control {
+                kind: kind::PING,
+                ..
+            })
+        ));
+        assert_eq!(
+            parse_frame(&mut buf).expect("ok"),
+            None,
+            "partial frame waits for more bytes"
+        );
         let mut bad = BytesMut::from(&control_frame(kind::PING, 0, &[0; 4])[..]);
         bad[1] = 2;
         assert!(parse_frame(&mut bad).is_err());

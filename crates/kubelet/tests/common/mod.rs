@@ -43,14 +43,21 @@ pub struct Recorder(pub std::sync::Mutex<Vec<PodStatus>>);
 impl Recorder {
     /// The newest status written.
     pub fn last(&self) -> Option<PodStatus> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).last().cloned()
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .last()
+            .cloned()
     }
 }
 
 #[async_trait]
 impl PodApi for Recorder {
     async fn patch_status(&self, _: &str, _: &str, status: &PodStatus) -> Result<()> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(status.clone());
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(status.clone());
         Ok(())
     }
     async fn delete_now(&self, _: &str, _: &str, _: &str) -> Result<()> {
@@ -64,7 +71,8 @@ pub struct Objects;
 #[async_trait]
 impl ObjectSource for Objects {
     async fn config_map(&self, _: &str, name: &str) -> Result<Option<BTreeMap<String, Vec<u8>>>> {
-        Ok((name == "cfg").then(|| BTreeMap::from([("greeting".to_string(), b"hello from configmap".to_vec())])))
+        Ok((name == "cfg")
+            .then(|| BTreeMap::from([("greeting".to_string(), b"hello from configmap".to_vec())])))
     }
     async fn secret(&self, _: &str, _: &str) -> Result<Option<BTreeMap<String, Vec<u8>>>> {
         Ok(None)
@@ -73,13 +81,25 @@ impl ObjectSource for Objects {
 
 #[async_trait]
 impl TokenSource for Objects {
-    async fn token(&self, _: &str, _: &str, _: Option<&str>, _: i64, _: &Pod) -> Result<Option<String>> {
+    async fn token(
+        &self,
+        _: &str,
+        _: &str,
+        _: Option<&str>,
+        _: i64,
+        _: &Pod,
+    ) -> Result<Option<String>> {
         Ok(None)
     }
 }
 
 /// Worker dependencies on the real engine for node `node`.
-pub fn deps(rt: Arc<DockerRuntime>, node: &str, dir: &std::path::Path, api: Arc<Recorder>) -> WorkerDeps {
+pub fn deps(
+    rt: Arc<DockerRuntime>,
+    node: &str,
+    dir: &std::path::Path,
+    api: Arc<Recorder>,
+) -> WorkerDeps {
     WorkerDeps {
         runtime: rt,
         objects: Arc::new(Objects),
@@ -90,7 +110,11 @@ pub fn deps(rt: Arc<DockerRuntime>, node: &str, dir: &std::path::Path, api: Arc<
             data_dir: dir.to_path_buf(),
             no_image_pull: true,
             pause_image: "busybox:latest".into(),
-            resources: NodeResources { cpu_millis: 2000, memory_bytes: 1 << 30, ephemeral_bytes: 0 },
+            resources: NodeResources {
+                cpu_millis: 2000,
+                memory_bytes: 1 << 30,
+                ephemeral_bytes: 0,
+            },
             host_ip: "127.0.0.1".into(),
             memory_root: dir.join("shm"),
         }),

@@ -78,11 +78,15 @@ async fn dispatch(app: Arc<AppState>, req: Request) -> ApiResult<Response> {
         .registry
         .lookup(&call.info.group, &call.info.version, &call.info.resource)
         .ok_or_else(ApiError::not_found_path)?;
-    if d.namespaced != call.info.namespace.is_some()
-        && !(call.info.namespace.is_none()
-            && call.info.name.is_none()
-            && call.method == Method::GET)
-    {
+    // A namespaced kind needs a namespace in the path, except to list or watch across all of
+    // them; a cluster-scoped kind never has one.
+    let cross_namespace_read = call.info.name.is_none() && call.method == Method::GET;
+    let scope_ok = match (d.namespaced, call.info.namespace.is_some()) {
+        (true, true) | (false, false) => true,
+        (true, false) => cross_namespace_read,
+        (false, true) => false,
+    };
+    if !scope_ok {
         return Err(ApiError::not_found_path());
     }
     if let Some(sub) = &call.info.subresource {

@@ -113,17 +113,15 @@ impl Registry {
         let everything = opts.filter.is_everything();
         let mut items = Vec::new();
         loop {
-            let want = if opts.limit == 0 {
-                0
-            } else {
-                opts.limit - items.len()
-            };
+            // 0 reads everything; otherwise read only what the page still lacks (never 0 here:
+            // the loop returns as soon as the page is full).
+            let want = opts.limit.saturating_sub(items.len());
             let page = self
                 .store
                 .range(RangeRequest {
                     prefix: prefix.clone(),
                     start: start.clone(),
-                    limit: want.max(if opts.limit == 0 { 0 } else { 1 }),
+                    limit: want,
                     revision,
                 })
                 .await?;

@@ -13,10 +13,17 @@ use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
 use kube::Client;
 use serde_json::json;
 
+#[path = "bench_apply.rs"]
+mod apply_bench;
+#[path = "bench_scheduler.rs"]
+mod scheduler_bench;
+#[path = "bench_pods.rs"]
+mod pods_bench;
+
 /// Flags of `ferrokube bench`.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// What to measure: `api`.
+    /// What to measure: `api`, `apply`, `scheduler` or `pods`.
     pub what: String,
     /// Creates per concurrency level.
     #[arg(long, default_value_t = 3000)]
@@ -24,13 +31,22 @@ pub struct BenchArgs {
     /// Concurrent watchers for the fan-out measurement.
     #[arg(long, default_value_t = 1000)]
     pub watchers: usize,
+    /// Hollow nodes for `scheduler`.
+    #[arg(long, default_value_t = 5000)]
+    pub nodes: usize,
+    /// Pods for `scheduler`.
+    #[arg(long, default_value_t = 10000)]
+    pub pods: usize,
 }
 
 /// Runs a benchmark.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.what.as_str() {
         "api" => api(&args).await,
-        other => bail!("unknown benchmark {other:?} (known: api)"),
+        "apply" => apply_bench::run().await,
+        "scheduler" => scheduler_bench::run(&args).await,
+        "pods" => pods_bench::run().await,
+        other => bail!("unknown benchmark {other:?} (known: api, apply, scheduler, pods)"),
     }
 }
 

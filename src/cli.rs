@@ -120,6 +120,10 @@ pub struct ServerArgs {
     /// Never ask the container engine to pull images.
     #[arg(long, env = "FERROKUBE_NO_IMAGE_PULL", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
     pub no_image_pull: bool,
+    /// Node name of the embedded agent (default: the host name); servers sharing one Docker
+    /// engine need distinct names, since each agent removes containers of its node it does not know.
+    #[arg(long, env = "FERROKUBE_NODE_NAME")]
+    pub node_name: Option<String>,
 }
 
 impl Default for ServerArgs {

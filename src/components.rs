@@ -16,7 +16,10 @@ pub async fn admin_client(kubeconfig: &Path) -> anyhow::Result<kube::Client> {
 /// Starts the embedded node agent for this machine (a kubelet on the local Docker engine).
 pub async fn spawn_agent(started: &Started, args: &ServerArgs) -> anyhow::Result<()> {
     let client = admin_client(&started.kubeconfig).await?;
-    let node_name = hostname::get()?.to_string_lossy().to_lowercase();
+    let node_name = match &args.node_name {
+        Some(name) => name.clone(),
+        None => hostname::get()?.to_string_lossy().to_lowercase(),
+    };
     let mut cfg = ferrokube_kubelet::AgentConfig::new(node_name, args.data_dir.join("agent"));
     cfg.no_image_pull = args.no_image_pull;
     tokio::spawn(async move {

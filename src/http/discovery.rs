@@ -62,6 +62,25 @@ fn subresources(d: &ResourceDescriptor) -> Vec<Sub> {
             kind: "Eviction",
             verbs: &["create"],
         });
+        // The streaming subresources, with the kinds and verbs upstream's discovery lists.
+        for (name, kind, verbs) in [
+            ("attach", "PodAttachOptions", &["create", "get"][..]),
+            ("exec", "PodExecOptions", &["create", "get"][..]),
+            ("log", "Pod", &["get"][..]),
+            (
+                "portforward",
+                "PodPortForwardOptions",
+                &["create", "get"][..],
+            ),
+        ] {
+            subs.push(Sub {
+                name,
+                group: "",
+                version: "v1",
+                kind,
+                verbs,
+            });
+        }
     }
     if d.group.is_empty() && d.plural == "namespaces" {
         subs.push(Sub {

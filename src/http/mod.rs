@@ -4,6 +4,7 @@
 pub mod actions;
 pub mod codec;
 pub mod discovery;
+pub mod proxy;
 pub mod request;
 pub mod resources;
 pub mod serve;

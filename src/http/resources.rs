@@ -39,6 +39,12 @@ pub struct Call {
     pub body: Bytes,
     /// `User-Agent` header: names the field manager of writes that give no `fieldManager`.
     pub user_agent: Option<String>,
+    /// All request headers (the streaming subresources forward the upgrade handshake).
+    pub headers: axum::http::HeaderMap,
+    /// The raw query string (exec keeps repeated `command` keys the map above collapses).
+    pub raw_query: Option<String>,
+    /// The connection's upgrade handle, for exec/attach/portforward.
+    pub upgrade: Option<hyper::upgrade::OnUpgrade>,
 }
 
 /// Entry point for `/api/...` and `/apis/...` paths that are not discovery.
@@ -50,7 +56,7 @@ pub async fn handle(State(app): State<Arc<AppState>>, req: Request) -> Response 
 }
 
 async fn dispatch(app: Arc<AppState>, req: Request) -> ApiResult<Response> {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let accept = codec::header_str(&parts.headers, header::ACCEPT).map(str::to_string);
     let info = match parse_path(parts.uri.path()) {
         ApiPath::Resource(info) => info,
@@ -70,6 +76,9 @@ async fn dispatch(app: Arc<AppState>, req: Request) -> ApiResult<Response> {
         content_type: codec::header_str(&parts.headers, header::CONTENT_TYPE).map(str::to_string),
         output: codec::negotiate(accept.as_deref())?,
         user_agent: codec::header_str(&parts.headers, header::USER_AGENT).map(str::to_string),
+        raw_query: parts.uri.query().map(str::to_string),
+        upgrade: parts.extensions.remove::<hyper::upgrade::OnUpgrade>(),
+        headers: parts.headers,
         method: parts.method,
         info,
         body,
@@ -166,6 +175,13 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
     let sub = call.info.subresource.as_deref();
     let q = &call.query;
     match (&call.method, name, sub) {
+        (_, Some(_), Some(s))
+            if d.group.is_empty()
+                && d.plural == "pods"
+                && super::proxy::STREAM_SUBRESOURCES.contains(&s) =>
+        {
+            super::proxy::serve(app, call).await
+        }
         (&Method::GET, None, None) => {
             if call.info.legacy_watch || query_bool(q, "watch") == Some(true) {
                 let filter = Filter::parse(

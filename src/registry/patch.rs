@@ -70,14 +70,8 @@ pub fn apply_patch(
         }
         PatchBody::Strategic(p) => {
             let root = merge_keys().root_gvk(d.group, d.version, d.kind);
-            ferrokube_merge::strategic_merge_patch(current, p, merge_keys(), root).map_err(|e| {
-                match e {
-                    ferrokube_merge::MergeError::NotAnObject(_) => {
-                        ApiError::bad_request(e.to_string())
-                    }
-                    other => patch_failed(d, name, other.to_string()),
-                }
-            })
+            ferrokube_merge::strategic_merge_patch(current, p, merge_keys(), root)
+                .map_err(|e| smp_error(d, name, e))
         }
         PatchBody::Apply { config, force } => {
             let manager = manager.ok_or_else(field_manager_required)?;
@@ -91,6 +85,61 @@ pub fn apply_patch(
             )
             .map_err(|e| apply_error(d, name, e))
         }
+    }
+}
+
+/// Upstream's `interpretStrategicMergePatchError`: the `mergepatch` sentinel errors for malformed
+/// patch documents are 400, lists of lists 422; every other merge failure (a list item without
+/// its merge key, an unknown `$patch`, ...) is a plain error the apiserver reports as a 500
+/// Status with no reason, which kubectl prints as `Error from server: <message>`.
+fn smp_error(d: &ResourceDescriptor, name: &str, e: ferrokube_merge::MergeError) -> ApiError {
+    use ferrokube_merge::MergeError as E;
+    match e {
+        E::NotAnObject(_) | E::BadPrimitiveList | E::BadRetainKeys | E::BadSetElementOrder => {
+            ApiError::bad_request(e.to_string())
+        }
+        E::ListOfLists => patch_failed(d, name, e.to_string()),
+        other => ApiError::new(500, "", other.to_string()),
+    }
+}
+
+/// How admission words unknown fields under `fieldValidation=Strict`.
+const STRICT_DECODING: &str = "strict decoding error";
+
+/// Upstream's `strategicPatchObject` reports strict decoding failures of a strategic merge patch
+/// as an Invalid `patch` field (422, so `kubectl edit` reopens the file with the error).
+fn strict_patch_error(patch: &Value, message: &str) -> ApiError {
+    ApiError::invalid(
+        "",
+        "",
+        "",
+        vec![Cause {
+            reason: "FieldValueInvalid".into(),
+            message: format!("Invalid value: {:?}: {message}", go_format(patch)),
+            field: "patch".into(),
+        }],
+    )
+}
+
+/// A JSON value as Go's `%+v` prints the decoded `map[string]interface{}` upstream echoes.
+fn go_format(v: &Value) -> String {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            let items: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{k}:{}", go_format(&m[k.as_str()])))
+                .collect();
+            format!("map[{}]", items.join(" "))
+        }
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(go_format).collect::<Vec<_>>().join(" ")
+        ),
+        Value::String(s) => s.clone(),
+        Value::Null => "<nil>".into(),
+        other => other.to_string(),
     }
 }
 
@@ -176,6 +225,10 @@ impl Registry {
                 return self.create(d, ns, obj, opts).await;
             }
         }
+        let strategic = match &patch {
+            PatchBody::Strategic(p) => Some(p.clone()),
+            _ => None,
+        };
         let manager = opts.field_manager.clone();
         let mutate: Mutation = Box::new(move |current: &Value| {
             let patched = apply_patch(d, current, &patch, manager.as_deref())?;
@@ -199,6 +252,12 @@ impl Registry {
         });
         self.guaranteed_update(d, ns, name, part, None, mutate, opts)
             .await
+            .map_err(|e| match &strategic {
+                Some(p) if e.code == 400 && e.message.starts_with(STRICT_DECODING) => {
+                    strict_patch_error(p, &e.message)
+                }
+                _ => e,
+            })
     }
 
     /// GET on the scale subresource: an autoscaling/v1 Scale built from the object.
@@ -340,4 +399,27 @@ pub fn scale_of(d: &ResourceDescriptor, obj: &Value) -> ApiResult<Value> {
 /// Serializes a Value into response bytes.
 pub fn value_bytes(v: &Value) -> Bytes {
     Bytes::from(serde_json::to_vec(v).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_patch_errors_are_invalid_patch_fields() {
+        let patch = json!({"metadata": {"zeta": [1, "a"], "bogus": null}, "b": true});
+        assert_eq!(
+            go_format(&patch),
+            "map[b:true metadata:map[bogus:<nil> zeta:[1 a]]]"
+        );
+        let err = strict_patch_error(&patch, "strict decoding error: unknown field \"x\"");
+        assert_eq!(err.code, 422);
+        assert_eq!(err.reason, "Invalid");
+        assert!(err
+            .message
+            .starts_with(" \"\" is invalid: patch: Invalid value: \"map[b:true"));
+        assert!(err
+            .message
+            .ends_with("strict decoding error: unknown field \"x\""));
+    }
 }

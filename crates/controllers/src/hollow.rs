@@ -144,21 +144,32 @@ pub async fn run_hollow_nodes(
     count: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    run_hollow_node_range(client, 0..count, shutdown).await
+}
+
+/// Runs hollow nodes `hollow-<i>` for every `i` in `range` until `shutdown` resolves, then
+/// deletes them. Disjoint ranges let several processes share one cluster, so a test can kill
+/// one of them to make just its nodes stop heartbeating.
+pub async fn run_hollow_node_range(
+    client: Client,
+    range: std::ops::Range<usize>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let token = crate::token_from(shutdown);
     let nodes: Api<Node> = Api::all(client.clone());
     let mut index: HashMap<String, usize> = HashMap::new();
-    for i in 0..count {
+    for i in range.clone() {
         register(&nodes, i).await?;
         index.insert(node_name(i), i);
     }
     let index = Arc::new(index);
-    let leases = tokio::spawn(heartbeat(client.clone(), count, token.clone()));
+    let leases = tokio::spawn(heartbeat(client.clone(), range.clone(), token.clone()));
     let pods = tokio::spawn(run_pods(client.clone(), index.clone(), token.clone()));
     token.cancelled().await;
     let _ = leases.await;
     let _ = pods.await;
     let lease_api: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
-    for i in 0..count {
+    for i in range {
         let name = node_name(i);
         let _ = nodes.delete(&name, &DeleteParams::default()).await;
         let _ = lease_api.delete(&name, &DeleteParams::default()).await;
@@ -184,12 +195,16 @@ async fn register(nodes: &Api<Node>, i: usize) -> Result<()> {
     Ok(())
 }
 
-async fn heartbeat(client: Client, count: usize, token: tokio_util::sync::CancellationToken) {
+async fn heartbeat(
+    client: Client,
+    range: std::ops::Range<usize>,
+    token: tokio_util::sync::CancellationToken,
+) {
     let api: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
     let nodes: Api<Node> = Api::all(client);
     let mut uids: BTreeMap<usize, String> = BTreeMap::new();
     loop {
-        for i in 0..count {
+        for i in range.clone() {
             let name = node_name(i);
             if let std::collections::btree_map::Entry::Vacant(e) = uids.entry(i) {
                 if let Ok(n) = nodes.get(&name).await {

@@ -5,13 +5,16 @@
 //! - [`run_controller_manager`]`(client, ControllerConfig, shutdown)`: wins the
 //!   `kube-system/ferrokube-controller-manager` Lease, then runs every controller (namespace,
 //!   service account, root CA publisher, ReplicaSet, ReplicationController, Deployment,
-//!   garbage collector, Job, node lifecycle, pod GC) until `shutdown` resolves; on losing
-//!   the lease it stops them and campaigns again. [`run_controllers`] runs them unelected.
+//!   garbage collector, Job, CronJob, DaemonSet, StatefulSet, Endpoints, EndpointSlice, node
+//!   lifecycle, pod GC) until `shutdown` resolves; on losing the lease it stops them and
+//!   campaigns again. [`run_controllers`] runs them unelected.
 //! - [`run_scheduler`]`(client, shutdown)`: wins `kube-system/ferrokube-scheduler` and binds
 //!   pending `default-scheduler` pods through `pods/binding` ([`scheduler`] holds the pure
 //!   filter and score plugins).
 //! - [`run_hollow_nodes`]`(client, count, shutdown)`: fake `hollow-<i>` nodes with Lease
-//!   heartbeats that mark their pods Running/Ready (or Succeeded for `true`/`echo`).
+//!   heartbeats that mark their pods Running/Ready (or Succeeded for `true`/`echo`);
+//!   [`run_hollow_node_range`] runs a slice of them so several processes share a cluster.
+//! - [`history`]: ControllerRevision bookkeeping shared by DaemonSet and StatefulSet.
 //!
 //! Pure logic (predicates, scores, rollout math, cron, revision history) lives in small
 //! functions with unit tests beside them; the API interplay is tested end to end at the
@@ -19,10 +22,15 @@
 
 #![deny(missing_docs)]
 
+pub mod cronjob;
+pub mod daemonset;
 pub mod deployment;
+pub mod endpoints;
+pub mod endpointslice;
 pub mod error;
 pub mod events;
 pub mod gc;
+pub mod history;
 pub mod hollow;
 pub mod job;
 pub mod leader;
@@ -33,6 +41,7 @@ pub mod replicaset;
 pub mod rootca;
 pub mod scheduler;
 pub mod serviceaccount;
+pub mod statefulset;
 pub mod util;
 
 use std::future::Future;
@@ -43,7 +52,7 @@ use kube::Client;
 use tokio_util::sync::CancellationToken;
 
 pub use error::{Error, Result};
-pub use hollow::run_hollow_nodes;
+pub use hollow::{run_hollow_node_range, run_hollow_nodes};
 pub use scheduler::run_scheduler;
 
 /// Settings of the controller manager.
@@ -133,6 +142,11 @@ pub async fn run_controllers(ctx: Context, token: CancellationToken) {
     set.spawn(deployment::run(ctx.clone(), token.clone()));
     set.spawn(gc::run(ctx.clone(), token.clone()));
     set.spawn(job::run(ctx.clone(), token.clone()));
+    set.spawn(cronjob::run(ctx.clone(), token.clone()));
+    set.spawn(daemonset::run(ctx.clone(), token.clone()));
+    set.spawn(statefulset::run(ctx.clone(), token.clone()));
+    set.spawn(endpoints::run(ctx.clone(), token.clone()));
+    set.spawn(endpointslice::run(ctx.clone(), token.clone()));
     set.spawn(nodelifecycle::run(ctx.clone(), token.clone()));
     set.spawn(podgc::run(ctx.clone(), token.clone()));
     while let Some(r) = set.join_next().await {

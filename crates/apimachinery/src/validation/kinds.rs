@@ -317,6 +317,37 @@ fn validate_replication_controller(obj: &Value) -> Vec<FieldError> {
     errs
 }
 
+/// Upstream `ValidateLabelSelector` for the `matchExpressions` requirements: a known operator,
+/// values exactly when the operator needs them.
+fn validate_label_selector(sel: &Value, path: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let exprs = sel.get("matchExpressions").and_then(Value::as_array);
+    for (i, req) in exprs.into_iter().flatten().enumerate() {
+        let at = format!("{path}.matchExpressions[{i}]");
+        let has_values = req
+            .get("values")
+            .and_then(Value::as_array)
+            .is_some_and(|v| !v.is_empty());
+        match s(req.get("operator")) {
+            "In" | "NotIn" if !has_values => errs.push(FieldError::required(
+                &format!("{at}.values"),
+                "must be specified when `operator` is 'In' or 'NotIn'",
+            )),
+            "Exists" | "DoesNotExist" if has_values => errs.push(FieldError::forbidden(
+                &format!("{at}.values"),
+                "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+            )),
+            "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
+            other => errs.push(FieldError::invalid(
+                &format!("{at}.operator"),
+                other,
+                "not a valid selector operator",
+            )),
+        }
+    }
+    errs
+}
+
 /// Selector required, non-empty, matching the template labels; then the pod template.
 fn validate_selector_and_template(
     obj: &Value,
@@ -327,28 +358,32 @@ fn validate_selector_and_template(
     let mut errs = Vec::new();
     match obj.pointer("/spec/selector") {
         None | Some(Value::Null) => errs.push(FieldError::required("spec.selector", "")),
-        Some(sel) => match Selector::from_label_selector(Some(sel)) {
-            Ok(selector) if selector.is_empty() => errs.push(FieldError::invalid(
-                "spec.selector",
-                BadValue::Raw(sel.to_string()),
-                &format!("empty selector is invalid for {kind_word}"),
-            )),
-            Ok(selector) => {
-                let labels = template_labels(obj, template_ptr);
-                if !selector.matches(&labels) {
-                    errs.push(FieldError::invalid(
-                        &format!("{template_path}.metadata.labels"),
-                        BadValue::Raw(go_map_literal(&labels)),
-                        "`selector` does not match template `labels`",
-                    ));
+        Some(sel) => {
+            errs.extend(validate_label_selector(sel, "spec.selector"));
+            match Selector::from_label_selector(Some(sel)) {
+                Ok(selector) if selector.is_empty() => errs.push(FieldError::invalid(
+                    "spec.selector",
+                    BadValue::Raw(sel.to_string()),
+                    &format!("empty selector is invalid for {kind_word}"),
+                )),
+                Ok(selector) => {
+                    let labels = template_labels(obj, template_ptr);
+                    if !selector.matches(&labels) {
+                        errs.push(FieldError::invalid(
+                            &format!("{template_path}.metadata.labels"),
+                            BadValue::Raw(go_map_literal(&labels)),
+                            "`selector` does not match template `labels`",
+                        ));
+                    }
                 }
+                // Upstream reports the structural errors above plus this summary.
+                Err(_) => errs.push(FieldError::invalid(
+                    "spec.selector",
+                    BadValue::Raw(sel.to_string()),
+                    "invalid label selector",
+                )),
             }
-            Err(e) => errs.push(FieldError::invalid(
-                "spec.selector",
-                BadValue::Raw(sel.to_string()),
-                &e.to_string(),
-            )),
-        },
+        }
     }
     errs.extend(validate_pod_spec(
         obj.pointer(&format!("{template_ptr}/spec")),
@@ -400,8 +435,11 @@ fn validate_job(obj: &Value) -> Vec<FieldError> {
 
 fn validate_cron_job(obj: &Value) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    if s(obj.pointer("/spec/schedule")).is_empty() {
+    let schedule = s(obj.pointer("/spec/schedule"));
+    if schedule.is_empty() {
         errs.push(FieldError::required("spec.schedule", ""));
+    } else if let Err(msg) = super::cron::parse_standard(schedule) {
+        errs.push(FieldError::invalid("spec.schedule", schedule, &msg));
     }
     errs.extend(validate_job_template(
         obj,
@@ -513,5 +551,48 @@ mod tests {
             msgs(&validate_kind("batch", "Job", &j)),
             vec!["spec.template.spec.restartPolicy: Unsupported value: \"Always\": supported values: \"OnFailure\", \"Never\""]
         );
+    }
+
+    #[test]
+    fn cron_job_schedule_must_parse() {
+        let cj = |schedule: &str| {
+            json!({"spec": {"schedule": schedule, "jobTemplate": {"spec": {"template": {"spec": {
+                "restartPolicy": "OnFailure", "containers": [{"name": "c", "image": "i"}]}}}}}})
+        };
+        assert!(validate_kind("batch", "CronJob", &cj("*/1 * * * *")).is_empty());
+        assert_eq!(
+            msgs(&validate_kind("batch", "CronJob", &cj("every minute"))),
+            vec!["spec.schedule: Invalid value: \"every minute\": expected exactly 5 fields, found 2: [every minute]"]
+        );
+    }
+
+    #[test]
+    fn selector_requirements_are_checked() {
+        let d = |expr: Value| {
+            json!({"kind": "Deployment", "spec": {"selector": {"matchExpressions": [expr]},
+                "template": {"metadata": {"labels": {"app": "a"}},
+                    "spec": {"containers": [{"name": "c", "image": "i"}]}}}})
+        };
+        let errs = msgs(&validate_kind(
+            "apps",
+            "Deployment",
+            &d(json!({"key": "app", "operator": "Bogus", "values": ["a"]})),
+        ));
+        assert_eq!(
+            errs[0],
+            "spec.selector.matchExpressions[0].operator: Invalid value: \"Bogus\": not a valid selector operator"
+        );
+        assert!(errs[1].ends_with("invalid label selector"), "{errs:?}");
+        let errs = msgs(&validate_kind(
+            "apps",
+            "Deployment",
+            &d(json!({"key": "app", "operator": "In"})),
+        ));
+        assert_eq!(
+            errs[0],
+            "spec.selector.matchExpressions[0].values: Required value: must be specified when `operator` is 'In' or 'NotIn'"
+        );
+        let ok = d(json!({"key": "app", "operator": "In", "values": ["a"]}));
+        assert!(validate_kind("apps", "Deployment", &ok).is_empty());
     }
 }

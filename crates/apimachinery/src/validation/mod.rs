@@ -1,6 +1,7 @@
 //! Validation helpers ported from upstream `util/validation`, `api/validation` (ObjectMeta)
 //! and a table of per-kind checks; errors carry upstream's exact message shape.
 
+mod cron;
 mod errors;
 mod kinds;
 mod names;

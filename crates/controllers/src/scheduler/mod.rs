@@ -379,12 +379,14 @@ async fn bind(client: &Client, rec: &Recorder, pod: &Pod, node: &str) -> BindOut
         .await;
     match res {
         Ok(_) => {
-            rec.normal(
-                pod,
-                "Scheduled",
-                &format!("Successfully assigned {ns}/{name} to {node}"),
-            )
-            .await;
+            // Events go out asynchronously (upstream's broadcaster) so a slow event write
+            // never holds a binding slot.
+            let (rec, pod, msg) = (
+                rec.clone(),
+                pod.clone(),
+                format!("Successfully assigned {ns}/{name} to {node}"),
+            );
+            tokio::spawn(async move { rec.normal(&pod, "Scheduled", &msg).await });
             BindOutcome::Bound
         }
         Err(e) if kube_not_found(&e) || kube_conflict(&e) => BindOutcome::Gone,

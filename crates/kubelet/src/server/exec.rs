@@ -312,7 +312,14 @@ where
     }
     let status = finish().await;
     tx.send(frame(ERROR, status.to_string().as_bytes())).await?;
-    let _ = tx.send(Message::Close(None)).await;
+    // A normal-closure code: client-go reads any other close (even one without a code) as an
+    // error and reports "error reading from error stream" instead of the command's status.
+    let _ = tx
+        .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+            code: axum::extract::ws::close_code::NORMAL,
+            reason: "".into(),
+        })))
+        .await;
     reader.abort();
     Ok(())
 }

@@ -1,0 +1,297 @@
+//! Scheduler predicates (nodeSelector, taints, resources) each with a pod that must and one that
+//! must not fit, node loss (NotReady, eviction after tolerationSeconds, replacement elsewhere),
+//! and leader election handing over between two controller managers.
+
+mod controllers_common;
+mod support;
+
+use std::time::Duration;
+
+use controllers_common::{
+    cluster_with, events_for, kubectl_ok, live_pods, node_ready, wait_bound, wait_nodes_ready,
+    wait_running, HollowNodes, CONVERGE,
+};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, Pod, ServiceAccount};
+use kube::api::{Api, PostParams};
+use kube::ResourceExt;
+use serde_json::{json, Value};
+use support::eventually;
+
+fn pod(name: &str, spec_extra: Value) -> Pod {
+    let mut spec =
+        json!({"containers": [{"name": "c", "image": "busybox", "command": ["sleep", "1d"]}]});
+    if let (Some(s), Some(extra)) = (spec.as_object_mut(), spec_extra.as_object()) {
+        for (k, v) in extra {
+            s.insert(k.clone(), v.clone());
+        }
+    }
+    serde_json::from_value(json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name}, "spec": spec}))
+    .expect("pod")
+}
+
+/// Waits for PodScheduled=False and returns its message.
+async fn unschedulable_message(api: &Api<Pod>, name: &str) -> String {
+    let msg = eventually(CONVERGE, || async {
+        let p = api.get(name).await.ok()?;
+        let c = p
+            .status?
+            .conditions?
+            .into_iter()
+            .find(|c| c.type_ == "PodScheduled")?;
+        (c.status == "False" && c.reason.as_deref() == Some("Unschedulable")).then_some(c.message?)
+    })
+    .await;
+    msg.unwrap_or_else(|| panic!("{name} never got PodScheduled=False"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduler_predicates_fit_and_misfit() {
+    let cluster = cluster_with(&[]).await;
+    let client = cluster.client().await;
+    let _nodes = HollowNodes::start(&cluster, 0, 3);
+    wait_nodes_ready(&client, 3).await;
+    kubectl_ok(&cluster, &["label", "node", "hollow-1", "disk=ssd"]);
+    kubectl_ok(
+        &cluster,
+        &["taint", "node", "hollow-2", "dedicated=infra:NoSchedule"],
+    );
+    let api: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let pp = PostParams::default();
+    let pods = [
+        pod("sel-fit", json!({"nodeSelector": {"disk": "ssd"}})),
+        pod("sel-misfit", json!({"nodeSelector": {"disk": "nvme"}})),
+        pod(
+            "taint-fit",
+            json!({"nodeSelector": {"kubernetes.io/hostname": "hollow-2"},
+            "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "infra", "effect": "NoSchedule"}]}),
+        ),
+        pod(
+            "taint-misfit",
+            json!({"nodeSelector": {"kubernetes.io/hostname": "hollow-2"}}),
+        ),
+        pod(
+            "cpu-fit",
+            json!({"containers": [{"name": "c", "image": "busybox",
+            "resources": {"requests": {"cpu": "3", "memory": "1Gi"}}}]}),
+        ),
+        pod(
+            "cpu-misfit",
+            json!({"containers": [{"name": "c", "image": "busybox",
+            "resources": {"requests": {"cpu": "5"}}}]}),
+        ),
+    ];
+    for p in &pods {
+        api.create(&pp, p).await.expect("create pod");
+    }
+    assert_eq!(wait_bound(&client, "default", "sel-fit").await, "hollow-1");
+    assert_eq!(
+        wait_bound(&client, "default", "taint-fit").await,
+        "hollow-2"
+    );
+    let cpu_node = wait_bound(&client, "default", "cpu-fit").await;
+    assert_ne!(cpu_node, "hollow-2", "cpu-fit does not tolerate the taint");
+
+    let msg = unschedulable_message(&api, "sel-misfit").await;
+    assert_eq!(
+        msg,
+        "0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: infra}, \
+         2 node(s) didn't match Pod's node affinity/selector. preemption: 0/3 nodes are \
+         available: 3 Preemption is not helpful for scheduling."
+    );
+    let msg = unschedulable_message(&api, "taint-misfit").await;
+    assert_eq!(
+        msg,
+        "0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: infra}, \
+         2 node(s) didn't match Pod's node affinity/selector. preemption: 0/3 nodes are \
+         available: 3 Preemption is not helpful for scheduling."
+    );
+    let msg = unschedulable_message(&api, "cpu-misfit").await;
+    assert!(
+        msg.starts_with("0/3 nodes are available: ") && msg.contains("2 Insufficient cpu"),
+        "{msg}"
+    );
+    let events = events_for(&client, "default", "cpu-misfit").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("FailedScheduling")
+                && e.type_.as_deref() == Some("Warning")
+                && e.message.as_deref() == Some(msg.as_str())),
+        "no FailedScheduling event: {events:?}"
+    );
+    let events = events_for(&client, "default", "sel-fit").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("Scheduled")
+                && e.message.as_deref()
+                    == Some("Successfully assigned default/sel-fit to hollow-1")),
+        "no Scheduled event: {events:?}"
+    );
+
+    // The cluster changes: labelling a node lets the pending pod in (retried on node update).
+    kubectl_ok(&cluster, &["label", "node", "hollow-0", "disk=nvme"]);
+    assert_eq!(
+        wait_bound(&client, "default", "sel-misfit").await,
+        "hollow-0"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_loss_evicts_and_replaces_pods() {
+    let cluster = cluster_with(&["--node-monitor-grace-period=12s"]).await;
+    let client = cluster.client().await;
+    let _stable = HollowNodes::start(&cluster, 0, 2);
+    let mut doomed = HollowNodes::start(&cluster, 2, 1);
+    wait_nodes_ready(&client, 3).await;
+    let manifest = cluster.scratch().join("tolerant.yaml");
+    std::fs::write(
+        &manifest,
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata: {name: tolerant}
+spec:
+  replicas: 6
+  selector: {matchLabels: {app: tolerant}}
+  template:
+    metadata: {labels: {app: tolerant}}
+    spec:
+      tolerations:
+      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 2}
+      - {key: node.kubernetes.io/not-ready, operator: Exists, effect: NoExecute, tolerationSeconds: 2}
+      containers: [{name: c, image: busybox, command: [sleep, 1d]}]
+"#,
+    )
+    .expect("manifest");
+    kubectl_ok(&cluster, &["apply", "-f", manifest.to_str().expect("utf8")]);
+    let pods = wait_running(&client, "default", "app=tolerant", 6).await;
+    let on_doomed: Vec<String> = pods
+        .iter()
+        .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some("hollow-2"))
+        .map(|p| p.name_any())
+        .collect();
+    assert!(!on_doomed.is_empty(), "spreading put nothing on hollow-2");
+
+    doomed.kill();
+    let nodes: Api<Node> = Api::all(client.clone());
+    let lost = eventually(Duration::from_secs(60), || async {
+        let n = nodes.get("hollow-2").await.ok()?;
+        let tainted = n
+            .spec
+            .as_ref()
+            .and_then(|s| s.taints.as_ref())
+            .is_some_and(|t| {
+                t.iter()
+                    .any(|t| t.key == "node.kubernetes.io/unreachable" && t.effect == "NoExecute")
+            });
+        (node_ready(&n) == "Unknown" && tainted).then_some(())
+    })
+    .await;
+    assert!(lost.is_some(), "hollow-2 never went NotReady/unreachable");
+    let out = kubectl_ok(&cluster, &["get", "node", "hollow-2"]);
+    assert!(out.contains("NotReady"), "{out}");
+
+    let replaced = eventually(CONVERGE, || async {
+        let pods = live_pods(&client, "default", "app=tolerant").await;
+        let fine = pods.len() == 6
+            && pods.iter().all(|p| {
+                let node = p.spec.as_ref().and_then(|s| s.node_name.as_deref());
+                matches!(node, Some("hollow-0" | "hollow-1"))
+                    && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+            });
+        fine.then_some(())
+    })
+    .await;
+    assert!(
+        replaced.is_some(),
+        "pods of hollow-2 were not evicted and replaced"
+    );
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    // As upstream, an evicted pod on an unreachable node stays Terminating (nobody confirms
+    // the kill) or is gone; either way it has been deleted.
+    for name in on_doomed {
+        let p = pods.get_opt(&name).await.expect("get");
+        assert!(
+            p.is_none_or(|p| p.metadata.deletion_timestamp.is_some()),
+            "{name} not evicted"
+        );
+    }
+}
+
+async fn lease_holder(leases: &Api<Lease>) -> Option<String> {
+    leases
+        .get("ferrokube-controller-manager")
+        .await
+        .ok()?
+        .spec?
+        .holder_identity
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_election_hands_over() {
+    let cluster = cluster_with(&["--no-controllers"]).await;
+    let client = cluster.client().await;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system");
+    let start = |identity: &str| {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let cfg = ferrokube_controllers::ControllerConfig {
+            identity: identity.into(),
+            ..Default::default()
+        };
+        let handle = tokio::spawn(ferrokube_controllers::run_controller_manager(
+            client.clone(),
+            cfg,
+            async move {
+                let _ = rx.await;
+            },
+        ));
+        (tx, handle)
+    };
+    let (stop_a, a) = start("manager-a");
+    let leader = eventually(CONVERGE, || lease_holder(&leases)).await;
+    assert_eq!(leader.as_deref(), Some("manager-a"));
+    let (stop_b, b) = start("manager-b");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        lease_holder(&leases).await.as_deref(),
+        Some("manager-a"),
+        "b stole the lease"
+    );
+
+    // Only the leader acts: a's controllers create the default ServiceAccount.
+    kubectl_ok(&cluster, &["create", "namespace", "first"]);
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "first");
+    let sa = eventually(CONVERGE, || async {
+        sas.get_opt("default").await.ok().flatten()
+    })
+    .await;
+    assert!(
+        sa.is_some(),
+        "leader a did not run the service-account controller"
+    );
+
+    let _ = stop_a.send(());
+    a.await.expect("join a").expect("manager a");
+    let leader = eventually(CONVERGE, || async {
+        lease_holder(&leases).await.filter(|h| h == "manager-b")
+    })
+    .await;
+    assert_eq!(leader.as_deref(), Some("manager-b"), "b never took over");
+    kubectl_ok(&cluster, &["create", "namespace", "second"]);
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "second");
+    let sa = eventually(CONVERGE, || async {
+        sas.get_opt("default").await.ok().flatten()
+    })
+    .await;
+    assert!(sa.is_some(), "new leader b does not run the controllers");
+    let transitions = leases
+        .get("ferrokube-controller-manager")
+        .await
+        .ok()
+        .and_then(|l| l.spec?.lease_transitions);
+    assert!(transitions.unwrap_or(0) >= 1, "leaseTransitions not bumped");
+    let _ = stop_b.send(());
+    b.await.expect("join b").expect("manager b");
+}

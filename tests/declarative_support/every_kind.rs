@@ -1,0 +1,646 @@
+//! A minimal valid manifest for every built-in kind we serve, in an order `kubectl apply -f`
+//! can create them in (the namespace first). Namespaced objects live in `rt`.
+
+/// One manifest.
+pub struct Manifest {
+    /// API group of the kind ("" for core).
+    pub group: &'static str,
+    /// Kind.
+    pub kind: &'static str,
+    /// File name stem.
+    pub file: &'static str,
+    /// The YAML.
+    pub yaml: &'static str,
+}
+
+const fn m(
+    group: &'static str,
+    kind: &'static str,
+    file: &'static str,
+    yaml: &'static str,
+) -> Manifest {
+    Manifest {
+        group,
+        kind,
+        file,
+        yaml,
+    }
+}
+
+/// Every manifest, namespace first.
+pub fn manifests() -> Vec<Manifest> {
+    vec![
+        m(
+            "",
+            "Namespace",
+            "namespace",
+            "apiVersion: v1
+kind: Namespace
+metadata:
+  name: rt
+",
+        ),
+        m(
+            "",
+            "Pod",
+            "pod",
+            "apiVersion: v1
+kind: Pod
+metadata:
+  name: p
+  namespace: rt
+spec:
+  containers:
+  - name: c
+    image: busybox
+    command: [\"sleep\", \"3600\"]
+    ports:
+    - containerPort: 80
+    env:
+    - name: A
+      value: b
+",
+        ),
+        m(
+            "",
+            "Service",
+            "service",
+            "apiVersion: v1
+kind: Service
+metadata:
+  name: s
+  namespace: rt
+spec:
+  selector:
+    app: x
+  ports:
+  - name: http
+    port: 80
+    targetPort: 8080
+  - name: dns
+    port: 53
+    protocol: UDP
+",
+        ),
+        m(
+            "",
+            "Endpoints",
+            "endpoints",
+            "apiVersion: v1
+kind: Endpoints
+metadata:
+  name: s
+  namespace: rt
+subsets:
+- addresses:
+  - ip: 10.0.0.1
+  ports:
+  - port: 8080
+    name: http
+",
+        ),
+        m(
+            "",
+            "ConfigMap",
+            "configmap",
+            "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: cm
+  namespace: rt
+data:
+  a: b
+",
+        ),
+        m(
+            "",
+            "Secret",
+            "secret",
+            "apiVersion: v1
+kind: Secret
+metadata:
+  name: sec
+  namespace: rt
+type: Opaque
+stringData:
+  password: hunter2
+",
+        ),
+        m(
+            "",
+            "ServiceAccount",
+            "serviceaccount",
+            "apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: sa
+  namespace: rt
+",
+        ),
+        m(
+            "",
+            "Node",
+            "node",
+            "apiVersion: v1
+kind: Node
+metadata:
+  name: rt-node
+  labels:
+    kubernetes.io/hostname: rt-node
+spec:
+  podCIDR: 10.244.9.0/24
+",
+        ),
+        m(
+            "",
+            "Event",
+            "event",
+            "apiVersion: v1
+kind: Event
+metadata:
+  name: ev1
+  namespace: rt
+involvedObject:
+  kind: Pod
+  name: p
+  namespace: rt
+reason: Tested
+message: applied twice
+type: Normal
+",
+        ),
+        m(
+            "",
+            "ReplicationController",
+            "replicationcontroller",
+            "apiVersion: v1
+kind: ReplicationController
+metadata:
+  name: rc
+  namespace: rt
+spec:
+  replicas: 0
+  selector:
+    app: rc
+  template:
+    metadata:
+      labels:
+        app: rc
+    spec:
+      containers:
+      - name: c
+        image: busybox
+",
+        ),
+        m(
+            "",
+            "PodTemplate",
+            "podtemplate",
+            "apiVersion: v1
+kind: PodTemplate
+metadata:
+  name: pt
+  namespace: rt
+template:
+  metadata:
+    labels:
+      app: pt
+  spec:
+    containers:
+    - name: c
+      image: busybox
+",
+        ),
+        m(
+            "",
+            "LimitRange",
+            "limitrange",
+            "apiVersion: v1
+kind: LimitRange
+metadata:
+  name: lr
+  namespace: rt
+spec:
+  limits:
+  - type: Container
+    default:
+      cpu: 500m
+    defaultRequest:
+      cpu: 100m
+",
+        ),
+        m(
+            "",
+            "ResourceQuota",
+            "resourcequota",
+            "apiVersion: v1
+kind: ResourceQuota
+metadata:
+  name: rq
+  namespace: rt
+spec:
+  hard:
+    pods: \"10\"
+",
+        ),
+        m(
+            "",
+            "PersistentVolume",
+            "persistentvolume",
+            "apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: rt-pv
+spec:
+  capacity:
+    storage: 1Gi
+  accessModes: [ReadWriteOnce]
+  hostPath:
+    path: /tmp/rt-pv
+",
+        ),
+        m(
+            "",
+            "PersistentVolumeClaim",
+            "persistentvolumeclaim",
+            "apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: pvc
+  namespace: rt
+spec:
+  accessModes: [ReadWriteOnce]
+  resources:
+    requests:
+      storage: 1Gi
+",
+        ),
+        m(
+            "apps",
+            "Deployment",
+            "deployment",
+            "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: d
+  namespace: rt
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app: d
+  template:
+    metadata:
+      labels:
+        app: d
+    spec:
+      containers:
+      - name: c
+        image: busybox
+        ports:
+        - containerPort: 80
+      volumes:
+      - name: scratch
+        emptyDir: {}
+",
+        ),
+        m(
+            "apps",
+            "ReplicaSet",
+            "replicaset",
+            "apiVersion: apps/v1
+kind: ReplicaSet
+metadata:
+  name: rs
+  namespace: rt
+spec:
+  replicas: 0
+  selector:
+    matchLabels:
+      app: rs
+  template:
+    metadata:
+      labels:
+        app: rs
+    spec:
+      containers:
+      - name: c
+        image: busybox
+",
+        ),
+        m(
+            "apps",
+            "DaemonSet",
+            "daemonset",
+            "apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: ds
+  namespace: rt
+spec:
+  selector:
+    matchLabels:
+      app: ds
+  template:
+    metadata:
+      labels:
+        app: ds
+    spec:
+      containers:
+      - name: c
+        image: busybox
+",
+        ),
+        m(
+            "apps",
+            "StatefulSet",
+            "statefulset",
+            "apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: sts
+  namespace: rt
+spec:
+  serviceName: s
+  replicas: 0
+  selector:
+    matchLabels:
+      app: sts
+  template:
+    metadata:
+      labels:
+        app: sts
+    spec:
+      containers:
+      - name: c
+        image: busybox
+",
+        ),
+        m(
+            "apps",
+            "ControllerRevision",
+            "controllerrevision",
+            "apiVersion: apps/v1
+kind: ControllerRevision
+metadata:
+  name: cr
+  namespace: rt
+revision: 1
+data:
+  spec: {}
+",
+        ),
+        m(
+            "batch",
+            "Job",
+            "job",
+            "apiVersion: batch/v1
+kind: Job
+metadata:
+  name: j
+  namespace: rt
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: c
+        image: busybox
+",
+        ),
+        m(
+            "batch",
+            "CronJob",
+            "cronjob",
+            "apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: cj
+  namespace: rt
+spec:
+  schedule: \"*/5 * * * *\"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers:
+          - name: c
+            image: busybox
+",
+        ),
+        m(
+            "coordination.k8s.io",
+            "Lease",
+            "lease",
+            "apiVersion: coordination.k8s.io/v1
+kind: Lease
+metadata:
+  name: l
+  namespace: rt
+spec:
+  holderIdentity: me
+  leaseDurationSeconds: 15
+",
+        ),
+        m(
+            "discovery.k8s.io",
+            "EndpointSlice",
+            "endpointslice",
+            "apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: s-abc
+  namespace: rt
+  labels:
+    kubernetes.io/service-name: s
+addressType: IPv4
+endpoints:
+- addresses: [10.0.0.1]
+ports:
+- name: http
+  port: 8080
+  protocol: TCP
+",
+        ),
+        m(
+            "events.k8s.io",
+            "Event",
+            "events-event",
+            "apiVersion: events.k8s.io/v1
+kind: Event
+metadata:
+  name: ev2
+  namespace: rt
+eventTime: \"2024-01-01T00:00:00.000000Z\"
+reportingController: example.com/tester
+reportingInstance: tester-1
+action: Apply
+reason: Tested
+type: Normal
+regarding:
+  kind: Pod
+  name: p
+  namespace: rt
+",
+        ),
+        m(
+            "policy",
+            "PodDisruptionBudget",
+            "poddisruptionbudget",
+            "apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: pdb
+  namespace: rt
+spec:
+  minAvailable: 1
+  selector:
+    matchLabels:
+      app: d
+",
+        ),
+        m(
+            "networking.k8s.io",
+            "Ingress",
+            "ingress",
+            "apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: ing
+  namespace: rt
+spec:
+  rules:
+  - host: example.com
+    http:
+      paths:
+      - path: /
+        pathType: Prefix
+        backend:
+          service:
+            name: s
+            port:
+              number: 80
+",
+        ),
+        m(
+            "networking.k8s.io",
+            "NetworkPolicy",
+            "networkpolicy",
+            "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: np
+  namespace: rt
+spec:
+  podSelector:
+    matchLabels:
+      app: d
+  policyTypes: [Ingress]
+  ingress:
+  - from:
+    - podSelector: {}
+",
+        ),
+        m(
+            "networking.k8s.io",
+            "IngressClass",
+            "ingressclass",
+            "apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata:
+  name: rt-class
+spec:
+  controller: example.com/ingress
+",
+        ),
+        m(
+            "rbac.authorization.k8s.io",
+            "ClusterRole",
+            "clusterrole",
+            "apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: rt-reader
+rules:
+- apiGroups: [\"\"]
+  resources: [pods]
+  verbs: [get, list]
+",
+        ),
+        m(
+            "rbac.authorization.k8s.io",
+            "ClusterRoleBinding",
+            "clusterrolebinding",
+            "apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: rt-reader
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: rt-reader
+subjects:
+- kind: ServiceAccount
+  name: sa
+  namespace: rt
+",
+        ),
+        m(
+            "rbac.authorization.k8s.io",
+            "Role",
+            "role",
+            "apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: r
+  namespace: rt
+rules:
+- apiGroups: [\"\"]
+  resources: [configmaps]
+  verbs: [get]
+",
+        ),
+        m(
+            "rbac.authorization.k8s.io",
+            "RoleBinding",
+            "rolebinding",
+            "apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: r
+  namespace: rt
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: r
+subjects:
+- kind: ServiceAccount
+  name: sa
+  namespace: rt
+",
+        ),
+        m(
+            "storage.k8s.io",
+            "StorageClass",
+            "storageclass",
+            "apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: rt-sc
+provisioner: example.com/none
+",
+        ),
+        m(
+            "scheduling.k8s.io",
+            "PriorityClass",
+            "priorityclass",
+            "apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata:
+  name: rt-high
+value: 1000
+",
+        ),
+    ]
+}

@@ -1,0 +1,697 @@
+//! Pods on the real Docker engine through the API and stock kubectl: lifecycle and exit codes,
+//! shared localhost, env and volumes read back with `kubectl exec`, probes, logs, exec with
+//! stdin, port-forward, cp, bad input, agent restart adoption and two agents on one host.
+//!
+//! Every test runs its own server with the embedded agent under a unique node name (agents
+//! sharing one engine remove containers of their node they do not know), and a guard removes
+//! that node's containers when the test ends, passed or failed.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+use kube::api::{Api, DeleteParams, PostParams};
+use serde_json::json;
+use support::{eventually, stdout_ok, ClusterOptions, TestCluster};
+
+/// How long a pod may take to reach a state on a busy 2-core machine.
+const POD_WAIT: Duration = Duration::from_secs(60);
+
+/// The label every engine container carries with its agent's node name.
+const NODE_LABEL: &str = "io.ferrokube.node";
+
+/// Builds `busybox:latest` once per test binary (offline, from /bin/busybox).
+fn import_busybox() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let out = Command::new(env!("CARGO_BIN_EXE_ferrokube"))
+            .args(["images", "import-busybox"])
+            .output()
+            .expect("running ferrokube images import-busybox");
+        stdout_ok("ferrokube images import-busybox", &out);
+    });
+}
+
+/// A node name no other test (or engineer) uses on this engine.
+fn unique_node(prefix: &str) -> String {
+    let n: u32 = rand::random::<u32>() % 1_000_000;
+    format!("{prefix}-{}-{n}", std::process::id())
+}
+
+/// Removes every engine container of the listed nodes when dropped.
+struct ContainerSweep(Vec<String>);
+
+impl Drop for ContainerSweep {
+    fn drop(&mut self) {
+        for node in &self.0 {
+            for id in containers_of(node) {
+                let _ = Command::new("docker").args(["rm", "-f", &id]).output();
+            }
+        }
+    }
+}
+
+/// IDs of the engine containers labelled with a node name (any state).
+fn containers_of(node: &str) -> Vec<String> {
+    docker_ids(&format!("label={NODE_LABEL}={node}"))
+}
+
+fn docker_ids(filter: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["ps", "-aq", "--no-trunc", "--filter", filter])
+        .output()
+        .expect("docker ps");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Serializes the tests of this binary: on 2 cores, concurrent servers, agents and engine
+/// operations only slow each other down and blur the timing the probes rely on.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A server with its embedded agent. The serial guard and the sweep come first so that they are
+/// dropped last, after the server (and its agent, which would otherwise recreate what the sweep
+/// removes) is gone.
+async fn cluster(
+    prefix: &str,
+) -> (
+    tokio::sync::MutexGuard<'static, ()>,
+    ContainerSweep,
+    TestCluster,
+    String,
+) {
+    let serial = SERIAL.lock().await;
+    import_busybox();
+    let node = unique_node(prefix);
+    let sweep = ContainerSweep(vec![node.clone()]);
+    let cluster = TestCluster::start_with(
+        ClusterOptions::default()
+            .with_agent()
+            .arg("--node-name")
+            .arg(&node),
+    )
+    .await;
+    (serial, sweep, cluster, node)
+}
+
+async fn create(api: &Api<Pod>, pod: serde_json::Value) -> Pod {
+    let pod: Pod = serde_json::from_value(pod).expect("pod json");
+    api.create(&PostParams::default(), &pod)
+        .await
+        .expect("create pod")
+}
+
+/// Waits until `check` holds for the pod; panics with the last seen status otherwise.
+async fn wait_pod(api: &Api<Pod>, name: &str, what: &str, check: impl Fn(&Pod) -> bool) -> Pod {
+    let found = eventually(POD_WAIT, || async {
+        api.get(name).await.ok().filter(|p| check(p))
+    })
+    .await;
+    match found {
+        Some(p) => p,
+        None => {
+            let last = api.get(name).await.ok().and_then(|p| p.status);
+            panic!("pod {name} never became {what}; last status: {last:#?}")
+        }
+    }
+}
+
+fn phase(p: &Pod) -> &str {
+    p.status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or("")
+}
+
+fn container_status<'a>(p: &'a Pod, name: &str) -> Option<&'a ContainerStatus> {
+    p.status
+        .as_ref()?
+        .container_statuses
+        .as_ref()?
+        .iter()
+        .find(|c| c.name == name)
+}
+
+fn is_ready(p: &Pod) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+fn running(p: &Pod) -> bool {
+    phase(p) == "Running"
+}
+
+fn kubectl_ok(c: &TestCluster, args: &[&str]) -> String {
+    stdout_ok(&format!("kubectl {}", args.join(" ")), &c.kubectl(args))
+}
+
+fn kubectl_fails(c: &TestCluster, args: &[&str]) -> String {
+    let out = c.kubectl(args);
+    assert!(
+        !out.status.success(),
+        "kubectl {} should fail; stdout: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A background kubectl process killed when dropped.
+struct Background(Child);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Background {
+    /// Kills the process and returns what it wrote on stderr (for failure messages).
+    fn stderr(&mut self) -> String {
+        use std::io::Read;
+        let _ = self.0.kill();
+        let mut text = String::new();
+        if let Some(mut err) = self.0.stderr.take() {
+            let _ = err.read_to_string(&mut text);
+        }
+        text
+    }
+}
+
+fn background(c: &TestCluster, args: &[&str]) -> Background {
+    let child = c
+        .kubectl_command(Path::new("kubectl"), args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning kubectl");
+    Background(child)
+}
+
+/// Reads the first stdout lines of a background kubectl until one matches.
+fn read_until(child: &mut Background, mut want: impl FnMut(&str) -> bool) -> Vec<String> {
+    let stdout = child.0.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Keep draining after the caller stopped listening: a closed pipe would kill kubectl
+        // (Go dies of SIGPIPE on stdout) the next time it prints "Handling connection".
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + POD_WAIT;
+    while std::time::Instant::now() < deadline {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) => {
+                let done = want(&line);
+                seen.push(line);
+                if done {
+                    return seen;
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    panic!("kubectl never printed the expected line; saw {seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_exit_codes_bad_input_and_cleanup() {
+    let (_serial, _sweep, c, node) = cluster("e2e-life").await;
+    let pods: Api<Pod> = Api::namespaced(c.client().await, "default");
+    let one = |name: &str, command: serde_json::Value, image: &str| {
+        json!({"metadata": {"name": name}, "spec": {"restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{"name": "main", "image": image, "command": command}]}})
+    };
+    create(&pods, one("ok", json!(["sh", "-c", "exit 0"]), "busybox")).await;
+    create(
+        &pods,
+        one("three", json!(["sh", "-c", "exit 3"]), "busybox"),
+    )
+    .await;
+    create(
+        &pods,
+        one("absent", json!(["true"]), "ferrokube-e2e/absent:1"),
+    )
+    .await;
+    create(&pods, one("nocmd", json!(["/no/such-binary"]), "busybox")).await;
+
+    let ok = wait_pod(&pods, "ok", "Succeeded", |p| phase(p) == "Succeeded").await;
+    let t = container_status(&ok, "main")
+        .and_then(|s| s.state.as_ref()?.terminated.clone())
+        .expect("terminated state");
+    assert_eq!((t.exit_code, t.reason.as_deref()), (0, Some("Completed")));
+
+    let three = wait_pod(&pods, "three", "Failed", |p| phase(p) == "Failed").await;
+    let t = container_status(&three, "main")
+        .and_then(|s| s.state.as_ref()?.terminated.clone())
+        .expect("terminated state");
+    assert_eq!((t.exit_code, t.reason.as_deref()), (3, Some("Error")));
+
+    let absent = wait_pod(&pods, "absent", "ErrImageNeverPull", |p| {
+        container_status(p, "main")
+            .and_then(|s| s.state.as_ref()?.waiting.as_ref()?.reason.clone())
+            .as_deref()
+            == Some("ErrImageNeverPull")
+    })
+    .await;
+    assert_eq!(phase(&absent), "Pending");
+
+    let nocmd = wait_pod(&pods, "nocmd", "terminated", |p| {
+        container_status(p, "main")
+            .and_then(|s| s.state.as_ref()?.terminated.clone())
+            .is_some()
+    })
+    .await;
+    let t = container_status(&nocmd, "main")
+        .and_then(|s| s.state.as_ref()?.terminated.clone())
+        .expect("terminated state");
+    assert_ne!(t.exit_code, 0);
+    let message = t.message.unwrap_or_default();
+    assert!(
+        message.contains("/no/such-binary"),
+        "the runtime's message names the command: {message:?}"
+    );
+
+    // Streaming into pods that never started answers upstream's 400s, never hangs.
+    let err = kubectl_fails(&c, &["logs", "absent"]);
+    assert!(
+        err.contains("container \"main\" in pod \"absent\" is waiting to start: ErrImageNeverPull"),
+        "{err}"
+    );
+    let err = kubectl_fails(&c, &["exec", "absent", "-c", "nope", "--", "true"]);
+    assert!(
+        err.contains("container nope is not valid for pod absent"),
+        "{err}"
+    );
+    let err = kubectl_fails(&c, &["logs", "ok", "--tail=-5", "--since=0s"]);
+    assert!(!err.is_empty());
+
+    // Deleting the pods leaves no containers behind on the engine.
+    for name in ["ok", "three", "absent", "nocmd"] {
+        pods.delete(name, &DeleteParams::default())
+            .await
+            .expect("delete pod");
+    }
+    let gone = eventually(POD_WAIT, || async {
+        containers_of(&node).is_empty().then_some(())
+    })
+    .await;
+    assert!(
+        gone.is_some(),
+        "containers left after delete: {:?}",
+        containers_of(&node)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_logs_port_forward_cp_and_volumes() {
+    let (_serial, _sweep, c, _node) = cluster("e2e-stream").await;
+    let client = c.client().await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    kubectl_ok(
+        &c,
+        &[
+            "create",
+            "configmap",
+            "cfg",
+            "--from-literal=greeting=hello-from-configmap",
+        ],
+    );
+    kubectl_ok(
+        &c,
+        &[
+            "create",
+            "secret",
+            "generic",
+            "sec",
+            "--from-literal=token=s3cr3t",
+        ],
+    );
+    create(
+        &pods,
+        json!({"metadata": {"name": "web"}, "spec": {
+            "terminationGracePeriodSeconds": 1,
+            "volumes": [
+                {"name": "www", "emptyDir": {}},
+                {"name": "cfg", "configMap": {"name": "cfg"}},
+                {"name": "sec", "secret": {"secretName": "sec"}}
+            ],
+            "containers": [
+                {"name": "server", "image": "busybox",
+                 "command": ["sh", "-c", "echo served-over-localhost > /www/index.html; echo server-started; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.3; done & exec httpd -f -p 8080 -h /www"],
+                 "env": [
+                    {"name": "PLAIN", "value": "plain-value"},
+                    {"name": "FROM_CM", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "greeting"}}},
+                    {"name": "FROM_SECRET", "valueFrom": {"secretKeyRef": {"name": "sec", "key": "token"}}},
+                    {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+                 ],
+                 "volumeMounts": [
+                    {"name": "www", "mountPath": "/www"},
+                    {"name": "cfg", "mountPath": "/etc/cfg"},
+                    {"name": "sec", "mountPath": "/etc/sec"}
+                 ]},
+                {"name": "client", "image": "busybox", "command": ["sleep", "3600"]}
+            ]}}),
+    )
+    .await;
+    wait_pod(&pods, "web", "Running and Ready", |p| {
+        running(p) && is_ready(p)
+    })
+    .await;
+
+    // Env and volume contents, read back through exec.
+    let env = kubectl_ok(&c, &["exec", "web", "-c", "server", "--", "env"]);
+    for want in [
+        "PLAIN=plain-value",
+        "FROM_CM=hello-from-configmap",
+        "FROM_SECRET=s3cr3t",
+        "POD_NAME=web",
+    ] {
+        assert!(env.lines().any(|l| l == want), "{want} missing in:\n{env}");
+    }
+    let files = kubectl_ok(
+        &c,
+        &[
+            "exec",
+            "web",
+            "-c",
+            "server",
+            "--",
+            "cat",
+            "/etc/cfg/greeting",
+            "/etc/sec/token",
+        ],
+    );
+    assert_eq!(files, "hello-from-configmaps3cr3t");
+
+    // Two containers of one pod share localhost.
+    let fetched = kubectl_ok(
+        &c,
+        &[
+            "exec",
+            "web",
+            "-c",
+            "client",
+            "--",
+            "wget",
+            "-qO-",
+            "http://localhost:8080/index.html",
+        ],
+    );
+    assert_eq!(fetched.trim(), "served-over-localhost");
+
+    // Exit codes come back through the error channel; stdin reaches the process.
+    let out = c.kubectl(&[
+        "exec",
+        "web",
+        "-c",
+        "client",
+        "--",
+        "sh",
+        "-c",
+        "echo to-stderr >&2; exit 7",
+    ]);
+    assert_eq!(out.status.code(), Some(7));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("to-stderr"));
+    let mut child = c
+        .kubectl_command(
+            Path::new("kubectl"),
+            &[
+                "exec",
+                "-i",
+                "web",
+                "-c",
+                "client",
+                "--",
+                "sh",
+                "-c",
+                "tr a-z A-Z",
+            ],
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("kubectl exec -i");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(b"shout this\n").expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("kubectl exec -i output");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "SHOUT THIS\n");
+    // kubectl defaults the container itself; the API answers upstream's 400 without one.
+    let resp = c
+        .http()
+        .get(format!(
+            "{}/api/v1/namespaces/default/pods/web/log",
+            c.base_url()
+        ))
+        .send()
+        .await
+        .expect("GET pods/log");
+    assert_eq!(resp.status().as_u16(), 400);
+    let status: serde_json::Value = resp.json().await.expect("Status body");
+    assert_eq!(
+        status["message"],
+        "a container name must be specified for pod web, choose one of: [server client]"
+    );
+
+    // Logs, with options, and following.
+    let logs = kubectl_ok(&c, &["logs", "web", "-c", "server"]);
+    assert!(logs.starts_with("server-started\n"), "{logs}");
+    let tail = kubectl_ok(&c, &["logs", "web", "-c", "server", "--tail=1"]);
+    assert_eq!(tail.lines().count(), 1, "{tail}");
+    let mut follow = background(&c, &["logs", "-f", "--tail=1", "web", "-c", "server"]);
+    let mut count = 0;
+    let seen = read_until(&mut follow, |_| {
+        count += 1;
+        count >= 3
+    });
+    assert!(
+        seen.len() >= 3 && seen.iter().all(|l| l.starts_with("tick ")),
+        "{seen:?}"
+    );
+
+    // Port-forward carries real HTTP, with a local port kubectl picks.
+    let mut pf = background(&c, &["port-forward", "pod/web", ":8080"]);
+    let lines = read_until(&mut pf, |l| l.starts_with("Forwarding from 127.0.0.1:"));
+    let port = lines
+        .last()
+        .and_then(|l| l.strip_prefix("Forwarding from 127.0.0.1:"))
+        .and_then(|rest| rest.split(' ').next())
+        .expect("forwarded port")
+        .to_string();
+    // One connection per request: each is its own stream through the tunnel.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("http client");
+    for round in 0..2 {
+        let body = http
+            .get(format!("http://127.0.0.1:{port}/index.html"))
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "GET {round} through port-forward: {e}; kubectl: {}",
+                    pf.stderr()
+                )
+            })
+            .text()
+            .await
+            .expect("body");
+        assert_eq!(body.trim(), "served-over-localhost");
+    }
+    drop(pf);
+
+    // cp a file out (tar over exec).
+    let dest = c.scratch().join("index.html");
+    let dest_str = dest.to_string_lossy().into_owned();
+    kubectl_ok(
+        &c,
+        &["cp", "-c", "server", "web:/www/index.html", &dest_str],
+    );
+    assert_eq!(
+        std::fs::read_to_string(&dest).expect("copied file").trim(),
+        "served-over-localhost"
+    );
+
+    kubectl_ok(&c, &["delete", "pod", "web", "--wait=true"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn liveness_restarts_and_readiness_gates() {
+    let (_serial, _sweep, c, _node) = cluster("e2e-probe").await;
+    let pods: Api<Pod> = Api::namespaced(c.client().await, "default");
+    create(
+        &pods,
+        json!({"metadata": {"name": "probed"}, "spec": {
+        "terminationGracePeriodSeconds": 1,
+        "containers": [
+            {"name": "unhealthy", "image": "busybox", "command": ["sleep", "3600"],
+             "livenessProbe": {"exec": {"command": ["sh", "-c", "exit 1"]},
+                "initialDelaySeconds": 1, "periodSeconds": 1, "failureThreshold": 1}},
+            {"name": "gated", "image": "busybox", "command": ["sleep", "3600"],
+             "readinessProbe": {"exec": {"command": ["cat", "/tmp/ready"]},
+                "periodSeconds": 1}}
+        ]}}),
+    )
+    .await;
+    let p = wait_pod(&pods, "probed", "restarted by liveness", |p| {
+        container_status(p, "unhealthy").is_some_and(|s| s.restart_count >= 1)
+    })
+    .await;
+    let gated = container_status(&p, "gated").expect("gated status");
+    assert!(
+        !gated.ready,
+        "readiness gates the container until the probe passes"
+    );
+    assert!(!is_ready(&p));
+    kubectl_ok(
+        &c,
+        &["exec", "probed", "-c", "gated", "--", "touch", "/tmp/ready"],
+    );
+    wait_pod(&pods, "probed", "gated container ready", |p| {
+        container_status(p, "gated").is_some_and(|s| s.ready)
+    })
+    .await;
+    kubectl_ok(&c, &["delete", "pod", "probed", "--wait=true"]);
+}
+
+/// A standalone `ferrokube agent` process for a second node on the same engine.
+fn spawn_agent(c: &TestCluster, node: &str, n: u32) -> Child {
+    let log = std::fs::File::create(c.scratch().join(format!("agent-{n}.log"))).expect("agent log");
+    Command::new(env!("CARGO_BIN_EXE_ferrokube"))
+        .arg("agent")
+        .arg("--kubeconfig")
+        .arg(c.kubeconfig())
+        .arg("--node-name")
+        .arg(node)
+        .arg("--data-dir")
+        .arg(c.scratch().join("agent-data"))
+        // No registry is reachable here: never let the engine pull.
+        .env("FERROKUBE_NO_IMAGE_PULL", "1")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawning ferrokube agent")
+}
+
+/// Prints the standalone agents' logs when a test fails.
+struct AgentLogs(std::path::PathBuf);
+
+impl Drop for AgentLogs {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for n in 1..=2 {
+                let path = self.0.join(format!("agent-{n}.log"));
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                eprintln!("===== agent log {n} =====\n{text}");
+            }
+        }
+    }
+}
+
+fn container_id(p: &Pod) -> Option<String> {
+    container_status(p, "main").and_then(|s| s.container_id.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_agents_and_agent_restart_adoption() {
+    let (_serial, mut sweep, c, node_a) = cluster("e2e-agent-a").await;
+    let node_b = unique_node("e2e-agent-b");
+    sweep.0.push(node_b.clone());
+    let _logs = AgentLogs(c.scratch().to_path_buf());
+    let mut agent = Background(spawn_agent(&c, &node_b, 1));
+    let client = c.client().await;
+    // Bind pods to node B only once it exists: pod GC deletes pods bound to unknown nodes.
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    let registered = eventually(POD_WAIT, || async { nodes.get(&node_b).await.ok() }).await;
+    assert!(registered.is_some(), "agent {node_b} never registered its Node");
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+    let sleeper = |name: &str, placement: serde_json::Value| {
+        let mut spec = json!({"terminationGracePeriodSeconds": 1,
+            "containers": [{"name": "main", "image": "busybox", "command": ["sleep", "3600"]}]});
+        if let (Some(spec), Some(extra)) = (spec.as_object_mut(), placement.as_object()) {
+            spec.extend(extra.clone());
+        }
+        json!({"metadata": {"name": name}, "spec": spec})
+    };
+    create(&pods, sleeper("on-b", json!({"nodeName": node_b}))).await;
+    create(
+        &pods,
+        sleeper(
+            "on-a",
+            json!({"nodeSelector": {"kubernetes.io/hostname": node_a}}),
+        ),
+    )
+    .await;
+    let on_b = wait_pod(&pods, "on-b", "Running", running).await;
+    let on_a = wait_pod(&pods, "on-a", "Running", running).await;
+    assert_eq!(
+        on_a.spec.as_ref().and_then(|s| s.node_name.as_deref()),
+        Some(node_a.as_str())
+    );
+    // Each agent runs only its own pods: the engine's containers carry the owning node.
+    let uid_of = |p: &Pod| p.metadata.uid.clone().unwrap_or_default();
+    let b_ids = docker_ids(&format!("label=io.kubernetes.pod.uid={}", uid_of(&on_b)));
+    let a_ids = docker_ids(&format!("label=io.kubernetes.pod.uid={}", uid_of(&on_a)));
+    assert!(!a_ids.is_empty() && !b_ids.is_empty());
+    let b_node_ids = containers_of(&node_b);
+    let a_node_ids = containers_of(&node_a);
+    assert!(
+        b_ids.iter().all(|id| b_node_ids.contains(id)),
+        "{b_ids:?} vs {b_node_ids:?}"
+    );
+    assert!(
+        a_ids.iter().all(|id| a_node_ids.contains(id)),
+        "{a_ids:?} vs {a_node_ids:?}"
+    );
+    // Streaming goes to the right kubelet.
+    let host = kubectl_ok(&c, &["exec", "on-b", "--", "hostname"]);
+    assert_eq!(host.trim(), "on-b");
+
+    // Kill the agent hard, start it again: it adopts the running container.
+    let before = container_id(&on_b).expect("container id");
+    drop(agent);
+    agent = Background(spawn_agent(&c, &node_b, 2));
+    // Let the new agent sync once (its status write), then compare.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = wait_pod(&pods, "on-b", "Running after agent restart", running).await;
+    assert_eq!(container_id(&after).as_deref(), Some(before.as_str()));
+    assert_eq!(
+        container_status(&after, "main").map(|s| s.restart_count),
+        Some(0)
+    );
+    let host = kubectl_ok(&c, &["exec", "on-b", "--", "hostname"]);
+    assert_eq!(host.trim(), "on-b", "exec reaches the restarted agent");
+
+    for name in ["on-a", "on-b"] {
+        pods.delete(name, &DeleteParams::default())
+            .await
+            .expect("delete");
+    }
+    let gone = eventually(POD_WAIT, || async {
+        (containers_of(&node_a).is_empty() && containers_of(&node_b).is_empty()).then_some(())
+    })
+    .await;
+    assert!(gone.is_some(), "containers left after delete");
+    drop(agent);
+}

@@ -15,10 +15,10 @@ use serde_json::json;
 
 #[path = "bench_apply.rs"]
 mod apply_bench;
-#[path = "bench_scheduler.rs"]
-mod scheduler_bench;
 #[path = "bench_pods.rs"]
 mod pods_bench;
+#[path = "bench_scheduler.rs"]
+mod scheduler_bench;
 
 /// Flags of `ferrokube bench`.
 #[derive(clap::Args, Debug)]
@@ -316,13 +316,11 @@ async fn watch_fanout(client: &Client, watchers: usize) -> anyhow::Result<()> {
             let mut seen = 0;
             while let Some(Ok(event)) = stream.next().await {
                 if let WatchEvent::Added(cm) = event {
-                    let idx: usize = cm
-                        .metadata
-                        .name
-                        .unwrap_or_default()
-                        .trim_start_matches("w-")
-                        .parse()
-                        .unwrap_or(0);
+                    // Only the benchmark's writes (the namespace also gets kube-root-ca.crt).
+                    let name = cm.metadata.name.unwrap_or_default();
+                    let Some(Ok(idx)) = name.strip_prefix("w-").map(str::parse::<usize>) else {
+                        continue;
+                    };
                     let _ = tx.send((idx, Instant::now()));
                     seen += 1;
                     if seen == writes {

@@ -624,7 +624,10 @@ async fn two_agents_and_agent_restart_adoption() {
     // Bind pods to node B only once it exists: pod GC deletes pods bound to unknown nodes.
     let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
     let registered = eventually(POD_WAIT, || async { nodes.get(&node_b).await.ok() }).await;
-    assert!(registered.is_some(), "agent {node_b} never registered its Node");
+    assert!(
+        registered.is_some(),
+        "agent {node_b} never registered its Node"
+    );
     let pods: Api<Pod> = Api::namespaced(client, "default");
     let sleeper = |name: &str, placement: serde_json::Value| {
         let mut spec = json!({"terminationGracePeriodSeconds": 1,

@@ -139,14 +139,24 @@ pub async fn wait_running(client: &kube::Client, ns: &str, selector: &str, n: us
 
 /// Events in `ns` whose involved object is named `name`.
 pub async fn events_for(client: &kube::Client, ns: &str, name: &str) -> Vec<Event> {
+    // Events are recorded asynchronously (the scheduler writes them off its binding path), so
+    // wait until the object has some.
     let api: Api<Event> = Api::namespaced(client.clone(), ns);
-    api.list(&ListParams::default())
-        .await
-        .map(|l| l.items)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|e| e.involved_object.name.as_deref() == Some(name))
-        .collect()
+    let deadline = std::time::Instant::now() + CONVERGE;
+    loop {
+        let events: Vec<Event> = api
+            .list(&ListParams::default())
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e.involved_object.name.as_deref() == Some(name))
+            .collect();
+        if !events.is_empty() || std::time::Instant::now() > deadline {
+            return events;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 /// The node a pod is bound to, once it is.

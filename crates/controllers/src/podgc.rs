@@ -2,8 +2,8 @@
 //! scheduled or whose node is gone, and deletes the oldest terminated pods beyond the
 //! configured threshold.
 
-use std::collections::HashSet;
-use std::time::Duration;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, DeleteParams, ListParams};
@@ -17,20 +17,27 @@ use crate::Context;
 
 const PERIOD: Duration = Duration::from_secs(20);
 
+/// How long a node must stay missing before its pods count as orphaned (upstream's quarantine):
+/// a pod may be bound to a node whose agent has not registered yet.
+const QUARANTINE: Duration = Duration::from_secs(40);
+
 /// Runs pod GC until `token` is cancelled.
 pub async fn run(ctx: Context, token: CancellationToken) {
+    let mut missing_since: HashMap<String, Instant> = HashMap::new();
     while !token.is_cancelled() {
-        if let Err(e) = pass(&ctx).await {
+        if let Err(e) = pass(&ctx, &mut missing_since).await {
             tracing::debug!(error = %e, "pod gc pass failed");
         }
         sleep_or_cancel(PERIOD, &token).await;
     }
 }
 
-/// Pods to delete: (namespace, name, force).
+/// Pods to delete: (namespace, name, force). A pod is orphaned only when its node is missing
+/// and has been missing for the whole quarantine (`confirmed_missing`).
 pub fn select(
     pods: &[Pod],
     nodes: &HashSet<String>,
+    confirmed_missing: &HashSet<String>,
     threshold: usize,
 ) -> Vec<(String, String, bool)> {
     let mut out = Vec::new();
@@ -42,7 +49,8 @@ pub fn select(
             .and_then(|s| s.node_name.clone())
             .unwrap_or_default();
         let key = (p.namespace().unwrap_or_default(), p.name_any());
-        let orphaned = !node.is_empty() && !nodes.contains(&node);
+        let orphaned =
+            !node.is_empty() && !nodes.contains(&node) && confirmed_missing.contains(&node);
         let unscheduled_terminating = node.is_empty() && p.metadata.deletion_timestamp.is_some();
         if orphaned || unscheduled_terminating {
             out.push((key.0, key.1, true));
@@ -65,7 +73,7 @@ pub fn select(
     out
 }
 
-async fn pass(ctx: &Context) -> Result<()> {
+async fn pass(ctx: &Context, missing_since: &mut HashMap<String, Instant>) -> Result<()> {
     let nodes: HashSet<String> = Api::<Node>::all(ctx.client.clone())
         .list(&ListParams::default())
         .await?
@@ -77,7 +85,23 @@ async fn pass(ctx: &Context) -> Result<()> {
         .list(&ListParams::default())
         .await?
         .items;
-    for (ns, name, force) in select(&pods, &nodes, ctx.cfg.terminated_pod_gc_threshold) {
+    let now = Instant::now();
+    let referenced: HashSet<String> = pods
+        .iter()
+        .filter_map(|p| p.spec.as_ref().and_then(|s| s.node_name.clone()))
+        .filter(|n| !n.is_empty() && !nodes.contains(n))
+        .collect();
+    missing_since.retain(|node, _| referenced.contains(node));
+    for node in &referenced {
+        missing_since.entry(node.clone()).or_insert(now);
+    }
+    let confirmed: HashSet<String> = missing_since
+        .iter()
+        .filter(|(_, since)| now.duration_since(**since) >= QUARANTINE)
+        .map(|(node, _)| node.clone())
+        .collect();
+    let threshold = ctx.cfg.terminated_pod_gc_threshold;
+    for (ns, name, force) in select(&pods, &nodes, &confirmed, threshold) {
         let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
         let dp = if force {
             DeleteParams::default().grace_period(0)
@@ -118,10 +142,26 @@ mod tests {
             ),
         ];
         let nodes = HashSet::from(["n".to_owned()]);
-        let names: Vec<_> = select(&pods, &nodes, 1)
+        let confirmed: HashSet<String> = pods
+            .iter()
+            .filter_map(|p| p.spec.as_ref().and_then(|s| s.node_name.clone()))
+            .collect();
+        let names: Vec<_> = select(&pods, &nodes, &confirmed, 1)
             .into_iter()
             .map(|(_, n, _)| n)
             .collect();
         assert_eq!(names, vec!["orphan", "unsched", "old"]);
+    }
+
+    #[test]
+    fn a_missing_node_is_quarantined_before_its_pods_go() {
+        let pod: Pod = serde_json::from_value(
+            json!({"metadata": {"name": "early", "namespace": "d"}, "spec": {"nodeName": "registering", "containers": []}}),
+        )
+        .unwrap();
+        let nodes = HashSet::new();
+        assert!(select(std::slice::from_ref(&pod), &nodes, &HashSet::new(), 10).is_empty());
+        let confirmed: HashSet<String> = ["registering".to_string()].into();
+        assert_eq!(select(&[pod], &nodes, &confirmed, 10).len(), 1);
     }
 }

@@ -168,22 +168,13 @@ async fn reconcile(ds: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action> {
         .into_iter()
         .filter(|p| is_controlled_by(&p.metadata, &uid) && p.metadata.deletion_timestamp.is_none())
         .collect();
-    let in_use: Vec<String> = pods
-        .iter()
-        .filter_map(|p| p.labels().get(REVISION_HASH).cloned())
-        .collect();
     let revs: Api<ControllerRevision> = Api::namespaced(client.clone(), &ns);
-    let cur = history::sync(
+    let cur = history::sync_for_pods(
         &revs,
         owner_ref(ds.as_ref()),
         &spec.template,
-        spec.template
-            .metadata
-            .as_ref()
-            .and_then(|m| m.labels.clone())
-            .unwrap_or_default(),
-        spec.revision_history_limit.unwrap_or(10),
-        &in_use,
+        spec.revision_history_limit,
+        &pods,
     )
     .await?;
 

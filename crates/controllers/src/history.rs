@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::ControllerRevision;
-use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
@@ -51,6 +51,28 @@ pub struct Current {
     pub hash: String,
     /// The revision number.
     pub revision: i64,
+}
+
+/// [`sync`] for a workload (DaemonSet, StatefulSet) whose pods carry the revision-hash label:
+/// the revisions in use are those its live pods name, and the template's labels go on the
+/// revision; `limit` is `revisionHistoryLimit` (upstream default 10).
+pub async fn sync_for_pods(
+    api: &Api<ControllerRevision>,
+    owner: OwnerReference,
+    template: &PodTemplateSpec,
+    limit: Option<i32>,
+    pods: &[Pod],
+) -> Result<Current> {
+    let in_use: Vec<String> = pods
+        .iter()
+        .filter_map(|p| p.labels().get(REVISION_HASH).cloned())
+        .collect();
+    let labels = template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
+    sync(api, owner, template, labels, limit.unwrap_or(10), &in_use).await
 }
 
 /// Ensures a ControllerRevision exists for `template` under `owner`, newest-numbered, and

@@ -196,22 +196,13 @@ async fn reconcile(set: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Action> {
         .into_iter()
         .filter(|p| is_controlled_by(&p.metadata, &uid))
         .collect();
-    let in_use: Vec<String> = pods
-        .iter()
-        .filter_map(|p| p.labels().get(REVISION_HASH).cloned())
-        .collect();
     let revs: Api<ControllerRevision> = Api::namespaced(client.clone(), &ns);
-    let update = history::sync(
+    let update = history::sync_for_pods(
         &revs,
         owner_ref(set.as_ref()),
         &spec.template,
-        spec.template
-            .metadata
-            .as_ref()
-            .and_then(|m| m.labels.clone())
-            .unwrap_or_default(),
-        spec.revision_history_limit.unwrap_or(10),
-        &in_use,
+        spec.revision_history_limit,
+        &pods,
     )
     .await?;
     let now = now_secs();

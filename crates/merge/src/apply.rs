@@ -24,9 +24,34 @@ pub struct ManagedFieldsEntry {
     pub fields: FieldSet,
 }
 
+/// Who writes: a field manager, and the subresource it writes through (empty for the main
+/// resource). Upstream keeps one managedFields entry per (manager, operation, subresource).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Manager<'a> {
+    /// Field manager name.
+    pub name: &'a str,
+    /// `status`, `scale`, ... or empty.
+    pub subresource: &'a str,
+}
+
+impl<'a> Manager<'a> {
+    /// A manager writing through `subresource`.
+    pub fn of(name: &'a str, subresource: &'a str) -> Self {
+        Manager { name, subresource }
+    }
+}
+
+impl<'a> From<&'a str> for Manager<'a> {
+    fn from(name: &'a str) -> Self {
+        Manager::of(name, "")
+    }
+}
+
 impl ManagedFieldsEntry {
-    fn is(&self, manager: &str, operation: &str) -> bool {
-        self.manager == manager && self.operation == operation && self.subresource.is_empty()
+    fn is(&self, manager: Manager<'_>, operation: &str) -> bool {
+        self.manager == manager.name
+            && self.operation == operation
+            && self.subresource == manager.subresource
     }
 
     /// Manager as upstream prints it in conflicts (`"kubectl" using apps/v1 at <time>`).
@@ -62,8 +87,10 @@ impl ManagedFieldsEntry {
 
     fn from_json(v: &Value) -> Option<Self> {
         let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        v.as_object()?;
         Some(ManagedFieldsEntry {
-            manager: s("manager")?,
+            // Upstream omits an empty manager (a client without User-Agent or fieldManager).
+            manager: s("manager").unwrap_or_default(),
             operation: s("operation").unwrap_or_else(|| "Update".into()),
             api_version: s("apiVersion").unwrap_or_default(),
             time: s("time"),
@@ -121,10 +148,10 @@ fn root_type(table: &MergeKeyTable, obj: &Value) -> Ty {
 /// Server-side apply of `config` by `manager` onto `live` (None on create). Returns the new
 /// object with `metadata.managedFields` updated, or the conflicts with other managers
 /// (unless `force`, which takes their fields over). `now` is an RFC 3339 timestamp.
-pub fn apply(
+pub fn apply<'a>(
     live: Option<&Value>,
     config: &Value,
-    manager: &str,
+    manager: impl Into<Manager<'a>>,
     force: bool,
     table: &MergeKeyTable,
     now: &str,
@@ -142,6 +169,7 @@ pub fn apply(
             "metadata.managedFields must be nil".into(),
         ));
     }
+    let manager = manager.into();
     let api_version = config
         .get("apiVersion")
         .and_then(Value::as_str)
@@ -199,11 +227,11 @@ pub fn apply(
             e.api_version = api_version;
         }
         None => entries.push(ManagedFieldsEntry {
-            manager: manager.to_string(),
+            manager: manager.name.to_string(),
             operation: "Apply".into(),
             api_version,
             time: Some(now.to_string()),
-            subresource: String::new(),
+            subresource: manager.subresource.to_string(),
             fields: applied,
         }),
     }
@@ -215,14 +243,15 @@ pub fn apply(
 /// Records a non-apply write (`operation` is `Update`, also used for creates): fields that
 /// changed from `old` to `new` become owned by `manager` and are taken from other managers;
 /// removed fields are dropped from everyone. Writes `new`'s `metadata.managedFields`.
-pub fn record_update(
+pub fn record_update<'a>(
     old: Option<&Value>,
     new: &mut Value,
-    manager: &str,
+    manager: impl Into<Manager<'a>>,
     operation: &str,
     table: &MergeKeyTable,
     now: &str,
 ) {
+    let manager = manager.into();
     let old_entries = old.map(managed_fields).unwrap_or_default();
     // A client may reset managed fields by sending a different list (`[]` clears them).
     let sent = new.pointer("/metadata/managedFields").cloned();
@@ -255,11 +284,11 @@ pub fn record_update(
             e.api_version = api_version;
         }
         None => entries.push(ManagedFieldsEntry {
-            manager: manager.to_string(),
+            manager: manager.name.to_string(),
             operation: operation.to_string(),
             api_version,
             time: Some(now.to_string()),
-            subresource: String::new(),
+            subresource: manager.subresource.to_string(),
             fields: changed,
         }),
     }

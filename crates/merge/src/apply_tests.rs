@@ -428,3 +428,66 @@ fn update_can_reset_managed_fields() {
     record_update(Some(&live), &mut new, "m", "Update", &t, T1);
     assert!(new["metadata"].get("managedFields").is_none());
 }
+
+#[test]
+fn subresource_writes_keep_their_own_entries() {
+    let t = table();
+    let live = apply(None, &deployment(1, "app:1"), "kubectl", false, &t, T0).unwrap();
+    // The same manager applying through /scale gets a second entry, and takes the field over.
+    let scaled = apply(
+        Some(&live),
+        &json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+                "spec": {"replicas": 3}}),
+        Manager::of("kubectl", "scale"),
+        true,
+        &t,
+        T1,
+    )
+    .unwrap();
+    let entries = managed_fields(&scaled);
+    let replicas = [
+        PathElement::Field("spec".into()),
+        PathElement::Field("replicas".into()),
+    ];
+    let main = entries
+        .iter()
+        .find(|e| e.manager == "kubectl" && e.subresource.is_empty())
+        .unwrap();
+    let scale = entries
+        .iter()
+        .find(|e| e.manager == "kubectl" && e.subresource == "scale")
+        .unwrap();
+    assert!(!main.fields.contains(&replicas));
+    assert!(scale.fields.contains(&replicas));
+    assert_eq!(
+        scaled["metadata"]["managedFields"][1]["subresource"],
+        "scale"
+    );
+
+    // An Update through /status is recorded apart from the main-resource Apply entry.
+    let mut with_status = scaled.clone();
+    with_status["status"] = json!({"replicas": 3});
+    record_update(
+        Some(&scaled),
+        &mut with_status,
+        Manager::of("kubectl", "status"),
+        "Update",
+        &t,
+        T1,
+    );
+    let entries = managed_fields(&with_status);
+    assert_eq!(entries.len(), 3, "{entries:?}");
+    assert!(entries
+        .iter()
+        .any(|e| e.subresource == "status" && e.operation == "Update"));
+}
+
+#[test]
+fn entries_without_a_manager_are_kept() {
+    let obj = json!({"metadata": {"managedFields": [
+        {"operation": "Update", "apiVersion": "v1", "fieldsType": "FieldsV1",
+         "fieldsV1": {"f:data": {"f:a": {}}}}]}});
+    let entries = managed_fields(&obj);
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].manager, "");
+}

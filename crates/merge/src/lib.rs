@@ -38,7 +38,7 @@ mod schema_data;
 mod smp;
 mod typed;
 
-pub use apply::{apply, managed_fields, record_update, ManagedFieldsEntry};
+pub use apply::{apply, managed_fields, record_update, ManagedFieldsEntry, Manager};
 pub use error::{ApplyError, Conflict, MergeError};
 pub use fieldpath::{path_string, FieldSet, PathElement};
 pub use schema::{

@@ -23,6 +23,8 @@ pub enum ErrorType {
     TooMany,
     /// `InternalError`.
     Internal,
+    /// `FieldValueTypeInvalid` (a value not matching its schema type; labelled like Invalid).
+    TypeInvalid,
 }
 
 impl ErrorType {
@@ -38,6 +40,7 @@ impl ErrorType {
             ErrorType::TooLong => "FieldValueTooLong",
             ErrorType::TooMany => "FieldValueTooMany",
             ErrorType::Internal => "InternalError",
+            ErrorType::TypeInvalid => "FieldValueTypeInvalid",
         }
     }
 
@@ -53,6 +56,7 @@ impl ErrorType {
             ErrorType::TooLong => "Too long",
             ErrorType::TooMany => "Too many",
             ErrorType::Internal => "Internal error",
+            ErrorType::TypeInvalid => "Invalid value",
         }
     }
 }
@@ -175,7 +179,7 @@ impl FieldError {
             field,
             ErrorType::TooLong,
             None,
-            &format!("must have at most {max_bytes} bytes"),
+            &format!("may not be more than {max_bytes} bytes"),
         )
     }
 
@@ -267,7 +271,7 @@ mod tests {
         );
         assert_eq!(
             FieldError::too_long("metadata.annotations", 262144).message,
-            "Too long: must have at most 262144 bytes"
+            "Too long: may not be more than 262144 bytes"
         );
     }
 

@@ -355,7 +355,10 @@ mod tests {
                 "metadata.finalizers"
             ]
         );
-        assert_eq!(errs[2].message, "Too long: must have at most 262144 bytes");
+        assert_eq!(
+            errs[2].message,
+            "Too long: may not be more than 262144 bytes"
+        );
     }
 
     #[test]

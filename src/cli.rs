@@ -89,6 +89,18 @@ pub struct AgentArgs {
     /// Never ask the container engine to pull images.
     #[arg(long, env = "FERROKUBE_NO_IMAGE_PULL", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
     pub no_image_pull: bool,
+    /// The node's InternalIP, where the API server reaches this kubelet for logs/exec/attach/
+    /// port-forward (upstream `--node-ip`). Default: the `--address` when specific, else the
+    /// primary outbound interface's address.
+    #[arg(long)]
+    pub node_ip: Option<std::net::IpAddr>,
+    /// Address the kubelet streaming server listens on (upstream `--address`). Default: the
+    /// `--node-ip` when given, else 127.0.0.1 (same-host servers only).
+    #[arg(long)]
+    pub address: Option<std::net::IpAddr>,
+    /// Port of the kubelet streaming server (0 picks a free one; upstream uses 10250).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
 }
 
 /// Flags of `ferrokube server`.
@@ -145,9 +157,13 @@ pub fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if matches!(cli.command, Some(Command::Agent(_))) {
+        // A node agent waits on the engine and the API; two workers are plenty on any machine
+        // and keep its threads (stacks, malloc arenas) from growing with the core count.
+        builder.worker_threads(2);
+    }
+    let runtime = builder.enable_all().build()?;
     runtime.block_on(async move {
         match cli
             .command
@@ -225,6 +241,14 @@ async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
     let mut cfg =
         ferrokube_kubelet::AgentConfig::new(&args.node_name, std::path::absolute(&args.data_dir)?);
     cfg.no_image_pull = args.no_image_pull;
+    // An agent on another machine must be reachable: listening on the node IP by default.
+    let address = args
+        .address
+        .or(args.node_ip)
+        .unwrap_or(cfg.listen_addr.ip());
+    cfg.listen_addr = SocketAddr::new(address, args.port);
+    cfg.node_ip = args.node_ip;
+    cfg.release_startup_code = true;
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };

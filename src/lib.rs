@@ -7,6 +7,7 @@
 pub mod bench;
 pub mod cli;
 pub mod components;
+pub mod crd;
 pub mod http;
 pub mod openapi;
 pub mod registry;

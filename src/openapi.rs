@@ -1,41 +1,97 @@
 //! The OpenAPI documents of what we serve, generated from the registry table.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use ferrokube_merge::{ListKind, MergeKeyTable, StructDef, Ty};
-use ferrokube_openapi::{ApiKind, Documents, OpenApiError};
+use ferrokube_openapi::{ApiKind, Documents, OpenApiError, SchemaFn};
 use serde_json::{json, Map, Value};
 
 use crate::http::discovery;
-use crate::registry::{kinds::builtin_kinds, ResourceDescriptor};
+use crate::registry::descriptor::Codec;
+use crate::registry::{kinds::builtin_kinds, Registry, ResourceDescriptor};
 
 /// One `ApiKind` per served kind, as the OpenAPI generator needs them.
 pub fn api_kinds<'a>(kinds: impl IntoIterator<Item = &'a ResourceDescriptor>) -> Vec<ApiKind> {
     kinds
         .into_iter()
-        .map(|d| ApiKind {
-            group: d.group.to_string(),
-            version: d.version.to_string(),
-            kind: d.kind.to_string(),
-            plural: d.plural.to_string(),
-            namespaced: d.namespaced,
-            verbs: discovery::VERBS.iter().map(|v| v.to_string()).collect(),
-            subresources: ["status", "scale"]
-                .iter()
-                .filter(|s| discovery::has_subresource(d, s))
-                .map(|s| s.to_string())
-                .collect(),
-            schema: d.codec.schema,
-            list_schema: d.codec.list_schema,
+        .map(|d| {
+            let (schema, list_schema) = schema_fns(d);
+            ApiKind {
+                group: d.group.to_string(),
+                version: d.version.to_string(),
+                kind: d.kind.to_string(),
+                plural: d.plural.to_string(),
+                namespaced: d.namespaced,
+                verbs: discovery::VERBS.iter().map(|v| v.to_string()).collect(),
+                subresources: ["status", "scale"]
+                    .iter()
+                    .filter(|s| discovery::has_subresource(d, s))
+                    .map(|s| s.to_string())
+                    .collect(),
+                schema,
+                list_schema,
+            }
         })
         .collect()
 }
 
+/// The schema registrars of a kind: k8s-openapi's for built-ins, the CRD version's schema for
+/// custom resources.
+fn schema_fns(d: &ResourceDescriptor) -> (SchemaFn, SchemaFn) {
+    match &d.codec {
+        Codec::Typed(typed) => (Arc::new(typed.schema), Arc::new(typed.list_schema)),
+        Codec::Custom(custom) => {
+            let name = crate::crd::openapi::definition_name(&d.group, &d.version, &d.kind);
+            let raw = custom.schema.raw().clone();
+            let item_name = name.clone();
+            let schema: SchemaFn = Arc::new(move |generator| {
+                crate::crd::openapi::register(generator, &item_name, &raw)
+            });
+            let (kind, list_kind, plural) = (d.kind.clone(), d.list_kind.clone(), d.plural.clone());
+            let list: SchemaFn = Arc::new(move |generator| {
+                crate::crd::openapi::register_list(generator, &name, &kind, &list_kind, &plural)
+            });
+            (schema, list)
+        }
+    }
+}
+
 /// Generates the documents for the built-in kinds, with upstream's patch and list extensions.
 pub fn generate() -> Result<Documents, OpenApiError> {
-    let kinds = builtin_kinds();
-    let docs = ferrokube_openapi::generate(&api_kinds(kinds.iter()))?;
+    generate_for(builtin_kinds().iter())
+}
+
+/// Generates the documents for the given kinds.
+pub fn generate_for<'a>(
+    kinds: impl IntoIterator<Item = &'a ResourceDescriptor>,
+) -> Result<Documents, OpenApiError> {
+    let docs = ferrokube_openapi::generate(&api_kinds(kinds))?;
     with_merge_extensions(&docs)
+}
+
+/// The OpenAPI router over the documents of what `registry` serves now. Built lazily and kept
+/// until the served kinds change (a CRD comes, changes or goes), then rebuilt on next use.
+pub async fn router(registry: &Registry) -> Result<axum::Router, String> {
+    // Keyed by registry too: generations of two registries in one process (benchmarks) may
+    // coincide.
+    static CACHE: tokio::sync::Mutex<Option<((usize, u64), axum::Router)>> =
+        tokio::sync::Mutex::const_new(None);
+    let mut cache = CACHE.lock().await;
+    let key = (registry as *const Registry as usize, registry.generation());
+    if let Some((built, router)) = cache.as_ref() {
+        if *built == key {
+            return Ok(router.clone());
+        }
+    }
+    let kinds = registry.kinds();
+    let docs = tokio::task::spawn_blocking(move || generate_for(kinds.iter().map(|k| k.as_ref())))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let router = ferrokube_openapi::router(Arc::new(docs));
+    *cache = Some((key, router.clone()));
+    Ok(router)
 }
 
 /// Adds `x-kubernetes-patch-merge-key`, `-patch-strategy`, `-list-type`, `-list-map-keys` and

@@ -86,6 +86,8 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
         authenticator: Authenticator::from_pki(&pki)?,
         advertise_address: format!("{host}:{}", addr.port()),
     });
+    // Custom resources stored before a restart are served before the first request.
+    crate::crd::start(state.clone()).await?;
     let app = http::router(state.clone());
     let serve = tokio::spawn(http::serve::serve_tls(
         listener,

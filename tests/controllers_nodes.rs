@@ -11,9 +11,10 @@ use controllers_common::{
     cluster_with, events_for, kubectl_ok, live_pods, node_ready, wait_bound, wait_nodes_ready,
     wait_running, HollowNodes, CONVERGE,
 };
+use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod, ServiceAccount};
-use kube::api::{Api, PostParams};
+use kube::api::{Api, PostParams, WatchEvent, WatchParams};
 use kube::ResourceExt;
 use serde_json::{json, Value};
 use support::eventually;
@@ -31,6 +32,16 @@ fn pod(name: &str, spec_extra: Value) -> Pod {
     .expect("pod")
 }
 
+/// The field managers recorded on an object.
+fn managers_of(p: &Pod) -> Vec<String> {
+    p.metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter_map(|m| m.manager.clone())
+        .collect()
+}
+
 /// Waits for PodScheduled=False and returns its message.
 async fn unschedulable_message(api: &Api<Pod>, name: &str) -> String {
     let msg = eventually(CONVERGE, || async {
@@ -44,6 +55,68 @@ async fn unschedulable_message(api: &Api<Pod>, name: &str) -> String {
     })
     .await;
     msg.unwrap_or_else(|| panic!("{name} never got PodScheduled=False"))
+}
+
+/// `pods/binding` as upstream's BindingREST: nodeName and PodScheduled=True in ONE write (one
+/// watch event), and a second binding is a Conflict on `pods/binding`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binding_is_one_write_and_conflicts_once_bound() {
+    let cluster = cluster_with(&[]).await;
+    let client = cluster.client().await;
+    let api: Api<Pod> = Api::namespaced(client.clone(), "default");
+    // Another scheduler's pod: ours leaves it alone, so only the binding below writes it.
+    let created = api
+        .create(
+            &PostParams::default(),
+            &pod("manual", json!({"schedulerName": "manual-scheduler"})),
+        )
+        .await
+        .expect("create pod");
+    let rv = created.resource_version().expect("rv");
+    let wp = WatchParams::default().fields("metadata.name=manual");
+    let mut watch = api.watch(&wp, &rv).await.expect("watch").boxed();
+    let binding = json!({"apiVersion": "v1", "kind": "Binding",
+        "metadata": {"name": "manual", "uid": created.uid()},
+        "target": {"apiVersion": "v1", "kind": "Node", "name": "node-a"}});
+    let _: Value = api
+        .create_subresource("binding", "manual", &PostParams::default(), &binding)
+        .await
+        .expect("bind");
+    let bound = api.get("manual").await.expect("get");
+    assert_eq!(
+        bound.spec.as_ref().and_then(|s| s.node_name.as_deref()),
+        Some("node-a")
+    );
+    let scheduled = bound
+        .status
+        .and_then(|s| s.conditions)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.type_ == "PodScheduled")
+        .expect("PodScheduled condition");
+    assert_eq!(scheduled.status, "True");
+    let mut modified = 0;
+    while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_secs(2), watch.next()).await {
+        if let Ok(WatchEvent::Modified(_)) = ev {
+            modified += 1;
+        }
+    }
+    assert_eq!(modified, 1, "a binding is one write");
+    let err = api
+        .create_subresource::<_, Value>("binding", "manual", &PostParams::default(), &binding)
+        .await
+        .expect_err("second binding");
+    match err {
+        kube::Error::Api(s) => {
+            assert_eq!(s.code, 409);
+            assert_eq!(
+                s.message,
+                "Operation cannot be fulfilled on pods/binding \"manual\": \
+                 pod manual is already assigned to node \"node-a\""
+            );
+        }
+        other => panic!("unexpected error {other:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,6 +184,12 @@ async fn scheduler_predicates_fit_and_misfit() {
     assert!(
         msg.starts_with("0/3 nodes are available: ") && msg.contains("2 Insufficient cpu"),
         "{msg}"
+    );
+    // The scheduler's status write is recorded under upstream's component name.
+    let managers = managers_of(&api.get("cpu-misfit").await.expect("get"));
+    assert!(
+        managers.iter().any(|m| m == "kube-scheduler"),
+        "{managers:?}"
     );
     let events = events_for(&client, "default", "cpu-misfit").await;
     assert!(

@@ -113,14 +113,26 @@ async fn deployment_rollout_scale_undo_and_self_healing() {
     );
 
     let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
-    assert_eq!(
-        rss.list(&ListParams::default().labels("app=web"))
-            .await
-            .expect("rs")
-            .items
-            .len(),
-        2
-    );
+    let owned = rss
+        .list(&ListParams::default().labels("app=web"))
+        .await
+        .expect("rs")
+        .items;
+    assert_eq!(owned.len(), 2);
+    // Controller writes are recorded under upstream's component name.
+    for rs in &owned {
+        let managers: Vec<_> = rs
+            .metadata
+            .managed_fields
+            .iter()
+            .flatten()
+            .filter_map(|m| m.manager.as_deref())
+            .collect();
+        assert!(
+            managers.contains(&"kube-controller-manager"),
+            "{managers:?}"
+        );
+    }
     let history = kubectl_ok(&cluster, &["rollout", "history", "deploy/web"]);
     assert!(
         history.contains("\n1 ") && history.contains("\n2 "),

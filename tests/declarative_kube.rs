@@ -562,3 +562,183 @@ async fn patch_errors_store_nothing() {
         "1"
     );
 }
+
+/// POSTs a raw JSON text (which may repeat keys) as a configmap; returns the response.
+async fn post_raw_configmap(cluster: &TestCluster, query: &str, text: &str) -> reqwest::Response {
+    let url = format!(
+        "{}/api/v1/namespaces/dup/configmaps{query}",
+        cluster.base_url()
+    );
+    cluster
+        .http()
+        .post(&url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(text.to_string())
+        .send()
+        .await
+        .expect("POST")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_fields_follow_field_validation() {
+    let cluster = cluster().await;
+    let client = cluster.client().await;
+    objects::namespace(&client, "dup").await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "dup");
+    let text = |name: &str| {
+        format!(
+            r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}","labels":{{"a":"1","a":"2"}}}},
+               "data":{{"k":"1"}},"data":{{"k":"2"}},"bogus":true}}"#
+        )
+    };
+
+    let strict = post_raw_configmap(&cluster, "?fieldValidation=Strict", &text("s")).await;
+    assert_eq!(strict.status(), 400);
+    let status: Value = strict.json().await.expect("json");
+    assert_eq!(status["reason"], "BadRequest");
+    assert_eq!(
+        status["message"],
+        "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: duplicate field \"a\", duplicate field \"data\", unknown field \"bogus\""
+    );
+    assert!(cms.get_opt("s").await.expect("get").is_none());
+
+    // Warn (the default): stored with the last value of each key, one warning per problem.
+    let warn = post_raw_configmap(&cluster, "", &text("w")).await;
+    assert_eq!(warn.status(), 201);
+    let warnings: Vec<String> = warn
+        .headers()
+        .get_all("warning")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    let all = warnings.join("\n");
+    for expected in [
+        "duplicate field \\\"a\\\"",
+        "duplicate field \\\"data\\\"",
+        "unknown field \\\"bogus\\\"",
+    ] {
+        assert!(all.contains(expected), "{expected} in {all}");
+    }
+    let stored = cms.get("w").await.expect("stored");
+    assert_eq!(stored.data.unwrap_or_default()["k"], "2");
+    assert_eq!(stored.metadata.labels.unwrap_or_default()["a"], "2");
+
+    let ignore = post_raw_configmap(&cluster, "?fieldValidation=Ignore", &text("i")).await;
+    assert_eq!(ignore.status(), 201);
+    assert!(ignore.headers().get("warning").is_none());
+
+    // A merge patch repeating a key is a strict decoding error too, and changes nothing.
+    let url = format!(
+        "{}/api/v1/namespaces/dup/configmaps/w?fieldValidation=Strict",
+        cluster.base_url()
+    );
+    let resp = cluster
+        .http()
+        .patch(&url)
+        .header(reqwest::header::CONTENT_TYPE, "application/merge-patch+json")
+        .body(r#"{"data":{"k":"3","k":"4"}}"#)
+        .send()
+        .await
+        .expect("PATCH");
+    assert_eq!(resp.status(), 400);
+    assert_eq!(
+        cms.get("w").await.expect("get").data.unwrap_or_default()["k"],
+        "2"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_apply_through_status_and_scale() {
+    let cluster = cluster().await;
+    let client = cluster.client().await;
+    objects::namespace(&client, "ssasub").await;
+    let deploys: Api<Deployment> = Api::namespaced(client.clone(), "ssasub");
+    let config = |replicas: i64| {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+               "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
+                        "template": {"metadata": {"labels": {"app": "web"}},
+                                     "spec": {"containers": [{"name": "web", "image": "busybox"}]}}}})
+    };
+    deploys
+        .patch("web", &PatchParams::apply("deployer"), &Patch::Apply(config(2)))
+        .await
+        .expect("apply");
+
+    // Apply through /status: only status changes, recorded under the status subresource; the
+    // spec in the same configuration is ignored (upstream's reset fields).
+    let mut status_config = config(9);
+    status_config["status"] = json!({"replicas": 2, "observedGeneration": 1});
+    let after = deploys
+        .patch_status("web", &PatchParams::apply("ctrl"), &Patch::Apply(status_config))
+        .await
+        .expect("status apply");
+    assert_eq!(after.spec.as_ref().and_then(|s| s.replicas), Some(2));
+    assert_eq!(after.status.as_ref().and_then(|s| s.replicas), Some(2));
+    let e = entries(&as_json(&after));
+    let ctrl = fields_of(&e, "ctrl/Apply/status").expect("status apply entry");
+    assert!(ctrl.pointer("/f:status/f:replicas").is_some(), "{ctrl}");
+    assert!(ctrl.get("f:spec").is_none(), "{ctrl}");
+    assert!(fields_of(&e, "deployer/Apply/").is_some(), "{e:?}");
+
+    // Apply a Scale: the parent's replicas move and are owned under the scale subresource...
+    let scale = deploys
+        .patch_scale(
+            "web",
+            &PatchParams::apply("autoscaler"),
+            &Patch::Apply(json!({"apiVersion": "autoscaling/v1", "kind": "Scale",
+                                 "metadata": {"name": "web"}, "spec": {"replicas": 4}})),
+        )
+        .await
+        .expect_err("conflict with the deployer, who owns spec.replicas");
+    let status = api_status(scale);
+    assert_eq!(status.code, 409, "{status:?}");
+    assert!(status.message.contains("\"deployer\""), "{status:?}");
+
+    let scaled = deploys
+        .patch_scale(
+            "web",
+            &PatchParams::apply("autoscaler").force(),
+            &Patch::Apply(json!({"apiVersion": "autoscaling/v1", "kind": "Scale",
+                                 "metadata": {"name": "web"}, "spec": {"replicas": 4}})),
+        )
+        .await
+        .expect("forced scale apply");
+    assert_eq!(scaled.spec.and_then(|s| s.replicas), Some(4));
+    let live = deploys.get("web").await.expect("get");
+    assert_eq!(live.spec.as_ref().and_then(|s| s.replicas), Some(4));
+    let e = entries(&as_json(&live));
+    let owner = fields_of(&e, "autoscaler/Apply/scale").expect("scale entry");
+    assert!(owner.pointer("/f:spec/f:replicas").is_some(), "{owner}");
+    let deployer = fields_of(&e, "deployer/Apply/").expect("deployer entry");
+    assert!(deployer.pointer("/f:spec/f:replicas").is_none(), "{deployer}");
+
+    // ...so the deployer now conflicts with the autoscaler, named with its subresource.
+    let err = deploys
+        .patch("web", &PatchParams::apply("deployer"), &Patch::Apply(config(2)))
+        .await
+        .expect_err("conflict");
+    let status = api_status(err);
+    assert_eq!(status.code, 409);
+    assert!(
+        status.message.contains("\"autoscaler\" with subresource \"scale\""),
+        "{status:?}"
+    );
+
+    // A plain scale write records an Update entry under the scale subresource.
+    let url = format!(
+        "{}/apis/apps/v1/namespaces/ssasub/deployments/web/scale?fieldManager=kubectl-scale",
+        cluster.base_url()
+    );
+    let resp = cluster
+        .http()
+        .patch(&url)
+        .header(reqwest::header::CONTENT_TYPE, "application/merge-patch+json")
+        .body(r#"{"spec":{"replicas":5}}"#)
+        .send()
+        .await
+        .expect("PATCH scale");
+    assert_eq!(resp.status(), 200);
+    let live = deploys.get("web").await.expect("get");
+    let e = entries(&as_json(&live));
+    assert!(fields_of(&e, "kubectl-scale/Update/scale").is_some(), "{e:?}");
+}

@@ -16,7 +16,7 @@ fn committed_documents_match_the_served_kinds() {
     );
     // Every served kind appears with its group-version-kind in its group-version's v3 document.
     for kind in ferrokube::registry::kinds::builtin_kinds() {
-        let gv = ferrokube_openapi::group_version_path(kind.group, kind.version);
+        let gv = ferrokube_openapi::group_version_path(&kind.group, &kind.version);
         let doc = generated
             .v3
             .get(&gv)

@@ -1,14 +1,146 @@
 //! Action subresources of pods: `binding` (the scheduler's write) and `eviction`.
 
 use axum::response::Response;
-use serde_json::{json, Value};
+use ferrokube_store::{Compare, Op, Txn, TxnOutcome};
+use serde_json::{json, Map, Value};
 
 use super::resources::status_success;
-use crate::registry::rest::{DeleteOptions, Mutation, Part, WriteOptions};
+use crate::registry::rest::{parse, DeleteOptions, WriteOptions};
 use crate::registry::{Registry, ResourceDescriptor};
 use crate::status::{ApiError, ApiResult};
 
-/// POST pods/{name}/binding: sets spec.nodeName once, as upstream's BindingREST does.
+/// What a Binding asks for, checked before any read.
+#[derive(Debug)]
+struct BindingRequest {
+    target: String,
+    /// `metadata.uid`: when set, the pod must be this instance.
+    uid: Option<String>,
+    /// `metadata.annotations`, merged into the pod's.
+    annotations: Map<String, Value>,
+}
+
+impl BindingRequest {
+    /// Upstream `ValidatePodBinding` plus the URL/body name check.
+    fn parse(name: &str, body: &Value) -> ApiResult<Self> {
+        let body_name = body.pointer("/metadata/name").and_then(Value::as_str);
+        if body_name.is_some_and(|n| !n.is_empty() && n != name) {
+            return Err(ApiError::bad_request(
+                "name in URL does not match name in Binding object",
+            ));
+        }
+        let target = body
+            .pointer("/target/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        if target.is_empty() {
+            return Err(ApiError::invalid(
+                "",
+                "Binding",
+                name,
+                vec![crate::status::Cause {
+                    reason: "FieldValueRequired".into(),
+                    message: "Required value".into(),
+                    field: "target.name".into(),
+                }],
+            ));
+        }
+        Ok(BindingRequest {
+            target,
+            uid: body
+                .pointer("/metadata/uid")
+                .and_then(Value::as_str)
+                .filter(|u| !u.is_empty())
+                .map(str::to_string),
+            annotations: body
+                .pointer("/metadata/annotations")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Upstream `setPodHostAndAnnotations`: sets spec.nodeName (only if unset), merges the
+    /// annotations and sets PodScheduled=True, all in the one object written back.
+    fn assign(&self, pod: &mut Value, name: &str, now: &str) -> ApiResult<()> {
+        let conflict = |why: String| ApiError::conflict("", "pods/binding", name, &why);
+        if let Some(uid) = &self.uid {
+            let actual = pod.pointer("/metadata/uid").and_then(Value::as_str);
+            if actual != Some(uid.as_str()) {
+                return Err(conflict(format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    actual.unwrap_or("")
+                )));
+            }
+        }
+        if pod.pointer("/metadata/deletionTimestamp").is_some() {
+            return Err(conflict(format!(
+                "pod {name} is being deleted, cannot be assigned to a host"
+            )));
+        }
+        let existing = pod
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if !existing.is_empty() {
+            return Err(conflict(format!(
+                "pod {name} is already assigned to node {existing:?}"
+            )));
+        }
+        let Some(obj) = pod.as_object_mut() else {
+            return Err(ApiError::internal("stored pod is not an object"));
+        };
+        let spec = obj.entry("spec").or_insert_with(|| json!({}));
+        spec["nodeName"] = json!(self.target);
+        if !self.annotations.is_empty() {
+            let meta = obj.entry("metadata").or_insert_with(|| json!({}));
+            let ann = meta
+                .as_object_mut()
+                .map(|m| m.entry("annotations").or_insert_with(|| json!({})));
+            if let Some(Value::Object(ann)) = ann {
+                ann.extend(self.annotations.clone());
+            }
+        }
+        set_condition_true(obj, "PodScheduled", now);
+        Ok(())
+    }
+}
+
+/// Upstream `UpdatePodCondition` for a True condition: the transition time moves only when
+/// the status changes.
+fn set_condition_true(pod: &mut Map<String, Value>, kind: &str, now: &str) {
+    let status = pod.entry("status").or_insert_with(|| json!({}));
+    if !status.is_object() {
+        *status = json!({});
+    }
+    let list = status
+        .as_object_mut()
+        .map(|s| s.entry("conditions").or_insert_with(|| json!([])));
+    let Some(Value::Array(list)) = list else {
+        return;
+    };
+    let fresh =
+        json!({"type": kind, "status": "True", "lastProbeTime": null, "lastTransitionTime": now});
+    match list
+        .iter_mut()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some(kind))
+    {
+        Some(c) if c.get("status").and_then(Value::as_str) == Some("True") => {}
+        Some(c) => {
+            c["status"] = json!("True");
+            c["lastTransitionTime"] = json!(now);
+            if let Some(m) = c.as_object_mut() {
+                m.remove("reason");
+                m.remove("message");
+            }
+        }
+        None => list.push(fresh),
+    }
+}
+
+/// POST pods/{name}/binding. Like upstream's BindingREST this writes the pod straight to
+/// storage in ONE compare-and-swap: spec.nodeName and the PodScheduled=True condition
+/// together, so a binding costs one write and one watch event instead of two.
 pub async fn bind(
     reg: &Registry,
     d: &ResourceDescriptor,
@@ -17,81 +149,31 @@ pub async fn bind(
     body: &Value,
     opts: &WriteOptions,
 ) -> ApiResult<Response> {
-    let target = body
-        .pointer("/target/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    if target.is_empty() {
-        return Err(ApiError::invalid(
-            "",
-            "Binding",
-            name,
-            vec![crate::status::Cause {
-                reason: "FieldValueRequired".into(),
-                message: "Required value".into(),
-                field: "target.name".into(),
+    let req = BindingRequest::parse(name, body)?;
+    let key = d.key(ns, name);
+    loop {
+        let current = reg.get(d, ns, name).await?;
+        let mut pod = parse(&current)?;
+        req.assign(&mut pod, name, &crate::registry::meta::now_rfc3339())?;
+        if opts.dry_run {
+            return Ok(status_success(201));
+        }
+        let txn = Txn {
+            compares: vec![(key.clone(), Compare::ModRevision(current.mod_revision))],
+            ops: vec![Op::Put {
+                key: key.clone(),
+                value: serde_json::to_vec(&pod).unwrap_or_default(),
             }],
-        ));
+        };
+        match reg.store.txn(txn).await? {
+            TxnOutcome::Applied { .. } => return Ok(status_success(201)),
+            TxnOutcome::Failed { current: None, .. } => {
+                return Err(ApiError::not_found(&d.group, &d.plural, name));
+            }
+            // Someone wrote the pod in between: re-read and decide again.
+            TxnOutcome::Failed { .. } => continue,
+        }
     }
-    let pod = name.to_string();
-    let mutate: Mutation = Box::new(move |current: &Value| {
-        let existing = current
-            .pointer("/spec/nodeName")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        if !existing.is_empty() {
-            return Err(ApiError::conflict(
-                "",
-                "pods",
-                &pod,
-                &format!("pod {pod} is already assigned to node {existing:?}"),
-            ));
-        }
-        if current.pointer("/metadata/deletionTimestamp").is_some() {
-            return Err(ApiError::conflict(
-                "",
-                "pods",
-                &pod,
-                &format!("pod {pod} is being deleted, cannot be assigned to a host"),
-            ));
-        }
-        let mut new = current.clone();
-        new["spec"]["nodeName"] = json!(target);
-        Ok(new)
-    });
-    // Spec first (the binding itself), then the PodScheduled condition through status.
-    reg.guaranteed_update(d, ns, name, Part::Main, None, mutate, opts)
-        .await?;
-    set_scheduled_condition(reg, d, ns, name, opts).await?;
-    Ok(status_success(201))
-}
-
-async fn set_scheduled_condition(
-    reg: &Registry,
-    d: &ResourceDescriptor,
-    ns: Option<&str>,
-    name: &str,
-    opts: &WriteOptions,
-) -> ApiResult<()> {
-    let mutate: Mutation = Box::new(|current: &Value| {
-        let mut new = current.clone();
-        let now = crate::registry::meta::now_rfc3339();
-        if !new["status"].is_object() {
-            new["status"] = json!({});
-        }
-        let list = new["status"]
-            .as_object_mut()
-            .map(|s| s.entry("conditions").or_insert_with(|| json!([])));
-        if let Some(Value::Array(list)) = list {
-            list.retain(|c| c.get("type").and_then(Value::as_str) != Some("PodScheduled"));
-            list.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now}));
-        }
-        Ok(new)
-    });
-    reg.guaranteed_update(d, ns, name, Part::Status, None, mutate, opts)
-        .await
-        .map(|_| ())
 }
 
 /// POST pods/{name}/eviction: deletes the pod with the eviction's DeleteOptions.
@@ -122,4 +204,71 @@ pub async fn evict(
     };
     reg.delete(d, ns, name, &delete).await?;
     Ok(status_success(201))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(body: Value) -> BindingRequest {
+        BindingRequest::parse("p", &body).expect("valid binding")
+    }
+
+    #[test]
+    fn binding_sets_node_and_condition_in_one_object() {
+        let mut pod = json!({"metadata": {"name": "p", "uid": "u1"}, "spec": {},
+            "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+                "reason": "Unschedulable", "message": "0/1 nodes", "lastTransitionTime": "t0"}]}});
+        let req = request(
+            json!({"metadata": {"name": "p", "uid": "u1", "annotations": {"a": "b"}},
+            "target": {"kind": "Node", "name": "n1"}}),
+        );
+        req.assign(&mut pod, "p", "t1").expect("assign");
+        assert_eq!(pod["spec"]["nodeName"], "n1");
+        assert_eq!(pod["metadata"]["annotations"]["a"], "b");
+        let conds = pod["status"]["conditions"].as_array().expect("conditions");
+        assert_eq!(conds.len(), 1);
+        assert_eq!(conds[0]["status"], "True");
+        assert_eq!(conds[0]["lastTransitionTime"], "t1");
+        assert!(conds[0].get("reason").is_none());
+    }
+
+    #[test]
+    fn binding_refuses_bound_deleting_or_replaced_pods() {
+        let req = request(json!({"target": {"name": "n2"}}));
+        let mut bound = json!({"metadata": {"name": "p"}, "spec": {"nodeName": "n1"}});
+        let err = req.assign(&mut bound, "p", "t").unwrap_err();
+        assert_eq!(err.code, 409);
+        assert!(
+            err.message.contains("pods/binding \"p\""),
+            "{}",
+            err.message
+        );
+        assert!(err.message.contains("already assigned to node \"n1\""));
+        let mut deleting = json!({"metadata": {"name": "p", "deletionTimestamp": "t"}, "spec": {}});
+        assert!(req
+            .assign(&mut deleting, "p", "t")
+            .unwrap_err()
+            .message
+            .contains("is being deleted"));
+        let pinned = request(json!({"metadata": {"uid": "old"}, "target": {"name": "n2"}}));
+        let mut other = json!({"metadata": {"name": "p", "uid": "new"}, "spec": {}});
+        assert!(pinned
+            .assign(&mut other, "p", "t")
+            .unwrap_err()
+            .message
+            .contains("Precondition failed"));
+    }
+
+    #[test]
+    fn binding_input_is_checked() {
+        let no_target = BindingRequest::parse("p", &json!({"target": {}})).unwrap_err();
+        assert_eq!(no_target.code, 422);
+        let renamed = BindingRequest::parse(
+            "p",
+            &json!({"metadata": {"name": "q"}, "target": {"name": "n"}}),
+        )
+        .unwrap_err();
+        assert_eq!(renamed.code, 400);
+    }
 }

@@ -96,6 +96,16 @@ pub enum Output {
 
 /// Picks the response representation from the Accept header, in the client's order.
 pub fn negotiate(accept: Option<&str>) -> ApiResult<Output> {
+    negotiate_with(accept, true)
+}
+
+/// [`negotiate`] for kinds served without protobuf (custom resources): protobuf entries are
+/// passed over, and an Accept naming nothing else is 406.
+pub fn negotiate_without_protobuf(accept: Option<&str>) -> ApiResult<Output> {
+    negotiate_with(accept, false)
+}
+
+fn negotiate_with(accept: Option<&str>, protobuf: bool) -> ApiResult<Output> {
     let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
         return Ok(Output::Json);
     };
@@ -129,7 +139,7 @@ pub fn negotiate(accept: Option<&str>) -> ApiResult<Output> {
             ("application/json" | "*/*" | "application/*" | "application/yaml", None) => {
                 return Ok(Output::Json)
             }
-            (PROTOBUF, None) => return Ok(Output::Protobuf),
+            (PROTOBUF, None) if protobuf => return Ok(Output::Protobuf),
             _ => continue,
         }
     }
@@ -236,6 +246,23 @@ mod tests {
             "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
         assert_eq!(negotiate(Some(meta)).unwrap(), Output::Metadata);
         assert_eq!(negotiate(Some("text/html")).unwrap_err().code, 406);
+    }
+
+    #[test]
+    fn custom_resources_skip_protobuf() {
+        assert_eq!(
+            negotiate_without_protobuf(Some(
+                "application/vnd.kubernetes.protobuf,application/json"
+            ))
+            .unwrap(),
+            Output::Json
+        );
+        assert_eq!(
+            negotiate_without_protobuf(Some("application/vnd.kubernetes.protobuf"))
+                .unwrap_err()
+                .code,
+            406
+        );
     }
 
     #[test]

@@ -20,9 +20,9 @@ pub const VERBS: &[&str] = &[
 /// One subresource as discovery lists it.
 struct Sub {
     name: &'static str,
-    group: &'static str,
-    version: &'static str,
-    kind: &'static str,
+    group: String,
+    version: String,
+    kind: String,
     verbs: &'static [&'static str],
 }
 
@@ -32,34 +32,34 @@ fn subresources(d: &ResourceDescriptor) -> Vec<Sub> {
     if d.status_subresource {
         subs.push(Sub {
             name: "status",
-            group: d.group,
-            version: d.version,
-            kind: d.kind,
+            group: d.group.clone(),
+            version: d.version.clone(),
+            kind: d.kind.clone(),
             verbs: &["get", "patch", "update"],
         });
     }
     if d.scale.is_some() {
         subs.push(Sub {
             name: "scale",
-            group: "autoscaling",
-            version: "v1",
-            kind: "Scale",
+            group: "autoscaling".into(),
+            version: "v1".into(),
+            kind: "Scale".into(),
             verbs: &["get", "patch", "update"],
         });
     }
     if d.group.is_empty() && d.plural == "pods" {
         subs.push(Sub {
             name: "binding",
-            group: "",
-            version: "v1",
-            kind: "Binding",
+            group: "".into(),
+            version: "v1".into(),
+            kind: "Binding".into(),
             verbs: &["create"],
         });
         subs.push(Sub {
             name: "eviction",
-            group: "policy",
-            version: "v1",
-            kind: "Eviction",
+            group: "policy".into(),
+            version: "v1".into(),
+            kind: "Eviction".into(),
             verbs: &["create"],
         });
         // The streaming subresources, with the kinds and verbs upstream's discovery lists.
@@ -75,19 +75,28 @@ fn subresources(d: &ResourceDescriptor) -> Vec<Sub> {
         ] {
             subs.push(Sub {
                 name,
-                group: "",
-                version: "v1",
-                kind,
+                group: "".into(),
+                version: "v1".into(),
+                kind: kind.into(),
                 verbs,
             });
         }
     }
+    if d.group.is_empty() && d.plural == "serviceaccounts" {
+        subs.push(Sub {
+            name: "token",
+            group: "authentication.k8s.io".into(),
+            version: "v1".into(),
+            kind: "TokenRequest".into(),
+            verbs: &["create"],
+        });
+    }
     if d.group.is_empty() && d.plural == "namespaces" {
         subs.push(Sub {
             name: "finalize",
-            group: "",
-            version: "v1",
-            kind: "Namespace",
+            group: "".into(),
+            version: "v1".into(),
+            kind: "Namespace".into(),
             verbs: &["update"],
         });
     }
@@ -139,8 +148,8 @@ pub fn api_group(reg: &Registry, group: &str) -> Option<Value> {
 
 /// `/api/v1` or `/apis/<group>/<version>`, if served.
 pub fn api_resource_list(reg: &Registry, group: &str, version: &str) -> Option<Value> {
-    let kinds: Vec<_> = reg
-        .kinds()
+    let all = reg.kinds();
+    let kinds: Vec<_> = all
         .iter()
         .filter(|k| k.group == group && k.version == version)
         .collect();
@@ -193,8 +202,25 @@ pub fn api_resource_list(reg: &Registry, group: &str, version: &str) -> Option<V
 fn storage_version_hash(d: &ResourceDescriptor) -> String {
     use base64::Engine;
     use sha2::Digest;
-    let digest = sha2::Sha256::digest(format!("{}/{}/{}", d.group, d.version, d.kind));
+    // Custom resources hash the version they are stored at, as upstream does.
+    let version = d
+        .custom()
+        .map(|c| {
+            c.storage_api_version
+                .rsplit('/')
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
+        .unwrap_or_else(|| d.version.clone());
+    let digest = sha2::Sha256::digest(format!("{}/{version}/{}", d.group, d.kind));
     base64::engine::general_purpose::STANDARD.encode(&digest[..8])
+}
+
+/// The ETag of a discovery document: upper-case hex SHA-512 prefix of its bytes.
+pub fn etag(body: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode_upper(&sha2::Sha512::digest(body)[..16])
 }
 
 /// The aggregated-discovery version the Accept header asks for ("v2" or "v2beta1"), if any.
@@ -217,6 +243,7 @@ pub fn aggregated_version(accept: Option<&str>) -> Option<&'static str> {
 /// The aggregated discovery document for `/api` (core only) or `/apis` (every named group).
 pub fn aggregated(reg: &Registry, core: bool, version: &str) -> Value {
     let mut items = Vec::new();
+    let kinds = reg.kinds();
     for (group, versions) in reg.groups() {
         if group.is_empty() != core {
             continue;
@@ -224,10 +251,9 @@ pub fn aggregated(reg: &Registry, core: bool, version: &str) -> Value {
         let versions: Vec<Value> = versions
             .iter()
             .map(|v| {
-                let resources: Vec<Value> = reg
-                    .kinds()
+                let resources: Vec<Value> = kinds
                     .iter()
-                    .filter(|k| k.group == group && k.version == v)
+                    .filter(|k| k.group == group && *k.version == *v)
                     .map(|d| aggregated_resource(d))
                     .collect();
                 json!({"version": v, "resources": resources, "freshness": "Current"})

@@ -4,10 +4,12 @@
 pub mod actions;
 pub mod codec;
 pub mod discovery;
+pub mod duplicates;
 pub mod proxy;
 pub mod request;
 pub mod resources;
 pub mod serve;
+pub mod token;
 pub mod watch;
 
 use std::sync::Arc;
@@ -48,27 +50,19 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz/{*check}", get(ok));
     let api = Router::new()
         .route("/version", get(version))
+        .route("/openapi/{*rest}", axum::routing::any(openapi))
         .fallback(resources::handle)
         .with_state(state.clone())
-        .route("/openapi/{*rest}", axum::routing::any(openapi))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     open.merge(api)
 }
 
 /// The OpenAPI router, built on first use: generating the documents costs time and memory a
-/// server that no client asks for them need not spend at start-up.
-async fn openapi(req: Request) -> Response {
+/// server that no client asks for them need not spend at start-up. Rebuilt when the served
+/// kinds change (CRDs).
+async fn openapi(State(state): State<Arc<AppState>>, req: Request) -> Response {
     use tower::ServiceExt;
-    static ROUTER: tokio::sync::OnceCell<Router> = tokio::sync::OnceCell::const_new();
-    let router = ROUTER
-        .get_or_try_init(|| async {
-            let docs = tokio::task::spawn_blocking(crate::openapi::generate)
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
-            Ok::<_, String>(ferrokube_openapi::router(Arc::new(docs)))
-        })
-        .await;
+    let router = crate::openapi::router(&state.registry).await;
     // The outer `{*rest}` match left its path parameters in the extensions; the inner router
     // would append its own to them and its `Path` extractor would then see two.
     let (mut parts, body) = req.into_parts();

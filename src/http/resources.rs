@@ -64,14 +64,15 @@ async fn dispatch(app: Arc<AppState>, req: Request) -> ApiResult<Response> {
         | ApiPath::GroupsRoot
         | ApiPath::Group(_)
         | ApiPath::GroupVersion(..) => {
-            return discovery_response(&app, parts.uri.path(), accept.as_deref());
+            let if_none_match = codec::header_str(&parts.headers, header::IF_NONE_MATCH);
+            return discovery_response(&app, parts.uri.path(), accept.as_deref(), if_none_match);
         }
         ApiPath::Unknown => return Err(ApiError::not_found_path()),
     };
     let body = axum::body::to_bytes(body, codec::MAX_BODY_BYTES)
         .await
         .map_err(|_| ApiError::too_large())?;
-    let call = Call {
+    let mut call = Call {
         query: super::request::parse_query(parts.uri.query()),
         content_type: codec::header_str(&parts.headers, header::CONTENT_TYPE).map(str::to_string),
         output: codec::negotiate(accept.as_deref())?,
@@ -103,17 +104,53 @@ async fn dispatch(app: Arc<AppState>, req: Request) -> ApiResult<Response> {
             return Err(ApiError::not_found_path());
         }
     }
+    if !d.protobuf() {
+        // Custom resources are JSON and YAML only, as upstream serves them: a protobuf body is
+        // 415, and a client that accepts JSON too gets JSON.
+        if codec::media_type(call.content_type.as_deref()) == codec::PROTOBUF {
+            return Err(ApiError::new(
+                415,
+                "UnsupportedMediaType",
+                format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {:?})", codec::PROTOBUF),
+            ));
+        }
+        if call.output == Output::Protobuf {
+            call.output = codec::negotiate_without_protobuf(accept.as_deref())?;
+        }
+    }
     serve(&app, d, call).await
 }
 
-fn discovery_response(app: &AppState, path: &str, accept: Option<&str>) -> ApiResult<Response> {
+fn discovery_response(
+    app: &AppState,
+    path: &str,
+    accept: Option<&str>,
+    if_none_match: Option<&str>,
+) -> ApiResult<Response> {
     let reg = &app.registry;
     let doc = match parse_path(path) {
         ApiPath::LegacyRoot | ApiPath::GroupsRoot => {
             let core = matches!(parse_path(path), ApiPath::LegacyRoot);
             if let Some(version) = discovery::aggregated_version(accept) {
                 let doc = discovery::aggregated(reg, core, version);
-                let mut resp = codec::json_value(StatusCode::OK, &doc);
+                // Upstream's aggregated discovery carries an ETag of the document, which
+                // clients revalidate with If-None-Match; it changes when a CRD comes or goes.
+                let body = Bytes::from(serde_json::to_vec(&doc).unwrap_or_default());
+                let etag = format!("\"{}\"", discovery::etag(&body));
+                if if_none_match == Some(etag.as_str()) {
+                    let mut resp = Response::new(Body::empty());
+                    *resp.status_mut() = StatusCode::NOT_MODIFIED;
+                    resp.headers_mut().insert(
+                        header::ETAG,
+                        etag.parse().map_err(|_| ApiError::internal("etag"))?,
+                    );
+                    return Ok(resp);
+                }
+                let mut resp = codec::json_bytes(StatusCode::OK, body);
+                resp.headers_mut().insert(
+                    header::ETAG,
+                    etag.parse().map_err(|_| ApiError::internal("etag"))?,
+                );
                 let ct = format!(
                     "application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList"
                 );
@@ -157,6 +194,10 @@ fn write_options(call: &Call) -> ApiResult<WriteOptions> {
         field_manager: q.get("fieldManager").filter(|m| !m.is_empty()).cloned(),
         user_agent: call.user_agent.clone(),
         apply: false,
+        duplicate_fields: super::duplicates::duplicate_fields(
+            &codec::media_type(call.content_type.as_deref()),
+            &call.body,
+        ),
     })
 }
 
@@ -231,6 +272,9 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
         (&Method::POST, Some(name), Some("binding")) => {
             let body = codec::decode_object(call.content_type.as_deref(), &call.body)?;
             super::actions::bind(reg, &d, ns, name, &body, &write_options(&call)?).await
+        }
+        (&Method::POST, Some(name), Some("token")) => {
+            super::token::create(app, ns, name, &call).await
         }
         (&Method::POST, Some(name), Some("eviction")) => {
             let body = codec::decode_object(call.content_type.as_deref(), &call.body)?;
@@ -433,7 +477,7 @@ async fn list(
 
 /// Assembles `{"kind":"<Kind>List",...,"items":[...]}` from stored bytes without re-encoding them.
 pub fn list_body(d: &ResourceDescriptor, metadata: &Value, items: &[Bytes]) -> Bytes {
-    list_envelope(d.list_kind, &d.api_version(), metadata, items)
+    list_envelope(&d.list_kind, &d.api_version(), metadata, items)
 }
 
 /// A list object of the given kind around already-encoded items.
@@ -462,13 +506,18 @@ pub fn table_of(
     beta: bool,
     metadata: Option<Value>,
 ) -> Value {
-    let mut table = ferrokube_apimachinery::printers::table(
-        d.group,
-        d.plural,
-        objects,
-        include,
-        chrono::Utc::now(),
-    );
+    let mut table = match d.custom() {
+        Some(custom) => {
+            crate::crd::table::table(&custom.columns, objects, include, chrono::Utc::now())
+        }
+        None => ferrokube_apimachinery::printers::table(
+            &d.group,
+            &d.plural,
+            objects,
+            include,
+            chrono::Utc::now(),
+        ),
+    };
     if beta {
         table["apiVersion"] = json!("meta.k8s.io/v1beta1");
     }

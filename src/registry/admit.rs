@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use super::descriptor::ResourceDescriptor;
+use super::rest::WriteOptions;
 use crate::status::{ApiError, ApiResult, Cause};
 
 /// `fieldValidation`: what to do with fields the kind does not have.
@@ -37,7 +38,7 @@ impl FieldValidation {
 pub fn admit_body(
     d: &ResourceDescriptor,
     body: Value,
-    validation: FieldValidation,
+    opts: &WriteOptions,
 ) -> ApiResult<(Value, Vec<String>)> {
     if !body.is_object() {
         return Err(ApiError::bad_request(format!(
@@ -61,33 +62,13 @@ pub fn admit_body(
             "the API version in the data ({api_version}) does not match the expected API version ({expected_api_version})"
         )));
     }
-    let canonical = (d.codec.roundtrip)(&body).map_err(|e| {
+    let (canonical, unknown) = d.canonicalize(&body).map_err(|e| {
         ApiError::bad_request(format!(
             "{} in version \"{}\" cannot be handled as a {}: {e}",
             d.kind, d.version, d.kind
         ))
     })?;
-    let mut unknown = Vec::new();
-    unknown_fields(&body, &canonical, "", &mut unknown);
-    let mut warnings = Vec::new();
-    if !unknown.is_empty() {
-        match validation {
-            FieldValidation::Strict => {
-                let list: Vec<String> = unknown
-                    .iter()
-                    .map(|f| format!("unknown field \"{f}\""))
-                    .collect();
-                return Err(ApiError::bad_request(format!(
-                    "strict decoding error: {}",
-                    list.join(", ")
-                )));
-            }
-            FieldValidation::Warn => {
-                warnings.extend(unknown.iter().map(|f| format!("unknown field \"{f}\"")))
-            }
-            FieldValidation::Ignore => {}
-        }
-    }
+    let warnings = strict_decoding(opts, &unknown)?;
     let mut canonical = canonical;
     if let Some(map) = canonical.as_object_mut() {
         map.insert("apiVersion".into(), Value::String(expected_api_version));
@@ -96,13 +77,33 @@ pub fn admit_body(
     Ok((canonical, warnings))
 }
 
+/// Upstream's strict decoding errors for the body's repeated keys and the fields the kind does
+/// not have: one 400 under `Strict`, one warning each under `Warn`, nothing under `Ignore`.
+pub fn strict_decoding(opts: &WriteOptions, unknown: &[String]) -> ApiResult<Vec<String>> {
+    let problems: Vec<String> = opts
+        .duplicate_fields
+        .iter()
+        .map(|f| format!("duplicate field \"{f}\""))
+        .chain(unknown.iter().map(|f| format!("unknown field \"{f}\"")))
+        .collect();
+    match opts.field_validation {
+        _ if problems.is_empty() => Ok(Vec::new()),
+        FieldValidation::Strict => Err(ApiError::bad_request(format!(
+            "strict decoding error: {}",
+            problems.join(", ")
+        ))),
+        FieldValidation::Warn => Ok(problems),
+        FieldValidation::Ignore => Ok(Vec::new()),
+    }
+}
+
 fn version_of(api_version: &str) -> &str {
     api_version.rsplit('/').next().unwrap_or(api_version)
 }
 
 /// Collects dotted paths present (non-null) in `original` but absent from `known` (the typed
 /// round trip): exactly the fields the kind does not define.
-fn unknown_fields(original: &Value, known: &Value, path: &str, out: &mut Vec<String>) {
+pub(super) fn unknown_fields(original: &Value, known: &Value, path: &str, out: &mut Vec<String>) {
     match (original, known) {
         (Value::Object(orig), Value::Object(kn)) => {
             for (key, value) in orig {
@@ -137,21 +138,24 @@ fn is_empty_container(value: &Value) -> bool {
 }
 
 /// Validates metadata and per-kind rules; 422 Invalid naming each bad field.
-pub fn validate(d: &ResourceDescriptor, obj: &Value) -> ApiResult<()> {
-    let causes: Vec<Cause> =
-        ferrokube_apimachinery::validation::validate_object(d.group, d.kind, obj, d.namespaced)
-            .into_iter()
-            .map(|e| Cause {
-                reason: e.reason.as_str().to_string(),
-                message: e.message,
-                field: e.field,
-            })
-            .collect();
+pub fn validate(d: &ResourceDescriptor, obj: &Value, old: Option<&Value>) -> ApiResult<()> {
+    let mut errors =
+        ferrokube_apimachinery::validation::validate_object(&d.group, &d.kind, obj, d.namespaced);
+    errors.extend(d.schema_errors(obj));
+    errors.extend(d.strategy.validate(obj, old));
+    let causes: Vec<Cause> = errors
+        .into_iter()
+        .map(|e| Cause {
+            reason: e.reason.as_str().to_string(),
+            message: e.message,
+            field: e.field,
+        })
+        .collect();
     if causes.is_empty() {
         Ok(())
     } else {
         let name = super::meta::name(obj);
-        Err(ApiError::invalid(d.group, d.kind, name, causes))
+        Err(ApiError::invalid(&d.group, &d.kind, name, causes))
     }
 }
 

@@ -2,6 +2,7 @@
 //! `registry::rest` is written once and reads these.
 
 use std::any::TypeId;
+use std::sync::Arc;
 
 use k8s_openapi::{ListableResource, NamespaceResourceScope, Resource};
 use schemars::JsonSchema;
@@ -11,14 +12,15 @@ use serde_json::Value;
 use super::strategy::Strategy;
 
 /// Where the scale subresource reads and writes its numbers in the parent object.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ScaleSpec {
     /// JSON pointer of the desired replica count (`/spec/replicas`).
-    pub spec_replicas: &'static str,
+    pub spec_replicas: String,
     /// JSON pointer of the observed replica count (`/status/replicas`).
-    pub status_replicas: &'static str,
-    /// JSON pointer of the label selector (a `LabelSelector` or a plain map for RCs).
-    pub selector: &'static str,
+    pub status_replicas: String,
+    /// JSON pointer of the label selector: a `LabelSelector`, a plain map (RCs), or the
+    /// serialized selector string custom resources keep (`labelSelectorPath`). None: no selector.
+    pub selector: Option<String>,
 }
 
 /// Functions generated from the kind's k8s-openapi type.
@@ -33,32 +35,75 @@ pub struct TypedCodec {
     pub list_schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
 }
 
+/// How a kind's bodies are checked and canonicalized.
+#[derive(Clone)]
+pub enum Codec {
+    /// A built-in kind: the k8s-openapi type decides.
+    Typed(TypedCodec),
+    /// A custom resource: the CRD version's structural schema decides.
+    Custom(Arc<CustomCodec>),
+}
+
+/// One `additionalPrinterColumns` entry of a CRD version.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PrinterColumn {
+    /// Column header.
+    pub name: String,
+    /// OpenAPI type (`integer`, `string`, `date`, ...).
+    pub type_: String,
+    /// OpenAPI format, if any.
+    pub format: String,
+    /// Human description.
+    pub description: String,
+    /// 0 shows by default; higher only with `-o wide`.
+    pub priority: i64,
+    /// The JSONPath of the value (`.spec.replicas`).
+    pub json_path: String,
+}
+
+/// What serving one version of a CustomResourceDefinition needs beyond the names.
+#[derive(Clone, Debug)]
+pub struct CustomCodec {
+    /// The CRD's name (`widgets.example.com`).
+    pub crd_name: String,
+    /// The compiled structural schema of this version.
+    pub schema: ferrokube_apiextensions::Schema,
+    /// List/map semantics of this version for server-side apply and managedFields.
+    pub merge_table: ferrokube_merge::MergeKeyTable,
+    /// The `apiVersion` objects are stored at (conversion None rewrites only this).
+    pub storage_api_version: String,
+    /// Table columns (upstream's defaults when the CRD names none).
+    pub columns: Vec<PrinterColumn>,
+    /// The CRD is being deleted: new objects are refused.
+    pub terminating: bool,
+}
+
 /// Everything the generic REST path needs to know about one kind.
 pub struct ResourceDescriptor {
     /// API group ("" for core).
-    pub group: &'static str,
+    pub group: String,
     /// API version ("v1").
-    pub version: &'static str,
+    pub version: String,
     /// Kind ("Pod").
-    pub kind: &'static str,
+    pub kind: String,
     /// List kind ("PodList").
-    pub list_kind: &'static str,
+    pub list_kind: String,
     /// Plural resource name, the URL segment ("pods").
-    pub plural: &'static str,
+    pub plural: String,
     /// Singular name ("pod").
-    pub singular: &'static str,
+    pub singular: String,
     /// Namespaced (true) or cluster-scoped (false).
     pub namespaced: bool,
     /// Short names for kubectl ("po").
-    pub short_names: &'static [&'static str],
+    pub short_names: Vec<String>,
     /// Categories ("all").
-    pub categories: &'static [&'static str],
+    pub categories: Vec<String>,
     /// Has a `status` subresource: the main resource ignores status changes and vice versa.
     pub status_subresource: bool,
     /// Has a `scale` subresource.
     pub scale: Option<ScaleSpec>,
-    /// Typed decode/encode and schema from k8s-openapi.
-    pub codec: TypedCodec,
+    /// Typed (built-in) or schema-driven (custom) decoding.
+    pub codec: Codec,
     /// Per-kind defaulting, validation and update preparation.
     pub strategy: &'static dyn Strategy,
 }
@@ -78,7 +123,7 @@ impl ResourceDescriptor {
         let group = if self.group.is_empty() {
             "core"
         } else {
-            self.group
+            &self.group
         };
         format!("/{group}/{}/", self.plural)
     }
@@ -98,7 +143,88 @@ impl ResourceDescriptor {
 
     /// Upstream's `group/resource` spelling for messages (`deployments.apps`).
     pub fn qualified(&self) -> String {
-        crate::status::qualified_resource(self.group, self.plural)
+        crate::status::qualified_resource(&self.group, &self.plural)
+    }
+
+    /// The custom-resource side of this kind, if it is one.
+    pub fn custom(&self) -> Option<&CustomCodec> {
+        match &self.codec {
+            Codec::Custom(c) => Some(c),
+            Codec::Typed(_) => None,
+        }
+    }
+
+    /// Whether objects of this kind may travel as protobuf (upstream serves custom resources
+    /// as JSON and YAML only).
+    pub fn protobuf(&self) -> bool {
+        matches!(self.codec, Codec::Typed(_))
+    }
+
+    /// Decodes a body into the kind's canonical form: fields the kind does not know are dropped
+    /// and returned as dotted paths (`spec.foo`), custom resources get their schema defaults.
+    pub fn canonicalize(&self, body: &Value) -> Result<(Value, Vec<String>), String> {
+        match &self.codec {
+            Codec::Typed(typed) => {
+                let canonical = (typed.roundtrip)(body)?;
+                let mut unknown = Vec::new();
+                super::admit::unknown_fields(body, &canonical, "", &mut unknown);
+                Ok((canonical, unknown))
+            }
+            Codec::Custom(custom) => {
+                let mut obj = body.clone();
+                let pruned = custom.schema.prune(&mut obj);
+                custom.schema.apply_defaults(&mut obj);
+                let unknown = pruned
+                    .into_iter()
+                    .map(|p| p.trim_start_matches('.').to_string())
+                    .collect();
+                Ok((obj, unknown))
+            }
+        }
+    }
+
+    /// Schema causes of a custom object (none for built-ins, which the typed decode checked).
+    pub fn schema_errors(
+        &self,
+        obj: &Value,
+    ) -> Vec<ferrokube_apimachinery::validation::FieldError> {
+        self.custom()
+            .map(|c| c.schema.validate(obj))
+            .unwrap_or_default()
+    }
+
+    /// The bytes to store for `obj`: custom resources are kept at their storage version.
+    pub fn storage_bytes(&self, obj: &Value) -> Vec<u8> {
+        match self.custom() {
+            Some(c)
+                if obj.get("apiVersion").and_then(Value::as_str)
+                    != Some(c.storage_api_version.as_str()) =>
+            {
+                let mut copy = obj.clone();
+                copy["apiVersion"] = Value::String(c.storage_api_version.clone());
+                serde_json::to_vec(&copy).unwrap_or_default()
+            }
+            _ => serde_json::to_vec(obj).unwrap_or_default(),
+        }
+    }
+
+    /// Stored bytes as this version serves them. Conversion strategy None: every served version
+    /// reads the same objects, only `apiVersion` is rewritten.
+    pub fn served_bytes(&self, stored: bytes::Bytes) -> bytes::Bytes {
+        if self.custom().is_none() {
+            return stored;
+        }
+        let api_version = self.api_version();
+        let Ok(mut obj) = serde_json::from_slice::<Value>(&stored) else {
+            return stored;
+        };
+        if obj.get("apiVersion").and_then(Value::as_str) == Some(api_version.as_str()) {
+            return stored;
+        }
+        if let Some(map) = obj.as_object_mut() {
+            map.insert("apiVersion".into(), Value::String(api_version));
+        }
+        bytes::Bytes::from(serde_json::to_vec(&obj).unwrap_or_default())
     }
 }
 
@@ -116,22 +242,22 @@ impl Describe {
         let namespaced = TypeId::of::<K::Scope>() == TypeId::of::<NamespaceResourceScope>();
         Describe {
             inner: ResourceDescriptor {
-                group: K::GROUP,
-                version: K::VERSION,
-                kind: K::KIND,
-                list_kind: K::LIST_KIND,
-                plural: K::URL_PATH_SEGMENT,
-                singular: "",
+                group: K::GROUP.to_string(),
+                version: K::VERSION.to_string(),
+                kind: K::KIND.to_string(),
+                list_kind: K::LIST_KIND.to_string(),
+                plural: K::URL_PATH_SEGMENT.to_string(),
+                singular: String::new(),
                 namespaced,
-                short_names: &[],
-                categories: &[],
+                short_names: Vec::new(),
+                categories: Vec::new(),
                 status_subresource: false,
                 scale: None,
-                codec: TypedCodec {
+                codec: Codec::Typed(TypedCodec {
                     roundtrip: roundtrip::<K>,
                     schema: |generator| generator.subschema_for::<K>(),
                     list_schema: ferrokube_openapi::list_schema_of::<K>,
-                },
+                }),
                 strategy,
             },
         }
@@ -139,13 +265,13 @@ impl Describe {
 
     /// Short names.
     pub fn short(mut self, names: &'static [&'static str]) -> Self {
-        self.inner.short_names = names;
+        self.inner.short_names = names.iter().map(|n| n.to_string()).collect();
         self
     }
 
     /// Categories.
     pub fn categories(mut self, categories: &'static [&'static str]) -> Self {
-        self.inner.categories = categories;
+        self.inner.categories = categories.iter().map(|c| c.to_string()).collect();
         self
     }
 
@@ -158,9 +284,9 @@ impl Describe {
     /// Adds the scale subresource with upstream's usual paths.
     pub fn scale(mut self, selector: &'static str) -> Self {
         self.inner.scale = Some(ScaleSpec {
-            spec_replicas: "/spec/replicas",
-            status_replicas: "/status/replicas",
-            selector,
+            spec_replicas: "/spec/replicas".into(),
+            status_replicas: "/status/replicas".into(),
+            selector: Some(selector.into()),
         });
         self
     }
@@ -168,7 +294,7 @@ impl Describe {
     /// Finishes the descriptor; the singular name is the lowercased kind.
     pub fn build(self, singular: &'static str) -> ResourceDescriptor {
         let mut inner = self.inner;
-        inner.singular = singular;
+        inner.singular = singular.to_string();
         inner
     }
 }

@@ -6,6 +6,7 @@ use k8s_openapi::api::{
     discovery::v1 as discovery, events::v1 as events, networking::v1 as networking,
     policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as scheduling, storage::v1 as storage,
 };
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
 
 use super::descriptor::{Describe, ResourceDescriptor};
 use super::strategy::*;
@@ -135,6 +136,12 @@ pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
         Describe::of::<storage::StorageClass>(&PLAIN)
             .short(&["sc"])
             .build("storageclass"),
+        // apiextensions.k8s.io/v1
+        Describe::of::<apiextensions::CustomResourceDefinition>(&CRD)
+            .short(&["crd", "crds"])
+            .categories(&["api-extensions"])
+            .status()
+            .build("customresourcedefinition"),
         // scheduling.k8s.io/v1
         Describe::of::<scheduling::PriorityClass>(&PLAIN)
             .short(&["pc"])

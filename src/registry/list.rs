@@ -130,7 +130,7 @@ impl Registry {
             let last_key = page.items.last().map(|kv| kv.key.clone());
             for kv in page.items {
                 if everything || self.item_matches(d, &opts.filter, &kv.value) {
-                    items.push(kv.value);
+                    items.push(d.served_bytes(kv.value));
                 }
             }
             let more = page.remaining > 0;

@@ -12,17 +12,51 @@ pub mod rest;
 pub mod strategy;
 pub mod watch;
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
 
 use ferrokube_store::Store;
 
 pub use descriptor::ResourceDescriptor;
 
-/// The served kinds and the store they live in.
-pub struct Registry {
+/// One snapshot of the served kinds: built-ins first, then custom resources. Replaced whole
+/// when a CRD is installed or removed, so a request keeps a consistent view for its lifetime.
+struct KindSet {
     kinds: Vec<Arc<ResourceDescriptor>>,
     by_resource: HashMap<(String, String, String), Arc<ResourceDescriptor>>,
+    /// Rises with every change (OpenAPI caches key on it).
+    generation: u64,
+}
+
+impl KindSet {
+    fn new(kinds: Vec<Arc<ResourceDescriptor>>, generation: u64) -> Self {
+        let by_resource = kinds
+            .iter()
+            .map(|k| {
+                (
+                    (k.group.clone(), k.version.clone(), k.plural.clone()),
+                    k.clone(),
+                )
+            })
+            .collect();
+        KindSet {
+            kinds,
+            by_resource,
+            generation,
+        }
+    }
+}
+
+/// The descriptors one CRD serves, with the fingerprint of the CRD content they came from.
+type Installed = (String, Vec<Arc<ResourceDescriptor>>);
+
+/// The served kinds and the store they live in.
+pub struct Registry {
+    builtins: Vec<Arc<ResourceDescriptor>>,
+    /// Custom descriptors by CRD name (one per served version), with the fingerprint of the
+    /// CRD content they were built from.
+    custom: RwLock<BTreeMap<String, Installed>>,
+    current: RwLock<Arc<KindSet>>,
     /// The revisioned store every object lives in.
     pub store: Store,
 }
@@ -30,26 +64,64 @@ pub struct Registry {
 impl Registry {
     /// A registry serving the built-in kinds from `store`.
     pub fn new(store: Store) -> Self {
-        let kinds: Vec<Arc<ResourceDescriptor>> =
+        let builtins: Vec<Arc<ResourceDescriptor>> =
             kinds::builtin_kinds().into_iter().map(Arc::new).collect();
-        let by_resource = kinds
-            .iter()
-            .map(|k| {
-                (
-                    (
-                        k.group.to_string(),
-                        k.version.to_string(),
-                        k.plural.to_string(),
-                    ),
-                    k.clone(),
-                )
-            })
-            .collect();
+        let current = RwLock::new(Arc::new(KindSet::new(builtins.clone(), 0)));
         Registry {
-            kinds,
-            by_resource,
+            builtins,
+            custom: RwLock::new(BTreeMap::new()),
+            current,
             store,
         }
+    }
+
+    fn snapshot(&self) -> Arc<KindSet> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Serves `descriptors` for the CRD `crd_name`, replacing what it served before, unless
+    /// they were built from the same CRD content (`fingerprint`): then nothing changes, and
+    /// caches keyed on [`Registry::generation`] stay valid.
+    pub fn install_custom(
+        &self,
+        crd_name: &str,
+        fingerprint: String,
+        descriptors: Vec<ResourceDescriptor>,
+    ) {
+        let mut custom = self.custom.write().unwrap_or_else(|e| e.into_inner());
+        if custom.get(crd_name).is_some_and(|(f, _)| *f == fingerprint) {
+            return;
+        }
+        custom.insert(
+            crd_name.to_string(),
+            (fingerprint, descriptors.into_iter().map(Arc::new).collect()),
+        );
+        self.publish(&custom);
+    }
+
+    /// Stops serving the CRD `crd_name`'s resources.
+    pub fn remove_custom(&self, crd_name: &str) {
+        let mut custom = self.custom.write().unwrap_or_else(|e| e.into_inner());
+        if custom.remove(crd_name).is_some() {
+            self.publish(&custom);
+        }
+    }
+
+    /// Rebuilds the snapshot; called with the custom map locked so publications are ordered.
+    fn publish(&self, custom: &BTreeMap<String, Installed>) {
+        let mut kinds = self.builtins.clone();
+        kinds.extend(custom.values().flat_map(|(_, kinds)| kinds.iter().cloned()));
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        let generation = current.generation + 1;
+        *current = Arc::new(KindSet::new(kinds, generation));
+    }
+
+    /// A number that changes whenever the set of served kinds changes.
+    pub fn generation(&self) -> u64 {
+        self.snapshot().generation
     }
 
     /// The descriptor serving `/<group>/<version>/<plural>`, if any.
@@ -59,35 +131,42 @@ impl Registry {
         version: &str,
         plural: &str,
     ) -> Option<Arc<ResourceDescriptor>> {
-        self.by_resource
+        self.snapshot()
+            .by_resource
             .get(&(group.to_string(), version.to_string(), plural.to_string()))
             .cloned()
     }
 
     /// The descriptor of a kind by group and kind name.
     pub fn lookup_kind(&self, group: &str, kind: &str) -> Option<Arc<ResourceDescriptor>> {
-        self.kinds
+        self.snapshot()
+            .kinds
             .iter()
             .find(|k| k.group == group && k.kind == kind)
             .cloned()
     }
 
+    /// The built-in kinds (what CRD names must not collide with).
+    pub fn builtin_kinds(&self) -> &[Arc<ResourceDescriptor>] {
+        &self.builtins
+    }
+
     /// Every served kind, in discovery order.
-    pub fn kinds(&self) -> &[Arc<ResourceDescriptor>] {
-        &self.kinds
+    pub fn kinds(&self) -> Vec<Arc<ResourceDescriptor>> {
+        self.snapshot().kinds.clone()
     }
 
     /// The served API groups in discovery order, each with its versions (preferred first).
     pub fn groups(&self) -> Vec<(String, Vec<String>)> {
         let mut groups: Vec<(String, Vec<String>)> = Vec::new();
-        for kind in &self.kinds {
-            match groups.iter_mut().find(|(g, _)| g == kind.group) {
+        for kind in self.snapshot().kinds.iter() {
+            match groups.iter_mut().find(|(g, _)| *g == kind.group) {
                 Some((_, versions)) => {
-                    if !versions.iter().any(|v| v == kind.version) {
-                        versions.push(kind.version.to_string());
+                    if !versions.iter().any(|v| *v == kind.version) {
+                        versions.push(kind.version.clone());
                     }
                 }
-                None => groups.push((kind.group.to_string(), vec![kind.version.to_string()])),
+                None => groups.push((kind.group.clone(), vec![kind.version.clone()])),
             }
         }
         groups

@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 
 use bytes::Bytes;
-use ferrokube_merge::{ApplyError, MergeKeyTable};
+use ferrokube_merge::{ApplyError, Manager, MergeKeyTable};
 use serde_json::{json, Value};
 
 use super::descriptor::ResourceDescriptor;
@@ -31,6 +31,14 @@ pub fn merge_keys() -> &'static MergeKeyTable {
     TABLE.get_or_init(MergeKeyTable::builtin)
 }
 
+/// The merge semantics of a kind: a custom resource's come from its CRD schema.
+pub fn merge_keys_of(d: &ResourceDescriptor) -> &MergeKeyTable {
+    match &d.codec {
+        super::descriptor::Codec::Custom(custom) => &custom.merge_table,
+        super::descriptor::Codec::Typed(_) => merge_keys(),
+    }
+}
+
 fn patch_failed(d: &ResourceDescriptor, name: &str, message: String) -> ApiError {
     ApiError::new(422, "Invalid", message)
         .with_details(json!({"name": name, "group": d.group, "kind": d.kind}))
@@ -42,6 +50,7 @@ pub fn apply_patch(
     current: &Value,
     patch: &PatchBody,
     manager: Option<&str>,
+    part: Part,
 ) -> ApiResult<Value> {
     let name = meta::name(current);
     match patch {
@@ -68,24 +77,65 @@ pub fn apply_patch(
             json_patch::merge(&mut doc, p);
             Ok(doc)
         }
+        PatchBody::Strategic(_) if d.custom().is_some() => Err(strategic_unsupported()),
         PatchBody::Strategic(p) => {
-            let root = merge_keys().root_gvk(d.group, d.version, d.kind);
+            let root = merge_keys().root_gvk(&d.group, &d.version, &d.kind);
             ferrokube_merge::strategic_merge_patch(current, p, merge_keys(), root)
                 .map_err(|e| smp_error(d, name, e))
         }
         PatchBody::Apply { config, force } => {
             let manager = manager.ok_or_else(field_manager_required)?;
+            let subresource = subresource_name(part);
             ferrokube_merge::apply(
                 Some(current),
-                config,
-                manager,
+                &without_reset_fields(d, config, subresource),
+                Manager::of(manager, subresource),
                 *force,
-                merge_keys(),
+                merge_keys_of(d),
                 &meta::now_rfc3339(),
             )
             .map_err(|e| apply_error(d, name, e))
         }
     }
+}
+
+/// The subresource a write goes through, as managedFields entries name it.
+pub fn subresource_name(part: Part) -> &'static str {
+    match part {
+        Part::Main => "",
+        Part::Status => "status",
+        Part::Finalize => "finalize",
+        Part::Scale => "scale",
+    }
+}
+
+/// Upstream's "reset fields": what a write through one endpoint may not set is removed from an
+/// apply configuration before it is merged, so the applier neither changes nor owns it. The main
+/// resource of a kind with a status subresource resets `status`; the status subresource resets
+/// everything but `status` and the identifying/label metadata.
+fn without_reset_fields(d: &ResourceDescriptor, config: &Value, subresource: &str) -> Value {
+    let mut config = config.clone();
+    let Some(root) = config.as_object_mut() else {
+        return config;
+    };
+    match subresource {
+        "" if d.status_subresource => {
+            root.shift_remove("status");
+        }
+        "status" => {
+            root.retain(|k, _| matches!(k.as_str(), "apiVersion" | "kind" | "metadata" | "status"));
+            if let Some(Value::Object(m)) = root.get_mut("metadata") {
+                m.retain(|k, _| {
+                    matches!(
+                        k.as_str(),
+                        "name" | "namespace" | "uid" | "resourceVersion" | "labels" | "annotations"
+                    )
+                });
+            }
+        }
+        _ => {}
+    }
+    config
 }
 
 /// Upstream's `interpretStrategicMergePatchError`: the `mergepatch` sentinel errors for malformed
@@ -143,6 +193,15 @@ fn go_format(v: &Value) -> String {
     }
 }
 
+/// Upstream refuses strategic merge patches on custom resources: they have no patch strategies.
+fn strategic_unsupported() -> ApiError {
+    ApiError::new(
+        415,
+        "UnsupportedMediaType",
+        "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+    )
+}
+
 fn field_manager_required() -> ApiError {
     ApiError::new(422, "Invalid", "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch")
         .with_details(json!({"group": "meta.k8s.io", "kind": "PatchOptions", "causes": [{"reason": "FieldValueRequired", "message": "Required value: is required for apply patch", "field": "fieldManager"}]}))
@@ -179,8 +238,8 @@ pub fn apply_error(d: &ResourceDescriptor, name: &str, err: ApplyError) -> ApiEr
             )
         }
         ApplyError::Invalid(message) => ApiError::invalid(
-            d.group,
-            d.kind,
+            &d.group,
+            &d.kind,
             name,
             vec![Cause {
                 reason: "FieldValueInvalid".into(),
@@ -217,7 +276,7 @@ impl Registry {
                     config,
                     manager,
                     *force,
-                    merge_keys(),
+                    merge_keys_of(d),
                     &meta::now_rfc3339(),
                 )
                 .map_err(|e| apply_error(d, name, e))?;
@@ -231,13 +290,13 @@ impl Registry {
         };
         let manager = opts.field_manager.clone();
         let mutate: Mutation = Box::new(move |current: &Value| {
-            let patched = apply_patch(d, current, &patch, manager.as_deref())?;
+            let patched = apply_patch(d, current, &patch, manager.as_deref(), part)?;
             let rv_after = meta::meta_str(&patched, "resourceVersion");
             let rv_before = meta::meta_str(current, "resourceVersion");
             if rv_after.is_some_and(|rv| !rv.is_empty()) && rv_after != rv_before {
                 return Err(ApiError::conflict(
-                    d.group,
-                    d.plural,
+                    &d.group,
+                    &d.plural,
                     name,
                     ApiError::MODIFIED,
                 ));
@@ -280,7 +339,23 @@ impl Registry {
         change: ScaleChange,
         opts: &WriteOptions,
     ) -> ApiResult<Value> {
-        let spec = d.scale.ok_or_else(ApiError::not_found_path)?;
+        let spec = d.scale.clone().ok_or_else(ApiError::not_found_path)?;
+        let mut opts = opts.clone();
+        // Server-side apply of a Scale owns the parent's replica field under the `scale`
+        // subresource, conflicting with whoever else owns it (upstream converts the managed
+        // fields between Scale and parent the same way).
+        let apply = match &change {
+            ScaleChange::Patch(PatchBody::Apply { force, .. }) => {
+                let manager = opts
+                    .field_manager
+                    .clone()
+                    .ok_or_else(field_manager_required)?;
+                opts.apply = true;
+                Some((manager, *force))
+            }
+            _ => None,
+        };
+        let opts = &opts;
         let mutate: Mutation = Box::new(move |current: &Value| {
             let scale = scale_of(d, current)?;
             let new_scale = match &change {
@@ -290,8 +365,8 @@ impl Registry {
             let rv = meta::meta_str(&new_scale, "resourceVersion").unwrap_or("");
             if !rv.is_empty() && Some(rv) != meta::meta_str(current, "resourceVersion") {
                 return Err(ApiError::conflict(
-                    d.group,
-                    d.plural,
+                    &d.group,
+                    &d.plural,
                     name,
                     ApiError::MODIFIED,
                 ));
@@ -314,16 +389,29 @@ impl Registry {
                     }],
                 ));
             }
-            let mut new = current.clone();
-            if let Some(slot) = new.pointer_mut(spec.spec_replicas) {
-                *slot = json!(replicas);
-            } else if let Some(spec_obj) = new.get_mut("spec").and_then(Value::as_object_mut) {
-                spec_obj.insert("replicas".into(), json!(replicas));
+            if let Some((manager, force)) = &apply {
+                let config = replicas_config(d, current, &spec.spec_replicas, replicas);
+                return ferrokube_merge::apply(
+                    Some(current),
+                    &config,
+                    Manager::of(manager, "scale"),
+                    *force,
+                    merge_keys_of(d),
+                    &meta::now_rfc3339(),
+                )
+                .map_err(|e| apply_error(d, name, e));
             }
+            let mut new = current.clone();
+            // The path may not exist yet (a custom resource without spec.replicas).
+            let mut slot = &mut new;
+            for segment in spec.spec_replicas.trim_start_matches('/').split('/') {
+                slot = &mut slot[segment];
+            }
+            *slot = json!(replicas);
             Ok(new)
         });
         let written = self
-            .guaranteed_update(d, ns, name, Part::Main, None, mutate, opts)
+            .guaranteed_update(d, ns, name, Part::Scale, None, mutate, opts)
             .await?;
         let obj: Value = serde_json::from_slice(&written.object)
             .map_err(|e| ApiError::internal(e.to_string()))?;
@@ -338,6 +426,25 @@ pub enum ScaleChange {
     Replace(Value),
     /// PATCH with any patch type.
     Patch(PatchBody),
+}
+
+/// The parent-kind apply configuration equivalent to a Scale setting `replicas`: identity plus
+/// the replica count at the kind's replicas path.
+fn replicas_config(d: &ResourceDescriptor, current: &Value, pointer: &str, replicas: i64) -> Value {
+    let mut config = json!({
+        "apiVersion": d.api_version(),
+        "kind": d.kind,
+        "metadata": {"name": meta::name(current)},
+    });
+    if let Some(ns) = meta::meta_str(current, "namespace") {
+        config["metadata"]["namespace"] = json!(ns);
+    }
+    let mut slot = &mut config;
+    for segment in pointer.trim_start_matches('/').split('/') {
+        slot = &mut slot[segment];
+    }
+    *slot = json!(replicas);
+    config
 }
 
 fn apply_scale_patch(scale: &Value, patch: &PatchBody) -> ApiResult<Value> {
@@ -360,10 +467,12 @@ fn apply_scale_patch(scale: &Value, patch: &PatchBody) -> ApiResult<Value> {
 
 /// The autoscaling/v1 Scale view of an object with a scale subresource.
 pub fn scale_of(d: &ResourceDescriptor, obj: &Value) -> ApiResult<Value> {
-    let spec = d.scale.ok_or_else(ApiError::not_found_path)?;
+    let spec = d.scale.as_ref().ok_or_else(ApiError::not_found_path)?;
     let m = obj.get("metadata").cloned().unwrap_or_else(|| json!({}));
-    let selector = obj.pointer(spec.selector);
+    let selector = spec.selector.as_deref().and_then(|p| obj.pointer(p));
     let selector_string = match selector {
+        // Custom resources keep the serialized selector (`labelSelectorPath`).
+        Some(Value::String(s)) => s.clone(),
         Some(sel) if sel.get("matchLabels").is_some() || sel.get("matchExpressions").is_some() => {
             ferrokube_apimachinery::labels::format_label_selector(Some(sel))
         }
@@ -388,9 +497,9 @@ pub fn scale_of(d: &ResourceDescriptor, obj: &Value) -> ApiResult<Value> {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
         "metadata": metadata,
-        "spec": {"replicas": obj.pointer(spec.spec_replicas).and_then(Value::as_i64).unwrap_or(0)},
+        "spec": {"replicas": obj.pointer(&spec.spec_replicas).and_then(Value::as_i64).unwrap_or(0)},
         "status": {
-            "replicas": obj.pointer(spec.status_replicas).and_then(Value::as_i64).unwrap_or(0),
+            "replicas": obj.pointer(&spec.status_replicas).and_then(Value::as_i64).unwrap_or(0),
             "selector": selector_string,
         }
     }))

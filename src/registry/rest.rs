@@ -20,6 +20,9 @@ pub enum Part {
     Status,
     /// `/finalize` (namespaces): only `spec.finalizers` changes are kept.
     Finalize,
+    /// `/scale`: the parent's replica count (written like the main resource; recorded in
+    /// managedFields under the `scale` subresource).
+    Scale,
 }
 
 /// Options every write carries.
@@ -35,6 +38,8 @@ pub struct WriteOptions {
     pub user_agent: Option<String>,
     /// Set by server-side apply, which computes `managedFields` itself (no `Update` entry).
     pub apply: bool,
+    /// Keys the request body repeats (`fieldValidation` reports them like unknown fields).
+    pub duplicate_fields: Vec<String>,
 }
 
 impl WriteOptions {
@@ -115,10 +120,13 @@ impl Registry {
         ns: Option<&str>,
         name: &str,
     ) -> ApiResult<KeyValue> {
-        self.store
+        let mut kv = self
+            .store
             .get(&d.key(ns, name))
             .await?
-            .ok_or_else(|| ApiError::not_found(d.group, d.plural, name))
+            .ok_or_else(|| ApiError::not_found(&d.group, &d.plural, name))?;
+        kv.value = d.served_bytes(kv.value);
+        Ok(kv)
     }
 
     /// Checks that a namespace exists and accepts new objects.
@@ -145,7 +153,14 @@ impl Registry {
         body: Value,
         opts: &WriteOptions,
     ) -> ApiResult<Written> {
-        let (mut obj, warnings) = admit_body(d, body, opts.field_validation)?;
+        if d.custom().is_some_and(|c| c.terminating) {
+            // Upstream's crdHandler: a terminating CRD serves its objects but takes no new ones.
+            return Err(ApiError::method_not_allowed(format!(
+                "create is not supported on resources of kind {:?}",
+                d.qualified()
+            )));
+        }
+        let (mut obj, warnings) = admit_body(d, body, opts).map_err(|e| decode_error(d, e))?;
         meta::drop_null_metadata(&mut obj);
         let namespace = self.resolve_namespace(d, ns, &obj)?;
         {
@@ -193,9 +208,9 @@ impl Registry {
         d.strategy.default(&mut obj);
         d.strategy.prepare_create(&mut obj);
         if !opts.apply {
-            record_update(None, &mut obj, &opts.update_manager(), "");
+            record_update(d, None, &mut obj, &opts.update_manager(), "");
         }
-        validate(d, &obj)?;
+        validate(d, &obj, None)?;
         if let Some(ns) = &namespace {
             self.check_namespace(ns).await?;
         }
@@ -211,15 +226,15 @@ impl Registry {
             compares: vec![(key.clone(), Compare::Absent)],
             ops: vec![Op::Put {
                 key,
-                value: serde_json::to_vec(&obj).unwrap_or_default(),
+                value: d.storage_bytes(&obj),
             }],
         };
         match self.store.txn(txn).await? {
             TxnOutcome::Applied { values, .. } => Ok(Written {
-                object: stored_value(values)?,
+                object: d.served_bytes(stored_value(values)?),
                 warnings,
             }),
-            TxnOutcome::Failed { .. } => Err(ApiError::already_exists(d.group, d.plural, &name)),
+            TxnOutcome::Failed { .. } => Err(ApiError::already_exists(&d.group, &d.plural, &name)),
         }
     }
 
@@ -254,7 +269,7 @@ impl Registry {
         body: Value,
         opts: &WriteOptions,
     ) -> ApiResult<Written> {
-        let (mut body, warnings) = admit_body(d, body, opts.field_validation)?;
+        let (mut body, warnings) = admit_body(d, body, opts).map_err(|e| decode_error(d, e))?;
         meta::drop_null_metadata(&mut body);
         let body_name = meta::name(&body);
         if !body_name.is_empty() && body_name != name {
@@ -291,27 +306,23 @@ impl Registry {
             let current_kv = self.get(d, ns, name).await?;
             if precondition.is_some_and(|rv| rv != current_kv.mod_revision) {
                 return Err(ApiError::conflict(
-                    d.group,
-                    d.plural,
+                    &d.group,
+                    &d.plural,
                     name,
                     ApiError::MODIFIED,
                 ));
             }
             let current = parse(&current_kv)?;
             let proposed = mutate(&current)?;
-            let (proposed, warnings) = admit_body(d, proposed, opts.field_validation)?;
+            let (proposed, warnings) = admit_body(d, proposed, opts)?;
             let mut new = self.prepare_update(d, proposed, &current, part)?;
             if !opts.apply {
-                let subresource = match part {
-                    Part::Main => "",
-                    Part::Status => "status",
-                    Part::Finalize => "finalize",
-                };
                 record_update(
+                    d,
                     Some(&current),
                     &mut new,
                     &opts.update_manager(),
-                    subresource,
+                    super::patch::subresource_name(part),
                 );
             }
             let unchanged = without_rv(&new) == without_rv(&current);
@@ -335,7 +346,7 @@ impl Registry {
             } else {
                 Op::Put {
                     key: key.clone(),
-                    value: serde_json::to_vec(&new).unwrap_or_default(),
+                    value: d.storage_bytes(&new),
                 }
             };
             let txn = Txn {
@@ -345,17 +356,17 @@ impl Registry {
             match self.store.txn(txn).await? {
                 TxnOutcome::Applied { values, .. } => {
                     return Ok(Written {
-                        object: stored_value(values)?,
+                        object: d.served_bytes(stored_value(values)?),
                         warnings,
                     })
                 }
                 TxnOutcome::Failed { current: None, .. } => {
-                    return Err(ApiError::not_found(d.group, d.plural, name))
+                    return Err(ApiError::not_found(&d.group, &d.plural, name))
                 }
                 TxnOutcome::Failed { .. } if precondition.is_some() => {
                     return Err(ApiError::conflict(
-                        d.group,
-                        d.plural,
+                        &d.group,
+                        &d.plural,
                         name,
                         ApiError::MODIFIED,
                     ))
@@ -375,7 +386,7 @@ impl Registry {
         part: Part,
     ) -> ApiResult<Value> {
         let mut new = match part {
-            Part::Main => {
+            Part::Main | Part::Scale => {
                 let mut new = proposed;
                 if d.status_subresource {
                     copy_field(&mut new, current, "status");
@@ -385,6 +396,10 @@ impl Registry {
             Part::Status => {
                 let mut new = current.clone();
                 copy_field(&mut new, &proposed, "status");
+                // Server-side apply through /status computed the new managedFields.
+                if let Some(fields) = proposed.pointer("/metadata/managedFields") {
+                    meta::metadata_mut(&mut new).insert("managedFields".into(), fields.clone());
+                }
                 new
             }
             Part::Finalize => {
@@ -407,8 +422,8 @@ impl Registry {
         meta::metadata_mut(&mut new).remove("resourceVersion");
         d.strategy.default(&mut new);
         if d.strategy.tracks_generation()
-            && part == Part::Main
-            && new.get("spec") != current.get("spec")
+            && matches!(part, Part::Main | Part::Scale)
+            && d.strategy.generation_changed(&new, current)
         {
             let generation = current
                 .pointer("/metadata/generation")
@@ -428,14 +443,14 @@ impl Registry {
                 .and_then(Value::as_array)
                 .is_some_and(|list| list.iter().any(|f| !old.contains(&f)));
             if added {
-                return Err(ApiError::invalid(d.group, d.kind, meta::name(current), vec![crate::status::Cause {
+                return Err(ApiError::invalid(&d.group, &d.kind, meta::name(current), vec![crate::status::Cause {
                     reason: "FieldValueForbidden".into(),
                     message: "Forbidden: no new finalizers can be added if the object is being deleted".into(),
                     field: "metadata.finalizers".into(),
                 }]));
             }
         }
-        validate(d, &new)?;
+        validate(d, &new, Some(current))?;
         if let Some(rv) = current.pointer("/metadata/resourceVersion").cloned() {
             meta::metadata_mut(&mut new).insert("resourceVersion".into(), rv);
         }
@@ -457,7 +472,7 @@ impl Registry {
             if let Some(uid) = &opts.precondition_uid {
                 let actual = meta::meta_str(&obj, "uid").unwrap_or("");
                 if uid != actual {
-                    return Err(ApiError::conflict(d.group, d.plural, name, &format!(
+                    return Err(ApiError::conflict(&d.group, &d.plural, name, &format!(
                         "Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"
                     )));
                 }
@@ -465,7 +480,7 @@ impl Registry {
             if let Some(rv) = &opts.precondition_rv {
                 let actual = kv.mod_revision.to_string();
                 if rv != &actual {
-                    return Err(ApiError::conflict(d.group, d.plural, name, &format!(
+                    return Err(ApiError::conflict(&d.group, &d.plural, name, &format!(
                         "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {actual}"
                     )));
                 }
@@ -473,12 +488,12 @@ impl Registry {
             let already_deleting = obj.pointer("/metadata/deletionTimestamp").is_some();
             let mut finalizers_added = false;
             if !already_deleting {
-                let extra = match opts.propagation_policy.as_deref() {
+                let policy = match opts.propagation_policy.as_deref() {
                     Some("Orphan") => Some("orphan"),
                     Some("Foreground") => Some("foregroundDeletion"),
                     _ => None,
                 };
-                if let Some(f) = extra {
+                for f in policy.into_iter().chain(d.strategy.delete_finalizer()) {
                     let list = meta::metadata_mut(&mut obj)
                         .entry("finalizers")
                         .or_insert_with(|| json!([]));
@@ -511,7 +526,7 @@ impl Registry {
                 d.strategy.on_delete(&mut obj);
                 Op::Put {
                     key: key.clone(),
-                    value: serde_json::to_vec(&obj).unwrap_or_default(),
+                    value: d.storage_bytes(&obj),
                 }
             } else {
                 Op::Delete { key: key.clone() }
@@ -530,7 +545,7 @@ impl Registry {
             };
             match self.store.txn(txn).await? {
                 TxnOutcome::Applied { values, .. } => {
-                    let value = stored_value(values)?;
+                    let value = d.served_bytes(stored_value(values)?);
                     return Ok(if pending {
                         Deleted::Pending(value)
                     } else {
@@ -538,7 +553,7 @@ impl Registry {
                     });
                 }
                 TxnOutcome::Failed { current: None, .. } => {
-                    return Err(ApiError::not_found(d.group, d.plural, name))
+                    return Err(ApiError::not_found(&d.group, &d.plural, name))
                 }
                 TxnOutcome::Failed { .. } => continue,
             }
@@ -580,52 +595,35 @@ fn copy_field(to: &mut Value, from: &Value, field: &str) {
     }
 }
 
-/// Records an `Update` managedFields entry for `manager` on `new`. The merge crate keys entries
-/// by manager and operation only, so a subresource write runs under a tagged manager name that
-/// keeps its entries apart from the same manager's main-resource entries, then is untagged.
-fn record_update(old: Option<&Value>, new: &mut Value, manager: &str, subresource: &str) {
-    let now = meta::now_rfc3339();
-    let table = super::patch::merge_keys();
-    if subresource.is_empty() {
-        ferrokube_merge::record_update(old, new, manager, "Update", table, &now);
-        return;
+/// Upstream's `transformDecodeError` for create and update bodies: a strict decoding failure is
+/// reported as the kind that could not be handled (patches report it their own way).
+fn decode_error(d: &ResourceDescriptor, e: ApiError) -> ApiError {
+    if e.code == 400 && e.message.starts_with("strict decoding error") {
+        ApiError::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: {}",
+            d.kind, d.version, d.kind, e.message
+        ))
+    } else {
+        e
     }
-    let tag = format!("{manager}\u{0}{subresource}");
-    let mut old = old.cloned();
-    if let Some(o) = old.as_mut() {
-        tag_entries(o, subresource, true);
-    }
-    tag_entries(new, subresource, true);
-    ferrokube_merge::record_update(old.as_ref(), new, &tag, "Update", table, &now);
-    tag_entries(new, subresource, false);
 }
 
-/// Moves `subresource` entries between upstream's shape (`subresource` field) and the tagged
-/// manager name [`record_update`] uses (`tag` true), or back (`tag` false).
-fn tag_entries(obj: &mut Value, subresource: &str, tag: bool) {
-    let Some(entries) = obj
-        .pointer_mut("/metadata/managedFields")
-        .and_then(Value::as_array_mut)
-    else {
-        return;
-    };
-    let suffix = format!("\u{0}{subresource}");
-    for entry in entries.iter_mut().filter_map(Value::as_object_mut) {
-        let manager = entry
-            .get("manager")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        if tag {
-            if entry.get("subresource").and_then(Value::as_str) == Some(subresource) {
-                entry.remove("subresource");
-                entry.insert("manager".into(), json!(format!("{manager}{suffix}")));
-            }
-        } else if let Some(plain) = manager.strip_suffix(&suffix) {
-            entry.insert("manager".into(), json!(plain));
-            entry.insert("subresource".into(), json!(subresource));
-        }
-    }
+/// Records an `Update` managedFields entry for `manager` writing through `subresource`.
+fn record_update(
+    d: &ResourceDescriptor,
+    old: Option<&Value>,
+    new: &mut Value,
+    manager: &str,
+    subresource: &str,
+) {
+    ferrokube_merge::record_update(
+        old,
+        new,
+        ferrokube_merge::Manager::of(manager, subresource),
+        "Update",
+        super::patch::merge_keys_of(d),
+        &meta::now_rfc3339(),
+    );
 }
 
 fn without_rv(obj: &Value) -> Value {

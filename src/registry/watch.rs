@@ -108,7 +108,7 @@ impl Registry {
                 })
                 .map(|kv| WatchItem {
                     kind: WatchType::Added,
-                    object: kv.value,
+                    object: d.served_bytes(kv.value),
                     revision: kv.mod_revision,
                 })
                 .collect();
@@ -196,7 +196,7 @@ fn translate(
     if everything {
         return Some(WatchItem {
             kind,
-            object: event.value.clone(),
+            object: d.served_bytes(event.value.clone()),
             revision: event.revision,
         });
     }
@@ -216,7 +216,7 @@ fn translate(
     };
     Some(WatchItem {
         kind,
-        object: event.value.clone(),
+        object: d.served_bytes(event.value.clone()),
         revision: event.revision,
     })
 }

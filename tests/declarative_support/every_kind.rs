@@ -642,5 +642,34 @@ metadata:
 value: 1000
 ",
         ),
+        m(
+            "apiextensions.k8s.io",
+            "CustomResourceDefinition",
+            "customresourcedefinition",
+            "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: rtthings.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names:
+    plural: rtthings
+    kind: RtThing
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              properties:
+                size:
+                  type: integer
+",
+        ),
     ]
 }

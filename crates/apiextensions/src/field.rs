@@ -124,19 +124,7 @@ pub(crate) fn error(
     value: Option<&str>,
     detail: &str,
 ) -> FieldError {
-    let mut message = match value {
-        Some(v) => format!("{}: {}", reason.label(), v),
-        None => reason.label().to_owned(),
-    };
-    if !detail.is_empty() {
-        message.push_str(": ");
-        message.push_str(detail);
-    }
-    FieldError {
-        field: path.to_owned(),
-        reason,
-        message,
-    }
+    FieldError::rendered(path, reason, value, detail)
 }
 
 /// `field.Invalid` with a JSON bad value.

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::certs;
 use crate::error::{AuthError, PkiError};
 use crate::pki::Pki;
+use crate::service_account::ServiceAccountTokens;
 use crate::tokenfile::StaticTokens;
 
 /// Group every authenticated user belongs to.
@@ -104,6 +105,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[derive(Clone, Default)]
 pub struct Authenticator {
     token_authenticators: Vec<Arc<dyn TokenAuthenticator>>,
+    service_accounts: Option<Arc<ServiceAccountTokens>>,
     allow_anonymous: bool,
 }
 
@@ -123,11 +125,13 @@ impl Authenticator {
         Authenticator::default()
     }
 
-    /// The standard chain for a cluster: client certificates, the bootstrap token, and
-    /// `<data_dir>/tokens.csv` when that file exists. Anonymous requests are rejected.
+    /// The standard chain for a cluster: client certificates, the bootstrap token,
+    /// service-account JWTs, and `<data_dir>/tokens.csv` when that file exists. Anonymous
+    /// requests are rejected.
     pub fn from_pki(pki: &Pki) -> Result<Authenticator, PkiError> {
         let mut auth = Authenticator::new()
-            .with_token_authenticator(Arc::new(BootstrapToken::new(pki.bootstrap_token())));
+            .with_token_authenticator(Arc::new(BootstrapToken::new(pki.bootstrap_token())))
+            .with_service_account_tokens(Arc::new(ServiceAccountTokens::from_pki(pki)?));
         let token_file = pki.token_file_path();
         if token_file.exists() {
             auth = auth.with_token_authenticator(Arc::new(StaticTokens::from_file(&token_file)?));
@@ -143,6 +147,20 @@ impl Authenticator {
     ) -> Authenticator {
         self.token_authenticators.push(source);
         self
+    }
+
+    /// Accepts service-account JWTs and keeps their issuer for the TokenRequest endpoint.
+    pub fn with_service_account_tokens(
+        mut self,
+        tokens: Arc<ServiceAccountTokens>,
+    ) -> Authenticator {
+        self.service_accounts = Some(tokens.clone());
+        self.with_token_authenticator(tokens)
+    }
+
+    /// The service-account token issuer, when this authenticator accepts such tokens.
+    pub fn service_account_tokens(&self) -> Option<&Arc<ServiceAccountTokens>> {
+        self.service_accounts.as_ref()
     }
 
     /// Whether requests without any credentials become `system:anonymous` (upstream's

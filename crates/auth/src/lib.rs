@@ -17,7 +17,10 @@
 //! - [`Authenticator::authenticate`]`(peer_certs, authorization_header)` → [`UserInfo`] or
 //!   [`AuthError`] (answer 401 with [`unauthorized_status`]). [`Authenticator::from_pki`] wires
 //!   client certs, the bootstrap token ([`AGENT_USER`]) and `<data_dir>/tokens.csv`
-//!   ([`StaticTokens`]); [`TokenAuthenticator`] is the hook for service-account JWTs.
+//!   ([`StaticTokens`]) and service-account JWTs; [`TokenAuthenticator`] is the hook for more.
+//! - [`ServiceAccountTokens`] signs TokenRequest tokens (ES256 with `service-account.key`) and
+//!   authenticates them as `system:serviceaccount:<ns>:<name>`;
+//!   [`Authenticator::service_account_tokens`] hands the issuer to the `token` subresource.
 
 #![warn(missing_docs)]
 
@@ -27,6 +30,7 @@ mod error;
 mod files;
 mod kubeconfig;
 mod pki;
+mod service_account;
 mod tls;
 mod tokenfile;
 
@@ -42,6 +46,10 @@ pub use kubeconfig::{
     CLUSTER_NAME, KUBECONFIG_USER,
 };
 pub use pki::{Pki, PkiOptions, ADMIN_GROUP, ADMIN_USER};
+pub use service_account::{
+    IssuedToken, ObjectRef, ServiceAccountTokens, TokenGrant, ALL_SERVICE_ACCOUNTS,
+    SERVICE_ACCOUNT_ISSUER, SERVICE_ACCOUNT_USER_PREFIX,
+};
 pub use tls::{client_config, server_config, ALPN_PROTOCOLS};
 pub use tokenfile::StaticTokens;
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use croner::Cron;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, ObjectMeta};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
 use kube::ResourceExt;
@@ -216,7 +216,7 @@ async fn reconcile(cj: Arc<CronJob>, ctx: Arc<Context>) -> Result<Action> {
             .await;
         } else {
             let job = job_for(&cj, t);
-            match jobs_api.create(&PostParams::default(), &job).await {
+            match jobs_api.create(&crate::util::post_params(), &job).await {
                 Ok(created) => {
                     rec.normal(
                         cj.as_ref(),

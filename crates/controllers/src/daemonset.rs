@@ -33,7 +33,7 @@ use crate::Context;
 /// Runs the DaemonSet controller until `token` is cancelled.
 pub async fn run(ctx: Context, token: CancellationToken) {
     let dss: Api<DaemonSet> = Api::all(ctx.client.clone());
-    let pods: Api<Pod> = Api::all(ctx.client.clone());
+    let pods = ctx.informers.pods.changes();
     let nodes: Api<Node> = Api::all(ctx.client.clone());
     // Any node change can change where daemons belong: re-check every DaemonSet.
     let node_changes = watcher(nodes, watcher::Config::default())
@@ -41,7 +41,7 @@ pub async fn run(ctx: Context, token: CancellationToken) {
         .touched_objects()
         .filter_map(|r| futures::future::ready(r.ok().map(|_| ())));
     let stream = Controller::new(dss, watcher::Config::default())
-        .owns(pods, watcher::Config::default())
+        .owns_stream(pods)
         .reconcile_all_on(node_changes)
         .graceful_shutdown_on(async move { token.cancelled().await })
         .run(reconcile, on_error, Arc::new(ctx));

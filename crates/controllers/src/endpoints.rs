@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
-use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
+use kube::api::{Api, DeleteParams, ObjectMeta};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
@@ -174,9 +174,8 @@ pub(crate) fn service_controller(ctx: &Context, token: CancellationToken) -> Con
     let services: Api<Service> = Api::all(ctx.client.clone());
     let controller = Controller::new(services, watcher::Config::default());
     let svc_store = controller.store();
-    let pod_api: Api<Pod> = Api::all(ctx.client.clone());
     controller
-        .watches(pod_api, watcher::Config::default(), move |pod: Pod| {
+        .watches_stream(ctx.informers.pods.changes(), move |pod: Pod| {
             let ns = pod.namespace();
             svc_store
                 .state()
@@ -194,14 +193,9 @@ pub(crate) fn service_controller(ctx: &Context, token: CancellationToken) -> Con
 
 /// Runs the Endpoints controller until `token` is cancelled.
 pub async fn run(ctx: Context, token: CancellationToken) {
-    let pods = crate::util::spawn_store(
-        Api::<Pod>::all(ctx.client.clone()),
-        watcher::Config::default(),
-        None,
-        token.clone(),
-    );
+    let pods = ctx.informers.pods.store();
     tokio::spawn(cleanup_on_delete(ctx.clone(), token.clone()));
-    let _ = pods.wait_until_ready().await;
+    ctx.informers.pods.ready().await;
     let state = Arc::new(EpCtx {
         ctx: ctx.clone(),
         pods,
@@ -262,7 +256,8 @@ async fn reconcile(svc: Arc<Service>, st: Arc<EpCtx>) -> Result<Action> {
             let mut obj: Endpoints = serde_json::from_value(desired).unwrap_or_default();
             obj.metadata.resource_version = cur.metadata.resource_version.clone();
             obj.metadata.annotations = cur.metadata.annotations.clone();
-            api.replace(&name, &PostParams::default(), &obj).await?;
+            api.replace(&name, &crate::util::post_params(), &obj)
+                .await?;
         }
         Err(e) if kube_not_found(&e) => {
             let obj: Endpoints = serde_json::from_value(desired).unwrap_or_else(|_| Endpoints {
@@ -272,7 +267,7 @@ async fn reconcile(svc: Arc<Service>, st: Arc<EpCtx>) -> Result<Action> {
                 },
                 subsets: None,
             });
-            api.create(&PostParams::default(), &obj).await?;
+            api.create(&crate::util::post_params(), &obj).await?;
         }
         Err(e) => return Err(e.into()),
     }

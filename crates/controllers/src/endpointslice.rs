@@ -6,11 +6,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams};
 use kube::runtime::controller::Action;
-use kube::runtime::watcher;
 use kube::ResourceExt;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
@@ -31,13 +30,8 @@ pub const MAX_ENDPOINTS_PER_SLICE: usize = 100;
 
 /// Runs the EndpointSlice controller until `token` is cancelled.
 pub async fn run(ctx: Context, token: CancellationToken) {
-    let pods = crate::util::spawn_store(
-        Api::<Pod>::all(ctx.client.clone()),
-        watcher::Config::default(),
-        None,
-        token.clone(),
-    );
-    let _ = pods.wait_until_ready().await;
+    let pods = ctx.informers.pods.store();
+    ctx.informers.pods.ready().await;
     let state = Arc::new(EpCtx {
         ctx: ctx.clone(),
         pods,
@@ -134,13 +128,13 @@ async fn reconcile(svc: Arc<Service>, st: Arc<EpCtx>) -> Result<Action> {
                 obj["metadata"]["name"] = json!(cur.name_any());
                 obj["metadata"]["resourceVersion"] = json!(cur.metadata.resource_version);
                 let slice: EndpointSlice = serde_json::from_value(obj)?;
-                api.replace(&cur.name_any(), &PostParams::default(), &slice)
+                api.replace(&cur.name_any(), &crate::util::post_params(), &slice)
                     .await?;
             }
             None => {
                 obj["metadata"]["generateName"] = json!(crate::util::pod_prefix(&name));
                 let slice: EndpointSlice = serde_json::from_value(obj)?;
-                api.create(&PostParams::default(), &slice).await?;
+                api.create(&crate::util::post_params(), &slice).await?;
             }
         }
     }

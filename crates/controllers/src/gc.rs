@@ -8,11 +8,13 @@
 //!   the `orphan` finalizer.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, PartialObjectMeta, Patch};
 use kube::discovery::{verbs, Discovery, Scope};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
@@ -30,9 +32,9 @@ pub const FOREGROUND: &str = "foregroundDeletion";
 pub const ORPHAN: &str = "orphan";
 const RESYNC: Duration = Duration::from_secs(1);
 
-// Full objects rather than PartialObjectMeta: the API server does not yet serve
-// `as=PartialObjectMetadata` (406), see the crate report.
-type Meta = DynamicObject;
+// Metadata only, as upstream's GC uses metadata informers: the graph needs nothing else,
+// and decoding whole pods for every change of every object is most of the GC's cost.
+type Meta = PartialObjectMeta<DynamicObject>;
 
 struct Watched {
     ar: ApiResource,
@@ -72,15 +74,31 @@ pub async fn run(ctx: Context, token: CancellationToken) {
         }
     };
     while !token.is_cancelled() {
-        if let Err(e) = sweep(&ctx.client, &watched).await {
-            tracing::debug!(error = %e, "gc sweep failed");
+        // A sweep walks every object: skip it while nothing has changed (a failed sweep, or
+        // one that acted, is retried on the next round).
+        if watched.changed.swap(false, Ordering::AcqRel) {
+            match sweep(&ctx.client, &watched.kinds).await {
+                Ok(true) => watched.changed.store(true, Ordering::Release),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "gc sweep failed");
+                    watched.changed.store(true, Ordering::Release);
+                }
+            }
         }
         sleep_or_cancel(RESYNC, &token).await;
     }
 }
 
-async fn discover(client: &Client, token: &CancellationToken) -> Result<Vec<Watched>> {
+/// The watched kinds and a flag raised by any event on any of them.
+struct Graph {
+    kinds: Vec<Watched>,
+    changed: Arc<AtomicBool>,
+}
+
+async fn discover(client: &Client, token: &CancellationToken) -> Result<Graph> {
     let discovery = Discovery::new(client.clone()).run().await?;
+    let changed = Arc::new(AtomicBool::new(true));
     let mut out = Vec::new();
     for group in discovery.groups() {
         for (ar, caps) in group.recommended_resources() {
@@ -90,19 +108,24 @@ async fn discover(client: &Client, token: &CancellationToken) -> Result<Vec<Watc
             {
                 continue;
             }
+            // `Api<PartialObjectMeta<_>>` lists and watches with `as=PartialObjectMetadata`.
             let api: Api<Meta> = Api::all_with(client.clone(), &ar);
             let writer = reflector::store::Writer::<Meta>::new(ar.clone());
             let store = writer.as_reader();
             let stream = watcher(api, watcher::Config::default())
                 .default_backoff()
                 .reflect(writer);
-            let t = token.clone();
+            let (t, changed) = (token.clone(), changed.clone());
             tokio::spawn(async move {
                 let mut stream = std::pin::pin!(stream);
                 loop {
                     tokio::select! {
                         _ = t.cancelled() => break,
-                        ev = stream.next() => if ev.is_none() { break },
+                        ev = stream.next() => match ev {
+                            None => break,
+                            Some(Ok(_)) => changed.store(true, Ordering::Release),
+                            Some(Err(_)) => {}
+                        },
                     }
                 }
             });
@@ -113,7 +136,10 @@ async fn discover(client: &Client, token: &CancellationToken) -> Result<Vec<Watc
             });
         }
     }
-    Ok(out)
+    Ok(Graph {
+        kinds: out,
+        changed,
+    })
 }
 
 fn api_for(client: &Client, w: &Watched, ns: Option<&str>) -> Api<DynamicObject> {
@@ -226,7 +252,10 @@ async fn owner_really_gone(
     }
 }
 
-async fn sweep(client: &Client, watched: &[Watched]) -> Result<()> {
+/// One pass over the graph; returns whether it wrote anything (so the next round looks again
+/// even if no watch event arrives, e.g. after a write the API refused).
+async fn sweep(client: &Client, watched: &[Watched]) -> Result<bool> {
+    let mut acted = false;
     let graph = snapshot(watched);
     let mut referenced: HashMap<String, Vec<(String, bool)>> = HashMap::new();
     for (uid, n) in &graph {
@@ -252,6 +281,7 @@ async fn sweep(client: &Client, watched: &[Watched]) -> Result<()> {
                     }
                 }
                 if confirmed {
+                    acted = true;
                     let dp = DeleteParams {
                         propagation_policy: Some(if policy == "Foreground" {
                             kube::api::PropagationPolicy::Foreground
@@ -280,6 +310,7 @@ async fn sweep(client: &Client, watched: &[Watched]) -> Result<()> {
                     }
                 }
                 if !drop.is_empty() {
+                    acted = true;
                     let keep: Vec<&OwnerReference> = dep
                         .owners
                         .iter()
@@ -288,7 +319,7 @@ async fn sweep(client: &Client, watched: &[Watched]) -> Result<()> {
                     let _ = api
                         .patch(
                             &dep.name,
-                            &PatchParams::default(),
+                            &crate::util::patch_params(),
                             &Patch::Merge(
                                 json!({"metadata": {"ownerReferences": keep, "uid": uid}}),
                             ),
@@ -312,6 +343,7 @@ async fn sweep(client: &Client, watched: &[Watched]) -> Result<()> {
         if remove.is_empty() {
             continue;
         }
+        acted = true;
         let left: Vec<&String> = owner
             .finalizers
             .iter()
@@ -321,12 +353,12 @@ async fn sweep(client: &Client, watched: &[Watched]) -> Result<()> {
         let _ = api
             .patch(
                 &owner.name,
-                &PatchParams::default(),
+                &crate::util::patch_params(),
                 &Patch::Merge(json!({"metadata": {"finalizers": left, "uid": uid}})),
             )
             .await;
     }
-    Ok(())
+    Ok(acted)
 }
 
 #[cfg(test)]

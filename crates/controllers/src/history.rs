@@ -9,7 +9,7 @@ use k8s_openapi::api::apps::v1::ControllerRevision;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
-use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Patch};
 use kube::ResourceExt;
 use serde_json::{json, Value};
 
@@ -105,7 +105,7 @@ pub async fn sync(
             // Rolling back to an old template makes that revision the newest again.
             api.patch(
                 &r.name_any(),
-                &PatchParams::default(),
+                &crate::util::patch_params(),
                 &Patch::Merge(json!({"revision": max + 1})),
             )
             .await?
@@ -126,7 +126,7 @@ pub async fn sync(
                     data: Some(RawExtension(data.clone())),
                     revision: max + 1,
                 };
-                match api.create(&PostParams::default(), &rev).await {
+                match api.create(&crate::util::post_params(), &rev).await {
                     Ok(r) => break r,
                     // A same-named revision with other data: hash again with a collision count.
                     Err(e) if kube_conflict(&e) && collision.unwrap_or(0) < 16 => {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
 use kube::ResourceExt;
@@ -26,9 +26,9 @@ use crate::Context;
 /// Runs the Job controller until `token` is cancelled.
 pub async fn run(ctx: Context, token: CancellationToken) {
     let jobs: Api<Job> = Api::all(ctx.client.clone());
-    let pods: Api<Pod> = Api::all(ctx.client.clone());
+    let pods = ctx.informers.pods.changes();
     let stream = Controller::new(jobs, watcher::Config::default())
-        .owns(pods, watcher::Config::default())
+        .owns_stream(pods)
         .graceful_shutdown_on(async move { token.cancelled().await })
         .run(reconcile, on_error, Arc::new(ctx));
     drain("job", stream).await;
@@ -200,7 +200,7 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
         for _ in 0..n {
             let pod =
                 pod_from_template(&template, &ns, &pod_prefix(&name), owner_ref(job.as_ref()));
-            match pods_api.create(&PostParams::default(), &pod).await {
+            match pods_api.create(&crate::util::post_params(), &pod).await {
                 Ok(p) => {
                     new_active += 1;
                     rec.normal(

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, PostParams};
+use kube::api::Api;
 use kube::Client;
 use tokio_util::sync::CancellationToken;
 
@@ -42,6 +42,8 @@ pub struct LeaderElector {
     api: Api<Lease>,
     name: String,
     identity: String,
+    /// Field manager of the Lease writes (the component's name).
+    manager: String,
     timing: ElectionTiming,
     observed: Option<(String, Instant)>,
 }
@@ -56,18 +58,20 @@ pub enum Attempt {
 }
 
 impl LeaderElector {
-    /// An elector on lease `namespace/name` as `identity`.
+    /// An elector on lease `namespace/name` as `identity`, writing as field manager `manager`.
     pub fn new(
         client: Client,
         namespace: &str,
         name: &str,
         identity: &str,
+        manager: &str,
         timing: ElectionTiming,
     ) -> Self {
         Self {
             api: Api::namespaced(client, namespace),
             name: name.to_owned(),
             identity: identity.to_owned(),
+            manager: manager.to_owned(),
             timing,
             observed: None,
         }
@@ -97,7 +101,9 @@ impl LeaderElector {
                     },
                     spec: Some(self.spec(None, 0)),
                 };
-                self.api.create(&PostParams::default(), &lease).await?;
+                self.api
+                    .create(&crate::util::post_params_as(&self.manager), &lease)
+                    .await?;
                 return Ok(Attempt::Leading);
             }
             Err(e) => return Err(e.into()),
@@ -137,7 +143,11 @@ impl LeaderElector {
         // Replace carries resourceVersion, so two candidates racing cannot both win.
         let updated = self
             .api
-            .replace(&self.name, &PostParams::default(), &lease)
+            .replace(
+                &self.name,
+                &crate::util::post_params_as(&self.manager),
+                &lease,
+            )
             .await?;
         self.observed = updated
             .metadata
@@ -210,7 +220,11 @@ impl LeaderElector {
         spec.lease_duration_seconds = Some(1);
         let _ = self
             .api
-            .replace(&self.name, &PostParams::default(), &lease)
+            .replace(
+                &self.name,
+                &crate::util::post_params_as(&self.manager),
+                &lease,
+            )
             .await;
     }
 }

@@ -15,6 +15,8 @@
 //!   heartbeats that mark their pods Running/Ready (or Succeeded for `true`/`echo`);
 //!   [`run_hollow_node_range`] runs a slice of them so several processes share a cluster.
 //! - [`history`]: ControllerRevision bookkeeping shared by DaemonSet and StatefulSet.
+//! - [`informers`]: the watches the controllers share (one pod and one node watch for the
+//!   whole controller manager, like upstream's shared informers).
 //!
 //! Pure logic (predicates, scores, rollout math, cron, revision history) lives in small
 //! functions with unit tests beside them; the API interplay is tested end to end at the
@@ -32,6 +34,7 @@ pub mod events;
 pub mod gc;
 pub mod history;
 pub mod hollow;
+pub mod informers;
 pub mod job;
 pub mod leader;
 pub mod namespace;
@@ -82,13 +85,15 @@ impl Default for ControllerConfig {
     }
 }
 
-/// What every controller gets: the client and the configuration.
+/// What every controller gets: the client, the configuration and the shared informers.
 #[derive(Clone)]
 pub struct Context {
     /// Client of the API server.
     pub client: Client,
     /// Controller manager settings.
     pub cfg: Arc<ControllerConfig>,
+    /// Watches shared by the controllers (one per kind).
+    pub informers: Arc<informers::Informers>,
 }
 
 /// Turns a shutdown future into a cancellation token.
@@ -111,25 +116,31 @@ pub async fn run_controller_manager(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let token = token_from(shutdown);
-    let ctx = Context {
-        client: client.clone(),
-        cfg: Arc::new(cfg),
-    };
+    let cfg = Arc::new(cfg);
+    let identity = cfg.identity.clone();
     let elector = leader::LeaderElector::new(
-        client,
+        client.clone(),
         "kube-system",
         "ferrokube-controller-manager",
-        &ctx.cfg.identity,
+        &identity,
+        util::FIELD_MANAGER,
         leader::ElectionTiming::default(),
     );
     elector
-        .run(token, move |leading| run_controllers(ctx.clone(), leading))
+        .run(token, move |leading| {
+            run_controllers(client.clone(), cfg.clone(), leading)
+        })
         .await;
     Ok(())
 }
 
 /// Runs every controller until `token` is cancelled (no leader election).
-pub async fn run_controllers(ctx: Context, token: CancellationToken) {
+pub async fn run_controllers(client: Client, cfg: Arc<ControllerConfig>, token: CancellationToken) {
+    let ctx = Context {
+        informers: Arc::new(informers::Informers::spawn(&client, &token)),
+        client,
+        cfg,
+    };
     let mut set = tokio::task::JoinSet::new();
     set.spawn(namespace::run(ctx.clone(), token.clone()));
     set.spawn(serviceaccount::run(ctx.clone(), token.clone()));

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, NamespaceCondition};
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
 use kube::discovery::{verbs, Discovery, Scope};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
@@ -123,7 +123,12 @@ async fn finalize(ctx: &Context, ns: &Namespace) -> Result<()> {
         }
     }
     match api
-        .replace_subresource("finalize", &ns.name_any(), &PostParams::default(), &updated)
+        .replace_subresource(
+            "finalize",
+            &ns.name_any(),
+            &crate::util::post_params(),
+            &updated,
+        )
         .await
     {
         Ok(_) => Ok(()),

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod, Taint};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch};
+use kube::runtime::reflector::Store;
 use kube::ResourceExt;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -28,11 +29,28 @@ pub const UNREACHABLE: &str = "node.kubernetes.io/unreachable";
 pub const NOT_READY: &str = "node.kubernetes.io/not-ready";
 const PERIOD: Duration = Duration::from_secs(5);
 
-/// Runs the node lifecycle controller until `token` is cancelled.
+/// Runs the node lifecycle controller until `token` is cancelled. Each pass (every
+/// `PERIOD`, upstream's nodeMonitorPeriod) reads watch-fed caches of nodes, node leases and
+/// pods rather than listing them.
 pub async fn run(ctx: Context, token: CancellationToken) {
     let rec = Recorder::new(ctx.client.clone(), "node-controller", None);
+    let leases = crate::util::spawn_store(
+        Api::<Lease>::namespaced(ctx.client.clone(), "kube-node-lease"),
+        kube::runtime::watcher::Config::default(),
+        None,
+        token.clone(),
+    );
+    let synced = async {
+        leases.wait_until_ready().await.is_ok()
+            && ctx.informers.nodes.ready().await
+            && ctx.informers.pods.ready().await
+    };
+    tokio::select! {
+        _ = token.cancelled() => return,
+        ok = synced => if !ok { return },
+    }
     while !token.is_cancelled() {
-        if let Err(e) = pass(&ctx, &rec).await {
+        if let Err(e) = pass(&ctx, &leases, &rec).await {
             tracing::debug!(error = %e, "node lifecycle pass failed");
         }
         sleep_or_cancel(PERIOD, &token).await;
@@ -140,14 +158,11 @@ pub fn eviction_time(pod: &Pod, taints: &[Taint], default_secs: i64) -> Option<i
     when
 }
 
-async fn pass(ctx: &Context, rec: &Recorder) -> Result<()> {
+async fn pass(ctx: &Context, leases: &Store<Lease>, rec: &Recorder) -> Result<()> {
     let nodes: Api<Node> = Api::all(ctx.client.clone());
-    let leases: Api<Lease> = Api::namespaced(ctx.client.clone(), "kube-node-lease");
     let renewals: HashMap<String, i64> = leases
-        .list(&ListParams::default())
-        .await?
-        .items
-        .into_iter()
+        .state()
+        .iter()
         .filter_map(|l| {
             let t = l.spec.as_ref()?.renew_time.as_ref()?.0.as_second();
             Some((l.name_any(), t))
@@ -156,7 +171,7 @@ async fn pass(ctx: &Context, rec: &Recorder) -> Result<()> {
     let now = now_secs();
     let grace = ctx.cfg.node_monitor_grace.as_secs() as i64;
     let mut tainted: HashMap<String, Vec<Taint>> = HashMap::new();
-    for node in nodes.list(&ListParams::default()).await?.items {
+    for node in ctx.informers.nodes.store().state() {
         let name = node.name_any();
         let h = health(&node, renewals.get(&name).copied(), now, grace);
         if h == Health::Unreachable {
@@ -175,12 +190,12 @@ async fn pass(ctx: &Context, rec: &Recorder) -> Result<()> {
                 let _ = nodes
                     .patch_status(
                         &name,
-                        &PatchParams::default(),
+                        &crate::util::patch_params(),
                         &Patch::Strategic(json!({"status": {"conditions": conds}})),
                     )
                     .await;
                 rec.normal(
-                    &node,
+                    node.as_ref(),
                     "NodeNotReady",
                     &format!("Node {name} status is now: NodeNotReady"),
                 )
@@ -197,7 +212,7 @@ async fn pass(ctx: &Context, rec: &Recorder) -> Result<()> {
             nodes
                 .patch(
                     &name,
-                    &PatchParams::default(),
+                    &crate::util::patch_params(),
                     &Patch::Merge(json!({"spec": {"taints": want}})),
                 )
                 .await?;
@@ -209,9 +224,8 @@ async fn pass(ctx: &Context, rec: &Recorder) -> Result<()> {
     if tainted.is_empty() {
         return Ok(());
     }
-    let pods: Api<Pod> = Api::all(ctx.client.clone());
     let default_secs = ctx.cfg.eviction_timeout.as_secs() as i64;
-    for pod in pods.list(&ListParams::default()).await?.items {
+    for pod in ctx.informers.pods.store().state() {
         if pod.metadata.deletion_timestamp.is_some() {
             continue;
         }
@@ -227,7 +241,7 @@ async fn pass(ctx: &Context, rec: &Recorder) -> Result<()> {
             let ns = pod.namespace().unwrap_or_default();
             let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
             rec.normal(
-                &pod,
+                pod.as_ref(),
                 "TaintManagerEviction",
                 &format!("Marking for deletion Pod {ns}/{}", pod.name_any()),
             )

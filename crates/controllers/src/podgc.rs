@@ -2,11 +2,12 @@
 //! scheduled or whose node is gone, and deletes the oldest terminated pods beyond the
 //! configured threshold.
 
+use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{Api, DeleteParams, ListParams};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams};
 use kube::ResourceExt;
 use tokio_util::sync::CancellationToken;
 
@@ -24,6 +25,13 @@ const QUARANTINE: Duration = Duration::from_secs(40);
 /// Runs pod GC until `token` is cancelled.
 pub async fn run(ctx: Context, token: CancellationToken) {
     let mut missing_since: HashMap<String, Instant> = HashMap::new();
+    // Passes read the shared pod and node caches (upstream's informers), never full lists;
+    // a pass before both are synced would see every node as missing.
+    let synced = async { ctx.informers.pods.ready().await && ctx.informers.nodes.ready().await };
+    tokio::select! {
+        _ = token.cancelled() => return,
+        ok = synced => if !ok { return },
+    }
     while !token.is_cancelled() {
         if let Err(e) = pass(&ctx, &mut missing_since).await {
             tracing::debug!(error = %e, "pod gc pass failed");
@@ -34,15 +42,15 @@ pub async fn run(ctx: Context, token: CancellationToken) {
 
 /// Pods to delete: (namespace, name, force). A pod is orphaned only when its node is missing
 /// and has been missing for the whole quarantine (`confirmed_missing`).
-pub fn select(
-    pods: &[Pod],
+pub fn select<P: Borrow<Pod>>(
+    pods: &[P],
     nodes: &HashSet<String>,
     confirmed_missing: &HashSet<String>,
     threshold: usize,
 ) -> Vec<(String, String, bool)> {
     let mut out = Vec::new();
     let mut terminated: Vec<&Pod> = Vec::new();
-    for p in pods {
+    for p in pods.iter().map(Borrow::borrow) {
         let node = p
             .spec
             .as_ref()
@@ -74,17 +82,15 @@ pub fn select(
 }
 
 async fn pass(ctx: &Context, missing_since: &mut HashMap<String, Instant>) -> Result<()> {
-    let nodes: HashSet<String> = Api::<Node>::all(ctx.client.clone())
-        .list(&ListParams::default())
-        .await?
-        .items
-        .into_iter()
+    let nodes: HashSet<String> = ctx
+        .informers
+        .nodes
+        .store()
+        .state()
+        .iter()
         .map(|n| n.name_any())
         .collect();
-    let pods = Api::<Pod>::all(ctx.client.clone())
-        .list(&ListParams::default())
-        .await?
-        .items;
+    let pods = ctx.informers.pods.store().state();
     let now = Instant::now();
     let referenced: HashSet<String> = pods
         .iter()

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use ferrokube_apimachinery::labels::Selector;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec, ReplicationController};
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, DeleteParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
@@ -169,17 +169,12 @@ pub async fn run_replication_controllers(ctx: Context, token: CancellationToken)
 
 async fn run_kind<K: ReplicaOwner>(ctx: Context, token: CancellationToken) {
     let owners: Api<K> = Api::all(ctx.client.clone());
-    // One watch feeds the store used for claiming, a second triggers reconciles.
-    let pods = crate::util::spawn_store(
-        Api::<Pod>::all(ctx.client.clone()),
-        watcher::Config::default(),
-        None,
-        token.clone(),
-    );
+    // The shared pod informer feeds the store used for claiming and triggers reconciles.
+    let pods = ctx.informers.pods.store();
+    let pod_changes = ctx.informers.pods.changes();
     let ctrl = Controller::new(owners, watcher::Config::default());
     let owner_store = ctrl.store();
     let kind = K::kind(&()).into_owned();
-    let rctx_client = ctx.client.clone();
     let rctx = Arc::new(ReplicaCtx {
         recorder: Recorder::new(ctx.client.clone(), K::component(), None),
         ctx,
@@ -187,32 +182,28 @@ async fn run_kind<K: ReplicaOwner>(ctx: Context, token: CancellationToken) {
         expectations: Expectations::default(),
     });
     let stream = ctrl
-        .watches(
-            Api::<Pod>::all(rctx_client),
-            watcher::Config::default(),
-            move |pod: Pod| {
-                let ns = pod.namespace().unwrap_or_default();
-                if let Some(r) = controller_ref(&pod.metadata) {
-                    return if r.kind == kind {
-                        vec![ObjectRef::<K>::new(&r.name).within(&ns)]
-                    } else {
-                        Vec::new()
-                    };
-                }
-                // An orphan wakes every owner in its namespace whose selector matches it.
-                owner_store
-                    .state()
-                    .iter()
-                    .filter(|o| o.namespace().as_deref() == Some(ns.as_str()))
-                    .filter(|o| {
-                        o.pod_selector()
-                            .map(|s| matches(&s, &pod.metadata))
-                            .unwrap_or(false)
-                    })
-                    .map(|o| ObjectRef::from_obj(o.as_ref()))
-                    .collect()
-            },
-        )
+        .watches_stream(pod_changes, move |pod: Pod| {
+            let ns = pod.namespace().unwrap_or_default();
+            if let Some(r) = controller_ref(&pod.metadata) {
+                return if r.kind == kind {
+                    vec![ObjectRef::<K>::new(&r.name).within(&ns)]
+                } else {
+                    Vec::new()
+                };
+            }
+            // An orphan wakes every owner in its namespace whose selector matches it.
+            owner_store
+                .state()
+                .iter()
+                .filter(|o| o.namespace().as_deref() == Some(ns.as_str()))
+                .filter(|o| {
+                    o.pod_selector()
+                        .map(|s| matches(&s, &pod.metadata))
+                        .unwrap_or(false)
+                })
+                .map(|o| ObjectRef::from_obj(o.as_ref()))
+                .collect()
+        })
         .graceful_shutdown_on(async move { token.cancelled().await })
         .run(reconcile::<K>, error_policy::<K>, rctx);
     drain(K::component(), stream).await;
@@ -429,7 +420,7 @@ async fn create_pods<K: ReplicaOwner>(
     for batch in slow_start_batches(n) {
         let futs = (0..batch).map(|_| {
             let pod = pod_from_template(template, &ns, &prefix, owner_ref(owner));
-            async move { api.create(&PostParams::default(), &pod).await }
+            async move { api.create(&crate::util::post_params(), &pod).await }
         });
         let results = futures::future::join_all(futs).await;
         let mut created = Vec::new();

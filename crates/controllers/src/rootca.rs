@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, PostParams};
+use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
@@ -67,7 +67,7 @@ async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action> {
     let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &name);
     let want = desired(&name, &ctx.cfg.ca_pem);
     match api.get_opt(CONFIGMAP).await? {
-        None => match api.create(&PostParams::default(), &want).await {
+        None => match api.create(&crate::util::post_params(), &want).await {
             Ok(_) => {}
             Err(e) if kube_conflict(&e) => return Ok(Action::requeue(crate::util::ERROR_REQUEUE)),
             Err(e) => return Err(e.into()),
@@ -75,7 +75,8 @@ async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action> {
         Some(mut cm) => {
             if cm.data.as_ref().and_then(|d| d.get(KEY)) != Some(&ctx.cfg.ca_pem) {
                 cm.data = want.data;
-                api.replace(CONFIGMAP, &PostParams::default(), &cm).await?;
+                api.replace(CONFIGMAP, &crate::util::post_params(), &cm)
+                    .await?;
             }
         }
     }

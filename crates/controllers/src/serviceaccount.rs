@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, PostParams};
+use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
@@ -57,7 +57,7 @@ async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action> {
         },
         ..Default::default()
     };
-    match api.create(&PostParams::default(), &sa).await {
+    match api.create(&crate::util::post_params(), &sa).await {
         Ok(_) => Ok(Action::await_change()),
         Err(e) if kube_conflict(&e) => Ok(Action::await_change()),
         Err(e) => Err(e.into()),

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, PodTemplateSpec, Volume};
-use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, ObjectMeta};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
 use kube::ResourceExt;
@@ -35,9 +35,9 @@ pub const POD_INDEX_LABEL: &str = "apps.kubernetes.io/pod-index";
 /// Runs the StatefulSet controller until `token` is cancelled.
 pub async fn run(ctx: Context, token: CancellationToken) {
     let sets: Api<StatefulSet> = Api::all(ctx.client.clone());
-    let pods: Api<Pod> = Api::all(ctx.client.clone());
+    let pods = ctx.informers.pods.changes();
     let stream = Controller::new(sets, watcher::Config::default())
-        .owns(pods, watcher::Config::default())
+        .owns_stream(pods)
         .graceful_shutdown_on(async move { token.cancelled().await })
         .run(reconcile, on_error, Arc::new(ctx));
     drain("statefulset", stream).await;
@@ -168,7 +168,7 @@ async fn ensure_claims(
             ..Default::default()
         };
         pvc.status = None;
-        match api.create(&PostParams::default(), &pvc).await {
+        match api.create(&crate::util::post_params(), &pvc).await {
             Ok(_) => {}
             Err(e) if kube_conflict(&e) => {}
             Err(e) => return Err(e.into()),
@@ -250,7 +250,7 @@ async fn reconcile(set: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Action> {
                 let pod = pod_for(&set, &spec.template, *o, &update.hash);
                 let pname = pod.name_any();
                 ensure_claims(&set, &pname, &claims).await?;
-                match pods_api.create(&PostParams::default(), &pod).await {
+                match pods_api.create(&crate::util::post_params(), &pod).await {
                     Ok(_) => {
                         rec.normal(
                             set.as_ref(),

@@ -20,8 +20,35 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{kube_not_found, Result};
 
-/// The field manager name our writes carry.
-pub const FIELD_MANAGER: &str = "ferrokube-controller-manager";
+/// The field manager of the controller manager's writes: upstream's component name (which
+/// upstream derives from its User-Agent; kube-rs sends none, so we name it explicitly).
+pub const FIELD_MANAGER: &str = "kube-controller-manager";
+
+/// Create/replace options recording `manager` in managedFields.
+pub fn post_params_as(manager: &str) -> PostParams {
+    PostParams {
+        field_manager: Some(manager.to_owned()),
+        ..Default::default()
+    }
+}
+
+/// Patch options recording `manager` in managedFields.
+pub fn patch_params_as(manager: &str) -> PatchParams {
+    PatchParams {
+        field_manager: Some(manager.to_owned()),
+        ..Default::default()
+    }
+}
+
+/// Create/replace options of a controller-manager write.
+pub fn post_params() -> PostParams {
+    post_params_as(FIELD_MANAGER)
+}
+
+/// Patch options of a controller-manager write.
+pub fn patch_params() -> PatchParams {
+    patch_params_as(FIELD_MANAGER)
+}
 
 /// Converts a typed `LabelSelector` into an apimachinery selector (absent → nothing).
 pub fn selector(sel: Option<&LabelSelector>) -> Result<Selector> {
@@ -220,6 +247,43 @@ pub fn pod_prefix(name: &str) -> String {
     p
 }
 
+/// Events a forwarded watch may queue before its decoder waits for the consumer.
+const FORWARD_BUFFER: usize = 4096;
+
+/// Runs a watcher (with the default back-off) on its own task and forwards its events over a
+/// bounded channel, so decoding happens off the consumer's task. Errors are retried by the
+/// back-off and not forwarded; the channel closes on `shutdown`.
+pub fn forward_watch<K>(
+    api: Api<K>,
+    shutdown: CancellationToken,
+) -> tokio::sync::mpsc::Receiver<watcher::Event<K>>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    use futures::StreamExt;
+    let (tx, rx) = tokio::sync::mpsc::channel(FORWARD_BUFFER);
+    let stream = watcher(api, watcher::Config::default()).default_backoff();
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        loop {
+            let ev = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                ev = stream.next() => ev,
+            };
+            match ev {
+                None => break,
+                Some(Err(e)) => tracing::debug!(error = %e, "watch error"),
+                Some(Ok(ev)) => {
+                    if tx.send(ev).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    rx
+}
+
 /// Spawns a watcher feeding a reflector store; `notify` wakes on every event. The store is
 /// returned at once; callers wait with `wait_until_ready` when they need the initial list.
 pub fn spawn_store<K>(
@@ -281,7 +345,7 @@ where
     match api
         .patch_status(
             name,
-            &PatchParams::default(),
+            &patch_params(),
             &Patch::Merge(json!({ "status": status })),
         )
         .await
@@ -297,7 +361,7 @@ pub async fn patch_merge<K>(api: &Api<K>, name: &str, patch: Value) -> Result<()
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
 {
-    api.patch(name, &PatchParams::default(), &Patch::Merge(patch))
+    api.patch(name, &patch_params(), &Patch::Merge(patch))
         .await?;
     Ok(())
 }
@@ -307,7 +371,7 @@ pub async fn create<K>(api: &Api<K>, obj: &K) -> Result<K>
 where
     K: Resource + Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
 {
-    Ok(api.create(&PostParams::default(), obj).await?)
+    Ok(api.create(&post_params(), obj).await?)
 }
 
 /// Requeue delay after a failed reconcile.

@@ -41,6 +41,8 @@ pub struct AgentConfig {
     pub labels: BTreeMap<String, String>,
     /// Taints to register the node with.
     pub taints: Vec<Taint>,
+    /// Unmap start-up code once the agent runs (standalone agents; see [`crate::memory`]).
+    pub release_startup_code: bool,
 }
 
 impl AgentConfig {
@@ -55,6 +57,7 @@ impl AgentConfig {
             pause_image: DEFAULT_PAUSE_IMAGE.into(),
             labels: BTreeMap::new(),
             taints: Vec::new(),
+            release_startup_code: false,
         }
     }
 }
@@ -65,6 +68,9 @@ pub fn no_image_pull_from_env() -> bool {
         .map(|v| v == "1" || v.eq_ignore_ascii_case("true"))
         .unwrap_or(false)
 }
+
+/// How long start-up (registration, first pod list, first syncs) takes at most, usually.
+const STARTUP: Duration = Duration::from_secs(5);
 
 struct WorkerHandle {
     updates: watch::Sender<PodUpdate>,
@@ -126,7 +132,7 @@ pub async fn run_agent_with(
     let deps = WorkerDeps {
         runtime: runtime.clone(),
         objects: Arc::new(client.clone()),
-        tokens: Arc::new(client.clone()),
+        tokens: Arc::new(crate::tokens::TokenCache::new(client.clone())),
         api: Arc::new(client.clone()),
         node: ctx,
     };
@@ -140,6 +146,16 @@ pub async fn run_agent_with(
         workers.clone(),
     ));
     let pods = tokio::spawn(watch_pods(client, deps, workers.clone(), stop_rx));
+    if cfg.release_startup_code {
+        tokio::spawn(async {
+            // By then the node is registered and the first pod list is in.
+            tokio::time::sleep(STARTUP).await;
+            match crate::memory::release_startup_code() {
+                Ok(bytes) => tracing::debug!(bytes, "released start-up code mappings"),
+                Err(e) => tracing::debug!(error = %e, "cannot release start-up code"),
+            }
+        });
+    }
 
     shutdown.await;
     let _ = stop_tx.send(true);
@@ -165,20 +181,22 @@ async fn heartbeat_loop(client: kube::Client, settings: NodeSettings, facts: Mac
             }
         }
     };
-    let mut tick = tokio::time::interval(node::LEASE_RENEW);
-    let mut n: u64 = 0;
+    // As upstream with leases: the Lease is the fast heartbeat; the status is computed every
+    // 10 s but written only when it changed (say, the node controller marked the node
+    // Unknown during an API outage) or every 5 minutes.
+    let mut tick = tokio::time::interval(node::STATUS_UPDATE_FREQUENCY);
+    let mut last_report = tokio::time::Instant::now();
     loop {
         tick.tick().await;
         if let Err(e) = node::renew_lease(&client, &settings.name, &node_uid).await {
             tracing::warn!(error = %e, "lease renewal failed");
         }
-        // Status (with condition heartbeats) every minute; the Lease is the fast signal.
-        if n % 6 == 5 {
-            if let Err(e) = node::update_status(&client, &settings, &facts).await {
-                tracing::warn!(error = %e, "node status update failed");
-            }
+        let due = last_report.elapsed() >= node::STATUS_REPORT_FREQUENCY;
+        match node::sync_status(&client, &settings, &facts, due).await {
+            Ok(true) => last_report = tokio::time::Instant::now(),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "node status update failed"),
         }
-        n += 1;
     }
 }
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret, Service};
 
 use crate::downward::{self, NodeResources};
 use crate::error::{KubeletError, Result};
@@ -23,6 +23,10 @@ pub trait ObjectSource: Send + Sync {
         namespace: &str,
         name: &str,
     ) -> Result<Option<BTreeMap<String, Vec<u8>>>>;
+    /// The Services of a namespace (for service environment variables); none by default.
+    async fn services(&self, _namespace: &str) -> Result<Vec<Service>> {
+        Ok(Vec::new())
+    }
 }
 
 /// Flatten a ConfigMap's data and binaryData.
@@ -64,6 +68,42 @@ impl ObjectSource for kube::Client {
         let api: kube::Api<Secret> = kube::Api::namespaced(self.clone(), ns);
         Ok(api.get_opt(name).await?.map(secret_data))
     }
+
+    async fn services(&self, ns: &str) -> Result<Vec<Service>> {
+        let api: kube::Api<Service> = kube::Api::namespaced(self.clone(), ns);
+        Ok(api.list(&Default::default()).await?.items)
+    }
+}
+
+/// Service variables for `pod` (see [`crate::service_env`]). Upstream's kubelet reads them from
+/// an informer cache; we list on container start and, when the API cannot be reached, start the
+/// container without them rather than not at all.
+async fn pod_service_env(source: &dyn ObjectSource, pod: &Pod) -> Vec<(String, String)> {
+    let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+    let links = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.enable_service_links)
+        .unwrap_or(true);
+    let fetch = async {
+        let local = if links || ns == "default" {
+            source.services(ns).await?
+        } else {
+            Vec::new()
+        };
+        let defaults = if ns == "default" {
+            local.clone()
+        } else {
+            source.services("default").await?
+        };
+        Ok::<_, KubeletError>(crate::service_env::service_env(
+            ns, links, &local, &defaults,
+        ))
+    };
+    fetch.await.unwrap_or_else(|e| {
+        tracing::warn!(pod = ?pod.metadata.name, error = %e, "cannot list services for env vars");
+        Vec::new()
+    })
 }
 
 /// Expand `$(VAR)` references like upstream's `third_party/forked/golang/expansion`:
@@ -146,6 +186,7 @@ pub async fn container_env(
     node: NodeResources,
 ) -> Result<Vec<(String, String)>> {
     let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+    let services = pod_service_env(source, pod).await;
     let mut env: Vec<(String, String)> = Vec::new();
     for from in container.env_from.iter().flatten() {
         let prefix = from.prefix.clone().unwrap_or_default();
@@ -230,16 +271,24 @@ pub async fn container_env(
             }
         } else {
             let raw = var.value.clone().unwrap_or_default();
+            // Upstream's MappingFuncFor(tmpEnv, serviceEnv): own variables first.
             let snapshot = env.clone();
             Some(expand(&raw, |n| {
                 snapshot
                     .iter()
+                    .chain(&services)
                     .find(|(k, _)| k == n)
                     .map(|(_, v)| v.clone())
             }))
         };
         if let Some(v) = value {
             set(&mut env, var.name.clone(), v);
+        }
+    }
+    // Service variables come last and never override the container's own.
+    for (k, v) in services {
+        if !env.iter().any(|(n, _)| *n == k) {
+            env.push((k, v));
         }
     }
     Ok(env)
@@ -315,6 +364,49 @@ mod tests {
         async fn secret(&self, _: &str, name: &str) -> Result<Option<BTreeMap<String, Vec<u8>>>> {
             Ok((name == "s").then(|| BTreeMap::from([("pw".to_string(), b"hunter2".to_vec())])))
         }
+        async fn services(&self, ns: &str) -> Result<Vec<Service>> {
+            let svc = |name: &str, ip: &str| {
+                serde_json::from_value(json!({"metadata": {"name": name, "namespace": ns},
+                    "spec": {"clusterIP": ip, "ports": [{"port": 5432, "protocol": "TCP"}]}}))
+                .expect("service")
+            };
+            Ok(match ns {
+                "ns" => vec![svc("db", "10.0.0.3")],
+                _ => vec![svc("kubernetes", "10.0.0.1")],
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn service_variables_expand_and_never_override() {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "p", "namespace": "ns"},
+            "spec": {"containers": [{"name": "c", "env": [
+                {"name": "DB_URL", "value": "pg://$(DB_SERVICE_HOST):$(DB_SERVICE_PORT)"},
+                {"name": "DB_SERVICE_PORT", "value": "mine"}
+            ]}]}
+        }))
+        .expect("pod");
+        let node = NodeResources {
+            cpu_millis: 1000,
+            memory_bytes: 1 << 30,
+            ephemeral_bytes: 0,
+        };
+        let c = pod
+            .spec
+            .as_ref()
+            .map(|s| s.containers[0].clone())
+            .expect("c");
+        let env = container_env(&Objects, &pod, &c, node).await.expect("env");
+        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("DB_URL"), Some("pg://10.0.0.3:5432"));
+        assert_eq!(get("DB_SERVICE_PORT"), Some("mine"));
+        assert_eq!(get("DB_PORT_5432_TCP_ADDR"), Some("10.0.0.3"));
+        assert_eq!(get("KUBERNETES_SERVICE_HOST"), Some("10.0.0.1"));
+        assert_eq!(
+            env.iter().filter(|(n, _)| n == "DB_SERVICE_PORT").count(),
+            1
+        );
     }
 
     #[tokio::test]

@@ -13,6 +13,9 @@
 //!   `/containerLogs/{ns}/{pod}/{container}`, `/exec/...`, `/attach/...` (WebSocket
 //!   `v5.channel.k8s.io`/`v4.channel.k8s.io`), `/portforward/{ns}/{pod}` (SPDY/3.1
 //!   `portforward.k8s.io`, tunneled in WebSocket `SPDY/3.1+portforward.k8s.io` or raw upgrade).
+//! - [`service_env`] — upstream's service environment variables; [`tokens`] — projected
+//!   service-account tokens via TokenRequest with upstream's refresh policy; [`memory`] — how a
+//!   standalone agent keeps its resident set small.
 //!
 //! Every engine container is named `k8s_<container>_<pod>_<ns>_<uid>_<attempt>` and labelled
 //! with pod uid/name/namespace, container name and node name, so several agents can share one
@@ -25,6 +28,7 @@ pub mod downward;
 pub mod env;
 pub mod error;
 pub mod images;
+pub mod memory;
 pub mod naming;
 pub mod node;
 pub mod pod_worker;
@@ -32,7 +36,9 @@ pub mod probes;
 pub mod quantity;
 pub mod runtime;
 pub mod server;
+pub mod service_env;
 pub mod status;
+pub mod tokens;
 pub mod volumes;
 
 use std::sync::Arc;

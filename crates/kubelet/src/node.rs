@@ -298,33 +298,51 @@ pub async fn register(client: &kube::Client, s: &NodeSettings, f: &MachineFacts)
         }
         Err(e) => return Err(e.into()),
     };
-    update_status(client, s, f).await?;
+    sync_status(client, s, f, true).await?;
     Ok(created.metadata.uid.unwrap_or_default())
 }
 
-/// Write the current Node status.
-pub async fn update_status(
+/// Upstream `nodeStatusUpdateFrequency`: how often the status is computed (and the Lease renewed).
+pub const STATUS_UPDATE_FREQUENCY: Duration = Duration::from_secs(10);
+/// Upstream `nodeStatusReportFrequency`: an unchanged status is still written this often.
+pub const STATUS_REPORT_FREQUENCY: Duration = Duration::from_secs(5 * 60);
+
+/// Whether a status differs from the stored one beyond condition heartbeat times (upstream
+/// `nodeStatusHasChanged`), i.e. whether it must be written before the report period is up.
+pub fn status_changed(stored: Option<&NodeStatus>, new: &NodeStatus) -> bool {
+    let Some(stored) = stored else { return true };
+    let strip = |st: &NodeStatus| {
+        let mut st = st.clone();
+        for c in st.conditions.iter_mut().flatten() {
+            c.last_heartbeat_time = None;
+        }
+        st
+    };
+    strip(stored) != strip(new)
+}
+
+/// Write the Node status when it changed or `force` (the report period is up); true when written.
+pub async fn sync_status(
     client: &kube::Client,
     s: &NodeSettings,
     f: &MachineFacts,
-) -> Result<()> {
+    force: bool,
+) -> Result<bool> {
     let api: kube::Api<Node> = kube::Api::all(client.clone());
-    let previous = api
-        .get_opt(&s.name)
-        .await?
-        .and_then(|n| n.status)
-        .and_then(|st| st.conditions);
-    let status = node_status(s, f, previous.as_deref());
+    let stored = api.get_opt(&s.name).await?.and_then(|n| n.status);
+    let previous = stored.as_ref().and_then(|st| st.conditions.as_deref());
+    let status = node_status(s, f, previous);
+    if !force && !status_changed(stored.as_ref(), &status) {
+        return Ok(false);
+    }
     let patch = serde_json::json!({ "status": status });
     api.patch_status(&s.name, &PatchParams::default(), &Patch::Merge(&patch))
         .await?;
-    Ok(())
+    Ok(true)
 }
 
 /// Lease lifetime upstream uses (`nodeLeaseDurationSeconds`).
 pub const LEASE_DURATION_SECONDS: i32 = 40;
-/// How often the lease is renewed.
-pub const LEASE_RENEW: Duration = Duration::from_secs(10);
 
 /// Create or renew the node's Lease.
 pub async fn renew_lease(client: &kube::Client, node: &str, node_uid: &str) -> Result<()> {
@@ -419,6 +437,37 @@ mod tests {
             st.node_info.map(|i| i.container_runtime_version).as_deref(),
             Some("docker://20.10.24")
         );
+    }
+
+    #[test]
+    fn only_real_changes_are_written_before_the_report_period() {
+        let settings = NodeSettings {
+            name: "n1".into(),
+            ip: IpAddr::from([10, 0, 0, 5]),
+            kubelet_port: 10250,
+            runtime_version: "docker://27".into(),
+            labels: BTreeMap::new(),
+            taints: vec![],
+        };
+        let first = node_status(&settings, &facts(), None);
+        assert!(status_changed(None, &first));
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let again = node_status(&settings, &facts(), first.conditions.as_deref());
+        assert_ne!(first, again, "heartbeat times moved");
+        assert!(!status_changed(Some(&first), &again));
+        // The node controller marked the node Unknown: the kubelet must say Ready again.
+        let mut unknown = first.clone();
+        for c in unknown.conditions.iter_mut().flatten() {
+            c.status = "Unknown".into();
+        }
+        let fixed = node_status(&settings, &facts(), unknown.conditions.as_deref());
+        assert!(status_changed(Some(&unknown), &fixed));
+        let mut moved = settings.clone();
+        moved.ip = IpAddr::from([10, 0, 0, 6]);
+        assert!(status_changed(
+            Some(&first),
+            &node_status(&moved, &facts(), None)
+        ));
     }
 
     #[test]

@@ -1,16 +1,21 @@
-//! Container probes and lifecycle hooks (exec, httpGet, tcpSocket) with upstream's timing rules.
+//! Container probes and lifecycle hooks (exec, httpGet over HTTP/HTTPS, tcpSocket, gRPC) with
+//! upstream's timing rules.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Container, ExecAction, HTTPGetAction, Probe, TCPSocketAction};
+use k8s_openapi::api::core::v1::{
+    Container, ExecAction, GRPCAction, HTTPGetAction, Probe, TCPSocketAction,
+};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::runtime::{exec_collect, ContainerRuntime};
+
+mod grpc;
+mod http;
 
 /// Result of one probe or hook run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +46,8 @@ pub struct Action {
     pub http_get: Option<HTTPGetAction>,
     /// TCP connect against the pod IP.
     pub tcp_socket: Option<TCPSocketAction>,
+    /// gRPC health check against the pod IP (probes only).
+    pub grpc: Option<GRPCAction>,
 }
 
 impl From<&Probe> for Action {
@@ -49,6 +56,7 @@ impl From<&Probe> for Action {
             exec: p.exec.clone(),
             http_get: p.http_get.clone(),
             tcp_socket: p.tcp_socket.clone(),
+            grpc: p.grpc.clone(),
         }
     }
 }
@@ -68,72 +76,6 @@ pub fn resolve_port(port: &IntOrString, container: &Container) -> Result<u16, St
                 .find(|p| p.name.as_deref() == Some(name.as_str()))
                 .and_then(|p| u16::try_from(p.container_port).ok())
                 .ok_or_else(|| format!("couldn't find port {name:?} in container"))
-        }
-    }
-}
-
-async fn http_get(host: &str, port: u16, get: &HTTPGetAction, timeout: Duration) -> ProbeOutcome {
-    if get
-        .scheme
-        .as_deref()
-        .is_some_and(|s| s.eq_ignore_ascii_case("HTTPS"))
-    {
-        return ProbeOutcome::Failure("HTTPS probes are not supported by this node".into());
-    }
-    let path = get
-        .path
-        .clone()
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| "/".into());
-    let path = if path.starts_with('/') {
-        path
-    } else {
-        format!("/{path}")
-    };
-    let mut headers = String::new();
-    let mut host_header = format!("{host}:{port}");
-    let mut user_agent = "kube-probe/1.33".to_string();
-    for h in get.http_headers.iter().flatten() {
-        match h.name.to_ascii_lowercase().as_str() {
-            "host" => host_header = h.value.clone(),
-            "user-agent" => user_agent = h.value.clone(),
-            _ => headers.push_str(&format!("{}: {}\r\n", h.name, h.value)),
-        }
-    }
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: {user_agent}\r\nAccept: */*\r\n{headers}Connection: close\r\n\r\n"
-    );
-    let run = async {
-        let mut s = tokio::net::TcpStream::connect((host, port)).await?;
-        s.write_all(request.as_bytes()).await?;
-        let mut buf = vec![0u8; 256];
-        let mut n = 0;
-        while n < buf.len() {
-            let r = s.read(&mut buf[n..]).await?;
-            if r == 0 || buf[..n + r].windows(2).any(|w| w == b"\r\n") {
-                n += r;
-                break;
-            }
-            n += r;
-        }
-        Ok::<_, std::io::Error>(String::from_utf8_lossy(&buf[..n]).into_owned())
-    };
-    match tokio::time::timeout(timeout, run).await {
-        Err(_) => ProbeOutcome::Failure(format!(
-            "Get \"http://{host}:{port}{path}\": context deadline exceeded"
-        )),
-        Ok(Err(e)) => ProbeOutcome::Failure(format!("Get \"http://{host}:{port}{path}\": {e}")),
-        Ok(Ok(head)) => {
-            let code = head
-                .split_whitespace()
-                .nth(1)
-                .and_then(|c| c.parse::<u16>().ok());
-            match code {
-                // Upstream treats 2xx and 3xx as success.
-                Some(c) if (200..400).contains(&c) => ProbeOutcome::Success,
-                Some(c) => ProbeOutcome::Failure(format!("HTTP probe failed with statuscode: {c}")),
-                None => ProbeOutcome::Failure("malformed HTTP response".into()),
-            }
         }
     }
 }
@@ -171,7 +113,7 @@ pub async fn run_action(
         let Some(host) = host else {
             return ProbeOutcome::Failure("pod has no IP yet".into());
         };
-        return http_get(&host, port, get, timeout).await;
+        return http::http_get(&host, port, get, timeout).await;
     }
     if let Some(tcp) = &action.tcp_socket {
         let port = match resolve_port(&tcp.port, container) {
@@ -196,6 +138,15 @@ pub async fn run_action(
             Ok(Err(e)) => ProbeOutcome::Failure(format!("dial tcp {host}:{port}: {e}")),
             Err(_) => ProbeOutcome::Failure(format!("dial tcp {host}:{port}: i/o timeout")),
         };
+    }
+    if let Some(g) = &action.grpc {
+        let Ok(port) = u16::try_from(g.port) else {
+            return ProbeOutcome::Failure(format!("invalid port {}", g.port));
+        };
+        let Some(host) = pod_ip else {
+            return ProbeOutcome::Failure("pod has no IP yet".into());
+        };
+        return grpc::check(host, port, g.service.as_deref().unwrap_or(""), timeout).await;
     }
     ProbeOutcome::Failure("probe has no supported handler".into())
 }
@@ -419,6 +370,7 @@ impl ProbeLoop {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use crate::runtime::{ContainerConfig, FakeRuntime, NetworkMode};
     use serde_json::json;
 

@@ -39,51 +39,6 @@ pub trait TokenSource: Send + Sync {
     ) -> Result<Option<String>>;
 }
 
-#[async_trait::async_trait]
-impl TokenSource for kube::Client {
-    async fn token(
-        &self,
-        namespace: &str,
-        service_account: &str,
-        audience: Option<&str>,
-        expiration_seconds: i64,
-        pod: &Pod,
-    ) -> Result<Option<String>> {
-        use k8s_openapi::api::authentication::v1::{
-            BoundObjectReference, TokenRequest, TokenRequestSpec,
-        };
-        use k8s_openapi::api::core::v1::ServiceAccount;
-        let api: kube::Api<ServiceAccount> = kube::Api::namespaced(self.clone(), namespace);
-        let req = TokenRequest {
-            spec: TokenRequestSpec {
-                audiences: audience.map(|a| vec![a.to_string()]).unwrap_or_default(),
-                expiration_seconds: Some(expiration_seconds),
-                bound_object_ref: Some(BoundObjectReference {
-                    api_version: Some("v1".into()),
-                    kind: Some("Pod".into()),
-                    name: pod.metadata.name.clone(),
-                    uid: pod.metadata.uid.clone(),
-                }),
-            },
-            ..Default::default()
-        };
-        match api
-            .create_subresource::<TokenRequest, TokenRequest>(
-                "token",
-                service_account,
-                &Default::default(),
-                &req,
-            )
-            .await
-        {
-            Ok(t) => Ok(t.status.map(|s| s.token)),
-            // No token endpoint (yet) or no such account: the projection is simply skipped.
-            Err(kube::Error::Api(e)) if e.code == 404 || e.code == 405 => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    }
-}
-
 /// Everything volume materialisation needs from the outside world.
 pub struct VolumeContext<'a> {
     /// ConfigMaps and Secrets.

@@ -30,6 +30,7 @@
 #![warn(missing_docs)]
 
 mod apply;
+mod custom;
 mod error;
 mod fieldpath;
 mod schema;

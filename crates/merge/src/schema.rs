@@ -106,14 +106,43 @@ pub struct FieldInfo {
     pub merge_key: Option<&'static str>,
 }
 
-/// Lookup of list/map semantics for built-in kinds, generated from upstream OpenAPI.
+/// Lookup of list/map semantics for built-in kinds, generated from upstream OpenAPI, optionally
+/// extended by one custom resource kind (see [`MergeKeyTable::with_custom`]).
 #[derive(Debug, Default, Clone, Copy)]
-pub struct MergeKeyTable;
+pub struct MergeKeyTable {
+    custom: Option<&'static CustomKind>,
+}
+
+/// A custom resource kind's structs, numbered after the built-in ones.
+#[derive(Debug)]
+pub(crate) struct CustomKind {
+    pub(crate) group: &'static str,
+    pub(crate) version: &'static str,
+    pub(crate) kind: &'static str,
+    pub(crate) root: usize,
+    pub(crate) structs: &'static [StructDef],
+}
 
 impl MergeKeyTable {
     /// The table of built-in Kubernetes v1.33 kinds.
     pub fn builtin() -> Self {
-        MergeKeyTable
+        MergeKeyTable { custom: None }
+    }
+
+    pub(crate) fn with_custom_kind(custom: &'static CustomKind) -> Self {
+        MergeKeyTable {
+            custom: Some(custom),
+        }
+    }
+
+    /// Index of a built-in struct by OpenAPI definition name.
+    pub(crate) fn builtin_struct(name: &str) -> Option<usize> {
+        STRUCTS.iter().position(|s| s.name == name)
+    }
+
+    /// Index the first custom struct gets.
+    pub(crate) fn first_custom_index() -> usize {
+        STRUCTS.len()
     }
 
     /// Root type of an object with this `apiVersion` and `kind`; `Ty::Scalar` when unknown
@@ -125,6 +154,11 @@ impl MergeKeyTable {
 
     /// Root type by group, version and kind.
     pub fn root_gvk(&self, group: &str, version: &str, kind: &str) -> Ty {
+        if let Some(c) = self.custom {
+            if (c.group, c.version, c.kind) == (group, version, kind) {
+                return Ty::Struct(c.root);
+            }
+        }
         KINDS
             .binary_search_by(|k| (k.group, k.version, k.kind).cmp(&(group, version, kind)))
             .ok()
@@ -134,14 +168,18 @@ impl MergeKeyTable {
 
     /// The struct definition behind `Ty::Struct(index)`.
     pub fn struct_def(&self, index: usize) -> Option<&'static StructDef> {
-        STRUCTS.get(index)
+        match (STRUCTS.get(index), self.custom) {
+            (Some(def), _) => Some(def),
+            (None, Some(c)) => c.structs.get(index - STRUCTS.len()),
+            (None, None) => None,
+        }
     }
 
     /// Metadata of field `name` inside a value of type `ty` (struct fields, or map values).
     pub fn child(&self, ty: Ty, name: &str) -> FieldInfo {
         match ty {
-            Ty::Struct(i) => STRUCTS
-                .get(i)
+            Ty::Struct(i) => self
+                .struct_def(i)
                 .and_then(|s| s.fields.iter().find(|f| f.name == name))
                 .map_or(FieldInfo::scalar(), |f| FieldInfo {
                     ty: f.ty,

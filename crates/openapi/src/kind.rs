@@ -1,9 +1,15 @@
 //! The generator's input: one served kind, as the API server's registry describes it.
 
+use std::sync::Arc;
+
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 
+/// Registers a schema in the generator and returns a `$ref` to it. A closure, so kinds known
+/// only at run time (custom resources) can carry their schema along.
+pub type SchemaFn = Arc<dyn Fn(&mut SchemaGenerator) -> Schema + Send + Sync>;
+
 /// What the generator needs to know of one served kind (the API server's registry builds these).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ApiKind {
     /// API group, `""` for the core group.
     pub group: String,
@@ -20,16 +26,30 @@ pub struct ApiKind {
     /// Supported subresources among `status` and `scale`.
     pub subresources: Vec<String>,
     /// Registers the kind's schema in the generator and returns a `$ref` to it.
-    pub schema: fn(&mut SchemaGenerator) -> Schema,
+    pub schema: SchemaFn,
     /// Registers the kind's list schema in the generator and returns a `$ref` to it.
-    pub list_schema: fn(&mut SchemaGenerator) -> Schema,
+    pub list_schema: SchemaFn,
+}
+
+impl std::fmt::Debug for ApiKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKind")
+            .field("group", &self.group)
+            .field("version", &self.version)
+            .field("kind", &self.kind)
+            .field("plural", &self.plural)
+            .field("namespaced", &self.namespaced)
+            .field("verbs", &self.verbs)
+            .field("subresources", &self.subresources)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ApiKind {
     /// Describes the k8s-openapi type `K`, served with the given verbs and subresources.
     pub fn of<K>(verbs: &[&str], subresources: &[&str]) -> Self
     where
-        K: k8s_openapi::Resource + k8s_openapi::ListableResource + JsonSchema,
+        K: k8s_openapi::Resource + k8s_openapi::ListableResource + JsonSchema + 'static,
         K::Scope: 'static,
     {
         ApiKind {
@@ -40,8 +60,8 @@ impl ApiKind {
             namespaced: is_namespaced_scope::<K::Scope>(),
             verbs: verbs.iter().map(|v| v.to_string()).collect(),
             subresources: subresources.iter().map(|s| s.to_string()).collect(),
-            schema: |generator| generator.subschema_for::<K>(),
-            list_schema: list_schema_of::<K>,
+            schema: Arc::new(|generator| generator.subschema_for::<K>()),
+            list_schema: Arc::new(list_schema_of::<K>),
         }
     }
 

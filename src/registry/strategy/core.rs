@@ -89,6 +89,7 @@ impl Strategy for PodStrategy {
     }
 
     fn prepare_create(&self, obj: &mut Value) {
+        super::service_account::admit_pod(obj, &crate::registry::meta::random_suffix());
         let qos = qos_class(obj.get("spec").unwrap_or(&Value::Null));
         if let Some(map) = obj.as_object_mut() {
             map.insert(

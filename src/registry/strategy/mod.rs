@@ -3,11 +3,17 @@
 //! in `ferrokube_apimachinery::validation`; the REST path in `registry::rest` calls both.
 
 mod core;
+pub mod crd;
+mod custom;
+mod service_account;
 mod workloads;
 
+use ferrokube_apimachinery::validation::FieldError;
 use serde_json::{Map, Value};
 
 pub use self::core::{NAMESPACE, NODE, POD, SECRET, SERVICE, SERVICE_ACCOUNT};
+pub use self::crd::CRD;
+pub use self::custom::{CUSTOM_RESOURCE, CUSTOM_RESOURCE_WITH_STATUS};
 pub use self::workloads::{
     CRONJOB, DAEMONSET, DEPLOYMENT, JOB, REPLICASET, REPLICATION_CONTROLLER, STATEFULSET,
 };
@@ -29,6 +35,19 @@ pub trait Strategy: Sync + Send {
     }
     /// Marks an object whose deletion has begun (namespaces turn Terminating).
     fn on_delete(&self, _obj: &mut Value) {}
+    /// Whether an update changed what `metadata.generation` counts (upstream: the spec).
+    fn generation_changed(&self, new: &Value, old: &Value) -> bool {
+        new.get("spec") != old.get("spec")
+    }
+    /// Kind-specific validation beyond the per-kind field rules (`old` on update).
+    fn validate(&self, _new: &Value, _old: Option<&Value>) -> Vec<FieldError> {
+        Vec::new()
+    }
+    /// A finalizer the first delete request adds, holding the object until a controller has
+    /// cleaned up after it (CRDs: their custom objects).
+    fn delete_finalizer(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// A kind with no special behaviour.

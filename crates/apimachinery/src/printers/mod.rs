@@ -214,7 +214,8 @@ pub fn column_definitions(group: &str, resource: &str) -> Value {
     v
 }
 
-fn row_object(obj: &Value, include: IncludeObject) -> Value {
+/// The `object` of a Table row, as `includeObject` asks.
+pub fn row_object(obj: &Value, include: IncludeObject) -> Value {
     match include {
         IncludeObject::None => Value::Null,
         IncludeObject::Object => obj.clone(),

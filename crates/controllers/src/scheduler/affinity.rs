@@ -256,11 +256,19 @@ pub fn spread_filter(st: &SpreadState, info: &NodeInfo) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Preferred (anti-)affinity raw score for a node: sum of weights of matching terms over
-/// pods in the node's topology domain (anti-affinity subtracts).
-pub fn preferred_affinity_score(pod: &Pod, info: &NodeInfo, view: &ClusterView<'_>) -> i64 {
+/// InterPodAffinity PreScore state: per preferred term its signed weight and the number of
+/// matching pods per topology value, counted once over the cluster so scoring a node is a
+/// lookup rather than another pass over every node.
+#[derive(Debug, Default)]
+pub struct PreferredAffinity {
+    terms: Vec<(i64, String, HashMap<String, i64>)>,
+}
+
+/// InterPodAffinity PreScore: counts the pods each preferred (anti-)affinity term selects,
+/// by topology value.
+pub fn preferred_affinity_prescore(pod: &Pod, view: &ClusterView<'_>) -> PreferredAffinity {
     let Some(a) = pod.spec.as_ref().and_then(|s| s.affinity.as_ref()) else {
-        return 0;
+        return PreferredAffinity::default();
     };
     let mut weighted: Vec<(i64, &PodAffinityTerm)> = Vec::new();
     for t in a.pod_affinity.iter().flat_map(|x| {
@@ -277,31 +285,47 @@ pub fn preferred_affinity_score(pod: &Pod, info: &NodeInfo, view: &ClusterView<'
     }) {
         weighted.push((-i64::from(t.weight), &t.pod_affinity_term));
     }
-    if weighted.is_empty() {
-        return 0;
-    }
     let ns = ns_of(pod);
-    let mut score = 0;
-    for other in view.nodes {
-        for (w, t) in &weighted {
-            let (Some(mine), Some(theirs)) = (
-                info.labels().get(&t.topology_key),
-                other.labels().get(&t.topology_key),
-            ) else {
-                continue;
-            };
-            if mine != theirs {
-                continue;
+    let terms = weighted
+        .into_iter()
+        .map(|(w, t)| {
+            let mut counts: HashMap<String, i64> = HashMap::new();
+            for other in view.nodes {
+                let Some(v) = other.labels().get(&t.topology_key) else {
+                    continue;
+                };
+                let n = other
+                    .pods
+                    .values()
+                    .filter(|p| term_selects(t, ns, p, view.namespaces))
+                    .count() as i64;
+                if n > 0 {
+                    *counts.entry(v.clone()).or_insert(0) += n;
+                }
             }
-            let n = other
-                .pods
-                .values()
-                .filter(|p| term_selects(t, ns, p, view.namespaces))
-                .count() as i64;
-            score += w * n;
-        }
+            (w, t.topology_key.clone(), counts)
+        })
+        .collect();
+    PreferredAffinity { terms }
+}
+
+impl PreferredAffinity {
+    /// Raw score of a node: sum over terms of weight × matching pods in the node's domain
+    /// (anti-affinity terms subtract).
+    pub fn score(&self, info: &NodeInfo) -> i64 {
+        self.terms
+            .iter()
+            .filter_map(|(w, key, counts)| {
+                let v = info.labels().get(key)?;
+                Some(w * counts.get(v).copied().unwrap_or(0))
+            })
+            .sum()
     }
-    score
+}
+
+/// Preferred (anti-)affinity raw score for one node (PreScore and Score together).
+pub fn preferred_affinity_score(pod: &Pod, info: &NodeInfo, view: &ClusterView<'_>) -> i64 {
+    preferred_affinity_prescore(pod, view).score(info)
 }
 
 #[cfg(test)]

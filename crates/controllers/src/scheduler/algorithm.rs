@@ -8,11 +8,11 @@ use k8s_openapi::api::core::v1::Pod;
 use rand::Rng;
 
 use super::affinity::{
-    affinity_filter, affinity_prefilter, preferred_affinity_score, spread_filter, spread_prefilter,
-    ClusterView,
+    affinity_filter, affinity_prefilter, preferred_affinity_prescore, spread_filter,
+    spread_prefilter, ClusterView,
 };
 use super::nodeinfo::NodeInfo;
-use super::predicates::{filter_node, Failure};
+use super::predicates::{filter_node, Failure, PodFacts};
 use super::scores::{
     balanced_allocation, intolerable_prefer_no_schedule, least_allocated, node_affinity_raw,
     normalize, normalize_min_max,
@@ -97,14 +97,15 @@ pub fn schedule(pod: &Pod, snap: &Snapshot<'_>, start: usize) -> Result<String, 
         namespaces: snap.namespaces,
         anti_affinity_pods: snap.anti_affinity_pods,
     };
+    let facts = PodFacts::new(pod);
     let aff = affinity_prefilter(pod, &view);
     let spread = spread_prefilter(pod, &view);
     let want = num_feasible_nodes_to_find(n);
-    let mut feasible: Vec<&NodeInfo> = Vec::new();
+    let mut feasible: Vec<&NodeInfo> = Vec::with_capacity(want);
     let mut failures = Vec::new();
     for i in 0..n {
         let info = snap.nodes[(start + i) % n];
-        let r = filter_node(pod, info)
+        let r = filter_node(&facts, info)
             .and_then(|_| spread_filter(&spread, info))
             .and_then(|_| affinity_filter(&aff, info));
         match r {
@@ -123,7 +124,7 @@ pub fn schedule(pod: &Pod, snap: &Snapshot<'_>, start: usize) -> Result<String, 
     if feasible.len() == 1 {
         return Ok(feasible[0].name().to_owned());
     }
-    let scores = score(pod, &feasible, &view, snap.owner_counts);
+    let scores = score(&facts, &feasible, &view, snap.owner_counts);
     let best = scores.iter().copied().max().unwrap_or(0);
     let top: Vec<usize> = (0..feasible.len()).filter(|i| scores[*i] == best).collect();
     let pick = top[rand::rng().random_range(0..top.len())];
@@ -131,11 +132,12 @@ pub fn schedule(pod: &Pod, snap: &Snapshot<'_>, start: usize) -> Result<String, 
 }
 
 fn score(
-    pod: &Pod,
+    facts: &PodFacts<'_>,
     nodes: &[&NodeInfo],
     view: &ClusterView<'_>,
     owner_counts: Option<&HashMap<String, i64>>,
 ) -> Vec<i64> {
+    let pod = facts.pod;
     let mut node_aff: Vec<i64> = nodes.iter().map(|n| node_affinity_raw(pod, n)).collect();
     normalize(&mut node_aff, false);
     let mut taint: Vec<i64> = nodes
@@ -143,10 +145,8 @@ fn score(
         .map(|n| intolerable_prefer_no_schedule(pod, n))
         .collect();
     normalize(&mut taint, true);
-    let mut inter: Vec<i64> = nodes
-        .iter()
-        .map(|n| preferred_affinity_score(pod, n, view))
-        .collect();
+    let preferred = preferred_affinity_prescore(pod, view);
+    let mut inter: Vec<i64> = nodes.iter().map(|n| preferred.score(n)).collect();
     normalize_min_max(&mut inter);
     let mut spread: Vec<i64> = nodes
         .iter()
@@ -162,8 +162,8 @@ fn score(
         .iter()
         .enumerate()
         .map(|(i, n)| {
-            least_allocated(pod, n)
-                + balanced_allocation(pod, n)
+            least_allocated(&facts.non_zero_requests, n)
+                + balanced_allocation(&facts.non_zero_requests, n)
                 + 2 * node_aff[i]
                 + 3 * taint[i]
                 + 2 * inter[i]

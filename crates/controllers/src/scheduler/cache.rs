@@ -12,10 +12,11 @@ use crate::util::{controller_ref, pod_phase};
 /// Nodes, bound pods, and indexes the plugins need.
 #[derive(Default)]
 pub struct Cache {
-    /// Nodes by name.
-    pub nodes: HashMap<String, NodeInfo>,
-    /// Node names in a stable order (for rotated sampling).
-    pub order: Vec<String>,
+    /// Nodes in a stable order (for rotated sampling); a decision borrows the whole slice, so
+    /// taking a snapshot costs nothing per node (upstream keeps a node list for the same reason).
+    nodes: Vec<NodeInfo>,
+    /// Node name -> position in `nodes`.
+    index: HashMap<String, usize>,
     /// Bound or assumed pods: uid -> node name.
     pub pod_node: HashMap<String, String>,
     /// Pods bound to nodes we have not seen yet, by node name.
@@ -41,29 +42,52 @@ fn has_required_anti(p: &Pod) -> bool {
 }
 
 impl Cache {
+    /// Every node, in sampling order.
+    pub fn nodes(&self) -> &[NodeInfo] {
+        &self.nodes
+    }
+
+    /// A node by name.
+    pub fn node(&self, name: &str) -> Option<&NodeInfo> {
+        self.index.get(name).map(|i| &self.nodes[*i])
+    }
+
+    fn node_mut(&mut self, name: &str) -> Option<&mut NodeInfo> {
+        self.index.get(name).map(|i| &mut self.nodes[*i])
+    }
+
+    /// Names of every node.
+    pub fn node_names(&self) -> impl Iterator<Item = &str> {
+        self.nodes.iter().map(NodeInfo::name)
+    }
+
     /// Adds or updates a node.
     pub fn upsert_node(&mut self, node: Node) {
         let name = node.metadata.name.clone().unwrap_or_default();
         let node = Arc::new(node);
-        match self.nodes.get_mut(&name) {
+        match self.node_mut(&name) {
             Some(info) => info.set_node(node),
             None => {
                 let mut info = NodeInfo::new(node);
                 for (uid, p) in self.orphans.remove(&name).unwrap_or_default() {
                     info.add_pod(&uid, p);
                 }
-                self.nodes.insert(name.clone(), info);
-                self.order.push(name);
+                self.index.insert(name, self.nodes.len());
+                self.nodes.push(info);
             }
         }
     }
 
     /// Removes a node (its pods wait as orphans in case it comes back).
     pub fn remove_node(&mut self, name: &str) {
-        if let Some(info) = self.nodes.remove(name) {
-            self.orphans.insert(name.to_owned(), info.pods);
-            self.order.retain(|n| n != name);
+        let Some(i) = self.index.remove(name) else {
+            return;
+        };
+        let info = self.nodes.swap_remove(i);
+        if let Some(moved) = self.nodes.get(i) {
+            self.index.insert(moved.name().to_owned(), i);
         }
+        self.orphans.insert(name.to_owned(), info.pods);
     }
 
     /// Places (or moves) a pod on `node`.
@@ -81,7 +105,7 @@ impl Cache {
             self.anti_pods
                 .insert(uid.to_owned(), (pod.clone(), node.to_owned()));
         }
-        match self.nodes.get_mut(node) {
+        match self.node_mut(node) {
             Some(info) => info.add_pod(uid, pod),
             None => {
                 self.orphans
@@ -99,7 +123,7 @@ impl Cache {
             return;
         };
         self.anti_pods.remove(uid);
-        let removed = match self.nodes.get_mut(&node) {
+        let removed = match self.node_mut(&node) {
             Some(info) => {
                 let p = info.pods.get(uid).cloned();
                 info.remove_pod(uid);
@@ -157,10 +181,10 @@ mod tests {
         );
         c.observe_bound_pod(p);
         c.upsert_node(node("a", json!({})));
-        assert_eq!(c.nodes["a"].requested.pods, 1);
+        assert_eq!(c.node("a").unwrap().requested.pods, 1);
         assert_eq!(c.owner_counts["rs1"]["a"], 1);
         c.remove_pod("p");
-        assert_eq!(c.nodes["a"].requested.pods, 0);
+        assert_eq!(c.node("a").unwrap().requested.pods, 0);
         assert!(c.owner_counts.is_empty());
     }
 
@@ -169,11 +193,29 @@ mod tests {
         let mut c = Cache::default();
         c.upsert_node(node("a", json!({})));
         c.observe_bound_pod(pod("p", json!({"spec": {"nodeName": "a"}})));
-        assert_eq!(c.nodes["a"].requested.pods, 1);
+        assert_eq!(c.node("a").unwrap().requested.pods, 1);
         c.observe_bound_pod(pod(
             "p",
             json!({"spec": {"nodeName": "a"}, "status": {"phase": "Succeeded"}}),
         ));
-        assert_eq!(c.nodes["a"].requested.pods, 0);
+        assert_eq!(c.node("a").unwrap().requested.pods, 0);
+    }
+
+    #[test]
+    fn removing_a_node_keeps_the_index_consistent() {
+        let mut c = Cache::default();
+        for n in ["a", "b", "c"] {
+            c.upsert_node(node(n, json!({})));
+        }
+        c.observe_bound_pod(pod("p", json!({"spec": {"nodeName": "a"}})));
+        c.remove_node("a");
+        assert!(c.node("a").is_none());
+        assert_eq!(c.nodes().len(), 2);
+        for n in ["b", "c"] {
+            assert_eq!(c.node(n).unwrap().name(), n);
+        }
+        // The pod waits as an orphan and counts again when its node returns.
+        c.upsert_node(node("a", json!({})));
+        assert_eq!(c.node("a").unwrap().requested.pods, 1);
     }
 }

@@ -10,21 +10,19 @@ pub mod algorithm;
 pub mod cache;
 pub mod nodeinfo;
 pub mod predicates;
+mod queue;
 pub mod resources;
 pub mod scores;
 
-use std::cmp::Reverse;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::HashSet;
 use std::future::Future;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Binding, Namespace, Node, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams};
-use kube::runtime::{watcher, WatchStreamExt};
+use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::json;
 use tokio::sync::{mpsc, Semaphore};
@@ -33,13 +31,15 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{kube_conflict, kube_not_found};
 use crate::events::Recorder;
 use crate::leader::{ElectionTiming, LeaderElector};
-use crate::util::{is_deleting, now, pod_phase};
+use crate::util::{forward_watch, is_deleting, now, pod_phase};
+use queue::Queue;
 
 /// The scheduler name we serve.
 pub const SCHEDULER_NAME: &str = "default-scheduler";
-const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// The field manager of the scheduler's own writes (upstream's component name).
+pub const FIELD_MANAGER: &str = "kube-scheduler";
 const UNSCHEDULABLE_FLUSH: Duration = Duration::from_secs(60);
+/// Bindings in flight at once (upstream binds asynchronously, one goroutine per pod).
 const BIND_CONCURRENCY: usize = 64;
 
 /// Runs the scheduler with leader election (`kube-system/ferrokube-scheduler`) until
@@ -55,6 +55,7 @@ pub async fn run_scheduler(
         "kube-system",
         "ferrokube-scheduler",
         &identity,
+        FIELD_MANAGER,
         ElectionTiming::default(),
     );
     elector
@@ -76,123 +77,6 @@ pub fn wants(pod: &Pod) -> bool {
     unbound && ours && !is_deleting(&pod.metadata) && phase != "Succeeded" && phase != "Failed"
 }
 
-#[derive(Debug, PartialEq, Eq)]
-enum State {
-    Active,
-    Backoff(Instant),
-    Unschedulable,
-    InFlight,
-}
-
-struct Entry {
-    pod: Arc<Pod>,
-    attempts: u32,
-    state: State,
-    key: (Reverse<i32>, u64),
-    fingerprint: u64,
-}
-
-fn fingerprint(pod: &Pod) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    serde_json::to_string(&pod.spec)
-        .unwrap_or_default()
-        .hash(&mut h);
-    pod.metadata.labels.hash(&mut h);
-    h.finish()
-}
-
-fn backoff(attempts: u32) -> Duration {
-    let d = INITIAL_BACKOFF.saturating_mul(1u32 << attempts.min(5).saturating_sub(1));
-    d.min(MAX_BACKOFF)
-}
-
-/// The pending-pod queue.
-#[derive(Default)]
-struct Queue {
-    entries: HashMap<String, Entry>,
-    active: BTreeSet<((Reverse<i32>, u64), String)>,
-    seq: u64,
-}
-
-impl Queue {
-    fn upsert(&mut self, pod: Pod) {
-        let uid = pod.metadata.uid.clone().unwrap_or_default();
-        let fp = fingerprint(&pod);
-        match self.entries.get_mut(&uid) {
-            Some(e) => {
-                let changed = e.fingerprint != fp;
-                e.pod = Arc::new(pod);
-                e.fingerprint = fp;
-                if changed && e.state == State::Unschedulable {
-                    e.state = State::Active;
-                    self.active.insert((e.key, uid));
-                }
-            }
-            None => {
-                self.seq += 1;
-                let prio = pod.spec.as_ref().and_then(|s| s.priority).unwrap_or(0);
-                let key = (Reverse(prio), self.seq);
-                self.active.insert((key, uid.clone()));
-                self.entries.insert(
-                    uid,
-                    Entry {
-                        pod: Arc::new(pod),
-                        attempts: 0,
-                        state: State::Active,
-                        key,
-                        fingerprint: fp,
-                    },
-                );
-            }
-        }
-    }
-
-    fn remove(&mut self, uid: &str) {
-        if let Some(e) = self.entries.remove(uid) {
-            self.active.remove(&(e.key, uid.to_owned()));
-        }
-    }
-
-    fn pop(&mut self) -> Option<(String, Arc<Pod>)> {
-        let (key, uid) = self.active.pop_first()?;
-        let e = self.entries.get_mut(&uid)?;
-        debug_assert_eq!(e.key, key);
-        e.state = State::InFlight;
-        e.attempts += 1;
-        Some((uid, e.pod.clone()))
-    }
-
-    fn requeue(&mut self, uid: &str, unschedulable: bool) {
-        if let Some(e) = self.entries.get_mut(uid) {
-            e.state = if unschedulable {
-                State::Unschedulable
-            } else {
-                State::Backoff(Instant::now() + backoff(e.attempts))
-            };
-        }
-    }
-
-    /// Moves unschedulable pods to backoff/active (cluster changed).
-    fn move_all_unschedulable(&mut self) {
-        for e in self.entries.values_mut() {
-            if e.state == State::Unschedulable {
-                e.state = State::Backoff(Instant::now() + backoff(e.attempts));
-            }
-        }
-    }
-
-    /// Activates pods whose backoff expired.
-    fn tick(&mut self) {
-        let now = Instant::now();
-        for (uid, e) in self.entries.iter_mut() {
-            if matches!(e.state, State::Backoff(t) if t <= now) {
-                e.state = State::Active;
-                self.active.insert((e.key, uid.clone()));
-            }
-        }
-    }
-}
-
 enum BindOutcome {
     Bound,
     Gone,
@@ -200,20 +84,12 @@ enum BindOutcome {
 }
 
 async fn schedule_loop(client: Client, token: CancellationToken) {
-    let pods =
-        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()).default_backoff();
-    let nodes =
-        watcher(Api::<Node>::all(client.clone()), watcher::Config::default()).default_backoff();
-    let nss = watcher(
-        Api::<Namespace>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff();
-    let mut pods = std::pin::pin!(pods);
-    let mut nodes = std::pin::pin!(nodes);
-    let mut nss = std::pin::pin!(nss);
-    let recorder = Recorder::new(client.clone(), SCHEDULER_NAME, None);
-    let sem = Arc::new(Semaphore::new(BIND_CONCURRENCY));
+    // Each watch decodes on its own task; this loop only applies events and decides.
+    let mut pods = forward_watch(Api::<Pod>::all(client.clone()), token.clone());
+    let mut nodes = forward_watch(Api::<Node>::all(client.clone()), token.clone());
+    let mut nss = forward_watch(Api::<Namespace>::all(client.clone()), token.clone());
+    let recorder = Recorder::with_manager(client.clone(), SCHEDULER_NAME, None, FIELD_MANAGER);
+    let binds = Arc::new(Semaphore::new(BIND_CONCURRENCY));
     let (tx, mut rx) = mpsc::unbounded_channel::<(String, BindOutcome)>();
     let mut cache = cache::Cache::default();
     let mut queue = Queue::default();
@@ -224,60 +100,56 @@ async fn schedule_loop(client: Client, token: CancellationToken) {
     let mut last_flush = Instant::now();
     let mut start = 0usize;
     loop {
-        let ready = pods_synced && nodes_synced && !queue.active.is_empty();
+        // A decision is only taken when its binding can start at once: waiting for a bind
+        // slot inside the loop would stall every watch behind it.
+        let ready =
+            pods_synced && nodes_synced && queue.has_active() && binds.available_permits() > 0;
         tokio::select! {
             biased;
             _ = token.cancelled() => break,
-            Some(ev) = pods.next() => {
-                let Ok(ev) = ev else { continue };
-                match ev {
-                    watcher::Event::Init => relist_pods = Some(HashSet::new()),
-                    watcher::Event::InitApply(p) | watcher::Event::Apply(p) => {
-                        if let Some(seen) = relist_pods.as_mut() {
-                            seen.insert(p.metadata.uid.clone().unwrap_or_default());
-                        }
-                        observe_pod(&mut cache, &mut queue, p);
+            Some(ev) = pods.recv() => match ev {
+                watcher::Event::Init => relist_pods = Some(HashSet::new()),
+                watcher::Event::InitApply(p) | watcher::Event::Apply(p) => {
+                    if let Some(seen) = relist_pods.as_mut() {
+                        seen.insert(p.metadata.uid.clone().unwrap_or_default());
                     }
-                    watcher::Event::Delete(p) => {
-                        let uid = p.metadata.uid.clone().unwrap_or_default();
-                        queue.remove(&uid);
-                        if cache.pod_node.contains_key(&uid) {
-                            cache.remove_pod(&uid);
-                            queue.move_all_unschedulable();
-                        }
-                    }
-                    watcher::Event::InitDone => {
-                        if let Some(seen) = relist_pods.take() {
-                            let stale: Vec<String> = cache.pod_node.keys().filter(|u| !seen.contains(*u)).cloned().collect();
-                            for uid in stale { cache.remove_pod(&uid); }
-                            let gone: Vec<String> = queue.entries.keys().filter(|u| !seen.contains(*u)).cloned().collect();
-                            for uid in gone { queue.remove(&uid); }
-                        }
-                        pods_synced = true;
-                    }
+                    observe_pod(&mut cache, &mut queue, p);
                 }
-            }
-            Some(ev) = nodes.next() => {
-                let Ok(ev) = ev else { continue };
-                match ev {
-                    watcher::Event::Init => relist_nodes = Some(HashSet::new()),
-                    watcher::Event::InitApply(n) | watcher::Event::Apply(n) => {
-                        if let Some(seen) = relist_nodes.as_mut() { seen.insert(n.name_any()); }
-                        cache.upsert_node(n);
+                watcher::Event::Delete(p) => {
+                    let uid = p.metadata.uid.clone().unwrap_or_default();
+                    queue.remove(&uid);
+                    if cache.pod_node.contains_key(&uid) {
+                        cache.remove_pod(&uid);
                         queue.move_all_unschedulable();
                     }
-                    watcher::Event::Delete(n) => cache.remove_node(&n.name_any()),
-                    watcher::Event::InitDone => {
-                        if let Some(seen) = relist_nodes.take() {
-                            let stale: Vec<String> = cache.nodes.keys().filter(|n| !seen.contains(*n)).cloned().collect();
-                            for n in stale { cache.remove_node(&n); }
-                        }
-                        nodes_synced = true;
-                    }
                 }
-            }
-            Some(ev) = nss.next() => {
-                if let Ok(watcher::Event::Apply(n) | watcher::Event::InitApply(n)) = ev {
+                watcher::Event::InitDone => {
+                    if let Some(seen) = relist_pods.take() {
+                        let stale: Vec<String> = cache.pod_node.keys().filter(|u| !seen.contains(*u)).cloned().collect();
+                        for uid in stale { cache.remove_pod(&uid); }
+                        queue.retain(&seen);
+                    }
+                    pods_synced = true;
+                }
+            },
+            Some(ev) = nodes.recv() => match ev {
+                watcher::Event::Init => relist_nodes = Some(HashSet::new()),
+                watcher::Event::InitApply(n) | watcher::Event::Apply(n) => {
+                    if let Some(seen) = relist_nodes.as_mut() { seen.insert(n.name_any()); }
+                    cache.upsert_node(n);
+                    queue.move_all_unschedulable();
+                }
+                watcher::Event::Delete(n) => cache.remove_node(&n.name_any()),
+                watcher::Event::InitDone => {
+                    if let Some(seen) = relist_nodes.take() {
+                        let stale: Vec<String> = cache.node_names().filter(|n| !seen.contains(*n)).map(str::to_owned).collect();
+                        for n in stale { cache.remove_node(&n); }
+                    }
+                    nodes_synced = true;
+                }
+            },
+            Some(ev) = nss.recv() => {
+                if let watcher::Event::Apply(n) | watcher::Event::InitApply(n) = ev {
                     cache.namespaces.insert(n.name_any(), n.metadata.labels.clone().unwrap_or_default());
                 }
             }
@@ -288,25 +160,16 @@ async fn schedule_loop(client: Client, token: CancellationToken) {
             },
             _ = std::future::ready(()), if ready => {
                 let Some((uid, pod)) = queue.pop() else { continue };
-                start = start.wrapping_add(1);
-                let decision = {
-                    let owner_counts = crate::util::controller_ref(&pod.metadata)
-                        .and_then(|o| cache.owner_counts.get(&o.uid));
-                    let anti: Vec<(Arc<Pod>, String)> = cache.anti_pods.values().cloned().collect();
-                    let snap = algorithm::Snapshot {
-                        nodes: cache.order.iter().filter_map(|n| cache.nodes.get(n)).collect(),
-                        namespaces: &cache.namespaces,
-                        anti_affinity_pods: &anti,
-                        owner_counts,
-                    };
-                    algorithm::schedule(&pod, &snap, start)
+                let Ok(permit) = binds.clone().try_acquire_owned() else {
+                    queue.requeue(&uid, false);
+                    continue;
                 };
-                match decision {
+                start = start.wrapping_add(1);
+                match decide(&cache, &pod, start) {
                     Ok(node) => {
                         let mut assumed = (*pod).clone();
                         if let Some(spec) = assumed.spec.as_mut() { spec.node_name = Some(node.clone()); }
                         cache.add_pod(&uid, &node, Arc::new(assumed));
-                        let permit = sem.clone().acquire_owned().await;
                         let (client, tx, rec) = (client.clone(), tx.clone(), recorder.clone());
                         tokio::spawn(async move {
                             let outcome = bind(&client, &rec, &pod, &node).await;
@@ -317,7 +180,10 @@ async fn schedule_loop(client: Client, token: CancellationToken) {
                     Err(msg) => {
                         queue.requeue(&uid, true);
                         let (client, rec) = (client.clone(), recorder.clone());
-                        tokio::spawn(async move { mark_unschedulable(&client, &rec, &pod, &msg).await });
+                        tokio::spawn(async move {
+                            mark_unschedulable(&client, &rec, &pod, &msg).await;
+                            drop(permit);
+                        });
                     }
                 }
             }
@@ -330,6 +196,20 @@ async fn schedule_loop(client: Client, token: CancellationToken) {
             }
         }
     }
+}
+
+/// One scheduling decision for `pod` over the cache as it is now.
+fn decide(cache: &cache::Cache, pod: &Pod, start: usize) -> Result<String, String> {
+    let owner_counts =
+        crate::util::controller_ref(&pod.metadata).and_then(|o| cache.owner_counts.get(&o.uid));
+    let anti: Vec<(Arc<Pod>, String)> = cache.anti_pods.values().cloned().collect();
+    let snap = algorithm::Snapshot {
+        nodes: cache.nodes().iter().collect(),
+        namespaces: &cache.namespaces,
+        anti_affinity_pods: &anti,
+        owner_counts,
+    };
+    algorithm::schedule(pod, &snap, start)
 }
 
 fn observe_pod(cache: &mut cache::Cache, queue: &mut Queue, pod: Pod) {
@@ -375,7 +255,15 @@ async fn bind(client: &Client, rec: &Recorder, pod: &Pod, node: &str) -> BindOut
         },
     };
     let res: Result<serde_json::Value, kube::Error> = api
-        .create_subresource("binding", &name, &PostParams::default(), &binding)
+        .create_subresource(
+            "binding",
+            &name,
+            &PostParams {
+                field_manager: Some(FIELD_MANAGER.into()),
+                ..Default::default()
+            },
+            &binding,
+        )
         .await;
     match res {
         Ok(_) => {
@@ -412,7 +300,10 @@ async fn mark_unschedulable(client: &Client, rec: &Recorder, pod: &Pod, msg: &st
         let _ = api
             .patch_status(
                 &pod.name_any(),
-                &kube::api::PatchParams::default(),
+                &kube::api::PatchParams {
+                    field_manager: Some(FIELD_MANAGER.into()),
+                    ..Default::default()
+                },
                 &kube::api::Patch::Strategic(patch),
             )
             .await;

@@ -9,7 +9,32 @@ use k8s_openapi::api::core::v1::{
 };
 
 use super::nodeinfo::NodeInfo;
-use super::resources::pod_requests;
+use super::resources::{pod_requests, Resources};
+
+/// What the per-node plugins need of the incoming pod, computed once per decision rather
+/// than once per node (upstream computes it in PreFilter and keeps it in the CycleState).
+pub struct PodFacts<'a> {
+    /// The pod.
+    pub pod: &'a Pod,
+    /// Its effective requests (NodeResourcesFit).
+    pub requests: Resources,
+    /// Its requests with scoring defaults for unset cpu/memory (scores).
+    pub non_zero_requests: Resources,
+    /// The host ports it asks for (NodePorts).
+    pub host_ports: Vec<(String, String, i32)>,
+}
+
+impl<'a> PodFacts<'a> {
+    /// Computes the facts of `pod`.
+    pub fn new(pod: &'a Pod) -> Self {
+        PodFacts {
+            pod,
+            requests: pod_requests(pod, false),
+            non_zero_requests: pod_requests(pod, true),
+            host_ports: host_ports(pod),
+        }
+    }
+}
 
 /// A filter failure: upstream reason strings and whether preemption could ever help.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -251,7 +276,10 @@ pub fn host_ports(pod: &Pod) -> Vec<(String, String, i32)> {
 
 /// NodePorts: no wanted host port may clash with one in use (0.0.0.0 clashes with any IP).
 pub fn node_ports(pod: &Pod, info: &NodeInfo) -> Result<(), Failure> {
-    let wanted = host_ports(pod);
+    ports_free(&host_ports(pod), info)
+}
+
+fn ports_free(wanted: &[(String, String, i32)], info: &NodeInfo) -> Result<(), Failure> {
     if wanted.is_empty() {
         return Ok(());
     }
@@ -272,13 +300,16 @@ pub fn node_ports(pod: &Pod, info: &NodeInfo) -> Result<(), Failure> {
 
 /// NodeResourcesFit: requests must fit allocatable minus what is requested, incl. pod count.
 pub fn resources_fit(pod: &Pod, info: &NodeInfo) -> Result<(), Failure> {
+    requests_fit(&pod_requests(pod, false), info)
+}
+
+fn requests_fit(req: &Resources, info: &NodeInfo) -> Result<(), Failure> {
     let mut reasons = Vec::new();
     let alloc = &info.allocatable;
     let used = &info.requested;
     if used.pods + 1 > alloc.pods {
         reasons.push("Too many pods".to_owned());
     }
-    let req = pod_requests(pod, false);
     if req.milli_cpu > 0 && req.milli_cpu > alloc.milli_cpu - used.milli_cpu {
         reasons.push("Insufficient cpu".to_owned());
     }
@@ -311,14 +342,14 @@ pub fn resources_fit(pod: &Pod, info: &NodeInfo) -> Result<(), Failure> {
 }
 
 /// Runs the per-node filters in upstream's plugin order, stopping at the first failure.
-pub fn filter_node(pod: &Pod, info: &NodeInfo) -> Result<(), Failure> {
-    let node = &info.node;
+pub fn filter_node(facts: &PodFacts<'_>, info: &NodeInfo) -> Result<(), Failure> {
+    let (pod, node) = (facts.pod, &info.node);
     node_unschedulable(pod, node)?;
     node_name(pod, node)?;
     taint_toleration(pod, node)?;
     node_affinity(pod, node)?;
-    node_ports(pod, info)?;
-    resources_fit(pod, info)
+    ports_free(&facts.host_ports, info)?;
+    requests_fit(&facts.requests, info)
 }
 
 #[cfg(test)]

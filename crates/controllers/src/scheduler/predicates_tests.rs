@@ -253,7 +253,9 @@ fn filter_stops_at_first_failing_plugin() {
     );
     let p = pod("p", json!({"spec": {"nodeSelector": {"a": "c"}}}));
     assert_eq!(
-        filter_node(&p, &info(n, vec![])).unwrap_err().reasons,
+        filter_node(&PodFacts::new(&p), &info(n, vec![]))
+            .unwrap_err()
+            .reasons,
         vec![ERR_UNSCHEDULABLE]
     );
 }

@@ -5,14 +5,14 @@ use k8s_openapi::api::core::v1::Pod;
 
 use super::nodeinfo::NodeInfo;
 use super::predicates::{effective_taints, term_matches, tolerates};
-use super::resources::pod_requests;
+use super::resources::Resources;
 
 /// Highest score a plugin gives a node.
 pub const MAX_SCORE: i64 = 100;
 
-/// LeastAllocated: free fraction of cpu and memory after placing the pod, 0..100.
-pub fn least_allocated(pod: &Pod, info: &NodeInfo) -> i64 {
-    let req = pod_requests(pod, true);
+/// LeastAllocated: free fraction of cpu and memory after placing a pod requesting `req`
+/// (its non-zero requests), 0..100.
+pub fn least_allocated(req: &Resources, info: &NodeInfo) -> i64 {
     let alloc = &info.allocatable;
     let used = &info.non_zero_requested;
     let part = |cap: i64, want: i64| -> i64 {
@@ -27,9 +27,9 @@ pub fn least_allocated(pod: &Pod, info: &NodeInfo) -> i64 {
     (cpu + mem) / 2
 }
 
-/// BalancedAllocation: 100 × (1 − std-dev of the cpu and memory utilisation fractions).
-pub fn balanced_allocation(pod: &Pod, info: &NodeInfo) -> i64 {
-    let req = pod_requests(pod, true);
+/// BalancedAllocation: 100 × (1 − std-dev of the cpu and memory utilisation fractions) after
+/// placing a pod requesting `req` (its non-zero requests).
+pub fn balanced_allocation(req: &Resources, info: &NodeInfo) -> i64 {
     let alloc = &info.allocatable;
     let used = &info.non_zero_requested;
     let frac = |cap: i64, want: i64| -> f64 {
@@ -118,6 +118,7 @@ mod tests {
 
     use super::*;
     use crate::scheduler::predicates::tests::{node, pod};
+    use crate::scheduler::resources::pod_requests;
 
     fn cpu_pod(name: &str, cpu: &str) -> Pod {
         pod(
@@ -132,7 +133,7 @@ mod tests {
         let empty = NodeInfo::new(Arc::new(node("a", json!({}))));
         let mut busy = NodeInfo::new(Arc::new(node("b", json!({}))));
         busy.add_pod("x", Arc::new(cpu_pod("x", "3")));
-        let p = cpu_pod("p", "500m");
+        let p = pod_requests(&cpu_pod("p", "500m"), true);
         assert!(least_allocated(&p, &empty) > least_allocated(&p, &busy));
     }
 
@@ -149,8 +150,8 @@ mod tests {
             json!({"spec": {"containers": [{"name": "c", "image": "x",
             "resources": {"requests": {"cpu": "4", "memory": "1Mi"}}}]}}),
         );
-        assert_eq!(balanced_allocation(&even, &n), 100);
-        assert!(balanced_allocation(&skewed, &n) < 60);
+        assert_eq!(balanced_allocation(&pod_requests(&even, true), &n), 100);
+        assert!(balanced_allocation(&pod_requests(&skewed, true), &n) < 60);
     }
 
     #[test]

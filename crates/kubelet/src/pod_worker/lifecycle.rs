@@ -22,6 +22,7 @@ fn handler_action(h: &LifecycleHandler) -> Action {
         exec: h.exec.clone(),
         http_get: h.http_get.clone(),
         tcp_socket: h.tcp_socket.clone(),
+        grpc: None,
     }
 }
 

@@ -403,8 +403,7 @@ async fn server_side_apply_honours_the_schema_list_types() {
     assert!(established(&crds, "routers.example.com").await);
 
     let resource = ApiResource::from_gvk(&GroupVersionKind::gvk("example.com", "v1", "Router"));
-    let routers: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), "default", &resource);
+    let routers: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &resource);
     let config = |spec: serde_json::Value| {
         json!({"apiVersion": "example.com/v1", "kind": "Router",
                "metadata": {"name": "r"}, "spec": spec})

@@ -635,7 +635,10 @@ async fn duplicate_fields_follow_field_validation() {
     let resp = cluster
         .http()
         .patch(&url)
-        .header(reqwest::header::CONTENT_TYPE, "application/merge-patch+json")
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/merge-patch+json",
+        )
         .body(r#"{"data":{"k":"3","k":"4"}}"#)
         .send()
         .await
@@ -660,7 +663,11 @@ async fn server_side_apply_through_status_and_scale() {
                                      "spec": {"containers": [{"name": "web", "image": "busybox"}]}}}})
     };
     deploys
-        .patch("web", &PatchParams::apply("deployer"), &Patch::Apply(config(2)))
+        .patch(
+            "web",
+            &PatchParams::apply("deployer"),
+            &Patch::Apply(config(2)),
+        )
         .await
         .expect("apply");
 
@@ -669,7 +676,11 @@ async fn server_side_apply_through_status_and_scale() {
     let mut status_config = config(9);
     status_config["status"] = json!({"replicas": 2, "observedGeneration": 1});
     let after = deploys
-        .patch_status("web", &PatchParams::apply("ctrl"), &Patch::Apply(status_config))
+        .patch_status(
+            "web",
+            &PatchParams::apply("ctrl"),
+            &Patch::Apply(status_config),
+        )
         .await
         .expect("status apply");
     assert_eq!(after.spec.as_ref().and_then(|s| s.replicas), Some(2));
@@ -710,17 +721,26 @@ async fn server_side_apply_through_status_and_scale() {
     let owner = fields_of(&e, "autoscaler/Apply/scale").expect("scale entry");
     assert!(owner.pointer("/f:spec/f:replicas").is_some(), "{owner}");
     let deployer = fields_of(&e, "deployer/Apply/").expect("deployer entry");
-    assert!(deployer.pointer("/f:spec/f:replicas").is_none(), "{deployer}");
+    assert!(
+        deployer.pointer("/f:spec/f:replicas").is_none(),
+        "{deployer}"
+    );
 
     // ...so the deployer now conflicts with the autoscaler, named with its subresource.
     let err = deploys
-        .patch("web", &PatchParams::apply("deployer"), &Patch::Apply(config(2)))
+        .patch(
+            "web",
+            &PatchParams::apply("deployer"),
+            &Patch::Apply(config(2)),
+        )
         .await
         .expect_err("conflict");
     let status = api_status(err);
     assert_eq!(status.code, 409);
     assert!(
-        status.message.contains("\"autoscaler\" with subresource \"scale\""),
+        status
+            .message
+            .contains("\"autoscaler\" with subresource \"scale\""),
         "{status:?}"
     );
 
@@ -732,7 +752,10 @@ async fn server_side_apply_through_status_and_scale() {
     let resp = cluster
         .http()
         .patch(&url)
-        .header(reqwest::header::CONTENT_TYPE, "application/merge-patch+json")
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/merge-patch+json",
+        )
         .body(r#"{"spec":{"replicas":5}}"#)
         .send()
         .await
@@ -740,5 +763,8 @@ async fn server_side_apply_through_status_and_scale() {
     assert_eq!(resp.status(), 200);
     let live = deploys.get("web").await.expect("get");
     let e = entries(&as_json(&live));
-    assert!(fields_of(&e, "kubectl-scale/Update/scale").is_some(), "{e:?}");
+    assert!(
+        fields_of(&e, "kubectl-scale/Update/scale").is_some(),
+        "{e:?}"
+    );
 }

@@ -69,7 +69,6 @@ pub fn table(
     })
 }
 
-
 /// One cell as upstream's `cellForJSONValue`: typed values stay typed, dates become ages, a
 /// value of the wrong type is an empty cell.
 fn cell(type_: &str, value: &Value, now: DateTime<Utc>) -> Value {

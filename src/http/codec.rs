@@ -190,13 +190,24 @@ pub fn object_response(code: StatusCode, body: Bytes, output: Output) -> Respons
 
 /// The PartialObjectMetadata form of a stored object (metadata-only requests).
 pub fn partial_metadata(object: &[u8]) -> Bytes {
-    let obj: Value = serde_json::from_slice(object).unwrap_or(Value::Null);
-    let partial = serde_json::json!({
-        "kind": "PartialObjectMetadata",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": obj.get("metadata").cloned().unwrap_or_else(|| serde_json::json!({})),
-    });
-    Bytes::from(serde_json::to_vec(&partial).unwrap_or_default())
+    /// Only `metadata` is kept as raw JSON; every other field is skipped by the parser without
+    /// being built (metadata watches see every event of a kind, e.g. the garbage collector's).
+    #[derive(serde::Deserialize)]
+    struct MetadataOnly<'a> {
+        #[serde(borrow)]
+        metadata: Option<&'a serde_json::value::RawValue>,
+    }
+    let metadata = serde_json::from_slice::<MetadataOnly>(object)
+        .ok()
+        .and_then(|o| o.metadata)
+        .map_or("{}", |raw| raw.get());
+    let mut out = Vec::with_capacity(metadata.len() + 80);
+    out.extend_from_slice(
+        br#"{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":"#,
+    );
+    out.extend_from_slice(metadata.as_bytes());
+    out.push(b'}');
+    Bytes::from(out)
 }
 
 /// Adds `Warning: 299 - "<text>"` headers.
@@ -263,6 +274,19 @@ mod tests {
                 .code,
             406
         );
+    }
+
+    #[test]
+    fn partial_metadata_keeps_only_metadata() {
+        let obj = br#"{"kind":"Pod","apiVersion":"v1","metadata":{"name":"p","labels":{"a":"1"}},"spec":{"containers":[]}}"#;
+        let partial: Value = serde_json::from_slice(&partial_metadata(obj)).unwrap();
+        assert_eq!(
+            partial,
+            serde_json::json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                               "metadata": {"name": "p", "labels": {"a": "1"}}})
+        );
+        let empty: Value = serde_json::from_slice(&partial_metadata(b"{}")).unwrap();
+        assert_eq!(empty["metadata"], serde_json::json!({}));
     }
 
     #[test]

@@ -30,7 +30,10 @@ pub fn duplicate_fields(media_type: &str, body: &[u8]) -> Vec<String> {
             let mut de = serde_json::Deserializer::from_slice(body);
             let _ = scan.deserialize(&mut de);
         }
-        "application/yaml" | "application/x-yaml" | "text/yaml" | "application/apply-patch+yaml" => {
+        "application/yaml"
+        | "application/x-yaml"
+        | "text/yaml"
+        | "application/apply-patch+yaml" => {
             if let Ok(text) = std::str::from_utf8(body) {
                 let _ = scan.deserialize(serde_yaml_ng::Deserializer::from_str(text));
             }
@@ -134,7 +137,8 @@ mod tests {
 
     #[test]
     fn json_duplicates_are_found_at_any_depth_once_each() {
-        let body = br#"{"kind":"ConfigMap","metadata":{"name":"a","name":"b","labels":{"x":"1","x":"2"}},
+        let body =
+            br#"{"kind":"ConfigMap","metadata":{"name":"a","name":"b","labels":{"x":"1","x":"2"}},
             "data":{"k":"1"},"data":{"k":"2"},"items":[{"a":1,"a":2},{"a":1,"a":3}]}"#;
         assert_eq!(
             duplicate_fields("application/json", body),
@@ -147,7 +151,10 @@ mod tests {
         assert!(duplicate_fields("application/json", br#"{"a":{"a":1},"b":[1,2]}"#).is_empty());
         assert!(duplicate_fields("application/json", b"{\"a\":").is_empty());
         assert!(duplicate_fields("application/vnd.kubernetes.protobuf", b"k8s\0").is_empty());
-        assert!(duplicate_fields("application/json-patch+json", br#"[{"op":"add","op":"x"}]"#).is_empty());
+        assert!(
+            duplicate_fields("application/json-patch+json", br#"[{"op":"add","op":"x"}]"#)
+                .is_empty()
+        );
     }
 
     #[test]

@@ -77,7 +77,7 @@ pub async fn create(
     let issuer = app
         .authenticator
         .service_account_tokens()
-        .ok_or_else(|| ApiError::not_found_path())?;
+        .ok_or_else(ApiError::not_found_path)?;
     let namespace = ns.ok_or_else(ApiError::not_found_path)?;
     let mut req = codec::decode_object(call.content_type.as_deref(), &call.body)?;
     if !req.is_object() {
@@ -138,7 +138,7 @@ pub async fn create(
         return Err(invalid(
             "",
             "spec.expirationSeconds",
-            format!("Too long: may not specify a duration larger than 2^32 seconds"),
+            "Too long: may not specify a duration larger than 2^32 seconds".into(),
             "FieldValueTooLong",
         ));
     }

@@ -1,12 +1,13 @@
 //! Keeping a standalone agent's resident set small.
 //!
-//! Measured (release, `ferrokube bench pods`): of the idle agent's ~24 MB RSS only ~2 MB is
-//! anonymous memory (heap, stacks, TLS state); the rest is clean, file-backed pages of the one
-//! `ferrokube` binary (34 MB of `.text` shared with the API server, controllers and scheduler).
-//! Start-up touches code all over it, and the kernel maps 64 KiB around every faulting page
-//! (`fault_around_bytes`), so the process keeps ~17 MB of code mapped that it never runs again.
-//! Unmapping the executable's code once start-up is over lets the steady state fault back in
-//! only what the idle loops use.
+//! Measured (release build, idle agent with no pods): of ~25 MB RSS only ~2.3 MB is anonymous
+//! memory (heap, 3 thread stacks, TLS state); the rest is clean, file-backed pages of the one
+//! `ferrokube` binary (~38 MB of `.text`, shared with the API server, controllers and
+//! scheduler). Start-up touches code and constants all over it, and the kernel maps 64 KiB
+//! around every faulting page (`fault_around_bytes`; `MADV_RANDOM` does not change that), so
+//! the process keeps mapped far more than its idle loops run. Unmapping the executable's
+//! read-only pages once start-up is over lets the steady state fault back in only what the
+//! lease/status/watch loops use: 25.5 MB before, 17.8 MB a minute later and after.
 
 /// Drop this process's page-table mappings of its executable's read-only pages (code,
 /// constants, unwind tables); returns how many bytes of mappings were released.
@@ -92,7 +93,10 @@ Anonymous:           132 kB
 ";
         assert_eq!(
             clean_read_only_ranges(smaps, "/usr/bin/ferrokube"),
-            vec![(0x55d0c0000000, 0x55d0c0400000), (0x55d0c0400000, 0x55d0c2600000)]
+            vec![
+                (0x55d0c0000000, 0x55d0c0400000),
+                (0x55d0c0400000, 0x55d0c2600000)
+            ]
         );
     }
 
@@ -100,9 +104,9 @@ Anonymous:           132 kB
     fn releasing_keeps_the_process_running() {
         let released = release_startup_code().expect("release");
         assert!(released > 0);
-        // Code and constants are usable again after the mappings were dropped.
+        // Code and constants fault back in: formatting, allocation and parsing still work.
         let smaps = std::fs::read_to_string("/proc/self/smaps").expect("smaps");
-        assert!(!clean_read_only_ranges(&smaps, "no such exe").iter().any(|_| true));
-        assert_eq!(format!("{:?}", Some(released > 0)), "Some(true)");
+        assert!(clean_read_only_ranges(&smaps, "no such exe").is_empty());
+        assert!(!format!("{released:x}").is_empty());
     }
 }

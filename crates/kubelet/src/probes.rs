@@ -370,9 +370,9 @@ impl ProbeLoop {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use crate::runtime::{ContainerConfig, FakeRuntime, NetworkMode};
     use serde_json::json;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[test]
     fn thresholds_follow_upstream_counts() {

@@ -129,7 +129,12 @@ fn leak_keys(schema: &Value) -> &'static [&'static str] {
     let keys: Vec<&'static str> = schema
         .get("x-kubernetes-list-map-keys")
         .and_then(Value::as_array)
-        .map(|keys| keys.iter().filter_map(Value::as_str).map(leak_str).collect())
+        .map(|keys| {
+            keys.iter()
+                .filter_map(Value::as_str)
+                .map(leak_str)
+                .collect()
+        })
         .unwrap_or_default();
     Box::leak(keys.into_boxed_slice())
 }
@@ -194,7 +199,8 @@ mod tests {
             .unwrap();
         let v1 = bob.fields.to_fields_v1();
         assert!(
-            v1.pointer("/f:spec/f:ports/k:{\"name\":\"https\"}").is_some(),
+            v1.pointer("/f:spec/f:ports/k:{\"name\":\"https\"}")
+                .is_some(),
             "{v1}"
         );
         assert!(v1.pointer("/f:spec/f:tags/v:\"y\"").is_some(), "{v1}");

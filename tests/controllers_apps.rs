@@ -9,6 +9,7 @@ use std::time::Duration;
 use controllers_common::{
     cluster_with, kubectl_ok, live_pods, wait_nodes_ready, wait_running, HollowNodes, CONVERGE,
 };
+use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Endpoints, Pod};
@@ -104,6 +105,86 @@ spec:
         history.contains("\n1 ") && history.contains("\n2 "),
         "{history}"
     );
+
+    // With maxSurge the new daemon starts beside the old one, which goes only once its
+    // replacement is Ready: watched event by event, three Ready daemons stay up throughout
+    // and at most one extra pod exists.
+    kubectl_ok(
+        &cluster,
+        &[
+            "patch",
+            "ds/agent",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"updateStrategy":{"rollingUpdate":{"maxSurge":1,"maxUnavailable":0}}}}"#,
+        ],
+    );
+    let pods_api: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let mut events = Box::pin(kube::runtime::watcher(
+        pods_api,
+        kube::runtime::watcher::Config::default().labels("app=agent"),
+    ));
+    let mut seen: std::collections::BTreeMap<String, Pod> = Default::default();
+    while let Some(ev) = events.next().await {
+        match ev.expect("watch") {
+            kube::runtime::watcher::Event::InitApply(p) => {
+                seen.insert(p.name_any(), p);
+            }
+            kube::runtime::watcher::Event::InitDone => break,
+            _ => {}
+        }
+    }
+    kubectl_ok(&cluster, &["set", "image", "ds/agent", "agent=busybox:v3"]);
+    let (mut min_ready, mut max_live) = (usize::MAX, 0);
+    let done = tokio::time::Instant::now() + CONVERGE;
+    loop {
+        let live: Vec<&Pod> = seen
+            .values()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .collect();
+        let ready = live.iter().filter(|p| pod_ready(p)).count();
+        min_ready = min_ready.min(ready);
+        max_live = max_live.max(live.len());
+        let rolled = live.len() == 3
+            && live
+                .iter()
+                .all(|p| image_of(p) == "busybox:v3" && pod_ready(p));
+        if rolled {
+            break;
+        }
+        let ev = tokio::time::timeout_at(done, events.next())
+            .await
+            .expect("surge rollout finishes")
+            .expect("watch open")
+            .expect("watch");
+        match ev {
+            kube::runtime::watcher::Event::Apply(p)
+            | kube::runtime::watcher::Event::InitApply(p) => {
+                seen.insert(p.name_any(), p);
+            }
+            kube::runtime::watcher::Event::Delete(p) => {
+                seen.remove(&p.name_any());
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        min_ready, 3,
+        "a Ready daemon was removed before its replacement"
+    );
+    assert_eq!(max_live, 4, "exactly one surge pod at a time");
+    let out = kubectl_ok(
+        &cluster,
+        &["rollout", "status", "ds/agent", "--timeout=90s"],
+    );
+    assert!(out.contains("successfully rolled out"), "{out}");
+}
+
+fn pod_ready(p: &Pod) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -234,16 +315,43 @@ async fn cronjob_creates_jobs_on_schedule() {
             "hi",
         ],
     );
+    // The same schedule read in a zone half an hour off UTC's minute grid still fires each
+    // minute; its Jobs carry the scheduled time in that zone, as upstream writes it.
+    let zoned = write(
+        &cluster,
+        "zoned.yaml",
+        r#"apiVersion: batch/v1
+kind: CronJob
+metadata: {name: zoned}
+spec:
+  schedule: "*/1 * * * *"
+  timeZone: Asia/Kolkata
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers: [{name: c, image: busybox, command: [echo, hi]}]
+"#,
+    );
+    kubectl_ok(&cluster, &["apply", "-f", &zoned]);
     let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
     // The first run is at the next minute boundary.
-    let job = eventually(Duration::from_secs(100), || async {
-        let list = jobs.list(&ListParams::default()).await.ok()?;
-        list.items
-            .into_iter()
-            .find(|j| finished(j) == Some("Complete"))
-    })
-    .await
-    .expect("no completed Job from the CronJob within 100 s");
+    let completed = |prefix: &'static str| {
+        let jobs = jobs.clone();
+        async move {
+            eventually(Duration::from_secs(100), || async {
+                let list = jobs.list(&ListParams::default()).await.ok()?;
+                list.items
+                    .into_iter()
+                    .find(|j| j.name_any().starts_with(prefix) && finished(j) == Some("Complete"))
+            })
+            .await
+        }
+    };
+    let job = completed("tick-")
+        .await
+        .expect("no completed Job from the CronJob within 100 s");
     let name = job.name_any();
     let minutes: i64 = name
         .strip_prefix("tick-")
@@ -267,6 +375,14 @@ async fn cronjob_creates_jobs_on_schedule() {
     assert!(st.last_schedule_time.is_some());
     let out = kubectl_ok(&cluster, &["get", "cronjob", "tick"]);
     assert!(out.contains("*/1 * * * *"), "{out}");
+
+    let job = completed("zoned-")
+        .await
+        .expect("no completed Job from the zoned CronJob");
+    let scheduled = &job.annotations()["batch.kubernetes.io/cronjob-scheduled-timestamp"];
+    assert!(scheduled.ends_with(":00+05:30"), "{scheduled}");
+    let out = kubectl_ok(&cluster, &["get", "cronjob", "zoned"]);
+    assert!(out.contains("Asia/Kolkata"), "{out}");
 }
 
 fn finished(j: &Job) -> Option<&'static str> {

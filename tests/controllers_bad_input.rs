@@ -1,10 +1,11 @@
 //! Bad workload input is refused at admission with 422 and upstream's field messages, and
 //! nothing is stored: invalid selectors, template labels outside the selector, negative
-//! replica counts, unparsable cron schedules.
+//! replica counts, unparsable cron schedules, unknown time zones, a DaemonSet surge with
+//! unavailability.
 
 mod support;
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::CronJob;
 use kube::api::{Api, PostParams};
 use serde::de::DeserializeOwned;
@@ -118,6 +119,33 @@ async fn bad_workloads_are_refused_and_not_stored() {
             "spec": {"schedule": "every minute", "jobTemplate": {"spec": {"template": {"spec": {
                 "restartPolicy": "OnFailure", "containers": [{"name": "c", "image": "busybox"}]}}}}}}),
         "spec.schedule: Invalid value: \"every minute\": expected exactly 5 fields, found 2: [every minute]",
+    )
+    .await;
+    let cron_job = |schedule: &str, zone: Option<&str>| {
+        json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "tick"},
+            "spec": {"schedule": schedule, "timeZone": zone, "jobTemplate": {"spec": {"template": {"spec": {
+                "restartPolicy": "OnFailure", "containers": [{"name": "c", "image": "busybox"}]}}}}}})
+    };
+    refused::<CronJob>(
+        &client,
+        cron_job("0 9 * * *", Some("Mars/Olympus")),
+        "spec.timeZone: Invalid value: \"Mars/Olympus\": unknown time zone Mars/Olympus",
+    )
+    .await;
+    refused::<CronJob>(
+        &client,
+        cron_job("CRON_TZ=Asia/Tokyo 0 9 * * *", None),
+        "spec.schedule: Invalid value: \"CRON_TZ=Asia/Tokyo 0 9 * * *\": cannot use TZ or CRON_TZ in schedule, use timeZone field instead",
+    )
+    .await;
+    refused::<DaemonSet>(
+        &client,
+        json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "surge"},
+            "spec": {"selector": {"matchLabels": {"app": "s"}},
+                "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}},
+                "template": {"metadata": {"labels": {"app": "s"}},
+                    "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}),
+        "spec.updateStrategy.rollingUpdate.maxSurge: Invalid value: intstr.IntOrString{Type:0, IntVal:1, StrVal:\"\"}: may not be set when maxUnavailable is non-zero",
     )
     .await;
 

@@ -2,13 +2,15 @@
 //! `<cronjob>-<scheduled unix minutes>` at each scheduled time (only the most recent missed
 //! one, within `startingDeadlineSeconds`), honours `suspend` and `concurrencyPolicy`
 //! (Allow / Forbid / Replace), tracks `status.active`, `lastScheduleTime` and
-//! `lastSuccessfulTime`, and trims finished Jobs to the history limits.
+//! `lastSuccessfulTime`, and trims finished Jobs to the history limits. Schedule times are
+//! computed in `spec.timeZone` (an IANA zone) or, without it, in UTC.
 
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, TimeZone};
+use chrono_tz::Tz;
 use croner::Cron;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta};
@@ -56,11 +58,31 @@ pub fn parse_schedule(spec: &str) -> Option<Cron> {
     Cron::from_str(spec).ok()
 }
 
+/// The zone the schedule is read in: `spec.timeZone`, else a legacy `TZ=`/`CRON_TZ=` prefix
+/// of the schedule (objects stored before admission forbade it), else UTC. `Err` names the
+/// zone that the tz database does not know (upstream's `UnknownTimeZone` event).
+pub fn schedule_zone(time_zone: Option<&str>, schedule: &str) -> Result<Tz, String> {
+    let legacy = schedule
+        .strip_prefix("CRON_TZ=")
+        .or_else(|| schedule.strip_prefix("TZ="))
+        .and_then(|s| s.split_once(' ').map(|(zone, _)| zone));
+    match time_zone.or(legacy) {
+        None => Ok(chrono_tz::UTC),
+        Some(zone) => zone.parse().map_err(|_| zone.to_string()),
+    }
+}
+
 /// The most recent schedule time in `(earliest, now]` and the next one after `now`
-/// (upstream `mostRecentScheduleTime` + `nextScheduleTime`), in Unix seconds.
-pub fn schedule_times(cron: &Cron, earliest: i64, now: i64) -> (Option<i64>, Option<i64>) {
-    let at = |s: i64| Utc.timestamp_opt(s, 0).single();
-    let next_after = |t: DateTime<Utc>| cron.find_next_occurrence(&t, false).ok();
+/// (upstream `mostRecentScheduleTime` + `nextScheduleTime`), in Unix seconds, with the
+/// schedule's fields read as wall-clock time in `zone`.
+pub fn schedule_times(
+    cron: &Cron,
+    zone: Tz,
+    earliest: i64,
+    now: i64,
+) -> (Option<i64>, Option<i64>) {
+    let at = |s: i64| zone.timestamp_opt(s, 0).single();
+    let next_after = |t: DateTime<Tz>| cron.find_next_occurrence(&t, false).ok();
     let (Some(from), Some(to)) = (at(earliest), at(now)) else {
         return (None, None);
     };
@@ -170,6 +192,18 @@ async fn reconcile(cj: Arc<CronJob>, ctx: Arc<Context>) -> Result<Action> {
         .await;
     }
 
+    let zone = match schedule_zone(spec.time_zone.as_deref(), &spec.schedule) {
+        Ok(zone) => zone,
+        Err(bad) => {
+            rec.warning(
+                cj.as_ref(),
+                "UnknownTimeZone",
+                &format!("invalid timeZone: {bad:?}: unknown time zone {bad}"),
+            )
+            .await;
+            return Ok(Action::await_change());
+        }
+    };
     let Some(cron) = parse_schedule(&spec.schedule) else {
         rec.warning(
             cj.as_ref(),
@@ -186,7 +220,7 @@ async fn reconcile(cj: Arc<CronJob>, ctx: Arc<Context>) -> Result<Action> {
         .or(cj.metadata.creation_timestamp.as_ref())
         .map(secs)
         .unwrap_or(now);
-    let (recent, next) = schedule_times(&cron, earliest, now);
+    let (recent, next) = schedule_times(&cron, zone, earliest, now);
     let mut last_schedule = status.last_schedule_time.as_ref().map(secs);
     let mut active_refs: Vec<Value> = active.iter().map(|j| reference(j)).collect();
 
@@ -215,7 +249,7 @@ async fn reconcile(cj: Arc<CronJob>, ctx: Arc<Context>) -> Result<Action> {
             )
             .await;
         } else {
-            let job = job_for(&cj, t);
+            let job = job_for(&cj, zone, t);
             match jobs_api.create(&crate::util::post_params(), &job).await {
                 Ok(created) => {
                     rec.normal(
@@ -258,13 +292,14 @@ async fn reconcile(cj: Arc<CronJob>, ctx: Arc<Context>) -> Result<Action> {
     )))
 }
 
-/// The Job for the schedule time `t` (upstream `getJobFromTemplate2`).
-fn job_for(cj: &CronJob, t: i64) -> Job {
+/// The Job for the schedule time `t` (upstream `getJobFromTemplate2`); the scheduled-time
+/// annotation is written in the CronJob's zone, as upstream.
+fn job_for(cj: &CronJob, zone: Tz, t: i64) -> Job {
     let spec = cj.spec.clone().unwrap_or_default();
     let tpl = spec.job_template;
     let tmeta = tpl.metadata.unwrap_or_default();
     let mut annotations = tmeta.annotations.unwrap_or_default();
-    let scheduled = Utc
+    let scheduled = zone
         .timestamp_opt(t, 0)
         .single()
         .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
@@ -305,6 +340,7 @@ mod tests {
         let every_minute = parse_schedule("*/1 * * * *").unwrap();
         let (recent, next) = schedule_times(
             &every_minute,
+            chrono_tz::UTC,
             at("2024-01-01T00:00:00Z"),
             at("2024-01-01T00:05:30Z"),
         );
@@ -313,6 +349,7 @@ mod tests {
         // Nothing new since the last schedule time.
         let (recent, _) = schedule_times(
             &every_minute,
+            chrono_tz::UTC,
             at("2024-01-01T00:05:00Z"),
             at("2024-01-01T00:05:30Z"),
         );
@@ -320,6 +357,7 @@ mod tests {
         let hourly = parse_schedule("@hourly").unwrap();
         let (recent, next) = schedule_times(
             &hourly,
+            chrono_tz::UTC,
             at("2024-01-01T00:00:00Z"),
             at("2024-01-01T02:30:00Z"),
         );
@@ -327,6 +365,45 @@ mod tests {
         assert_eq!(next, Some(at("2024-01-01T03:00:00Z")));
         assert!(parse_schedule("CRON_TZ=UTC 0 * * * *").is_some());
         assert!(parse_schedule("not a cron").is_none());
+    }
+
+    #[test]
+    fn schedules_run_in_their_time_zone() {
+        let nine = parse_schedule("0 9 * * *").unwrap();
+        let tokyo = schedule_zone(Some("Asia/Tokyo"), "0 9 * * *").unwrap();
+        let now = at("2024-01-01T12:00:00Z");
+        // 09:00 in Tokyo (UTC+9) is 00:00 UTC; in UTC it is 09:00 UTC.
+        assert_eq!(
+            schedule_times(&nine, tokyo, at("2023-12-31T12:00:00Z"), now),
+            (
+                Some(at("2024-01-01T00:00:00Z")),
+                Some(at("2024-01-02T00:00:00Z"))
+            )
+        );
+        let utc = schedule_zone(None, "0 9 * * *").unwrap();
+        assert_eq!(
+            schedule_times(&nine, utc, at("2023-12-31T12:00:00Z"), now),
+            (
+                Some(at("2024-01-01T09:00:00Z")),
+                Some(at("2024-01-02T09:00:00Z"))
+            )
+        );
+        // Daylight saving: 09:00 in New York is 14:00 UTC in winter, 13:00 UTC in summer.
+        let ny = schedule_zone(Some("America/New_York"), "0 9 * * *").unwrap();
+        let (_, next) = schedule_times(&nine, ny, now, now);
+        assert_eq!(next, Some(at("2024-01-01T14:00:00Z")));
+        let july = at("2024-07-01T12:00:00Z");
+        let (_, next) = schedule_times(&nine, ny, july, july);
+        assert_eq!(next, Some(at("2024-07-01T13:00:00Z")));
+        // A legacy prefix names the zone; an unknown zone is reported.
+        assert_eq!(
+            schedule_zone(None, "CRON_TZ=Asia/Tokyo 0 9 * * *"),
+            Ok(tokyo)
+        );
+        assert_eq!(
+            schedule_zone(Some("Mars/Olympus"), "0 9 * * *"),
+            Err("Mars/Olympus".to_string())
+        );
     }
 
     #[test]

@@ -2,15 +2,16 @@
 //! node (nodeSelector / required node affinity admit it, its NoSchedule/NoExecute taints are
 //! tolerated given the DaemonSet default tolerations), bound through the scheduler with a
 //! `metadata.name` matchFields node affinity; pods on ineligible nodes and duplicates are
-//! deleted; RollingUpdate replaces old-revision pods at most `maxUnavailable` at a time;
-//! ControllerRevisions record every template.
+//! deleted; RollingUpdate replaces old-revision pods at most `maxUnavailable` at a time, or,
+//! with `maxSurge`, starts the new pod beside the old one and deletes the old pod once the new
+//! one is available; ControllerRevisions record every template.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
+use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, RollingUpdateDaemonSet};
 use k8s_openapi::api::core::v1::{Node, Pod, PodTemplateSpec, Toleration};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, DeleteParams, ListParams};
@@ -131,18 +132,82 @@ fn pin_to(pod: &mut Pod, node: &str) {
     spec.affinity = serde_json::from_value(affinity).ok();
 }
 
-/// `maxUnavailable` resolved against the desired count (percent rounds up, at least 1).
-pub fn max_unavailable(v: Option<&IntOrString>, desired: i32) -> i32 {
-    let n = match v {
-        None => 1,
-        Some(IntOrString::Int(i)) => *i,
-        Some(IntOrString::String(s)) => {
+/// An int-or-percent resolved against the desired node count, percentages rounded up
+/// (upstream `GetScaledValueFromIntOrPercent(.., roundUp=true)`).
+fn scaled(v: &IntOrString, desired: i32) -> i32 {
+    match v {
+        IntOrString::Int(i) => (*i).max(0),
+        IntOrString::String(s) => {
             let pct: i64 = s.trim_end_matches('%').parse().unwrap_or(0);
-            let n = (pct * i64::from(desired) + 99) / 100;
+            let n = (pct.max(0) * i64::from(desired) + 99) / 100;
             i32::try_from(n).unwrap_or(i32::MAX)
         }
-    };
-    n.max(1)
+    }
+}
+
+/// `(maxSurge, maxUnavailable)` for `desired` nodes (upstream `updatedDesiredNodeCounts`):
+/// defaults 0 and 1; if both come out 0 the update still proceeds one node at a time.
+pub fn rollout_limits(ru: Option<&RollingUpdateDaemonSet>, desired: i32) -> (i32, i32) {
+    let surge = ru
+        .and_then(|r| r.max_surge.as_ref())
+        .map_or(0, |v| scaled(v, desired));
+    let unavailable = ru
+        .and_then(|r| r.max_unavailable.as_ref())
+        .map_or(1, |v| scaled(v, desired));
+    if desired > 0 && surge == 0 && unavailable == 0 {
+        return (0, 1);
+    }
+    (surge, unavailable)
+}
+
+/// A node's daemon pods during a surge rollout: for the oldest pod of each revision there,
+/// whether it is available (`None`: no pod of that revision).
+#[derive(Clone, Copy, Debug)]
+pub struct SurgeNode {
+    /// The oldest pod of an older revision.
+    pub old: Option<bool>,
+    /// The oldest pod of the current revision.
+    pub new: Option<bool>,
+}
+
+/// What a surge rollout does on a node this pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SurgeStep {
+    /// Nothing to do on this node now.
+    Keep,
+    /// Start a current-revision pod beside the old one.
+    CreateNew,
+    /// Delete the old-revision pod.
+    DeleteOld,
+}
+
+/// Upstream `rollingUpdate`'s surge branch: an old pod goes once its replacement is
+/// available (or at once if it is itself unavailable, as upstream's manage loop does); a
+/// node whose old pod is unavailable gets its replacement regardless of the budget; other
+/// nodes get a replacement while fewer than `max_surge` replacements are still starting.
+pub fn surge_steps(nodes: &[SurgeNode], max_surge: i32) -> Vec<SurgeStep> {
+    let mut steps = vec![SurgeStep::Keep; nodes.len()];
+    let mut surging = 0;
+    let mut candidates = Vec::new();
+    for (i, n) in nodes.iter().enumerate() {
+        match (n.old, n.new) {
+            (None, _) => {}
+            (Some(false), None) => steps[i] = SurgeStep::CreateNew,
+            (Some(true), None) => candidates.push(i),
+            (Some(_), Some(true)) => steps[i] = SurgeStep::DeleteOld,
+            (Some(old_available), Some(false)) => {
+                surging += 1;
+                if !old_available {
+                    steps[i] = SurgeStep::DeleteOld;
+                }
+            }
+        }
+    }
+    let room = usize::try_from(max_surge - surging).unwrap_or(0);
+    for i in candidates.into_iter().take(room) {
+        steps[i] = SurgeStep::CreateNew;
+    }
+    steps
 }
 
 async fn reconcile(ds: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action> {
@@ -198,6 +263,24 @@ async fn reconcile(ds: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action> {
     }
     let now = now_secs();
     let min_ready = spec.min_ready_seconds.unwrap_or(0);
+    let rolling = spec
+        .update_strategy
+        .as_ref()
+        .and_then(|s| s.type_.as_deref())
+        .unwrap_or("RollingUpdate")
+        == "RollingUpdate";
+    let rolling_update = spec
+        .update_strategy
+        .as_ref()
+        .and_then(|s| s.rolling_update.as_ref());
+    // Desired is only known after the node pass; the surge switch only needs "> 0".
+    let surge = rolling
+        && rollout_limits(
+            rolling_update,
+            i32::try_from(nodes.len()).unwrap_or(i32::MAX),
+        )
+        .0 > 0;
+    let mut surge_nodes: Vec<(String, SurgeNode, Option<&Pod>)> = Vec::new();
     let (mut desired, mut scheduled, mut misscheduled, mut ready, mut updated, mut available) =
         (0, 0, 0, 0, 0, 0);
     let mut to_create: Vec<String> = Vec::new();
@@ -231,23 +314,47 @@ async fn reconcile(ds: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action> {
             unavailable_nodes += 1;
             continue;
         };
-        to_delete.extend(live.iter().skip(1));
         scheduled += 1;
-        let is_new = first.labels().get(REVISION_HASH) == Some(&cur.hash);
-        if is_new {
+        let is_current = |p: &&Pod| p.labels().get(REVISION_HASH) == Some(&cur.hash);
+        let avail = |p: &Pod| is_pod_available(p, min_ready, now);
+        let new_pod = live.iter().copied().find(is_current);
+        let old_pod = live.iter().copied().find(|p| !is_current(p));
+        // Surging keeps the oldest pod of each revision (a replacement stands beside the
+        // pod it replaces); otherwise only the oldest pod stays.
+        let kept: Vec<&Pod> = if surge {
+            new_pod.into_iter().chain(old_pod).collect()
+        } else {
+            vec![first]
+        };
+        to_delete.extend(
+            live.iter()
+                .copied()
+                .filter(|p| !kept.iter().any(|k| std::ptr::eq(*k, *p))),
+        );
+        // Status counts follow the oldest pod, as upstream's `updateDaemonSetStatus` does: a
+        // surged node is "updated" only once its old pod is gone.
+        if is_current(&first) {
             updated += 1;
         }
         if is_pod_ready(first) {
             ready += 1;
         }
-        if is_pod_available(first, min_ready, now) {
+        let node_available = avail(first);
+        if node_available {
             available += 1;
-            if !is_new {
-                old_available.push(first);
-            }
         } else {
             unavailable_nodes += 1;
-            if !is_new {
+        }
+        if surge {
+            let state = SurgeNode {
+                old: old_pod.map(avail),
+                new: new_pod.map(avail),
+            };
+            surge_nodes.push((node_name, state, old_pod));
+        } else if !is_current(&first) {
+            if node_available {
+                old_available.push(first);
+            } else {
                 // An unavailable old pod costs nothing to replace.
                 to_delete.push(first);
             }
@@ -258,24 +365,39 @@ async fn reconcile(ds: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action> {
         misscheduled += 1;
         to_delete.extend(stale);
     }
-    let rolling = spec
-        .update_strategy
-        .as_ref()
-        .and_then(|s| s.type_.as_deref())
-        .unwrap_or("RollingUpdate")
-        == "RollingUpdate";
-    if rolling {
-        let budget = max_unavailable(
-            spec.update_strategy
-                .as_ref()
-                .and_then(|s| s.rolling_update.as_ref())
-                .and_then(|r| r.max_unavailable.as_ref()),
-            desired,
-        ) - unavailable_nodes;
+    let (max_surge, max_unavailable) = rollout_limits(rolling_update, desired);
+    if surge {
+        let states: Vec<SurgeNode> = surge_nodes.iter().map(|(_, s, _)| *s).collect();
+        for (step, (node, _, old)) in surge_steps(&states, max_surge)
+            .into_iter()
+            .zip(&surge_nodes)
+        {
+            match step {
+                SurgeStep::Keep => {}
+                SurgeStep::CreateNew => to_create.push(node.clone()),
+                SurgeStep::DeleteOld => to_delete.extend(*old),
+            }
+        }
+    } else if rolling {
+        let budget = max_unavailable - unavailable_nodes;
         let n = usize::try_from(budget.max(0)).unwrap_or(0);
         to_delete.extend(old_available.into_iter().take(n));
     }
 
+    // Deletes go first so a surge never runs more than `maxSurge` extra pods at once.
+    for p in &to_delete {
+        if crate::util::delete_ignore_missing(&pods_api, &p.name_any(), &DeleteParams::default())
+            .await
+            .is_ok()
+        {
+            rec.normal(
+                ds.as_ref(),
+                "SuccessfulDelete",
+                &format!("Deleted pod: {}", p.name_any()),
+            )
+            .await;
+        }
+    }
     for node in &to_create {
         let mut pod = pod_from_template(&template, &ns, &pod_prefix(&name), owner_ref(ds.as_ref()));
         pin_to(&mut pod, node);
@@ -292,19 +414,6 @@ async fn reconcile(ds: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action> {
                 rec.warning(ds.as_ref(), "FailedCreate", &format!("Error creating: {e}"))
                     .await
             }
-        }
-    }
-    for p in &to_delete {
-        if crate::util::delete_ignore_missing(&pods_api, &p.name_any(), &DeleteParams::default())
-            .await
-            .is_ok()
-        {
-            rec.normal(
-                ds.as_ref(),
-                "SuccessfulDelete",
-                &format!("Deleted pod: {}", p.name_any()),
-            )
-            .await;
         }
     }
     let st = json!({
@@ -383,13 +492,64 @@ mod tests {
     }
 
     #[test]
-    fn max_unavailable_resolves_percentages() {
-        assert_eq!(max_unavailable(None, 10), 1);
-        assert_eq!(max_unavailable(Some(&IntOrString::Int(3)), 10), 3);
+    fn rollout_limits_resolve_percentages() {
+        let ru =
+            |surge: Option<IntOrString>, unavailable: Option<IntOrString>| RollingUpdateDaemonSet {
+                max_surge: surge,
+                max_unavailable: unavailable,
+            };
+        let pct = |s: &str| Some(IntOrString::String(s.into()));
+        assert_eq!(rollout_limits(None, 10), (0, 1));
         assert_eq!(
-            max_unavailable(Some(&IntOrString::String("25%".into())), 10),
-            3
+            rollout_limits(Some(&ru(None, Some(IntOrString::Int(3)))), 10),
+            (0, 3)
         );
-        assert_eq!(max_unavailable(Some(&IntOrString::Int(0)), 10), 1);
+        assert_eq!(rollout_limits(Some(&ru(None, pct("25%"))), 10), (0, 3));
+        // Both zero: fall back to one unavailable node at a time.
+        assert_eq!(
+            rollout_limits(Some(&ru(None, Some(IntOrString::Int(0)))), 10),
+            (0, 1)
+        );
+        // Surge percentages round up too.
+        assert_eq!(
+            rollout_limits(Some(&ru(pct("10%"), Some(IntOrString::Int(0)))), 15),
+            (2, 0)
+        );
+    }
+
+    #[test]
+    fn surge_replaces_before_deleting() {
+        use SurgeStep::{CreateNew, DeleteOld, Keep};
+        let n = |old: Option<bool>, new: Option<bool>| SurgeNode { old, new };
+        let old_only = n(Some(true), None);
+        // Three nodes on the old revision, surge 1: one replacement starts, nothing is deleted.
+        assert_eq!(
+            surge_steps(&[old_only, old_only, old_only], 1),
+            vec![CreateNew, Keep, Keep]
+        );
+        // The replacement is starting: the budget is used up, the old pod stays.
+        let starting = n(Some(true), Some(false));
+        assert_eq!(
+            surge_steps(&[starting, old_only, old_only], 1),
+            vec![Keep, Keep, Keep]
+        );
+        // The replacement is available: its old pod goes and the next node starts.
+        let replaced = n(Some(true), Some(true));
+        assert_eq!(
+            surge_steps(&[replaced, old_only, old_only], 1),
+            vec![DeleteOld, CreateNew, Keep]
+        );
+        // An unavailable old pod is replaced at once, outside the budget.
+        let broken = n(Some(false), None);
+        assert_eq!(
+            surge_steps(&[starting, broken, old_only], 1),
+            vec![Keep, CreateNew, Keep]
+        );
+        // Updated nodes and empty nodes are left alone; a larger surge starts more nodes.
+        let done = n(None, Some(true));
+        assert_eq!(
+            surge_steps(&[done, n(None, None), old_only, old_only], 2),
+            vec![Keep, Keep, CreateNew, CreateNew]
+        );
     }
 }

@@ -90,6 +90,44 @@ pub fn parse_standard(spec: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Upstream `validateScheduleFormat`'s extra rule for new objects: the zone belongs in
+/// `spec.timeZone`, not in the schedule (any `TZ` substring counts, as upstream).
+pub fn schedule_has_tz(spec: &str) -> bool {
+    spec.contains("TZ")
+}
+
+/// Upstream `validateTimeZone`: IANA naming rules, no `Local`, and the zone must exist
+/// (Go's `time.LoadLocation`, here the tz database compiled into `chrono-tz`).
+pub fn time_zone(tz: &str) -> Result<(), String> {
+    if tz.is_empty() {
+        return Err("timeZone must be nil or non-empty string".into());
+    }
+    // Components: 1-14 chars of [A-Za-z.-_0-9+], not `.`/`..`, not starting with `-`.
+    let bad_part = |p: &str| {
+        p == "."
+            || p == ".."
+            || p.starts_with('-')
+            || p.is_empty()
+            || p.len() > 14
+            || !p
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b".-_+".contains(&c))
+    };
+    if tz.split('/').any(bad_part) {
+        return Err(format!("unknown time zone {tz}"));
+    }
+    if tz.eq_ignore_ascii_case("Local") {
+        return Err(
+            "timeZone must be an explicit time zone as defined in https://www.iana.org/time-zones"
+                .into(),
+        );
+    }
+    match tz.parse::<chrono_tz::Tz>() {
+        Ok(_) => Ok(()),
+        Err(_) => Err(format!("unknown time zone {tz}")),
+    }
+}
+
 fn parse_descriptor(spec: &str) -> Result<(), String> {
     match spec {
         "@yearly" | "@annually" | "@monthly" | "@weekly" | "@daily" | "@midnight" | "@hourly" => {
@@ -266,5 +304,36 @@ mod tests {
         for (spec, msg) in cases {
             assert_eq!(parse_standard(spec), Err(msg.to_string()), "{spec:?}");
         }
+    }
+
+    #[test]
+    fn time_zones_follow_iana_names() {
+        for ok in [
+            "UTC",
+            "Asia/Tokyo",
+            "America/Argentina/Buenos_Aires",
+            "Etc/GMT+9",
+        ] {
+            assert_eq!(time_zone(ok), Ok(()), "{ok}");
+        }
+        let unknown = |z: &str| Err(format!("unknown time zone {z}"));
+        for bad in [
+            "Mars/Olympus",
+            "asia/tokyo",
+            "../etc/passwd",
+            "Europe//Paris",
+            "A/-b",
+        ] {
+            assert_eq!(time_zone(bad), unknown(bad), "{bad}");
+        }
+        assert!(time_zone("local")
+            .unwrap_err()
+            .starts_with("timeZone must be an explicit"));
+        assert_eq!(
+            time_zone(""),
+            Err("timeZone must be nil or non-empty string".into())
+        );
+        assert!(schedule_has_tz("CRON_TZ=UTC 0 * * * *"));
+        assert!(!schedule_has_tz("0 * * * *"));
     }
 }

@@ -127,7 +127,12 @@ pub struct FieldError {
 
 impl FieldError {
     fn with_value(field: &str, reason: ErrorType, value: Option<BadValue>, detail: &str) -> Self {
-        Self::rendered(field, reason, value.map(|v| v.to_string()).as_deref(), detail)
+        Self::rendered(
+            field,
+            reason,
+            value.map(|v| v.to_string()).as_deref(),
+            detail,
+        )
     }
 
     /// An error whose bad value is already rendered as upstream prints it (`None` omits it, as

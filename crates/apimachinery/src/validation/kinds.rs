@@ -407,7 +407,54 @@ fn validate_apps_workload(obj: &Value) -> Vec<FieldError> {
         "spec.template",
         word,
     ));
+    if word == "daemonset" {
+        if let Some(ru) = obj.pointer("/spec/updateStrategy/rollingUpdate") {
+            errs.extend(validate_daemonset_rolling_update(ru));
+        }
+    }
     errs
+}
+
+/// Upstream `ValidateRollingUpdateDaemonSet`'s rule that exactly one of `maxSurge` and
+/// `maxUnavailable` is non-zero (both are defaulted before validation: 0 and 1).
+fn validate_daemonset_rolling_update(ru: &Value) -> Vec<FieldError> {
+    const PATH: &str = "spec.updateStrategy.rollingUpdate";
+    // Go's `getIntOrPercentValue`: the number, with a trailing `%` dropped.
+    let value = |v: Option<&Value>| match v {
+        Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
+        Some(Value::String(s)) => s.trim_end_matches('%').parse().unwrap_or(0),
+        _ => 0,
+    };
+    let surge = ru.get("maxSurge");
+    let has_surge = value(surge) != 0;
+    let has_unavailable = value(ru.get("maxUnavailable")) != 0;
+    if has_surge && has_unavailable {
+        vec![FieldError::invalid(
+            &format!("{PATH}.maxSurge"),
+            super::errors::BadValue::Raw(go_int_or_string(surge)),
+            "may not be set when maxUnavailable is non-zero",
+        )]
+    } else if !has_surge && !has_unavailable {
+        vec![FieldError::required(
+            &format!("{PATH}.maxUnavailable"),
+            "cannot be 0 when maxSurge is 0",
+        )]
+    } else {
+        Vec::new()
+    }
+}
+
+/// How Go's `%#v` prints an `intstr.IntOrString` in a field error.
+fn go_int_or_string(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::String(s)) => {
+            format!("intstr.IntOrString{{Type:1, IntVal:0, StrVal:{s:?}}}")
+        }
+        other => {
+            let n = other.and_then(Value::as_i64).unwrap_or(0);
+            format!("intstr.IntOrString{{Type:0, IntVal:{n}, StrVal:\"\"}}")
+        }
+    }
 }
 
 const JOB_RESTART_POLICIES: [&str; 2] = ["OnFailure", "Never"];
@@ -440,6 +487,18 @@ fn validate_cron_job(obj: &Value) -> Vec<FieldError> {
         errs.push(FieldError::required("spec.schedule", ""));
     } else if let Err(msg) = super::cron::parse_standard(schedule) {
         errs.push(FieldError::invalid("spec.schedule", schedule, &msg));
+    }
+    if super::cron::schedule_has_tz(schedule) {
+        errs.push(FieldError::invalid(
+            "spec.schedule",
+            schedule,
+            "cannot use TZ or CRON_TZ in schedule, use timeZone field instead",
+        ));
+    }
+    if let Some(tz) = obj.pointer("/spec/timeZone").and_then(Value::as_str) {
+        if let Err(msg) = super::cron::time_zone(tz) {
+            errs.push(FieldError::invalid("spec.timeZone", tz, &msg));
+        }
     }
     errs.extend(validate_job_template(
         obj,
@@ -563,6 +622,43 @@ mod tests {
         assert_eq!(
             msgs(&validate_kind("batch", "CronJob", &cj("every minute"))),
             vec!["spec.schedule: Invalid value: \"every minute\": expected exactly 5 fields, found 2: [every minute]"]
+        );
+        assert_eq!(
+            msgs(&validate_kind("batch", "CronJob", &cj("CRON_TZ=UTC * * * * *"))),
+            vec!["spec.schedule: Invalid value: \"CRON_TZ=UTC * * * * *\": cannot use TZ or CRON_TZ in schedule, use timeZone field instead"]
+        );
+        let mut zoned = cj("0 9 * * *");
+        zoned["spec"]["timeZone"] = json!("Asia/Tokyo");
+        assert!(validate_kind("batch", "CronJob", &zoned).is_empty());
+        zoned["spec"]["timeZone"] = json!("Mars/Olympus");
+        assert_eq!(
+            msgs(&validate_kind("batch", "CronJob", &zoned)),
+            vec!["spec.timeZone: Invalid value: \"Mars/Olympus\": unknown time zone Mars/Olympus"]
+        );
+    }
+
+    #[test]
+    fn daemonset_surge_needs_zero_unavailable() {
+        let ds = |ru: Value| {
+            json!({"kind": "DaemonSet", "spec": {"selector": {"matchLabels": {"app": "a"}},
+                "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": ru},
+                "template": {"metadata": {"labels": {"app": "a"}},
+                    "spec": {"containers": [{"name": "c", "image": "i"}]}}}})
+        };
+        let check = |ru: Value| msgs(&validate_kind("apps", "DaemonSet", &ds(ru)));
+        assert!(check(json!({"maxSurge": 1, "maxUnavailable": 0})).is_empty());
+        assert!(check(json!({"maxSurge": "0%", "maxUnavailable": 1})).is_empty());
+        assert_eq!(
+            check(json!({"maxSurge": 1, "maxUnavailable": 1})),
+            vec!["spec.updateStrategy.rollingUpdate.maxSurge: Invalid value: intstr.IntOrString{Type:0, IntVal:1, StrVal:\"\"}: may not be set when maxUnavailable is non-zero"]
+        );
+        assert_eq!(
+            check(json!({"maxSurge": "10%", "maxUnavailable": "20%"}))[0],
+            "spec.updateStrategy.rollingUpdate.maxSurge: Invalid value: intstr.IntOrString{Type:1, IntVal:0, StrVal:\"10%\"}: may not be set when maxUnavailable is non-zero"
+        );
+        assert_eq!(
+            check(json!({"maxSurge": 0, "maxUnavailable": 0})),
+            vec!["spec.updateStrategy.rollingUpdate.maxUnavailable: Required value: cannot be 0 when maxSurge is 0"]
         );
     }
 

@@ -418,6 +418,23 @@ async fn field_validation_modes() {
     );
 }
 
+/// PATCHes `path` (with its query) with a raw body of the given content type.
+async fn send_patch(
+    cluster: &TestCluster,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> reqwest::Response {
+    cluster
+        .http()
+        .patch(format!("{}{path}", cluster.base_url()))
+        .header(reqwest::header::CONTENT_TYPE, content_type)
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("PATCH")
+}
+
 /// PATCHes a configmap with a content type and body; returns status code and Status body.
 async fn patch_raw(
     cluster: &TestCluster,
@@ -425,18 +442,8 @@ async fn patch_raw(
     content_type: &str,
     body: &str,
 ) -> (u16, Value) {
-    let url = format!(
-        "{}/api/v1/namespaces/pe/configmaps/{name}?fieldManager=t",
-        cluster.base_url()
-    );
-    let resp = cluster
-        .http()
-        .patch(&url)
-        .header(reqwest::header::CONTENT_TYPE, content_type)
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("PATCH");
+    let path = format!("/api/v1/namespaces/pe/configmaps/{name}?fieldManager=t");
+    let resp = send_patch(cluster, &path, content_type, body).await;
     let code = resp.status().as_u16();
     (code, resp.json().await.unwrap_or(Value::Null))
 }
@@ -628,21 +635,13 @@ async fn duplicate_fields_follow_field_validation() {
     assert!(ignore.headers().get("warning").is_none());
 
     // A merge patch repeating a key is a strict decoding error too, and changes nothing.
-    let url = format!(
-        "{}/api/v1/namespaces/dup/configmaps/w?fieldValidation=Strict",
-        cluster.base_url()
-    );
-    let resp = cluster
-        .http()
-        .patch(&url)
-        .header(
-            reqwest::header::CONTENT_TYPE,
-            "application/merge-patch+json",
-        )
-        .body(r#"{"data":{"k":"3","k":"4"}}"#)
-        .send()
-        .await
-        .expect("PATCH");
+    let resp = send_patch(
+        &cluster,
+        "/api/v1/namespaces/dup/configmaps/w?fieldValidation=Strict",
+        "application/merge-patch+json",
+        r#"{"data":{"k":"3","k":"4"}}"#,
+    )
+    .await;
     assert_eq!(resp.status(), 400);
     assert_eq!(
         cms.get("w").await.expect("get").data.unwrap_or_default()["k"],
@@ -745,21 +744,13 @@ async fn server_side_apply_through_status_and_scale() {
     );
 
     // A plain scale write records an Update entry under the scale subresource.
-    let url = format!(
-        "{}/apis/apps/v1/namespaces/ssasub/deployments/web/scale?fieldManager=kubectl-scale",
-        cluster.base_url()
-    );
-    let resp = cluster
-        .http()
-        .patch(&url)
-        .header(
-            reqwest::header::CONTENT_TYPE,
-            "application/merge-patch+json",
-        )
-        .body(r#"{"spec":{"replicas":5}}"#)
-        .send()
-        .await
-        .expect("PATCH scale");
+    let resp = send_patch(
+        &cluster,
+        "/apis/apps/v1/namespaces/ssasub/deployments/web/scale?fieldManager=kubectl-scale",
+        "application/merge-patch+json",
+        r#"{"spec":{"replicas":5}}"#,
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     let live = deploys.get("web").await.expect("get");
     let e = entries(&as_json(&live));

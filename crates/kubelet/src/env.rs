@@ -377,6 +377,29 @@ mod tests {
         }
     }
 
+    /// A 1-CPU, 1 GiB node.
+    fn test_node() -> NodeResources {
+        NodeResources {
+            cpu_millis: 1000,
+            memory_bytes: 1 << 30,
+            ephemeral_bytes: 0,
+        }
+    }
+
+    fn first_container(pod: &Pod) -> Container {
+        pod.spec
+            .as_ref()
+            .map(|s| s.containers[0].clone())
+            .expect("container")
+    }
+
+    /// The environment of the pod's first container on the test node.
+    async fn first_container_env(pod: &Pod) -> Vec<(String, String)> {
+        container_env(&Objects, pod, &first_container(pod), test_node())
+            .await
+            .expect("env")
+    }
+
     #[tokio::test]
     async fn service_variables_expand_and_never_override() {
         let pod: Pod = serde_json::from_value(json!({
@@ -387,17 +410,7 @@ mod tests {
             ]}]}
         }))
         .expect("pod");
-        let node = NodeResources {
-            cpu_millis: 1000,
-            memory_bytes: 1 << 30,
-            ephemeral_bytes: 0,
-        };
-        let c = pod
-            .spec
-            .as_ref()
-            .map(|s| s.containers[0].clone())
-            .expect("c");
-        let env = container_env(&Objects, &pod, &c, node).await.expect("env");
+        let env = first_container_env(&pod).await;
         let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("DB_URL"), Some("pg://10.0.0.3:5432"));
         assert_eq!(get("DB_SERVICE_PORT"), Some("mine"));
@@ -425,17 +438,7 @@ mod tests {
                 ]}]}
         }))
         .expect("pod");
-        let node = NodeResources {
-            cpu_millis: 1000,
-            memory_bytes: 1 << 30,
-            ephemeral_bytes: 0,
-        };
-        let c = pod
-            .spec
-            .as_ref()
-            .map(|s| s.containers[0].clone())
-            .expect("container");
-        let env = container_env(&Objects, &pod, &c, node).await.expect("env");
+        let env = first_container_env(&pod).await;
         let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("CM_color"), Some("red"));
         assert_eq!(get("CM_1bad"), Some("x"));
@@ -448,11 +451,13 @@ mod tests {
             vec!["echo hunter2".to_string()]
         );
 
-        let mut bad = c.clone();
+        let mut bad = first_container(&pod);
         bad.env_from = Some(vec![serde_json::from_value(
             json!({"configMapRef": {"name": "gone"}}),
         )
         .expect("ef")]);
-        assert!(container_env(&Objects, &pod, &bad, node).await.is_err());
+        assert!(container_env(&Objects, &pod, &bad, test_node())
+            .await
+            .is_err());
     }
 }

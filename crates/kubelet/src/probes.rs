@@ -61,6 +61,22 @@ impl From<&Probe> for Action {
     }
 }
 
+/// Where a network probe connects: its own `host` if set, else the pod IP, and its port
+/// resolved against the container's named ports.
+fn target(
+    host: Option<&str>,
+    port: &IntOrString,
+    container: &Container,
+    pod_ip: Option<&str>,
+) -> Result<(String, u16), String> {
+    let port = resolve_port(port, container)?;
+    let host = host
+        .filter(|h| !h.is_empty())
+        .or(pod_ip)
+        .ok_or_else(|| "pod has no IP yet".to_string())?;
+    Ok((host.to_string(), port))
+}
+
 /// Resolve a numeric or named container port.
 pub fn resolve_port(port: &IntOrString, container: &Container) -> Result<u16, String> {
     match port {
@@ -101,32 +117,15 @@ pub async fn run_action(
         };
     }
     if let Some(get) = &action.http_get {
-        let port = match resolve_port(&get.port, container) {
-            Ok(p) => p,
-            Err(e) => return ProbeOutcome::Failure(e),
+        return match target(get.host.as_deref(), &get.port, container, pod_ip) {
+            Ok((host, port)) => http::http_get(&host, port, get, timeout).await,
+            Err(e) => ProbeOutcome::Failure(e),
         };
-        let host = get
-            .host
-            .clone()
-            .filter(|h| !h.is_empty())
-            .or(pod_ip.map(str::to_string));
-        let Some(host) = host else {
-            return ProbeOutcome::Failure("pod has no IP yet".into());
-        };
-        return http::http_get(&host, port, get, timeout).await;
     }
     if let Some(tcp) = &action.tcp_socket {
-        let port = match resolve_port(&tcp.port, container) {
-            Ok(p) => p,
+        let (host, port) = match target(tcp.host.as_deref(), &tcp.port, container, pod_ip) {
+            Ok(target) => target,
             Err(e) => return ProbeOutcome::Failure(e),
-        };
-        let host = tcp
-            .host
-            .clone()
-            .filter(|h| !h.is_empty())
-            .or(pod_ip.map(str::to_string));
-        let Some(host) = host else {
-            return ProbeOutcome::Failure("pod has no IP yet".into());
         };
         return match tokio::time::timeout(
             timeout,

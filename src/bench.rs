@@ -59,17 +59,21 @@ struct ServerProcess {
 
 impl ServerProcess {
     fn start(dir: &Path) -> anyhow::Result<(Self, Duration)> {
+        Self::start_with(dir, &["--no-agent"])
+    }
+
+    /// Starts `ferrokube server` on `dir` with extra flags; returns it once `/readyz` answers,
+    /// with the time that took. An embedded agent (without `--no-agent`) runs in no-pull mode:
+    /// no registry is reachable here and the engine must never pull.
+    pub(crate) fn start_with(dir: &Path, flags: &[&str]) -> anyhow::Result<(Self, Duration)> {
         let port = free_port()?;
         let began = Instant::now();
         let child = Command::new(std::env::current_exe()?)
-            .args([
-                "server",
-                "--no-agent",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--data-dir",
-            ])
+            .args(["server", "--listen", &format!("127.0.0.1:{port}")])
+            .args(flags)
+            .arg("--data-dir")
             .arg(dir)
+            .env("FERROKUBE_NO_IMAGE_PULL", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?;

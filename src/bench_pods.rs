@@ -21,7 +21,7 @@ use kube::Client;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::{free_port, ms, percentile, ServerProcess};
+use super::{ms, percentile, ServerProcess};
 
 /// The label every engine container carries with its agent's node name.
 const NODE_LABEL: &str = "io.ferrokube.node";
@@ -248,25 +248,7 @@ fn sweep(node: &str) {
 
 /// Starts `ferrokube server` with its embedded agent under `node`, in no-pull mode.
 fn start_server(dir: &Path, node: &str) -> anyhow::Result<ServerProcess> {
-    let port = free_port()?;
-    let began = Instant::now();
-    let child = Command::new(std::env::current_exe()?)
-        .args(["server", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--node-name", node])
-        .arg("--data-dir")
-        .arg(dir)
-        // No registry is reachable here: the engine must never pull.
-        .env("FERROKUBE_NO_IMAGE_PULL", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let server = ServerProcess {
-        child,
-        dir: dir.to_path_buf(),
-        port,
-    };
-    server.wait_ready(began)?;
-    Ok(server)
+    Ok(ServerProcess::start_with(dir, &["--node-name", node])?.0)
 }
 
 /// A standalone `ferrokube agent` child process, killed when dropped.

@@ -6,7 +6,6 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,32 +19,14 @@ use kube::Client;
 use serde_json::json;
 use tokio::sync::Mutex;
 
-use super::{create_namespace, free_port, BenchArgs, ServerProcess};
+use super::{create_namespace, BenchArgs, ServerProcess};
 
-/// Starts a server child process with extra flags on `dir`.
+/// Starts a server child process (no agent) with extra flags on `dir`.
 fn start_server(dir: &Path, extra: &[&str]) -> anyhow::Result<ServerProcess> {
-    let port = free_port()?;
-    let began = Instant::now();
-    let child = Command::new(std::env::current_exe()?)
-        .args([
-            "server",
-            "--no-agent",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .args(extra)
-        .arg("--data-dir")
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let server = ServerProcess {
-        child,
-        dir: dir.to_path_buf(),
-        port,
-    };
-    server.wait_ready(began)?;
-    Ok(server)
+    let flags: Vec<&str> = std::iter::once("--no-agent")
+        .chain(extra.iter().copied())
+        .collect();
+    Ok(ServerProcess::start_with(dir, &flags)?.0)
 }
 
 /// Hollow nodes `0..count` running in this process.

@@ -6,29 +6,15 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
-use support::{stdout_ok, TestCluster};
+use support::{kubectls, stdout_ok, TestCluster};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/crd");
 
 fn fixture(name: &str) -> String {
     format!("{FIXTURES}/{name}")
-}
-
-/// The kubectl binaries to check: the one on PATH and `kubectl.1.33` when installed beside it.
-fn kubectls() -> Vec<PathBuf> {
-    let mut out = vec![PathBuf::from("kubectl")];
-    let beside = std::env::var_os("PATH").and_then(|path| {
-        let found = std::env::split_paths(&path)
-            .map(|d| d.join("kubectl"))
-            .find(|p| p.is_file())?;
-        let dir = std::fs::canonicalize(found).ok()?.parent()?.to_path_buf();
-        Some(dir.join("kubectl.1.33")).filter(|p| p.is_file())
-    });
-    out.extend(beside);
-    out
 }
 
 fn stderr(out: &Output) -> String {

@@ -5,24 +5,10 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
-use support::{stdout_ok, TestCluster};
-
-/// The kubectl binaries to check: the one on PATH and `kubectl.1.33` when installed beside it.
-fn kubectls() -> Vec<PathBuf> {
-    let mut out = vec![PathBuf::from("kubectl")];
-    let beside = std::env::var_os("PATH").and_then(|path| {
-        let found = std::env::split_paths(&path)
-            .map(|d| d.join("kubectl"))
-            .find(|p| p.is_file())?;
-        let dir = std::fs::canonicalize(found).ok()?.parent()?.to_path_buf();
-        Some(dir.join("kubectl.1.33")).filter(|p| p.is_file())
-    });
-    out.extend(beside);
-    out
-}
+use support::{kubectls, stdout_ok, TestCluster};
 
 /// Fetches one v3 group-version document from the server.
 async fn v3_document(cluster: &TestCluster, group_version: &str) -> Value {

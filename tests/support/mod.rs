@@ -334,3 +334,17 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The kubectl binaries to check: the one on PATH and `kubectl.1.33` when installed beside it.
+pub fn kubectls() -> Vec<std::path::PathBuf> {
+    let mut out = vec![std::path::PathBuf::from("kubectl")];
+    let beside = std::env::var_os("PATH").and_then(|path| {
+        let found = std::env::split_paths(&path)
+            .map(|d| d.join("kubectl"))
+            .find(|p| p.is_file())?;
+        let dir = std::fs::canonicalize(found).ok()?.parent()?.to_path_buf();
+        Some(dir.join("kubectl.1.33")).filter(|p| p.is_file())
+    });
+    out.extend(beside);
+    out
+}

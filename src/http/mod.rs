@@ -35,9 +35,12 @@ pub struct AppState {
     pub advertise_address: String,
 }
 
-/// The client certificates a TLS connection presented, attached to each of its requests.
+/// Who a TLS connection's client certificate names (None: no certificate), resolved once
+/// when the connection is accepted and attached to each of its requests.
 #[derive(Clone, Default)]
-pub struct PeerCertificates(pub Option<Vec<rustls::pki_types::CertificateDer<'static>>>);
+pub struct PeerCertificates(
+    pub Option<Arc<Result<Option<ferrokube_auth::UserInfo>, ferrokube_auth::AuthError>>>,
+);
 
 /// Builds the router.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -118,10 +121,10 @@ async fn authenticate(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let certs = req
+    let cert_user = req
         .extensions()
         .get::<PeerCertificates>()
-        .and_then(|p| p.0.clone());
+        .and_then(|p| p.0.as_deref().cloned());
     let auth_header = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -129,7 +132,7 @@ async fn authenticate(
         .map(str::to_string);
     match state
         .authenticator
-        .authenticate(certs.as_deref(), auth_header.as_deref())
+        .authenticate_with(cert_user, auth_header.as_deref())
     {
         Ok(user) => {
             req.extensions_mut().insert::<UserInfo>(user);

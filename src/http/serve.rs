@@ -1,5 +1,6 @@
-//! Serving the router over TLS: accept, handshake, attach the peer's client certificates to
-//! every request of the connection, and serve HTTP/1.1 or HTTP/2 (with upgrades for streaming).
+//! Serving the router over TLS: accept, handshake, attach the user the peer's client
+//! certificate names to every request of the connection, and serve HTTP/1.1 or HTTP/2 (with
+//! upgrades for streaming).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,13 +40,14 @@ async fn serve_connection(
     app: Router,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let stream = acceptor.accept(tcp).await?;
-    let certs = stream.get_ref().1.peer_certificates().map(|certs| {
-        certs
-            .iter()
-            .map(|c| c.clone().into_owned())
-            .collect::<Vec<_>>()
-    });
-    let peer_certs = PeerCertificates(certs);
+    // rustls verified the chain against the CA; only the leaf names the user.
+    let cert_user = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|leaf| Arc::new(ferrokube_auth::client_cert_user(leaf)));
+    let peer_certs = PeerCertificates(cert_user);
     let service =
         hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(peer_certs.clone());

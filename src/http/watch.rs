@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::response::Response;
 use bytes::{BufMut, Bytes, BytesMut};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use serde_json::{json, Value};
 
 use super::codec::{self, Output};
@@ -21,6 +21,50 @@ use crate::status::{ApiError, ApiResult};
 
 /// How often a watch that allows bookmarks gets one.
 const BOOKMARK_EVERY: Duration = Duration::from_secs(15);
+/// Ready events are coalesced into one body chunk up to about this many bytes.
+const MAX_CHUNK: usize = 64 * 1024;
+
+/// Turns watch items into wire frames, tracking what the stream owes its client.
+struct Framer {
+    d: Arc<ResourceDescriptor>,
+    table: Option<(bool, ferrokube_apimachinery::printers::IncludeObject)>,
+    metadata_only: bool,
+    headers_sent: bool,
+    start_revision: u64,
+    last_revision: u64,
+    /// An initial-events-end bookmark is owed once the initial state has been sent.
+    initial_pending: bool,
+}
+
+impl Framer {
+    /// Appends `item`'s frame (preceded by the initial-events-end bookmark when it is the
+    /// first live event); returns whether the stream ends after it.
+    fn push(&mut self, item: WatchItem, out: &mut BytesMut) -> bool {
+        if self.initial_pending && item.revision > self.start_revision {
+            self.initial_pending = false;
+            out.extend_from_slice(&bookmark(&self.d, self.start_revision, true));
+        }
+        let is_error = item.kind == WatchType::Error;
+        if !is_error {
+            self.last_revision = self.last_revision.max(item.revision);
+        }
+        let item = if self.metadata_only && !is_error {
+            WatchItem {
+                object: codec::partial_metadata(&item.object),
+                ..item
+            }
+        } else {
+            item
+        };
+        out.extend_from_slice(&encode_event(
+            &self.d,
+            &item,
+            self.table,
+            &mut self.headers_sent,
+        ));
+        is_error
+    }
+}
 
 /// Serves a watch request as a streaming response.
 pub async fn serve_watch(
@@ -65,30 +109,33 @@ pub async fn serve_watch(
         send_initial_events: send_initial,
     };
     let feed = app.registry.watch(d.clone(), ns, filter, &start).await?;
-    let metadata_only = call.output == Output::Metadata;
     let table = match call.output {
         Output::Table { beta } => Some((beta, codec::include_object(q))),
         _ => None,
     };
-    let owes_initial_end = send_initial == Some(true);
-    let start_revision = feed.start_revision;
+    let mut framer = Framer {
+        d,
+        table,
+        metadata_only: call.output == Output::Metadata,
+        headers_sent: false,
+        start_revision: feed.start_revision,
+        last_revision: feed.start_revision,
+        initial_pending: send_initial == Some(true),
+    };
     let mut events = feed.events;
     let body = async_stream::stream! {
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + BOOKMARK_EVERY, BOOKMARK_EVERY);
-        let mut last_revision = start_revision;
-        let mut headers_sent = false;
-        let mut initial_pending = owes_initial_end;
         loop {
             // The initial burst ends where live events begin: the first event past the start
             // revision, or the moment no event is ready.
-            let next = if initial_pending {
-                match tokio::time::timeout(Duration::from_millis(0), events.next()).await {
-                    Ok(item) => item,
-                    Err(_) => {
-                        initial_pending = false;
-                        yield Ok::<Bytes, std::io::Error>(bookmark(&d, start_revision, true));
+            let next = if framer.initial_pending {
+                match events.next().now_or_never() {
+                    Some(item) => item,
+                    None => {
+                        framer.initial_pending = false;
+                        yield Ok::<Bytes, std::io::Error>(bookmark(&framer.d, framer.start_revision, true));
                         continue;
                     }
                 }
@@ -96,28 +143,32 @@ pub async fn serve_watch(
                 tokio::select! {
                     item = events.next() => item,
                     _ = ticker.tick(), if bookmarks => {
-                        yield Ok(bookmark(&d, last_revision, false));
+                        yield Ok(bookmark(&framer.d, framer.last_revision, false));
                         continue;
                     }
                     _ = &mut deadline => break,
                 }
             };
             let Some(item) = next else { break };
-            if initial_pending && item.revision > start_revision {
-                initial_pending = false;
-                yield Ok(bookmark(&d, start_revision, true));
+            // Events that are already waiting go out in one chunk: one write (and one TLS
+            // record) for a burst instead of one per event.
+            let mut chunk = BytesMut::new();
+            let mut ended = framer.push(item, &mut chunk);
+            while !ended && chunk.len() < MAX_CHUNK {
+                match events.next().now_or_never() {
+                    Some(Some(item)) => ended = framer.push(item, &mut chunk),
+                    Some(None) => ended = true,
+                    None => {
+                        if framer.initial_pending {
+                            framer.initial_pending = false;
+                            chunk.extend_from_slice(&bookmark(&framer.d, framer.start_revision, true));
+                        }
+                        break;
+                    }
+                }
             }
-            if item.kind != WatchType::Error {
-                last_revision = last_revision.max(item.revision);
-            }
-            let is_error = item.kind == WatchType::Error;
-            let item = if metadata_only && item.kind != WatchType::Error {
-                WatchItem { object: codec::partial_metadata(&item.object), ..item }
-            } else {
-                item
-            };
-            yield Ok(encode_event(&d, &item, table, &mut headers_sent));
-            if is_error {
+            yield Ok(chunk.freeze());
+            if ended {
                 break;
             }
         }

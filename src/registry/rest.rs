@@ -325,7 +325,7 @@ impl Registry {
                     super::patch::subresource_name(part),
                 );
             }
-            let unchanged = without_rv(&new) == without_rv(&current);
+            let unchanged = same_but_rv(&new, &current);
             if unchanged {
                 return Ok(Written {
                     object: current_kv.value,
@@ -626,10 +626,46 @@ fn record_update(
     );
 }
 
-fn without_rv(obj: &Value) -> Value {
-    let mut copy = obj.clone();
-    if let Some(m) = copy.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("resourceVersion");
+/// Whether two objects are equal apart from `metadata.resourceVersion` (a no-op write).
+fn same_but_rv(a: &Value, b: &Value) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    let others_equal = a.len() == b.len()
+        && a.iter()
+            .all(|(k, v)| k == "metadata" || b.get(k).is_some_and(|w| w == v));
+    if !others_equal {
+        return false;
     }
-    copy
+    match (a.get("metadata"), b.get("metadata")) {
+        (Some(Value::Object(x)), Some(Value::Object(y))) => {
+            let len = |m: &serde_json::Map<String, Value>| {
+                m.len() - usize::from(m.contains_key("resourceVersion"))
+            };
+            len(x) == len(y)
+                && x.iter()
+                    .all(|(k, v)| k == "resourceVersion" || y.get(k).is_some_and(|w| w == v))
+        }
+        (x, y) => x == y,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_op_writes_ignore_only_the_resource_version() {
+        let a = json!({"kind": "Pod", "metadata": {"name": "p", "resourceVersion": "3"}, "spec": {"x": 1}});
+        let b = json!({"kind": "Pod", "metadata": {"name": "p"}, "spec": {"x": 1}});
+        assert!(same_but_rv(&a, &b) && same_but_rv(&b, &a));
+        let c = json!({"kind": "Pod", "metadata": {"name": "p", "resourceVersion": "3"}, "spec": {"x": 2}});
+        assert!(!same_but_rv(&a, &c));
+        let d = json!({"kind": "Pod", "metadata": {"name": "q", "resourceVersion": "3"}, "spec": {"x": 1}});
+        assert!(!same_but_rv(&a, &d));
+        let e = json!({"kind": "Pod", "metadata": {"name": "p", "uid": "u"}, "spec": {"x": 1}});
+        assert!(!same_but_rv(&a, &e), "an added metadata field is a change");
+        let f = json!({"kind": "Pod", "spec": {"x": 1}, "status": {}});
+        assert!(!same_but_rv(&b, &f));
+    }
 }

@@ -177,15 +177,26 @@ impl Authenticator {
         peer_certs: Option<&[CertificateDer<'_>]>,
         authorization_header: Option<&str>,
     ) -> Result<UserInfo, AuthError> {
+        let cert_user = peer_certs
+            .and_then(|chain| chain.first())
+            .map(client_cert_user);
+        self.authenticate_with(cert_user, authorization_header)
+    }
+
+    /// [`Authenticator::authenticate`] with the leaf certificate already resolved by
+    /// [`client_cert_user`] (a connection's certificate is the same for all its requests).
+    pub fn authenticate_with(
+        &self,
+        cert_user: Option<Result<Option<UserInfo>, AuthError>>,
+        authorization_header: Option<&str>,
+    ) -> Result<UserInfo, AuthError> {
         // Upstream's union authenticator: the first success wins; errors are remembered and
         // only reported when nothing succeeded.
         let mut first_error = None;
-        if let Some(leaf) = peer_certs.and_then(|chain| chain.first()) {
-            match user_from_client_cert(leaf) {
-                Ok(Some(user)) => return Ok(add_authenticated_group(user)),
-                Ok(None) => {}
-                Err(e) => first_error = Some(e),
-            }
+        match cert_user {
+            Some(Ok(Some(user))) => return Ok(add_authenticated_group(user)),
+            Some(Err(e)) => first_error = Some(e),
+            Some(Ok(None)) | None => {}
         }
         if let Some(token) = authorization_header.and_then(bearer_token) {
             match self.authenticate_token(token) {
@@ -231,7 +242,7 @@ pub fn bearer_token(header: &str) -> Option<&str> {
 
 /// CN → user name, O → groups, SHA-256 of the certificate → credential id (upstream
 /// `CommonNameUserConversion`). A certificate without CN identifies nobody.
-fn user_from_client_cert(leaf: &CertificateDer<'_>) -> Result<Option<UserInfo>, AuthError> {
+pub fn client_cert_user(leaf: &CertificateDer<'_>) -> Result<Option<UserInfo>, AuthError> {
     let cert = certs::parse_der(leaf).map_err(AuthError::InvalidClientCertificate)?;
     let subject = cert.subject();
     let name = match subject.iter_common_name().next() {

@@ -35,9 +35,9 @@ mod tls;
 mod tokenfile;
 
 pub use authn::{
-    bearer_token, unauthorized_status, Authenticator, BootstrapToken, TokenAuthenticator, UserInfo,
-    AGENT_GROUPS, AGENT_USER, ALL_AUTHENTICATED, ALL_UNAUTHENTICATED, ANONYMOUS_USER,
-    CREDENTIAL_ID_KEY,
+    bearer_token, client_cert_user, unauthorized_status, Authenticator, BootstrapToken,
+    TokenAuthenticator, UserInfo, AGENT_GROUPS, AGENT_USER, ALL_AUTHENTICATED, ALL_UNAUTHENTICATED,
+    ANONYMOUS_USER, CREDENTIAL_ID_KEY,
 };
 pub use certs::{IssuedCertificate, San, CA_COMMON_NAME, SERVING_COMMON_NAME};
 pub use error::{AuthError, PkiError};

@@ -118,12 +118,15 @@ async fn discover(client: &Client, token: &CancellationToken) -> Result<Graph> {
             let (t, changed) = (token.clone(), changed.clone());
             tokio::spawn(async move {
                 let mut stream = std::pin::pin!(stream);
+                let mut seen = Fingerprints::default();
                 loop {
                     tokio::select! {
                         _ = t.cancelled() => break,
                         ev = stream.next() => match ev {
                             None => break,
-                            Some(Ok(_)) => changed.store(true, Ordering::Release),
+                            Some(Ok(ev)) => if seen.relevant(&ev) {
+                                changed.store(true, Ordering::Release);
+                            },
                             Some(Err(_)) => {}
                         },
                     }
@@ -140,6 +143,48 @@ async fn discover(client: &Client, token: &CancellationToken) -> Result<Graph> {
         kinds: out,
         changed,
     })
+}
+
+/// What the GC last saw of each object of one kind: a hash of the fields a sweep decides on
+/// (owner references, deletion, finalizers). Most writes (status updates, lease renewals)
+/// change none of them and so need no sweep.
+#[derive(Default)]
+struct Fingerprints(HashMap<String, u64>);
+
+impl Fingerprints {
+    /// Records the event; whether it can change what a sweep does.
+    fn relevant(&mut self, ev: &watcher::Event<Meta>) -> bool {
+        match ev {
+            watcher::Event::Apply(o) | watcher::Event::InitApply(o) => {
+                let uid = o.metadata.uid.clone().unwrap_or_default();
+                let print = fingerprint(o);
+                self.0.insert(uid, print) != Some(print)
+            }
+            watcher::Event::Delete(o) => {
+                self.0.remove(o.metadata.uid.as_deref().unwrap_or_default());
+                true
+            }
+            watcher::Event::Init => {
+                // A relist: forget objects that may have vanished meanwhile.
+                self.0.clear();
+                false
+            }
+            watcher::Event::InitDone => true,
+        }
+    }
+}
+
+fn fingerprint(o: &Meta) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let m = &o.metadata;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    m.deletion_timestamp.is_some().hash(&mut h);
+    m.finalizers.hash(&mut h);
+    for r in m.owner_references.iter().flatten() {
+        (&r.uid, &r.kind, &r.api_version, &r.name).hash(&mut h);
+        (r.controller, r.block_owner_deletion).hash(&mut h);
+    }
+    h.finish()
 }
 
 fn api_for(client: &Client, w: &Watched, ns: Option<&str>) -> Api<DynamicObject> {

@@ -266,9 +266,8 @@ pub fn record_update<'a>(
         .unwrap_or_default()
         .to_string();
     let ty = root_type(table, new);
-    let old_clean = old.map(strip_managed);
-    let new_clean = strip_managed(new);
-    let cmp = compare(table, ty, old_clean.as_ref(), Some(&new_clean));
+    // The comparison skips metadata.managedFields itself (`typed::ignored`).
+    let cmp = compare(table, ty, old, Some(&*new));
     let changed = cmp.modified.union(&cmp.added);
 
     for e in entries.iter_mut().filter(|e| !e.is(manager, operation)) {

@@ -179,15 +179,21 @@ fn non_null(v: Option<&Value>) -> Option<&Value> {
     v.filter(|v| !v.is_null())
 }
 
-fn compare_walk(
+fn compare_walk<'v>(
     table: &MergeKeyTable,
     ty: Ty,
-    old: Option<&Value>,
-    new: Option<&Value>,
+    old: Option<&'v Value>,
+    new: Option<&'v Value>,
     path: &mut Vec<PathElement>,
     c: &mut Comparison,
 ) {
     let (old, new) = (non_null(old), non_null(new));
+    if let (Some(a), Some(b)) = (old, new) {
+        // Equal subtrees add, modify and remove nothing: most of an updated object is unchanged.
+        if a == b {
+            return;
+        }
+    }
     let Some(sample) = new.or(old) else { return };
     let sh = shape(table, ty, sample);
     // A change of JSON kind (object vs list vs scalar) is a plain value change.
@@ -216,26 +222,11 @@ fn compare_walk(
             }
         }
         Shape::List(list) if same_kind => {
-            let index = |v: Option<&Value>| -> Vec<(PathElement, Value)> {
-                v.and_then(Value::as_array)
-                    .map(|items| {
-                        items
-                            .iter()
-                            .enumerate()
-                            .map(|(i, item)| {
-                                (
-                                    item_element(list, item).unwrap_or(PathElement::Index(i)),
-                                    item.clone(),
-                                )
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            };
-            let (oi, ni) = (index(old), index(new));
-            let find = |items: &[(PathElement, Value)], pe: &PathElement| {
-                items.iter().find(|(p, _)| p == pe).map(|(_, v)| v.clone())
-            };
+            let (oi, ni) = (keyed_items(list, old), keyed_items(list, new));
+            let find =
+                |items: &[(PathElement, &'v Value)], pe: &PathElement| -> Option<&'v Value> {
+                    items.iter().find(|(p, _)| p == pe).map(|(_, v)| *v)
+                };
             let mut pes: Vec<PathElement> = oi.iter().map(|(p, _)| p.clone()).collect();
             for (p, _) in &ni {
                 if !pes.contains(p) {
@@ -246,10 +237,10 @@ fn compare_walk(
                 let (o, n) = (find(&oi, &pe), find(&ni, &pe));
                 path.push(pe);
                 match list.kind {
-                    ListKind::Set => mark_presence(o.as_ref(), n.as_ref(), path, c),
+                    ListKind::Set => mark_presence(o, n, path, c),
                     _ => {
-                        mark_presence(o.as_ref(), n.as_ref(), path, c);
-                        compare_walk(table, item_type(list), o.as_ref(), n.as_ref(), path, c);
+                        mark_presence(o, n, path, c);
+                        compare_walk(table, item_type(list), o, n, path, c);
                     }
                 }
                 path.pop();
@@ -262,6 +253,24 @@ fn compare_walk(
             _ => {}
         },
     }
+}
+
+/// A list's items with the path element each is known by (its key, else its index).
+fn keyed_items<'v>(list: &ListDef, v: Option<&'v Value>) -> Vec<(PathElement, &'v Value)> {
+    v.and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    (
+                        item_element(list, item).unwrap_or(PathElement::Index(i)),
+                        item,
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn mark_presence(

@@ -158,25 +158,96 @@ fn push_version(versions: &mut Vec<Version>, version: Version) {
 
 /// Returns `value` with `metadata.resourceVersion` set to `rev`, or `value` unchanged when it is
 /// not a JSON object with an object `metadata` (the store holds opaque bytes too).
+///
+/// Runs for every write inside the state machine, so it re-parses only the two levels it
+/// touches: the top-level members and `metadata`'s are kept as raw JSON and copied through.
 pub(crate) fn stamp_resource_version(value: &[u8], rev: Revision) -> Bytes {
-    let Ok(mut doc) = serde_json::from_slice::<serde_json::Value>(value) else {
-        return Bytes::copy_from_slice(value);
-    };
-    let Some(meta) = doc
-        .as_object_mut()
-        .and_then(|o| o.get_mut("metadata"))
-        .and_then(|m| m.as_object_mut())
-    else {
-        return Bytes::copy_from_slice(value);
-    };
-    meta.insert(
-        "resourceVersion".to_string(),
-        serde_json::Value::String(rev.to_string()),
+    stamp_raw(value, rev).unwrap_or_else(|| Bytes::copy_from_slice(value))
+}
+
+fn stamp_raw(value: &[u8], rev: Revision) -> Option<Bytes> {
+    let top: RawMembers<'_> = serde_json::from_slice(value).ok()?;
+    let meta_at = top.0.iter().position(|(k, _)| k == "metadata")?;
+    let meta: RawMembers<'_> = serde_json::from_str(top.0[meta_at].1.get()).ok()?;
+    let rv = format!("\"{rev}\"");
+    let mut meta_out = Vec::with_capacity(top.0[meta_at].1.get().len() + 32);
+    let mut stamped = false;
+    write_members(
+        &mut meta_out,
+        meta.0.iter().map(|(k, v)| {
+            if k == "resourceVersion" {
+                stamped = true;
+                (k.as_str(), rv.as_str())
+            } else {
+                (k.as_str(), v.get())
+            }
+        }),
     );
-    match serde_json::to_vec(&doc) {
-        Ok(out) => Bytes::from(out),
-        Err(_) => Bytes::copy_from_slice(value),
+    if !stamped {
+        // Append the member: reopen the object just written.
+        meta_out.pop();
+        if meta.0.is_empty() {
+            meta_out.extend_from_slice(b"\"resourceVersion\":");
+        } else {
+            meta_out.extend_from_slice(b",\"resourceVersion\":");
+        }
+        meta_out.extend_from_slice(rv.as_bytes());
+        meta_out.push(b'}');
     }
+    let meta_text = std::str::from_utf8(&meta_out).ok()?;
+    let mut out = Vec::with_capacity(value.len() + 32);
+    write_members(
+        &mut out,
+        top.0.iter().enumerate().map(|(i, (k, v))| {
+            if i == meta_at {
+                (k.as_str(), meta_text)
+            } else {
+                (k.as_str(), v.get())
+            }
+        }),
+    );
+    Some(Bytes::from(out))
+}
+
+/// An object's members in document order, values left as raw JSON text.
+struct RawMembers<'a>(Vec<(String, &'a serde_json::value::RawValue)>);
+
+impl<'de> Deserialize<'de> for RawMembers<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = RawMembers<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some(entry) = map.next_entry()? {
+                    out.push(entry);
+                }
+                Ok(RawMembers(out))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+/// Writes `{"k":v,...}` with each key JSON-escaped and each value copied as is.
+fn write_members<'a>(out: &mut Vec<u8>, members: impl Iterator<Item = (&'a str, &'a str)>) {
+    out.push(b'{');
+    for (i, (k, v)) in members.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        // Writing a string into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, k);
+        out.push(b':');
+        out.extend_from_slice(v.as_bytes());
+    }
+    out.push(b'}');
 }
 
 #[cfg(test)]
@@ -199,6 +270,24 @@ mod tests {
             &out[..],
             br#"{"metadata":{"resourceVersion":"7","name":"a"}}"#
         );
+    }
+
+    #[test]
+    fn stamp_handles_empty_metadata_escapes_and_nesting() {
+        assert_eq!(
+            &stamp_resource_version(br#"{"metadata":{}}"#, 5)[..],
+            br#"{"metadata":{"resourceVersion":"5"}}"#
+        );
+        let v = br#"{"a\"b":{"resourceVersion":"1"},"metadata":{"na\u00e9":"x\"y","l":[1,{"z":null}]}}"#;
+        let out = stamp_resource_version(v, 8);
+        let parsed: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(parsed["metadata"]["resourceVersion"], "8");
+        assert_eq!(parsed["metadata"]["na\u{e9}"], "x\"y");
+        assert_eq!(
+            parsed["a\"b"]["resourceVersion"], "1",
+            "only metadata's is stamped"
+        );
+        assert_eq!(parsed["metadata"]["l"][1]["z"], serde_json::Value::Null);
     }
 
     #[test]

@@ -167,9 +167,9 @@ async fn schedule_loop(client: Client, token: CancellationToken) {
                 start = start.wrapping_add(1);
                 match decide(&cache, &pod, start) {
                     Ok(node) => {
-                        let mut assumed = (*pod).clone();
-                        if let Some(spec) = assumed.spec.as_mut() { spec.node_name = Some(node.clone()); }
-                        cache.add_pod(&uid, &node, Arc::new(assumed));
+                        // Assumed on `node` until the watch brings the bound pod (the cache
+                        // keys pods by node itself and never reads their nodeName).
+                        cache.add_pod(&uid, &node, pod.clone());
                         let (client, tx, rec) = (client.clone(), tx.clone(), recorder.clone());
                         tokio::spawn(async move {
                             let outcome = bind(&client, &rec, &pod, &node).await;

@@ -1,5 +1,8 @@
 //! The in-process components the all-in-one server runs beside the API: each is an ordinary
-//! kube-rs client of the API over loopback, exactly as it would be in another process.
+//! kube-rs client of the API, exactly as it would be in another process. The controller
+//! manager and scheduler reach the router over an in-memory connection (`http::loopback`)
+//! with the admin certificate's identity; the embedded node agent connects over TLS like any
+//! other node.
 
 use std::path::Path;
 
@@ -34,7 +37,10 @@ pub async fn spawn_agent(started: &Started, args: &ServerArgs) -> anyhow::Result
 
 /// Starts the controller manager and the scheduler (each ends when the process does).
 pub async fn spawn_all(started: &Started, args: &ServerArgs) -> anyhow::Result<()> {
-    let client = admin_client(&started.kubeconfig).await?;
+    let client = crate::http::loopback::client(
+        started.app.clone(),
+        &started.pki.admin_credentials().cert_pem,
+    )?;
     let cfg = ferrokube_controllers::ControllerConfig {
         ca_pem: started.pki.ca_cert_pem().to_string(),
         node_monitor_grace: args.node_monitor_grace_period,

@@ -40,6 +40,8 @@ pub struct Started {
     pub state: Arc<AppState>,
     /// The PKI (CA for the root-CA publisher, tokens for agents).
     pub pki: Pki,
+    /// The router, for in-process clients (see `http::loopback`).
+    pub app: axum::Router,
     serve: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -92,7 +94,7 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
     let serve = tokio::spawn(http::serve::serve_tls(
         listener,
         pki.server_tls_config(),
-        app,
+        app.clone(),
     ));
     tracing::info!(elapsed_ms = began.elapsed().as_millis() as u64, %server_url, "API server serving");
     Ok(Started {
@@ -100,6 +102,7 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
         kubeconfig,
         state,
         pki,
+        app,
         serve,
     })
 }

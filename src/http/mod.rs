@@ -5,6 +5,7 @@ pub mod actions;
 pub mod codec;
 pub mod discovery;
 pub mod duplicates;
+pub mod loopback;
 pub mod proxy;
 pub mod request;
 pub mod resources;

@@ -105,6 +105,23 @@ pub fn parse(kv: &KeyValue) -> ApiResult<Value> {
         .map_err(|e| ApiError::internal(format!("stored object is not JSON: {e}")))
 }
 
+/// Whether a stored namespace has a deletionTimestamp. Every create checks its namespace, so
+/// this reads just that field instead of building the whole object.
+fn namespace_terminating(stored: &[u8]) -> ApiResult<bool> {
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        #[serde(rename = "deletionTimestamp")]
+        deletion_timestamp: Option<serde::de::IgnoredAny>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Namespace {
+        metadata: Option<Meta>,
+    }
+    let ns: Namespace = serde_json::from_slice(stored)
+        .map_err(|e| ApiError::internal(format!("stored namespace is not JSON: {e}")))?;
+    Ok(ns.metadata.is_some_and(|m| m.deletion_timestamp.is_some()))
+}
+
 fn to_bytes(value: &Value) -> Bytes {
     Bytes::from(serde_json::to_vec(value).unwrap_or_default())
 }
@@ -135,8 +152,7 @@ impl Registry {
         let Some(kv) = self.store.get(&key).await? else {
             return Err(ApiError::not_found("", "namespaces", ns));
         };
-        let obj = parse(&kv)?;
-        if obj.pointer("/metadata/deletionTimestamp").is_some() {
+        if namespace_terminating(&kv.value)? {
             return Err(ApiError::forbidden(format!(
                 "unable to create new content in namespace {ns} because it is being terminated"
             ))
@@ -653,6 +669,16 @@ fn same_but_rv(a: &Value, b: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn namespace_terminating_reads_only_the_deletion_timestamp() {
+        let live =
+            br#"{"metadata":{"name":"a","labels":{"x":"y"}},"spec":{"finalizers":["kubernetes"]}}"#;
+        let going = br#"{"metadata":{"name":"a","deletionTimestamp":"2026-01-01T00:00:00Z"}}"#;
+        assert!(!namespace_terminating(live).unwrap());
+        assert!(namespace_terminating(going).unwrap());
+        assert!(namespace_terminating(b"nope").is_err());
+    }
 
     #[test]
     fn no_op_writes_ignore_only_the_resource_version() {

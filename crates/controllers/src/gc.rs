@@ -114,6 +114,7 @@ async fn discover(client: &Client, token: &CancellationToken) -> Result<Graph> {
             let store = writer.as_reader();
             let stream = watcher(api, watcher::Config::default())
                 .default_backoff()
+                .modify(crate::util::trim_managed_fields)
                 .reflect(writer);
             let (t, changed) = (token.clone(), changed.clone());
             tokio::spawn(async move {

@@ -39,6 +39,7 @@ where
         let tx = changes.clone();
         let stream = watcher(api, watcher::Config::default())
             .default_backoff()
+            .modify(crate::util::trim_managed_fields)
             .reflect(writer);
         tokio::spawn(async move {
             let mut stream = std::pin::pin!(stream);

@@ -250,6 +250,13 @@ pub fn pod_prefix(name: &str) -> String {
 /// Events a forwarded watch may queue before its decoder waits for the consumer.
 const FORWARD_BUFFER: usize = 4096;
 
+/// Drops `managedFields` from a watched object, as kube-controller-manager's and
+/// kube-scheduler's informers do (their `TrimManagedFields` transform): no controller reads
+/// them, and they are the largest part of most objects to keep and to clone.
+pub fn trim_managed_fields<K: Resource>(obj: &mut K) {
+    obj.meta_mut().managed_fields = None;
+}
+
 /// Runs a watcher (with the default back-off) on its own task and forwards its events over a
 /// bounded channel, so decoding happens off the consumer's task. Errors are retried by the
 /// back-off and not forwarded; the channel closes on `shutdown`.
@@ -262,7 +269,9 @@ where
 {
     use futures::StreamExt;
     let (tx, rx) = tokio::sync::mpsc::channel(FORWARD_BUFFER);
-    let stream = watcher(api, watcher::Config::default()).default_backoff();
+    let stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .modify(trim_managed_fields);
     tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
         loop {
@@ -305,6 +314,7 @@ where
     let (reader, writer) = reflector::store();
     let stream = watcher(api, config)
         .default_backoff()
+        .modify(trim_managed_fields)
         .reflect(writer)
         .touched_objects();
     tokio::spawn(async move {

@@ -3,8 +3,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, Pod, Taint};
 
+use super::predicates::effective_taints;
 use super::resources::{allocatable, pod_requests, Resources};
 
 /// A node with the pods bound (or assumed) to it and their summed requests.
@@ -20,13 +21,18 @@ pub struct NodeInfo {
     pub non_zero_requested: Resources,
     /// Allocatable resources of the node.
     pub allocatable: Resources,
+    /// The node's taints plus the implicit not-ready/unreachable one (computed once per node
+    /// update, not per pod).
+    pub taints: Vec<Taint>,
 }
 
 impl NodeInfo {
     /// A node with no pods.
     pub fn new(node: Arc<Node>) -> Self {
         let allocatable = allocatable(&node);
+        let taints = effective_taints(&node);
         Self {
+            taints,
             node,
             pods: HashMap::new(),
             requested: Resources::default(),
@@ -38,6 +44,7 @@ impl NodeInfo {
     /// Replaces the node object, keeping its pods.
     pub fn set_node(&mut self, node: Arc<Node>) {
         self.allocatable = allocatable(&node);
+        self.taints = effective_taints(&node);
         self.node = node;
     }
 

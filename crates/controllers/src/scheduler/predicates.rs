@@ -156,12 +156,18 @@ pub fn node_name(pod: &Pod, node: &Node) -> Result<(), Failure> {
 
 /// TaintToleration: every NoSchedule/NoExecute taint must be tolerated.
 pub fn taint_toleration(pod: &Pod, node: &Node) -> Result<(), Failure> {
+    tolerates_taints(pod, &effective_taints(node))
+}
+
+/// TaintToleration against a node's effective taints (precomputed in `NodeInfo`, since the
+/// scheduler checks hundreds of nodes per pod).
+pub fn tolerates_taints(pod: &Pod, taints: &[Taint]) -> Result<(), Failure> {
     let tols = tolerations(pod);
-    for taint in effective_taints(node) {
+    for taint in taints {
         if taint.effect != "NoSchedule" && taint.effect != "NoExecute" {
             continue;
         }
-        if !tols.iter().any(|t| tolerates(t, &taint)) {
+        if !tols.iter().any(|t| tolerates(t, taint)) {
             return Err(Failure::unresolvable(format!(
                 "node(s) had untolerated taint {{{}: {}}}",
                 taint.key,
@@ -346,7 +352,7 @@ pub fn filter_node(facts: &PodFacts<'_>, info: &NodeInfo) -> Result<(), Failure>
     let (pod, node) = (facts.pod, &info.node);
     node_unschedulable(pod, node)?;
     node_name(pod, node)?;
-    taint_toleration(pod, node)?;
+    tolerates_taints(pod, &info.taints)?;
     node_affinity(pod, node)?;
     ports_free(&facts.host_ports, info)?;
     requests_fit(&facts.requests, info)

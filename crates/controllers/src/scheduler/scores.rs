@@ -4,7 +4,7 @@
 use k8s_openapi::api::core::v1::Pod;
 
 use super::nodeinfo::NodeInfo;
-use super::predicates::{effective_taints, term_matches, tolerates};
+use super::predicates::{term_matches, tolerates};
 use super::resources::Resources;
 
 /// Highest score a plugin gives a node.
@@ -74,7 +74,7 @@ pub fn intolerable_prefer_no_schedule(pod: &Pod, info: &NodeInfo) -> i64 {
         .as_ref()
         .and_then(|s| s.tolerations.as_deref())
         .unwrap_or(&[]);
-    effective_taints(&info.node)
+    info.taints
         .iter()
         .filter(|t| t.effect == "PreferNoSchedule")
         .filter(|t| !tols.iter().any(|tol| tolerates(tol, t)))

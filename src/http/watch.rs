@@ -40,9 +40,8 @@ impl Framer {
     /// Appends `item`'s frame (preceded by the initial-events-end bookmark when it is the
     /// first live event); returns whether the stream ends after it.
     fn push(&mut self, item: WatchItem, out: &mut BytesMut) -> bool {
-        if self.initial_pending && item.revision > self.start_revision {
-            self.initial_pending = false;
-            out.extend_from_slice(&bookmark(&self.d, self.start_revision, true));
+        if item.revision > self.start_revision {
+            self.end_initial(out);
         }
         let is_error = item.kind == WatchType::Error;
         if !is_error {
@@ -63,6 +62,14 @@ impl Framer {
             &mut self.headers_sent,
         ));
         is_error
+    }
+
+    /// Appends the initial-events-end bookmark if it is still owed.
+    fn end_initial(&mut self, out: &mut BytesMut) {
+        if self.initial_pending {
+            self.initial_pending = false;
+            out.extend_from_slice(&bookmark(&self.d, self.start_revision, true));
+        }
     }
 }
 
@@ -134,8 +141,9 @@ pub async fn serve_watch(
                 match events.next().now_or_never() {
                     Some(item) => item,
                     None => {
-                        framer.initial_pending = false;
-                        yield Ok::<Bytes, std::io::Error>(bookmark(&framer.d, framer.start_revision, true));
+                        let mut chunk = BytesMut::new();
+                        framer.end_initial(&mut chunk);
+                        yield Ok::<Bytes, std::io::Error>(chunk.freeze());
                         continue;
                     }
                 }
@@ -159,10 +167,7 @@ pub async fn serve_watch(
                     Some(Some(item)) => ended = framer.push(item, &mut chunk),
                     Some(None) => ended = true,
                     None => {
-                        if framer.initial_pending {
-                            framer.initial_pending = false;
-                            chunk.extend_from_slice(&bookmark(&framer.d, framer.start_revision, true));
-                        }
+                        framer.end_initial(&mut chunk);
                         break;
                     }
                 }

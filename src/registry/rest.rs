@@ -647,23 +647,23 @@ fn same_but_rv(a: &Value, b: &Value) -> bool {
     let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
         return a == b;
     };
-    let others_equal = a.len() == b.len()
-        && a.iter()
-            .all(|(k, v)| k == "metadata" || b.get(k).is_some_and(|w| w == v));
-    if !others_equal {
-        return false;
-    }
-    match (a.get("metadata"), b.get("metadata")) {
-        (Some(Value::Object(x)), Some(Value::Object(y))) => {
-            let len = |m: &serde_json::Map<String, Value>| {
-                m.len() - usize::from(m.contains_key("resourceVersion"))
-            };
-            len(x) == len(y)
-                && x.iter()
-                    .all(|(k, v)| k == "resourceVersion" || y.get(k).is_some_and(|w| w == v))
+    equal_except(a, b, "metadata")
+        && match (a.get("metadata"), b.get("metadata")) {
+            (Some(Value::Object(x)), Some(Value::Object(y))) => {
+                equal_except(x, y, "resourceVersion")
+            }
+            (x, y) => x == y,
         }
-        (x, y) => x == y,
-    }
+}
+
+/// Whether two maps hold the same entries apart from `skip` (without copying either).
+fn equal_except(
+    a: &serde_json::Map<String, Value>,
+    b: &serde_json::Map<String, Value>,
+    skip: &str,
+) -> bool {
+    let len = |m: &serde_json::Map<String, Value>| m.len() - usize::from(m.contains_key(skip));
+    len(a) == len(b) && a.iter().all(|(k, v)| k == skip || b.get(k) == Some(v))
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@
 
 #![deny(missing_docs)]
 
+pub mod claim;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;

@@ -24,7 +24,6 @@
 
 #![deny(missing_docs)]
 
-pub mod claim;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;

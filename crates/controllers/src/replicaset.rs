@@ -182,7 +182,7 @@ async fn run_kind<K: ReplicaOwner>(ctx: Context, token: CancellationToken) {
     });
     let stream = ctrl
         .watches_stream(pod_changes, move |pod: Pod| {
-            crate::claim::owners_to_wake(&owner_store, &pod, |o: &K| o.pod_selector().ok())
+            crate::util::claim::owners_to_wake(&owner_store, &pod, |o: &K| o.pod_selector().ok())
         })
         .graceful_shutdown_on(async move { token.cancelled().await })
         .run(reconcile::<K>, error_policy::<K>, rctx);
@@ -262,7 +262,8 @@ async fn reconcile<K: ReplicaOwner>(owner: Arc<K>, rctx: Arc<ReplicaCtx>) -> Res
         .state()
         .into_iter()
         .filter(|p| p.namespace().as_deref() == Some(ns.as_str()));
-    let owned = crate::claim::claim_pods(owner.as_ref(), &sel, in_namespace, &pod_api).await?;
+    let owned =
+        crate::util::claim::claim_pods(owner.as_ref(), &sel, in_namespace, &pod_api).await?;
     let active: Vec<Arc<Pod>> = owned.iter().filter(|p| is_pod_active(p)).cloned().collect();
     let want = owner.replicas().max(0) as usize;
     let mut failure: Option<String> = None;

@@ -37,7 +37,7 @@ pub async fn run(ctx: Context, token: CancellationToken) {
     let job_store = controller.store();
     let stream = controller
         .watches_stream(pods, move |pod: Pod| {
-            crate::claim::owners_to_wake(&job_store, &pod, |job: &Job| {
+            crate::util::claim::owners_to_wake(&job_store, &pod, |job: &Job| {
                 crate::util::selector(job.spec.as_ref()?.selector.as_ref()).ok()
             })
         })
@@ -157,7 +157,7 @@ async fn expire_finished(job: &Job, ctx: &Context) -> Result<Action> {
 async fn claimed_pods(job: &Job, pods_api: &Api<Pod>) -> Result<Vec<Arc<Pod>>> {
     let selector = crate::util::selector(job.spec.as_ref().and_then(|s| s.selector.as_ref()))?;
     let listed = pods_api.list(&ListParams::default()).await?.items;
-    crate::claim::claim_pods(job, &selector, listed.into_iter().map(Arc::new), pods_api).await
+    crate::util::claim::claim_pods(job, &selector, listed.into_iter().map(Arc::new), pods_api).await
 }
 
 /// Deletes pods, ignoring those already gone.

@@ -27,6 +27,13 @@ pub trait ObjectSource: Send + Sync {
     async fn services(&self, _namespace: &str) -> Result<Vec<Service>> {
         Ok(Vec::new())
     }
+    /// The host path of the volume bound to claim `name` (see `volumes::claims`); none by
+    /// default.
+    async fn claim_path(&self, _namespace: &str, name: &str) -> Result<std::path::PathBuf> {
+        Err(KubeletError::InvalidSpec(format!(
+            "persistentvolumeclaim {name:?} not found"
+        )))
+    }
 }
 
 /// Flatten a ConfigMap's data and binaryData.
@@ -72,6 +79,10 @@ impl ObjectSource for kube::Client {
     async fn services(&self, ns: &str) -> Result<Vec<Service>> {
         let api: kube::Api<Service> = kube::Api::namespaced(self.clone(), ns);
         Ok(api.list(&Default::default()).await?.items)
+    }
+
+    async fn claim_path(&self, ns: &str, name: &str) -> Result<std::path::PathBuf> {
+        crate::volumes::claims::resolve(self, ns, name).await
     }
 }
 

@@ -79,22 +79,31 @@ fn node_status(i: usize) -> Value {
     })
 }
 
-/// Whether a container only runs `true` or `echo` (so its pod completes at once).
-pub fn trivially_completes(c: &Container) -> bool {
+/// The exit code of a container whose command ends at once: 0 for `true`/`echo`, 1 for
+/// `false`, N for `exit N` (so tests can drive Job failure handling); None for anything else,
+/// which "runs" until deleted.
+pub fn scripted_exit(c: &Container) -> Option<i32> {
     let mut words: Vec<String> = c.command.clone().unwrap_or_default();
     words.extend(c.args.clone().unwrap_or_default());
-    let Some(first) = words.first() else {
-        return false;
+    let base = words.first()?.rsplit('/').next().unwrap_or("").to_string();
+    let script = match base.as_str() {
+        "sh" | "bash" if words.get(1).map(String::as_str) == Some("-c") => {
+            words.get(2)?.trim().to_string()
+        }
+        _ => words.join(" "),
     };
-    let base = first.rsplit('/').next().unwrap_or("");
-    match base {
-        "true" | "echo" => true,
-        "sh" | "bash" if words.get(1).map(String::as_str) == Some("-c") => words
-            .get(2)
-            .map(|s| s.trim())
-            .is_some_and(|s| s == "true" || s.starts_with("echo ") || s == "echo"),
-        _ => false,
+    let first = script.split_whitespace().next().unwrap_or("");
+    match first {
+        "true" | "echo" => Some(0),
+        "false" => Some(1),
+        "exit" => script.split_whitespace().nth(1).unwrap_or("0").parse().ok(),
+        _ => None,
     }
+}
+
+/// Whether a container only runs `true` or `echo` (so its pod completes at once).
+pub fn trivially_completes(c: &Container) -> bool {
+    scripted_exit(c) == Some(0)
 }
 
 /// The status a hollow node reports for `pod`.
@@ -105,12 +114,21 @@ pub fn pod_status(pod: &Pod, host_ip: &str, pod_ip: &str) -> Value {
         .as_ref()
         .map(|s| s.containers.clone())
         .unwrap_or_default();
-    let done = !containers.is_empty() && containers.iter().all(trivially_completes);
+    let exits: Vec<Option<i32>> = containers.iter().map(scripted_exit).collect();
+    let never_restarts =
+        pod.spec.as_ref().and_then(|s| s.restart_policy.as_deref()) == Some("Never");
+    let succeeded = !exits.is_empty() && exits.iter().all(|e| *e == Some(0));
+    let failed =
+        never_restarts && !exits.is_empty() && exits.iter().all(Option::is_some) && !succeeded;
+    let done = succeeded || failed;
     let statuses: Vec<Value> = containers
         .iter()
-        .map(|c| {
+        .zip(&exits)
+        .map(|(c, exit)| {
             let state = if done {
-                json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": t, "finishedAt": t}})
+                let code = exit.unwrap_or(0);
+                let reason = if code == 0 { "Completed" } else { "Error" };
+                json!({"terminated": {"exitCode": code, "reason": reason, "startedAt": t, "finishedAt": t}})
             } else {
                 json!({"running": {"startedAt": t}})
             };
@@ -131,7 +149,7 @@ pub fn pod_status(pod: &Pod, host_ip: &str, pod_ip: &str) -> Value {
         "lastTransitionTime": t, "reason": if st == "True" { Value::Null } else { reason.clone() }})
     };
     json!({
-        "phase": if done { "Succeeded" } else { "Running" },
+        "phase": if failed { "Failed" } else if done { "Succeeded" } else { "Running" },
         "conditions": [cond("PodReadyToStartContainers", "True"), cond("Initialized", "True"),
             cond("Ready", ready), cond("ContainersReady", ready), cond("PodScheduled", "True")],
         "hostIP": host_ip, "hostIPs": [{"ip": host_ip}],
@@ -365,6 +383,12 @@ mod tests {
         ]))));
         assert!(!trivially_completes(&container(json!(["httpd", "-f"]))));
         assert!(!trivially_completes(&container(json!(null))));
+        assert_eq!(
+            scripted_exit(&container(json!(["sh", "-c", "exit 42"]))),
+            Some(42)
+        );
+        assert_eq!(scripted_exit(&container(json!(["false"]))), Some(1));
+        assert_eq!(scripted_exit(&container(json!(["sleep", "10"]))), None);
     }
 
     #[test]

@@ -24,9 +24,9 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{kube_not_found, Result};
 use crate::events::Recorder;
 use crate::util::{
-    controller_ref, drain, is_controlled_by, is_deleting, is_pod_active, is_pod_available,
-    is_pod_ready, matches, now_secs, owner_ref, patch_merge, patch_status, pod_from_template,
-    pod_phase, pod_prefix, secs, selector, set_selector,
+    drain, is_controlled_by, is_deleting, is_pod_active, is_pod_available, is_pod_ready, now_secs,
+    owner_ref, patch_status, pod_from_template, pod_phase, pod_prefix, secs, selector,
+    set_selector,
 };
 use crate::Context;
 
@@ -174,7 +174,6 @@ async fn run_kind<K: ReplicaOwner>(ctx: Context, token: CancellationToken) {
     let pod_changes = ctx.informers.pods.changes();
     let ctrl = Controller::new(owners, watcher::Config::default());
     let owner_store = ctrl.store();
-    let kind = K::kind(&()).into_owned();
     let rctx = Arc::new(ReplicaCtx {
         recorder: Recorder::new(ctx.client.clone(), K::component(), None),
         ctx,
@@ -183,26 +182,7 @@ async fn run_kind<K: ReplicaOwner>(ctx: Context, token: CancellationToken) {
     });
     let stream = ctrl
         .watches_stream(pod_changes, move |pod: Pod| {
-            let ns = pod.namespace().unwrap_or_default();
-            if let Some(r) = controller_ref(&pod.metadata) {
-                return if r.kind == kind {
-                    vec![ObjectRef::<K>::new(&r.name).within(&ns)]
-                } else {
-                    Vec::new()
-                };
-            }
-            // An orphan wakes every owner in its namespace whose selector matches it.
-            owner_store
-                .state()
-                .iter()
-                .filter(|o| o.namespace().as_deref() == Some(ns.as_str()))
-                .filter(|o| {
-                    o.pod_selector()
-                        .map(|s| matches(&s, &pod.metadata))
-                        .unwrap_or(false)
-                })
-                .map(|o| ObjectRef::from_obj(o.as_ref()))
-                .collect()
+            crate::util::claim::owners_to_wake(&owner_store, &pod, |o: &K| o.pod_selector().ok())
         })
         .graceful_shutdown_on(async move { token.cancelled().await })
         .run(reconcile::<K>, error_policy::<K>, rctx);
@@ -270,7 +250,6 @@ pub fn slow_start_batches(n: usize) -> Vec<usize> {
 async fn reconcile<K: ReplicaOwner>(owner: Arc<K>, rctx: Arc<ReplicaCtx>) -> Result<Action> {
     let ns = owner.namespace().unwrap_or_default();
     let name = owner.name_any();
-    let uid = owner.meta().uid.clone().unwrap_or_default();
     let key = format!("{ns}/{name}");
     let client = &rctx.ctx.client;
     let pod_api: Api<Pod> = Api::namespaced(client.clone(), &ns);
@@ -278,52 +257,13 @@ async fn reconcile<K: ReplicaOwner>(owner: Arc<K>, rctx: Arc<ReplicaCtx>) -> Res
     let satisfied = rctx.expectations.satisfied(&key, &rctx.pods, &ns);
 
     // Claim: adopt matching orphans, release owned pods that stopped matching.
-    let mut owned: Vec<Arc<Pod>> = Vec::new();
-    for p in rctx.pods.state() {
-        if p.namespace().as_deref() != Some(ns.as_str()) {
-            continue;
-        }
-        let matching = matches(&sel, &p.metadata);
-        match controller_ref(&p.metadata) {
-            Some(r) if r.uid == uid => {
-                if matching {
-                    owned.push(p);
-                } else if !is_deleting(&p.metadata) {
-                    let refs: Vec<_> = p
-                        .metadata
-                        .owner_references
-                        .iter()
-                        .flatten()
-                        .filter(|r| r.uid != uid)
-                        .cloned()
-                        .collect();
-                    let _ = patch_merge(
-                        &pod_api,
-                        &p.name_any(),
-                        json!({"metadata": {"ownerReferences": refs}}),
-                    )
-                    .await;
-                }
-            }
-            Some(_) => {}
-            None if matching && !is_deleting(owner.meta()) && !is_deleting(&p.metadata) => {
-                let mut refs = p.metadata.owner_references.clone().unwrap_or_default();
-                refs.push(owner_ref(owner.as_ref()));
-                match patch_merge(
-                    &pod_api,
-                    &p.name_any(),
-                    json!({"metadata": {"ownerReferences": refs, "uid": p.metadata.uid}}),
-                )
-                .await
-                {
-                    Ok(()) => owned.push(p),
-                    Err(e) if e.is_not_found() => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            None => {}
-        }
-    }
+    let in_namespace = rctx
+        .pods
+        .state()
+        .into_iter()
+        .filter(|p| p.namespace().as_deref() == Some(ns.as_str()));
+    let owned =
+        crate::util::claim::claim_pods(owner.as_ref(), &sel, in_namespace, &pod_api).await?;
     let active: Vec<Arc<Pod>> = owned.iter().filter(|p| is_pod_active(p)).cloned().collect();
     let want = owner.replicas().max(0) as usize;
     let mut failure: Option<String> = None;

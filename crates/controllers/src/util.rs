@@ -1,5 +1,7 @@
 //! Helpers shared by the controllers: selectors, owner references, pod state, time, names.
 
+pub mod claim;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

@@ -43,6 +43,8 @@ pub struct AgentConfig {
     pub taints: Vec<Taint>,
     /// Unmap start-up code once the agent runs (standalone agents; see [`crate::memory`]).
     pub release_startup_code: bool,
+    /// The service proxy's settings; `None` runs no proxy.
+    pub proxy: Option<crate::proxy::ProxyConfig>,
 }
 
 impl AgentConfig {
@@ -58,6 +60,7 @@ impl AgentConfig {
             labels: BTreeMap::new(),
             taints: Vec::new(),
             release_startup_code: false,
+            proxy: None,
         }
     }
 }
@@ -139,6 +142,10 @@ pub async fn run_agent_with(
     let workers: Workers = Arc::new(Mutex::new(HashMap::new()));
     let (stop_tx, stop_rx) = watch::channel(false);
 
+    let proxy = cfg
+        .proxy
+        .clone()
+        .map(|p| crate::proxy::spawn(client.clone(), p, cfg.node_name.clone()));
     let heartbeat = tokio::spawn(heartbeat_loop(client.clone(), settings, facts));
     let events = tokio::spawn(engine_events(
         runtime.clone(),
@@ -159,6 +166,9 @@ pub async fn run_agent_with(
 
     shutdown.await;
     let _ = stop_tx.send(true);
+    if let Some(proxy) = proxy {
+        proxy.stop().await;
+    }
     for t in [&heartbeat, &events, &pods, &server_task] {
         t.abort();
     }

@@ -33,6 +33,7 @@ pub mod naming;
 pub mod node;
 pub mod pod_worker;
 pub mod probes;
+pub mod proxy;
 pub mod quantity;
 pub mod runtime;
 pub mod server;

@@ -175,14 +175,25 @@ fn default_job_spec(spec: &mut Value) {
         set_default(spec, &["completions"], json!(1));
     }
     set_default(spec, &["parallelism"], json!(1));
-    set_default(spec, &["backoffLimit"], json!(6));
-    set_default(spec, &["completionMode"], json!("NonIndexed"));
-    set_default(spec, &["suspend"], json!(false));
+    // Upstream: with backoffLimitPerIndex the global limit defaults to "no limit", and a pod
+    // failure policy makes replacements wait for pods to be fully Failed.
+    let per_index = spec
+        .get("backoffLimitPerIndex")
+        .is_some_and(|v| !v.is_null());
     set_default(
         spec,
-        &["podReplacementPolicy"],
-        json!("TerminatingOrFailed"),
+        &["backoffLimit"],
+        json!(if per_index { i32::MAX } else { 6 }),
     );
+    set_default(spec, &["completionMode"], json!("NonIndexed"));
+    set_default(spec, &["suspend"], json!(false));
+    let failure_policy = spec.get("podFailurePolicy").is_some_and(|v| !v.is_null());
+    let replacement = if failure_policy {
+        "Failed"
+    } else {
+        "TerminatingOrFailed"
+    };
+    set_default(spec, &["podReplacementPolicy"], json!(replacement));
     if let Some(pod_spec) = get_mut(spec, &["template", "spec"]) {
         set_default(pod_spec, &["restartPolicy"], json!("Never"));
         default_pod_spec(pod_spec);

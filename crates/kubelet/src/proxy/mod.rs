@@ -1,0 +1,207 @@
+//! The service proxy (kube-proxy's job): programs one nftables table per node from Services and
+//! EndpointSlices, replacing the whole table in one `nft -f -` transaction whenever the wanted
+//! rules change. ClusterIP and NodePort (also on 127.0.0.1), TCP and UDP, random balancing over
+//! ready endpoints, REJECT for ports without endpoints, masquerade for hairpin and node ports.
+//! The service CIDR is routed onto the pod bridge so no cluster address follows the default
+//! route. Stopping the proxy removes the table and the route.
+
+pub mod model;
+pub mod render;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::runtime::{reflector, watcher, WatchStreamExt};
+use kube::Api;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{watch, Notify};
+
+/// How the proxy is set up on this host.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// The nft table this node owns (see [`render::table_name`]).
+    pub table: String,
+    /// The Service CIDR, routed onto the pod bridge (e.g. `10.96.0.0/12`).
+    pub service_cidr: Option<String>,
+    /// The bridge the pods sit on (Docker's default `docker0`).
+    pub bridge: String,
+}
+
+impl ProxyConfig {
+    /// Defaults for `node`: its own table, Docker's default bridge, no route.
+    pub fn for_node(node: &str) -> Self {
+        Self {
+            table: render::table_name(node),
+            service_cidr: None,
+            bridge: "docker0".into(),
+        }
+    }
+}
+
+/// A running proxy; [`ProxyHandle::stop`] removes its rules.
+pub struct ProxyHandle {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ProxyHandle {
+    /// Stops programming and removes the table and the route.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
+    }
+}
+
+/// Starts the proxy for `node`.
+pub fn spawn(client: kube::Client, cfg: ProxyConfig, node: String) -> ProxyHandle {
+    let (stop, stop_rx) = watch::channel(false);
+    let task = tokio::spawn(run(client, cfg, node, stop_rx));
+    ProxyHandle { stop, task }
+}
+
+async fn run(
+    client: kube::Client,
+    cfg: ProxyConfig,
+    node: String,
+    mut stop: watch::Receiver<bool>,
+) {
+    let route_added = prepare_host(&cfg).await;
+    let changed = Arc::new(Notify::new());
+    let (services, svc_writer) = reflector::store::<Service>();
+    let (slices, slice_writer) = reflector::store::<EndpointSlice>();
+    let svc_api: Api<Service> = Api::all(client.clone());
+    let slice_api: Api<EndpointSlice> = Api::all(client);
+    let svc_task = tokio::spawn(drive(
+        reflector::reflector(svc_writer, watcher::watcher(svc_api, Default::default()))
+            .default_backoff()
+            .boxed(),
+        changed.clone(),
+    ));
+    let slice_task = tokio::spawn(drive(
+        reflector::reflector(
+            slice_writer,
+            watcher::watcher(slice_api, Default::default()),
+        )
+        .default_backoff()
+        .boxed(),
+        changed.clone(),
+    ));
+    let mut applied = String::new();
+    let mut resync = tokio::time::interval(Duration::from_secs(30));
+    loop {
+        let force = tokio::select! {
+            _ = changed.notified() => false,
+            _ = resync.tick() => true,
+            _ = stop.changed() => break,
+        };
+        if services.wait_until_ready().await.is_err() || slices.wait_until_ready().await.is_err() {
+            break;
+        }
+        // Let a burst of events (a rollout's slices) settle into one transaction.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let svcs = services.state();
+        let sls = slices.state();
+        let rules = model::build(
+            &svcs.iter().map(|s| s.as_ref()).collect::<Vec<_>>(),
+            &sls.iter().map(|s| s.as_ref()).collect::<Vec<_>>(),
+            &node,
+        );
+        let script = render::script(&cfg.table, &rules);
+        if script == applied && !force {
+            continue;
+        }
+        match nft(&script).await {
+            Ok(()) => {
+                tracing::debug!(table = %cfg.table, ports = rules.len(), "service rules applied");
+                applied = script;
+            }
+            Err(e) => {
+                tracing::warn!(table = %cfg.table, error = %e, "applying service rules failed")
+            }
+        }
+    }
+    svc_task.abort();
+    slice_task.abort();
+    if let Err(e) = nft(&render::removal(&cfg.table)).await {
+        tracing::warn!(table = %cfg.table, error = %e, "removing service rules failed");
+    }
+    if let (true, Some(cidr)) = (route_added, &cfg.service_cidr) {
+        let _ = ip(&["route", "del", cidr, "dev", &cfg.bridge]).await;
+    }
+}
+
+async fn drive<T>(
+    mut stream: futures::stream::BoxStream<'static, Result<watcher::Event<T>, watcher::Error>>,
+    changed: Arc<Notify>,
+) {
+    while let Some(ev) = stream.next().await {
+        match ev {
+            Ok(watcher::Event::Init) | Ok(watcher::Event::InitApply(_)) => {}
+            Ok(_) => changed.notify_one(),
+            Err(e) => tracing::debug!(error = %e, "service proxy watch error"),
+        }
+    }
+}
+
+/// Routes the service CIDR onto the pod bridge (so unserved cluster addresses stay on this host
+/// while host processes can still connect to ClusterIPs) and lets DNATed packets from 127.0.0.1
+/// (node ports on localhost) be routed to the bridge. Returns whether this call added the route.
+async fn prepare_host(cfg: &ProxyConfig) -> bool {
+    let sysctl = format!("/proc/sys/net/ipv4/conf/{}/route_localnet", cfg.bridge);
+    if let Err(e) = std::fs::write(&sysctl, "1") {
+        tracing::warn!(path = %sysctl, error = %e, "node ports on 127.0.0.1 will not work");
+    }
+    let Some(cidr) = &cfg.service_cidr else {
+        return false;
+    };
+    match ip(&["route", "add", cidr, "dev", &cfg.bridge]).await {
+        Ok(()) => true,
+        Err(e) if e.contains("File exists") => false,
+        Err(e) => {
+            tracing::warn!(%cidr, error = %e, "cannot route the service CIDR locally");
+            false
+        }
+    }
+}
+
+async fn ip(args: &[&str]) -> Result<(), String> {
+    let out = tokio::process::Command::new("ip")
+        .args(args)
+        .output()
+        .await
+        .map_err(|e| format!("running ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
+/// Runs `nft -f -` with `script` on stdin (one atomic transaction).
+async fn nft(script: &str) -> Result<(), String> {
+    let mut child = tokio::process::Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("running nft: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(script.as_bytes())
+            .await
+            .map_err(|e| format!("writing to nft: {e}"))?;
+    }
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|e| format!("waiting for nft: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}

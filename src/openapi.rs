@@ -26,7 +26,7 @@ pub fn api_kinds<'a>(kinds: impl IntoIterator<Item = &'a ResourceDescriptor>) ->
                 verbs: discovery::VERBS.iter().map(|v| v.to_string()).collect(),
                 subresources: ["status", "scale"]
                     .iter()
-                    .filter(|s| discovery::has_subresource(d, s))
+                    .filter(|s| d.subresource(s).is_some())
                     .map(|s| s.to_string())
                     .collect(),
                 schema,

@@ -148,6 +148,12 @@ pub fn descriptors(crd: &Value, terminating: bool) -> Vec<ResourceDescriptor> {
                 } else {
                     &CUSTOM_RESOURCE
                 },
+                name_rule: ferrokube_apimachinery::validation::NameRule::Dns1123Subdomain,
+                validator: None,
+                field_attrs: ferrokube_apimachinery::fields::META,
+                printer: ferrokube_apimachinery::printers::DEFAULT,
+                extra_subresources: Vec::new(),
+                hooks: Default::default(),
             }
         })
         .collect()

@@ -17,97 +17,6 @@ pub const VERBS: &[&str] = &[
     "watch",
 ];
 
-/// One subresource as discovery lists it.
-struct Sub {
-    name: &'static str,
-    group: String,
-    version: String,
-    kind: String,
-    verbs: &'static [&'static str],
-}
-
-/// Subresources served for a kind (beyond status/scale, pods have their action subresources).
-fn subresources(d: &ResourceDescriptor) -> Vec<Sub> {
-    let mut subs = Vec::new();
-    if d.status_subresource {
-        subs.push(Sub {
-            name: "status",
-            group: d.group.clone(),
-            version: d.version.clone(),
-            kind: d.kind.clone(),
-            verbs: &["get", "patch", "update"],
-        });
-    }
-    if d.scale.is_some() {
-        subs.push(Sub {
-            name: "scale",
-            group: "autoscaling".into(),
-            version: "v1".into(),
-            kind: "Scale".into(),
-            verbs: &["get", "patch", "update"],
-        });
-    }
-    if d.group.is_empty() && d.plural == "pods" {
-        subs.push(Sub {
-            name: "binding",
-            group: "".into(),
-            version: "v1".into(),
-            kind: "Binding".into(),
-            verbs: &["create"],
-        });
-        subs.push(Sub {
-            name: "eviction",
-            group: "policy".into(),
-            version: "v1".into(),
-            kind: "Eviction".into(),
-            verbs: &["create"],
-        });
-        // The streaming subresources, with the kinds and verbs upstream's discovery lists.
-        for (name, kind, verbs) in [
-            ("attach", "PodAttachOptions", &["create", "get"][..]),
-            ("exec", "PodExecOptions", &["create", "get"][..]),
-            ("log", "Pod", &["get"][..]),
-            (
-                "portforward",
-                "PodPortForwardOptions",
-                &["create", "get"][..],
-            ),
-        ] {
-            subs.push(Sub {
-                name,
-                group: "".into(),
-                version: "v1".into(),
-                kind: kind.into(),
-                verbs,
-            });
-        }
-    }
-    if d.group.is_empty() && d.plural == "serviceaccounts" {
-        subs.push(Sub {
-            name: "token",
-            group: "authentication.k8s.io".into(),
-            version: "v1".into(),
-            kind: "TokenRequest".into(),
-            verbs: &["create"],
-        });
-    }
-    if d.group.is_empty() && d.plural == "namespaces" {
-        subs.push(Sub {
-            name: "finalize",
-            group: "".into(),
-            version: "v1".into(),
-            kind: "Namespace".into(),
-            verbs: &["update"],
-        });
-    }
-    subs
-}
-
-/// Whether a kind serves the named subresource.
-pub fn has_subresource(d: &ResourceDescriptor, name: &str) -> bool {
-    subresources(d).iter().any(|s| s.name == name)
-}
-
 /// `/api`
 pub fn api_versions(server_address: &str) -> Value {
     json!({
@@ -173,17 +82,18 @@ pub fn api_resource_list(reg: &Registry, group: &str, version: &str) -> Option<V
             entry["categories"] = json!(d.categories);
         }
         resources.push(entry);
-        for sub in subresources(d) {
+        for sub in d.subresources() {
+            let (group, version, kind) = sub.response_kind(d);
             let mut entry = json!({
                 "name": format!("{}/{}", d.plural, sub.name),
                 "singularName": "",
                 "namespaced": d.namespaced,
-                "kind": sub.kind,
+                "kind": kind,
                 "verbs": sub.verbs,
             });
-            if sub.group != d.group || sub.version != d.version {
-                entry["group"] = json!(sub.group);
-                entry["version"] = json!(sub.version);
+            if group != d.group || version != d.version {
+                entry["group"] = json!(group);
+                entry["version"] = json!(version);
             }
             resources.push(entry);
         }
@@ -280,9 +190,13 @@ fn aggregated_resource(d: &ResourceDescriptor) -> Value {
     } else {
         "Cluster"
     };
-    let subs: Vec<Value> = subresources(d)
+    let subs: Vec<Value> = d
+        .subresources()
         .iter()
-        .map(|s| json!({"subresource": s.name, "responseKind": {"group": s.group, "version": s.version, "kind": s.kind}, "verbs": s.verbs}))
+        .map(|s| {
+            let (group, version, kind) = s.response_kind(d);
+            json!({"subresource": s.name, "responseKind": {"group": group, "version": version, "kind": kind}, "verbs": s.verbs})
+        })
         .collect();
     let mut entry = json!({
         "resource": d.plural,

@@ -1,7 +1,6 @@
 //! The HTTP face of the API server: routing, authentication, health and version endpoints,
 //! discovery, OpenAPI, and the one generic resource handler.
 
-pub mod actions;
 pub mod codec;
 pub mod discovery;
 pub mod duplicates;
@@ -10,7 +9,6 @@ pub mod proxy;
 pub mod request;
 pub mod resources;
 pub mod serve;
-pub mod token;
 pub mod watch;
 
 use std::sync::Arc;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
@@ -25,10 +25,8 @@ use tokio::io::AsyncWriteExt;
 
 use super::resources::Call;
 use super::AppState;
+use crate::registry::ResourceDescriptor;
 use crate::status::{ApiError, ApiResult, Cause};
-
-/// The pod subresources this module serves.
-pub const STREAM_SUBRESOURCES: [&str; 4] = ["log", "exec", "attach", "portforward"];
 
 /// Annotation naming the container kubectl (and we) pick when none is given.
 pub const DEFAULT_CONTAINER_ANNOTATION: &str = "kubectl.kubernetes.io/default-container";
@@ -70,23 +68,13 @@ impl From<ProxyError> for ApiError {
     }
 }
 
-/// Serves one streaming subresource request of a pod (`call.info.subresource` is one of
-/// [`STREAM_SUBRESOURCES`]).
-pub async fn serve(app: &Arc<AppState>, call: Call) -> ApiResult<Response> {
+/// Serves one connect subresource request of a pod (`log`, `exec`, `attach`, `portforward`;
+/// the caller checked the method against the subresource's verbs).
+pub async fn serve(app: &Arc<AppState>, d: &ResourceDescriptor, call: Call) -> ApiResult<Response> {
     let sub = call.info.subresource.clone().unwrap_or_default();
-    let allowed = match sub.as_str() {
-        "log" => call.method == Method::GET,
-        _ => call.method == Method::GET || call.method == Method::POST,
-    };
-    if !allowed {
-        return Err(ApiError::method_not_allowed(format!(
-            "the server does not allow this method on the requested resource ({} pods/{sub})",
-            call.method
-        )));
-    }
     let ns = call.info.namespace.clone().unwrap_or_default();
     let name = call.info.name.clone().unwrap_or_default();
-    let pod = load_pod(app, &ns, &name).await?;
+    let pod = load_pod(app, d, &ns, &name).await?;
     match sub.as_str() {
         "log" => logs(app, &pod, &ns, &name, &call).await,
         "exec" | "attach" => {
@@ -116,12 +104,8 @@ pub async fn serve(app: &Arc<AppState>, call: Call) -> ApiResult<Response> {
     }
 }
 
-async fn load_pod(app: &AppState, ns: &str, name: &str) -> ApiResult<Pod> {
-    let d = app
-        .registry
-        .lookup("", "v1", "pods")
-        .ok_or_else(ApiError::not_found_path)?;
-    let kv = app.registry.get(&d, Some(ns), name).await?;
+async fn load_pod(app: &AppState, d: &ResourceDescriptor, ns: &str, name: &str) -> ApiResult<Pod> {
+    let kv = app.registry.get(d, Some(ns), name).await?;
     serde_json::from_slice(&kv.value)
         .map_err(|e| ApiError::internal(format!("decoding stored pod {ns}/{name}: {e}")))
 }
@@ -405,11 +389,7 @@ fn text_response(body: Body) -> Response {
 
 /// Resolves a node's kubelet `host:port` from its status, as upstream's node connection info.
 async fn kubelet_address(app: &AppState, node_name: &str) -> ApiResult<String> {
-    let d = app
-        .registry
-        .lookup("", "v1", "nodes")
-        .ok_or_else(ApiError::not_found_path)?;
-    let kv = app.registry.get(&d, None, node_name).await?;
+    let kv = app.registry.node(node_name).await?;
     let node: Node = serde_json::from_slice(&kv.value)
         .map_err(|e| ApiError::internal(format!("decoding stored node {node_name}: {e}")))?;
     kubelet_address_of(&node, node_name).map_err(ApiError::from)

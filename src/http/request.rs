@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use crate::registry::kinds::{NAMESPACE_SEGMENT, NAMESPACE_SUBRESOURCES};
+
 /// What a resource request addresses.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct RequestInfo {
@@ -69,8 +71,8 @@ fn resource_info(group: &str, version: &str, rest: &[&str]) -> ApiPath {
         rest = &rest[1..];
     }
     // `namespaces/<ns>/<resource>...` unless the third segment is a namespace subresource.
-    if rest.first() == Some(&"namespaces") && rest.len() > 1 {
-        let is_namespace_subresource = rest.len() == 3 && matches!(rest[2], "status" | "finalize");
+    if rest.first() == Some(&NAMESPACE_SEGMENT) && rest.len() > 1 {
+        let is_namespace_subresource = rest.len() == 3 && NAMESPACE_SUBRESOURCES.contains(&rest[2]);
         if rest.len() > 2 && !is_namespace_subresource {
             info.namespace = Some(rest[1].to_string());
             rest = &rest[2..];

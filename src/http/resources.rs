@@ -20,6 +20,7 @@ use crate::registry::filter::Filter;
 use crate::registry::list::ListOptions;
 use crate::registry::patch::{value_bytes, ScaleChange};
 use crate::registry::rest::{DeleteOptions, Deleted, Part, WriteOptions};
+use crate::registry::subresource::{Action, ActionFn, ActionOutcome, Handler};
 use crate::registry::ResourceDescriptor;
 use crate::status::{ApiError, ApiResult};
 
@@ -100,7 +101,7 @@ async fn dispatch(app: Arc<AppState>, req: Request) -> ApiResult<Response> {
         return Err(ApiError::not_found_path());
     }
     if let Some(sub) = &call.info.subresource {
-        if !discovery::has_subresource(&d, sub) {
+        if d.subresource(sub).is_none() {
             return Err(ApiError::not_found_path());
         }
     }
@@ -215,14 +216,25 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
     let name = call.info.name.as_deref();
     let sub = call.info.subresource.as_deref();
     let q = &call.query;
-    match (&call.method, name, sub) {
-        (_, Some(_), Some(s))
-            if d.group.is_empty()
-                && d.plural == "pods"
-                && super::proxy::STREAM_SUBRESOURCES.contains(&s) =>
-        {
-            super::proxy::serve(app, call).await
+    if let (Some(name), Some(sub)) = (name, sub) {
+        // Dispatch on the kind's subresource table: checked to exist in `dispatch`.
+        let Some(entry) = d.subresource(sub) else {
+            return Err(ApiError::not_found_path());
+        };
+        if !entry.allows(verb_of(&call.method)) {
+            return Err(ApiError::method_not_allowed(format!(
+                "the server does not allow this method on the requested resource ({} {}/{sub})",
+                call.method,
+                d.qualified()
+            )));
         }
+        match entry.handler {
+            Handler::Connect => return super::proxy::serve(app, &d, call).await,
+            Handler::Action(action) => return serve_action(app, &d, ns, name, action, &call).await,
+            Handler::Status | Handler::Scale | Handler::Finalize => {}
+        }
+    }
+    match (&call.method, name, sub) {
         (&Method::GET, None, None) => {
             if call.info.legacy_watch || query_bool(q, "watch") == Some(true) {
                 let filter = Filter::parse(
@@ -268,17 +280,6 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
             let written = reg.create(&d, ns, body, &opts).await?;
             let resp = codec::object_response(StatusCode::CREATED, written.object, call.output);
             Ok(codec::with_warnings(resp, &written.warnings))
-        }
-        (&Method::POST, Some(name), Some("binding")) => {
-            let body = codec::decode_object(call.content_type.as_deref(), &call.body)?;
-            super::actions::bind(reg, &d, ns, name, &body, &write_options(&call)?).await
-        }
-        (&Method::POST, Some(name), Some("token")) => {
-            super::token::create(app, ns, name, &call).await
-        }
-        (&Method::POST, Some(name), Some("eviction")) => {
-            let body = codec::decode_object(call.content_type.as_deref(), &call.body)?;
-            super::actions::evict(reg, &d, ns, name, &body, write_options(&call)?.dry_run).await
         }
         (&Method::PUT, Some(name), None | Some("status") | Some("finalize")) => {
             let body = codec::decode_object(call.content_type.as_deref(), &call.body)?;
@@ -342,6 +343,49 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
             d.qualified()
         ))),
     }
+}
+
+/// The verb of a request's method, as discovery lists verbs.
+fn verb_of(method: &Method) -> &'static str {
+    match *method {
+        Method::GET | Method::HEAD => "get",
+        Method::POST => "create",
+        Method::PUT => "update",
+        Method::PATCH => "patch",
+        Method::DELETE => "delete",
+        _ => "",
+    }
+}
+
+/// Runs an action subresource (binding, eviction, token) with the decoded body.
+async fn serve_action(
+    app: &AppState,
+    d: &ResourceDescriptor,
+    ns: Option<&str>,
+    name: &str,
+    action: ActionFn,
+    call: &Call,
+) -> ApiResult<Response> {
+    let body = codec::decode_object(call.content_type.as_deref(), &call.body)?;
+    let options = write_options(call)?;
+    let outcome = action(Action {
+        registry: &app.registry,
+        descriptor: d,
+        namespace: ns,
+        name,
+        body,
+        options: &options,
+        tokens: app.authenticator.service_account_tokens().map(|t| &**t),
+    })
+    .await?;
+    Ok(match outcome {
+        ActionOutcome::Success(code) => status_success(code),
+        ActionOutcome::Object(code, object) => codec::object_response(
+            StatusCode::from_u16(code).unwrap_or(StatusCode::OK),
+            object,
+            call.output,
+        ),
+    })
 }
 
 /// Parses DeleteOptions from the query and (JSON, YAML or protobuf) body.
@@ -511,8 +555,7 @@ pub fn table_of(
             crate::crd::table::table(&custom.columns, objects, include, chrono::Utc::now())
         }
         None => ferrokube_apimachinery::printers::table(
-            &d.group,
-            &d.plural,
+            &d.printer,
             objects,
             include,
             chrono::Utc::now(),

@@ -140,7 +140,10 @@ fn is_empty_container(value: &Value) -> bool {
 /// Validates metadata and per-kind rules; 422 Invalid naming each bad field.
 pub fn validate(d: &ResourceDescriptor, obj: &Value, old: Option<&Value>) -> ApiResult<()> {
     let mut errors =
-        ferrokube_apimachinery::validation::validate_object(&d.group, &d.kind, obj, d.namespaced);
+        ferrokube_apimachinery::validation::validate_object_meta(obj, d.namespaced, d.name_rule);
+    if let Some(validator) = d.validator {
+        errors.extend(validator(obj));
+    }
     errors.extend(d.schema_errors(obj));
     errors.extend(d.strategy.validate(obj, old));
     let causes: Vec<Cause> = errors

@@ -2,14 +2,20 @@
 //! `registry::rest` is written once and reads these.
 
 use std::any::TypeId;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+
+use ferrokube_apimachinery::fields::FieldAttrs;
+use ferrokube_apimachinery::printers::Printer;
+use ferrokube_apimachinery::validation::{KindValidator, NameRule};
 
 use k8s_openapi::{ListableResource, NamespaceResourceScope, Resource};
 use schemars::JsonSchema;
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 
+use super::hooks::StorageHooks;
 use super::strategy::Strategy;
+use super::subresource::Subresource;
 
 /// Where the scale subresource reads and writes its numbers in the parent object.
 #[derive(Clone, Debug)]
@@ -106,9 +112,54 @@ pub struct ResourceDescriptor {
     pub codec: Codec,
     /// Per-kind defaulting, validation and update preparation.
     pub strategy: &'static dyn Strategy,
+    /// The rule `metadata.name` must follow.
+    pub name_rule: NameRule,
+    /// The kind's own field checks beyond ObjectMeta (upstream's `Validate<Kind>`).
+    pub validator: Option<KindValidator>,
+    /// Which fields a `fieldSelector` may name, and their values.
+    pub field_attrs: FieldAttrs,
+    /// Table columns and rows of built-in kinds (custom kinds print their CRD's columns).
+    pub printer: Printer,
+    /// Subresources beyond `status` and `scale` (which follow from the fields above), with
+    /// their handlers.
+    pub extra_subresources: Vec<Subresource>,
+    /// Storage hooks run inside each write's transaction (see [`super::hooks`]).
+    pub hooks: RwLock<Vec<Arc<dyn StorageHooks>>>,
 }
 
 impl ResourceDescriptor {
+    /// Every subresource the kind serves: `status` and `scale` when it has them, then the
+    /// kind's own ones, in discovery order.
+    pub fn subresources(&self) -> Vec<Subresource> {
+        let mut subs = Vec::new();
+        if self.status_subresource {
+            subs.push(Subresource::STATUS);
+        }
+        if self.scale.is_some() {
+            subs.push(Subresource::SCALE);
+        }
+        subs.extend(self.extra_subresources.iter().copied());
+        subs
+    }
+
+    /// The named subresource, if the kind serves it.
+    pub fn subresource(&self, name: &str) -> Option<Subresource> {
+        self.subresources().into_iter().find(|s| s.name == name)
+    }
+
+    /// The storage hooks installed on this kind, in order.
+    pub fn hooks(&self) -> Vec<Arc<dyn StorageHooks>> {
+        self.hooks.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Installs a storage hook (runs after those installed before it).
+    pub fn add_hook(&self, hook: Arc<dyn StorageHooks>) {
+        self.hooks
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(hook);
+    }
+
     /// `apiVersion` string ("v1", "apps/v1").
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {
@@ -259,8 +310,44 @@ impl Describe {
                     list_schema: ferrokube_openapi::list_schema_of::<K>,
                 }),
                 strategy,
+                name_rule: NameRule::Dns1123Subdomain,
+                validator: None,
+                field_attrs: ferrokube_apimachinery::fields::META,
+                printer: ferrokube_apimachinery::printers::DEFAULT,
+                extra_subresources: Vec::new(),
+                hooks: RwLock::new(Vec::new()),
             },
         }
+    }
+
+    /// The `metadata.name` rule (default: DNS-1123 subdomain).
+    pub fn names(mut self, rule: NameRule) -> Self {
+        self.inner.name_rule = rule;
+        self
+    }
+
+    /// The kind's own validation.
+    pub fn validate(mut self, validator: KindValidator) -> Self {
+        self.inner.validator = Some(validator);
+        self
+    }
+
+    /// Selectable fields (default: metadata.name and metadata.namespace).
+    pub fn fields(mut self, attrs: FieldAttrs) -> Self {
+        self.inner.field_attrs = attrs;
+        self
+    }
+
+    /// Table printer (default: Name, Created At).
+    pub fn printer(mut self, printer: Printer) -> Self {
+        self.inner.printer = printer;
+        self
+    }
+
+    /// Adds subresources beyond status and scale.
+    pub fn subresources(mut self, subs: &[Subresource]) -> Self {
+        self.inner.extra_subresources.extend_from_slice(subs);
+        self
     }
 
     /// Short names.

@@ -35,7 +35,8 @@ impl Filter {
         let field = match field.filter(|s| !s.is_empty()) {
             Some(s) => {
                 let sel = fields::FieldSelector::parse(s).map_err(|e| wrap(e.to_string()))?;
-                fields::validate_fields(&d.group, &d.plural, &sel)
+                d.field_attrs
+                    .validate(&sel)
                     .map_err(|e| ApiError::bad_request(e.to_string()))?;
                 Some(sel)
             }
@@ -71,6 +72,6 @@ impl Filter {
             && self
                 .field
                 .as_ref()
-                .is_none_or(|f| fields::matches(f, &d.group, &d.plural, obj))
+                .is_none_or(|f| fields::matches(f, &d.field_attrs, obj))
     }
 }

@@ -8,10 +8,56 @@ use k8s_openapi::api::{
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
 
+use ferrokube_apimachinery::{fields, printers as print, validation as valid};
+use valid::NameRule;
+
 use super::descriptor::{Describe, ResourceDescriptor};
 use super::strategy::*;
+use super::subresource::{Handler, Subresource};
 
 const ALL: &[&str] = &["all"];
+
+/// The URL segment scoping a path to a namespace (`/api/v1/namespaces/<ns>/...`). It is also
+/// the namespaces resource, whose own subresources the request parser must tell apart from a
+/// namespace's resources (`namespaces/<ns>/status` vs `namespaces/<ns>/pods`), as upstream's
+/// RequestInfoFactory does.
+pub const NAMESPACE_SEGMENT: &str = "namespaces";
+
+/// The namespace kind's subresources (see [`NAMESPACE_SEGMENT`]).
+pub const NAMESPACE_SUBRESOURCES: &[&str] = &["status", "finalize"];
+
+/// `namespaces/finalize`: writes keep only `spec.finalizers` changes.
+const FINALIZE: Subresource = Subresource {
+    name: "finalize",
+    verbs: &["update"],
+    response: Some(("", "v1")),
+    kind: Some("Namespace"),
+    handler: Handler::Finalize,
+};
+
+/// Pods' subresources beyond status: the scheduler's binding, eviction, and the streams the
+/// node agent serves (kinds and verbs as upstream's discovery lists them).
+const POD_SUBRESOURCES: &[Subresource] = &[
+    Subresource::action("binding", ("", "v1"), "Binding", super::pods::bind_action),
+    Subresource::action(
+        "eviction",
+        ("policy", "v1"),
+        "Eviction",
+        super::pods::evict_action,
+    ),
+    Subresource::connect("attach", "PodAttachOptions", &["create", "get"]),
+    Subresource::connect("exec", "PodExecOptions", &["create", "get"]),
+    Subresource::connect("log", "Pod", &["get"]),
+    Subresource::connect("portforward", "PodPortForwardOptions", &["create", "get"]),
+];
+
+/// `serviceaccounts/token`: TokenRequest.
+const TOKEN: Subresource = Subresource::action(
+    "token",
+    ("authentication.k8s.io", "v1"),
+    "TokenRequest",
+    super::token::token_action,
+);
 
 /// Every built-in kind, in the order discovery lists them.
 pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
@@ -20,41 +66,71 @@ pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
         Describe::of::<core::Namespace>(&NAMESPACE)
             .short(&["ns"])
             .status()
+            .names(NameRule::Dns1123Label)
+            .fields(fields::NAMESPACE)
+            .printer(print::NAMESPACES)
+            .subresources(&[FINALIZE])
             .build("namespace"),
         Describe::of::<core::Pod>(&POD)
             .short(&["po"])
             .categories(ALL)
             .status()
+            .validate(valid::validate_pod)
+            .fields(fields::POD)
+            .printer(print::PODS)
+            .subresources(POD_SUBRESOURCES)
             .build("pod"),
         Describe::of::<core::Service>(&SERVICE)
             .short(&["svc"])
             .categories(ALL)
             .status()
+            .names(NameRule::Dns1035Label)
+            .validate(valid::validate_service)
+            .fields(fields::SERVICE)
+            .printer(print::SERVICES)
             .build("service"),
         Describe::of::<core::Endpoints>(&PLAIN)
             .short(&["ep"])
+            .printer(print::ENDPOINTS)
             .build("endpoints"),
         Describe::of::<core::ConfigMap>(&PLAIN)
             .short(&["cm"])
+            .validate(valid::validate_config_map)
+            .printer(print::CONFIGMAPS)
             .build("configmap"),
-        Describe::of::<core::Secret>(&SECRET).build("secret"),
+        Describe::of::<core::Secret>(&SECRET)
+            .validate(valid::validate_secret)
+            .fields(fields::SECRET)
+            .printer(print::SECRETS)
+            .build("secret"),
         Describe::of::<core::ServiceAccount>(&SERVICE_ACCOUNT)
             .short(&["sa"])
+            .printer(print::SERVICEACCOUNTS)
+            .subresources(&[TOKEN])
             .build("serviceaccount"),
         Describe::of::<core::Node>(&NODE)
             .short(&["no"])
             .status()
+            .fields(fields::NODE)
+            .printer(print::NODES)
             .build("node"),
         Describe::of::<core::Event>(&PLAIN)
             .short(&["ev"])
+            .fields(fields::EVENT)
+            .printer(print::EVENTS)
             .build("event"),
         Describe::of::<core::ReplicationController>(&REPLICATION_CONTROLLER)
             .short(&["rc"])
             .categories(ALL)
             .status()
             .scale("/spec/selector")
+            .validate(valid::validate_replication_controller)
+            .fields(fields::REPLICATION_CONTROLLER)
+            .printer(print::REPLICATIONCONTROLLERS)
             .build("replicationcontroller"),
-        Describe::of::<core::PodTemplate>(&PLAIN).build("podtemplate"),
+        Describe::of::<core::PodTemplate>(&PLAIN)
+            .validate(valid::validate_pod_template)
+            .build("podtemplate"),
         Describe::of::<core::LimitRange>(&PLAIN)
             .short(&["limits"])
             .build("limitrange"),
@@ -65,10 +141,12 @@ pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
         Describe::of::<core::PersistentVolume>(&PLAIN)
             .short(&["pv"])
             .status()
+            .printer(print::PERSISTENTVOLUMES)
             .build("persistentvolume"),
         Describe::of::<core::PersistentVolumeClaim>(&PLAIN)
             .short(&["pvc"])
             .status()
+            .printer(print::PERSISTENTVOLUMECLAIMS)
             .build("persistentvolumeclaim"),
         // apps/v1
         Describe::of::<apps::Deployment>(&DEPLOYMENT)
@@ -76,65 +154,99 @@ pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
             .categories(ALL)
             .status()
             .scale("/spec/selector")
+            .validate(valid::validate_apps_workload)
+            .printer(print::DEPLOYMENTS)
             .build("deployment"),
         Describe::of::<apps::ReplicaSet>(&REPLICASET)
             .short(&["rs"])
             .categories(ALL)
             .status()
             .scale("/spec/selector")
+            .validate(valid::validate_apps_workload)
+            .printer(print::REPLICASETS)
             .build("replicaset"),
         Describe::of::<apps::DaemonSet>(&DAEMONSET)
             .short(&["ds"])
             .categories(ALL)
             .status()
+            .validate(valid::validate_apps_workload)
+            .printer(print::DAEMONSETS)
             .build("daemonset"),
         Describe::of::<apps::StatefulSet>(&STATEFULSET)
             .short(&["sts"])
             .categories(ALL)
             .status()
             .scale("/spec/selector")
+            .validate(valid::validate_apps_workload)
+            .printer(print::STATEFULSETS)
             .build("statefulset"),
-        Describe::of::<apps::ControllerRevision>(&PLAIN).build("controllerrevision"),
+        Describe::of::<apps::ControllerRevision>(&PLAIN)
+            .printer(print::CONTROLLERREVISIONS)
+            .build("controllerrevision"),
         // batch/v1
         Describe::of::<batch::Job>(&JOB)
             .categories(ALL)
             .status()
+            .validate(valid::validate_job)
+            .fields(fields::JOB)
+            .printer(print::JOBS)
             .build("job"),
         Describe::of::<batch::CronJob>(&CRONJOB)
             .short(&["cj"])
             .categories(ALL)
             .status()
+            .validate(valid::validate_cron_job)
+            .printer(print::CRONJOBS)
             .build("cronjob"),
         // coordination.k8s.io/v1
-        Describe::of::<coordination::Lease>(&PLAIN).build("lease"),
+        Describe::of::<coordination::Lease>(&PLAIN)
+            .printer(print::LEASES)
+            .build("lease"),
         // discovery.k8s.io/v1
-        Describe::of::<discovery::EndpointSlice>(&PLAIN).build("endpointslice"),
+        Describe::of::<discovery::EndpointSlice>(&PLAIN)
+            .printer(print::ENDPOINTSLICES)
+            .build("endpointslice"),
         // events.k8s.io/v1
         Describe::of::<events::Event>(&PLAIN)
             .short(&["ev"])
+            .fields(fields::EVENTS_API)
+            .printer(print::EVENTS_API)
             .build("event"),
         // policy/v1
         Describe::of::<policy::PodDisruptionBudget>(&GENERATIONAL)
             .short(&["pdb"])
             .status()
+            .printer(print::PODDISRUPTIONBUDGETS)
             .build("poddisruptionbudget"),
         // networking.k8s.io/v1
         Describe::of::<networking::Ingress>(&GENERATIONAL)
             .short(&["ing"])
             .status()
+            .printer(print::INGRESSES)
             .build("ingress"),
         Describe::of::<networking::NetworkPolicy>(&GENERATIONAL)
             .short(&["netpol"])
             .build("networkpolicy"),
         Describe::of::<networking::IngressClass>(&PLAIN).build("ingressclass"),
         // rbac.authorization.k8s.io/v1 (stored; enforcement comes with the RBAC authorizer)
-        Describe::of::<rbac::ClusterRole>(&PLAIN).build("clusterrole"),
-        Describe::of::<rbac::ClusterRoleBinding>(&PLAIN).build("clusterrolebinding"),
-        Describe::of::<rbac::Role>(&PLAIN).build("role"),
-        Describe::of::<rbac::RoleBinding>(&PLAIN).build("rolebinding"),
+        Describe::of::<rbac::ClusterRole>(&PLAIN)
+            .names(NameRule::PathSegment)
+            .build("clusterrole"),
+        Describe::of::<rbac::ClusterRoleBinding>(&PLAIN)
+            .names(NameRule::PathSegment)
+            .printer(print::CLUSTERROLEBINDINGS)
+            .build("clusterrolebinding"),
+        Describe::of::<rbac::Role>(&PLAIN)
+            .names(NameRule::PathSegment)
+            .build("role"),
+        Describe::of::<rbac::RoleBinding>(&PLAIN)
+            .names(NameRule::PathSegment)
+            .printer(print::ROLEBINDINGS)
+            .build("rolebinding"),
         // storage.k8s.io/v1
         Describe::of::<storage::StorageClass>(&PLAIN)
             .short(&["sc"])
+            .printer(print::STORAGECLASSES)
             .build("storageclass"),
         // apiextensions.k8s.io/v1
         Describe::of::<apiextensions::CustomResourceDefinition>(&CRD)
@@ -145,6 +257,7 @@ pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
         // scheduling.k8s.io/v1
         Describe::of::<scheduling::PriorityClass>(&PLAIN)
             .short(&["pc"])
+            .printer(print::PRIORITYCLASSES)
             .build("priorityclass"),
     ]
 }

@@ -4,12 +4,18 @@
 pub mod admit;
 pub mod descriptor;
 pub mod filter;
+pub mod hooks;
 pub mod kinds;
 pub mod list;
 pub mod meta;
 pub mod patch;
+pub mod pods;
 pub mod rest;
 pub mod strategy;
+pub mod subresource;
+#[cfg(test)]
+mod tests;
+pub mod token;
 pub mod watch;
 
 use std::collections::{BTreeMap, HashMap};
@@ -144,6 +150,22 @@ impl Registry {
             .iter()
             .find(|k| k.group == group && k.kind == kind)
             .cloned()
+    }
+
+    /// Installs a storage hook on the built-in kind `group`/`kind` (see [`hooks`]); false when
+    /// no such kind is served.
+    pub fn add_hook(&self, group: &str, kind: &str, hook: Arc<dyn hooks::StorageHooks>) -> bool {
+        match self
+            .builtins
+            .iter()
+            .find(|d| d.group == group && d.kind == kind)
+        {
+            Some(d) => {
+                d.add_hook(hook);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The built-in kinds (what CRD names must not collide with).

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use super::admit::{admit_body, validate, FieldValidation};
 use super::descriptor::ResourceDescriptor;
+use super::hooks::{too_many_retries, HookWrite, OnFail, TxnExtras, MAX_HOOK_RETRIES};
 use super::meta;
 use super::Registry;
 use crate::status::{ApiError, ApiResult};
@@ -231,27 +232,41 @@ impl Registry {
             self.check_namespace(ns).await?;
         }
         let name = meta::name(&obj).to_string();
-        if opts.dry_run {
-            return Ok(Written {
-                object: to_bytes(&obj),
-                warnings,
-            });
-        }
         let key = d.key(namespace.as_deref(), &name);
-        let txn = Txn {
-            compares: vec![(key.clone(), Compare::Absent)],
-            ops: vec![Op::Put {
-                key,
+        let prepared = obj;
+        for _ in 0..MAX_HOOK_RETRIES {
+            let mut obj = prepared.clone();
+            let extras = self
+                .run_hooks(d, opts.dry_run, HookWrite::Create(&mut obj))
+                .await?;
+            if opts.dry_run {
+                return Ok(Written {
+                    object: to_bytes(&obj),
+                    warnings,
+                });
+            }
+            let main = Op::Put {
+                key: key.clone(),
                 value: d.storage_bytes(&obj),
-            }],
-        };
-        match self.store.txn(txn).await? {
-            TxnOutcome::Applied { values, .. } => Ok(Written {
-                object: d.served_bytes(stored_value(values)?),
-                warnings,
-            }),
-            TxnOutcome::Failed { .. } => Err(ApiError::already_exists(&d.group, &d.plural, &name)),
+            };
+            let txn = with_extras((key.clone(), Compare::Absent), main, &extras);
+            match self.store.txn(txn).await? {
+                TxnOutcome::Applied { values, .. } => {
+                    return Ok(Written {
+                        object: d.served_bytes(stored_value(values)?),
+                        warnings,
+                    })
+                }
+                TxnOutcome::Failed {
+                    failed_compare: 0, ..
+                } => return Err(ApiError::already_exists(&d.group, &d.plural, &name)),
+                TxnOutcome::Failed { failed_compare, .. } => match extras.on_fail(failed_compare) {
+                    OnFail::Retry => continue,
+                    OnFail::Fail(err) => return Err(err),
+                },
+            }
         }
+        Err(too_many_retries(d, &name))
     }
 
     /// The namespace an object goes into: the URL's, which the body may repeat but not contradict.
@@ -318,7 +333,7 @@ impl Registry {
         opts: &WriteOptions,
     ) -> ApiResult<Written> {
         let key = d.key(ns, name);
-        loop {
+        for _ in 0..MAX_HOOK_RETRIES {
             let current_kv = self.get(d, ns, name).await?;
             if precondition.is_some_and(|rv| rv != current_kv.mod_revision) {
                 return Err(ApiError::conflict(
@@ -348,15 +363,21 @@ impl Registry {
                     warnings,
                 });
             }
+            let finished = new.pointer("/metadata/deletionTimestamp").is_some()
+                && !meta::has_finalizers(&new)
+                && !d.strategy.blocks_deletion(&new);
+            let write = if finished {
+                HookWrite::Delete(&new)
+            } else {
+                HookWrite::Update(&current, &mut new)
+            };
+            let extras = self.run_hooks(d, opts.dry_run, write).await?;
             if opts.dry_run {
                 return Ok(Written {
                     object: to_bytes(&new),
                     warnings,
                 });
             }
-            let finished = new.pointer("/metadata/deletionTimestamp").is_some()
-                && !meta::has_finalizers(&new)
-                && !d.strategy_blocks_deletion(&new);
             let op = if finished {
                 Op::Delete { key: key.clone() }
             } else {
@@ -365,21 +386,21 @@ impl Registry {
                     value: d.storage_bytes(&new),
                 }
             };
-            let txn = Txn {
-                compares: vec![(key.clone(), Compare::ModRevision(current_kv.mod_revision))],
-                ops: vec![op],
-            };
-            match self.store.txn(txn).await? {
+            let main = (key.clone(), Compare::ModRevision(current_kv.mod_revision));
+            match self.store.txn(with_extras(main, op, &extras)).await? {
                 TxnOutcome::Applied { values, .. } => {
                     return Ok(Written {
                         object: d.served_bytes(stored_value(values)?),
                         warnings,
                     })
                 }
-                TxnOutcome::Failed { current: None, .. } => {
-                    return Err(ApiError::not_found(&d.group, &d.plural, name))
-                }
-                TxnOutcome::Failed { .. } if precondition.is_some() => {
+                TxnOutcome::Failed {
+                    failed_compare: 0,
+                    current: None,
+                } => return Err(ApiError::not_found(&d.group, &d.plural, name)),
+                TxnOutcome::Failed {
+                    failed_compare: 0, ..
+                } if precondition.is_some() => {
                     return Err(ApiError::conflict(
                         &d.group,
                         &d.plural,
@@ -387,9 +408,16 @@ impl Registry {
                         ApiError::MODIFIED,
                     ))
                 }
-                TxnOutcome::Failed { .. } => continue,
+                TxnOutcome::Failed {
+                    failed_compare: 0, ..
+                } => continue,
+                TxnOutcome::Failed { failed_compare, .. } => match extras.on_fail(failed_compare) {
+                    OnFail::Retry => continue,
+                    OnFail::Fail(err) => return Err(err),
+                },
             }
         }
+        Err(too_many_retries(d, name))
     }
 
     /// Merges a proposed object with the stored one per `part`, keeps server-owned metadata,
@@ -482,9 +510,10 @@ impl Registry {
         opts: &DeleteOptions,
     ) -> ApiResult<Deleted> {
         let key = d.key(ns, name);
-        loop {
+        for _ in 0..MAX_HOOK_RETRIES {
             let kv = self.get(d, ns, name).await?;
             let mut obj = parse(&kv)?;
+            let current = obj.clone();
             if let Some(uid) = &opts.precondition_uid {
                 let actual = meta::meta_str(&obj, "uid").unwrap_or("");
                 if uid != actual {
@@ -524,7 +553,7 @@ impl Registry {
             let grace = d
                 .strategy
                 .graceful_delete_seconds(&obj, opts.grace_period_seconds);
-            let blocked = meta::has_finalizers(&obj) || d.strategy_blocks_deletion(&obj);
+            let blocked = meta::has_finalizers(&obj) || d.strategy.blocks_deletion(&obj);
             if already_deleting && !finalizers_added {
                 // Deletion already under way: a shorter grace period may still shorten it.
                 if blocked || grace.is_some() {
@@ -548,6 +577,20 @@ impl Registry {
                 Op::Delete { key: key.clone() }
             };
             let pending = matches!(op, Op::Put { .. });
+            let write = if pending {
+                HookWrite::Update(&current, &mut obj)
+            } else {
+                HookWrite::Delete(&current)
+            };
+            let extras = self.run_hooks(d, opts.dry_run, write).await?;
+            let op = match op {
+                // A hook may have changed the object whose deletion begins.
+                Op::Put { key, .. } => Op::Put {
+                    key,
+                    value: d.storage_bytes(&obj),
+                },
+                delete => delete,
+            };
             if opts.dry_run {
                 return Ok(if pending {
                     Deleted::Pending(to_bytes(&obj))
@@ -555,11 +598,8 @@ impl Registry {
                     Deleted::Gone(kv.value)
                 });
             }
-            let txn = Txn {
-                compares: vec![(key.clone(), Compare::ModRevision(kv.mod_revision))],
-                ops: vec![op],
-            };
-            match self.store.txn(txn).await? {
+            let main = (key.clone(), Compare::ModRevision(kv.mod_revision));
+            match self.store.txn(with_extras(main, op, &extras)).await? {
                 TxnOutcome::Applied { values, .. } => {
                     let value = d.served_bytes(stored_value(values)?);
                     return Ok(if pending {
@@ -568,25 +608,36 @@ impl Registry {
                         Deleted::Gone(value)
                     });
                 }
-                TxnOutcome::Failed { current: None, .. } => {
-                    return Err(ApiError::not_found(&d.group, &d.plural, name))
-                }
-                TxnOutcome::Failed { .. } => continue,
+                TxnOutcome::Failed {
+                    failed_compare: 0,
+                    current: None,
+                } => return Err(ApiError::not_found(&d.group, &d.plural, name)),
+                TxnOutcome::Failed {
+                    failed_compare: 0, ..
+                } => continue,
+                TxnOutcome::Failed { failed_compare, .. } => match extras.on_fail(failed_compare) {
+                    OnFail::Retry => continue,
+                    OnFail::Fail(err) => return Err(err),
+                },
             }
         }
+        Err(too_many_retries(d, name))
     }
 }
 
-impl ResourceDescriptor {
-    /// Kind-specific deletion blockers beyond metadata.finalizers (namespaces: spec.finalizers).
-    pub fn strategy_blocks_deletion(&self, obj: &Value) -> bool {
-        self.group.is_empty()
-            && self.plural == "namespaces"
-            && obj
-                .pointer("/spec/finalizers")
-                .and_then(Value::as_array)
-                .is_some_and(|f| !f.is_empty())
-    }
+/// The transaction of one write: the object's own compare and op first (so its stored value
+/// is the first of the outcome's values), then what the kind's hooks added.
+pub(crate) fn with_extras(main: (String, Compare), op: Op, extras: &TxnExtras) -> Txn {
+    let mut compares = vec![main];
+    compares.extend(
+        extras
+            .compares
+            .iter()
+            .map(|(k, c, _)| (k.clone(), c.clone())),
+    );
+    let mut ops = vec![op];
+    ops.extend(extras.ops.iter().cloned());
+    Txn { compares, ops }
 }
 
 fn stored_value(values: Vec<Option<KeyValue>>) -> ApiResult<Bytes> {

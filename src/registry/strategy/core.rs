@@ -192,6 +192,12 @@ impl Strategy for NamespaceStrategy {
             map.insert("status".into(), json!({"phase": "Terminating"}));
         }
     }
+
+    fn blocks_deletion(&self, obj: &Value) -> bool {
+        obj.pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|f| !f.is_empty())
+    }
 }
 
 /// Services: ClusterIP type, session affinity, port defaults.

@@ -35,6 +35,10 @@ pub trait Strategy: Sync + Send {
     }
     /// Marks an object whose deletion has begun (namespaces turn Terminating).
     fn on_delete(&self, _obj: &mut Value) {}
+    /// Kind-specific deletion blockers beyond metadata.finalizers (namespaces: spec.finalizers).
+    fn blocks_deletion(&self, _obj: &Value) -> bool {
+        false
+    }
     /// Whether an update changed what `metadata.generation` counts (upstream: the spec).
     fn generation_changed(&self, new: &Value, old: &Value) -> bool {
         new.get("spec") != old.get("spec")

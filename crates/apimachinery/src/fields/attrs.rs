@@ -17,8 +17,8 @@ enum Rejection {
     BatchJob,
 }
 
-const META: &[&str] = &["metadata.name", "metadata.namespace"];
-const POD: &[&str] = &[
+const META_FIELDS: &[&str] = &["metadata.name", "metadata.namespace"];
+const POD_FIELDS: &[&str] = &[
     "metadata.name",
     "metadata.namespace",
     "spec.nodeName",
@@ -33,9 +33,9 @@ const POD: &[&str] = &[
     // Old v1 clients send spec.host; the conversion maps it to spec.nodeName.
     "spec.host",
 ];
-const NODE: &[&str] = &["metadata.name", "spec.unschedulable"];
-const RC: &[&str] = &["metadata.name", "metadata.namespace", "status.replicas"];
-const EVENT: &[&str] = &[
+const NODE_FIELDS: &[&str] = &["metadata.name", "spec.unschedulable"];
+const RC_FIELDS: &[&str] = &["metadata.name", "metadata.namespace", "status.replicas"];
+const EVENT_FIELDS: &[&str] = &[
     "involvedObject.kind",
     "involvedObject.namespace",
     "involvedObject.name",
@@ -50,7 +50,7 @@ const EVENT: &[&str] = &[
     "metadata.namespace",
     "metadata.name",
 ];
-const EVENTS_K8S_IO: &[&str] = &[
+const EVENTS_API_FIELDS: &[&str] = &[
     "reason",
     "regarding.kind",
     "regarding.namespace",
@@ -64,60 +64,122 @@ const EVENTS_K8S_IO: &[&str] = &[
     "metadata.namespace",
     "metadata.name",
 ];
-const NAMESPACE: &[&str] = &["status.phase", "metadata.name"];
-const SECRET: &[&str] = &["type", "metadata.namespace", "metadata.name"];
-const SERVICE: &[&str] = &[
+const NAMESPACE_FIELDS: &[&str] = &["status.phase", "metadata.name"];
+const SECRET_FIELDS: &[&str] = &["type", "metadata.namespace", "metadata.name"];
+const SERVICE_FIELDS: &[&str] = &[
     "metadata.namespace",
     "metadata.name",
     "spec.clusterIP",
     "spec.type",
 ];
-const JOB: &[&str] = &["metadata.name", "metadata.namespace", "status.successful"];
-const CSR: &[&str] = &["metadata.name", "spec.signerName"];
+const JOB_FIELDS: &[&str] = &["metadata.name", "metadata.namespace", "status.successful"];
+const CSR_FIELDS: &[&str] = &["metadata.name", "spec.signerName"];
 
-fn table(group: &str, resource: &str) -> (&'static [&'static str], Rejection) {
-    match (group, resource) {
-        ("", "pods") => (POD, Rejection::NotSupported),
-        ("", "nodes") => (NODE, Rejection::NotSupported),
-        ("", "replicationcontrollers") => (RC, Rejection::NotSupported),
-        ("", "events") => (EVENT, Rejection::NotSupported),
-        ("", "namespaces") => (NAMESPACE, Rejection::NotSupported),
-        ("", "secrets") => (SECRET, Rejection::NotSupported),
-        ("", "services") => (SERVICE, Rejection::NotSupported),
-        ("events.k8s.io", "events") => (EVENTS_K8S_IO, Rejection::NotSupported),
-        ("batch", "jobs") => (JOB, Rejection::BatchJob),
-        ("certificates.k8s.io", "certificatesigningrequests") => (CSR, Rejection::NotSupported),
-        _ => (META, Rejection::Default),
+/// A kind's selectable fields (upstream's field-label conversion plus `ToSelectableFields`):
+/// which fields a `fieldSelector` may name, how an unknown one is rejected, and each field's
+/// value. Each kind's descriptor names the set it uses; [`META`] is upstream's default
+/// (`metadata.name`, `metadata.namespace`).
+#[derive(Clone, Copy)]
+pub struct FieldAttrs {
+    fields: &'static [&'static str],
+    rejection: Rejection,
+    /// The value of a supported field other than metadata.name/namespace.
+    value: fn(&Value, &str) -> String,
+}
+
+impl std::fmt::Debug for FieldAttrs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FieldAttrs")
+            .field("fields", &self.fields)
+            .finish_non_exhaustive()
     }
 }
 
-/// Field names a request may use in `fieldSelector` for `group`/`resource`.
-pub fn supported_fields(group: &str, resource: &str) -> &'static [&'static str] {
-    table(group, resource).0
+const fn attrs(fields: &'static [&'static str], value: fn(&Value, &str) -> String) -> FieldAttrs {
+    FieldAttrs {
+        fields,
+        rejection: Rejection::NotSupported,
+        value,
+    }
 }
 
-/// Checks every field of `sel` against the resource's conversion, with upstream's message for
-/// the first unsupported one (the server answers it as 400 BadRequest).
-pub fn validate_fields(group: &str, resource: &str, sel: &FieldSelector) -> Result<(), FieldError> {
-    let (fields, rejection) = table(group, resource);
-    for r in &sel.requirements {
-        if fields.contains(&r.field.as_str()) {
-            continue;
+/// Kinds without their own conversion: metadata.name and metadata.namespace only.
+pub const META: FieldAttrs = FieldAttrs {
+    fields: META_FIELDS,
+    rejection: Rejection::Default,
+    value: |_, _| String::new(),
+};
+/// core/v1 Pod.
+pub const POD: FieldAttrs = attrs(POD_FIELDS, pod_field);
+/// core/v1 Node.
+pub const NODE: FieldAttrs = attrs(NODE_FIELDS, |o, _| bool_or_false(o, "/spec/unschedulable"));
+/// core/v1 ReplicationController.
+pub const REPLICATION_CONTROLLER: FieldAttrs =
+    attrs(RC_FIELDS, |o, _| int_or_zero(o, "/status/replicas"));
+/// core/v1 Event.
+pub const EVENT: FieldAttrs = attrs(EVENT_FIELDS, core_event_field);
+/// events.k8s.io/v1 Event.
+pub const EVENTS_API: FieldAttrs = attrs(EVENTS_API_FIELDS, events_api_field);
+/// core/v1 Namespace.
+pub const NAMESPACE: FieldAttrs = attrs(NAMESPACE_FIELDS, |o, _| text(o, "/status/phase"));
+/// core/v1 Secret.
+pub const SECRET: FieldAttrs = attrs(SECRET_FIELDS, |o, _| text(o, "/type"));
+/// core/v1 Service.
+pub const SERVICE: FieldAttrs = attrs(SERVICE_FIELDS, |o, f| {
+    text(o, &format!("/{}", f.replace('.', "/")))
+});
+/// batch/v1 Job (its own rejection message).
+pub const JOB: FieldAttrs = FieldAttrs {
+    fields: JOB_FIELDS,
+    rejection: Rejection::BatchJob,
+    value: |o, _| int_or_zero(o, "/status/succeeded"),
+};
+/// certificates.k8s.io/v1 CertificateSigningRequest.
+pub const CERTIFICATE_SIGNING_REQUEST: FieldAttrs =
+    attrs(CSR_FIELDS, |o, _| text(o, "/spec/signerName"));
+
+impl FieldAttrs {
+    /// Field names a request may use in `fieldSelector`.
+    pub fn supported(&self) -> &'static [&'static str] {
+        self.fields
+    }
+
+    /// Checks every field of `sel` against the kind's conversion, with upstream's message for
+    /// the first unsupported one (the server answers it as 400 BadRequest).
+    pub fn validate(&self, sel: &FieldSelector) -> Result<(), FieldError> {
+        for r in &sel.requirements {
+            if self.fields.contains(&r.field.as_str()) {
+                continue;
+            }
+            let msg = match self.rejection {
+                Rejection::Default => format!(
+                    "{} is not a known field selector: only \"metadata.name\", \"metadata.namespace\"",
+                    go_quote(&r.field)
+                ),
+                Rejection::NotSupported => format!("field label not supported: {}", r.field),
+                Rejection::BatchJob => format!(
+                    "field label {} not supported for batchv1.Job",
+                    go_quote(&r.field)
+                ),
+            };
+            return Err(FieldError::Unsupported(msg));
         }
-        let msg = match rejection {
-            Rejection::Default => format!(
-                "{} is not a known field selector: only \"metadata.name\", \"metadata.namespace\"",
-                go_quote(&r.field)
-            ),
-            Rejection::NotSupported => format!("field label not supported: {}", r.field),
-            Rejection::BatchJob => format!(
-                "field label {} not supported for batchv1.Job",
-                go_quote(&r.field)
-            ),
-        };
-        return Err(FieldError::Unsupported(msg));
+        Ok(())
     }
-    Ok(())
+
+    /// The value of a selectable `field` of `obj`, as upstream's `ToSelectableFields` renders
+    /// it; `None` when the kind does not support selecting on that field. A supported field
+    /// absent from the object reads as `""` (numbers and booleans as their Go defaults).
+    pub fn value(&self, obj: &Value, field: &str) -> Option<String> {
+        if !self.fields.contains(&field) {
+            return None;
+        }
+        Some(match field {
+            "metadata.name" => text(obj, "/metadata/name"),
+            "metadata.namespace" => text(obj, "/metadata/namespace"),
+            _ => (self.value)(obj, field),
+        })
+    }
 }
 
 fn text(obj: &Value, ptr: &str) -> String {
@@ -141,33 +203,6 @@ fn bool_or_false(obj: &Value, ptr: &str) -> String {
         .and_then(Value::as_bool)
         .unwrap_or(false)
         .to_string()
-}
-
-/// The value of a selectable `field` of `obj`, as upstream's `ToSelectableFields` renders it;
-/// `None` when the resource does not support selecting on that field. A supported field absent
-/// from the object reads as `""` (numbers and booleans as their Go defaults).
-pub fn field_value(group: &str, resource: &str, obj: &Value, field: &str) -> Option<String> {
-    if !supported_fields(group, resource).contains(&field) {
-        return None;
-    }
-    let v = match field {
-        "metadata.name" => text(obj, "/metadata/name"),
-        "metadata.namespace" => text(obj, "/metadata/namespace"),
-        _ => match (group, resource) {
-            ("", "pods") => pod_field(obj, field),
-            ("", "nodes") => bool_or_false(obj, "/spec/unschedulable"),
-            ("", "replicationcontrollers") => int_or_zero(obj, "/status/replicas"),
-            ("", "events") => core_event_field(obj, field),
-            ("events.k8s.io", "events") => events_api_field(obj, field),
-            ("", "namespaces") => text(obj, "/status/phase"),
-            ("", "secrets") => text(obj, "/type"),
-            ("", "services") => text(obj, &format!("/{}", field.replace('.', "/"))),
-            ("batch", "jobs") => int_or_zero(obj, "/status/succeeded"),
-            ("certificates.k8s.io", "certificatesigningrequests") => text(obj, "/spec/signerName"),
-            _ => String::new(),
-        },
-    };
-    Some(v)
 }
 
 fn pod_field(obj: &Value, field: &str) -> String {
@@ -218,9 +253,30 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn attrs_of(group: &str, resource: &str) -> FieldAttrs {
+        match (group, resource) {
+            ("", "pods") => POD,
+            ("", "nodes") => NODE,
+            ("", "replicationcontrollers") => REPLICATION_CONTROLLER,
+            ("", "events") => EVENT,
+            ("events.k8s.io", "events") => EVENTS_API,
+            ("", "namespaces") => NAMESPACE,
+            ("", "secrets") => SECRET,
+            ("", "services") => SERVICE,
+            ("batch", "jobs") => JOB,
+            _ => META,
+        }
+    }
+
     fn check(group: &str, resource: &str, sel: &str) -> Result<(), String> {
         let s = FieldSelector::parse(sel).map_err(|e| e.to_string())?;
-        validate_fields(group, resource, &s).map_err(|e| e.to_string())
+        attrs_of(group, resource)
+            .validate(&s)
+            .map_err(|e| e.to_string())
+    }
+
+    fn field_value(group: &str, resource: &str, obj: &Value, field: &str) -> Option<String> {
+        attrs_of(group, resource).value(obj, field)
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-pub use attrs::{field_value, supported_fields, validate_fields};
+pub use attrs::*;
 
 /// Errors from parsing or validating a field selector; messages are upstream's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -183,11 +183,11 @@ impl fmt::Display for FieldSelector {
     }
 }
 
-/// Whether `obj` (of `group`/`resource`) satisfies every term; a field the resource does
-/// not expose reads as the empty string, as upstream's `fields.Set` lookup does.
-pub fn matches(sel: &FieldSelector, group: &str, resource: &str, obj: &Value) -> bool {
+/// Whether `obj` (a kind with the selectable fields `attrs`) satisfies every term; a field
+/// the kind does not expose reads as the empty string, as upstream's `fields.Set` lookup does.
+pub fn matches(sel: &FieldSelector, attrs: &FieldAttrs, obj: &Value) -> bool {
     sel.requirements.iter().all(|r| {
-        let actual = field_value(group, resource, obj, &r.field).unwrap_or_default();
+        let actual = attrs.value(obj, &r.field).unwrap_or_default();
         match r.op {
             FieldOp::Equals => actual == r.value,
             FieldOp::NotEquals => actual != r.value,
@@ -240,7 +240,7 @@ mod tests {
         let pod = json!({"metadata": {"name": "p", "namespace": "ns"}, "spec": {"nodeName": "n1"}, "status": {"phase": "Running", "podIPs": [{"ip": "10.0.0.1"}]}});
         let m = |s: &str| {
             FieldSelector::parse(s)
-                .map(|sel| matches(&sel, "", "pods", &pod))
+                .map(|sel| matches(&sel, &POD, &pod))
                 .unwrap_or(false)
         };
         assert!(m("spec.nodeName=n1"));

@@ -13,7 +13,7 @@ use std::sync::{Mutex, OnceLock};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
-pub use columns::Column;
+pub use columns::*;
 
 /// What each row's `object` carries (`includeObject` query parameter).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -56,6 +56,21 @@ impl Row {
 
 /// Renders one object into a row at the instant `now`.
 pub(crate) type RowFn = fn(&Value, DateTime<Utc>) -> Row;
+
+/// A kind's table printer (upstream's `TableConvertor` of one resource): its column
+/// definitions and the function rendering one object as a row. Each kind's descriptor names
+/// the printer it uses; [`DEFAULT`] is upstream's default convertor (Name, Created At).
+#[derive(Clone, Copy)]
+pub struct Printer {
+    pub(crate) columns: fn() -> Vec<Column>,
+    pub(crate) row: RowFn,
+}
+
+impl std::fmt::Debug for Printer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Printer").finish_non_exhaustive()
+    }
+}
 
 /// `duration.HumanDuration`: the compact ages kubectl shows (`5s`, `3m20s`, `3h20m`, `2d`, `3y`).
 pub fn human_duration(d: chrono::Duration) -> String {
@@ -173,10 +188,6 @@ pub(crate) fn list_with_more(list: &[String], more: bool, count: usize, max: usi
     }
 }
 
-fn lookup(group: &str, resource: &str) -> Option<(Vec<Column>, RowFn)> {
-    columns::table_spec(group, resource)
-}
-
 fn column_json(cols: &[Column]) -> Value {
     Value::Array(
         cols.iter()
@@ -193,21 +204,18 @@ fn column_json(cols: &[Column]) -> Value {
     )
 }
 
-/// `columnDefinitions` of the Table for `group`/`resource` (the Name/Created At default for
-/// resources without a printer). Computed once per resource and cached.
-pub fn column_definitions(group: &str, resource: &str) -> Value {
-    static CACHE: OnceLock<Mutex<HashMap<String, Value>>> = OnceLock::new();
-    let key = format!("{group}/{resource}");
+/// `columnDefinitions` of the printer's Table. Computed once per printer and cached (the
+/// descriptions come from the API types' schemas, which are costly to build).
+pub fn column_definitions(printer: &Printer) -> Value {
+    static CACHE: OnceLock<Mutex<HashMap<usize, Value>>> = OnceLock::new();
+    let key = printer.columns as usize;
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
     if let Ok(map) = cache.lock() {
         if let Some(v) = map.get(&key) {
             return v.clone();
         }
     }
-    let cols = lookup(group, resource)
-        .map(|(c, _)| c)
-        .unwrap_or_else(columns::default_columns);
-    let v = column_json(&cols);
+    let v = column_json(&(printer.columns)());
     if let Ok(mut map) = cache.lock() {
         map.insert(key, v.clone());
     }
@@ -227,7 +235,7 @@ pub fn row_object(obj: &Value, include: IncludeObject) -> Value {
     }
 }
 
-fn default_row(obj: &Value, _now: DateTime<Utc>) -> Row {
+pub(crate) fn default_row(obj: &Value, _now: DateTime<Utc>) -> Row {
     // The default convertor prints creationTimestamp as RFC 3339 in UTC (Go's zero time if unset).
     let created = timestamp(obj.pointer("/metadata/creationTimestamp"))
         .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
@@ -235,18 +243,15 @@ fn default_row(obj: &Value, _now: DateTime<Utc>) -> Row {
     Row::new(vec![name(obj), Value::String(created)])
 }
 
-/// Builds the `meta.k8s.io/v1` Table for `objects` of `group`/`resource`. The caller adds
-/// list metadata (`resourceVersion`, `continue`, `remainingItemCount`) to `metadata`.
+/// Builds the `meta.k8s.io/v1` Table for `objects` with `printer`. The caller adds list
+/// metadata (`resourceVersion`, `continue`, `remainingItemCount`) to `metadata`.
 pub fn table(
-    group: &str,
-    resource: &str,
+    printer: &Printer,
     objects: &[&Value],
     include_object: IncludeObject,
     now: DateTime<Utc>,
 ) -> Value {
-    let row_fn: RowFn = lookup(group, resource)
-        .map(|(_, f)| f)
-        .unwrap_or(default_row);
+    let row_fn = printer.row;
     let rows: Vec<Value> = objects
         .iter()
         .map(|obj| {
@@ -264,7 +269,7 @@ pub fn table(
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
         "metadata": {},
-        "columnDefinitions": column_definitions(group, resource),
+        "columnDefinitions": column_definitions(printer),
         "rows": rows,
     })
 }

@@ -14,8 +14,48 @@ fn ago(secs: i64) -> String {
     (now() - chrono::Duration::seconds(secs)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// The printer a kind of (group, resource) uses (in the server, its descriptor names it).
+fn printer(group: &str, resource: &str) -> Printer {
+    match (group, resource) {
+        ("", "pods") => PODS,
+        ("", "nodes") => NODES,
+        ("", "endpoints") => ENDPOINTS,
+        ("", "events") => EVENTS,
+        ("events.k8s.io", "events") => EVENTS_API,
+        ("", "persistentvolumeclaims") => PERSISTENTVOLUMECLAIMS,
+        ("", "services") => SERVICES,
+        ("", "namespaces") => NAMESPACES,
+        ("", "configmaps") => CONFIGMAPS,
+        ("", "secrets") => SECRETS,
+        ("", "serviceaccounts") => SERVICEACCOUNTS,
+        ("", "persistentvolumes") => PERSISTENTVOLUMES,
+        ("", "replicationcontrollers") => REPLICATIONCONTROLLERS,
+        ("apps", "daemonsets") => DAEMONSETS,
+        ("coordination.k8s.io", "leases") => LEASES,
+        ("scheduling.k8s.io", "priorityclasses") => PRIORITYCLASSES,
+        ("rbac.authorization.k8s.io", "rolebindings") => ROLEBINDINGS,
+        ("rbac.authorization.k8s.io", "clusterrolebindings") => CLUSTERROLEBINDINGS,
+        ("apps", "controllerrevisions") => CONTROLLERREVISIONS,
+        ("apps", "deployments") => DEPLOYMENTS,
+        ("apps", "replicasets") => REPLICASETS,
+        ("apps", "statefulsets") => STATEFULSETS,
+        ("batch", "cronjobs") => CRONJOBS,
+        ("batch", "jobs") => JOBS,
+        ("discovery.k8s.io", "endpointslices") => ENDPOINTSLICES,
+        ("networking.k8s.io", "ingresses") => INGRESSES,
+        ("policy", "poddisruptionbudgets") => PODDISRUPTIONBUDGETS,
+        ("storage.k8s.io", "storageclasses") => STORAGECLASSES,
+        _ => DEFAULT,
+    }
+}
+
 fn cells(group: &str, resource: &str, obj: &Value) -> Vec<Value> {
-    let t = table(group, resource, &[obj], IncludeObject::None, now());
+    let t = table(
+        &printer(group, resource),
+        &[obj],
+        IncludeObject::None,
+        now(),
+    );
     t.pointer("/rows/0/cells")
         .and_then(Value::as_array)
         .cloned()
@@ -159,7 +199,7 @@ fn pod_init_containers_and_terminating() {
 fn pod_wide_cells_and_conditions() {
     let pod = json!({"metadata": {"name": "p"}, "spec": {"nodeName": "n1", "containers": [{"name": "c"}], "readinessGates": [{"conditionType": "g1"}, {"conditionType": "g2"}]},
         "status": {"phase": "Succeeded", "podIPs": [{"ip": "10.0.0.1"}], "conditions": [{"type": "g1", "status": "True"}]}});
-    let t = table("", "pods", &[&pod], IncludeObject::Metadata, now());
+    let t = table(&PODS, &[&pod], IncludeObject::Metadata, now());
     let c = t.pointer("/rows/0/cells").cloned().unwrap_or_default();
     assert_eq!(
         c,
@@ -417,13 +457,7 @@ fn config_secret_events_and_misc() {
 #[test]
 fn default_table_uses_created_at() {
     let role = json!({"metadata": {"name": "r", "creationTimestamp": "2024-01-01T00:00:00Z"}});
-    let t = table(
-        "rbac.authorization.k8s.io",
-        "roles",
-        &[&role],
-        IncludeObject::Object,
-        now(),
-    );
+    let t = table(&DEFAULT, &[&role], IncludeObject::Object, now());
     assert_eq!(
         t.pointer("/columnDefinitions/1/name"),
         Some(&json!("Created At"))
@@ -434,7 +468,7 @@ fn default_table_uses_created_at() {
         Some(&json!(["r", "2024-01-01T00:00:00Z"]))
     );
     assert_eq!(t.pointer("/rows/0/object"), Some(&role));
-    let none = table("", "pods", &[], IncludeObject::None, now());
+    let none = table(&PODS, &[], IncludeObject::None, now());
     assert_eq!(none["rows"], json!([]));
     assert_eq!(IncludeObject::parse("Object"), Some(IncludeObject::Object));
     assert_eq!(IncludeObject::parse("bogus"), None);

@@ -1,77 +1,37 @@
 //! Per-kind validation: name rules and the handful of required fields upstream enforces.
 //!
-//! A table of small functions keyed by (group, kind); kinds without an entry only get
-//! `ObjectMeta` validation.
+//! Small functions, one per kind with checks of its own; the server's kind descriptors say
+//! which applies to which kind (kinds without one only get `ObjectMeta` validation).
 
 use serde_json::{Map, Value};
 
 use super::errors::{go_map_literal, BadValue, FieldError};
 use super::names::{is_config_map_key, is_dns1123_label, is_valid_port_num};
-use super::object_meta::NameRule;
 use crate::labels::Selector;
 
 /// Upper bound on the summed size of ConfigMap or Secret data (`MaxSecretSize`).
 pub const MAX_DATA_SIZE_BYTES: usize = 1024 * 1024;
 
-type KindValidator = fn(&Value) -> Vec<FieldError>;
-
-/// The `metadata.name` rule upstream applies to (group, kind).
-pub fn name_rule(group: &str, kind: &str) -> NameRule {
-    match (group, kind) {
-        ("", "Namespace") => NameRule::Dns1123Label,
-        ("", "Service") => NameRule::Dns1035Label,
-        ("rbac.authorization.k8s.io", _) => NameRule::PathSegment,
-        ("", "ServiceAccount") | ("", "Event") | ("events.k8s.io", "Event") => {
-            NameRule::Dns1123Subdomain
-        }
-        ("certificates.k8s.io", "CertificateSigningRequest") => NameRule::PathSegment,
-        _ => NameRule::Dns1123Subdomain,
-    }
-}
-
-fn validator(group: &str, kind: &str) -> Option<KindValidator> {
-    let f: KindValidator = match (group, kind) {
-        ("", "Pod") => validate_pod,
-        ("", "PodTemplate") => |o| validate_pod_spec(o.pointer("/template/spec"), "template.spec"),
-        ("", "ConfigMap") => validate_config_map,
-        ("", "Secret") => validate_secret,
-        ("", "Service") => validate_service,
-        ("", "ReplicationController") => validate_replication_controller,
-        ("apps", "Deployment")
-        | ("apps", "ReplicaSet")
-        | ("apps", "DaemonSet")
-        | ("apps", "StatefulSet") => validate_apps_workload,
-        ("batch", "Job") => validate_job,
-        ("batch", "CronJob") => validate_cron_job,
-        _ => return None,
-    };
-    Some(f)
-}
-
-/// Kind-specific checks for (group, kind); does not include `ObjectMeta` (see [`validate_object`]).
-pub fn validate_kind(group: &str, kind: &str, obj: &Value) -> Vec<FieldError> {
-    validator(group, kind).map(|f| f(obj)).unwrap_or_default()
-}
-
-/// `ObjectMeta` validation with the kind's name rule followed by the kind-specific checks.
-pub fn validate_object(group: &str, kind: &str, obj: &Value, namespaced: bool) -> Vec<FieldError> {
-    let mut errs =
-        super::object_meta::validate_object_meta(obj, namespaced, name_rule(group, kind));
-    errs.extend(validate_kind(group, kind, obj));
-    errs
-}
+/// A kind's own checks beyond `ObjectMeta` (each kind's descriptor names its validator).
+pub type KindValidator = fn(&Value) -> Vec<FieldError>;
 
 fn s(v: Option<&Value>) -> &str {
     v.and_then(Value::as_str).unwrap_or("")
 }
 
-fn validate_pod(obj: &Value) -> Vec<FieldError> {
+/// Upstream's checks of this kind (see the module docs).
+pub fn validate_pod(obj: &Value) -> Vec<FieldError> {
     validate_pod_spec(obj.get("spec"), "spec")
 }
 
 const RESTART_POLICIES: [&str; 3] = ["Always", "OnFailure", "Never"];
 
 /// Containers present, named (DNS-1123 label, unique), with images and valid ports.
+/// PodTemplate: the template's pod spec.
+pub fn validate_pod_template(obj: &Value) -> Vec<FieldError> {
+    validate_pod_spec(obj.pointer("/template/spec"), "template.spec")
+}
+
 fn validate_pod_spec(spec: Option<&Value>, path: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let empty = Value::Null;
@@ -156,7 +116,8 @@ fn validate_data_keys(obj: &Value, field: &str, other: &str, total: &mut usize) 
     errs
 }
 
-fn validate_config_map(obj: &Value) -> Vec<FieldError> {
+/// Upstream's checks of this kind (see the module docs).
+pub fn validate_config_map(obj: &Value) -> Vec<FieldError> {
     let mut total = 0;
     let mut errs = validate_data_keys(obj, "data", "binaryData", &mut total);
     errs.extend(validate_data_keys(obj, "binaryData", "data", &mut total));
@@ -166,7 +127,8 @@ fn validate_config_map(obj: &Value) -> Vec<FieldError> {
     errs
 }
 
-fn validate_secret(obj: &Value) -> Vec<FieldError> {
+/// Upstream's checks of this kind (see the module docs).
+pub fn validate_secret(obj: &Value) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let mut total = 0;
     let data = obj.get("data").and_then(Value::as_object);
@@ -220,7 +182,8 @@ fn validate_secret(obj: &Value) -> Vec<FieldError> {
 const SERVICE_TYPES: [&str; 4] = ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"];
 const PROTOCOLS: [&str; 3] = ["SCTP", "TCP", "UDP"];
 
-fn validate_service(obj: &Value) -> Vec<FieldError> {
+/// Upstream's checks of this kind (see the module docs).
+pub fn validate_service(obj: &Value) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let empty = Value::Null;
     let spec = obj.get("spec").unwrap_or(&empty);
@@ -295,7 +258,8 @@ fn template_labels(obj: &Value, template_ptr: &str) -> Map<String, Value> {
         .unwrap_or_default()
 }
 
-fn validate_replication_controller(obj: &Value) -> Vec<FieldError> {
+/// Upstream's checks of this kind (see the module docs).
+pub fn validate_replication_controller(obj: &Value) -> Vec<FieldError> {
     let mut errs = Vec::new();
     validate_replicas(obj, &mut errs);
     if let Some(sel) = obj.pointer("/spec/selector").and_then(Value::as_object) {
@@ -392,7 +356,8 @@ fn validate_selector_and_template(
     errs
 }
 
-fn validate_apps_workload(obj: &Value) -> Vec<FieldError> {
+/// Upstream's checks of this kind (see the module docs).
+pub fn validate_apps_workload(obj: &Value) -> Vec<FieldError> {
     let mut errs = Vec::new();
     validate_replicas(obj, &mut errs);
     let word = match s(obj.get("kind")) {
@@ -476,11 +441,13 @@ fn validate_job_template(obj: &Value, spec_ptr: &str, spec_path: &str) -> Vec<Fi
     errs
 }
 
-fn validate_job(obj: &Value) -> Vec<FieldError> {
+/// Upstream's checks of this kind (see the module docs).
+pub fn validate_job(obj: &Value) -> Vec<FieldError> {
     validate_job_template(obj, "/spec", "spec")
 }
 
-fn validate_cron_job(obj: &Value) -> Vec<FieldError> {
+/// Upstream's checks of this kind (see the module docs).
+pub fn validate_cron_job(obj: &Value) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let schedule = s(obj.pointer("/spec/schedule"));
     if schedule.is_empty() {
@@ -517,15 +484,19 @@ mod tests {
         errs.iter().map(ToString::to_string).collect()
     }
 
-    #[test]
-    fn name_rules_per_kind() {
-        assert_eq!(name_rule("", "Namespace"), NameRule::Dns1123Label);
-        assert_eq!(name_rule("", "Service"), NameRule::Dns1035Label);
-        assert_eq!(name_rule("", "ConfigMap"), NameRule::Dns1123Subdomain);
-        assert_eq!(
-            name_rule("rbac.authorization.k8s.io", "ClusterRole"),
-            NameRule::PathSegment
-        );
+    /// The validator the server's descriptor of (group, kind) names.
+    fn validate_kind(group: &str, kind: &str, obj: &Value) -> Vec<FieldError> {
+        let f: KindValidator = match (group, kind) {
+            ("", "Pod") => validate_pod,
+            ("", "ConfigMap") => validate_config_map,
+            ("", "Secret") => validate_secret,
+            ("", "Service") => validate_service,
+            ("apps", _) => validate_apps_workload,
+            ("batch", "Job") => validate_job,
+            ("batch", "CronJob") => validate_cron_job,
+            _ => return Vec::new(),
+        };
+        f(obj)
     }
 
     #[test]

@@ -8,7 +8,7 @@ mod names;
 mod object_meta;
 
 pub use errors::{aggregate_message, go_map_literal, go_quote, BadValue, ErrorType, FieldError};
-pub use kinds::{name_rule, validate_kind, validate_object, MAX_DATA_SIZE_BYTES};
+pub use kinds::*;
 pub use names::{
     empty_error, is_config_map_key, is_dns1035_label, is_dns1123_label, is_dns1123_subdomain,
     is_qualified_name, is_valid_label_value, is_valid_path_segment_name,

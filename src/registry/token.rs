@@ -2,14 +2,12 @@
 //! `TokenREST`: validates the request, resolves the bound pod/secret (and the pod's node), and
 //! answers with a JWT signed by the service-account key plus its expiration time.
 
-use axum::http::StatusCode;
-use axum::response::Response;
 use ferrokube_auth::{ObjectRef, ServiceAccountTokens, TokenGrant};
+use futures::future::BoxFuture;
 use serde_json::{json, Value};
 
-use super::codec;
-use super::resources::Call;
-use super::AppState;
+use super::subresource::{Action, ActionOutcome};
+use super::Registry;
 use crate::status::{ApiError, ApiResult, Cause};
 
 /// Upstream `MinTokenAgeSec`: tokens live at least 10 minutes.
@@ -41,16 +39,15 @@ fn invalid(name: &str, field: &str, message: String, reason: &str) -> ApiError {
 
 /// Reads a stored object as JSON (404 as upstream names it when missing).
 async fn get_object(
-    app: &AppState,
+    registry: &Registry,
     resource: &str,
     ns: Option<&str>,
     name: &str,
 ) -> ApiResult<Value> {
-    let d = app
-        .registry
+    let d = registry
         .lookup("", "v1", resource)
         .ok_or_else(ApiError::not_found_path)?;
-    let kv = app.registry.get(&d, ns, name).await?;
+    let kv = registry.get(&d, ns, name).await?;
     crate::registry::rest::parse(&kv)
 }
 
@@ -67,19 +64,25 @@ fn object_ref(obj: &Value) -> ObjectRef {
     }
 }
 
-/// Handles `POST /api/v1/namespaces/{ns}/serviceaccounts/{name}/token`.
-pub async fn create(
-    app: &AppState,
+/// `serviceaccounts/token`.
+pub fn token_action(a: Action<'_>) -> BoxFuture<'_, ApiResult<ActionOutcome>> {
+    Box::pin(async move {
+        let issuer = a.tokens.ok_or_else(ApiError::not_found_path)?;
+        let token = create(a.registry, issuer, a.namespace, a.name, a.body).await?;
+        Ok(ActionOutcome::Object(201, token))
+    })
+}
+
+/// Handles `POST /api/v1/namespaces/{ns}/serviceaccounts/{name}/token`: the TokenRequest
+/// answered, as JSON.
+async fn create(
+    registry: &Registry,
+    issuer: &ServiceAccountTokens,
     ns: Option<&str>,
     name: &str,
-    call: &Call,
-) -> ApiResult<Response> {
-    let issuer = app
-        .authenticator
-        .service_account_tokens()
-        .ok_or_else(ApiError::not_found_path)?;
+    mut req: Value,
+) -> ApiResult<bytes::Bytes> {
     let namespace = ns.ok_or_else(ApiError::not_found_path)?;
-    let mut req = codec::decode_object(call.content_type.as_deref(), &call.body)?;
     if !req.is_object() {
         return Err(ApiError::bad_request(
             "the body of the request was not an object",
@@ -102,7 +105,7 @@ pub async fn create(
             ));
         }
     }
-    let sa = get_object(app, "serviceaccounts", Some(namespace), name).await?;
+    let sa = get_object(registry, "serviceaccounts", Some(namespace), name).await?;
     let now = chrono::Utc::now();
     let spec = req.get("spec").cloned().unwrap_or_else(|| json!({}));
     let mut audiences: Vec<String> = spec
@@ -150,7 +153,7 @@ pub async fn create(
         ..TokenGrant::default()
     };
     if let Some(bound) = spec.get("boundObjectRef").filter(|b| !b.is_null()) {
-        bind(app, namespace, name, bound, &mut grant).await?;
+        bind(registry, namespace, name, bound, &mut grant).await?;
     }
     if grant.pod.is_some()
         && expiration_seconds == KUBELET_EXPIRATION_SECONDS
@@ -180,11 +183,8 @@ pub async fn create(
         "token": issued,
         "expirationTimestamp": expires.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
     });
-    let body = bytes::Bytes::from(serde_json::to_vec(&req).unwrap_or_default());
-    Ok(codec::object_response(
-        StatusCode::CREATED,
-        body,
-        call.output,
+    Ok(bytes::Bytes::from(
+        serde_json::to_vec(&req).unwrap_or_default(),
     ))
 }
 
@@ -198,7 +198,7 @@ fn sign(issuer: &ServiceAccountTokens, grant: &TokenGrant, now: i64) -> ApiResul
 /// Resolves `spec.boundObjectRef` (Pod, Secret) as upstream does: the object must exist in the
 /// namespace, carry the given uid, and a pod must run as this service account.
 async fn bind(
-    app: &AppState,
+    registry: &Registry,
     namespace: &str,
     service_account: &str,
     bound: &Value,
@@ -214,7 +214,7 @@ async fn bind(
     let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
     let obj = match (group, kind) {
         ("", "Pod") => {
-            let pod = get_object(app, "pods", Some(namespace), name).await?;
+            let pod = get_object(registry, "pods", Some(namespace), name).await?;
             let runs_as = pod
                 .pointer("/spec/serviceAccountName")
                 .and_then(Value::as_str)
@@ -230,7 +230,7 @@ async fn bind(
                 .and_then(Value::as_str)
                 .filter(|n| !n.is_empty());
             if let Some(node) = node {
-                if let Ok(n) = get_object(app, "nodes", None, node).await {
+                if let Ok(n) = get_object(registry, "nodes", None, node).await {
                     grant.node = Some(object_ref(&n));
                 }
             }
@@ -238,7 +238,7 @@ async fn bind(
             pod
         }
         ("", "Secret") => {
-            let secret = get_object(app, "secrets", Some(namespace), name).await?;
+            let secret = get_object(registry, "secrets", Some(namespace), name).await?;
             grant.secret = Some(object_ref(&secret));
             secret
         }

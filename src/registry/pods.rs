@@ -1,13 +1,15 @@
-//! Action subresources of pods: `binding` (the scheduler's write) and `eviction`.
+//! Pod operations beyond create/update/delete, as registry functions over the store:
+//! `binding` (the scheduler's write) and `eviction`, served as the pods' action subresources.
 
-use axum::response::Response;
-use ferrokube_store::{Compare, Op, Txn, TxnOutcome};
+use futures::future::BoxFuture;
 use serde_json::{json, Map, Value};
 
-use super::resources::status_success;
-use crate::registry::rest::{parse, DeleteOptions, WriteOptions};
-use crate::registry::{Registry, ResourceDescriptor};
+use super::hooks::{too_many_retries, HookWrite, OnFail, MAX_HOOK_RETRIES};
+use super::rest::{parse, with_extras, DeleteOptions, Deleted};
+use super::subresource::{Action, ActionOutcome};
+use super::{Registry, ResourceDescriptor};
 use crate::status::{ApiError, ApiResult};
+use ferrokube_store::{Compare, Op, TxnOutcome};
 
 /// What a Binding asks for, checked before any read.
 #[derive(Debug)]
@@ -138,72 +140,126 @@ fn set_condition_true(pod: &mut Map<String, Value>, kind: &str, now: &str) {
     }
 }
 
-/// POST pods/{name}/binding. Like upstream's BindingREST this writes the pod straight to
-/// storage in ONE compare-and-swap: spec.nodeName and the PodScheduled=True condition
-/// together, so a binding costs one write and one watch event instead of two.
-pub async fn bind(
-    reg: &Registry,
-    d: &ResourceDescriptor,
-    ns: Option<&str>,
-    name: &str,
-    body: &Value,
-    opts: &WriteOptions,
-) -> ApiResult<Response> {
-    let req = BindingRequest::parse(name, body)?;
-    let key = d.key(ns, name);
-    loop {
-        let current = reg.get(d, ns, name).await?;
-        let mut pod = parse(&current)?;
-        req.assign(&mut pod, name, &crate::registry::meta::now_rfc3339())?;
-        if opts.dry_run {
-            return Ok(status_success(201));
-        }
-        let txn = Txn {
-            compares: vec![(key.clone(), Compare::ModRevision(current.mod_revision))],
-            ops: vec![Op::Put {
-                key: key.clone(),
-                value: serde_json::to_vec(&pod).unwrap_or_default(),
-            }],
-        };
-        match reg.store.txn(txn).await? {
-            TxnOutcome::Applied { .. } => return Ok(status_success(201)),
-            TxnOutcome::Failed { current: None, .. } => {
-                return Err(ApiError::not_found(&d.group, &d.plural, name));
+impl Registry {
+    /// Binds a pod to a node (POST pods/{name}/binding). Like upstream's BindingREST this
+    /// writes the pod straight to storage in ONE compare-and-swap: spec.nodeName and the
+    /// PodScheduled=True condition together, so a binding costs one write and one watch event.
+    pub async fn bind(
+        &self,
+        d: &ResourceDescriptor,
+        ns: Option<&str>,
+        name: &str,
+        binding: &Value,
+        dry_run: bool,
+    ) -> ApiResult<()> {
+        let req = BindingRequest::parse(name, binding)?;
+        let key = d.key(ns, name);
+        for _ in 0..MAX_HOOK_RETRIES {
+            let current = self.get(d, ns, name).await?;
+            let old = parse(&current)?;
+            let mut pod = old.clone();
+            req.assign(&mut pod, name, &super::meta::now_rfc3339())?;
+            let extras = self
+                .run_hooks(d, dry_run, HookWrite::Update(&old, &mut pod))
+                .await?;
+            if dry_run {
+                return Ok(());
             }
-            // Someone wrote the pod in between: re-read and decide again.
-            TxnOutcome::Failed { .. } => continue,
+            let main = (key.clone(), Compare::ModRevision(current.mod_revision));
+            let op = Op::Put {
+                key: key.clone(),
+                value: d.storage_bytes(&pod),
+            };
+            match self.store.txn(with_extras(main, op, &extras)).await? {
+                TxnOutcome::Applied { .. } => return Ok(()),
+                TxnOutcome::Failed {
+                    failed_compare: 0,
+                    current: None,
+                } => return Err(ApiError::not_found(&d.group, &d.plural, name)),
+                // Someone wrote the pod in between: re-read and decide again.
+                TxnOutcome::Failed {
+                    failed_compare: 0, ..
+                } => continue,
+                TxnOutcome::Failed { failed_compare, .. } => match extras.on_fail(failed_compare) {
+                    OnFail::Retry => continue,
+                    OnFail::Fail(err) => return Err(err),
+                },
+            }
         }
+        Err(too_many_retries(d, name))
+    }
+
+    /// The stored Node named `node_name` (where a pod's node agent is reached).
+    pub async fn node(&self, node_name: &str) -> ApiResult<ferrokube_store::KeyValue> {
+        let d = self
+            .lookup("", "v1", "nodes")
+            .ok_or_else(ApiError::not_found_path)?;
+        self.get(&d, None, node_name).await
+    }
+
+    /// Evicts a pod (POST pods/{name}/eviction): deletes it with the eviction's DeleteOptions.
+    pub async fn evict(
+        &self,
+        d: &ResourceDescriptor,
+        ns: Option<&str>,
+        name: &str,
+        eviction: &Value,
+        dry_run: bool,
+    ) -> ApiResult<Deleted> {
+        let opts = eviction
+            .get("deleteOptions")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let delete = DeleteOptions {
+            grace_period_seconds: opts.get("gracePeriodSeconds").and_then(Value::as_i64),
+            propagation_policy: opts
+                .get("propagationPolicy")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            precondition_uid: opts
+                .pointer("/preconditions/uid")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            precondition_rv: opts
+                .pointer("/preconditions/resourceVersion")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            dry_run,
+        };
+        self.delete(d, ns, name, &delete).await
     }
 }
 
-/// POST pods/{name}/eviction: deletes the pod with the eviction's DeleteOptions.
-pub async fn evict(
-    reg: &Registry,
-    d: &ResourceDescriptor,
-    ns: Option<&str>,
-    name: &str,
-    body: &Value,
-    dry_run: bool,
-) -> ApiResult<Response> {
-    let opts = body.get("deleteOptions").cloned().unwrap_or(Value::Null);
-    let delete = DeleteOptions {
-        grace_period_seconds: opts.get("gracePeriodSeconds").and_then(Value::as_i64),
-        propagation_policy: opts
-            .get("propagationPolicy")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        precondition_uid: opts
-            .pointer("/preconditions/uid")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        precondition_rv: opts
-            .pointer("/preconditions/resourceVersion")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        dry_run,
-    };
-    reg.delete(d, ns, name, &delete).await?;
-    Ok(status_success(201))
+/// `pods/binding`.
+pub fn bind_action(a: Action<'_>) -> BoxFuture<'_, ApiResult<ActionOutcome>> {
+    Box::pin(async move {
+        a.registry
+            .bind(
+                a.descriptor,
+                a.namespace,
+                a.name,
+                &a.body,
+                a.options.dry_run,
+            )
+            .await?;
+        Ok(ActionOutcome::Success(201))
+    })
+}
+
+/// `pods/eviction`.
+pub fn evict_action(a: Action<'_>) -> BoxFuture<'_, ApiResult<ActionOutcome>> {
+    Box::pin(async move {
+        a.registry
+            .evict(
+                a.descriptor,
+                a.namespace,
+                a.name,
+                &a.body,
+                a.options.dry_run,
+            )
+            .await?;
+        Ok(ActionOutcome::Success(201))
+    })
 }
 
 #[cfg(test)]

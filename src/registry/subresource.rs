@@ -1,0 +1,157 @@
+//! A kind's subresources as data: what discovery lists for each (name, verbs, response kind)
+//! and what serves it. The HTTP layer dispatches on [`Handler`] alone and never on a kind's
+//! name, as upstream keeps each kind's subresource storage beside its strategy.
+
+use bytes::Bytes;
+use ferrokube_auth::ServiceAccountTokens;
+use futures::future::BoxFuture;
+use serde_json::Value;
+
+use super::rest::WriteOptions;
+use super::{Registry, ResourceDescriptor};
+use crate::status::ApiResult;
+
+/// One subresource of a kind.
+#[derive(Clone, Copy, Debug)]
+pub struct Subresource {
+    /// The path segment after the object's name (`status`, `binding`, `log`).
+    pub name: &'static str,
+    /// Discovery verbs (`get`, `create`, `update`, `patch`); requests with a method whose verb
+    /// is not listed are refused with 405.
+    pub verbs: &'static [&'static str],
+    /// Group of the kind a request to it answers with (discovery's `responseKind`); None: the
+    /// parent's group and version.
+    pub response: Option<(&'static str, &'static str)>,
+    /// Kind of the object a request answers with (None: the parent's kind).
+    pub kind: Option<&'static str>,
+    /// What serves it.
+    pub handler: Handler,
+}
+
+/// How a subresource is served.
+#[derive(Clone, Copy)]
+pub enum Handler {
+    /// `status`: reads the object; writes keep only status changes.
+    Status,
+    /// `scale`: an `autoscaling/v1` Scale over the descriptor's [`super::descriptor::ScaleSpec`].
+    Scale,
+    /// `finalize` (namespaces): writes keep only `spec.finalizers` changes.
+    Finalize,
+    /// A create-only operation over the registry (`pods/binding`, `pods/eviction`,
+    /// `serviceaccounts/token`): the function gets the decoded body and answers.
+    Action(ActionFn),
+    /// A connection to the node agent running the object (`pods/log`, `exec`, `attach`,
+    /// `portforward`): the HTTP layer's node-agent proxy streams or splices it.
+    Connect,
+}
+
+impl std::fmt::Debug for Handler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Handler::Status => "Status",
+            Handler::Scale => "Scale",
+            Handler::Finalize => "Finalize",
+            Handler::Action(_) => "Action",
+            Handler::Connect => "Connect",
+        })
+    }
+}
+
+impl Subresource {
+    /// `status` with upstream's verbs.
+    pub const STATUS: Subresource = Subresource {
+        name: "status",
+        verbs: &["get", "patch", "update"],
+        response: None,
+        kind: None,
+        handler: Handler::Status,
+    };
+
+    /// `scale` with upstream's verbs and response kind.
+    pub const SCALE: Subresource = Subresource {
+        name: "scale",
+        verbs: &["get", "patch", "update"],
+        response: Some(("autoscaling", "v1")),
+        kind: Some("Scale"),
+        handler: Handler::Scale,
+    };
+
+    /// A connect subresource (streamed to the node agent) answering `kind` with `verbs`.
+    pub const fn connect(
+        name: &'static str,
+        kind: &'static str,
+        verbs: &'static [&'static str],
+    ) -> Subresource {
+        Subresource {
+            name,
+            verbs,
+            response: Some(("", "v1")),
+            kind: Some(kind),
+            handler: Handler::Connect,
+        }
+    }
+
+    /// A create-only action answering with `group/version` `kind`.
+    pub const fn action(
+        name: &'static str,
+        response: (&'static str, &'static str),
+        kind: &'static str,
+        handler: ActionFn,
+    ) -> Subresource {
+        Subresource {
+            name,
+            verbs: &["create"],
+            response: Some(response),
+            kind: Some(kind),
+            handler: Handler::Action(handler),
+        }
+    }
+
+    /// Whether a request with `verb` (get, create, update, patch, ...) may use it.
+    pub fn allows(&self, verb: &str) -> bool {
+        self.verbs.contains(&verb)
+    }
+
+    /// Discovery's `responseKind` (group, version, kind) for a subresource of `d`.
+    pub fn response_kind(&self, d: &ResourceDescriptor) -> (String, String, String) {
+        let (group, version) = match self.response {
+            Some((g, v)) => (g.to_string(), v.to_string()),
+            None => (d.group.clone(), d.version.clone()),
+        };
+        let kind = self
+            .kind
+            .map(str::to_string)
+            .unwrap_or_else(|| d.kind.clone());
+        (group, version, kind)
+    }
+}
+
+/// What an action subresource is called with.
+pub struct Action<'a> {
+    /// The registry (and through it the store).
+    pub registry: &'a Registry,
+    /// The parent kind.
+    pub descriptor: &'a ResourceDescriptor,
+    /// The parent's namespace.
+    pub namespace: Option<&'a str>,
+    /// The parent's name.
+    pub name: &'a str,
+    /// The decoded request body.
+    pub body: Value,
+    /// `dryRun`, `fieldManager`, ...
+    pub options: &'a WriteOptions,
+    /// The service-account token issuer, when the server has one.
+    pub tokens: Option<&'a ServiceAccountTokens>,
+}
+
+/// What an action answered.
+#[derive(Debug)]
+pub enum ActionOutcome {
+    /// A `Status` of success with this HTTP code (binding, eviction: 201).
+    Success(u16),
+    /// An object (JSON bytes) with this HTTP code (TokenRequest: 201).
+    Object(u16, Bytes),
+}
+
+/// An action subresource's implementation.
+pub type ActionFn = for<'a> fn(Action<'a>) -> BoxFuture<'a, ApiResult<ActionOutcome>>;

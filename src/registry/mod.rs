@@ -9,6 +9,7 @@ pub mod list;
 pub mod meta;
 pub mod patch;
 pub mod rest;
+pub mod service_alloc;
 pub mod strategy;
 pub mod watch;
 
@@ -59,6 +60,8 @@ pub struct Registry {
     current: RwLock<Arc<KindSet>>,
     /// The revisioned store every object lives in.
     pub store: Store,
+    /// Where Service ClusterIPs and node ports are allocated from.
+    pub service_ranges: service_alloc::ServiceRanges,
 }
 
 impl Registry {
@@ -72,6 +75,7 @@ impl Registry {
             custom: RwLock::new(BTreeMap::new()),
             current,
             store,
+            service_ranges: Default::default(),
         }
     }
 

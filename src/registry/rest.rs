@@ -231,27 +231,41 @@ impl Registry {
             self.check_namespace(ns).await?;
         }
         let name = meta::name(&obj).to_string();
-        if opts.dry_run {
-            return Ok(Written {
-                object: to_bytes(&obj),
-                warnings,
-            });
-        }
         let key = d.key(namespace.as_deref(), &name);
-        let txn = Txn {
-            compares: vec![(key.clone(), Compare::Absent)],
-            ops: vec![Op::Put {
-                key,
-                value: d.storage_bytes(&obj),
-            }],
-        };
-        match self.store.txn(txn).await? {
-            TxnOutcome::Applied { values, .. } => Ok(Written {
-                object: d.served_bytes(stored_value(values)?),
-                warnings,
-            }),
-            TxnOutcome::Failed { .. } => Err(ApiError::already_exists(&d.group, &d.plural, &name)),
+        // Retried only when another write claimed a ClusterIP/NodePort picked for this one.
+        for _ in 0..super::service_alloc::ALLOCATION_ATTEMPTS {
+            let mut obj = obj.clone();
+            let claims = self.service_claims(d, Some(&mut obj), None).await?;
+            if opts.dry_run {
+                return Ok(Written {
+                    object: to_bytes(&obj),
+                    warnings,
+                });
+            }
+            let mut txn = Txn {
+                compares: vec![(key.clone(), Compare::Absent)],
+                ops: vec![Op::Put {
+                    key: key.clone(),
+                    value: d.storage_bytes(&obj),
+                }],
+            };
+            claims.extend(&mut txn);
+            match self.store.txn(txn).await? {
+                TxnOutcome::Applied { values, .. } => {
+                    return Ok(Written {
+                        object: d.served_bytes(stored_value(values)?),
+                        warnings,
+                    })
+                }
+                TxnOutcome::Failed {
+                    failed_compare: 0, ..
+                } => return Err(ApiError::already_exists(&d.group, &d.plural, &name)),
+                TxnOutcome::Failed { .. } => continue,
+            }
         }
+        Err(ApiError::internal(
+            "could not allocate service addresses: too many concurrent allocations",
+        ))
     }
 
     /// The namespace an object goes into: the URL's, which the body may repeat but not contradict.
@@ -332,6 +346,9 @@ impl Registry {
             let proposed = mutate(&current)?;
             let (proposed, warnings) = admit_body(d, proposed, opts)?;
             let mut new = self.prepare_update(d, proposed, &current, part)?;
+            let mut claims = self
+                .service_claims(d, Some(&mut new), Some(&current))
+                .await?;
             if !opts.apply {
                 record_update(
                     d,
@@ -358,6 +375,7 @@ impl Registry {
                 && !meta::has_finalizers(&new)
                 && !d.strategy_blocks_deletion(&new);
             let op = if finished {
+                claims = self.service_claims(d, None, Some(&current)).await?;
                 Op::Delete { key: key.clone() }
             } else {
                 Op::Put {
@@ -365,10 +383,11 @@ impl Registry {
                     value: d.storage_bytes(&new),
                 }
             };
-            let txn = Txn {
+            let mut txn = Txn {
                 compares: vec![(key.clone(), Compare::ModRevision(current_kv.mod_revision))],
                 ops: vec![op],
             };
+            claims.extend(&mut txn);
             match self.store.txn(txn).await? {
                 TxnOutcome::Applied { values, .. } => {
                     return Ok(Written {
@@ -376,6 +395,7 @@ impl Registry {
                         warnings,
                     })
                 }
+                TxnOutcome::Failed { failed_compare, .. } if failed_compare > 0 => continue,
                 TxnOutcome::Failed { current: None, .. } => {
                     return Err(ApiError::not_found(&d.group, &d.plural, name))
                 }
@@ -555,10 +575,16 @@ impl Registry {
                     Deleted::Gone(kv.value)
                 });
             }
-            let txn = Txn {
+            let mut txn = Txn {
                 compares: vec![(key.clone(), Compare::ModRevision(kv.mod_revision))],
                 ops: vec![op],
             };
+            if !pending {
+                // The Service's ClusterIP and node ports are freed with it.
+                self.service_claims(d, None, Some(&obj))
+                    .await?
+                    .extend(&mut txn);
+            }
             match self.store.txn(txn).await? {
                 TxnOutcome::Applied { values, .. } => {
                     let value = d.served_bytes(stored_value(values)?);

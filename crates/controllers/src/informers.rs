@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
@@ -81,6 +82,11 @@ where
         self.store.clone()
     }
 
+    /// The raw change feed (shared objects, never cloned) for loops that only need a wake-up.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<K>> {
+        self.changes.subscribe()
+    }
+
     /// Every object changed (or deleted) from now on, for `Controller::watches_stream` and
     /// `owns_stream`. A subscriber that falls behind gets every stored object instead of the
     /// changes it missed, so no reconcile is lost.
@@ -108,6 +114,12 @@ pub struct Informers {
     pub pods: Informer<Pod>,
     /// Every node.
     pub nodes: Informer<Node>,
+    /// Every PersistentVolumeClaim.
+    pub claims: Informer<PersistentVolumeClaim>,
+    /// Every PersistentVolume.
+    pub volumes: Informer<PersistentVolume>,
+    /// Every StorageClass.
+    pub classes: Informer<StorageClass>,
 }
 
 impl Informers {
@@ -116,6 +128,9 @@ impl Informers {
         Informers {
             pods: Informer::spawn(Api::all(client.clone()), token.clone()),
             nodes: Informer::spawn(Api::all(client.clone()), token.clone()),
+            claims: Informer::spawn(Api::all(client.clone()), token.clone()),
+            volumes: Informer::spawn(Api::all(client.clone()), token.clone()),
+            classes: Informer::spawn(Api::all(client.clone()), token.clone()),
         }
     }
 }

@@ -311,9 +311,19 @@ pub fn compute_status(input: &StatusInput<'_>) -> PodStatus {
     let old_conditions = old.conditions.clone().unwrap_or_default();
     let init_specs = spec.init_containers.clone().unwrap_or_default();
 
+    // Upstream: in a pod with init containers, a container that has not been created yet waits
+    // as "PodInitializing" (init and app containers alike), not "ContainerCreating".
+    let has_init = !init_specs.is_empty();
     let init_statuses: Vec<ContainerStatus> = init_specs
         .iter()
-        .map(|c| container_status(input, c, false))
+        .map(|c| {
+            let mut s = container_status(input, c, has_init);
+            // A regular init container that completed successfully counts as ready.
+            if !restartable(c) && is_terminated_ok(&s) {
+                s.ready = true;
+            }
+            s
+        })
         .collect();
     let init_done = init_specs.iter().zip(&init_statuses).all(|(c, s)| {
         if restartable(c) {
@@ -325,7 +335,7 @@ pub fn compute_status(input: &StatusInput<'_>) -> PodStatus {
     let mut app_statuses: Vec<ContainerStatus> = spec
         .containers
         .iter()
-        .map(|c| container_status(input, c, !init_done))
+        .map(|c| container_status(input, c, has_init && !init_done))
         .collect();
     app_statuses.sort_by(|a, b| a.name.cmp(&b.name));
 

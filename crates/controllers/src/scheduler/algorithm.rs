@@ -83,6 +83,8 @@ pub struct Snapshot<'a> {
     pub anti_affinity_pods: &'a [(Arc<Pod>, String)],
     /// Per node: pods sharing the incoming pod's controller (for default spreading).
     pub owner_counts: Option<&'a HashMap<String, i64>>,
+    /// The pod's claims, when it has any (VolumeBinding filter).
+    pub volumes: Option<&'a super::volumebinding::VolumeState>,
 }
 
 /// Picks a node for `pod`, starting the feasibility scan at `start` (rotated by the caller
@@ -107,7 +109,11 @@ pub fn schedule(pod: &Pod, snap: &Snapshot<'_>, start: usize) -> Result<String, 
         let info = snap.nodes[(start + i) % n];
         let r = filter_node(&facts, info)
             .and_then(|_| spread_filter(&spread, info))
-            .and_then(|_| affinity_filter(&aff, info));
+            .and_then(|_| affinity_filter(&aff, info))
+            .and_then(|_| {
+                snap.volumes
+                    .map_or(Ok(()), |v| super::volumebinding::filter(v, &info.node))
+            });
         match r {
             Ok(()) => {
                 feasible.push(info);
@@ -221,6 +227,7 @@ mod tests {
             namespaces: &ns,
             anti_affinity_pods: &[],
             owner_counts: None,
+            volumes: None,
         };
         let p = pod("p", json!({"spec": {"nodeSelector": {"disk": "ssd"}}}));
         for start in 0..2 {
@@ -243,6 +250,7 @@ mod tests {
             namespaces: &ns,
             anti_affinity_pods: &[],
             owner_counts: Some(&counts),
+            volumes: None,
         };
         assert_eq!(schedule(&pod("p", json!({})), &snap, 0).unwrap(), "b");
     }

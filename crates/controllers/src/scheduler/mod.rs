@@ -13,6 +13,7 @@ pub mod predicates;
 mod queue;
 pub mod resources;
 pub mod scores;
+pub mod volumebinding;
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -88,6 +89,7 @@ async fn schedule_loop(client: Client, token: CancellationToken) {
     let mut pods = forward_watch(Api::<Pod>::all(client.clone()), token.clone());
     let mut nodes = forward_watch(Api::<Node>::all(client.clone()), token.clone());
     let mut nss = forward_watch(Api::<Namespace>::all(client.clone()), token.clone());
+    let vstores = volumebinding::VolumeStores::spawn(&client, &token);
     let recorder = Recorder::with_manager(client.clone(), SCHEDULER_NAME, None, FIELD_MANAGER);
     let binds = Arc::new(Semaphore::new(BIND_CONCURRENCY));
     let (tx, mut rx) = mpsc::unbounded_channel::<(String, BindOutcome)>();
@@ -165,13 +167,14 @@ async fn schedule_loop(client: Client, token: CancellationToken) {
                     continue;
                 };
                 start = start.wrapping_add(1);
-                match decide(&cache, &pod, start) {
-                    Ok(node) => {
+                match decide(&cache, &pod, start, &vstores) {
+                    Ok((node, claims)) => {
                         // Assumed on `node` until the watch brings the bound pod (the cache
                         // keys pods by node itself and never reads their nodeName).
                         cache.add_pod(&uid, &node, pod.clone());
                         let (client, tx, rec) = (client.clone(), tx.clone(), recorder.clone());
                         tokio::spawn(async move {
+                            volumebinding::prebind(&client, &claims, &node, FIELD_MANAGER).await;
                             let outcome = bind(&client, &rec, &pod, &node).await;
                             drop(permit);
                             let _ = tx.send((uid, outcome));
@@ -198,8 +201,16 @@ async fn schedule_loop(client: Client, token: CancellationToken) {
     }
 }
 
-/// One scheduling decision for `pod` over the cache as it is now.
-fn decide(cache: &cache::Cache, pod: &Pod, start: usize) -> Result<String, String> {
+/// One scheduling decision for `pod` over the cache as it is now: the node and the
+/// WaitForFirstConsumer claims to hand to it.
+fn decide(
+    cache: &cache::Cache,
+    pod: &Pod,
+    start: usize,
+    vstores: &volumebinding::VolumeStores,
+) -> Result<(String, Vec<(String, String)>), String> {
+    let volumes = volumebinding::prefilter(pod, vstores)
+        .map_err(|m| volumebinding::prefilter_message(cache.nodes().len(), &m))?;
     let owner_counts =
         crate::util::controller_ref(&pod.metadata).and_then(|o| cache.owner_counts.get(&o.uid));
     let anti: Vec<(Arc<Pod>, String)> = cache.anti_pods.values().cloned().collect();
@@ -208,8 +219,10 @@ fn decide(cache: &cache::Cache, pod: &Pod, start: usize) -> Result<String, Strin
         namespaces: &cache.namespaces,
         anti_affinity_pods: &anti,
         owner_counts,
+        volumes: (!volumes.is_empty()).then_some(&volumes),
     };
-    algorithm::schedule(pod, &snap, start)
+    let node = algorithm::schedule(pod, &snap, start)?;
+    Ok((node, volumes.delayed_claims()))
 }
 
 fn observe_pod(cache: &mut cache::Cache, queue: &mut Queue, pod: Pod) {

@@ -292,6 +292,43 @@ fn init_containers_gate_the_pod() {
         true,
     );
     assert_eq!(cond(&s, "Initialized").status, "True");
+    let init = &s.init_container_statuses.as_ref().expect("init statuses")[0];
+    assert!(
+        init.ready,
+        "a completed init container is ready, as upstream reports it"
+    );
+}
+
+#[test]
+fn containers_not_yet_created_wait_as_pod_initializing() {
+    let mut p = pod("Always", true);
+    p.spec
+        .as_mut()
+        .unwrap()
+        .init_containers
+        .as_mut()
+        .unwrap()
+        .push(serde_json::from_value(json!({"name": "second", "image": "busybox"})).unwrap());
+    let mut first = info("setup", 0, ContainerState::Exited, Some(1));
+    first
+        .labels
+        .insert(crate::naming::LABEL_ROLE.into(), "init".into());
+    let cs = [
+        info(SANDBOX_CONTAINER, 0, ContainerState::Running, None),
+        first,
+    ];
+    let s = compute(&p, &cs, &BTreeMap::new(), true);
+    let second = &s.init_container_statuses.as_ref().unwrap()[1];
+    let reason = second
+        .state
+        .as_ref()
+        .and_then(|st| st.waiting.as_ref())
+        .and_then(|w| w.reason.as_deref());
+    assert_eq!(reason, Some("PodInitializing"));
+    assert!(
+        !s.init_container_statuses.as_ref().unwrap()[0].ready,
+        "a failed init container is not ready"
+    );
 }
 
 #[test]

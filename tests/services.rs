@@ -171,7 +171,7 @@ fn node_port(svc: &Service) -> i32 {
 
 #[tokio::test]
 async fn cluster_ips_and_node_ports_are_allocated_checked_and_released() {
-    let cluster = TestCluster::start_with(
+    let mut cluster = TestCluster::start_with(
         ClusterOptions::default()
             .arg("--service-cidr=10.100.0.0/26")
             .arg("--service-node-port-range=30100-30199"),
@@ -332,4 +332,22 @@ async fn cluster_ips_and_node_ports_are_allocated_checked_and_released() {
     ips.dedup();
     assert_eq!(ips.len(), n, "an address was handed out twice: {ips:?}");
     api.delete("again", &DeleteParams::default()).await.unwrap();
+
+    // The allocations live in the store: after a restart a taken address is still taken and a
+    // freed one is free.
+    let taken = cluster_ip(&api.get("c0").await.unwrap());
+    cluster.restart().await;
+    let api: Api<Service> = Api::namespaced(cluster.client().await, "default");
+    refused(
+        &api,
+        service("late", json!({"clusterIP": taken, "ports": ports})),
+        "provided IP is already allocated",
+    )
+    .await;
+    api.create(
+        &pp,
+        &service("late", json!({"clusterIP": ip_a, "ports": ports})),
+    )
+    .await
+    .expect("the address freed before the restart is free after it");
 }

@@ -136,6 +136,18 @@ pub struct ServerArgs {
     /// engine need distinct names, since each agent removes containers of its node it does not know.
     #[arg(long, env = "FERROKUBE_NODE_NAME")]
     pub node_name: Option<String>,
+    /// The range Service ClusterIPs are allocated from; its first address is the `kubernetes`
+    /// Service's (upstream `--service-cluster-ip-range`).
+    #[arg(long, default_value = "10.96.0.0/12", value_parser = crate::registry::service_alloc::Ipv4Cidr::parse)]
+    pub service_cidr: crate::registry::service_alloc::Ipv4Cidr,
+    /// The range NodePorts are allocated from.
+    #[arg(long, default_value = "30000-32767", value_parser = crate::registry::service_alloc::parse_port_range)]
+    pub service_node_port_range: std::ops::RangeInclusive<u16>,
+    /// The address pods reach the API server on, published in the `kubernetes` Service's
+    /// endpoints; the server also listens there. Default: the Docker bridge's (`docker0`)
+    /// address, else the listen IP.
+    #[arg(long)]
+    pub advertise_address: Option<std::net::IpAddr>,
 }
 
 impl Default for ServerArgs {
@@ -262,8 +274,14 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         listen: args.listen,
         tls_san: args.tls_san.clone(),
         watch_history: args.watch_history,
+        service_ranges: crate::registry::service_alloc::ServiceRanges {
+            cidr: args.service_cidr,
+            node_ports: args.service_node_port_range.clone(),
+        },
+        advertise_address: args.advertise_address,
     })
     .await?;
+    crate::components::spawn_master_service(&started)?;
     println!(
         "ferrokube is serving the Kubernetes API at https://{}",
         started.addr

@@ -35,6 +35,17 @@ pub async fn spawn_agent(started: &Started, args: &ServerArgs) -> anyhow::Result
     Ok(())
 }
 
+/// Starts the reconciler of the `default/kubernetes` Service (part of the API server: it runs
+/// even without controllers).
+pub fn spawn_master_service(started: &Started) -> anyhow::Result<()> {
+    let client = crate::http::loopback::client(
+        started.app.clone(),
+        &started.pki.admin_credentials().cert_pem,
+    )?;
+    crate::master_service::spawn(client, started.master.clone());
+    Ok(())
+}
+
 /// Starts the controller manager and the scheduler (each ends when the process does).
 pub async fn spawn_all(started: &Started, args: &ServerArgs) -> anyhow::Result<()> {
     let client = crate::http::loopback::client(

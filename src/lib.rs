@@ -9,6 +9,7 @@ pub mod cli;
 pub mod components;
 pub mod crd;
 pub mod http;
+pub mod master_service;
 pub mod openapi;
 pub mod registry;
 pub mod server;

@@ -1,6 +1,6 @@
 //! `ferrokube server`: PKI, store, registry, HTTP over TLS, and the in-process components.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,7 +11,9 @@ use ferrokube_store::{Store, StoreConfig};
 use serde_json::json;
 
 use crate::http::{self, AppState};
+use crate::master_service::{self, MasterEndpoint};
 use crate::registry::rest::WriteOptions;
+use crate::registry::service_alloc::ServiceRanges;
 use crate::registry::Registry;
 
 /// Options of `ferrokube server`.
@@ -25,6 +27,10 @@ pub struct ServerOptions {
     pub tls_san: Vec<String>,
     /// Watch history window, in events.
     pub watch_history: usize,
+    /// Where Service ClusterIPs and node ports come from.
+    pub service_ranges: ServiceRanges,
+    /// The address pods reach the server on (default: the Docker bridge's, else the listen IP).
+    pub advertise_address: Option<IpAddr>,
 }
 
 /// The namespaces that exist from the first start.
@@ -42,6 +48,8 @@ pub struct Started {
     pub pki: Pki,
     /// The router, for in-process clients (see `http::loopback`).
     pub app: axum::Router,
+    /// Where the `kubernetes` Service points.
+    pub master: MasterEndpoint,
     serve: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -68,8 +76,20 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
         addr.ip().to_string()
     };
     let server_url = format!("https://{}", SocketAddr::new(host.parse()?, addr.port()));
+    let master = MasterEndpoint {
+        cluster_ip: opts.service_ranges.cidr.first_host(),
+        advertise: opts
+            .advertise_address
+            .unwrap_or_else(|| master_service::default_advertise_address(host_ip(&host))),
+        port: addr.port(),
+    };
+    // In-cluster clients dial the `kubernetes` ClusterIP or the advertise address (the
+    // `kubernetes.default.svc` names are among the PKI's defaults).
+    let mut tls_sans = opts.tls_san.clone();
+    tls_sans.push(master.cluster_ip.to_string());
+    tls_sans.push(master.advertise.to_string());
     let pki_opts = PkiOptions {
-        tls_sans: opts.tls_san.clone(),
+        tls_sans,
         server_url: server_url.clone(),
     };
     let pki = Pki::load_or_create(&opts.data_dir, &pki_opts)?;
@@ -81,7 +101,8 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
         history_events: opts.watch_history,
     })
     .await?;
-    let registry = Registry::new(store);
+    let mut registry = Registry::new(store);
+    registry.service_ranges = opts.service_ranges.clone();
     ensure_system_namespaces(&registry).await?;
     let state = Arc::new(AppState {
         registry,
@@ -91,6 +112,21 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
     // Custom resources stored before a restart are served before the first request.
     crate::crd::start(state.clone()).await?;
     let app = http::router(state.clone());
+    if !addr.ip().is_unspecified() && addr.ip() != master.advertise {
+        // Pods reach the server on the advertise address; a server bound only to loopback
+        // listens there too, on the same port.
+        let also = SocketAddr::new(master.advertise, addr.port());
+        match tokio::net::TcpListener::bind(also).await {
+            Ok(l) => {
+                tokio::spawn(http::serve::serve_tls(
+                    l,
+                    pki.server_tls_config(),
+                    app.clone(),
+                ));
+            }
+            Err(e) => tracing::warn!("pods cannot reach the API server: binding {also}: {e}"),
+        }
+    }
     let serve = tokio::spawn(http::serve::serve_tls(
         listener,
         pki.server_tls_config(),
@@ -103,8 +139,13 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
         state,
         pki,
         app,
+        master,
         serve,
     })
+}
+
+fn host_ip(host: &str) -> IpAddr {
+    host.parse().unwrap_or(IpAddr::from([127, 0, 0, 1]))
 }
 
 async fn ensure_system_namespaces(registry: &Registry) -> anyhow::Result<()> {

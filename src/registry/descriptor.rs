@@ -378,6 +378,12 @@ impl Describe {
         self
     }
 
+    /// Adds a storage hook run inside every write's transaction (see [`super::hooks`]).
+    pub fn hook(self, hook: Arc<dyn StorageHooks>) -> Self {
+        self.inner.add_hook(hook);
+        self
+    }
+
     /// Finishes the descriptor; the singular name is the lowercased kind.
     pub fn build(self, singular: &'static str) -> ResourceDescriptor {
         let mut inner = self.inner;

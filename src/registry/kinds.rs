@@ -88,6 +88,7 @@ pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
             .validate(valid::validate_service)
             .fields(fields::SERVICE)
             .printer(print::SERVICES)
+            .hook(std::sync::Arc::new(super::service_alloc::ServiceAddresses))
             .build("service"),
         Describe::of::<core::Endpoints>(&PLAIN)
             .short(&["ep"])

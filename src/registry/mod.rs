@@ -11,6 +11,7 @@ pub mod meta;
 pub mod patch;
 pub mod pods;
 pub mod rest;
+pub mod service_alloc;
 pub mod strategy;
 pub mod subresource;
 #[cfg(test)]
@@ -65,6 +66,8 @@ pub struct Registry {
     current: RwLock<Arc<KindSet>>,
     /// The revisioned store every object lives in.
     pub store: Store,
+    /// Where Service ClusterIPs and node ports are allocated from.
+    pub service_ranges: service_alloc::ServiceRanges,
 }
 
 impl Registry {
@@ -78,6 +81,7 @@ impl Registry {
             custom: RwLock::new(BTreeMap::new()),
             current,
             store,
+            service_ranges: Default::default(),
         }
     }
 

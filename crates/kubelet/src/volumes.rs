@@ -345,15 +345,19 @@ pub async fn prepare_volumes(
         } else if let Some(c) = &v.persistent_volume_claim {
             // An unbound claim keeps the pod waiting (ContainerCreating), as upstream's
             // volume manager does, with its FailedMount wording.
-            let path = ctx.objects.claim_path(ns, &c.claim_name).await.map_err(|e| {
-                let e = e.to_string();
-                let e = e.strip_prefix("invalid pod spec: ").unwrap_or(&e);
-                KubeletError::InvalidSpec(format!(
-                    "Unable to attach or mount volumes: unmounted volumes=[{0}], unattached \
+            let path = ctx
+                .objects
+                .claim_path(ns, &c.claim_name)
+                .await
+                .map_err(|e| {
+                    let e = e.to_string();
+                    let e = e.strip_prefix("invalid pod spec: ").unwrap_or(&e);
+                    KubeletError::InvalidSpec(format!(
+                        "Unable to attach or mount volumes: unmounted volumes=[{0}], unattached \
                      volumes=[{0}]: {e}",
-                    v.name
-                ))
-            })?;
+                        v.name
+                    ))
+                })?;
             (path, c.read_only.unwrap_or(false))
         } else if let Some(p) = &v.projected {
             let mode = p.default_mode.unwrap_or(DEFAULT_MODE);

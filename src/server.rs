@@ -96,9 +96,8 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
     let kubeconfig = opts.data_dir.join("kubeconfig.yaml");
     pki.write_kubeconfig(&kubeconfig, &server_url)?;
     let store = Store::open(StoreConfig {
-        data_dir: opts.data_dir.join("store"),
-        node_id: 1,
         history_events: opts.watch_history,
+        ..StoreConfig::new(opts.data_dir.join("store"))
     })
     .await?;
     let mut registry = Registry::new(store);

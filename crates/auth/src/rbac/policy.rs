@@ -1,0 +1,301 @@
+//! A snapshot of the cluster's RBAC objects and the decisions made over it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
+use k8s_openapi::api::rbac::v1::{RoleRef, Subject};
+
+use super::{rule_allows, selector_matches, subject_applies, RequestInfo};
+use crate::UserInfo;
+
+/// Upstream's privileged group: always allowed, whatever the RBAC objects say.
+pub const SYSTEM_MASTERS: &str = "system:masters";
+
+/// What an authorizer says about a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Allowed, and why (upstream's reason string).
+    Allow(String),
+    /// Not allowed by anything this authorizer knows.
+    NoOpinion,
+}
+
+impl Decision {
+    /// Whether the request may proceed.
+    pub fn is_allowed(&self) -> bool {
+        matches!(self, Decision::Allow(_))
+    }
+}
+
+/// One binding, reduced to what decisions need.
+#[derive(Debug, Clone)]
+struct Binding {
+    name: String,
+    subjects: Vec<Subject>,
+    role_ref: RoleRef,
+}
+
+/// The RBAC objects of a cluster, indexed for decisions. ClusterRoles with an
+/// `aggregationRule` carry the union of the rules of the ClusterRoles they select.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    cluster_roles: BTreeMap<String, ClusterRole>,
+    effective: HashMap<String, Arc<Vec<PolicyRule>>>,
+    roles: HashMap<(String, String), Arc<Vec<PolicyRule>>>,
+    cluster_role_bindings: BTreeMap<String, Binding>,
+    role_bindings: HashMap<String, BTreeMap<String, Binding>>,
+}
+
+fn name_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
+    meta.name.clone().unwrap_or_default()
+}
+
+impl Policy {
+    /// An empty policy (allows nothing but `system:masters`).
+    pub fn new() -> Policy {
+        Policy::default()
+    }
+
+    /// Adds or replaces a ClusterRole.
+    pub fn put_cluster_role(&mut self, role: ClusterRole) {
+        self.cluster_roles.insert(name_of(&role.metadata), role);
+        self.recompute_aggregation();
+    }
+
+    /// Removes a ClusterRole.
+    pub fn remove_cluster_role(&mut self, name: &str) {
+        self.cluster_roles.remove(name);
+        self.recompute_aggregation();
+    }
+
+    /// Adds or replaces a Role.
+    pub fn put_role(&mut self, role: Role) {
+        let key = (
+            role.metadata.namespace.clone().unwrap_or_default(),
+            name_of(&role.metadata),
+        );
+        self.roles
+            .insert(key, Arc::new(role.rules.unwrap_or_default()));
+    }
+
+    /// Removes a Role.
+    pub fn remove_role(&mut self, namespace: &str, name: &str) {
+        self.roles.remove(&(namespace.to_string(), name.to_string()));
+    }
+
+    /// Adds or replaces a ClusterRoleBinding.
+    pub fn put_cluster_role_binding(&mut self, b: ClusterRoleBinding) {
+        let name = name_of(&b.metadata);
+        let binding = Binding {
+            name: name.clone(),
+            subjects: b.subjects.unwrap_or_default(),
+            role_ref: b.role_ref,
+        };
+        self.cluster_role_bindings.insert(name, binding);
+    }
+
+    /// Removes a ClusterRoleBinding.
+    pub fn remove_cluster_role_binding(&mut self, name: &str) {
+        self.cluster_role_bindings.remove(name);
+    }
+
+    /// Adds or replaces a RoleBinding.
+    pub fn put_role_binding(&mut self, b: RoleBinding) {
+        let name = name_of(&b.metadata);
+        let ns = b.metadata.namespace.clone().unwrap_or_default();
+        let binding = Binding {
+            name: name.clone(),
+            subjects: b.subjects.unwrap_or_default(),
+            role_ref: b.role_ref,
+        };
+        self.role_bindings
+            .entry(ns)
+            .or_default()
+            .insert(name, binding);
+    }
+
+    /// Removes a RoleBinding.
+    pub fn remove_role_binding(&mut self, namespace: &str, name: &str) {
+        if let Some(in_ns) = self.role_bindings.get_mut(namespace) {
+            in_ns.remove(name);
+            if in_ns.is_empty() {
+                self.role_bindings.remove(namespace);
+            }
+        }
+    }
+
+    /// The full authorizer chain of kube-apiserver as we run it: `system:masters` is always
+    /// allowed (upstream's privileged-groups authorizer), then the node authorizer, then RBAC.
+    pub fn authorize(&self, user: &UserInfo, info: &RequestInfo) -> Decision {
+        if user.groups.iter().any(|g| g == SYSTEM_MASTERS) {
+            return Decision::Allow(String::new());
+        }
+        if let Some(allowed) = node_authorize(user, info) {
+            return allowed;
+        }
+        self.rbac_authorize(user, info)
+    }
+
+    /// RBAC alone: allowed when a rule of a role bound to the user allows the request.
+    pub fn rbac_authorize(&self, user: &UserInfo, info: &RequestInfo) -> Decision {
+        for b in self.cluster_role_bindings.values() {
+            let Some(subject) = b.subjects.iter().find(|s| subject_applies(s, user, "")) else {
+                continue;
+            };
+            if let Some(rules) = self.bound_rules(&b.role_ref, "") {
+                if rules.iter().any(|r| rule_allows(info, r)) {
+                    return Decision::Allow(reason("ClusterRoleBinding", b, "", subject));
+                }
+            }
+        }
+        if info.namespace.is_empty() {
+            return Decision::NoOpinion;
+        }
+        let Some(in_ns) = self.role_bindings.get(&info.namespace) else {
+            return Decision::NoOpinion;
+        };
+        for b in in_ns.values() {
+            let Some(subject) = b
+                .subjects
+                .iter()
+                .find(|s| subject_applies(s, user, &info.namespace))
+            else {
+                continue;
+            };
+            if let Some(rules) = self.bound_rules(&b.role_ref, &info.namespace) {
+                if rules.iter().any(|r| rule_allows(info, r)) {
+                    let why = reason("RoleBinding", b, &info.namespace, subject);
+                    return Decision::Allow(why);
+                }
+            }
+        }
+        Decision::NoOpinion
+    }
+
+    /// Every rule granted to `user` in `namespace` (cluster-wide grants included; `""`
+    /// gives only those), as upstream's `RulesFor`.
+    pub fn rules_for(&self, user: &UserInfo, namespace: &str) -> Vec<PolicyRule> {
+        let mut out = Vec::new();
+        for b in self.cluster_role_bindings.values() {
+            if b.subjects.iter().any(|s| subject_applies(s, user, "")) {
+                out.extend(self.bound_rules(&b.role_ref, "").into_iter().flat_map(|r| r.iter().cloned()));
+            }
+        }
+        if let Some(in_ns) = self.role_bindings.get(namespace) {
+            for b in in_ns.values() {
+                if b.subjects.iter().any(|s| subject_applies(s, user, namespace)) {
+                    let rules = self.bound_rules(&b.role_ref, namespace);
+                    out.extend(rules.into_iter().flat_map(|r| r.iter().cloned()));
+                }
+            }
+        }
+        out
+    }
+
+    /// The rules a role reference grants (`namespace` is the binding's, for Roles), None
+    /// when the role does not exist.
+    pub fn role_ref_rules(&self, kind: &str, name: &str, namespace: &str) -> Option<Vec<PolicyRule>> {
+        let role_ref = RoleRef {
+            api_group: super::RBAC_GROUP.into(),
+            kind: kind.into(),
+            name: name.into(),
+        };
+        self.bound_rules(&role_ref, namespace).map(|r| r.to_vec())
+    }
+
+    fn bound_rules(&self, role_ref: &RoleRef, namespace: &str) -> Option<&Arc<Vec<PolicyRule>>> {
+        match role_ref.kind.as_str() {
+            "ClusterRole" => self.effective.get(&role_ref.name),
+            "Role" if !namespace.is_empty() => self
+                .roles
+                .get(&(namespace.to_string(), role_ref.name.clone())),
+            _ => None,
+        }
+    }
+
+    /// The ClusterRoles with an `aggregationRule` and the rules aggregation gives them, for
+    /// the controller that writes them back into the objects.
+    pub fn aggregated_roles(&self) -> Vec<(String, Vec<PolicyRule>)> {
+        self.cluster_roles
+            .iter()
+            .filter(|(_, r)| r.aggregation_rule.is_some())
+            .map(|(name, _)| {
+                let rules = self.effective.get(name).map(|r| r.to_vec()).unwrap_or_default();
+                (name.clone(), rules)
+            })
+            .collect()
+    }
+
+    fn recompute_aggregation(&mut self) {
+        let mut effective = HashMap::with_capacity(self.cluster_roles.len());
+        for name in self.cluster_roles.keys() {
+            let rules = self.aggregate(name, &mut BTreeSet::new());
+            effective.insert(name.clone(), Arc::new(rules));
+        }
+        self.effective = effective;
+    }
+
+    /// A ClusterRole's rules: its own, or for an aggregated role the union (in name order,
+    /// without duplicates) of the rules of every ClusterRole its selectors match, itself
+    /// excluded, as upstream's clusterrole-aggregation controller computes them.
+    fn aggregate(&self, name: &str, visiting: &mut BTreeSet<String>) -> Vec<PolicyRule> {
+        let Some(role) = self.cluster_roles.get(name) else {
+            return Vec::new();
+        };
+        let Some(aggregation) = &role.aggregation_rule else {
+            return role.rules.clone().unwrap_or_default();
+        };
+        if !visiting.insert(name.to_string()) {
+            return role.rules.clone().unwrap_or_default();
+        }
+        let selectors = aggregation.cluster_role_selectors.as_deref().unwrap_or_default();
+        let mut rules: Vec<PolicyRule> = Vec::new();
+        for (other, candidate) in &self.cluster_roles {
+            if other == name {
+                continue;
+            }
+            let labels = candidate.metadata.labels.clone().unwrap_or_default();
+            if selectors.iter().any(|s| selector_matches(s, &labels)) {
+                for rule in self.aggregate(other, visiting) {
+                    if !rules.contains(&rule) {
+                        rules.push(rule);
+                    }
+                }
+            }
+        }
+        visiting.remove(name);
+        rules
+    }
+}
+
+/// Upstream's `authorizingVisitor` reason: `RBAC: allowed by ClusterRoleBinding "x" of
+/// ClusterRole "y" to Group "z"`.
+fn reason(kind: &str, b: &Binding, namespace: &str, subject: &Subject) -> String {
+    let binding = if namespace.is_empty() {
+        format!("{kind} {:?}", b.name)
+    } else {
+        format!("{kind} \"{}/{}\"", namespace, b.name)
+    };
+    let who = match (subject.kind.as_str(), subject.namespace.as_deref()) {
+        ("ServiceAccount", Some(ns)) if !ns.is_empty() => {
+            format!("{} \"{}/{}\"", subject.kind, ns, subject.name)
+        }
+        _ => format!("{} {:?}", subject.kind, subject.name),
+    };
+    format!(
+        "RBAC: allowed by {binding} of {} {:?} to {who}",
+        b.role_ref.kind, b.role_ref.name
+    )
+}
+
+static NODE_RULES: std::sync::LazyLock<Vec<PolicyRule>> =
+    std::sync::LazyLock::new(super::bootstrap::node_rules);
+
+/// The node authorizer, without upstream's object graph: a member of `system:nodes` holds
+/// the `system:node` role's rules (not yet narrowed to the objects its pods reference).
+fn node_authorize(user: &UserInfo, info: &RequestInfo) -> Option<Decision> {
+    let node = user.groups.iter().any(|g| g == super::bootstrap::NODES_GROUP);
+    (node && NODE_RULES.iter().any(|r| rule_allows(info, r)))
+        .then(|| Decision::Allow("Node authorizer: allowed by the system:node rules".into()))
+}

@@ -82,7 +82,7 @@ async fn create_update_delete_round_trip() {
         )
         .await
         .unwrap_err();
-    assert_eq!((dup.code, &*dup.reason), (409, "AlreadyExists"));
+    assert_eq!((dup.code, dup.reason), (409, "AlreadyExists"));
     let updated = reg
         .update(
             &cm,

@@ -93,7 +93,7 @@ pub fn scripted_exit(c: &Container) -> Option<i32> {
         _ => words.join(" "),
     };
     let first = script.split_whitespace().next().unwrap_or("");
-    match first {
+    match first.rsplit('/').next().unwrap_or(first) {
         "true" | "echo" => Some(0),
         "false" => Some(1),
         "exit" => script.split_whitespace().nth(1).unwrap_or("0").parse().ok(),

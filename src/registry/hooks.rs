@@ -112,6 +112,15 @@ impl TxnExtras {
         self.compares.is_empty() && self.ops.is_empty()
     }
 
+    /// After extra compare number `index` failed: Ok when the write should be retried from a
+    /// fresh read, else the error to answer with.
+    pub(crate) fn retry_or_fail(&self, index: usize) -> ApiResult<()> {
+        match self.on_fail(index) {
+            OnFail::Retry => Ok(()),
+            OnFail::Fail(err) => Err(err),
+        }
+    }
+
     /// What to do when compare number `index` of the whole transaction failed (the object's own
     /// compare is number 0, so `index` ≥ 1 names an extra one).
     pub(crate) fn on_fail(&self, index: usize) -> OnFail {

@@ -4,7 +4,7 @@
 use futures::future::BoxFuture;
 use serde_json::{json, Map, Value};
 
-use super::hooks::{too_many_retries, HookWrite, OnFail, MAX_HOOK_RETRIES};
+use super::hooks::{too_many_retries, HookWrite, MAX_HOOK_RETRIES};
 use super::rest::{parse, with_extras, DeleteOptions, Deleted};
 use super::subresource::{Action, ActionOutcome};
 use super::{Registry, ResourceDescriptor};
@@ -180,10 +180,9 @@ impl Registry {
                 TxnOutcome::Failed {
                     failed_compare: 0, ..
                 } => continue,
-                TxnOutcome::Failed { failed_compare, .. } => match extras.on_fail(failed_compare) {
-                    OnFail::Retry => continue,
-                    OnFail::Fail(err) => return Err(err),
-                },
+                TxnOutcome::Failed { failed_compare, .. } => {
+                    extras.retry_or_fail(failed_compare)?
+                }
             }
         }
         Err(too_many_retries(d, name))

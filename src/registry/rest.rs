@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::admit::{admit_body, validate, FieldValidation};
 use super::descriptor::ResourceDescriptor;
-use super::hooks::{too_many_retries, HookWrite, OnFail, TxnExtras, MAX_HOOK_RETRIES};
+use super::hooks::{too_many_retries, HookWrite, TxnExtras, MAX_HOOK_RETRIES};
 use super::meta;
 use super::Registry;
 use crate::status::{ApiError, ApiResult};
@@ -260,10 +260,9 @@ impl Registry {
                 TxnOutcome::Failed {
                     failed_compare: 0, ..
                 } => return Err(ApiError::already_exists(&d.group, &d.plural, &name)),
-                TxnOutcome::Failed { failed_compare, .. } => match extras.on_fail(failed_compare) {
-                    OnFail::Retry => continue,
-                    OnFail::Fail(err) => return Err(err),
-                },
+                TxnOutcome::Failed { failed_compare, .. } => {
+                    extras.retry_or_fail(failed_compare)?
+                }
             }
         }
         Err(too_many_retries(d, &name))
@@ -411,10 +410,9 @@ impl Registry {
                 TxnOutcome::Failed {
                     failed_compare: 0, ..
                 } => continue,
-                TxnOutcome::Failed { failed_compare, .. } => match extras.on_fail(failed_compare) {
-                    OnFail::Retry => continue,
-                    OnFail::Fail(err) => return Err(err),
-                },
+                TxnOutcome::Failed { failed_compare, .. } => {
+                    extras.retry_or_fail(failed_compare)?
+                }
             }
         }
         Err(too_many_retries(d, name))
@@ -615,10 +613,9 @@ impl Registry {
                 TxnOutcome::Failed {
                     failed_compare: 0, ..
                 } => continue,
-                TxnOutcome::Failed { failed_compare, .. } => match extras.on_fail(failed_compare) {
-                    OnFail::Retry => continue,
-                    OnFail::Fail(err) => return Err(err),
-                },
+                TxnOutcome::Failed { failed_compare, .. } => {
+                    extras.retry_or_fail(failed_compare)?
+                }
             }
         }
         Err(too_many_retries(d, name))

@@ -101,6 +101,12 @@ pub struct AgentArgs {
     /// Port of the kubelet streaming server (0 picks a free one; upstream uses 10250).
     #[arg(long, default_value_t = 0)]
     pub port: u16,
+    /// The cluster's Service CIDR (the server's `--service-cidr`), routed locally by the proxy.
+    #[arg(long, default_value = "10.96.0.0/12", value_parser = crate::registry::service_alloc::Ipv4Cidr::parse)]
+    pub service_cidr: crate::registry::service_alloc::Ipv4Cidr,
+    /// Run no service proxy on this node (Services then carry no traffic here).
+    #[arg(long)]
+    pub no_proxy: bool,
 }
 
 /// Flags of `ferrokube server`.
@@ -129,6 +135,9 @@ pub struct ServerArgs {
     /// Do not run the embedded node agent.
     #[arg(long)]
     pub no_agent: bool,
+    /// Run the embedded agent without its service proxy (no nftables rules on this host).
+    #[arg(long)]
+    pub no_proxy: bool,
     /// Never ask the container engine to pull images.
     #[arg(long, env = "FERROKUBE_NO_IMAGE_PULL", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
     pub no_image_pull: bool,
@@ -261,10 +270,8 @@ async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
     cfg.listen_addr = SocketAddr::new(address, args.port);
     cfg.node_ip = args.node_ip;
     cfg.release_startup_code = true;
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    ferrokube_kubelet::run_agent(client, cfg, shutdown).await
+    cfg.proxy = crate::components::proxy_config(&args.node_name, &args.service_cidr, args.no_proxy);
+    ferrokube_kubelet::run_agent(client, cfg, shutdown_signal()).await
 }
 
 async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
@@ -293,19 +300,48 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     if !args.no_controllers {
         crate::components::spawn_all(&started, &args).await?;
     }
-    if !args.no_agent {
+    let (stop_agent, agent_stopped) = tokio::sync::watch::channel(false);
+    let agent = if args.no_agent {
+        None
+    } else {
         let mut agent_args = args.clone();
         agent_args.data_dir = data_dir.clone();
-        crate::components::spawn_agent(&started, &agent_args).await?;
-    }
-    tokio::select! {
+        let mut stopped = agent_stopped;
+        let shutdown = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        Some(crate::components::spawn_agent(&started, &agent_args, shutdown).await?)
+    };
+    let res = tokio::select! {
         res = started_wait(started) => res,
-        _ = tokio::signal::ctrl_c() => Ok(()),
+        _ = shutdown_signal() => Ok(()),
+    };
+    // The agent's proxy removes its rules on the way out; pods keep running.
+    let _ = stop_agent.send(true);
+    if let Some(agent) = agent {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), agent).await;
     }
+    res
 }
 
 async fn started_wait(started: server::Started) -> anyhow::Result<()> {
     started.wait().await
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM, so both stop the process cleanly.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
 }
 
 /// Parses a duration flag given as seconds, optionally suffixed `s` or `m` (`40s`, `2m`, `15`).

@@ -16,8 +16,14 @@ pub async fn admin_client(kubeconfig: &Path) -> anyhow::Result<kube::Client> {
     Ok(kube::Client::try_from(config)?)
 }
 
-/// Starts the embedded node agent for this machine (a kubelet on the local Docker engine).
-pub async fn spawn_agent(started: &Started, args: &ServerArgs) -> anyhow::Result<()> {
+/// Starts the embedded node agent for this machine (a kubelet on the local Docker engine, with
+/// the service proxy unless `--no-proxy`); it stops, removing its proxy rules, when `shutdown`
+/// resolves, and the returned task ends then.
+pub async fn spawn_agent(
+    started: &Started,
+    args: &ServerArgs,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let client = admin_client(&started.kubeconfig).await?;
     let node_name = match &args.node_name {
         Some(name) => name.clone(),
@@ -25,14 +31,25 @@ pub async fn spawn_agent(started: &Started, args: &ServerArgs) -> anyhow::Result
     };
     let mut cfg = ferrokube_kubelet::AgentConfig::new(node_name, args.data_dir.join("agent"));
     cfg.no_image_pull = args.no_image_pull;
-    tokio::spawn(async move {
-        if let Err(e) =
-            ferrokube_kubelet::run_agent(client, cfg, std::future::pending::<()>()).await
-        {
+    cfg.proxy = proxy_config(&cfg.node_name, &args.service_cidr, args.no_proxy);
+    Ok(tokio::spawn(async move {
+        if let Err(e) = ferrokube_kubelet::run_agent(client, cfg, shutdown).await {
             tracing::error!("node agent stopped (is the Docker engine reachable?): {e:#}");
         }
-    });
-    Ok(())
+    }))
+}
+
+/// The service proxy of a node agent: its own nft table, the service CIDR routed onto the
+/// pod bridge; `None` with `--no-proxy`.
+pub fn proxy_config(
+    node: &str,
+    service_cidr: &crate::registry::service_alloc::Ipv4Cidr,
+    no_proxy: bool,
+) -> Option<ferrokube_kubelet::proxy::ProxyConfig> {
+    (!no_proxy).then(|| ferrokube_kubelet::proxy::ProxyConfig {
+        service_cidr: Some(service_cidr.to_string()),
+        ..ferrokube_kubelet::proxy::ProxyConfig::for_node(node)
+    })
 }
 
 /// Starts the reconciler of the `default/kubernetes` Service (part of the API server: it runs

@@ -234,6 +234,8 @@ pub fn spawn_agent(c: &TestCluster, node: &str, n: u32) -> Child {
         .arg(node)
         .arg("--data-dir")
         .arg(c.scratch().join("agent-data"))
+        // These agents are killed with SIGKILL, which would leave proxy rules behind.
+        .arg("--no-proxy")
         // No registry is reachable here: never let the engine pull.
         .env("FERROKUBE_NO_IMAGE_PULL", "1")
         .env("NO_COLOR", "1")

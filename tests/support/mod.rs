@@ -61,6 +61,8 @@ pub struct TestCluster {
     port: u16,
     /// How many times the server was started (names the log files).
     starts: u32,
+    /// With an agent: the Service CIDR its proxy routes and DNATs, distinct per test server.
+    service_cidr: Option<String>,
 }
 
 impl TestCluster {
@@ -77,10 +79,12 @@ impl TestCluster {
             .expect("temp dir");
         let mut cluster = TestCluster {
             dir,
-            options,
+            options: options.clone(),
             child: None,
             port: 0,
             starts: 0,
+            service_cidr: (options.agent && !options.args.iter().any(|a| a == "--service-cidr"))
+                .then(distinct_service_cidr),
         };
         cluster.spawn().await;
         cluster
@@ -177,6 +181,12 @@ impl TestCluster {
     /// Stops the server (SIGTERM, then SIGKILL after a grace period) and starts it again on the
     /// same data dir and port. Also starts a server that was `kill9`ed.
     pub async fn restart(&mut self) {
+        self.terminate();
+        self.spawn().await;
+    }
+
+    /// SIGTERM, then SIGKILL after a grace period (an agent's proxy removes its rules meanwhile).
+    fn terminate(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = Command::new("kill")
                 .arg("-TERM")
@@ -187,7 +197,7 @@ impl TestCluster {
                 match child.try_wait() {
                     Ok(Some(_)) => break,
                     Ok(None) if Instant::now() < deadline => {
-                        tokio::time::sleep(Duration::from_millis(50)).await
+                        std::thread::sleep(Duration::from_millis(50))
                     }
                     _ => {
                         let _ = child.kill();
@@ -197,7 +207,6 @@ impl TestCluster {
                 }
             }
         }
-        self.spawn().await;
     }
 
     /// Everything the server printed so far, all starts, stdout and stderr.
@@ -226,6 +235,11 @@ impl TestCluster {
             .arg("--listen")
             .arg(&listen)
             .args(&self.options.args)
+            .args(
+                self.service_cidr
+                    .iter()
+                    .flat_map(|c| ["--service-cidr", c.as_str()]),
+            )
             .args(if self.options.agent {
                 None
             } else {
@@ -294,6 +308,10 @@ impl TestCluster {
 
 impl Drop for TestCluster {
     fn drop(&mut self) {
+        if self.options.agent {
+            // Let the agent's service proxy remove its nftables table and route.
+            self.terminate();
+        }
         self.kill9();
         if std::thread::panicking() {
             eprintln!(
@@ -301,6 +319,27 @@ impl Drop for TestCluster {
                 self.dir.path().display(),
                 self.logs()
             );
+        }
+    }
+}
+
+/// A /24 Service CIDR in 10.112.0.0/12 (outside the default 10.96.0.0/12 a real server may
+/// use) that no route on this host touches yet, starting from a point derived from the pid and
+/// a counter: concurrent test servers share the host's nftables and routes, so their ClusterIPs
+/// must never overlap.
+fn distinct_service_cidr() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let routes = Command::new("ip")
+        .args(["-4", "route", "show"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let seed = std::process::id().wrapping_mul(64);
+    loop {
+        let n = seed.wrapping_add(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) % 4096;
+        let prefix = format!("10.{}.{}.", 112 + n / 256, n % 256);
+        if !routes.lines().any(|r| r.starts_with(&prefix)) {
+            return format!("{prefix}0/24");
         }
     }
 }

@@ -69,18 +69,35 @@ async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let route_added = prepare_host(&cfg).await;
+    // Racing the whole programming loop against the stop signal means a stop is honoured even
+    // while the API server is unreachable (the reflectors would wait for it forever).
+    tokio::select! {
+        _ = program(client, &cfg, &node) => {}
+        _ = stop.wait_for(|s| *s) => {}
+    }
+    if let Err(e) = nft(&render::removal(&cfg.table)).await {
+        tracing::warn!(table = %cfg.table, error = %e, "removing service rules failed");
+    }
+    if let (true, Some(cidr)) = (route_added, &cfg.service_cidr) {
+        let _ = ip(&["route", "del", cidr, "dev", &cfg.bridge]).await;
+    }
+}
+
+/// Watches Services and EndpointSlices and rewrites the table whenever the wanted rules change
+/// (and every 30 s, repairing rules someone else removed). Runs until dropped.
+async fn program(client: kube::Client, cfg: &ProxyConfig, node: &str) {
     let changed = Arc::new(Notify::new());
     let (services, svc_writer) = reflector::store::<Service>();
     let (slices, slice_writer) = reflector::store::<EndpointSlice>();
     let svc_api: Api<Service> = Api::all(client.clone());
     let slice_api: Api<EndpointSlice> = Api::all(client);
-    let svc_task = tokio::spawn(drive(
+    let svc_watch = drive(
         reflector::reflector(svc_writer, watcher::watcher(svc_api, Default::default()))
             .default_backoff()
             .boxed(),
         changed.clone(),
-    ));
-    let slice_task = tokio::spawn(drive(
+    );
+    let slice_watch = drive(
         reflector::reflector(
             slice_writer,
             watcher::watcher(slice_api, Default::default()),
@@ -88,48 +105,48 @@ async fn run(
         .default_backoff()
         .boxed(),
         changed.clone(),
-    ));
-    let mut applied = String::new();
-    let mut resync = tokio::time::interval(Duration::from_secs(30));
-    loop {
-        let force = tokio::select! {
-            _ = changed.notified() => false,
-            _ = resync.tick() => true,
-            _ = stop.changed() => break,
-        };
-        if services.wait_until_ready().await.is_err() || slices.wait_until_ready().await.is_err() {
-            break;
-        }
-        // Let a burst of events (a rollout's slices) settle into one transaction.
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        let svcs = services.state();
-        let sls = slices.state();
-        let rules = model::build(
-            &svcs.iter().map(|s| s.as_ref()).collect::<Vec<_>>(),
-            &sls.iter().map(|s| s.as_ref()).collect::<Vec<_>>(),
-            &node,
-        );
-        let script = render::script(&cfg.table, &rules);
-        if script == applied && !force {
-            continue;
-        }
-        match nft(&script).await {
-            Ok(()) => {
-                tracing::debug!(table = %cfg.table, ports = rules.len(), "service rules applied");
-                applied = script;
+    );
+    let apply_loop = async {
+        let mut applied = String::new();
+        let mut resync = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            let force = tokio::select! {
+                _ = changed.notified() => false,
+                _ = resync.tick() => true,
+            };
+            if services.wait_until_ready().await.is_err()
+                || slices.wait_until_ready().await.is_err()
+            {
+                return;
             }
-            Err(e) => {
-                tracing::warn!(table = %cfg.table, error = %e, "applying service rules failed")
+            // Let a burst of events (a rollout's slices) settle into one transaction.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let svcs = services.state();
+            let sls = slices.state();
+            let rules = model::build(
+                &svcs.iter().map(|s| s.as_ref()).collect::<Vec<_>>(),
+                &sls.iter().map(|s| s.as_ref()).collect::<Vec<_>>(),
+                node,
+            );
+            let script = render::script(&cfg.table, &rules);
+            if script == applied && !force {
+                continue;
+            }
+            match nft(&script).await {
+                Ok(()) => {
+                    tracing::debug!(table = %cfg.table, ports = rules.len(), "service rules applied");
+                    applied = script;
+                }
+                Err(e) => {
+                    tracing::warn!(table = %cfg.table, error = %e, "applying service rules failed")
+                }
             }
         }
-    }
-    svc_task.abort();
-    slice_task.abort();
-    if let Err(e) = nft(&render::removal(&cfg.table)).await {
-        tracing::warn!(table = %cfg.table, error = %e, "removing service rules failed");
-    }
-    if let (true, Some(cidr)) = (route_added, &cfg.service_cidr) {
-        let _ = ip(&["route", "del", cidr, "dev", &cfg.bridge]).await;
+    };
+    tokio::select! {
+        _ = svc_watch => {}
+        _ = slice_watch => {}
+        _ = apply_loop => {}
     }
 }
 

@@ -55,7 +55,18 @@ pub struct PortRule {
     pub internal: Vec<Backend>,
     /// Ready backends for NodePort traffic (only this node's with externalTrafficPolicy Local).
     pub external: Vec<Backend>,
+    /// Whether the Service has usable endpoints anywhere: when a Local policy leaves none on
+    /// this node, upstream drops the traffic instead of rejecting it.
+    pub has_endpoints: bool,
+    /// externalTrafficPolicy Local: node-port clients keep their source address (no masquerade
+    /// except for connections from the node itself).
+    pub external_local: bool,
+    /// `sessionAffinity: ClientIP`: how long a client sticks to its backend, in seconds.
+    pub affinity_timeout: Option<u32>,
 }
+
+/// Upstream's default `sessionAffinityConfig.clientIP.timeoutSeconds` (3 hours).
+pub const DEFAULT_AFFINITY_TIMEOUT: u32 = 10800;
 
 /// Builds the rules for every proxied Service port, sorted by id, for `node`.
 pub fn build(services: &[&Service], slices: &[&EndpointSlice], node: &str) -> Vec<PortRule> {
@@ -107,6 +118,7 @@ fn service_rules(
         .and_then(|ip| ip.parse::<Ipv4Addr>().ok());
     let internal_local = spec.internal_traffic_policy.as_deref() == Some("Local");
     let external_local = spec.external_traffic_policy.as_deref() == Some("Local");
+    let affinity_timeout = affinity_timeout(spec);
     let mut out = Vec::new();
     for port in spec.ports.iter().flatten() {
         let protocol = match port.protocol.as_deref().unwrap_or("TCP") {
@@ -122,8 +134,9 @@ fn service_rules(
             continue;
         };
         let port_name = port.name.clone().unwrap_or_default();
-        let all = ready_backends(slices, &port_name, protocol, None);
-        let local = ready_backends(slices, &port_name, protocol, Some(node));
+        let endpoints = endpoints_of(slices, &port_name, protocol);
+        let all = usable(&endpoints, None);
+        let local = usable(&endpoints, Some(node));
         out.push(PortRule {
             id: format!("{ns}/{name}:{port_name}"),
             protocol,
@@ -135,19 +148,45 @@ fn service_rules(
             } else {
                 all.clone()
             },
-            external: if external_local { local } else { all },
+            external: if external_local { local } else { all.clone() },
+            has_endpoints: !all.is_empty(),
+            external_local,
+            affinity_timeout,
         });
     }
     out
 }
 
-/// Ready (hence not terminating) endpoints serving the named port, optionally only `node`'s.
-fn ready_backends(
-    slices: &[&EndpointSlice],
+/// The ClientIP affinity timeout of a Service, if it asks for affinity.
+fn affinity_timeout(spec: &k8s_openapi::api::core::v1::ServiceSpec) -> Option<u32> {
+    if spec.session_affinity.as_deref() != Some("ClientIP") {
+        return None;
+    }
+    let configured = spec
+        .session_affinity_config
+        .as_ref()
+        .and_then(|c| c.client_ip.as_ref())
+        .and_then(|c| c.timeout_seconds)
+        .and_then(|t| u32::try_from(t).ok())
+        .filter(|t| *t > 0);
+    Some(configured.unwrap_or(DEFAULT_AFFINITY_TIMEOUT))
+}
+
+/// One endpoint of a Service port with the conditions that decide whether it gets traffic.
+struct Endpoint<'a> {
+    backend: Backend,
+    node: Option<&'a str>,
+    ready: bool,
+    serving: bool,
+    terminating: bool,
+}
+
+/// Every endpoint serving the named port, across the Service's slices.
+fn endpoints_of<'a>(
+    slices: &[&'a EndpointSlice],
     port_name: &str,
     protocol: Protocol,
-    node: Option<&str>,
-) -> Vec<Backend> {
+) -> Vec<Endpoint<'a>> {
     let mut out = Vec::new();
     for slice in slices {
         let port = slice.ports.iter().flatten().find(|p| {
@@ -161,25 +200,50 @@ fn ready_backends(
             continue;
         };
         for ep in &slice.endpoints {
-            let conditions = ep.conditions.as_ref();
-            // Upstream: an unset `ready` means ready; terminating endpoints are never ready.
-            let ready = conditions.and_then(|c| c.ready).unwrap_or(true)
-                && !conditions.and_then(|c| c.terminating).unwrap_or(false);
-            if !ready || node.is_some_and(|n| ep.node_name.as_deref() != Some(n)) {
-                continue;
-            }
+            let c = ep.conditions.as_ref();
+            // Upstream: an unset `ready` or `serving` means true, an unset `terminating` false.
+            let ready = c.and_then(|c| c.ready).unwrap_or(true);
+            let terminating = c.and_then(|c| c.terminating).unwrap_or(false);
+            let serving = c.and_then(|c| c.serving).unwrap_or(ready);
             for ip in ep
                 .addresses
                 .iter()
                 .filter_map(|a| a.parse::<Ipv4Addr>().ok())
             {
-                out.push(Backend { ip, port });
+                out.push(Endpoint {
+                    backend: Backend { ip, port },
+                    node: ep.node_name.as_deref(),
+                    ready: ready && !terminating,
+                    serving,
+                    terminating,
+                });
             }
         }
     }
-    out.sort();
-    out.dedup();
     out
+}
+
+/// The backends new connections go to (optionally only `node`'s): the ready endpoints, or,
+/// when there is none, the ones still serving while terminating (upstream's
+/// ProxyTerminatingEndpoints), so a rollout's last pods drain instead of refusing.
+fn usable(endpoints: &[Endpoint<'_>], node: Option<&str>) -> Vec<Backend> {
+    let mine = |e: &&Endpoint<'_>| node.is_none() || e.node == node;
+    let pick = |keep: &dyn Fn(&Endpoint<'_>) -> bool| -> Vec<Backend> {
+        let mut v: Vec<Backend> = endpoints
+            .iter()
+            .filter(mine)
+            .filter(|e| keep(e))
+            .map(|e| e.backend)
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let ready = pick(&|e| e.ready);
+    if !ready.is_empty() {
+        return ready;
+    }
+    pick(&|e| e.serving && e.terminating)
 }
 
 fn protocol_name(p: Protocol) -> &'static str {
@@ -237,5 +301,47 @@ mod tests {
         let ext = svc(json!({"metadata": {"name": "e", "namespace": "d"},
             "spec": {"type": "ExternalName", "externalName": "example.org"}}));
         assert!(build(&[&headless, &ext], &[], "a").is_empty());
+    }
+
+    #[test]
+    fn terminating_endpoints_only_when_nothing_is_ready() {
+        let s = svc(json!({"metadata": {"name": "web", "namespace": "default"},
+            "spec": {"clusterIP": "10.0.0.10", "ports": [{"port": 80}]}}));
+        let slice_with = |eps: serde_json::Value| {
+            slice(json!({"metadata": {"name": "web-1", "namespace": "default",
+                    "labels": {"kubernetes.io/service-name": "web"}},
+                "addressType": "IPv4", "ports": [{"name": "", "port": 8080}], "endpoints": eps}))
+        };
+        let draining = json!({"addresses": ["172.17.0.5"],
+            "conditions": {"ready": false, "serving": true, "terminating": true}});
+        let gone = json!({"addresses": ["172.17.0.6"],
+            "conditions": {"ready": false, "serving": false, "terminating": true}});
+        let fresh = json!({"addresses": ["172.17.0.7"], "conditions": {"ready": true}});
+        let only_old = slice_with(json!([draining.clone(), gone.clone()]));
+        let r = &build(&[&s], &[&only_old], "a")[0];
+        let ips: Vec<String> = r.internal.iter().map(|b| b.ip.to_string()).collect();
+        assert_eq!(ips, vec!["172.17.0.5"]);
+        assert!(r.has_endpoints);
+        let with_new = slice_with(json!([draining, gone, fresh]));
+        let r = &build(&[&s], &[&with_new], "a")[0];
+        let ips: Vec<String> = r.internal.iter().map(|b| b.ip.to_string()).collect();
+        assert_eq!(ips, vec!["172.17.0.7"]);
+        let none = build(&[&s], &[], "a");
+        assert!(!none[0].has_endpoints && none[0].internal.is_empty());
+    }
+
+    #[test]
+    fn client_ip_affinity_timeout_defaults_to_three_hours() {
+        let sticky = svc(json!({"metadata": {"name": "a", "namespace": "d"},
+            "spec": {"clusterIP": "10.0.0.1", "sessionAffinity": "ClientIP", "ports": [{"port": 80}]}}));
+        let timed = svc(json!({"metadata": {"name": "b", "namespace": "d"},
+            "spec": {"clusterIP": "10.0.0.2", "sessionAffinity": "ClientIP",
+                "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 60}},
+                "ports": [{"port": 80}]}}));
+        let plain = svc(json!({"metadata": {"name": "c", "namespace": "d"},
+            "spec": {"clusterIP": "10.0.0.3", "sessionAffinity": "None", "ports": [{"port": 80}]}}));
+        let rules = build(&[&sticky, &timed, &plain], &[], "n");
+        let timeouts: Vec<Option<u32>> = rules.iter().map(|r| r.affinity_timeout).collect();
+        assert_eq!(timeouts, vec![Some(10800), Some(60), None]);
     }
 }

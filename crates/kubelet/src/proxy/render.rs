@@ -21,14 +21,17 @@ pub fn script(table: &str, rules: &[PortRule]) -> String {
     let mut rejects = String::new();
     for (i, rule) in rules.iter().enumerate() {
         let proto = rule.protocol.keyword();
-        let reject = match rule.protocol {
-            super::model::Protocol::Tcp => "reject with tcp reset",
-            super::model::Protocol::Udp => "reject",
+        // No endpoint anywhere: refuse at once (upstream REJECTs). Endpoints elsewhere but a
+        // Local policy leaving none here: upstream drops.
+        let refuse = match (rule.has_endpoints, rule.protocol) {
+            (true, _) => "drop",
+            (false, super::model::Protocol::Tcp) => "reject with tcp reset",
+            (false, super::model::Protocol::Udp) => "reject",
         };
         if let Some(ip) = rule.cluster_ip {
             let matcher = format!("ip daddr {ip} {proto} dport {}", rule.port);
             if rule.internal.is_empty() {
-                let _ = writeln!(rejects, "\t\t{matcher} {reject}");
+                let _ = writeln!(rejects, "\t\t{matcher} {refuse}");
             } else {
                 let _ = writeln!(services, "\t\t{matcher} goto svc-{i}");
                 balance(&mut s, &format!("svc-{i}"), rule, &rule.internal);
@@ -37,12 +40,19 @@ pub fn script(table: &str, rules: &[PortRule]) -> String {
         if let Some(node_port) = rule.node_port {
             let matcher = format!("fib daddr type local {proto} dport {node_port}");
             if rule.external.is_empty() {
-                let _ = writeln!(rejects, "\t\t{matcher} {reject}");
+                let _ = writeln!(rejects, "\t\t{matcher} {refuse}");
             } else {
                 let _ = writeln!(services, "\t\t{matcher} goto ext-{i}");
+                // With externalTrafficPolicy Local the client's address is kept; only the
+                // node's own connections (127.0.0.1 cannot be a reply address) are masqueraded.
+                let only_local = if rule.external_local {
+                    "fib saddr type local "
+                } else {
+                    ""
+                };
                 let _ = writeln!(
                     s,
-                    "\tchain ext-{i} {{\n\t\tmeta mark set meta mark | {MASQUERADE_MARK:#x}\n\t\tgoto ext-lb-{i}\n\t}}"
+                    "\tchain ext-{i} {{\n\t\t{only_local}meta mark set meta mark | {MASQUERADE_MARK:#x}\n\t\tgoto ext-lb-{i}\n\t}}"
                 );
                 balance(&mut s, &format!("ext-lb-{i}"), rule, &rule.external);
             }
@@ -87,23 +97,40 @@ fn base_chains(s: &mut String) {
 }
 
 /// A chain picking one backend at random (each with equal weight), plus one chain per backend.
+/// With ClientIP affinity each backend also records its clients in a timed set, and a client
+/// found in one of those sets goes straight back to that backend.
 fn balance(s: &mut String, chain: &str, rule: &PortRule, backends: &[Backend]) {
     let targets: Vec<String> = (0..backends.len())
         .map(|j| format!("{j} : goto {chain}-ep-{j}"))
         .collect();
+    let mut sticky = String::new();
+    if let Some(timeout) = rule.affinity_timeout {
+        for j in 0..backends.len() {
+            let _ = writeln!(
+                s,
+                "\tset {chain}-aff-{j} {{\n\t\ttype ipv4_addr; flags dynamic,timeout; timeout {timeout}s;\n\t}}"
+            );
+            let _ = writeln!(sticky, "\t\tip saddr @{chain}-aff-{j} goto {chain}-ep-{j}");
+        }
+    }
     let _ = writeln!(
         s,
-        "\tchain {chain} {{\n\t\tnumgen random mod {} vmap {{ {} }}\n\t}}",
+        "\tchain {chain} {{\n{sticky}\t\tnumgen random mod {} vmap {{ {} }}\n\t}}",
         backends.len(),
         targets.join(", ")
     );
     let proto = rule.protocol.keyword();
     for (j, b) in backends.iter().enumerate() {
+        let remember = if rule.affinity_timeout.is_some() {
+            format!("\t\tupdate @{chain}-aff-{j} {{ ip saddr }}\n")
+        } else {
+            String::new()
+        };
         // A pod reaching itself through its Service must see the node as the peer, or its
         // reply would skip the conntrack entry that undoes the DNAT (hairpin).
         let _ = writeln!(
             s,
-            "\tchain {chain}-ep-{j} {{\n\t\tip saddr {ip} meta mark set meta mark | {MASQUERADE_MARK:#x}\n\t\tmeta l4proto {proto} dnat to {ip}:{port}\n\t}}",
+            "\tchain {chain}-ep-{j} {{\n\t\tip saddr {ip} meta mark set meta mark | {MASQUERADE_MARK:#x}\n{remember}\t\tmeta l4proto {proto} dnat to {ip}:{port}\n\t}}",
             ip = b.ip,
             port = b.port
         );
@@ -143,8 +170,11 @@ mod tests {
             cluster_ip: Some("10.0.0.10".parse().unwrap()),
             port: 80,
             node_port,
+            has_endpoints: !internal.is_empty(),
             external: internal.clone(),
             internal,
+            external_local: false,
+            affinity_timeout: None,
         }
     }
 
@@ -188,5 +218,38 @@ mod tests {
         r.protocol = Protocol::Udp;
         assert!(script("t", &[r]).contains("udp dport 80 reject\n"));
         assert_eq!(table_name("node.a/b"), "ferrokube-node_a_b");
+    }
+
+    #[test]
+    fn client_ip_affinity_remembers_each_client_per_backend() {
+        let mut r = rule(vec![be("172.17.0.3"), be("172.17.0.4")], None);
+        r.affinity_timeout = Some(60);
+        let s = script("t", &[r]);
+        assert!(s.contains(
+            "set svc-0-aff-1 {\n\t\ttype ipv4_addr; flags dynamic,timeout; timeout 60s;"
+        ));
+        assert!(s.contains(
+            "chain svc-0 {\n\t\tip saddr @svc-0-aff-0 goto svc-0-ep-0\n\t\tip saddr @svc-0-aff-1 goto svc-0-ep-1\n\t\tnumgen random mod 2"
+        ));
+        assert!(s.contains(
+            "update @svc-0-aff-1 { ip saddr }\n\t\tmeta l4proto tcp dnat to 172.17.0.4:8080"
+        ));
+        assert!(!script("t", &[rule(vec![be("172.17.0.3")], None)]).contains("aff"));
+    }
+
+    #[test]
+    fn local_policies_drop_without_local_endpoints_and_keep_client_addresses() {
+        let mut r = rule(vec![], Some(30080));
+        r.has_endpoints = true;
+        let s = script("t", &[r]);
+        assert!(s.contains("ip daddr 10.0.0.10 tcp dport 80 drop"));
+        assert!(s.contains("fib daddr type local tcp dport 30080 drop"));
+        assert!(!s.contains("reject"));
+        let mut r = rule(vec![be("172.17.0.3")], Some(30080));
+        r.external_local = true;
+        let s = script("t", &[r]);
+        assert!(s.contains(
+            "chain ext-0 {\n\t\tfib saddr type local meta mark set meta mark | 0x4000\n\t\tgoto ext-lb-0"
+        ));
     }
 }

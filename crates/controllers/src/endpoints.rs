@@ -38,6 +38,9 @@ pub struct Address {
     pub serving: bool,
     /// Whether the pod is terminating.
     pub terminating: bool,
+    /// The pod's `spec.hostname` when its `spec.subdomain` names this service (upstream: what
+    /// gives StatefulSet pods their `<hostname>.<service>` DNS records).
+    pub hostname: Option<String>,
 }
 
 /// A resolved service port: (name, port, protocol, appProtocol).
@@ -87,6 +90,7 @@ pub fn resolve(svc: &Service, pods: &[&Pod], include_terminating: bool) -> Resol
             ready: (publish || is_pod_ready(pod)) && !terminating,
             serving: publish || is_pod_ready(pod),
             terminating,
+            hostname: hostname_for(svc, pod),
         };
         out.entry(ports).or_default().push(addr);
     }
@@ -115,11 +119,25 @@ fn find_port(pod: &Pod, sp: &k8s_openapi::api::core::v1::ServicePort) -> Option<
     }
 }
 
+/// Upstream's rule: a pod's hostname is published when it sets one and its subdomain is the
+/// service's name in the same namespace.
+fn hostname_for(svc: &Service, pod: &Pod) -> Option<String> {
+    let spec = pod.spec.as_ref()?;
+    let hostname = spec.hostname.as_deref().filter(|h| !h.is_empty())?;
+    (spec.subdomain.as_deref() == svc.metadata.name.as_deref()
+        && pod.metadata.namespace == svc.metadata.namespace)
+        .then(|| hostname.to_string())
+}
+
 /// The `subsets` of an Endpoints object for resolved endpoints.
 pub fn subsets(resolved: &Resolved) -> Value {
     let addr = |a: &Address| {
-        json!({"ip": a.ip, "nodeName": a.node, "targetRef": {"kind": "Pod",
-            "name": a.pod, "uid": a.uid}})
+        let mut v = json!({"ip": a.ip, "nodeName": a.node, "targetRef": {"kind": "Pod",
+            "name": a.pod, "uid": a.uid}});
+        if let Some(h) = &a.hostname {
+            v["hostname"] = json!(h);
+        }
+        v
     };
     let subsets: Vec<Value> = resolved
         .iter()

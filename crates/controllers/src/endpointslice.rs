@@ -45,10 +45,16 @@ fn slice_error(svc: Arc<Service>, err: &crate::error::Error, ctx: Arc<EpCtx>) ->
 }
 
 fn endpoint(a: &Address, ns: &str) -> Value {
-    json!({"addresses": [a.ip],
+    let mut v = json!({"addresses": [a.ip],
         "conditions": {"ready": a.ready, "serving": a.serving, "terminating": a.terminating},
         "nodeName": a.node,
-        "targetRef": {"kind": "Pod", "namespace": ns, "name": a.pod, "uid": a.uid}})
+        "targetRef": {"kind": "Pod", "namespace": ns, "name": a.pod, "uid": a.uid}});
+    // Only when set: the stored slice omits an absent hostname, and a null here would make
+    // every comparison with it differ.
+    if let Some(h) = &a.hostname {
+        v["hostname"] = json!(h);
+    }
+    v
 }
 
 fn ports_json(ports: &[Port]) -> Value {
@@ -157,6 +163,7 @@ mod tests {
             ready: serving && !terminating,
             serving,
             terminating,
+            hostname: None,
         }
     }
 
@@ -182,6 +189,31 @@ mod tests {
             json!({"ready": false, "serving": true, "terminating": true})
         );
         assert_eq!(slices[0].0[0]["targetRef"]["namespace"], "ns");
+    }
+
+    #[test]
+    fn hostname_only_when_the_subdomain_names_the_service() {
+        let svc: Service = serde_json::from_value(json!({
+            "metadata": {"name": "db", "namespace": "ns"},
+            "spec": {"clusterIP": "None", "selector": {"app": "db"}, "ports": [{"port": 5432}]}}))
+        .unwrap();
+        let pod = |name: &str, subdomain: &str| -> k8s_openapi::api::core::v1::Pod {
+            serde_json::from_value(json!({"metadata": {"name": name, "namespace": "ns"},
+                "spec": {"hostname": name, "subdomain": subdomain, "nodeName": "n",
+                    "containers": [{"name": "c", "image": "busybox"}]},
+                "status": {"phase": "Running", "podIP": format!("10.0.0.{}", name.len()),
+                    "conditions": [{"type": "Ready", "status": "True"}]}}))
+            .unwrap()
+        };
+        let (inside, other) = (pod("db-0", "db"), pod("web-00", "web"));
+        let resolved = crate::endpoints::resolve(&svc, &[&inside, &other], true);
+        let eps = &desired_slices(&resolved, "ns", 100)[0].0;
+        assert_eq!(eps[0]["hostname"], "db-0");
+        assert!(eps[1].get("hostname").is_none(), "{eps}");
+        let slice: EndpointSlice = serde_json::from_value(json!({
+            "metadata": {}, "addressType": "IPv4", "endpoints": eps}))
+        .unwrap();
+        assert_eq!(serde_json::to_value(&slice.endpoints).unwrap(), *eps);
     }
 
     #[test]

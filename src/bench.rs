@@ -17,13 +17,15 @@ use serde_json::json;
 mod apply_bench;
 #[path = "bench_pods.rs"]
 mod pods_bench;
+#[path = "bench_proxy.rs"]
+mod proxy_bench;
 #[path = "bench_scheduler.rs"]
 mod scheduler_bench;
 
 /// Flags of `ferrokube bench`.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// What to measure: `api`, `apply`, `scheduler` or `pods`.
+    /// What to measure: `api`, `apply`, `scheduler`, `pods` or `proxy`.
     pub what: String,
     /// Creates per concurrency level.
     #[arg(long, default_value_t = 3000)]
@@ -46,7 +48,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "apply" => apply_bench::run().await,
         "scheduler" => scheduler_bench::run(&args).await,
         "pods" => pods_bench::run().await,
-        other => bail!("unknown benchmark {other:?} (known: api, apply, scheduler, pods)"),
+        "proxy" => proxy_bench::run().await,
+        other => bail!("unknown benchmark {other:?} (known: api, apply, scheduler, pods, proxy)"),
     }
 }
 

@@ -1,7 +1,9 @@
 //! Services carrying real traffic through the agent's nftables proxy (Docker): round-robin over
 //! every ready replica and never an unready one, ClientIP affinity, scale-down, a selector matching nothing
 //! refusing at once, NodePort from the host (127.0.0.1 and the node IP), `kubectl port-forward
-//! svc/...`, the `kubernetes` Service from inside a pod, and the rules gone once the server stops.
+//! svc/...`, the `kubernetes` Service from inside a pod, a long connection surviving a restart
+//! of the server (and its agent) with no stale rule after it, and the rules gone once the server
+//! stops.
 //!
 //! One cluster serves every scenario (a deployment of three busybox `httpd`s, each answering its
 //! own pod name, and a client pod that runs `nc`): starting pods dominates the run time.
@@ -30,12 +32,16 @@ const SAMPLE: usize = 30;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_ip_node_port_port_forward_and_the_kubernetes_service() {
-    let (_serial, _sweep, c, node) = cluster("e2e-svc").await;
+    let (_serial, _sweep, mut c, node) = cluster("e2e-svc").await;
     let client = c.client().await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let services: Api<Service> = Api::namespaced(client.clone(), "default");
     start_workloads(&c, &client).await;
     let web = wait_ready_replicas(&pods, 3).await;
+    let mut web_ips = Vec::new();
+    for name in &web {
+        web_ips.push(pod_ip(&pods, name).await);
+    }
     wait_pod(&pods, "c", "Running", running).await;
     let ip = cluster_ip(&services, "web").await;
 
@@ -164,6 +170,53 @@ async fn cluster_ip_node_port_port_forward_and_the_kubernetes_service() {
         since.elapsed()
     );
 
+    // Restarting the server (and its agent's proxy) keeps an established connection through a
+    // ClusterIP alive, and the new rules hold no trace of the replicas scaled away.
+    let echo = cluster_ip(&services, "echo").await;
+    wait_pod(&pods, "echo", "Running", running).await;
+    // A pod whose only process is the connection: were it cut, the pod would end.
+    create(
+        &pods,
+        json!({"metadata": {"name": "long"}, "spec": {"restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 0,
+            "containers": [{"name": "long", "image": "busybox", "command": ["sh", "-c",
+                format!("while true; do echo tick; sleep 0.2; done | nc {echo} 9000 > /tmp/long.out")]}]}}),
+    )
+    .await;
+    wait_pod(&pods, "long", "Running", running).await;
+    let flowing = eventually(TRAFFIC_WAIT, || {
+        let n = ticks(&c);
+        async move { (n >= 3).then_some(n) }
+    })
+    .await;
+    assert!(flowing.is_some(), "no echo through {echo}:9000");
+    c.restart().await;
+    let table = format!("ferrokube-{node}");
+    let survivor_ip = pod_ip(&pods, &survivor).await;
+    let want = format!("dnat to {survivor_ip}:8080");
+    let reprogrammed = eventually(TRAFFIC_WAIT, || {
+        let rules = command_out("nft", &["list", "table", "ip", &table]);
+        let found = rules.contains(&want).then_some(rules);
+        async move { found }
+    })
+    .await
+    .expect("the restarted agent programs its table again");
+    for gone in &web_ips {
+        if *gone != survivor_ip {
+            assert!(
+                !reprogrammed.contains(&format!("{gone}:8080")),
+                "stale rule for {gone}: {reprogrammed}"
+            );
+        }
+    }
+    let before = ticks(&c);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = ticks(&c);
+    assert!(
+        after > before,
+        "the long connection stalled across the restart ({before} -> {after} lines)"
+    );
+
     // Stopping the server stops its agent, whose proxy removes its table and route.
     let prefix = ip
         .rsplit_once('.')
@@ -171,7 +224,6 @@ async fn cluster_ip_node_port_port_forward_and_the_kubernetes_service() {
         .unwrap_or_default();
     drop(c);
     let tables = command_out("nft", &["list", "tables"]);
-    let table = format!("ferrokube-{node}");
     assert!(!tables.contains(&table), "{table} left behind: {tables}");
     let routes = command_out("ip", &["-4", "route", "show"]);
     assert!(
@@ -185,6 +237,7 @@ async fn cluster_ip_node_port_port_forward_and_the_kubernetes_service() {
 /// the host's (static) kubectl mounted at /kubectl.
 async fn start_workloads(c: &TestCluster, client: &kube::Client) {
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let web: Deployment = serde_json::from_value(json!({
         "metadata": {"name": "web"},
         "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
@@ -240,8 +293,17 @@ async fn start_workloads(c: &TestCluster, client: &kube::Client) {
         c,
         &["create", "service", "clusterip", "nothing", "--tcp=80:8080"],
     );
+    // An echo server for the long-lived connection.
+    create(
+        &pods,
+        json!({"metadata": {"name": "echo", "labels": {"app": "echo"}},
+            "spec": {"terminationGracePeriodSeconds": 0,
+            "containers": [{"name": "echo", "image": "busybox",
+                "command": ["nc", "-ll", "-p", "9000", "-e", "cat"]}]}}),
+    )
+    .await;
+    kubectl_ok(c, &["expose", "pod", "echo", "--port=9000"]);
     let kubectl = std::fs::canonicalize(which("kubectl")).expect("kubectl on PATH");
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     create(
         &pods,
         json!({"metadata": {"name": "c"}, "spec": {"terminationGracePeriodSeconds": 0,
@@ -275,6 +337,13 @@ async fn wait_ready_replicas(pods: &Api<Pod>, n: usize) -> Vec<String> {
     found.unwrap_or_else(|| panic!("web never had {n} ready replicas"))
 }
 
+async fn pod_ip(pods: &Api<Pod>, name: &str) -> String {
+    let p = pods.get(name).await.expect("get pod");
+    p.status
+        .and_then(|s| s.pod_ip)
+        .unwrap_or_else(|| panic!("pod {name} has no IP"))
+}
+
 async fn cluster_ip(services: &Api<Service>, name: &str) -> String {
     let svc = services.get(name).await.expect("get service");
     svc.spec
@@ -303,6 +372,17 @@ async fn node_address(client: &kube::Client, node: &str) -> String {
         .find(|a| a.type_ == "InternalIP")
         .map(|a| a.address)
         .expect("node InternalIP")
+}
+
+/// Lines the long-lived echo connection has brought back so far.
+fn ticks(c: &TestCluster) -> usize {
+    kubectl_ok(
+        c,
+        &["exec", "long", "--", "sh", "-c", "wc -l < /tmp/long.out"],
+    )
+    .trim()
+    .parse()
+    .unwrap_or(0)
 }
 
 /// Runs a shell script in the client pod and returns what it printed.

@@ -118,7 +118,22 @@ async fn tokens_projected_volumes_and_service_env() {
     .await;
     assert_eq!(code, 400, "{body}");
 
-    // A service for the environment variables (no allocator: the cluster IP is given).
+    // A service for the environment variables, at a given cluster IP inside this server's
+    // service CIDR (the test harness gives each server with an agent its own /24).
+    let kubernetes = kubectl_ok(
+        &c,
+        &[
+            "get",
+            "svc",
+            "kubernetes",
+            "-o",
+            "jsonpath={.spec.clusterIP}",
+        ],
+    );
+    let db_ip = format!(
+        "{}.50",
+        kubernetes.rsplit_once('.').expect("an IPv4 ClusterIP").0
+    );
     kubectl_ok(
         &c,
         &[
@@ -127,7 +142,7 @@ async fn tokens_projected_volumes_and_service_env() {
             "clusterip",
             "db",
             "--tcp=5432:5432",
-            "--clusterip=10.96.0.50",
+            &format!("--clusterip={db_ip}"),
         ],
     );
 
@@ -209,12 +224,12 @@ async fn tokens_projected_volumes_and_service_env() {
     // Service environment variables (upstream's names), only with enableServiceLinks.
     let env = kubectl_ok(&c, &["exec", "reader", "--", "env"]);
     for want in [
-        "DB_SERVICE_HOST=10.96.0.50",
-        "DB_SERVICE_PORT=5432",
-        "DB_SERVICE_PORT_5432_5432=5432",
-        "DB_PORT=tcp://10.96.0.50:5432",
-        "DB_PORT_5432_TCP_ADDR=10.96.0.50",
-        "DB_PORT_5432_TCP_PROTO=tcp",
+        format!("DB_SERVICE_HOST={db_ip}"),
+        "DB_SERVICE_PORT=5432".into(),
+        "DB_SERVICE_PORT_5432_5432=5432".into(),
+        format!("DB_PORT=tcp://{db_ip}:5432"),
+        format!("DB_PORT_5432_TCP_ADDR={db_ip}"),
+        "DB_PORT_5432_TCP_PROTO=tcp".into(),
     ] {
         assert!(
             env.lines().any(|l| l == want),

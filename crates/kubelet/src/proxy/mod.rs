@@ -69,6 +69,12 @@ async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let route_added = prepare_host(&cfg).await;
+    tracing::info!(
+        table = %cfg.table,
+        service_cidr = cfg.service_cidr.as_deref().unwrap_or("-"),
+        bridge = %cfg.bridge,
+        "service proxy starting (nftables)"
+    );
     // Racing the whole programming loop against the stop signal means a stop is honoured even
     // while the API server is unreachable (the reflectors would wait for it forever).
     tokio::select! {

@@ -3,7 +3,9 @@
 //! rules change. ClusterIP and NodePort (also on 127.0.0.1), TCP and UDP, random balancing over
 //! ready endpoints, REJECT for ports without endpoints, masquerade for hairpin and node ports.
 //! The service CIDR is routed onto the pod bridge so no cluster address follows the default
-//! route. Stopping the proxy removes the table and the route.
+//! route. Stopping the proxy removes the table and the route. (ClientIP affinity lives in timed
+//! nft sets inside the table, so a rewrite, i.e. any Service or EndpointSlice change, starts it
+//! afresh.)
 
 pub mod model;
 pub mod render;
@@ -116,7 +118,7 @@ async fn program(client: kube::Client, cfg: &ProxyConfig, node: &str) {
         let mut applied = String::new();
         let mut resync = tokio::time::interval(Duration::from_secs(30));
         loop {
-            let force = tokio::select! {
+            let resyncing = tokio::select! {
                 _ = changed.notified() => false,
                 _ = resync.tick() => true,
             };
@@ -135,7 +137,9 @@ async fn program(client: kube::Client, cfg: &ProxyConfig, node: &str) {
                 node,
             );
             let script = render::script(&cfg.table, &rules);
-            if script == applied && !force {
+            // Unchanged rules are rewritten only when the table vanished (say, someone flushed
+            // the ruleset): a rewrite would also forget the ClientIP affinity sets.
+            if script == applied && !(resyncing && !table_exists(&cfg.table).await) {
                 continue;
             }
             match nft(&script).await {
@@ -201,6 +205,17 @@ async fn ip(args: &[&str]) -> Result<(), String> {
     } else {
         Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
     }
+}
+
+/// Whether `nft list table ip <table>` finds the table.
+async fn table_exists(table: &str) -> bool {
+    tokio::process::Command::new("nft")
+        .args(["list", "table", "ip", table])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .await
+        .is_ok_and(|s| s.success())
 }
 
 /// Runs `nft -f -` with `script` on stdin (one atomic transaction).

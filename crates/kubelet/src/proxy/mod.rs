@@ -139,7 +139,7 @@ async fn program(client: kube::Client, cfg: &ProxyConfig, node: &str) {
             let script = render::script(&cfg.table, &rules);
             // Unchanged rules are rewritten only when the table vanished (say, someone flushed
             // the ruleset): a rewrite would also forget the ClientIP affinity sets.
-            if script == applied && !(resyncing && !table_exists(&cfg.table).await) {
+            if script == applied && (!resyncing || table_exists(&cfg.table).await) {
                 continue;
             }
             match nft(&script).await {

@@ -21,6 +21,8 @@ mod pods_bench;
 mod proxy_bench;
 #[path = "bench_scheduler.rs"]
 mod scheduler_bench;
+#[path = "bench_proxy_traffic.rs"]
+mod traffic_bench;
 
 /// Flags of `ferrokube bench`.
 #[derive(clap::Args, Debug)]
@@ -137,6 +139,14 @@ impl ServerProcess {
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
+        // SIGTERM first: an embedded agent's service proxy removes its nft table and route.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -201,7 +201,7 @@ async fn delete_all(pods: &Api<Pod>, node: &str) -> anyhow::Result<Duration> {
 }
 
 /// Waits until the node exists with condition Ready=True.
-async fn wait_node_ready(client: &Client, name: &str) -> anyhow::Result<Duration> {
+pub(super) async fn wait_node_ready(client: &Client, name: &str) -> anyhow::Result<Duration> {
     let began = Instant::now();
     let nodes: Api<Node> = Api::all(client.clone());
     loop {
@@ -240,7 +240,7 @@ fn containers_of(node: &str) -> Vec<String> {
 }
 
 /// Force-removes every engine container of a node.
-fn sweep(node: &str) {
+pub(super) fn sweep(node: &str) {
     for id in containers_of(node) {
         let _ = Command::new("docker").args(["rm", "-f", &id]).output();
     }
@@ -260,7 +260,8 @@ impl AgentProcess {
     fn start(server: &ServerProcess, node: &str, dir: &Path) -> anyhow::Result<Self> {
         let kubeconfig: PathBuf = server.dir.join("kubeconfig.yaml");
         let child = Command::new(std::env::current_exe()?)
-            .args(["agent", "--node-name", node])
+            // Killed, not stopped: a proxy would leave its rules behind.
+            .args(["agent", "--no-proxy", "--node-name", node])
             .arg("--kubeconfig")
             .arg(kubeconfig)
             .arg("--data-dir")

@@ -1,8 +1,12 @@
-//! `ferrokube bench proxy`: how long an endpoint change takes to reach the kernel. A server
-//! child process (no agent, no controllers) holds a selector-less Service whose EndpointSlice
-//! the benchmark rewrites itself; an in-process service proxy (the agent's, with its own nft
-//! table and no route) programs it, and `nft list table` is polled until the new endpoint's
-//! DNAT rule is there. Figures are printed, not asserted; needs root and `nft`.
+//! `ferrokube bench proxy`, the service proxy's numbers (printed, not asserted; needs root,
+//! `nft` and, for the second part, Docker):
+//! - endpoint change -> rule applied: a server child process (no agent, no controllers) holds
+//!   a selector-less Service whose EndpointSlice the benchmark rewrites itself; an in-process
+//!   service proxy (the agent's, with its own nft table and no route) programs it, and
+//!   `nft list table` is polled until the new endpoint's DNAT rule is there;
+//! - the proxy's cost on the data path: one-shot HTTP requests from a client pod (busybox
+//!   `nc`, one connection each) to an `httpd` pod, straight to the pod IP and through the
+//!   ClusterIP, on a server with its embedded agent.
 
 use std::time::{Duration, Instant};
 
@@ -20,8 +24,14 @@ const CHANGES: usize = 100;
 /// Services in the table besides the measured one (a rule set of realistic size).
 const OTHER_SERVICES: usize = 50;
 
-/// Runs the proxy benchmark.
+/// Runs the proxy benchmarks.
 pub async fn run() -> anyhow::Result<()> {
+    rule_latency().await?;
+    super::traffic_bench::run().await
+}
+
+/// Endpoint change -> rule applied.
+async fn rule_latency() -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("ferrokube-bench-proxy-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     // ClusterIPs from a range no test server or default install uses: the table is live.

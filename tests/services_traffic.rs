@@ -63,14 +63,37 @@ async fn cluster_ip_node_port_port_forward_and_the_kubernetes_service() {
     // (Retried: a slice update replacing the table mid-sample starts the affinity afresh.)
     let stuck = eventually(TRAFFIC_WAIT, || async {
         let answers = hits(&c, &sticky, 80);
-        let distinct: BTreeSet<&String> = answers.iter().collect();
-        (answers.len() == SAMPLE && distinct.len() == 1).then_some(())
+        let distinct: BTreeSet<String> = answers.iter().cloned().collect();
+        (answers.len() == SAMPLE && distinct.len() == 1).then_some(answers[0].clone())
     })
     .await;
-    assert!(
-        stuck.is_some(),
-        "ClientIP affinity on {sticky}:80 answered {:?}",
-        hits(&c, &sticky, 80)
+    let Some(stuck) = stuck else {
+        panic!(
+            "ClientIP affinity on {sticky}:80 answered {:?}",
+            hits(&c, &sticky, 80)
+        )
+    };
+    // An unrelated new Service rewrites the table; the client still sticks to its replica.
+    kubectl_ok(
+        &c,
+        &["create", "service", "clusterip", "other", "--tcp=81:81"],
+    );
+    let other = cluster_ip(&services, "other").await;
+    let table = format!("ferrokube-{node}");
+    let rewritten = eventually(TRAFFIC_WAIT, || {
+        let rules = command_out("nft", &["list", "table", "ip", &table]);
+        let found = rules
+            .contains(&format!("ip daddr {other} tcp dport 81"))
+            .then_some(());
+        async move { found }
+    })
+    .await;
+    assert!(rewritten.is_some(), "no rule for {other}:81 appeared");
+    let after: BTreeSet<String> = hits(&c, &sticky, 80).into_iter().collect();
+    assert_eq!(
+        after,
+        BTreeSet::from([stuck]),
+        "affinity lost across a rewrite"
     );
 
     // A replica that turns unready stops receiving new connections.
@@ -191,7 +214,6 @@ async fn cluster_ip_node_port_port_forward_and_the_kubernetes_service() {
     .await;
     assert!(flowing.is_some(), "no echo through {echo}:9000");
     c.restart().await;
-    let table = format!("ferrokube-{node}");
     let survivor_ip = pod_ip(&pods, &survivor).await;
     let want = format!("dnat to {survivor_ip}:8080");
     let reprogrammed = eventually(TRAFFIC_WAIT, || {

@@ -1,11 +1,9 @@
 //! The service proxy (kube-proxy's job): programs one nftables table per node from Services and
-//! EndpointSlices, replacing the whole table in one `nft -f -` transaction whenever the wanted
-//! rules change. ClusterIP and NodePort (also on 127.0.0.1), TCP and UDP, random balancing over
+//! EndpointSlices, rewriting the whole table in one `nft -f -` transaction whenever the wanted
+//! rules change (see [`render`]). ClusterIP and NodePort (also on 127.0.0.1), TCP and UDP, random balancing over
 //! ready endpoints, REJECT for ports without endpoints, masquerade for hairpin and node ports.
 //! The service CIDR is routed onto the pod bridge so no cluster address follows the default
-//! route. Stopping the proxy removes the table and the route. (ClientIP affinity lives in timed
-//! nft sets inside the table, so a rewrite, i.e. any Service or EndpointSlice change, starts it
-//! afresh.)
+//! route. Stopping the proxy removes the table and the route.
 
 pub mod model;
 pub mod render;
@@ -115,7 +113,8 @@ async fn program(client: kube::Client, cfg: &ProxyConfig, node: &str) {
         changed.clone(),
     );
     let apply_loop = async {
-        let mut applied = String::new();
+        // What the kernel holds, as far as we know; None: unknown, replace the whole table.
+        let mut applied: Option<render::Rendered> = None;
         let mut resync = tokio::time::interval(Duration::from_secs(30));
         loop {
             let resyncing = tokio::select! {
@@ -136,19 +135,26 @@ async fn program(client: kube::Client, cfg: &ProxyConfig, node: &str) {
                 &sls.iter().map(|s| s.as_ref()).collect::<Vec<_>>(),
                 node,
             );
-            let script = render::script(&cfg.table, &rules);
-            // Unchanged rules are rewritten only when the table vanished (say, someone flushed
-            // the ruleset): a rewrite would also forget the ClientIP affinity sets.
-            if script == applied && (!resyncing || table_exists(&cfg.table).await) {
+            let wanted = render::render(&cfg.table, &rules);
+            // The resync repairs a table someone removed (say, a flushed ruleset).
+            if resyncing && !table_exists(&cfg.table).await {
+                applied = None;
+            }
+            if applied.as_ref() == Some(&wanted) {
                 continue;
             }
+            let script = match &applied {
+                Some(previous) => wanted.update_script(&cfg.table, previous),
+                None => wanted.replace_script(&cfg.table),
+            };
             match nft(&script).await {
                 Ok(()) => {
                     tracing::debug!(table = %cfg.table, ports = rules.len(), "service rules applied");
-                    applied = script;
+                    applied = Some(wanted);
                 }
                 Err(e) => {
-                    tracing::warn!(table = %cfg.table, error = %e, "applying service rules failed")
+                    tracing::warn!(table = %cfg.table, error = %e, "applying service rules failed");
+                    applied = None;
                 }
             }
         }

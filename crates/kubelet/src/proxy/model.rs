@@ -11,7 +11,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 /// Transport protocol of a Service port (SCTP is not proxied).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Protocol {
     /// TCP: refused with a reset when there is no endpoint.
     Tcp,
@@ -30,7 +30,7 @@ impl Protocol {
 }
 
 /// One endpoint address and the resolved (numeric) target port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Backend {
     /// Pod IP.
     pub ip: Ipv4Addr,

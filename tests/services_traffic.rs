@@ -1,6 +1,7 @@
 //! Services carrying real traffic through the agent's nftables proxy (Docker): round-robin over
 //! every ready replica and never an unready one, ClientIP affinity, scale-down, a selector matching nothing
-//! refusing at once, NodePort from the host (127.0.0.1 and the node IP), `kubectl port-forward
+//! refusing at once, NodePort from the host (127.0.0.1 and the node IP) and from a network
+//! namespace standing in for another machine, `kubectl port-forward
 //! svc/...`, the `kubernetes` Service from inside a pod, a long connection surviving a restart
 //! of the server (and its agent) with no stale rule after it, and the rules gone once the server
 //! stops.
@@ -131,6 +132,22 @@ async fn cluster_ip_node_port_port_forward_and_the_kubernetes_service() {
             get_i(&host, np)
         );
     }
+
+    // ... and from another machine: a network namespace behind a veth pair, whose packets
+    // are forwarded into the pod bridge (past Docker's forward policy).
+    let other = OtherMachine::new();
+    let answer = eventually(TRAFFIC_WAIT, || {
+        let answer = other.get_i(np).filter(|a| rest.contains(a));
+        async move { answer }
+    })
+    .await;
+    assert!(
+        answer.is_some(),
+        "node port {}:{np} from another machine answered {:?}",
+        other.host_ip,
+        other.get_i(np)
+    );
+    drop(other);
 
     // kubectl port-forward to the Service: kubectl picks a pod and its resolved target port.
     let mut pf = background(&c, &["port-forward", "svc/web", ":80"]);
@@ -434,6 +451,85 @@ fn get_i(host: &str, port: u16) -> Option<String> {
     let mut body = String::new();
     conn.read_to_string(&mut body).ok()?;
     body.lines().last().map(|l| l.trim().to_string())
+}
+
+/// A network namespace joined to the host by a veth pair on a /30 of 198.18.0.0/15 (the
+/// benchmarking range): a stand-in for another machine that reaches node ports through the
+/// host's forwarding path. Removed when dropped.
+struct OtherMachine {
+    ns: String,
+    host_ip: String,
+}
+
+impl OtherMachine {
+    fn new() -> Self {
+        let id = std::process::id() % 100_000;
+        let ns = format!("fk-ext-{id}");
+        let (host_end, ns_end) = (format!("fkh{id}"), format!("fkn{id}"));
+        let net = format!("198.18.{}", id % 250);
+        let host_ip = format!("{net}.1");
+        let me = OtherMachine { ns, host_ip };
+        for args in [
+            vec!["netns", "add", &me.ns],
+            vec![
+                "link", "add", &host_end, "type", "veth", "peer", "name", &ns_end,
+            ],
+            vec!["link", "set", &ns_end, "netns", &me.ns],
+            vec![
+                "addr",
+                "add",
+                &format!("{}/30", me.host_ip),
+                "dev",
+                &host_end,
+            ],
+            vec!["link", "set", &host_end, "up"],
+            vec![
+                "-n",
+                &me.ns,
+                "addr",
+                "add",
+                &format!("{net}.2/30"),
+                "dev",
+                &ns_end,
+            ],
+            vec!["-n", &me.ns, "link", "set", &ns_end, "up"],
+            vec!["-n", &me.ns, "route", "add", "default", "via", &me.host_ip],
+        ] {
+            let out = std::process::Command::new("ip")
+                .args(&args)
+                .output()
+                .expect("running ip");
+            assert!(
+                out.status.success(),
+                "ip {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        me
+    }
+
+    /// `GET /i` to the host's end of the pair from inside the namespace (busybox `nc`).
+    fn get_i(&self, port: u16) -> Option<String> {
+        let script = format!(
+            "printf 'GET /i HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 2 {} {port} | tail -1",
+            self.host_ip
+        );
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &self.ns, "busybox", "sh", "-c", &script])
+            .output()
+            .ok()?;
+        let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        (!line.is_empty()).then_some(line)
+    }
+}
+
+impl Drop for OtherMachine {
+    fn drop(&mut self) {
+        // Deleting the namespace deletes its veth end, and with it the pair.
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.ns])
+            .output();
+    }
 }
 
 fn command_out(cmd: &str, args: &[&str]) -> String {

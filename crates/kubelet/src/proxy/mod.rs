@@ -1,10 +1,11 @@
 //! The service proxy (kube-proxy's job): programs one nftables table per node from Services and
 //! EndpointSlices, rewriting the whole table in one `nft -f -` transaction whenever the wanted
-//! rules change (see [`render`]). ClusterIP and NodePort (also on 127.0.0.1), TCP and UDP, random balancing over
-//! ready endpoints, REJECT for ports without endpoints, masquerade for hairpin and node ports.
-//! The service CIDR is routed onto the pod bridge so no cluster address follows the default
-//! route. Stopping the proxy removes the table and the route.
+//! rules change (see [`render`]). ClusterIP and NodePort (also on 127.0.0.1), TCP and UDP,
+//! random balancing over ready endpoints, ClientIP affinity, REJECT for ports without
+//! endpoints, masquerade for hairpin and node ports. The host changes around it (see [`host`])
+//! keep cluster addresses on this host. Stopping the proxy removes the table and undoes those.
 
+pub mod host;
 pub mod model;
 pub mod render;
 
@@ -68,7 +69,7 @@ async fn run(
     node: String,
     mut stop: watch::Receiver<bool>,
 ) {
-    let route_added = prepare_host(&cfg).await;
+    let host = host::prepare(&cfg).await;
     tracing::info!(
         table = %cfg.table,
         service_cidr = cfg.service_cidr.as_deref().unwrap_or("-"),
@@ -84,9 +85,7 @@ async fn run(
     if let Err(e) = nft(&render::removal(&cfg.table)).await {
         tracing::warn!(table = %cfg.table, error = %e, "removing service rules failed");
     }
-    if let (true, Some(cidr)) = (route_added, &cfg.service_cidr) {
-        let _ = ip(&["route", "del", cidr, "dev", &cfg.bridge]).await;
-    }
+    host.undo(&cfg).await;
 }
 
 /// Watches Services and EndpointSlices and rewrites the table whenever the wanted rules change
@@ -176,40 +175,6 @@ async fn drive<T>(
             Ok(_) => changed.notify_one(),
             Err(e) => tracing::debug!(error = %e, "service proxy watch error"),
         }
-    }
-}
-
-/// Routes the service CIDR onto the pod bridge (so unserved cluster addresses stay on this host
-/// while host processes can still connect to ClusterIPs) and lets DNATed packets from 127.0.0.1
-/// (node ports on localhost) be routed to the bridge. Returns whether this call added the route.
-async fn prepare_host(cfg: &ProxyConfig) -> bool {
-    let sysctl = format!("/proc/sys/net/ipv4/conf/{}/route_localnet", cfg.bridge);
-    if let Err(e) = std::fs::write(&sysctl, "1") {
-        tracing::warn!(path = %sysctl, error = %e, "node ports on 127.0.0.1 will not work");
-    }
-    let Some(cidr) = &cfg.service_cidr else {
-        return false;
-    };
-    match ip(&["route", "add", cidr, "dev", &cfg.bridge]).await {
-        Ok(()) => true,
-        Err(e) if e.contains("File exists") => false,
-        Err(e) => {
-            tracing::warn!(%cidr, error = %e, "cannot route the service CIDR locally");
-            false
-        }
-    }
-}
-
-async fn ip(args: &[&str]) -> Result<(), String> {
-    let out = tokio::process::Command::new("ip")
-        .args(args)
-        .output()
-        .await
-        .map_err(|e| format!("running ip: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
     }
 }
 

@@ -101,6 +101,13 @@ pub struct AgentArgs {
     /// Port of the kubelet streaming server (0 picks a free one; upstream uses 10250).
     #[arg(long, default_value_t = 0)]
     pub port: u16,
+    /// The cluster DNS server(s) ClusterFirst pods use (upstream `--cluster-dns`); none gives
+    /// them the host's resolver, as upstream does.
+    #[arg(long, value_delimiter = ',')]
+    pub cluster_dns: Vec<std::net::IpAddr>,
+    /// The cluster's DNS domain (upstream `--cluster-domain`).
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
 }
 
 /// Flags of `ferrokube server`.
@@ -148,6 +155,21 @@ pub struct ServerArgs {
     /// address, else the listen IP.
     #[arg(long)]
     pub advertise_address: Option<std::net::IpAddr>,
+    /// Port of the cluster DNS server on the advertise address (UDP and TCP; 0 picks a free
+    /// one). Pods reach it through the `kube-system/kube-dns` ClusterIP on port 53.
+    #[arg(long, default_value_t = 0)]
+    pub dns_port: u16,
+    /// The cluster's DNS domain (upstream `--cluster-domain`).
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
+    /// Resolver that names outside the cluster are forwarded to (`ip:port`). Off by default:
+    /// such names are then REFUSED, so no query leaves the host.
+    #[arg(long)]
+    pub dns_forward: Option<SocketAddr>,
+    /// ClusterIP of `kube-system/kube-dns`, the pods' nameserver (default: the tenth address
+    /// of --service-cidr, 10.96.0.10).
+    #[arg(long)]
+    pub cluster_dns_ip: Option<std::net::Ipv4Addr>,
 }
 
 impl Default for ServerArgs {
@@ -261,6 +283,7 @@ async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
     cfg.listen_addr = SocketAddr::new(address, args.port);
     cfg.node_ip = args.node_ip;
     cfg.release_startup_code = true;
+    cfg.dns = ferrokube_kubelet::PodDnsConfig::new(args.cluster_dns.clone(), &args.cluster_domain);
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -282,6 +305,9 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     })
     .await?;
     crate::components::spawn_master_service(&started)?;
+    if let Err(e) = crate::cluster_dns::spawn(&started, &args).await {
+        tracing::warn!("no cluster DNS: {e:#}");
+    }
     println!(
         "ferrokube is serving the Kubernetes API at https://{}",
         started.addr

@@ -25,6 +25,8 @@ pub async fn spawn_agent(started: &Started, args: &ServerArgs) -> anyhow::Result
     };
     let mut cfg = ferrokube_kubelet::AgentConfig::new(node_name, args.data_dir.join("agent"));
     cfg.no_image_pull = args.no_image_pull;
+    let dns_ip = crate::cluster_dns::cluster_dns_ip(args).into();
+    cfg.dns = ferrokube_kubelet::PodDnsConfig::new(vec![dns_ip], &args.cluster_domain);
     tokio::spawn(async move {
         if let Err(e) =
             ferrokube_kubelet::run_agent(client, cfg, std::future::pending::<()>()).await

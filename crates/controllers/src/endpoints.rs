@@ -38,6 +38,9 @@ pub struct Address {
     pub serving: bool,
     /// Whether the pod is terminating.
     pub terminating: bool,
+    /// The pod's `hostname` when its `subdomain` names this Service (DNS publishes
+    /// `<hostname>.<svc>.<ns>.svc`, as upstream).
+    pub hostname: Option<String>,
 }
 
 /// A resolved service port: (name, port, protocol, appProtocol).
@@ -87,6 +90,7 @@ pub fn resolve(svc: &Service, pods: &[&Pod], include_terminating: bool) -> Resol
             ready: (publish || is_pod_ready(pod)) && !terminating,
             serving: publish || is_pod_ready(pod),
             terminating,
+            hostname: dns_hostname(svc, pod),
         };
         out.entry(ports).or_default().push(addr);
     }
@@ -94,6 +98,14 @@ pub fn resolve(svc: &Service, pods: &[&Pod], include_terminating: bool) -> Resol
         v.sort();
     }
     out
+}
+
+/// Upstream's endpoint hostname: the pod's `hostname` if its `subdomain` is the Service's name.
+fn dns_hostname(svc: &Service, pod: &Pod) -> Option<String> {
+    let spec = pod.spec.as_ref()?;
+    let hostname = spec.hostname.clone().filter(|h| !h.is_empty())?;
+    let same_ns = svc.metadata.namespace == pod.metadata.namespace;
+    (same_ns && spec.subdomain.as_deref() == svc.metadata.name.as_deref()).then_some(hostname)
 }
 
 /// Upstream `podutil.FindPort`: an int targetPort as is, a named one from the containers.
@@ -118,8 +130,12 @@ fn find_port(pod: &Pod, sp: &k8s_openapi::api::core::v1::ServicePort) -> Option<
 /// The `subsets` of an Endpoints object for resolved endpoints.
 pub fn subsets(resolved: &Resolved) -> Value {
     let addr = |a: &Address| {
-        json!({"ip": a.ip, "nodeName": a.node, "targetRef": {"kind": "Pod",
-            "name": a.pod, "uid": a.uid}})
+        let mut v = json!({"ip": a.ip, "nodeName": a.node, "targetRef": {"kind": "Pod",
+            "name": a.pod, "uid": a.uid}});
+        if let Some(h) = &a.hostname {
+            v["hostname"] = json!(h);
+        }
+        v
     };
     let subsets: Vec<Value> = resolved
         .iter()

@@ -45,10 +45,14 @@ fn slice_error(svc: Arc<Service>, err: &crate::error::Error, ctx: Arc<EpCtx>) ->
 }
 
 fn endpoint(a: &Address, ns: &str) -> Value {
-    json!({"addresses": [a.ip],
+    let mut v = json!({"addresses": [a.ip],
         "conditions": {"ready": a.ready, "serving": a.serving, "terminating": a.terminating},
         "nodeName": a.node,
-        "targetRef": {"kind": "Pod", "namespace": ns, "name": a.pod, "uid": a.uid}})
+        "targetRef": {"kind": "Pod", "namespace": ns, "name": a.pod, "uid": a.uid}});
+    if let Some(h) = &a.hostname {
+        v["hostname"] = json!(h);
+    }
+    v
 }
 
 fn ports_json(ports: &[Port]) -> Value {
@@ -157,6 +161,7 @@ mod tests {
             ready: serving && !terminating,
             serving,
             terminating,
+            hostname: None,
         }
     }
 

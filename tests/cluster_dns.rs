@@ -300,3 +300,60 @@ async fn cluster_dns_answers_services_pods_and_bad_input() {
     .await;
     assert!(gone.is_some(), "deleted Service still in DNS");
 }
+
+/// A resolver on loopback standing in for `--dns-forward`'s upstream: answers every A query
+/// with 192.0.2.7 (TEST-NET-1), so forwarding is checked without a packet leaving the host.
+async fn fake_upstream() -> SocketAddr {
+    let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind upstream");
+    let addr = socket.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        while let Ok((len, peer)) = socket.recv_from(&mut buf).await {
+            let Ok(q) = Message::from_vec(&buf[..len]) else {
+                continue;
+            };
+            let mut r = Message::new();
+            r.set_id(q.id()).set_message_type(MessageType::Response);
+            r.add_queries(q.queries().iter().cloned());
+            let name = q.queries()[0].name().clone();
+            let a = RData::A(ferrokube_dns::proto::rr::rdata::A::new(192, 0, 2, 7));
+            r.add_answer(ferrokube_dns::proto::rr::Record::from_rdata(name, 30, a));
+            let _ = socket.send_to(&r.to_vec().expect("encode"), peer).await;
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn outside_names_are_forwarded_only_with_dns_forward() {
+    let upstream = fake_upstream().await;
+    let cluster = TestCluster::start_with(
+        support::ClusterOptions::default()
+            .arg("--advertise-address=127.0.0.1")
+            .arg(&format!("--dns-forward={upstream}"))
+            .arg("--cluster-domain=corp.internal"),
+    )
+    .await;
+    let client = cluster.client().await;
+    let dns = dns_address(&client).await;
+    // Cluster names stay ours, under the configured domain.
+    let own = eventually(WAIT, || async {
+        let m = udp_query(dns, "kubernetes.default.svc.corp.internal.", RecordType::A).await;
+        (m.response_code() == ResponseCode::NoError).then_some(m)
+    })
+    .await
+    .expect("kubernetes Service under the custom domain");
+    assert_eq!(addresses(&own), ["10.96.0.1".parse::<IpAddr>().unwrap()]);
+    assert!(own.recursion_available());
+    // cluster.local is an outside name now: the upstream answers it.
+    let other = udp_query(dns, "kubernetes.default.svc.cluster.local.", RecordType::A).await;
+    assert_eq!(addresses(&other), ["192.0.2.7".parse::<IpAddr>().unwrap()]);
+    // Outside names get the upstream's answer, over UDP and TCP.
+    for reply in [
+        udp_query(dns, "example.com.", RecordType::A).await,
+        tcp_query(dns, "example.com.", RecordType::A).await,
+    ] {
+        assert_eq!(reply.response_code(), ResponseCode::NoError);
+        assert_eq!(addresses(&reply), ["192.0.2.7".parse::<IpAddr>().unwrap()]);
+    }
+}

@@ -19,6 +19,9 @@ const MAX_SEARCHES: usize = 32;
 const MAX_SEARCH_CHARS: usize = 2048;
 /// The node resolver configuration the `Default` policy copies (upstream `--resolv-conf`).
 const HOST_RESOLV_CONF: &str = "/etc/resolv.conf";
+/// systemd-resolved's list of real upstream servers, used when the node's file names only its
+/// loopback stub (as Docker does; a pod's loopback is not the node's).
+const RESOLVED_UPSTREAMS: &str = "/run/systemd/resolve/resolv.conf";
 
 /// The node's DNS settings for pods.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -35,11 +38,15 @@ pub struct PodDnsConfig {
 impl PodDnsConfig {
     /// Settings for `cluster_dns` and `cluster_domain`, with the node's `/etc/resolv.conf`.
     pub fn new(cluster_dns: Vec<IpAddr>, cluster_domain: &str) -> Self {
-        let text = std::fs::read_to_string(HOST_RESOLV_CONF).unwrap_or_default();
+        let read = |path| ResolvConf::parse(&std::fs::read_to_string(path).unwrap_or_default());
+        let mut host = read(HOST_RESOLV_CONF);
+        if host.nameservers.is_empty() {
+            host.nameservers = read(RESOLVED_UPSTREAMS).nameservers;
+        }
         Self {
             cluster_dns,
             cluster_domain: cluster_domain.trim_end_matches('.').to_string(),
-            host: ResolvConf::parse(&text),
+            host,
         }
     }
 }

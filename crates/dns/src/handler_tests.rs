@@ -200,3 +200,21 @@ fn random_and_mutated_packets_never_panic() {
         }
     }
 }
+
+#[test]
+fn an_unknown_edns_version_gets_badvers_with_our_opt_record() {
+    let snap = crate::records::tests::cluster();
+    let mut q = query("web.ns.svc.cluster.local.", RecordType::A);
+    let mut edns = Edns::new();
+    edns.set_version(1);
+    q.set_edns(edns);
+    let r = reply(Some(&snap), false, &bytes(&q), Transport::Udp);
+    // BADVERS and BADSIG share code 16 (RFC 6891/2845); the decoder names it BADSIG.
+    assert_eq!(
+        u16::from(r.response_code()),
+        u16::from(ResponseCode::BADVERS)
+    );
+    assert!(r.answers().is_empty());
+    let opt = r.extensions().as_ref().expect("OPT record in the reply");
+    assert_eq!((opt.version(), opt.max_payload()), (0, OUR_EDNS_PAYLOAD));
+}

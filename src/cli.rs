@@ -305,6 +305,7 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     })
     .await?;
     crate::components::spawn_master_service(&started)?;
+    crate::cluster_dns::check_flags(&args)?;
     if let Err(e) = crate::cluster_dns::spawn(&started, &args).await {
         tracing::warn!("no cluster DNS: {e:#}");
     }

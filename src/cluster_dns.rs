@@ -37,6 +37,20 @@ pub fn cluster_dns_ip(args: &ServerArgs) -> Ipv4Addr {
         .unwrap_or_else(|| args.service_cidr.nth(10))
 }
 
+/// Rejects DNS flags the server could never honour (the kube-dns ClusterIP must be an address
+/// the allocator would hand out, and the domain a DNS name).
+pub fn check_flags(args: &ServerArgs) -> anyhow::Result<()> {
+    let ip = cluster_dns_ip(args);
+    anyhow::ensure!(
+        args.service_cidr.assignable(ip),
+        "--cluster-dns-ip {ip} is not an assignable address of --service-cidr {}",
+        args.service_cidr
+    );
+    ferrokube_dns::snapshot::Snapshot::empty(&args.cluster_domain)
+        .map_err(|e| anyhow::anyhow!("--cluster-domain {:?}: {e}", args.cluster_domain))?;
+    Ok(())
+}
+
 /// Binds the DNS server on `advertise:--dns-port`, starts serving and keeps `kube-dns` pointing
 /// at it. Returns where it listens.
 pub async fn spawn(started: &Started, args: &ServerArgs) -> anyhow::Result<DnsEndpoint> {
@@ -165,5 +179,21 @@ mod tests {
             cluster_dns_ip(&ServerArgs::default()),
             Ipv4Addr::new(10, 96, 0, 10)
         );
+        assert!(check_flags(&ServerArgs::default()).is_ok());
+    }
+
+    #[test]
+    fn a_dns_ip_outside_the_service_range_is_refused() {
+        let args = ServerArgs {
+            cluster_dns_ip: Some(Ipv4Addr::new(192, 168, 0, 10)),
+            ..ServerArgs::default()
+        };
+        let err = check_flags(&args).unwrap_err().to_string();
+        assert!(err.contains("not an assignable address"), "{err}");
+        let args = ServerArgs {
+            cluster_domain: "bad..domain".into(),
+            ..ServerArgs::default()
+        };
+        assert!(check_flags(&args).is_err());
     }
 }

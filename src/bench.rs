@@ -15,6 +15,8 @@ use serde_json::json;
 
 #[path = "bench_apply.rs"]
 mod apply_bench;
+#[path = "bench_dns.rs"]
+mod dns_bench;
 #[path = "bench_pods.rs"]
 mod pods_bench;
 #[path = "bench_proxy.rs"]
@@ -27,7 +29,7 @@ mod traffic_bench;
 /// Flags of `ferrokube bench`.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// What to measure: `api`, `apply`, `scheduler`, `pods` or `proxy`.
+    /// What to measure: `api`, `apply`, `scheduler`, `pods`, `proxy` or `dns`.
     pub what: String,
     /// Creates per concurrency level.
     #[arg(long, default_value_t = 3000)]
@@ -51,7 +53,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "scheduler" => scheduler_bench::run(&args).await,
         "pods" => pods_bench::run().await,
         "proxy" => proxy_bench::run().await,
-        other => bail!("unknown benchmark {other:?} (known: api, apply, scheduler, pods, proxy)"),
+        "dns" => dns_bench::run().await,
+        other => bail!("unknown benchmark {other:?} (known: api, apply, scheduler, pods, proxy, dns)"),
     }
 }
 

@@ -107,6 +107,13 @@ pub struct AgentArgs {
     /// Run no service proxy on this node (Services then carry no traffic here).
     #[arg(long)]
     pub no_proxy: bool,
+    /// The cluster DNS server(s) ClusterFirst pods use (upstream `--cluster-dns`); none gives
+    /// them the host's resolver, as upstream does.
+    #[arg(long, value_delimiter = ',')]
+    pub cluster_dns: Vec<std::net::IpAddr>,
+    /// The cluster's DNS domain (upstream `--cluster-domain`).
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
 }
 
 /// Flags of `ferrokube server`.
@@ -157,6 +164,21 @@ pub struct ServerArgs {
     /// address, else the listen IP.
     #[arg(long)]
     pub advertise_address: Option<std::net::IpAddr>,
+    /// Port of the cluster DNS server on the advertise address (UDP and TCP; 0 picks a free
+    /// one). Pods reach it through the `kube-system/kube-dns` ClusterIP on port 53.
+    #[arg(long, default_value_t = 0)]
+    pub dns_port: u16,
+    /// The cluster's DNS domain (upstream `--cluster-domain`).
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
+    /// Resolver that names outside the cluster are forwarded to (`ip:port`). Off by default:
+    /// such names are then REFUSED, so no query leaves the host.
+    #[arg(long)]
+    pub dns_forward: Option<SocketAddr>,
+    /// ClusterIP of `kube-system/kube-dns`, the pods' nameserver (default: the tenth address
+    /// of --service-cidr, 10.96.0.10).
+    #[arg(long)]
+    pub cluster_dns_ip: Option<std::net::Ipv4Addr>,
 }
 
 impl Default for ServerArgs {
@@ -271,6 +293,7 @@ async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
     cfg.node_ip = args.node_ip;
     cfg.release_startup_code = true;
     cfg.proxy = crate::components::proxy_config(&args.node_name, &args.service_cidr, args.no_proxy);
+    cfg.dns = ferrokube_kubelet::PodDnsConfig::new(args.cluster_dns.clone(), &args.cluster_domain);
     ferrokube_kubelet::run_agent(client, cfg, shutdown_signal()).await
 }
 
@@ -289,6 +312,10 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     })
     .await?;
     crate::components::spawn_master_service(&started)?;
+    crate::cluster_dns::check_flags(&args)?;
+    if let Err(e) = crate::cluster_dns::spawn(&started, &args).await {
+        tracing::warn!("no cluster DNS: {e:#}");
+    }
     println!(
         "ferrokube is serving the Kubernetes API at https://{}",
         started.addr

@@ -32,6 +32,8 @@ pub async fn spawn_agent(
     let mut cfg = ferrokube_kubelet::AgentConfig::new(node_name, args.data_dir.join("agent"));
     cfg.no_image_pull = args.no_image_pull;
     cfg.proxy = proxy_config(&cfg.node_name, &args.service_cidr, args.no_proxy);
+    let dns_ip = crate::cluster_dns::cluster_dns_ip(args).into();
+    cfg.dns = ferrokube_kubelet::PodDnsConfig::new(vec![dns_ip], &args.cluster_domain);
     Ok(tokio::spawn(async move {
         if let Err(e) = ferrokube_kubelet::run_agent(client, cfg, shutdown).await {
             tracing::error!("node agent stopped (is the Docker engine reachable?): {e:#}");

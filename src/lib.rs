@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod cluster_dns;
 pub mod components;
 pub mod crd;
 pub mod http;

@@ -45,6 +45,8 @@ pub struct AgentConfig {
     pub release_startup_code: bool,
     /// The service proxy's settings; `None` runs no proxy.
     pub proxy: Option<crate::proxy::ProxyConfig>,
+    /// Cluster DNS and the node resolver, for pods' resolv.conf and hosts files.
+    pub dns: crate::pod_dns::PodDnsConfig,
 }
 
 impl AgentConfig {
@@ -61,6 +63,7 @@ impl AgentConfig {
             taints: Vec::new(),
             release_startup_code: false,
             proxy: None,
+            dns: crate::pod_dns::PodDnsConfig::new(Vec::new(), "cluster.local"),
         }
     }
 }
@@ -131,6 +134,7 @@ pub async fn run_agent_with(
         resources: facts.allocatable(),
         host_ip: host_ip.to_string(),
         memory_root: PathBuf::from("/dev/shm/ferrokube").join(&cfg.node_name),
+        dns: cfg.dns.clone(),
     });
     let deps = WorkerDeps {
         runtime: runtime.clone(),

@@ -31,6 +31,7 @@ pub mod images;
 pub mod memory;
 pub mod naming;
 pub mod node;
+pub mod pod_dns;
 pub mod pod_worker;
 pub mod probes;
 pub mod proxy;
@@ -46,6 +47,7 @@ use std::sync::Arc;
 
 pub use agent::{no_image_pull_from_env, run_agent_with, AgentConfig};
 pub use error::KubeletError;
+pub use pod_dns::PodDnsConfig;
 
 /// Run the node agent on the local Docker engine until `shutdown` resolves.
 pub async fn run_agent(

@@ -232,6 +232,18 @@ impl PodWorker {
             }),
             Err(e) => tracing::warn!(error = %e, "cannot create termination log"),
         }
+        let dns = &self.deps.node.dns;
+        match crate::pod_dns::write_files(&self.pod_dir(), &pod, sandbox.ip.as_deref(), dns) {
+            // A volume the user mounts at /etc/hosts or /etc/resolv.conf wins (upstream).
+            Ok(files) => {
+                let taken = |f: &crate::runtime::BindMount| {
+                    mounts.iter().any(|m| m.container_path == f.container_path)
+                };
+                let files: Vec<_> = files.into_iter().filter(|f| !taken(f)).collect();
+                mounts.extend(files);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot write resolv.conf and hosts"),
+        }
         let resolved = Resolved {
             env,
             mounts,

@@ -43,6 +43,8 @@ pub struct NodeContext {
     pub host_ip: String,
     /// Root for memory-backed emptyDirs.
     pub memory_root: PathBuf,
+    /// What pods' resolv.conf and hosts files are made from.
+    pub dns: crate::pod_dns::PodDnsConfig,
 }
 
 /// Collaborators of a pod worker.

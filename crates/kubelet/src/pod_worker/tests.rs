@@ -83,6 +83,7 @@ fn harness(pod: serde_json::Value, no_pull: bool) -> Harness {
             },
             host_ip: "10.1.1.1".into(),
             memory_root: tmp.path().join("shm"),
+            dns: Default::default(),
         }),
     };
     let pod: Pod = serde_json::from_value(pod).expect("pod");

@@ -117,6 +117,7 @@ pub fn deps(
             },
             host_ip: "127.0.0.1".into(),
             memory_root: dir.join("shm"),
+            dns: Default::default(),
         }),
     }
 }

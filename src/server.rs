@@ -107,6 +107,7 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
         registry,
         authenticator: Authenticator::from_pki(&pki)?,
         advertise_address: format!("{host}:{}", addr.port()),
+        metrics: Default::default(),
     });
     // Custom resources stored before a restart are served before the first request.
     crate::crd::start(state.clone()).await?;

@@ -90,8 +90,9 @@ pub enum Output {
     Table { beta: bool },
     /// Kubernetes protobuf.
     Protobuf,
-    /// meta.k8s.io PartialObjectMetadata(List): metadata only.
-    Metadata,
+    /// meta.k8s.io PartialObjectMetadata (`list: false`) or PartialObjectMetadataList
+    /// (`list: true`): metadata only.
+    Metadata { list: bool },
 }
 
 /// Picks the response representation from the Accept header, in the client's order.
@@ -130,10 +131,13 @@ fn negotiate_with(accept: Option<&str>, protobuf: bool) -> ApiResult<Output> {
                     beta: param("v") == Some("v1beta1"),
                 })
             }
-            ("application/json", Some("PartialObjectMetadata" | "PartialObjectMetadataList"))
-                if param("g") == Some("meta.k8s.io") && param("v") == Some("v1") =>
-            {
-                return Ok(Output::Metadata)
+            (
+                "application/json",
+                Some(as_kind @ ("PartialObjectMetadata" | "PartialObjectMetadataList")),
+            ) if param("g") == Some("meta.k8s.io") && param("v") == Some("v1") => {
+                return Ok(Output::Metadata {
+                    list: as_kind == "PartialObjectMetadataList",
+                })
             }
             ("application/json", Some(_)) => continue,
             ("application/json" | "*/*" | "application/*" | "application/yaml", None) => {
@@ -172,8 +176,12 @@ pub fn json_value(code: StatusCode, value: &Value) -> Response {
     )
 }
 
-/// An object response in the negotiated representation (Tables are built by the caller).
+/// An object response in the negotiated representation (Tables are built by the caller;
+/// a metadata-only request for a single object gets its PartialObjectMetadata).
 pub fn object_response(code: StatusCode, body: Bytes, output: Output) -> Response {
+    if output == (Output::Metadata { list: false }) {
+        return json_bytes(code, partial_metadata(&body));
+    }
     if output == Output::Protobuf {
         if let Ok(value) = serde_json::from_slice::<Value>(&body) {
             if let Ok(encoded) = ferrokube_protobuf::encode(&value) {
@@ -255,7 +263,15 @@ mod tests {
         assert_eq!(negotiate(None).unwrap(), Output::Json);
         let meta =
             "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
-        assert_eq!(negotiate(Some(meta)).unwrap(), Output::Metadata);
+        assert_eq!(
+            negotiate(Some(meta)).unwrap(),
+            Output::Metadata { list: true }
+        );
+        let single = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
+        assert_eq!(
+            negotiate(Some(single)).unwrap(),
+            Output::Metadata { list: false }
+        );
         assert_eq!(negotiate(Some("text/html")).unwrap_err().code, 406);
     }
 

@@ -5,6 +5,7 @@ pub mod codec;
 pub mod discovery;
 pub mod duplicates;
 pub mod loopback;
+pub mod metrics;
 pub mod proxy;
 pub mod request;
 pub mod resources;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub authenticator: Authenticator,
     /// `host:port` clients reach us at (discovery's serverAddressByClientCIDRs).
     pub advertise_address: String,
+    /// Request metrics served at `/metrics`.
+    pub metrics: metrics::ApiMetrics,
 }
 
 /// Who a TLS connection's client certificate names (None: no certificate), resolved once
@@ -52,9 +55,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz/{*check}", get(ok));
     let api = Router::new()
         .route("/version", get(version))
+        .route("/metrics", get(metrics::serve))
         .route("/openapi/{*rest}", axum::routing::any(openapi))
         .fallback(resources::handle)
         .with_state(state.clone())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::record,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     open.merge(api)
 }

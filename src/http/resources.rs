@@ -216,6 +216,7 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
     let name = call.info.name.as_deref();
     let sub = call.info.subresource.as_deref();
     let q = &call.query;
+    refuse_untransformable(&d, &call, name.is_none() && sub.is_none())?;
     if let (Some(name), Some(sub)) = (name, sub) {
         // Dispatch on the kind's subresource table: checked to exist in `dispatch`.
         let Some(entry) = d.subresource(sub) else {
@@ -257,19 +258,12 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
             .with_name(name);
             watch::serve_watch(app.clone(), d, ns, filter, &call).await
         }
-        (&Method::GET, Some(name), None | Some("status")) => {
-            let kv = reg.get(&d, ns, name).await?;
-            if let Output::Table { beta } = call.output {
-                let obj = crate::registry::rest::parse(&kv)?;
-                let table = table_of(&d, &[&obj], codec::include_object(q), beta, None);
-                return Ok(codec::json_value(StatusCode::OK, &table));
-            }
-            Ok(codec::object_response(
-                StatusCode::OK,
-                kv.value,
-                call.output,
-            ))
-        }
+        (&Method::GET, Some(name), None | Some("status")) => object_reply(
+            &d,
+            StatusCode::OK,
+            reg.get(&d, ns, name).await?.value,
+            &call,
+        ),
         (&Method::GET, Some(name), Some("scale")) => Ok(codec::json_value(
             StatusCode::OK,
             &reg.get_scale(&d, ns, name).await?,
@@ -278,7 +272,7 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
             let body = codec::decode_object(call.content_type.as_deref(), &call.body)?;
             let opts = write_options(&call)?;
             let written = reg.create(&d, ns, body, &opts).await?;
-            let resp = codec::object_response(StatusCode::CREATED, written.object, call.output);
+            let resp = object_reply(&d, StatusCode::CREATED, written.object, &call)?;
             Ok(codec::with_warnings(resp, &written.warnings))
         }
         (&Method::PUT, Some(name), None | Some("status") | Some("finalize")) => {
@@ -286,7 +280,7 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
             let written = reg
                 .update(&d, ns, name, part_of(sub), body, &write_options(&call)?)
                 .await?;
-            let resp = codec::object_response(StatusCode::OK, written.object, call.output);
+            let resp = object_reply(&d, StatusCode::OK, written.object, &call)?;
             Ok(codec::with_warnings(resp, &written.warnings))
         }
         (&Method::PUT, Some(name), Some("scale")) => {
@@ -313,15 +307,13 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
                 return Ok(codec::json_value(StatusCode::OK, &scale));
             }
             let written = reg.patch(&d, ns, name, part_of(sub), patch, &opts).await?;
-            let resp = codec::object_response(StatusCode::OK, written.object, call.output);
+            let resp = object_reply(&d, StatusCode::OK, written.object, &call)?;
             Ok(codec::with_warnings(resp, &written.warnings))
         }
         (&Method::DELETE, Some(name), None) => {
             let opts = delete_options(&call)?;
             match reg.delete(&d, ns, name, &opts).await? {
-                Deleted::Pending(obj) => {
-                    Ok(codec::object_response(StatusCode::OK, obj, call.output))
-                }
+                Deleted::Pending(obj) => object_reply(&d, StatusCode::OK, obj, &call),
                 Deleted::Gone(obj) => {
                     let uid = serde_json::from_slice::<Value>(&obj)
                         .ok()
@@ -343,6 +335,50 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
             d.qualified()
         ))),
     }
+}
+
+/// One object in the representation the client asked for: a Table row, its
+/// PartialObjectMetadata, protobuf or JSON.
+fn object_reply(
+    d: &ResourceDescriptor,
+    code: StatusCode,
+    object: Bytes,
+    call: &Call,
+) -> ApiResult<Response> {
+    if let Output::Table { beta } = call.output {
+        let value: Value = serde_json::from_slice(&object)
+            .map_err(|e| ApiError::internal(format!("decoding stored object: {e}")))?;
+        let table = table_of(d, &[&value], codec::include_object(&call.query), beta, None);
+        return Ok(codec::json_value(code, &table));
+    }
+    Ok(codec::object_response(code, object, call.output))
+}
+
+/// Upstream answers 406 when a metadata-only form does not fit what the request returns
+/// (PartialObjectMetadataList of one object, PartialObjectMetadata of a list). Checked before
+/// anything is written, so a refused transformation never follows a committed write. Watches
+/// take either form, as client-go's metadata informers ask for both.
+fn refuse_untransformable(d: &ResourceDescriptor, call: &Call, collection: bool) -> ApiResult<()> {
+    let Output::Metadata { list } = call.output else {
+        return Ok(());
+    };
+    let watch = call.info.legacy_watch || query_bool(&call.query, "watch") == Some(true);
+    let returns_list = collection && matches!(call.method, Method::GET | Method::DELETE);
+    if watch || list == returns_list || call.info.subresource.is_some() {
+        return Ok(());
+    }
+    let message = if list {
+        format!(
+            "you requested PartialObjectMetadataList, but the requested object is not a list (*{}.{})",
+            d.version, d.kind
+        )
+    } else {
+        format!(
+            "you requested PartialObjectMetadata, but the requested object is a list (*{}.{})",
+            d.version, d.list_kind
+        )
+    };
+    Err(ApiError::new(406, "NotAcceptable", message))
 }
 
 /// The verb of a request's method, as discovery lists verbs.
@@ -501,7 +537,7 @@ async fn list(
         );
         return Ok(codec::json_value(StatusCode::OK, &table));
     }
-    if call.output == Output::Metadata {
+    if matches!(call.output, Output::Metadata { .. }) {
         let items: Vec<Bytes> = page
             .items
             .iter()

@@ -10,6 +10,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
+use tower_http::normalize_path::NormalizePath;
 
 use super::PeerCertificates;
 
@@ -53,7 +54,9 @@ async fn serve_connection(
             req.extensions_mut().insert(peer_certs.clone());
             req.extensions_mut()
                 .insert(axum::extract::ConnectInfo(peer));
-            app.clone().oneshot(req.map(axum::body::Body::new))
+            // Upstream's router ignores a trailing slash (`/version/`, `/api/`, `/apis/apps/`):
+            // clients such as kr8s send it.
+            NormalizePath::trim_trailing_slash(app.clone()).oneshot(req.map(axum::body::Body::new))
         });
     hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
         .serve_connection_with_upgrades(TokioIo::new(stream), service)

@@ -123,7 +123,7 @@ pub async fn serve_watch(
     let mut framer = Framer {
         d,
         table,
-        metadata_only: call.output == Output::Metadata,
+        metadata_only: matches!(call.output, Output::Metadata { .. }),
         headers_sent: false,
         start_revision: feed.start_revision,
         last_revision: feed.start_revision,

@@ -4,7 +4,8 @@
 use k8s_openapi::api::{
     apps::v1 as apps, batch::v1 as batch, coordination::v1 as coordination, core::v1 as core,
     discovery::v1 as discovery, events::v1 as events, networking::v1 as networking,
-    policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as scheduling, storage::v1 as storage,
+    node::v1 as node, policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as scheduling,
+    storage::v1 as storage,
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
 
@@ -79,6 +80,9 @@ pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
             .fields(fields::POD)
             .printer(print::PODS)
             .subresources(POD_SUBRESOURCES)
+            .hook(std::sync::Arc::new(
+                super::runtime_class::RuntimeClassAdmission,
+            ))
             .build("pod"),
         Describe::of::<core::Service>(&SERVICE)
             .short(&["svc"])
@@ -249,6 +253,22 @@ pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
             .short(&["sc"])
             .printer(print::STORAGECLASSES)
             .build("storageclass"),
+        Describe::of::<storage::CSIDriver>(&PLAIN)
+            .printer(print::CSIDRIVERS)
+            .build("csidriver"),
+        Describe::of::<storage::CSINode>(&PLAIN)
+            .printer(print::CSINODES)
+            .build("csinode"),
+        Describe::of::<storage::CSIStorageCapacity>(&PLAIN).build("csistoragecapacity"),
+        Describe::of::<storage::VolumeAttachment>(&GENERATIONAL)
+            .status()
+            .printer(print::VOLUMEATTACHMENTS)
+            .build("volumeattachment"),
+        // node.k8s.io/v1 (pods naming a class are admitted by `runtime_class`)
+        Describe::of::<node::RuntimeClass>(&PLAIN)
+            .names(NameRule::Dns1123Subdomain)
+            .printer(print::RUNTIMECLASSES)
+            .build("runtimeclass"),
         // apiextensions.k8s.io/v1
         Describe::of::<apiextensions::CustomResourceDefinition>(&CRD)
             .short(&["crd", "crds"])

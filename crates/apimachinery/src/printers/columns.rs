@@ -586,3 +586,71 @@ fn binding_columns(what: &str) -> Vec<Column> {
         wide("ServiceAccounts", "string", format!("ServiceAccounts in the {what}")),
     ]
 }
+
+/// node.k8s.io RuntimeClass.
+pub const RUNTIMECLASSES: Printer = Printer {
+    columns: runtimeclasses_columns,
+    row: ro::runtime_class_row,
+};
+
+#[rustfmt::skip]
+fn runtimeclasses_columns() -> Vec<Column> {
+    vec![
+        name_col(),
+        col("Handler", "string", doc::<k8s_openapi::api::node::v1::RuntimeClass>("handler")),
+        age_col(),
+    ]
+}
+
+/// storage.k8s.io CSIDriver.
+pub const CSIDRIVERS: Printer = Printer {
+    columns: csidrivers_columns,
+    row: ro::csi_driver_row,
+};
+
+#[rustfmt::skip]
+fn csidrivers_columns() -> Vec<Column> {
+    vec![
+        name_col(),
+        col("AttachRequired", "boolean", doc::<storage::CSIDriverSpec>("attachRequired")),
+        col("PodInfoOnMount", "boolean", doc::<storage::CSIDriverSpec>("podInfoOnMount")),
+        col("StorageCapacity", "boolean", doc::<storage::CSIDriverSpec>("storageCapacity")),
+        col("TokenRequests", "string", doc::<storage::CSIDriverSpec>("tokenRequests")),
+        col("RequiresRepublish", "boolean", doc::<storage::CSIDriverSpec>("requiresRepublish")),
+        col("Modes", "string", doc::<storage::CSIDriverSpec>("volumeLifecycleModes")),
+        age_col(),
+    ]
+}
+
+/// storage.k8s.io CSINode.
+pub const CSINODES: Printer = Printer {
+    columns: csinodes_columns,
+    row: ro::csi_node_row,
+};
+
+#[rustfmt::skip]
+fn csinodes_columns() -> Vec<Column> {
+    vec![
+        name_col(),
+        col("Drivers", "integer", doc::<storage::CSINodeSpec>("drivers")),
+        age_col(),
+    ]
+}
+
+/// storage.k8s.io VolumeAttachment.
+pub const VOLUMEATTACHMENTS: Printer = Printer {
+    columns: volumeattachments_columns,
+    row: ro::volume_attachment_row,
+};
+
+#[rustfmt::skip]
+fn volumeattachments_columns() -> Vec<Column> {
+    vec![
+        name_col(),
+        col("Attacher", "string", doc::<storage::VolumeAttachmentSpec>("attacher")),
+        col("PV", "string", doc::<storage::VolumeAttachmentSource>("persistentVolumeName")),
+        col("Node", "string", doc::<storage::VolumeAttachmentSpec>("nodeName")),
+        col("Attached", "boolean", doc::<storage::VolumeAttachmentStatus>("attached")),
+        age_col(),
+    ]
+}

@@ -420,3 +420,58 @@ pub(crate) fn role_binding_row(rb: &Value, now: DateTime<Utc>) -> Row {
         s(&sas.join(", ")),
     ])
 }
+
+pub(crate) fn runtime_class_row(rc: &Value, now: DateTime<Utc>) -> Row {
+    Row::new(vec![name(rc), s(str_at(rc, "/handler")), age(rc, now)])
+}
+
+pub(crate) fn csi_driver_row(d: &Value, now: DateTime<Utc>) -> Row {
+    let flag = |ptr: &str| json!(d.pointer(ptr).and_then(Value::as_bool).unwrap_or(false));
+    let audiences: Vec<&str> = arr_at(d, "/spec/tokenRequests")
+        .iter()
+        .filter_map(|t| t.get("audience").and_then(Value::as_str))
+        .collect();
+    let modes: Vec<&str> = arr_at(d, "/spec/volumeLifecycleModes")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    Row::new(vec![
+        name(d),
+        json!(d
+            .pointer("/spec/attachRequired")
+            .and_then(Value::as_bool)
+            .unwrap_or(true)),
+        flag("/spec/podInfoOnMount"),
+        flag("/spec/storageCapacity"),
+        s(&if audiences.is_empty() {
+            "<unset>".to_string()
+        } else {
+            audiences.join(",")
+        }),
+        flag("/spec/requiresRepublish"),
+        s(&modes.join(",")),
+        age(d, now),
+    ])
+}
+
+pub(crate) fn csi_node_row(n: &Value, now: DateTime<Utc>) -> Row {
+    Row::new(vec![
+        name(n),
+        json!(arr_at(n, "/spec/drivers").len()),
+        age(n, now),
+    ])
+}
+
+pub(crate) fn volume_attachment_row(va: &Value, now: DateTime<Utc>) -> Row {
+    Row::new(vec![
+        name(va),
+        s(str_at(va, "/spec/attacher")),
+        s(str_at(va, "/spec/source/persistentVolumeName")),
+        s(str_at(va, "/spec/nodeName")),
+        json!(va
+            .pointer("/status/attached")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)),
+        age(va, now),
+    ])
+}

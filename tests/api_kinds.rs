@@ -1,0 +1,159 @@
+//! Kinds beyond the workload core, through the real kubectl: node.k8s.io RuntimeClass with
+//! its pod admission, and the storage.k8s.io CSI kinds with their printer columns.
+
+mod support;
+
+use std::io::Write;
+use std::process::{Output, Stdio};
+
+use support::{stdout_ok, TestCluster};
+
+fn kubectl_stdin(cluster: &TestCluster, args: &[&str], input: &str) -> Output {
+    let mut child = cluster
+        .kubectl_command(std::path::Path::new("kubectl"), args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+const CLASS: &str = "apiVersion: node.k8s.io/v1
+kind: RuntimeClass
+metadata: {name: sandboxed}
+handler: runsc
+overhead: {podFixed: {cpu: 250m, memory: 64Mi}}
+scheduling:
+  nodeSelector: {sandbox: \"true\"}
+  tolerations: [{key: sandbox, operator: Exists, effect: NoSchedule}]
+";
+
+fn pod(name: &str, class: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  runtimeClassName: {class}
+  containers: [{{name: c, image: busybox}}]
+"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runtime_classes_admit_pods() {
+    let cluster = TestCluster::start().await;
+    stdout_ok(
+        "create class",
+        &kubectl_stdin(&cluster, &["apply", "-f", "-"], CLASS),
+    );
+    let table = stdout_ok("get", &cluster.kubectl(&["get", "runtimeclass"]));
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "HANDLER", "AGE"], "{table}");
+    assert!(
+        table.contains("sandboxed") && table.contains("runsc"),
+        "{table}"
+    );
+
+    // A pod naming a class that does not exist is refused, and not stored.
+    let refused = kubectl_stdin(&cluster, &["create", "-f", "-"], &pod("ghost", "missing"));
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains(
+            r#"pods "ghost" is forbidden: pod rejected: RuntimeClass "missing" not found"#
+        ),
+        "{stderr}"
+    );
+    assert!(!cluster.kubectl(&["get", "pod", "ghost"]).status.success());
+
+    // A pod of an existing class gets its overhead and scheduling constraints.
+    stdout_ok(
+        "create pod",
+        &kubectl_stdin(&cluster, &["create", "-f", "-"], &pod("boxed", "sandboxed")),
+    );
+    let got = stdout_ok(
+        "get pod",
+        &cluster.kubectl(&[
+            "get",
+            "pod",
+            "boxed",
+            "-o",
+            "jsonpath={.spec.overhead.cpu} {.spec.nodeSelector.sandbox} {.spec.tolerations[*].key}",
+        ]),
+    );
+    assert!(got.starts_with("250m true"), "{got}");
+    assert!(got.contains("sandbox"), "{got}");
+}
+
+const CSI: &str = "apiVersion: storage.k8s.io/v1
+kind: CSIDriver
+metadata: {name: hostpath.csi.example.com}
+spec: {attachRequired: false, podInfoOnMount: true, volumeLifecycleModes: [Persistent, Ephemeral]}
+---
+apiVersion: storage.k8s.io/v1
+kind: CSINode
+metadata: {name: n1}
+spec:
+  drivers: [{name: hostpath.csi.example.com, nodeID: n1}]
+---
+apiVersion: storage.k8s.io/v1
+kind: VolumeAttachment
+metadata: {name: va1}
+spec: {attacher: hostpath.csi.example.com, nodeName: n1, source: {persistentVolumeName: pv1}}
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csi_kinds_are_served() {
+    let cluster = TestCluster::start().await;
+    stdout_ok(
+        "apply",
+        &kubectl_stdin(&cluster, &["apply", "-f", "-"], CSI),
+    );
+    let drivers = stdout_ok("get csidrivers", &cluster.kubectl(&["get", "csidrivers"]));
+    assert!(
+        drivers.contains("ATTACHREQUIRED") && drivers.contains("Persistent,Ephemeral"),
+        "{drivers}"
+    );
+    let nodes = stdout_ok("get csinodes", &cluster.kubectl(&["get", "csinodes"]));
+    let row: Vec<&str> = nodes.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(&row[..2], ["n1", "1"], "{nodes}");
+    let vas = stdout_ok("get va", &cluster.kubectl(&["get", "volumeattachments"]));
+    let row: Vec<&str> = vas.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(
+        &row[..5],
+        ["va1", "hostpath.csi.example.com", "pv1", "n1", "false"],
+        "{vas}"
+    );
+    // The status subresource is the only way to mark it attached.
+    stdout_ok(
+        "patch status",
+        &cluster.kubectl(&[
+            "patch",
+            "volumeattachment",
+            "va1",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            r#"{"status":{"attached":true}}"#,
+        ]),
+    );
+    let attached = stdout_ok(
+        "get",
+        &cluster.kubectl(&[
+            "get",
+            "volumeattachment",
+            "va1",
+            "-o",
+            "jsonpath={.status.attached}",
+        ]),
+    );
+    assert_eq!(attached, "true");
+}

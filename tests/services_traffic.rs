@@ -59,6 +59,32 @@ async fn cluster_ip_node_port_port_forward_and_the_kubernetes_service() {
         hits(&c, &ip, 80)
     );
 
+    // Names through cluster DNS, reached at the kube-dns ClusterIP through the proxy: the
+    // pod's resolv.conf (ClusterFirst) points there, and the search path makes `web` enough.
+    let looked_up = eventually(TRAFFIC_WAIT, || {
+        let out = in_client(&c, "nslookup web.default.svc.cluster.local 2>&1 || true");
+        let found = out.contains(&ip).then_some(out);
+        async move { found }
+    })
+    .await;
+    assert!(
+        looked_up.is_some(),
+        "nslookup through kube-dns: {}",
+        in_client(&c, "cat /etc/resolv.conf; nslookup web.default.svc.cluster.local 2>&1 || true")
+    );
+    let by_name: BTreeSet<String> = in_client(
+        &c,
+        "for i in 1 2 3 4 5 6; do printf 'GET /i HTTP/1.0\\r\\n\\r\\n' | nc -w 2 web 80 | tail -1; done",
+    )
+    .lines()
+    .map(|l| l.trim().to_string())
+    .filter(|l| !l.is_empty())
+    .collect();
+    assert!(
+        !by_name.is_empty() && by_name.is_subset(&all),
+        "`nc web 80` by short name answered {by_name:?}"
+    );
+
     // sessionAffinity ClientIP: the client sticks to one replica.
     let sticky = cluster_ip(&services, "web-sticky").await;
     // (Retried: a slice update replacing the table mid-sample starts the affinity afresh.)

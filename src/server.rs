@@ -103,11 +103,15 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
     let mut registry = Registry::new(store);
     registry.service_ranges = opts.service_ranges.clone();
     ensure_system_namespaces(&registry).await?;
+    crate::rbac::bootstrap::reconcile(&registry).await?;
+    let authorizer = crate::rbac::Authorizer::start(registry.store.clone()).await?;
     let state = Arc::new(AppState {
         registry,
         authenticator: Authenticator::from_pki(&pki)?,
+        authorizer: authorizer.clone(),
         advertise_address: format!("{host}:{}", addr.port()),
     });
+    tokio::spawn(crate::rbac::aggregation::run(state.clone(), authorizer));
     // Custom resources stored before a restart are served before the first request.
     crate::crd::start(state.clone()).await?;
     let app = http::router(state.clone());

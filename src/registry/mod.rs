@@ -11,6 +11,7 @@ pub mod meta;
 pub mod patch;
 pub mod pods;
 pub mod rest;
+pub mod reviews;
 pub mod service_alloc;
 pub mod strategy;
 pub mod subresource;

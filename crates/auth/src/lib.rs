@@ -30,6 +30,7 @@ mod error;
 mod files;
 mod kubeconfig;
 mod pki;
+pub mod rbac;
 mod service_account;
 mod tls;
 mod tokenfile;

@@ -63,6 +63,14 @@ impl Policy {
         self.recompute_aggregation();
     }
 
+    /// Adds or replaces many ClusterRoles, resolving aggregation once.
+    pub fn put_cluster_roles(&mut self, roles: impl IntoIterator<Item = ClusterRole>) {
+        for role in roles {
+            self.cluster_roles.insert(name_of(&role.metadata), role);
+        }
+        self.recompute_aggregation();
+    }
+
     /// Removes a ClusterRole.
     pub fn remove_cluster_role(&mut self, name: &str) {
         self.cluster_roles.remove(name);
@@ -193,6 +201,31 @@ impl Policy {
         out
     }
 
+    /// Every rule the whole authorizer chain grants `user` in `namespace`, as upstream's
+    /// SelfSubjectRulesReview gathers them: everything for `system:masters`, the node rules
+    /// for nodes, then RBAC's.
+    pub fn effective_rules(&self, user: &UserInfo, namespace: &str) -> Vec<PolicyRule> {
+        let mut out = Vec::new();
+        if user.groups.iter().any(|g| g == SYSTEM_MASTERS) {
+            out.push(PolicyRule {
+                api_groups: Some(vec!["*".into()]),
+                resources: Some(vec!["*".into()]),
+                verbs: vec!["*".into()],
+                ..PolicyRule::default()
+            });
+            out.push(PolicyRule {
+                non_resource_urls: Some(vec!["*".into()]),
+                verbs: vec!["*".into()],
+                ..PolicyRule::default()
+            });
+        }
+        if user.groups.iter().any(|g| g == super::bootstrap::NODES_GROUP) {
+            out.extend(NODE_RULES.iter().cloned());
+        }
+        out.extend(self.rules_for(user, namespace));
+        out
+    }
+
     /// The rules a role reference grants (`namespace` is the binding's, for Roles), None
     /// when the role does not exist.
     pub fn role_ref_rules(&self, kind: &str, name: &str, namespace: &str) -> Option<Vec<PolicyRule>> {
@@ -269,19 +302,24 @@ impl Policy {
     }
 }
 
-/// Upstream's `authorizingVisitor` reason: `RBAC: allowed by ClusterRoleBinding "x" of
-/// ClusterRole "y" to Group "z"`.
+/// Upstream's `authorizingVisitor` reason over its binding describers:
+/// `RBAC: allowed by RoleBinding "name/namespace" of ClusterRole "edit" to ServiceAccount
+/// "name/namespace"` (upstream puts the name first in both).
 fn reason(kind: &str, b: &Binding, namespace: &str, subject: &Subject) -> String {
     let binding = if namespace.is_empty() {
         format!("{kind} {:?}", b.name)
     } else {
-        format!("{kind} \"{}/{}\"", namespace, b.name)
+        format!("{kind} \"{}/{}\"", b.name, namespace)
     };
-    let who = match (subject.kind.as_str(), subject.namespace.as_deref()) {
-        ("ServiceAccount", Some(ns)) if !ns.is_empty() => {
-            format!("{} \"{}/{}\"", subject.kind, ns, subject.name)
-        }
-        _ => format!("{} {:?}", subject.kind, subject.name),
+    let who = if subject.kind == "ServiceAccount" {
+        let ns = subject
+            .namespace
+            .as_deref()
+            .filter(|n| !n.is_empty())
+            .unwrap_or(namespace);
+        format!("{} \"{}/{}\"", subject.kind, subject.name, ns)
+    } else {
+        format!("{} {:?}", subject.kind, subject.name)
     };
     format!(
         "RBAC: allowed by {binding} of {} {:?} to {who}",

@@ -174,7 +174,7 @@ fn edit_binding_for_a_service_account_matches_the_issue_flow() {
     let yes = p.authorize(&ci, &req("POST", "/apis/apps/v1/namespaces/dev/deployments"));
     assert_eq!(
         yes,
-        Decision::Allow(r#"RBAC: allowed by RoleBinding "dev/ci" of ClusterRole "edit" to ServiceAccount "dev/ci""#.into())
+        Decision::Allow(r#"RBAC: allowed by RoleBinding "ci/dev" of ClusterRole "edit" to ServiceAccount "ci/dev""#.into())
     );
     let info = req("GET", "/api/v1/namespaces/kube-system/secrets");
     assert!(!p.authorize(&ci, &info).is_allowed());

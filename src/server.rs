@@ -105,6 +105,7 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
     ensure_system_namespaces(&registry).await?;
     crate::rbac::bootstrap::reconcile(&registry).await?;
     let authorizer = crate::rbac::Authorizer::start(registry.store.clone()).await?;
+    crate::rbac::escalation::install(&registry, &authorizer);
     let state = Arc::new(AppState {
         registry,
         authenticator: Authenticator::from_pki(&pki)?,

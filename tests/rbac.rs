@@ -272,3 +272,41 @@ async fn bootstrap_roles_decide_as_upstream_documents() {
         .expect("subjectaccessreviews in discovery");
     assert_eq!(sar_entry["verbs"], json!(["create"]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_and_bindings_grant_only_what_their_author_holds() {
+    let c = TestCluster::start().await;
+    kubectl_ok(&c, &["create", "ns", "team"]);
+    kubectl_ok(&c, &["create", "rolebinding", "boss", "--clusterrole=admin", "--user=boss", "-n", "team"]);
+    let boss = ["--as=boss", "-n", "team"];
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&boss);
+        c.kubectl(&all)
+    };
+    // Rules the author holds through admin: fine.
+    stdout_ok("a role within admin", &run(&["create", "role", "pod-reader", "--verb=get", "--resource=pods"]));
+    stdout_ok("binding view", &run(&["create", "rolebinding", "v", "--clusterrole=view", "--user=jane"]));
+    // More than the author holds: 403 naming what is missing, nothing written.
+    let out = run(&["create", "role", "node-reader", "--verb=get", "--resource=nodes"]);
+    let err = stderr(&out);
+    assert!(
+        err.contains(r#"roles.rbac.authorization.k8s.io "node-reader" is forbidden: user "boss" (groups=["system:authenticated"]) is attempting to grant RBAC permissions not currently held:"#)
+            && err.contains(r#"{APIGroups:[""], Resources:["nodes"], Verbs:["get"]}"#),
+        "{err}"
+    );
+    let out = c.kubectl(&["get", "role", "node-reader", "-n", "team"]);
+    assert!(stderr(&out).contains("NotFound"), "a refused role was written");
+    let out = run(&["create", "rolebinding", "root", "--clusterrole=cluster-admin", "--user=jane"]);
+    assert!(
+        stderr(&out).contains(r#"rolebindings.rbac.authorization.k8s.io "root" is forbidden: user "boss""#),
+        "{}",
+        stderr(&out)
+    );
+    // `bind` on exactly that role lifts the check for it.
+    kubectl_ok(&c, &["create", "clusterrole", "binder", "--verb=bind", "--resource=clusterroles", "--resource-name=cluster-admin"]);
+    kubectl_ok(&c, &["create", "rolebinding", "binder", "--clusterrole=binder", "--user=boss", "-n", "team"]);
+    stdout_ok("binding with bind", &run(&["create", "rolebinding", "root", "--clusterrole=cluster-admin", "--user=jane"]));
+    // The admin (system:masters) may grant anything.
+    kubectl_ok(&c, &["create", "role", "node-reader", "--verb=get", "--resource=nodes", "-n", "team"]);
+}

@@ -198,6 +198,7 @@ fn write_options(call: &Call) -> ApiResult<WriteOptions> {
         field_manager: q.get("fieldManager").filter(|m| !m.is_empty()).cloned(),
         user_agent: call.user_agent.clone(),
         apply: false,
+        user: call.user.clone().map(std::sync::Arc::new),
         duplicate_fields: super::duplicates::duplicate_fields(
             &codec::media_type(call.content_type.as_deref()),
             &call.body,

@@ -7,5 +7,6 @@
 pub mod aggregation;
 pub mod bootstrap;
 pub mod cache;
+pub mod escalation;
 
 pub use cache::Authorizer;

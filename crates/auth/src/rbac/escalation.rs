@@ -41,14 +41,9 @@ pub fn check(policy: &Policy, user: &UserInfo, grant: &Grant<'_>) -> Result<(), 
     }
     match grant {
         Grant::Role {
-            resource,
-            namespace,
-            name,
-            rules,
+            namespace, rules, ..
         } => {
-            let escalate = RequestInfo::resource("escalate", RBAC_GROUP, resource, namespace)
-                .named(name);
-            if policy.authorize(user, &escalate).is_allowed() {
+            if may_escalate(policy, user, grant) {
                 return Ok(());
             }
             confirm_no_escalation(policy, user, namespace, rules)
@@ -73,6 +68,25 @@ pub fn check(policy: &Policy, user: &UserInfo, grant: &Grant<'_>) -> Result<(), 
             confirm_no_escalation(policy, user, namespace, &rules)
         }
     }
+}
+
+/// Upstream's `EscalationAllowed || RoleEscalationAuthorized`: `system:masters`, or the
+/// `escalate` verb on the role being written. Always false for bindings.
+pub fn may_escalate(policy: &Policy, user: &UserInfo, grant: &Grant<'_>) -> bool {
+    let Grant::Role {
+        resource,
+        namespace,
+        name,
+        ..
+    } = grant
+    else {
+        return false;
+    };
+    if user.groups.iter().any(|g| g == SYSTEM_MASTERS) {
+        return true;
+    }
+    let escalate = RequestInfo::resource("escalate", RBAC_GROUP, resource, namespace).named(name);
+    policy.authorize(user, &escalate).is_allowed()
 }
 
 /// Upstream's `ConfirmNoEscalation`: every atomic permission in `requested` must be covered

@@ -219,8 +219,19 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
     ];
     roles.extend(certificate_roles());
     roles.push(ferrokube_controller_manager());
+    roles.push(role(
+        FERROKUBE_SCHEDULER_ROLE,
+        vec![named(
+            rule(&["coordination.k8s.io"], &["leases"], &["get", "update"]),
+            &["ferrokube-scheduler"],
+        )],
+    ));
     roles
 }
+
+/// Name of our ClusterRole for what the scheduler does beyond upstream's role: its
+/// leader-election Lease is `kube-system/ferrokube-scheduler`, not `kube-scheduler`.
+pub const FERROKUBE_SCHEDULER_ROLE: &str = "system:ferrokube:scheduler";
 
 fn aggregate_to_admin() -> Vec<PolicyRule> {
     vec![
@@ -595,6 +606,11 @@ pub fn cluster_role_bindings() -> Vec<ClusterRoleBinding> {
             FERROKUBE_CONTROLLER_MANAGER_ROLE,
             FERROKUBE_CONTROLLER_MANAGER_ROLE,
             vec![user(CONTROLLER_MANAGER_USER)],
+        ),
+        binding(
+            FERROKUBE_SCHEDULER_ROLE,
+            FERROKUBE_SCHEDULER_ROLE,
+            vec![user(SCHEDULER_USER)],
         ),
         // Our agents run the service proxy beside the kubelet under the node identity.
         binding("system:ferrokube:node-proxier", "system:node-proxier", vec![group(NODES_GROUP)]),

@@ -15,6 +15,8 @@ use serde_json::json;
 
 #[path = "bench_apply.rs"]
 mod apply_bench;
+#[path = "bench_authz.rs"]
+mod authz_bench;
 #[path = "bench_pods.rs"]
 mod pods_bench;
 #[path = "bench_scheduler.rs"]
@@ -23,7 +25,7 @@ mod scheduler_bench;
 /// Flags of `ferrokube bench`.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// What to measure: `api`, `apply`, `scheduler` or `pods`.
+    /// What to measure: `api`, `apply`, `scheduler`, `pods` or `authz`.
     pub what: String,
     /// Creates per concurrency level.
     #[arg(long, default_value_t = 3000)]
@@ -46,7 +48,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "apply" => apply_bench::run().await,
         "scheduler" => scheduler_bench::run(&args).await,
         "pods" => pods_bench::run().await,
-        other => bail!("unknown benchmark {other:?} (known: api, apply, scheduler, pods)"),
+        "authz" => authz_bench::run(),
+        other => bail!("unknown benchmark {other:?} (known: api, apply, scheduler, pods, authz)"),
     }
 }
 

@@ -21,7 +21,11 @@ use super::AppState;
 pub struct Requester(pub UserInfo);
 
 /// Authorizes every authenticated request; 403 with upstream's Status otherwise.
-pub async fn authorize(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+pub async fn authorize(
+    State(state): State<Arc<AppState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let Some(requester) = req.extensions().get::<UserInfo>().cloned() else {
         return forbidden(&RequestInfo::non_resource("get", req.uri().path()), "");
     };
@@ -35,7 +39,8 @@ pub async fn authorize(State(state): State<Arc<AppState>>, mut req: Request, nex
         Ok(None) => requester,
         Err(resp) => return resp,
     };
-    let info = RequestInfo::from_request(req.method().as_str(), req.uri().path(), req.uri().query());
+    let info =
+        RequestInfo::from_request(req.method().as_str(), req.uri().path(), req.uri().query());
     let decision = state
         .authorizer
         .authorize(&state.registry.store, &user, &info)
@@ -58,7 +63,11 @@ fn impersonation_headers(req: &Request) -> Vec<(String, String)> {
 }
 
 fn forbidden(info: &RequestInfo, user: &str) -> Response {
-    (StatusCode::FORBIDDEN, axum::Json(forbidden_status(user, info))).into_response()
+    (
+        StatusCode::FORBIDDEN,
+        axum::Json(forbidden_status(user, info)),
+    )
+        .into_response()
 }
 
 /// Upstream's impersonation filter: `Impersonate-*` headers name whom the request acts as,

@@ -2,6 +2,7 @@
 //! discovery, OpenAPI, and the one generic resource handler.
 
 pub mod authz;
+pub mod bound_tokens;
 pub mod codec;
 pub mod discovery;
 pub mod duplicates;
@@ -58,7 +59,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/openapi/{*rest}", axum::routing::any(openapi))
         .fallback(resources::handle)
         .with_state(state.clone())
-        .layer(middleware::from_fn_with_state(state.clone(), authz::authorize))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            authz::authorize,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
 }
 
@@ -143,6 +147,10 @@ async fn authenticate(
         .authenticate_with(cert_user, auth_header.as_deref())
     {
         Ok(user) => {
+            if let Err(why) = bound_tokens::still_valid(&state.registry.store, &user).await {
+                tracing::debug!(user = %user.name, %why, "refusing a revoked token");
+                return unauthorized();
+            }
             req.extensions_mut().insert::<UserInfo>(user);
             next.run(req).await
         }
@@ -152,10 +160,14 @@ async fn authenticate(
             req.extensions_mut().insert(UserInfo::anonymous());
             next.run(req).await
         }
-        Err(_) => (
-            StatusCode::UNAUTHORIZED,
-            axum::Json(ferrokube_auth::unauthorized_status()),
-        )
-            .into_response(),
+        Err(_) => unauthorized(),
     }
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        axum::Json(ferrokube_auth::unauthorized_status()),
+    )
+        .into_response()
 }

@@ -44,7 +44,15 @@ async fn sync(registry: &Registry, authz: &Authorizer) {
         stored["rules"] = wanted;
         let mutate: Mutation<'_> = Box::new(move |_current: &Value| Ok(stored.clone()));
         let written = registry
-            .guaranteed_update(&d, None, &name, Part::Main, Some(kv.mod_revision), mutate, &opts)
+            .guaranteed_update(
+                &d,
+                None,
+                &name,
+                Part::Main,
+                Some(kv.mod_revision),
+                mutate,
+                &opts,
+            )
             .await;
         if let Err(e) = written {
             // A concurrent change wakes us again; anything else is worth a log line.

@@ -78,11 +78,13 @@ where
     for _ in 0..3 {
         let current = match registry.get(d, None, &name).await {
             Ok(kv) => kv,
-            Err(e) if e.code == 404 => match registry.create(d, None, to_value(&wanted, d)?, &opts).await {
-                Ok(_) => return Ok(()),
-                Err(e) if e.code == 409 => continue,
-                Err(e) => return Err(e),
-            },
+            Err(e) if e.code == 404 => {
+                match registry.create(d, None, to_value(&wanted, d)?, &opts).await {
+                    Ok(_) => return Ok(()),
+                    Err(e) if e.code == 409 => continue,
+                    Err(e) => return Err(e),
+                }
+            }
             Err(e) => return Err(e),
         };
         let existing: T = serde_json::from_slice(&current.value)
@@ -112,11 +114,15 @@ where
                 }
             }
             Merged::Recreate => {
-                registry.delete(d, None, &name, &DeleteOptions::default()).await?;
+                registry
+                    .delete(d, None, &name, &DeleteOptions::default())
+                    .await?;
             }
         }
     }
-    Err(ApiError::internal(format!("{name} kept changing while reconciling it")))
+    Err(ApiError::internal(format!(
+        "{name} kept changing while reconciling it"
+    )))
 }
 
 /// Access to an object's metadata for the generic reconcile loop.
@@ -193,9 +199,9 @@ fn merge_binding(
     let mut changed = merge_meta(&wanted.metadata, &mut existing.metadata);
     let subjects = existing.subjects.get_or_insert_with(Vec::new);
     for s in wanted.subjects.iter().flatten() {
-        let present = subjects
-            .iter()
-            .any(|have| have.kind == s.kind && have.name == s.name && have.namespace == s.namespace);
+        let present = subjects.iter().any(|have| {
+            have.kind == s.kind && have.name == s.name && have.namespace == s.namespace
+        });
         if !present {
             subjects.push(s.clone());
             changed = true;

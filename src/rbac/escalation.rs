@@ -34,7 +34,9 @@ pub fn install(registry: &Registry, authorizer: &Arc<Authorizer>) {
 }
 
 fn field<T: serde::de::DeserializeOwned>(obj: &Value, name: &str) -> Option<T> {
-    obj.get(name).cloned().and_then(|v| serde_json::from_value(v).ok())
+    obj.get(name)
+        .cloned()
+        .and_then(|v| serde_json::from_value(v).ok())
 }
 
 fn meta(obj: &Value, name: &str) -> String {

@@ -239,7 +239,12 @@ impl Registry {
         for _ in 0..MAX_HOOK_RETRIES {
             let mut obj = prepared.clone();
             let extras = self
-                .run_hooks(d, opts.dry_run, opts.user.as_deref(), HookWrite::Create(&mut obj))
+                .run_hooks(
+                    d,
+                    opts.dry_run,
+                    opts.user.as_deref(),
+                    HookWrite::Create(&mut obj),
+                )
                 .await?;
             if opts.dry_run {
                 return Ok(Written {

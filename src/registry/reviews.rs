@@ -10,8 +10,8 @@ use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 
 use ferrokube_auth::rbac::RequestInfo;
-use k8s_openapi::api::rbac::v1::PolicyRule;
 use ferrokube_auth::UserInfo;
+use k8s_openapi::api::rbac::v1::PolicyRule;
 
 use super::subresource::{Action, ActionOutcome};
 use crate::status::{ApiError, ApiResult, Cause};
@@ -19,7 +19,8 @@ use crate::status::{ApiError, ApiResult, Cause};
 const AUTHZ_GROUP: &str = "authorization.k8s.io";
 
 fn decode<T: DeserializeOwned>(body: Value) -> ApiResult<T> {
-    serde_json::from_value(body).map_err(|e| ApiError::bad_request(format!("decoding the review: {e}")))
+    serde_json::from_value(body)
+        .map_err(|e| ApiError::bad_request(format!("decoding the review: {e}")))
 }
 
 fn created<T: Serialize>(obj: &T) -> ApiResult<ActionOutcome> {
@@ -80,7 +81,11 @@ fn attributes(
 }
 
 /// Decides for `user` and shapes the answer as `SubjectAccessReviewStatus`.
-async fn decide(a: &Action<'_>, user: &UserInfo, info: &RequestInfo) -> ApiResult<authz::SubjectAccessReviewStatus> {
+async fn decide(
+    a: &Action<'_>,
+    user: &UserInfo,
+    info: &RequestInfo,
+) -> ApiResult<authz::SubjectAccessReviewStatus> {
     let authorizer = a
         .authorizer
         .ok_or_else(|| ApiError::internal("no authorizer"))?;
@@ -116,7 +121,11 @@ fn spec_user(kind: &str, spec: &authz::SubjectAccessReviewSpec) -> ApiResult<Use
     let name = spec.user.clone().unwrap_or_default();
     let groups = spec.groups.clone().unwrap_or_default();
     if name.is_empty() && groups.is_empty() {
-        return Err(invalid(kind, "spec.user", "at least one of user or group must be specified"));
+        return Err(invalid(
+            kind,
+            "spec.user",
+            "at least one of user or group must be specified",
+        ));
     }
     Ok(UserInfo {
         name,
@@ -158,11 +167,19 @@ pub fn local_subject_access_review(a: Action<'_>) -> BoxFuture<'_, ApiResult<Act
             }
         }
         if review.spec.non_resource_attributes.is_some() {
-            return Err(invalid(kind, "spec.nonResourceAttributes", "disallowed on this kind of request"));
+            return Err(invalid(
+                kind,
+                "spec.nonResourceAttributes",
+                "disallowed on this kind of request",
+            ));
         }
         let info = attributes(kind, &review.spec.resource_attributes, &None)?;
         if info.namespace != namespace {
-            return Err(invalid(kind, "spec.resourceAttributes.namespace", "must match metadata.namespace"));
+            return Err(invalid(
+                kind,
+                "spec.resourceAttributes.namespace",
+                "must match metadata.namespace",
+            ));
         }
         let user = spec_user(kind, &review.spec)?;
         review.status = Some(decide(&a, &user, &info).await?);
@@ -191,7 +208,9 @@ pub fn self_subject_rules_review(a: Action<'_>) -> BoxFuture<'_, ApiResult<Actio
         let authorizer = a
             .authorizer
             .ok_or_else(|| ApiError::internal("no authorizer"))?;
-        authorizer.catch_up(a.registry.store.current_revision()).await;
+        authorizer
+            .catch_up(a.registry.store.current_revision())
+            .await;
         let rules = authorizer.policy().effective_rules(user, &namespace);
         review.status = Some(authz::SubjectRulesReviewStatus {
             resource_rules: rules
@@ -258,7 +277,10 @@ pub fn token_review(a: Action<'_>) -> BoxFuture<'_, ApiResult<ActionOutcome>> {
         let audiences: Vec<String> = if wanted.is_empty() {
             api_audiences.clone()
         } else {
-            wanted.into_iter().filter(|w| api_audiences.contains(w)).collect()
+            wanted
+                .into_iter()
+                .filter(|w| api_audiences.contains(w))
+                .collect()
         };
         let status = if audiences.is_empty() {
             authn::TokenReviewStatus {
@@ -267,7 +289,16 @@ pub fn token_review(a: Action<'_>) -> BoxFuture<'_, ApiResult<ActionOutcome>> {
                 ..Default::default()
             }
         } else {
-            match authenticator.authenticate_with(None, Some(&format!("Bearer {token}"))) {
+            let user = authenticator
+                .authenticate_with(None, Some(&format!("Bearer {token}")))
+                .map_err(|e| e.to_string());
+            let user = match user {
+                Ok(user) => crate::http::bound_tokens::still_valid(&a.registry.store, &user)
+                    .await
+                    .map(|()| user),
+                Err(e) => Err(e),
+            };
+            match user {
                 Ok(user) => authn::TokenReviewStatus {
                     authenticated: Some(true),
                     user: Some(user_info(&user)),
@@ -276,7 +307,7 @@ pub fn token_review(a: Action<'_>) -> BoxFuture<'_, ApiResult<ActionOutcome>> {
                 },
                 Err(e) => authn::TokenReviewStatus {
                     authenticated: Some(false),
-                    error: Some(e.to_string()),
+                    error: Some(e),
                     ..Default::default()
                 },
             }

@@ -53,7 +53,11 @@ pub fn check(policy: &Policy, user: &UserInfo, grant: &Grant<'_>) -> Result<(), 
             role_kind,
             role_name,
         } => {
-            let resource = if *role_kind == "Role" { "roles" } else { "clusterroles" };
+            let resource = if *role_kind == "Role" {
+                "roles"
+            } else {
+                "clusterroles"
+            };
             let bind =
                 RequestInfo::resource("bind", RBAC_GROUP, resource, namespace).named(role_name);
             if policy.authorize(user, &bind).is_allowed() {
@@ -62,7 +66,11 @@ pub fn check(policy: &Policy, user: &UserInfo, grant: &Grant<'_>) -> Result<(), 
             // A binding to a role that does not exist grants nothing yet; upstream refuses it
             // (the rules cannot be resolved) unless the author may bind.
             let Some(rules) = policy.role_ref_rules(role_kind, role_name, namespace) else {
-                let kind = if *role_kind == "Role" { "role" } else { "clusterrole" };
+                let kind = if *role_kind == "Role" {
+                    "role"
+                } else {
+                    "clusterrole"
+                };
                 return Err(format!("{kind}.{RBAC_GROUP} {role_name:?} not found"));
             };
             confirm_no_escalation(policy, user, namespace, &rules)
@@ -175,8 +183,8 @@ fn resource_covered(owner: &[String], wanted: &str) -> bool {
 
 /// Upstream's `ruleCovers` for one atomic rule.
 fn covers(owner: &PolicyRule, atom: &PolicyRule) -> bool {
-    let verbs = owner.verbs.iter().any(|v| v == "*")
-        || atom.verbs.iter().all(|v| owner.verbs.contains(v));
+    let verbs =
+        owner.verbs.iter().any(|v| v == "*") || atom.verbs.iter().all(|v| owner.verbs.contains(v));
     let groups = has_all(&owner.api_groups, &atom.api_groups);
     let owner_resources = owner.resources.as_deref().unwrap_or_default();
     let resources = atom
@@ -193,9 +201,7 @@ fn covers(owner: &PolicyRule, atom: &PolicyRule) -> bool {
     let owner_names = owner.resource_names.as_deref().unwrap_or_default();
     let names = match atom.resource_names.as_deref() {
         None | Some([]) => owner_names.is_empty(),
-        Some(wanted) => {
-            owner_names.is_empty() || wanted.iter().all(|w| owner_names.contains(w))
-        }
+        Some(wanted) => owner_names.is_empty() || wanted.iter().all(|w| owner_names.contains(w)),
     };
     verbs && groups && resources && urls && names
 }

@@ -89,7 +89,8 @@ impl Policy {
 
     /// Removes a Role.
     pub fn remove_role(&mut self, namespace: &str, name: &str) {
-        self.roles.remove(&(namespace.to_string(), name.to_string()));
+        self.roles
+            .remove(&(namespace.to_string(), name.to_string()));
     }
 
     /// Adds or replaces a ClusterRoleBinding.
@@ -187,12 +188,19 @@ impl Policy {
         let mut out = Vec::new();
         for b in self.cluster_role_bindings.values() {
             if b.subjects.iter().any(|s| subject_applies(s, user, "")) {
-                out.extend(self.bound_rules(&b.role_ref, "").into_iter().flat_map(|r| r.iter().cloned()));
+                out.extend(
+                    self.bound_rules(&b.role_ref, "")
+                        .into_iter()
+                        .flat_map(|r| r.iter().cloned()),
+                );
             }
         }
         if let Some(in_ns) = self.role_bindings.get(namespace) {
             for b in in_ns.values() {
-                if b.subjects.iter().any(|s| subject_applies(s, user, namespace)) {
+                if b.subjects
+                    .iter()
+                    .any(|s| subject_applies(s, user, namespace))
+                {
                     let rules = self.bound_rules(&b.role_ref, namespace);
                     out.extend(rules.into_iter().flat_map(|r| r.iter().cloned()));
                 }
@@ -219,7 +227,11 @@ impl Policy {
                 ..PolicyRule::default()
             });
         }
-        if user.groups.iter().any(|g| g == super::bootstrap::NODES_GROUP) {
+        if user
+            .groups
+            .iter()
+            .any(|g| g == super::bootstrap::NODES_GROUP)
+        {
             out.extend(NODE_RULES.iter().cloned());
         }
         out.extend(self.rules_for(user, namespace));
@@ -228,7 +240,12 @@ impl Policy {
 
     /// The rules a role reference grants (`namespace` is the binding's, for Roles), None
     /// when the role does not exist.
-    pub fn role_ref_rules(&self, kind: &str, name: &str, namespace: &str) -> Option<Vec<PolicyRule>> {
+    pub fn role_ref_rules(
+        &self,
+        kind: &str,
+        name: &str,
+        namespace: &str,
+    ) -> Option<Vec<PolicyRule>> {
         let role_ref = RoleRef {
             api_group: super::RBAC_GROUP.into(),
             kind: kind.into(),
@@ -254,7 +271,11 @@ impl Policy {
             .iter()
             .filter(|(_, r)| r.aggregation_rule.is_some())
             .map(|(name, _)| {
-                let rules = self.effective.get(name).map(|r| r.to_vec()).unwrap_or_default();
+                let rules = self
+                    .effective
+                    .get(name)
+                    .map(|r| r.to_vec())
+                    .unwrap_or_default();
                 (name.clone(), rules)
             })
             .collect()
@@ -282,7 +303,10 @@ impl Policy {
         if !visiting.insert(name.to_string()) {
             return role.rules.clone().unwrap_or_default();
         }
-        let selectors = aggregation.cluster_role_selectors.as_deref().unwrap_or_default();
+        let selectors = aggregation
+            .cluster_role_selectors
+            .as_deref()
+            .unwrap_or_default();
         let mut rules: Vec<PolicyRule> = Vec::new();
         for (other, candidate) in &self.cluster_roles {
             if other == name {
@@ -333,7 +357,10 @@ static NODE_RULES: std::sync::LazyLock<Vec<PolicyRule>> =
 /// The node authorizer, without upstream's object graph: a member of `system:nodes` holds
 /// the `system:node` role's rules (not yet narrowed to the objects its pods reference).
 fn node_authorize(user: &UserInfo, info: &RequestInfo) -> Option<Decision> {
-    let node = user.groups.iter().any(|g| g == super::bootstrap::NODES_GROUP);
+    let node = user
+        .groups
+        .iter()
+        .any(|g| g == super::bootstrap::NODES_GROUP);
     (node && NODE_RULES.iter().any(|r| rule_allows(info, r)))
         .then(|| Decision::Allow("Node authorizer: allowed by the system:node rules".into()))
 }

@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
@@ -57,7 +57,7 @@ fn token_kubeconfig(c: &TestCluster, token: &str) -> PathBuf {
 }
 
 /// Runs kubectl with a token-only kubeconfig.
-fn kubectl_as(c: &TestCluster, kubeconfig: &PathBuf, args: &[&str]) -> Output {
+fn kubectl_as(c: &TestCluster, kubeconfig: &Path, args: &[&str]) -> Output {
     let mut all = vec!["--kubeconfig", kubeconfig.to_str().expect("utf-8 path")];
     all.extend_from_slice(args);
     c.kubectl(&all)

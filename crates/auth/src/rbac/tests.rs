@@ -78,9 +78,12 @@ fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
     }
 }
 
+/// (verb, group, resource, subresource, namespace, name)
+type Parsed<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str, &'a str);
+
 #[test]
 fn request_info_follows_upstream_parsing() {
-    let table: &[(&str, &str, (&str, &str, &str, &str, &str, &str))] = &[
+    let table: &[(&str, &str, Parsed)] = &[
         (
             "GET",
             "/api/v1/namespaces/dev/pods",

@@ -213,3 +213,57 @@ fn merge_binding(
         Merged::Keep
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::rbac::v1::{PolicyRule, Subject};
+
+    fn named<T: HasMeta + Clone>(list: Vec<T>, name: &str) -> T {
+        list.into_iter()
+            .find(|o| o.meta().name.as_deref() == Some(name))
+            .expect("bootstrap object")
+    }
+
+    #[test]
+    fn reconciling_adds_missing_rules_and_keeps_extra_ones() {
+        let wanted = named(bootstrap::cluster_roles(), "system:basic-user");
+        assert!(matches!(merge_role(&wanted, wanted.clone()), Merged::Keep));
+        let mut edited = wanted.clone();
+        let extra = PolicyRule {
+            api_groups: Some(vec!["".into()]),
+            resources: Some(vec!["configmaps".into()]),
+            verbs: vec!["get".into()],
+            ..PolicyRule::default()
+        };
+        edited.rules = Some(vec![extra.clone()]);
+        let Merged::Update(merged) = merge_role(&wanted, edited) else {
+            panic!("missing rules must be added back");
+        };
+        let rules = merged.rules.unwrap_or_default();
+        assert!(rules.contains(&extra), "an administrator's rule survives");
+        assert!(ferrokube_auth::rbac::escalation::uncovered(
+            &rules,
+            wanted.rules.as_deref().unwrap()
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn reconciling_bindings_adds_subjects_and_recreates_on_another_role() {
+        let wanted = named(bootstrap::cluster_role_bindings(), "system:discovery");
+        let mut edited = wanted.clone();
+        edited.subjects = Some(vec![Subject {
+            kind: "User".into(),
+            name: "extra".into(),
+            ..Subject::default()
+        }]);
+        let Merged::Update(merged) = merge_binding(&wanted, edited) else {
+            panic!("missing subjects must be added back");
+        };
+        assert_eq!(merged.subjects.map(|s| s.len()), Some(2));
+        let mut moved = wanted.clone();
+        moved.role_ref.name = "view".into();
+        assert!(matches!(merge_binding(&wanted, moved), Merged::Recreate));
+    }
+}

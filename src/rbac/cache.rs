@@ -226,3 +226,55 @@ async fn run(authz: Arc<Authorizer>, store: Store, mut from: Revision) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn event(kind: EventKind, key: &str, value: serde_json::Value) -> Event {
+        Event {
+            kind,
+            key: key.into(),
+            revision: 1,
+            value: Bytes::from(serde_json::to_vec(&value).unwrap()),
+            prev: None,
+        }
+    }
+
+    #[test]
+    fn keys_name_resource_namespace_and_name() {
+        assert_eq!(
+            parse_key("/rbac.authorization.k8s.io/rolebindings/dev/ci"),
+            Some(("rolebindings", "dev", "ci"))
+        );
+        assert_eq!(
+            parse_key("/rbac.authorization.k8s.io/clusterroles/_/system:node"),
+            Some(("clusterroles", "", "system:node"))
+        );
+        assert_eq!(parse_key("/core/pods/dev/p"), None);
+    }
+
+    #[test]
+    fn events_put_and_remove_bindings() {
+        let mut policy = Policy::new();
+        policy.put_cluster_roles(ferrokube_auth::rbac::bootstrap::cluster_roles());
+        let user = UserInfo {
+            name: "jane".into(),
+            groups: vec!["system:authenticated".into()],
+            ..UserInfo::default()
+        };
+        let info = RequestInfo::from_request("GET", "/api/v1/namespaces/dev/pods", None);
+        let key = "/rbac.authorization.k8s.io/rolebindings/dev/jane";
+        let binding = serde_json::json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": "jane", "namespace": "dev"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+            "subjects": [{"kind": "User", "name": "jane"}],
+        });
+        apply_event(&mut policy, &event(EventKind::Added, key, binding.clone()));
+        assert!(policy.authorize(&user, &info).is_allowed());
+        apply_event(&mut policy, &event(EventKind::Deleted, key, binding));
+        assert!(!policy.authorize(&user, &info).is_allowed());
+    }
+}

@@ -1,7 +1,8 @@
 //! `ferrokube bench authz`: what RBAC costs a request. The bootstrap policy plus 1,000
 //! RoleBindings in one namespace (each binding `view` to its own service account), decided by
-//! the same code the API server runs per request: an allowed request whose binding is the last
-//! one scanned, a denied one (every binding scanned), and `system:masters` (no scan).
+//! the same code the API server runs per request: an allowed request through the 1,000th
+//! binding, a denied one, and `system:masters` (no RBAC at all). Bindings are indexed by
+//! subject, so the namespace's other 999 bindings cost nothing.
 
 use std::time::Instant;
 
@@ -99,7 +100,7 @@ pub fn run() -> anyhow::Result<()> {
             &list_pods,
             true,
         ),
-        ("denied (every binding scanned)", &last, &secrets, false),
+        ("denied", &last, &secrets, false),
     ] {
         let (p50, p99) = measure(&p, user, info, allowed);
         println!(

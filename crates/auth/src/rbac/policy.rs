@@ -44,7 +44,93 @@ pub struct Policy {
     effective: HashMap<String, Arc<Vec<PolicyRule>>>,
     roles: HashMap<(String, String), Arc<Vec<PolicyRule>>>,
     cluster_role_bindings: BTreeMap<String, Binding>,
-    role_bindings: HashMap<String, BTreeMap<String, Binding>>,
+    role_bindings: HashMap<String, NamespaceBindings>,
+}
+
+/// One namespace's RoleBindings, also indexed by subject so a decision looks only at the
+/// bindings that can apply to the user (upstream scans them all; with thousands of bindings in
+/// a namespace that scan dominated the cost of a request).
+#[derive(Debug, Clone, Default)]
+struct NamespaceBindings {
+    by_name: BTreeMap<String, Binding>,
+    by_subject: HashMap<String, BTreeSet<String>>,
+}
+
+/// The index key of a binding subject; ServiceAccount subjects without a namespace mean the
+/// binding's. Unknown kinds apply to nobody and are not indexed.
+fn subject_key(subject: &Subject, namespace: &str) -> Option<String> {
+    match subject.kind.as_str() {
+        "User" | "Group" => Some(format!("{}\0{}", subject.kind, subject.name)),
+        "ServiceAccount" => {
+            let ns = subject
+                .namespace
+                .as_deref()
+                .filter(|n| !n.is_empty())
+                .unwrap_or(namespace);
+            Some(format!("ServiceAccount\0{ns}\0{}", subject.name))
+        }
+        _ => None,
+    }
+}
+
+/// The index keys a user's bindings would have.
+fn user_keys(user: &UserInfo) -> Vec<String> {
+    let mut keys = vec![format!("User\0{}", user.name)];
+    keys.extend(user.groups.iter().map(|g| format!("Group\0{g}")));
+    if let Some((ns, name)) = user
+        .name
+        .strip_prefix(crate::service_account::SERVICE_ACCOUNT_USER_PREFIX)
+        .and_then(|rest| rest.split_once(':'))
+    {
+        keys.push(format!("ServiceAccount\0{ns}\0{name}"));
+    }
+    keys
+}
+
+impl NamespaceBindings {
+    fn insert(&mut self, namespace: &str, binding: Binding) {
+        let name = binding.name.clone();
+        self.remove(namespace, &name);
+        for key in binding
+            .subjects
+            .iter()
+            .filter_map(|s| subject_key(s, namespace))
+        {
+            self.by_subject
+                .entry(key)
+                .or_default()
+                .insert(binding.name.clone());
+        }
+        self.by_name.insert(binding.name.clone(), binding);
+    }
+
+    fn remove(&mut self, namespace: &str, name: &str) {
+        let Some(old) = self.by_name.remove(name) else {
+            return;
+        };
+        for key in old
+            .subjects
+            .iter()
+            .filter_map(|s| subject_key(s, namespace))
+        {
+            if let Some(names) = self.by_subject.get_mut(&key) {
+                names.remove(name);
+                if names.is_empty() {
+                    self.by_subject.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// The bindings naming one of the user's identities, in name order.
+    fn candidates(&self, user: &UserInfo) -> impl Iterator<Item = &Binding> {
+        let names: BTreeSet<&String> = user_keys(user)
+            .iter()
+            .filter_map(|k| self.by_subject.get(k))
+            .flatten()
+            .collect();
+        names.into_iter().filter_map(|n| self.by_name.get(n))
+    }
 }
 
 fn name_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
@@ -111,24 +197,23 @@ impl Policy {
 
     /// Adds or replaces a RoleBinding.
     pub fn put_role_binding(&mut self, b: RoleBinding) {
-        let name = name_of(&b.metadata);
         let ns = b.metadata.namespace.clone().unwrap_or_default();
         let binding = Binding {
-            name: name.clone(),
+            name: name_of(&b.metadata),
             subjects: b.subjects.unwrap_or_default(),
             role_ref: b.role_ref,
         };
         self.role_bindings
-            .entry(ns)
+            .entry(ns.clone())
             .or_default()
-            .insert(name, binding);
+            .insert(&ns, binding);
     }
 
     /// Removes a RoleBinding.
     pub fn remove_role_binding(&mut self, namespace: &str, name: &str) {
         if let Some(in_ns) = self.role_bindings.get_mut(namespace) {
-            in_ns.remove(name);
-            if in_ns.is_empty() {
+            in_ns.remove(namespace, name);
+            if in_ns.by_name.is_empty() {
                 self.role_bindings.remove(namespace);
             }
         }
@@ -164,7 +249,7 @@ impl Policy {
         let Some(in_ns) = self.role_bindings.get(&info.namespace) else {
             return Decision::NoOpinion;
         };
-        for b in in_ns.values() {
+        for b in in_ns.candidates(user) {
             let Some(subject) = b
                 .subjects
                 .iter()
@@ -196,7 +281,7 @@ impl Policy {
             }
         }
         if let Some(in_ns) = self.role_bindings.get(namespace) {
-            for b in in_ns.values() {
+            for b in in_ns.candidates(user) {
                 if b.subjects
                     .iter()
                     .any(|s| subject_applies(s, user, namespace))

@@ -571,3 +571,51 @@ fn nodes_hold_the_node_rules() {
         )
         .is_allowed());
 }
+
+#[test]
+fn the_subject_index_follows_updates_and_removals() {
+    let mut p = bootstrapped();
+    let jane = user("jane", &["devs"]);
+    let pods = req("GET", "/api/v1/namespaces/dev/pods");
+    let as_user = Subject {
+        kind: "User".into(),
+        name: "jane".into(),
+        ..Subject::default()
+    };
+    let as_group = Subject {
+        kind: "Group".into(),
+        name: "devs".into(),
+        ..Subject::default()
+    };
+    bind(&mut p, "dev", "b", "ClusterRole", "view", as_user);
+    assert!(p.authorize(&jane, &pods).is_allowed());
+    // The same binding now names someone else: jane's entry must be gone.
+    bind(
+        &mut p,
+        "dev",
+        "b",
+        "ClusterRole",
+        "view",
+        sa_subject("dev", "ci"),
+    );
+    assert!(!p.authorize(&jane, &pods).is_allowed());
+    assert!(p.authorize(&sa("dev", "ci"), &pods).is_allowed());
+    bind(&mut p, "dev", "g", "ClusterRole", "view", as_group);
+    assert!(p.authorize(&jane, &pods).is_allowed());
+    p.remove_role_binding("dev", "g");
+    assert!(!p.authorize(&jane, &pods).is_allowed());
+    // A ServiceAccount subject without a namespace means the binding's.
+    bind(
+        &mut p,
+        "dev",
+        "sa",
+        "ClusterRole",
+        "view",
+        Subject {
+            kind: "ServiceAccount".into(),
+            name: "x".into(),
+            ..Subject::default()
+        },
+    );
+    assert!(p.authorize(&sa("dev", "x"), &pods).is_allowed());
+}

@@ -2,7 +2,6 @@
 //! discovery, OpenAPI, and the one generic resource handler.
 
 pub mod authz;
-pub mod bound_tokens;
 pub mod codec;
 pub mod discovery;
 pub mod duplicates;
@@ -147,7 +146,9 @@ async fn authenticate(
         .authenticate_with(cert_user, auth_header.as_deref())
     {
         Ok(user) => {
-            if let Err(why) = bound_tokens::still_valid(&state.registry.store, &user).await {
+            if let Err(why) =
+                crate::registry::bound_tokens::still_valid(&state.registry.store, &user).await
+            {
                 tracing::debug!(user = %user.name, %why, "refusing a revoked token");
                 return unauthorized();
             }

@@ -293,7 +293,7 @@ pub fn token_review(a: Action<'_>) -> BoxFuture<'_, ApiResult<ActionOutcome>> {
                 .authenticate_with(None, Some(&format!("Bearer {token}")))
                 .map_err(|e| e.to_string());
             let user = match user {
-                Ok(user) => crate::http::bound_tokens::still_valid(&a.registry.store, &user)
+                Ok(user) => super::bound_tokens::still_valid(&a.registry.store, &user)
                     .await
                     .map(|()| user),
                 Err(e) => Err(e),

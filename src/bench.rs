@@ -15,6 +15,8 @@ use serde_json::json;
 
 #[path = "bench_apply.rs"]
 mod apply_bench;
+#[path = "bench_authz.rs"]
+mod authz_bench;
 #[path = "bench_dns.rs"]
 mod dns_bench;
 #[path = "bench_pods.rs"]
@@ -29,7 +31,7 @@ mod traffic_bench;
 /// Flags of `ferrokube bench`.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// What to measure: `api`, `apply`, `scheduler`, `pods`, `proxy` or `dns`.
+    /// What to measure: `api`, `apply`, `scheduler`, `pods`, `proxy`, `dns` or `authz`.
     pub what: String,
     /// Creates per concurrency level.
     #[arg(long, default_value_t = 3000)]
@@ -54,7 +56,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "pods" => pods_bench::run().await,
         "proxy" => proxy_bench::run().await,
         "dns" => dns_bench::run().await,
-        other => bail!("unknown benchmark {other:?} (known: api, apply, scheduler, pods, proxy, dns)"),
+        "authz" => authz_bench::run(),
+        other => bail!(
+            "unknown benchmark {other:?} (known: api, apply, scheduler, pods, proxy, dns, authz)"
+        ),
     }
 }
 

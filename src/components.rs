@@ -1,8 +1,11 @@
 //! The in-process components the all-in-one server runs beside the API: each is an ordinary
-//! kube-rs client of the API, exactly as it would be in another process. The controller
-//! manager and scheduler reach the router over an in-memory connection (`http::loopback`)
-//! with the admin certificate's identity; the embedded node agent connects over TLS like any
-//! other node.
+//! kube-rs client of the API, exactly as it would be in another process, under its own
+//! identity and upstream's least privilege. The controller manager and scheduler reach the
+//! router over an in-memory connection (`http::loopback`) as `system:kube-controller-manager`
+//! and `system:kube-scheduler` (client certificates issued by the cluster CA at start); the
+//! embedded node agent connects over TLS with the join token like any other agent (a member of
+//! `system:nodes`). Only the `default/kubernetes` Service reconciler, part of the API server
+//! itself, keeps the admin identity.
 
 use std::path::Path;
 
@@ -24,7 +27,7 @@ pub async fn spawn_agent(
     args: &ServerArgs,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let client = admin_client(&started.kubeconfig).await?;
+    let client = agent_client(started).await?;
     let node_name = match &args.node_name {
         Some(name) => name.clone(),
         None => hostname::get()?.to_string_lossy().to_lowercase(),
@@ -54,6 +57,24 @@ pub fn proxy_config(
     })
 }
 
+/// A client for the embedded agent: the admin kubeconfig's server and CA, with the join token
+/// instead of the admin certificate.
+async fn agent_client(started: &Started) -> anyhow::Result<kube::Client> {
+    let kubeconfig = kube::config::Kubeconfig::read_from(&started.kubeconfig)?;
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+    config.auth_info = kube::config::AuthInfo {
+        token: Some(started.pki.bootstrap_token().to_string().into()),
+        ..Default::default()
+    };
+    Ok(kube::Client::try_from(config)?)
+}
+
+/// An in-memory client authenticated by a fresh client certificate for `user`.
+fn component_client(started: &Started, user: &str) -> anyhow::Result<kube::Client> {
+    let cert = started.pki.issue_client_certificate(user, None)?;
+    crate::http::loopback::client(started.app.clone(), &cert.cert_pem)
+}
+
 /// Starts the reconciler of the `default/kubernetes` Service (part of the API server: it runs
 /// even without controllers).
 pub fn spawn_master_service(started: &Started) -> anyhow::Result<()> {
@@ -67,10 +88,9 @@ pub fn spawn_master_service(started: &Started) -> anyhow::Result<()> {
 
 /// Starts the controller manager and the scheduler (each ends when the process does).
 pub async fn spawn_all(started: &Started, args: &ServerArgs) -> anyhow::Result<()> {
-    let client = crate::http::loopback::client(
-        started.app.clone(),
-        &started.pki.admin_credentials().cert_pem,
-    )?;
+    use ferrokube_auth::rbac::bootstrap::{CONTROLLER_MANAGER_USER, SCHEDULER_USER};
+    let client = component_client(started, CONTROLLER_MANAGER_USER)?;
+    let scheduler = component_client(started, SCHEDULER_USER)?;
     let cfg = ferrokube_controllers::ControllerConfig {
         ca_pem: started.pki.ca_cert_pem().to_string(),
         node_monitor_grace: args.node_monitor_grace_period,
@@ -87,7 +107,7 @@ pub async fn spawn_all(started: &Started, args: &ServerArgs) -> anyhow::Result<(
     });
     tokio::spawn(async move {
         if let Err(e) =
-            ferrokube_controllers::run_scheduler(client, std::future::pending::<()>()).await
+            ferrokube_controllers::run_scheduler(scheduler, std::future::pending::<()>()).await
         {
             tracing::error!("scheduler stopped: {e:#}");
         }

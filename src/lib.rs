@@ -12,6 +12,7 @@ pub mod crd;
 pub mod http;
 pub mod master_service;
 pub mod openapi;
+pub mod rbac;
 pub mod registry;
 pub mod server;
 pub mod status;

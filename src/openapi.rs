@@ -7,7 +7,6 @@ use ferrokube_merge::{ListKind, MergeKeyTable, StructDef, Ty};
 use ferrokube_openapi::{ApiKind, Documents, OpenApiError, SchemaFn};
 use serde_json::{json, Map, Value};
 
-use crate::http::discovery;
 use crate::registry::descriptor::Codec;
 use crate::registry::{kinds::builtin_kinds, Registry, ResourceDescriptor};
 
@@ -23,7 +22,7 @@ pub fn api_kinds<'a>(kinds: impl IntoIterator<Item = &'a ResourceDescriptor>) ->
                 kind: d.kind.to_string(),
                 plural: d.plural.to_string(),
                 namespaced: d.namespaced,
-                verbs: discovery::VERBS.iter().map(|v| v.to_string()).collect(),
+                verbs: d.verbs().iter().map(|v| v.to_string()).collect(),
                 subresources: ["status", "scale"]
                     .iter()
                     .filter(|s| d.subresource(s).is_some())

@@ -103,12 +103,17 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
     let mut registry = Registry::new(store);
     registry.service_ranges = opts.service_ranges.clone();
     ensure_system_namespaces(&registry).await?;
+    crate::rbac::bootstrap::reconcile(&registry).await?;
+    let authorizer = crate::rbac::Authorizer::start(registry.store.clone()).await?;
+    crate::rbac::escalation::install(&registry, &authorizer);
     let state = Arc::new(AppState {
         registry,
         authenticator: Authenticator::from_pki(&pki)?,
+        authorizer: authorizer.clone(),
         advertise_address: format!("{host}:{}", addr.port()),
         metrics: Default::default(),
     });
+    tokio::spawn(crate::rbac::aggregation::run(state.clone(), authorizer));
     // Custom resources stored before a restart are served before the first request.
     crate::crd::start(state.clone()).await?;
     let app = http::router(state.clone());

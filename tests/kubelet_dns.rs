@@ -63,8 +63,22 @@ async fn resolv_conf_and_hosts_follow_dns_policy() {
         search.starts_with("search default.svc.cluster.local svc.cluster.local cluster.local"),
         "{resolv}"
     );
+    // The kube-dns ClusterIP: the 10th address of this server's service CIDR (test servers
+    // each get their own CIDR).
+    let dns_ip = kubectl_ok(
+        &c,
+        &[
+            "get",
+            "svc",
+            "-n",
+            "kube-system",
+            "kube-dns",
+            "-o",
+            "jsonpath={.spec.clusterIP}",
+        ],
+    );
     assert!(
-        resolv.lines().any(|l| l == "nameserver 10.96.0.10"),
+        resolv.lines().any(|l| l == format!("nameserver {dns_ip}")),
         "{resolv}"
     );
     assert!(resolv.lines().any(|l| l == "options ndots:5"), "{resolv}");
@@ -90,7 +104,7 @@ async fn resolv_conf_and_hosts_follow_dns_policy() {
     let own = kubectl_ok(&c, &["exec", "first", "--", "cat", "/etc/hosts"]);
     assert!(own.lines().any(|l| l.ends_with("\tfirst")), "{own}");
 
-    // Straight to the DNS server's socket (the proxy is what maps 10.96.0.10:53 to it).
+    // Straight to the DNS server's socket (the proxy is what maps the kube-dns ClusterIP's port 53 to it).
     let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "kube-system");
     let server = eventually(kubelet_common::POD_WAIT, || async {
         let s = slices.get_opt("kube-dns").await.ok()??;
@@ -110,5 +124,18 @@ async fn resolv_conf_and_hosts_follow_dns_policy() {
             &server,
         ],
     );
-    assert!(answer.contains("10.96.0.1"), "{answer}");
+    let kubernetes_ip = kubectl_ok(
+        &c,
+        &[
+            "get",
+            "svc",
+            "kubernetes",
+            "-o",
+            "jsonpath={.spec.clusterIP}",
+        ],
+    );
+    assert!(
+        answer.contains(&format!("Address: {kubernetes_ip}")),
+        "{answer}"
+    );
 }

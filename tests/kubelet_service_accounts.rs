@@ -62,8 +62,20 @@ async fn tokens_projected_volumes_and_service_env() {
         "the default service account never appeared"
     );
 
-    // kubectl create token: a JWT that authenticates as the account.
+    // kubectl create token: a JWT that authenticates as the account (which may read pods in
+    // its namespace once bound to `view`; without the binding RBAC answers 403, not 401).
     let token = kubectl_ok(&c, &["create", "token", "default"]);
+    assert_eq!(list_pods_with(&c, token.trim()).await, 403);
+    kubectl_ok(
+        &c,
+        &[
+            "create",
+            "rolebinding",
+            "default-view",
+            "--clusterrole=view",
+            "--serviceaccount=default:default",
+        ],
+    );
     let token = token.trim();
     assert_eq!(list_pods_with(&c, token).await, 200);
     let cl = claims(token);

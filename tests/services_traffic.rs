@@ -70,7 +70,10 @@ async fn cluster_ip_node_port_port_forward_and_the_kubernetes_service() {
     assert!(
         looked_up.is_some(),
         "nslookup through kube-dns: {}",
-        in_client(&c, "cat /etc/resolv.conf; nslookup web.default.svc.cluster.local 2>&1 || true")
+        in_client(
+            &c,
+            "cat /etc/resolv.conf; nslookup web.default.svc.cluster.local 2>&1 || true"
+        )
     );
     let by_name: BTreeSet<String> = in_client(
         &c,

@@ -154,6 +154,7 @@ pub fn descriptors(crd: &Value, terminating: bool) -> Vec<ResourceDescriptor> {
                 printer: ferrokube_apimachinery::printers::DEFAULT,
                 extra_subresources: Vec::new(),
                 hooks: Default::default(),
+                create_only: None,
             }
         })
         .collect()

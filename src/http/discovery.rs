@@ -5,17 +5,8 @@ use serde_json::{json, Value};
 
 use crate::registry::{Registry, ResourceDescriptor};
 
-/// Verbs every served kind supports.
-pub const VERBS: &[&str] = &[
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
-];
+/// Verbs every stored kind supports.
+pub const VERBS: &[&str] = crate::registry::descriptor::STORED_VERBS;
 
 /// `/api`
 pub fn api_versions(server_address: &str) -> Value {
@@ -72,7 +63,7 @@ pub fn api_resource_list(reg: &Registry, group: &str, version: &str) -> Option<V
             "singularName": d.singular,
             "namespaced": d.namespaced,
             "kind": d.kind,
-            "verbs": VERBS,
+            "verbs": d.verbs(),
             "storageVersionHash": storage_version_hash(d),
         });
         if !d.short_names.is_empty() {
@@ -203,7 +194,7 @@ fn aggregated_resource(d: &ResourceDescriptor) -> Value {
         "responseKind": {"group": d.group, "version": d.version, "kind": d.kind},
         "scope": scope,
         "singularResource": d.singular,
-        "verbs": VERBS,
+        "verbs": d.verbs(),
     });
     if !d.short_names.is_empty() {
         entry["shortNames"] = json!(d.short_names);

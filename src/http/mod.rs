@@ -1,6 +1,7 @@
 //! The HTTP face of the API server: routing, authentication, health and version endpoints,
 //! discovery, OpenAPI, and the one generic resource handler.
 
+pub mod authz;
 pub mod codec;
 pub mod discovery;
 pub mod duplicates;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub registry: Registry,
     /// Who is calling.
     pub authenticator: Authenticator,
+    /// What they may do (RBAC over an index kept current from the store).
+    pub authorizer: Arc<crate::rbac::Authorizer>,
     /// `host:port` clients reach us at (discovery's serverAddressByClientCIDRs).
     pub advertise_address: String,
     /// Request metrics served at `/metrics`.
@@ -46,14 +49,14 @@ pub struct PeerCertificates(
 
 /// Builds the router.
 pub fn router(state: Arc<AppState>) -> Router {
-    let open = Router::new()
+    // Every path is authenticated and then authorized (the layer added last runs first).
+    Router::new()
         .route("/healthz", get(ok))
         .route("/livez", get(ok))
         .route("/readyz", get(ok))
         .route("/healthz/{*check}", get(ok))
         .route("/livez/{*check}", get(ok))
-        .route("/readyz/{*check}", get(ok));
-    let api = Router::new()
+        .route("/readyz/{*check}", get(ok))
         .route("/version", get(version))
         .route("/metrics", get(metrics::serve))
         .route("/openapi/{*rest}", axum::routing::any(openapi))
@@ -63,9 +66,18 @@ pub fn router(state: Arc<AppState>) -> Router {
             state.clone(),
             metrics::record,
         ))
-        .layer(middleware::from_fn_with_state(state.clone(), authenticate));
-    open.merge(api)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            authz::authorize,
+        ))
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
 }
+
+/// Paths a request without credentials may reach as `system:anonymous` (upstream's anonymous
+/// authenticator limited to these paths, as its structured authentication configuration
+/// allows); RBAC then decides, and grants them through `system:public-info-viewer`. Any other
+/// path without credentials is a 401.
+const ANONYMOUS_PATHS: &[&str] = &["/healthz", "/livez", "/readyz", "/version"];
 
 /// The OpenAPI router, built on first use: generating the documents costs time and memory a
 /// server that no client asks for them need not spend at start-up. Rebuilt when the served
@@ -142,13 +154,29 @@ async fn authenticate(
         .authenticate_with(cert_user, auth_header.as_deref())
     {
         Ok(user) => {
+            if let Err(why) =
+                crate::registry::bound_tokens::still_valid(&state.registry.store, &user).await
+            {
+                tracing::debug!(user = %user.name, %why, "refusing a revoked token");
+                return unauthorized();
+            }
             req.extensions_mut().insert::<UserInfo>(user);
             next.run(req).await
         }
-        Err(_) => (
-            StatusCode::UNAUTHORIZED,
-            axum::Json(ferrokube_auth::unauthorized_status()),
-        )
-            .into_response(),
+        Err(ferrokube_auth::AuthError::NoCredentials)
+            if ANONYMOUS_PATHS.contains(&req.uri().path()) =>
+        {
+            req.extensions_mut().insert(UserInfo::anonymous());
+            next.run(req).await
+        }
+        Err(_) => unauthorized(),
     }
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        axum::Json(ferrokube_auth::unauthorized_status()),
+    )
+        .into_response()
 }

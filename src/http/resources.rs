@@ -46,6 +46,8 @@ pub struct Call {
     pub raw_query: Option<String>,
     /// The connection's upgrade handle, for exec/attach/portforward.
     pub upgrade: Option<hyper::upgrade::OnUpgrade>,
+    /// Who the request acts as (set by authentication and impersonation).
+    pub user: Option<ferrokube_auth::UserInfo>,
 }
 
 /// Entry point for `/api/...` and `/apis/...` paths that are not discovery.
@@ -80,6 +82,7 @@ async fn dispatch(app: Arc<AppState>, req: Request) -> ApiResult<Response> {
         user_agent: codec::header_str(&parts.headers, header::USER_AGENT).map(str::to_string),
         raw_query: parts.uri.query().map(str::to_string),
         upgrade: parts.extensions.remove::<hyper::upgrade::OnUpgrade>(),
+        user: parts.extensions.remove::<ferrokube_auth::UserInfo>(),
         headers: parts.headers,
         method: parts.method,
         info,
@@ -195,6 +198,7 @@ fn write_options(call: &Call) -> ApiResult<WriteOptions> {
         field_manager: q.get("fieldManager").filter(|m| !m.is_empty()).cloned(),
         user_agent: call.user_agent.clone(),
         apply: false,
+        user: call.user.clone().map(std::sync::Arc::new),
         duplicate_fields: super::duplicates::duplicate_fields(
             &codec::media_type(call.content_type.as_deref()),
             &call.body,
@@ -217,6 +221,17 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
     let sub = call.info.subresource.as_deref();
     let q = &call.query;
     refuse_untransformable(&d, &call, name.is_none() && sub.is_none())?;
+    if let Some(action) = d.create_only {
+        // A review kind: nothing is stored, so create is all there is.
+        if call.method != Method::POST || name.is_some() || sub.is_some() {
+            return Err(ApiError::method_not_allowed(format!(
+                "the server does not allow this method on the requested resource ({} {})",
+                call.method,
+                d.qualified()
+            )));
+        }
+        return serve_action(app, &d, ns, "", action, &call).await;
+    }
     if let (Some(name), Some(sub)) = (name, sub) {
         // Dispatch on the kind's subresource table: checked to exist in `dispatch`.
         let Some(entry) = d.subresource(sub) else {
@@ -412,6 +427,9 @@ async fn serve_action(
         body,
         options: &options,
         tokens: app.authenticator.service_account_tokens().map(|t| &**t),
+        user: call.user.as_ref(),
+        authenticator: Some(&app.authenticator),
+        authorizer: Some(&app.authorizer),
     })
     .await?;
     Ok(match outcome {

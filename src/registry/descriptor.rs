@@ -15,7 +15,22 @@ use serde_json::Value;
 
 use super::hooks::StorageHooks;
 use super::strategy::Strategy;
-use super::subresource::Subresource;
+use super::subresource::{ActionFn, Subresource};
+
+/// Verbs a stored kind supports (discovery and OpenAPI).
+pub const STORED_VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+/// Verbs of a create-only kind.
+pub const CREATE_ONLY_VERBS: &[&str] = &["create"];
 
 /// Where the scale subresource reads and writes its numbers in the parent object.
 #[derive(Clone, Debug)]
@@ -125,6 +140,9 @@ pub struct ResourceDescriptor {
     pub extra_subresources: Vec<Subresource>,
     /// Storage hooks run inside each write's transaction (see [`super::hooks`]).
     pub hooks: RwLock<Vec<Arc<dyn StorageHooks>>>,
+    /// A kind that is never stored: `create` answers through this action (the review APIs,
+    /// like upstream's create-only REST storages), every other verb is refused.
+    pub create_only: Option<ActionFn>,
 }
 
 impl ResourceDescriptor {
@@ -140,6 +158,15 @@ impl ResourceDescriptor {
         }
         subs.extend(self.extra_subresources.iter().copied());
         subs
+    }
+
+    /// The verbs the kind supports, as discovery lists them.
+    pub fn verbs(&self) -> &'static [&'static str] {
+        if self.create_only.is_some() {
+            CREATE_ONLY_VERBS
+        } else {
+            STORED_VERBS
+        }
     }
 
     /// The named subresource, if the kind serves it.
@@ -316,6 +343,47 @@ impl Describe {
                 printer: ferrokube_apimachinery::printers::DEFAULT,
                 extra_subresources: Vec::new(),
                 hooks: RwLock::new(Vec::new()),
+                create_only: None,
+            },
+        }
+    }
+
+    /// Starts a descriptor for a kind that is never stored (it has no list type): creating one
+    /// runs `action`, which answers with the completed object.
+    pub fn create_only<K>(strategy: &'static dyn Strategy, action: ActionFn) -> Self
+    where
+        K: Resource + DeserializeOwned + Serialize + JsonSchema + 'static,
+    {
+        let namespaced = TypeId::of::<K::Scope>() == TypeId::of::<NamespaceResourceScope>();
+        let schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema =
+            |generator| generator.subschema_for::<K>();
+        Describe {
+            inner: ResourceDescriptor {
+                group: K::GROUP.to_string(),
+                version: K::VERSION.to_string(),
+                kind: K::KIND.to_string(),
+                list_kind: String::new(),
+                plural: K::URL_PATH_SEGMENT.to_string(),
+                singular: String::new(),
+                namespaced,
+                short_names: Vec::new(),
+                categories: Vec::new(),
+                status_subresource: false,
+                scale: None,
+                // Nothing lists these kinds: the OpenAPI list slot names the kind itself.
+                codec: Codec::Typed(TypedCodec {
+                    roundtrip: roundtrip::<K>,
+                    schema,
+                    list_schema: schema,
+                }),
+                strategy,
+                name_rule: NameRule::Dns1123Subdomain,
+                validator: None,
+                field_attrs: ferrokube_apimachinery::fields::META,
+                printer: ferrokube_apimachinery::printers::DEFAULT,
+                extra_subresources: Vec::new(),
+                hooks: RwLock::new(Vec::new()),
+                create_only: Some(action),
             },
         }
     }

@@ -66,6 +66,8 @@ pub struct HookContext<'a> {
     pub descriptor: &'a ResourceDescriptor,
     /// `dryRun=All`: the transaction will not be committed.
     pub dry_run: bool,
+    /// Who asked for the write; None for the server's own writes.
+    pub user: Option<&'a ferrokube_auth::UserInfo>,
 }
 
 /// What to do when an extra compare does not hold.
@@ -185,6 +187,7 @@ impl Registry {
         &self,
         d: &ResourceDescriptor,
         dry_run: bool,
+        user: Option<&ferrokube_auth::UserInfo>,
         write: HookWrite<'_>,
     ) -> ApiResult<TxnExtras> {
         let mut extras = TxnExtras::default();
@@ -196,6 +199,7 @@ impl Registry {
             registry: self,
             descriptor: d,
             dry_run,
+            user,
         };
         match write {
             HookWrite::Create(obj) => {

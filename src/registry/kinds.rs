@@ -12,7 +12,10 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiext
 use ferrokube_apimachinery::{fields, printers as print, validation as valid};
 use valid::NameRule;
 
+use k8s_openapi::api::{authentication::v1 as authn, authorization::v1 as authz};
+
 use super::descriptor::{Describe, ResourceDescriptor};
+use super::reviews;
 use super::strategy::*;
 use super::subresource::{Handler, Subresource};
 
@@ -233,7 +236,7 @@ pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
             .short(&["netpol"])
             .build("networkpolicy"),
         Describe::of::<networking::IngressClass>(&PLAIN).build("ingressclass"),
-        // rbac.authorization.k8s.io/v1 (stored; enforcement comes with the RBAC authorizer)
+        // rbac.authorization.k8s.io/v1 (enforced by `crate::rbac`)
         Describe::of::<rbac::ClusterRole>(&PLAIN)
             .names(NameRule::PathSegment)
             .build("clusterrole"),
@@ -248,6 +251,28 @@ pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
             .names(NameRule::PathSegment)
             .printer(print::ROLEBINDINGS)
             .build("rolebinding"),
+        // authentication.k8s.io/v1 and authorization.k8s.io/v1: create-only reviews
+        Describe::create_only::<authn::SelfSubjectReview>(&PLAIN, reviews::self_subject_review)
+            .build("selfsubjectreview"),
+        Describe::create_only::<authn::TokenReview>(&PLAIN, reviews::token_review)
+            .build("tokenreview"),
+        Describe::create_only::<authz::LocalSubjectAccessReview>(
+            &PLAIN,
+            reviews::local_subject_access_review,
+        )
+        .build("localsubjectaccessreview"),
+        Describe::create_only::<authz::SelfSubjectAccessReview>(
+            &PLAIN,
+            reviews::self_subject_access_review,
+        )
+        .build("selfsubjectaccessreview"),
+        Describe::create_only::<authz::SelfSubjectRulesReview>(
+            &PLAIN,
+            reviews::self_subject_rules_review,
+        )
+        .build("selfsubjectrulesreview"),
+        Describe::create_only::<authz::SubjectAccessReview>(&PLAIN, reviews::subject_access_review)
+            .build("subjectaccessreview"),
         // storage.k8s.io/v1
         Describe::of::<storage::StorageClass>(&PLAIN)
             .short(&["sc"])

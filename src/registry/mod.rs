@@ -2,6 +2,7 @@
 //! descriptor table. HTTP specifics live in `http`; this module speaks in objects and `ApiError`s.
 
 pub mod admit;
+pub mod bound_tokens;
 pub mod descriptor;
 pub mod filter;
 pub mod hooks;
@@ -11,6 +12,7 @@ pub mod meta;
 pub mod patch;
 pub mod pods;
 pub mod rest;
+pub mod reviews;
 pub mod runtime_class;
 pub mod service_alloc;
 pub mod strategy;

@@ -41,6 +41,8 @@ pub struct WriteOptions {
     pub apply: bool,
     /// Keys the request body repeats (`fieldValidation` reports them like unknown fields).
     pub duplicate_fields: Vec<String>,
+    /// Who asked for the write (after impersonation); None for the server's own writes.
+    pub user: Option<std::sync::Arc<ferrokube_auth::UserInfo>>,
 }
 
 impl WriteOptions {
@@ -237,7 +239,12 @@ impl Registry {
         for _ in 0..MAX_HOOK_RETRIES {
             let mut obj = prepared.clone();
             let extras = self
-                .run_hooks(d, opts.dry_run, HookWrite::Create(&mut obj))
+                .run_hooks(
+                    d,
+                    opts.dry_run,
+                    opts.user.as_deref(),
+                    HookWrite::Create(&mut obj),
+                )
                 .await?;
             if opts.dry_run {
                 return Ok(Written {
@@ -370,7 +377,9 @@ impl Registry {
             } else {
                 HookWrite::Update(&current, &mut new)
             };
-            let extras = self.run_hooks(d, opts.dry_run, write).await?;
+            let extras = self
+                .run_hooks(d, opts.dry_run, opts.user.as_deref(), write)
+                .await?;
             if opts.dry_run {
                 return Ok(Written {
                     object: to_bytes(&new),
@@ -580,7 +589,7 @@ impl Registry {
             } else {
                 HookWrite::Delete(&current)
             };
-            let extras = self.run_hooks(d, opts.dry_run, write).await?;
+            let extras = self.run_hooks(d, opts.dry_run, None, write).await?;
             let op = match op {
                 // A hook may have changed the object whose deletion begins.
                 Op::Put { key, .. } => Op::Put {

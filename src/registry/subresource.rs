@@ -142,6 +142,12 @@ pub struct Action<'a> {
     pub options: &'a WriteOptions,
     /// The service-account token issuer, when the server has one.
     pub tokens: Option<&'a ServiceAccountTokens>,
+    /// Who the request acts as (after impersonation), when it was authenticated.
+    pub user: Option<&'a ferrokube_auth::UserInfo>,
+    /// The request authenticator (TokenReview).
+    pub authenticator: Option<&'a ferrokube_auth::Authenticator>,
+    /// The authorizer (the access reviews).
+    pub authorizer: Option<&'a crate::rbac::Authorizer>,
 }
 
 /// What an action answered.

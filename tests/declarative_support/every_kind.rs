@@ -632,6 +632,71 @@ provisioner: example.com/none
 ",
         ),
         m(
+            "storage.k8s.io",
+            "CSIDriver",
+            "csidriver",
+            "apiVersion: storage.k8s.io/v1
+kind: CSIDriver
+metadata:
+  name: rt.csi.example.com
+spec:
+  attachRequired: false
+",
+        ),
+        m(
+            "storage.k8s.io",
+            "CSINode",
+            "csinode",
+            "apiVersion: storage.k8s.io/v1
+kind: CSINode
+metadata:
+  name: rt-node
+spec:
+  drivers:
+  - name: rt.csi.example.com
+    nodeID: rt-node
+",
+        ),
+        m(
+            "storage.k8s.io",
+            "CSIStorageCapacity",
+            "csistoragecapacity",
+            "apiVersion: storage.k8s.io/v1
+kind: CSIStorageCapacity
+metadata:
+  name: rt-capacity
+  namespace: rt
+storageClassName: rt-sc
+capacity: 10Gi
+",
+        ),
+        m(
+            "storage.k8s.io",
+            "VolumeAttachment",
+            "volumeattachment",
+            "apiVersion: storage.k8s.io/v1
+kind: VolumeAttachment
+metadata:
+  name: rt-va
+spec:
+  attacher: rt.csi.example.com
+  nodeName: rt-node
+  source:
+    persistentVolumeName: rt-pv
+",
+        ),
+        m(
+            "node.k8s.io",
+            "RuntimeClass",
+            "runtimeclass",
+            "apiVersion: node.k8s.io/v1
+kind: RuntimeClass
+metadata:
+  name: rt-runtime
+handler: runc
+",
+        ),
+        m(
             "scheduling.k8s.io",
             "PriorityClass",
             "priorityclass",

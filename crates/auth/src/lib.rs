@@ -1,7 +1,8 @@
 //! # ferrokube-auth
 //!
 //! Cluster identity for ferrokube: the PKI on disk, the admin kubeconfig, the API server's TLS
-//! config and request authentication.
+//! config, request authentication, and authorization ([`rbac`]: upstream's RBAC decisions,
+//! bootstrap policy, escalation checks and impersonation as pure logic over a [`rbac::Policy`]).
 //!
 //! - [`Pki::load_or_create`]`(data_dir, &`[`PkiOptions`]`)` creates or loads `<data_dir>/pki/`:
 //!   `ca.crt/ca.key` (ECDSA P-256, 10 years, CN=ferrokube-ca), `server.crt/key` (SANs: localhost,
@@ -30,6 +31,7 @@ mod error;
 mod files;
 mod kubeconfig;
 mod pki;
+pub mod rbac;
 mod service_account;
 mod tls;
 mod tokenfile;

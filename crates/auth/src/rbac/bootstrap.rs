@@ -25,7 +25,14 @@ pub const NODE_USER_PREFIX: &str = "system:node:";
 const READ: &[&str] = &["get", "list", "watch"];
 const WRITE: &[&str] = &["create", "delete", "deletecollection", "patch", "update"];
 const READ_WRITE: &[&str] = &[
-    "create", "delete", "deletecollection", "get", "list", "patch", "update", "watch",
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
 ];
 const EVENTS_WRITE: &[&str] = &["create", "patch", "update"];
 
@@ -60,7 +67,11 @@ fn meta(name: &str, extra_labels: &[(&str, &str)]) -> ObjectMeta {
         BOOTSTRAPPING_LABEL.0.to_string(),
         BOOTSTRAPPING_LABEL.1.to_string(),
     )]);
-    labels.extend(extra_labels.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    labels.extend(
+        extra_labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
     ObjectMeta {
         name: Some(name.into()),
         labels: Some(labels),
@@ -116,15 +127,36 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
         aggregated("admin", "admin", &[]),
         aggregated("edit", "edit", &[(&to_admin, "true")]),
         aggregated("view", "view", &[(&to_edit, "true")]),
-        labeled("system:aggregate-to-admin", &[(&to_admin, "true")], aggregate_to_admin()),
-        labeled("system:aggregate-to-edit", &[(&to_edit, "true")], aggregate_to_edit()),
-        labeled("system:aggregate-to-view", &[(&to_view, "true")], aggregate_to_view()),
+        labeled(
+            "system:aggregate-to-admin",
+            &[(&to_admin, "true")],
+            aggregate_to_admin(),
+        ),
+        labeled(
+            "system:aggregate-to-edit",
+            &[(&to_edit, "true")],
+            aggregate_to_edit(),
+        ),
+        labeled(
+            "system:aggregate-to-view",
+            &[(&to_view, "true")],
+            aggregate_to_view(),
+        ),
         role(
             "system:discovery",
             vec![urls(
                 &[
-                    "/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi",
-                    "/openapi/*", "/readyz", "/version", "/version/",
+                    "/api",
+                    "/api/*",
+                    "/apis",
+                    "/apis/*",
+                    "/healthz",
+                    "/livez",
+                    "/openapi",
+                    "/openapi/*",
+                    "/readyz",
+                    "/version",
+                    "/version/",
                 ],
                 &["get"],
             )],
@@ -140,8 +172,14 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
             "system:monitoring",
             vec![urls(
                 &[
-                    "/healthz", "/healthz/*", "/livez", "/livez/*", "/metrics", "/metrics/slis",
-                    "/readyz", "/readyz/*",
+                    "/healthz",
+                    "/healthz/*",
+                    "/livez",
+                    "/livez/*",
+                    "/metrics",
+                    "/metrics/slis",
+                    "/readyz",
+                    "/readyz/*",
                 ],
                 &["get"],
             )],
@@ -154,19 +192,30 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
                     &["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
                     &["create"],
                 ),
-                rule(&["authentication.k8s.io"], &["selfsubjectreviews"], &["create"]),
+                rule(
+                    &["authentication.k8s.io"],
+                    &["selfsubjectreviews"],
+                    &["create"],
+                ),
             ],
         ),
         role(
             "system:auth-delegator",
             vec![
                 rule(&["authentication.k8s.io"], &["tokenreviews"], &["create"]),
-                rule(&["authorization.k8s.io"], &["subjectaccessreviews"], &["create"]),
+                rule(
+                    &["authorization.k8s.io"],
+                    &["subjectaccessreviews"],
+                    &["create"],
+                ),
             ],
         ),
         role(
             "system:service-account-issuer-discovery",
-            vec![urls(&["/.well-known/openid-configuration", "/openid/v1/jwks"], &["get"])],
+            vec![urls(
+                &["/.well-known/openid-configuration", "/openid/v1/jwks"],
+                &["get"],
+            )],
         ),
         role("system:node", node_rules()),
         role(
@@ -175,7 +224,11 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
                 rule(&[""], &["endpoints", "services"], &["list", "watch"]),
                 rule(&[""], &["nodes"], READ),
                 rule(&["", "events.k8s.io"], &["events"], EVENTS_WRITE),
-                rule(&["discovery.k8s.io"], &["endpointslices"], &["list", "watch"]),
+                rule(
+                    &["discovery.k8s.io"],
+                    &["endpointslices"],
+                    &["list", "watch"],
+                ),
             ],
         ),
         role(
@@ -207,7 +260,11 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
         role(
             "system:volume-scheduler",
             vec![
-                rule(&[""], &["persistentvolumes"], &["get", "list", "patch", "update", "watch"]),
+                rule(
+                    &[""],
+                    &["persistentvolumes"],
+                    &["get", "list", "patch", "update", "watch"],
+                ),
                 rule(&["storage.k8s.io"], &["storageclasses"], READ),
                 rule(
                     &[""],
@@ -219,23 +276,33 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
     ];
     roles.extend(certificate_roles());
     roles.push(ferrokube_controller_manager());
+    roles.push(role(
+        FERROKUBE_SCHEDULER_ROLE,
+        vec![named(
+            rule(&["coordination.k8s.io"], &["leases"], &["get", "update"]),
+            &["ferrokube-scheduler"],
+        )],
+    ));
     roles
 }
 
+/// Name of our ClusterRole for what the scheduler does beyond upstream's role: its
+/// leader-election Lease is `kube-system/ferrokube-scheduler`, not `kube-scheduler`.
+pub const FERROKUBE_SCHEDULER_ROLE: &str = "system:ferrokube:scheduler";
+
 fn aggregate_to_admin() -> Vec<PolicyRule> {
     vec![
-        rule(&["authorization.k8s.io"], &["localsubjectaccessreviews"], &["create"]),
+        rule(
+            &["authorization.k8s.io"],
+            &["localsubjectaccessreviews"],
+            &["create"],
+        ),
         rule(&[RBAC_GROUP], &["rolebindings", "roles"], READ_WRITE),
     ]
 }
 
 fn aggregate_to_edit() -> Vec<PolicyRule> {
-    let pod_access = [
-        "pods/attach",
-        "pods/exec",
-        "pods/portforward",
-        "pods/proxy",
-    ];
+    let pod_access = ["pods/attach", "pods/exec", "pods/portforward", "pods/proxy"];
     let mut pods_write = vec!["pods"];
     pods_write.extend(pod_access);
     let mut read_secrets = pod_access.to_vec();
@@ -293,7 +360,11 @@ fn aggregate_to_edit() -> Vec<PolicyRule> {
             WRITE,
         ),
         rule(&["policy"], &["poddisruptionbudgets"], WRITE),
-        rule(&["networking.k8s.io"], &["ingresses", "networkpolicies"], WRITE),
+        rule(
+            &["networking.k8s.io"],
+            &["ingresses", "networkpolicies"],
+            WRITE,
+        ),
         rule(&["coordination.k8s.io"], &["leases"], READ_WRITE),
     ]
 }
@@ -353,7 +424,10 @@ fn aggregate_to_view() -> Vec<PolicyRule> {
         ),
         rule(
             &["autoscaling"],
-            &["horizontalpodautoscalers", "horizontalpodautoscalers/status"],
+            &[
+                "horizontalpodautoscalers",
+                "horizontalpodautoscalers/status",
+            ],
             READ,
         ),
         rule(
@@ -412,7 +486,11 @@ pub fn node_rules() -> Vec<PolicyRule> {
         rule(&[""], &["pods/status"], &["patch", "update"]),
         rule(&[""], &["pods/eviction"], &["create"]),
         rule(&[""], &["configmaps", "secrets"], READ),
-        rule(&[""], &["persistentvolumeclaims", "persistentvolumes"], &["get"]),
+        rule(
+            &[""],
+            &["persistentvolumeclaims", "persistentvolumes"],
+            &["get"],
+        ),
         rule(&[""], &["endpoints"], &["get"]),
         rule(
             &["certificates.k8s.io"],
@@ -458,7 +536,11 @@ fn controller_manager_rules() -> Vec<PolicyRule> {
         ),
         rule(&[""], &["secrets", "serviceaccounts"], &["update"]),
         rule(&["authentication.k8s.io"], &["tokenreviews"], &["create"]),
-        rule(&["authorization.k8s.io"], &["subjectaccessreviews"], &["create"]),
+        rule(
+            &["authorization.k8s.io"],
+            &["subjectaccessreviews"],
+            &["create"],
+        ),
         rule(&["*"], &["*"], &["list", "watch"]),
         rule(&[""], &["serviceaccounts/token"], &["create"]),
     ]
@@ -480,9 +562,17 @@ fn scheduler_rules() -> Vec<PolicyRule> {
         rule(&["apps", "extensions"], &["replicasets"], READ),
         rule(&["apps"], &["statefulsets"], READ),
         rule(&["policy"], &["poddisruptionbudgets"], READ),
-        rule(&[""], &["persistentvolumeclaims", "persistentvolumes"], READ),
+        rule(
+            &[""],
+            &["persistentvolumeclaims", "persistentvolumes"],
+            READ,
+        ),
         rule(&["authentication.k8s.io"], &["tokenreviews"], &["create"]),
-        rule(&["authorization.k8s.io"], &["subjectaccessreviews"], &["create"]),
+        rule(
+            &["authorization.k8s.io"],
+            &["subjectaccessreviews"],
+            &["create"],
+        ),
         rule(&["storage.k8s.io"], &["csinodes"], READ),
         rule(&[""], &["namespaces"], READ),
         rule(&["storage.k8s.io"], &["csidrivers"], READ),
@@ -504,11 +594,19 @@ fn certificate_roles() -> Vec<ClusterRole> {
     vec![
         role(
             "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
-            vec![rule(&[csr], &["certificatesigningrequests/nodeclient"], &["create"])],
+            vec![rule(
+                &[csr],
+                &["certificatesigningrequests/nodeclient"],
+                &["create"],
+            )],
         ),
         role(
             "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
-            vec![rule(&[csr], &["certificatesigningrequests/selfnodeclient"], &["create"])],
+            vec![rule(
+                &[csr],
+                &["certificatesigningrequests/selfnodeclient"],
+                &["create"],
+            )],
         ),
         approver("kube-apiserver-client"),
         approver("kube-apiserver-client-kubelet"),
@@ -570,10 +668,16 @@ pub fn cluster_role_bindings() -> Vec<ClusterRoleBinding> {
         same("system:discovery", vec![group("system:authenticated")]),
         same(
             "system:public-info-viewer",
-            vec![group("system:authenticated"), group("system:unauthenticated")],
+            vec![
+                group("system:authenticated"),
+                group("system:unauthenticated"),
+            ],
         ),
         same("system:monitoring", vec![group("system:monitoring")]),
-        same("system:kube-controller-manager", vec![user(CONTROLLER_MANAGER_USER)]),
+        same(
+            "system:kube-controller-manager",
+            vec![user(CONTROLLER_MANAGER_USER)],
+        ),
         same("system:kube-scheduler", vec![user(SCHEDULER_USER)]),
         same("system:volume-scheduler", vec![user(SCHEDULER_USER)]),
         same(
@@ -596,7 +700,16 @@ pub fn cluster_role_bindings() -> Vec<ClusterRoleBinding> {
             FERROKUBE_CONTROLLER_MANAGER_ROLE,
             vec![user(CONTROLLER_MANAGER_USER)],
         ),
+        binding(
+            FERROKUBE_SCHEDULER_ROLE,
+            FERROKUBE_SCHEDULER_ROLE,
+            vec![user(SCHEDULER_USER)],
+        ),
         // Our agents run the service proxy beside the kubelet under the node identity.
-        binding("system:ferrokube:node-proxier", "system:node-proxier", vec![group(NODES_GROUP)]),
+        binding(
+            "system:ferrokube:node-proxier",
+            "system:node-proxier",
+            vec![group(NODES_GROUP)],
+        ),
     ]
 }

@@ -41,14 +41,9 @@ pub fn check(policy: &Policy, user: &UserInfo, grant: &Grant<'_>) -> Result<(), 
     }
     match grant {
         Grant::Role {
-            resource,
-            namespace,
-            name,
-            rules,
+            namespace, rules, ..
         } => {
-            let escalate = RequestInfo::resource("escalate", RBAC_GROUP, resource, namespace)
-                .named(name);
-            if policy.authorize(user, &escalate).is_allowed() {
+            if may_escalate(policy, user, grant) {
                 return Ok(());
             }
             confirm_no_escalation(policy, user, namespace, rules)
@@ -58,7 +53,11 @@ pub fn check(policy: &Policy, user: &UserInfo, grant: &Grant<'_>) -> Result<(), 
             role_kind,
             role_name,
         } => {
-            let resource = if *role_kind == "Role" { "roles" } else { "clusterroles" };
+            let resource = if *role_kind == "Role" {
+                "roles"
+            } else {
+                "clusterroles"
+            };
             let bind =
                 RequestInfo::resource("bind", RBAC_GROUP, resource, namespace).named(role_name);
             if policy.authorize(user, &bind).is_allowed() {
@@ -67,12 +66,35 @@ pub fn check(policy: &Policy, user: &UserInfo, grant: &Grant<'_>) -> Result<(), 
             // A binding to a role that does not exist grants nothing yet; upstream refuses it
             // (the rules cannot be resolved) unless the author may bind.
             let Some(rules) = policy.role_ref_rules(role_kind, role_name, namespace) else {
-                let kind = if *role_kind == "Role" { "role" } else { "clusterrole" };
+                let kind = if *role_kind == "Role" {
+                    "role"
+                } else {
+                    "clusterrole"
+                };
                 return Err(format!("{kind}.{RBAC_GROUP} {role_name:?} not found"));
             };
             confirm_no_escalation(policy, user, namespace, &rules)
         }
     }
+}
+
+/// Upstream's `EscalationAllowed || RoleEscalationAuthorized`: `system:masters`, or the
+/// `escalate` verb on the role being written. Always false for bindings.
+pub fn may_escalate(policy: &Policy, user: &UserInfo, grant: &Grant<'_>) -> bool {
+    let Grant::Role {
+        resource,
+        namespace,
+        name,
+        ..
+    } = grant
+    else {
+        return false;
+    };
+    if user.groups.iter().any(|g| g == SYSTEM_MASTERS) {
+        return true;
+    }
+    let escalate = RequestInfo::resource("escalate", RBAC_GROUP, resource, namespace).named(name);
+    policy.authorize(user, &escalate).is_allowed()
 }
 
 /// Upstream's `ConfirmNoEscalation`: every atomic permission in `requested` must be covered
@@ -161,8 +183,8 @@ fn resource_covered(owner: &[String], wanted: &str) -> bool {
 
 /// Upstream's `ruleCovers` for one atomic rule.
 fn covers(owner: &PolicyRule, atom: &PolicyRule) -> bool {
-    let verbs = owner.verbs.iter().any(|v| v == "*")
-        || atom.verbs.iter().all(|v| owner.verbs.contains(v));
+    let verbs =
+        owner.verbs.iter().any(|v| v == "*") || atom.verbs.iter().all(|v| owner.verbs.contains(v));
     let groups = has_all(&owner.api_groups, &atom.api_groups);
     let owner_resources = owner.resources.as_deref().unwrap_or_default();
     let resources = atom
@@ -179,9 +201,7 @@ fn covers(owner: &PolicyRule, atom: &PolicyRule) -> bool {
     let owner_names = owner.resource_names.as_deref().unwrap_or_default();
     let names = match atom.resource_names.as_deref() {
         None | Some([]) => owner_names.is_empty(),
-        Some(wanted) => {
-            owner_names.is_empty() || wanted.iter().all(|w| owner_names.contains(w))
-        }
+        Some(wanted) => owner_names.is_empty() || wanted.iter().all(|w| owner_names.contains(w)),
     };
     verbs && groups && resources && urls && names
 }

@@ -33,9 +33,15 @@ pub fn impersonate(
     requester: &UserInfo,
     headers: &[(String, String)],
 ) -> Result<Option<UserInfo>, ImpersonationError> {
-    let user = headers.iter().find(|(k, _)| k == USER_HEADER).map(|(_, v)| v.clone());
+    let user = headers
+        .iter()
+        .find(|(k, _)| k == USER_HEADER)
+        .map(|(_, v)| v.clone());
     let groups: Vec<String> = values(headers, |k| k == GROUP_HEADER);
-    let uid = headers.iter().find(|(k, _)| k == UID_HEADER).map(|(_, v)| v.clone());
+    let uid = headers
+        .iter()
+        .find(|(k, _)| k == UID_HEADER)
+        .map(|(_, v)| v.clone());
     let mut extra: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (k, v) in headers {
         if let Some(key) = k.strip_prefix(EXTRA_PREFIX) {
@@ -51,20 +57,30 @@ pub fn impersonate(
         ));
     };
     let mut checks = vec![user_check(&name)];
-    checks.extend(groups.iter().map(|g| RequestInfo::resource("impersonate", "", "groups", "").named(g)));
+    checks.extend(
+        groups
+            .iter()
+            .map(|g| RequestInfo::resource("impersonate", "", "groups", "").named(g)),
+    );
     if let Some(uid) = &uid {
-        checks.push(RequestInfo::resource("impersonate", "authentication.k8s.io", "uids", "").named(uid));
+        checks.push(
+            RequestInfo::resource("impersonate", "authentication.k8s.io", "uids", "").named(uid),
+        );
     }
     for (key, vals) in &extra {
         for v in vals {
-            let mut check = RequestInfo::resource("impersonate", "authentication.k8s.io", "userextras", "");
+            let mut check =
+                RequestInfo::resource("impersonate", "authentication.k8s.io", "userextras", "");
             check.subresource = key.clone();
             checks.push(check.named(v));
         }
     }
     for check in &checks {
         if !policy.authorize(requester, check).is_allowed() {
-            return Err(ImpersonationError::Forbidden(super::forbidden_status(&requester.name, check)));
+            return Err(ImpersonationError::Forbidden(super::forbidden_status(
+                &requester.name,
+                check,
+            )));
         }
     }
     let mut groups = groups;
@@ -88,11 +104,17 @@ pub fn impersonate(
 }
 
 fn values(headers: &[(String, String)], pick: impl Fn(&str) -> bool) -> Vec<String> {
-    headers.iter().filter(|(k, _)| pick(k)).map(|(_, v)| v.clone()).collect()
+    headers
+        .iter()
+        .filter(|(k, _)| pick(k))
+        .map(|(_, v)| v.clone())
+        .collect()
 }
 
 fn service_account_namespace(user: &str) -> Option<&str> {
-    let (ns, name) = user.strip_prefix(SERVICE_ACCOUNT_USER_PREFIX)?.split_once(':')?;
+    let (ns, name) = user
+        .strip_prefix(SERVICE_ACCOUNT_USER_PREFIX)?
+        .split_once(':')?;
     (!ns.is_empty() && !name.is_empty() && !name.contains(':')).then_some(ns)
 }
 
@@ -114,7 +136,10 @@ fn unescape(key: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            if let Some(b) = key.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            if let Some(b) = key
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
                 out.push(b);
                 i += 3;
                 continue;

@@ -44,7 +44,93 @@ pub struct Policy {
     effective: HashMap<String, Arc<Vec<PolicyRule>>>,
     roles: HashMap<(String, String), Arc<Vec<PolicyRule>>>,
     cluster_role_bindings: BTreeMap<String, Binding>,
-    role_bindings: HashMap<String, BTreeMap<String, Binding>>,
+    role_bindings: HashMap<String, NamespaceBindings>,
+}
+
+/// One namespace's RoleBindings, also indexed by subject so a decision looks only at the
+/// bindings that can apply to the user (upstream scans them all; with thousands of bindings in
+/// a namespace that scan dominated the cost of a request).
+#[derive(Debug, Clone, Default)]
+struct NamespaceBindings {
+    by_name: BTreeMap<String, Binding>,
+    by_subject: HashMap<String, BTreeSet<String>>,
+}
+
+/// The index key of a binding subject; ServiceAccount subjects without a namespace mean the
+/// binding's. Unknown kinds apply to nobody and are not indexed.
+fn subject_key(subject: &Subject, namespace: &str) -> Option<String> {
+    match subject.kind.as_str() {
+        "User" | "Group" => Some(format!("{}\0{}", subject.kind, subject.name)),
+        "ServiceAccount" => {
+            let ns = subject
+                .namespace
+                .as_deref()
+                .filter(|n| !n.is_empty())
+                .unwrap_or(namespace);
+            Some(format!("ServiceAccount\0{ns}\0{}", subject.name))
+        }
+        _ => None,
+    }
+}
+
+/// The index keys a user's bindings would have.
+fn user_keys(user: &UserInfo) -> Vec<String> {
+    let mut keys = vec![format!("User\0{}", user.name)];
+    keys.extend(user.groups.iter().map(|g| format!("Group\0{g}")));
+    if let Some((ns, name)) = user
+        .name
+        .strip_prefix(crate::service_account::SERVICE_ACCOUNT_USER_PREFIX)
+        .and_then(|rest| rest.split_once(':'))
+    {
+        keys.push(format!("ServiceAccount\0{ns}\0{name}"));
+    }
+    keys
+}
+
+impl NamespaceBindings {
+    fn insert(&mut self, namespace: &str, binding: Binding) {
+        let name = binding.name.clone();
+        self.remove(namespace, &name);
+        for key in binding
+            .subjects
+            .iter()
+            .filter_map(|s| subject_key(s, namespace))
+        {
+            self.by_subject
+                .entry(key)
+                .or_default()
+                .insert(binding.name.clone());
+        }
+        self.by_name.insert(binding.name.clone(), binding);
+    }
+
+    fn remove(&mut self, namespace: &str, name: &str) {
+        let Some(old) = self.by_name.remove(name) else {
+            return;
+        };
+        for key in old
+            .subjects
+            .iter()
+            .filter_map(|s| subject_key(s, namespace))
+        {
+            if let Some(names) = self.by_subject.get_mut(&key) {
+                names.remove(name);
+                if names.is_empty() {
+                    self.by_subject.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// The bindings naming one of the user's identities, in name order.
+    fn candidates(&self, user: &UserInfo) -> impl Iterator<Item = &Binding> {
+        let names: BTreeSet<&String> = user_keys(user)
+            .iter()
+            .filter_map(|k| self.by_subject.get(k))
+            .flatten()
+            .collect();
+        names.into_iter().filter_map(|n| self.by_name.get(n))
+    }
 }
 
 fn name_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
@@ -60,6 +146,14 @@ impl Policy {
     /// Adds or replaces a ClusterRole.
     pub fn put_cluster_role(&mut self, role: ClusterRole) {
         self.cluster_roles.insert(name_of(&role.metadata), role);
+        self.recompute_aggregation();
+    }
+
+    /// Adds or replaces many ClusterRoles, resolving aggregation once.
+    pub fn put_cluster_roles(&mut self, roles: impl IntoIterator<Item = ClusterRole>) {
+        for role in roles {
+            self.cluster_roles.insert(name_of(&role.metadata), role);
+        }
         self.recompute_aggregation();
     }
 
@@ -81,7 +175,8 @@ impl Policy {
 
     /// Removes a Role.
     pub fn remove_role(&mut self, namespace: &str, name: &str) {
-        self.roles.remove(&(namespace.to_string(), name.to_string()));
+        self.roles
+            .remove(&(namespace.to_string(), name.to_string()));
     }
 
     /// Adds or replaces a ClusterRoleBinding.
@@ -102,24 +197,23 @@ impl Policy {
 
     /// Adds or replaces a RoleBinding.
     pub fn put_role_binding(&mut self, b: RoleBinding) {
-        let name = name_of(&b.metadata);
         let ns = b.metadata.namespace.clone().unwrap_or_default();
         let binding = Binding {
-            name: name.clone(),
+            name: name_of(&b.metadata),
             subjects: b.subjects.unwrap_or_default(),
             role_ref: b.role_ref,
         };
         self.role_bindings
-            .entry(ns)
+            .entry(ns.clone())
             .or_default()
-            .insert(name, binding);
+            .insert(&ns, binding);
     }
 
     /// Removes a RoleBinding.
     pub fn remove_role_binding(&mut self, namespace: &str, name: &str) {
         if let Some(in_ns) = self.role_bindings.get_mut(namespace) {
-            in_ns.remove(name);
-            if in_ns.is_empty() {
+            in_ns.remove(namespace, name);
+            if in_ns.by_name.is_empty() {
                 self.role_bindings.remove(namespace);
             }
         }
@@ -155,7 +249,7 @@ impl Policy {
         let Some(in_ns) = self.role_bindings.get(&info.namespace) else {
             return Decision::NoOpinion;
         };
-        for b in in_ns.values() {
+        for b in in_ns.candidates(user) {
             let Some(subject) = b
                 .subjects
                 .iter()
@@ -179,12 +273,19 @@ impl Policy {
         let mut out = Vec::new();
         for b in self.cluster_role_bindings.values() {
             if b.subjects.iter().any(|s| subject_applies(s, user, "")) {
-                out.extend(self.bound_rules(&b.role_ref, "").into_iter().flat_map(|r| r.iter().cloned()));
+                out.extend(
+                    self.bound_rules(&b.role_ref, "")
+                        .into_iter()
+                        .flat_map(|r| r.iter().cloned()),
+                );
             }
         }
         if let Some(in_ns) = self.role_bindings.get(namespace) {
-            for b in in_ns.values() {
-                if b.subjects.iter().any(|s| subject_applies(s, user, namespace)) {
+            for b in in_ns.candidates(user) {
+                if b.subjects
+                    .iter()
+                    .any(|s| subject_applies(s, user, namespace))
+                {
                     let rules = self.bound_rules(&b.role_ref, namespace);
                     out.extend(rules.into_iter().flat_map(|r| r.iter().cloned()));
                 }
@@ -193,9 +294,43 @@ impl Policy {
         out
     }
 
+    /// Every rule the whole authorizer chain grants `user` in `namespace`, as upstream's
+    /// SelfSubjectRulesReview gathers them: everything for `system:masters`, the node rules
+    /// for nodes, then RBAC's.
+    pub fn effective_rules(&self, user: &UserInfo, namespace: &str) -> Vec<PolicyRule> {
+        let mut out = Vec::new();
+        if user.groups.iter().any(|g| g == SYSTEM_MASTERS) {
+            out.push(PolicyRule {
+                api_groups: Some(vec!["*".into()]),
+                resources: Some(vec!["*".into()]),
+                verbs: vec!["*".into()],
+                ..PolicyRule::default()
+            });
+            out.push(PolicyRule {
+                non_resource_urls: Some(vec!["*".into()]),
+                verbs: vec!["*".into()],
+                ..PolicyRule::default()
+            });
+        }
+        if user
+            .groups
+            .iter()
+            .any(|g| g == super::bootstrap::NODES_GROUP)
+        {
+            out.extend(NODE_RULES.iter().cloned());
+        }
+        out.extend(self.rules_for(user, namespace));
+        out
+    }
+
     /// The rules a role reference grants (`namespace` is the binding's, for Roles), None
     /// when the role does not exist.
-    pub fn role_ref_rules(&self, kind: &str, name: &str, namespace: &str) -> Option<Vec<PolicyRule>> {
+    pub fn role_ref_rules(
+        &self,
+        kind: &str,
+        name: &str,
+        namespace: &str,
+    ) -> Option<Vec<PolicyRule>> {
         let role_ref = RoleRef {
             api_group: super::RBAC_GROUP.into(),
             kind: kind.into(),
@@ -221,7 +356,11 @@ impl Policy {
             .iter()
             .filter(|(_, r)| r.aggregation_rule.is_some())
             .map(|(name, _)| {
-                let rules = self.effective.get(name).map(|r| r.to_vec()).unwrap_or_default();
+                let rules = self
+                    .effective
+                    .get(name)
+                    .map(|r| r.to_vec())
+                    .unwrap_or_default();
                 (name.clone(), rules)
             })
             .collect()
@@ -249,7 +388,10 @@ impl Policy {
         if !visiting.insert(name.to_string()) {
             return role.rules.clone().unwrap_or_default();
         }
-        let selectors = aggregation.cluster_role_selectors.as_deref().unwrap_or_default();
+        let selectors = aggregation
+            .cluster_role_selectors
+            .as_deref()
+            .unwrap_or_default();
         let mut rules: Vec<PolicyRule> = Vec::new();
         for (other, candidate) in &self.cluster_roles {
             if other == name {
@@ -269,19 +411,24 @@ impl Policy {
     }
 }
 
-/// Upstream's `authorizingVisitor` reason: `RBAC: allowed by ClusterRoleBinding "x" of
-/// ClusterRole "y" to Group "z"`.
+/// Upstream's `authorizingVisitor` reason over its binding describers:
+/// `RBAC: allowed by RoleBinding "name/namespace" of ClusterRole "edit" to ServiceAccount
+/// "name/namespace"` (upstream puts the name first in both).
 fn reason(kind: &str, b: &Binding, namespace: &str, subject: &Subject) -> String {
     let binding = if namespace.is_empty() {
         format!("{kind} {:?}", b.name)
     } else {
-        format!("{kind} \"{}/{}\"", namespace, b.name)
+        format!("{kind} \"{}/{}\"", b.name, namespace)
     };
-    let who = match (subject.kind.as_str(), subject.namespace.as_deref()) {
-        ("ServiceAccount", Some(ns)) if !ns.is_empty() => {
-            format!("{} \"{}/{}\"", subject.kind, ns, subject.name)
-        }
-        _ => format!("{} {:?}", subject.kind, subject.name),
+    let who = if subject.kind == "ServiceAccount" {
+        let ns = subject
+            .namespace
+            .as_deref()
+            .filter(|n| !n.is_empty())
+            .unwrap_or(namespace);
+        format!("{} \"{}/{}\"", subject.kind, subject.name, ns)
+    } else {
+        format!("{} {:?}", subject.kind, subject.name)
     };
     format!(
         "RBAC: allowed by {binding} of {} {:?} to {who}",
@@ -295,7 +442,10 @@ static NODE_RULES: std::sync::LazyLock<Vec<PolicyRule>> =
 /// The node authorizer, without upstream's object graph: a member of `system:nodes` holds
 /// the `system:node` role's rules (not yet narrowed to the objects its pods reference).
 fn node_authorize(user: &UserInfo, info: &RequestInfo) -> Option<Decision> {
-    let node = user.groups.iter().any(|g| g == super::bootstrap::NODES_GROUP);
+    let node = user
+        .groups
+        .iter()
+        .any(|g| g == super::bootstrap::NODES_GROUP);
     (node && NODE_RULES.iter().any(|r| rule_allows(info, r)))
         .then(|| Decision::Allow("Node authorizer: allowed by the system:node rules".into()))
 }

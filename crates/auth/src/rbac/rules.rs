@@ -75,7 +75,7 @@ pub fn rule_allows(info: &RequestInfo, rule: &PolicyRule) -> bool {
 pub fn subject_applies(subject: &Subject, user: &UserInfo, namespace: &str) -> bool {
     match subject.kind.as_str() {
         "User" => user.name == subject.name,
-        "Group" => user.groups.iter().any(|g| *g == subject.name),
+        "Group" => user.groups.contains(&subject.name),
         "ServiceAccount" => {
             let ns = subject
                 .namespace

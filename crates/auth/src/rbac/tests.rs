@@ -30,7 +30,10 @@ fn user(name: &str, groups: &[&str]) -> UserInfo {
 fn sa(ns: &str, name: &str) -> UserInfo {
     user(
         &format!("system:serviceaccount:{ns}:{name}"),
-        &["system:serviceaccounts", &format!("system:serviceaccounts:{ns}")],
+        &[
+            "system:serviceaccounts",
+            &format!("system:serviceaccounts:{ns}"),
+        ],
     )
 }
 
@@ -60,7 +63,9 @@ fn sa_subject(ns: &str, name: &str) -> Subject {
 }
 
 fn req(method: &str, path: &str) -> RequestInfo {
-    let (path, query) = path.split_once('?').map_or((path, None), |(p, q)| (p, Some(q)));
+    let (path, query) = path
+        .split_once('?')
+        .map_or((path, None), |(p, q)| (p, Some(q)));
     RequestInfo::from_request(method, path, query)
 }
 
@@ -73,28 +78,92 @@ fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
     }
 }
 
+/// (verb, group, resource, subresource, namespace, name)
+type Parsed<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str, &'a str);
+
 #[test]
 fn request_info_follows_upstream_parsing() {
-    let table: &[(&str, &str, (&str, &str, &str, &str, &str, &str))] = &[
-        ("GET", "/api/v1/namespaces/dev/pods", ("list", "", "pods", "", "dev", "")),
-        ("GET", "/api/v1/namespaces/dev/pods?watch=true", ("watch", "", "pods", "", "dev", "")),
-        ("GET", "/api/v1/watch/namespaces/dev/pods", ("watch", "", "pods", "", "dev", "")),
-        ("GET", "/api/v1/namespaces/dev/pods/p/log", ("get", "", "pods", "log", "dev", "p")),
-        ("POST", "/apis/apps/v1/namespaces/dev/deployments", ("create", "apps", "deployments", "", "dev", "")),
-        ("DELETE", "/api/v1/namespaces/dev/pods", ("deletecollection", "", "pods", "", "dev", "")),
-        ("PATCH", "/api/v1/nodes/n1/status", ("patch", "", "nodes", "status", "", "n1")),
-        ("GET", "/api/v1/namespaces/dev", ("get", "", "namespaces", "", "dev", "dev")),
-        ("PUT", "/api/v1/namespaces/dev/finalize", ("update", "", "namespaces", "finalize", "dev", "dev")),
-        ("GET", "/api/v1/pods?fieldSelector=metadata.name%3Dx", ("list", "", "pods", "", "", "x")),
-        ("GET", "/api/v1/namespaces/d/services/s:80/proxy/a/b", ("get", "", "services", "proxy", "d", "s:80")),
+    let table: &[(&str, &str, Parsed)] = &[
+        (
+            "GET",
+            "/api/v1/namespaces/dev/pods",
+            ("list", "", "pods", "", "dev", ""),
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/dev/pods?watch=true",
+            ("watch", "", "pods", "", "dev", ""),
+        ),
+        (
+            "GET",
+            "/api/v1/watch/namespaces/dev/pods",
+            ("watch", "", "pods", "", "dev", ""),
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/dev/pods/p/log",
+            ("get", "", "pods", "log", "dev", "p"),
+        ),
+        (
+            "POST",
+            "/apis/apps/v1/namespaces/dev/deployments",
+            ("create", "apps", "deployments", "", "dev", ""),
+        ),
+        (
+            "DELETE",
+            "/api/v1/namespaces/dev/pods",
+            ("deletecollection", "", "pods", "", "dev", ""),
+        ),
+        (
+            "PATCH",
+            "/api/v1/nodes/n1/status",
+            ("patch", "", "nodes", "status", "", "n1"),
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/dev",
+            ("get", "", "namespaces", "", "dev", "dev"),
+        ),
+        (
+            "PUT",
+            "/api/v1/namespaces/dev/finalize",
+            ("update", "", "namespaces", "finalize", "dev", "dev"),
+        ),
+        (
+            "GET",
+            "/api/v1/pods?fieldSelector=metadata.name%3Dx",
+            ("list", "", "pods", "", "", "x"),
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/d/services/s:80/proxy/a/b",
+            ("get", "", "services", "proxy", "d", "s:80"),
+        ),
     ];
     for (method, path, (verb, group, resource, sub, ns, name)) in table {
         let info = req(method, path);
         assert!(info.resource_request, "{path}");
-        let got = (&*info.verb, &*info.api_group, &*info.resource, &*info.subresource, &*info.namespace, &*info.name);
-        assert_eq!(got, (*verb, *group, *resource, *sub, *ns, *name), "{method} {path}");
+        let got = (
+            &*info.verb,
+            &*info.api_group,
+            &*info.resource,
+            &*info.subresource,
+            &*info.namespace,
+            &*info.name,
+        );
+        assert_eq!(
+            got,
+            (*verb, *group, *resource, *sub, *ns, *name),
+            "{method} {path}"
+        );
     }
-    for (method, path) in [("GET", "/healthz"), ("GET", "/apis"), ("GET", "/apis/apps"), ("GET", "/api"), ("POST", "/version")] {
+    for (method, path) in [
+        ("GET", "/healthz"),
+        ("GET", "/apis"),
+        ("GET", "/apis/apps"),
+        ("GET", "/api"),
+        ("POST", "/version"),
+    ] {
         let info = req(method, path);
         assert!(!info.resource_request, "{path}");
         assert_eq!(info.verb, method.to_lowercase());
@@ -112,21 +181,41 @@ fn bootstrap_roles_decide_as_upstream_documents() {
     let table: &[(&UserInfo, &str, &str, bool)] = &[
         (&admin, "DELETE", "/api/v1/namespaces/kube-public", true),
         (&admin, "GET", "/metrics", true),
-        (&jane, "GET", "/api/v1/namespaces/kube-system/secrets", false),
+        (
+            &jane,
+            "GET",
+            "/api/v1/namespaces/kube-system/secrets",
+            false,
+        ),
         (&jane, "GET", "/apis", true),
         (&jane, "GET", "/apis/apps/v1", true),
         (&jane, "GET", "/openapi/v3", true),
         (&jane, "GET", "/version", true),
         (&jane, "GET", "/metrics", false),
-        (&jane, "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", true),
-        (&jane, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", false),
+        (
+            &jane,
+            "POST",
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            true,
+        ),
+        (
+            &jane,
+            "POST",
+            "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+            false,
+        ),
         (&anon, "GET", "/healthz", true),
         (&anon, "GET", "/version", true),
         (&anon, "GET", "/api", false),
         (&anon, "GET", "/api/v1/namespaces", false),
         (&kcm, "GET", "/api/v1/pods?watch=1", true),
         (&kcm, "POST", "/api/v1/namespaces/d/pods", true),
-        (&kcm, "POST", "/apis/rbac.authorization.k8s.io/v1/clusterroles", true),
+        (
+            &kcm,
+            "POST",
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+            true,
+        ),
         (&sched, "POST", "/api/v1/namespaces/d/pods/p/binding", true),
         (&sched, "GET", "/api/v1/nodes", true),
         (&sched, "POST", "/api/v1/namespaces/d/pods", false),
@@ -142,39 +231,84 @@ fn bootstrap_roles_decide_as_upstream_documents() {
 fn aggregation_gives_admin_edit_view_their_rules() {
     let mut p = bootstrapped();
     let d = user("d", &[]);
-    bind(&mut p, "dev", "d-view", "ClusterRole", "view", Subject { kind: "User".into(), name: "d".into(), ..Subject::default() });
-    assert!(p.authorize(&d, &req("GET", "/api/v1/namespaces/dev/pods/p/log")).is_allowed());
-    assert!(!p.authorize(&d, &req("GET", "/api/v1/namespaces/dev/secrets")).is_allowed());
-    assert!(!p.authorize(&d, &req("GET", "/api/v1/namespaces/other/pods")).is_allowed());
+    bind(
+        &mut p,
+        "dev",
+        "d-view",
+        "ClusterRole",
+        "view",
+        Subject {
+            kind: "User".into(),
+            name: "d".into(),
+            ..Subject::default()
+        },
+    );
+    assert!(p
+        .authorize(&d, &req("GET", "/api/v1/namespaces/dev/pods/p/log"))
+        .is_allowed());
+    assert!(!p
+        .authorize(&d, &req("GET", "/api/v1/namespaces/dev/secrets"))
+        .is_allowed());
+    assert!(!p
+        .authorize(&d, &req("GET", "/api/v1/namespaces/other/pods"))
+        .is_allowed());
     // A role labelled aggregate-to-view reaches view, edit and admin at once.
     let mut extra = ClusterRole {
         metadata: ObjectMeta {
             name: Some("widgets-view".into()),
-            labels: Some([("rbac.authorization.k8s.io/aggregate-to-view".to_string(), "true".to_string())].into()),
+            labels: Some(
+                [(
+                    "rbac.authorization.k8s.io/aggregate-to-view".to_string(),
+                    "true".to_string(),
+                )]
+                .into(),
+            ),
             ..ObjectMeta::default()
         },
         rules: Some(vec![rule(&["example.com"], &["widgets"], &["get", "list"])]),
         aggregation_rule: None,
     };
     p.put_cluster_role(extra.clone());
-    assert!(p.authorize(&d, &req("GET", "/apis/example.com/v1/namespaces/dev/widgets")).is_allowed());
+    assert!(p
+        .authorize(
+            &d,
+            &req("GET", "/apis/example.com/v1/namespaces/dev/widgets")
+        )
+        .is_allowed());
     let agg = p.aggregated_roles();
     let admin = &agg.iter().find(|(n, _)| n == "admin").unwrap().1;
-    assert!(admin.iter().any(|r| r.resources.as_deref() == Some(&["widgets".to_string()][..])));
+    assert!(admin
+        .iter()
+        .any(|r| r.resources.as_deref() == Some(&["widgets".to_string()][..])));
     extra.metadata.labels = None;
     p.put_cluster_role(extra);
-    assert!(!p.authorize(&d, &req("GET", "/apis/example.com/v1/namespaces/dev/widgets")).is_allowed());
+    assert!(!p
+        .authorize(
+            &d,
+            &req("GET", "/apis/example.com/v1/namespaces/dev/widgets")
+        )
+        .is_allowed());
 }
 
 #[test]
 fn edit_binding_for_a_service_account_matches_the_issue_flow() {
     let mut p = bootstrapped();
-    bind(&mut p, "dev", "ci", "ClusterRole", "edit", sa_subject("dev", "ci"));
+    bind(
+        &mut p,
+        "dev",
+        "ci",
+        "ClusterRole",
+        "edit",
+        sa_subject("dev", "ci"),
+    );
     let ci = sa("dev", "ci");
-    let yes = p.authorize(&ci, &req("POST", "/apis/apps/v1/namespaces/dev/deployments"));
+    let yes = p.authorize(
+        &ci,
+        &req("POST", "/apis/apps/v1/namespaces/dev/deployments"),
+    );
     assert_eq!(
         yes,
-        Decision::Allow(r#"RBAC: allowed by RoleBinding "dev/ci" of ClusterRole "edit" to ServiceAccount "dev/ci""#.into())
+        Decision::Allow(r#"RBAC: allowed by RoleBinding "ci/dev" of ClusterRole "edit" to ServiceAccount "ci/dev""#.into())
     );
     let info = req("GET", "/api/v1/namespaces/kube-system/secrets");
     assert!(!p.authorize(&ci, &info).is_allowed());
@@ -190,24 +324,52 @@ fn edit_binding_for_a_service_account_matches_the_issue_flow() {
         r#"deployments.apps "x" is forbidden: User "u" cannot get resource "deployments" in API group "apps" at the cluster scope"#
     );
     // Another account of the namespace gets nothing from the binding.
-    assert!(!p.authorize(&sa("dev", "other"), &req("GET", "/api/v1/namespaces/dev/pods")).is_allowed());
+    assert!(!p
+        .authorize(
+            &sa("dev", "other"),
+            &req("GET", "/api/v1/namespaces/dev/pods")
+        )
+        .is_allowed());
     p.remove_role_binding("dev", "ci");
-    assert!(!p.authorize(&ci, &req("GET", "/api/v1/namespaces/dev/pods")).is_allowed());
+    assert!(!p
+        .authorize(&ci, &req("GET", "/api/v1/namespaces/dev/pods"))
+        .is_allowed());
 }
 
 #[test]
 fn rule_matching_handles_names_subresources_and_url_prefixes() {
     let mut r = rule(&[""], &["configmaps"], &["get", "update"]);
     r.resource_names = Some(vec!["app".into()]);
-    assert!(rule_allows(&req("GET", "/api/v1/namespaces/d/configmaps/app"), &r));
-    assert!(!rule_allows(&req("GET", "/api/v1/namespaces/d/configmaps/other"), &r));
-    assert!(!rule_allows(&req("GET", "/api/v1/namespaces/d/configmaps"), &r));
+    assert!(rule_allows(
+        &req("GET", "/api/v1/namespaces/d/configmaps/app"),
+        &r
+    ));
+    assert!(!rule_allows(
+        &req("GET", "/api/v1/namespaces/d/configmaps/other"),
+        &r
+    ));
+    assert!(!rule_allows(
+        &req("GET", "/api/v1/namespaces/d/configmaps"),
+        &r
+    ));
     let logs = rule(&[""], &["pods/log"], &["get"]);
-    assert!(rule_allows(&req("GET", "/api/v1/namespaces/d/pods/p/log"), &logs));
-    assert!(!rule_allows(&req("GET", "/api/v1/namespaces/d/pods/p"), &logs));
+    assert!(rule_allows(
+        &req("GET", "/api/v1/namespaces/d/pods/p/log"),
+        &logs
+    ));
+    assert!(!rule_allows(
+        &req("GET", "/api/v1/namespaces/d/pods/p"),
+        &logs
+    ));
     let scale = rule(&["*"], &["*/scale"], &["*"]);
-    assert!(rule_allows(&req("PUT", "/apis/apps/v1/namespaces/d/deployments/x/scale"), &scale));
-    assert!(!rule_allows(&req("PUT", "/apis/apps/v1/namespaces/d/deployments/x"), &scale));
+    assert!(rule_allows(
+        &req("PUT", "/apis/apps/v1/namespaces/d/deployments/x/scale"),
+        &scale
+    ));
+    assert!(!rule_allows(
+        &req("PUT", "/apis/apps/v1/namespaces/d/deployments/x"),
+        &scale
+    ));
     let paths = PolicyRule {
         non_resource_urls: Some(vec!["/logs/*".into(), "/metrics".into()]),
         verbs: vec!["get".into()],
@@ -230,26 +392,60 @@ fn roles_bound_in_one_namespace_apply_only_there() {
         },
         rules: Some(vec![rule(&[""], &["secrets"], &["get"])]),
     });
-    let u = Subject { kind: "Group".into(), name: "devs".into(), ..Subject::default() };
+    let u = Subject {
+        kind: "Group".into(),
+        name: "devs".into(),
+        ..Subject::default()
+    };
     bind(&mut p, "a", "r", "Role", "reader", u.clone());
     bind(&mut p, "b", "r", "Role", "reader", u);
     let dev = user("x", &["devs"]);
-    assert!(p.authorize(&dev, &req("GET", "/api/v1/namespaces/a/secrets/s")).is_allowed());
+    assert!(p
+        .authorize(&dev, &req("GET", "/api/v1/namespaces/a/secrets/s"))
+        .is_allowed());
     // The binding in b refers to a Role "reader" in b, which does not exist.
-    assert!(!p.authorize(&dev, &req("GET", "/api/v1/namespaces/b/secrets/s")).is_allowed());
-    assert_eq!(p.rules_for(&dev, "a").len(), p.rules_for(&dev, "b").len() + 1);
+    assert!(!p
+        .authorize(&dev, &req("GET", "/api/v1/namespaces/b/secrets/s"))
+        .is_allowed());
+    assert_eq!(
+        p.rules_for(&dev, "a").len(),
+        p.rules_for(&dev, "b").len() + 1
+    );
 }
 
 #[test]
 fn escalation_is_refused_unless_held_or_escalate_or_bind() {
     let mut p = bootstrapped();
-    bind(&mut p, "dev", "ci", "ClusterRole", "edit", sa_subject("dev", "ci"));
-    bind(&mut p, "dev", "boss", "ClusterRole", "admin", Subject { kind: "User".into(), name: "boss".into(), ..Subject::default() });
+    bind(
+        &mut p,
+        "dev",
+        "ci",
+        "ClusterRole",
+        "edit",
+        sa_subject("dev", "ci"),
+    );
+    bind(
+        &mut p,
+        "dev",
+        "boss",
+        "ClusterRole",
+        "admin",
+        Subject {
+            kind: "User".into(),
+            name: "boss".into(),
+            ..Subject::default()
+        },
+    );
     let ci = sa("dev", "ci");
     let boss = user("boss", &[]);
     let secrets = [rule(&[""], &["secrets"], &["get"])];
     let nodes = [rule(&[""], &["nodes"], &["get"])];
-    let role = |rules: &'static [PolicyRule]| Grant::Role { resource: "roles", namespace: "dev", name: "r", rules };
+    let role = |rules: &'static [PolicyRule]| Grant::Role {
+        resource: "roles",
+        namespace: "dev",
+        name: "r",
+        rules,
+    };
     let secrets: &'static [PolicyRule] = Box::leak(Box::new(secrets));
     let nodes: &'static [PolicyRule] = Box::leak(Box::new(nodes));
     assert!(escalation::check(&p, &ci, &role(secrets)).is_ok());
@@ -258,22 +454,50 @@ fn escalation_is_refused_unless_held_or_escalate_or_bind() {
         err,
         "user \"system:serviceaccount:dev:ci\" (groups=[\"system:serviceaccounts\" \"system:serviceaccounts:dev\" \"system:authenticated\"]) is attempting to grant RBAC permissions not currently held:\n{APIGroups:[\"\"], Resources:[\"nodes\"], Verbs:[\"get\"]}"
     );
-    let to_admin = Grant::Binding { namespace: "dev", role_kind: "ClusterRole", role_name: "admin" };
-    assert!(escalation::check(&p, &ci, &to_admin).is_err(), "edit cannot grant admin");
-    assert!(escalation::check(&p, &boss, &to_admin).is_ok(), "admin holds admin's rules");
-    let to_cluster_admin = Grant::Binding { namespace: "dev", role_kind: "ClusterRole", role_name: "cluster-admin" };
+    let to_admin = Grant::Binding {
+        namespace: "dev",
+        role_kind: "ClusterRole",
+        role_name: "admin",
+    };
+    assert!(
+        escalation::check(&p, &ci, &to_admin).is_err(),
+        "edit cannot grant admin"
+    );
+    assert!(
+        escalation::check(&p, &boss, &to_admin).is_ok(),
+        "admin holds admin's rules"
+    );
+    let to_cluster_admin = Grant::Binding {
+        namespace: "dev",
+        role_kind: "ClusterRole",
+        role_name: "cluster-admin",
+    };
     assert!(escalation::check(&p, &boss, &to_cluster_admin).is_err());
     assert!(escalation::check(&p, &user("root", &["system:masters"]), &to_cluster_admin).is_ok());
     // `bind` on the one role lifts the check for it.
     p.put_cluster_role(ClusterRole {
-        metadata: ObjectMeta { name: Some("binder".into()), ..ObjectMeta::default() },
+        metadata: ObjectMeta {
+            name: Some("binder".into()),
+            ..ObjectMeta::default()
+        },
         rules: Some(vec![PolicyRule {
             resource_names: Some(vec!["cluster-admin".into()]),
             ..rule(&[RBAC_GROUP], &["clusterroles"], &["bind"])
         }]),
         aggregation_rule: None,
     });
-    bind(&mut p, "dev", "binder", "ClusterRole", "binder", Subject { kind: "User".into(), name: "boss".into(), ..Subject::default() });
+    bind(
+        &mut p,
+        "dev",
+        "binder",
+        "ClusterRole",
+        "binder",
+        Subject {
+            kind: "User".into(),
+            name: "boss".into(),
+            ..Subject::default()
+        },
+    );
     assert!(escalation::check(&p, &boss, &to_cluster_admin).is_ok());
 }
 
@@ -281,16 +505,29 @@ fn escalation_is_refused_unless_held_or_escalate_or_bind() {
 fn impersonation_needs_its_own_permission() {
     let p = bootstrapped();
     let h = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     };
     let admin = user("admin", &["system:masters"]);
     let as_jane = h(&[("impersonate-user", "jane"), ("impersonate-group", "devs")]);
     let got = impersonate(&p, &admin, &as_jane).unwrap().unwrap();
     assert_eq!(got.name, "jane");
-    assert_eq!(got.groups, vec!["devs".to_string(), "system:authenticated".to_string()]);
+    assert_eq!(
+        got.groups,
+        vec!["devs".to_string(), "system:authenticated".to_string()]
+    );
     let as_sa = h(&[("impersonate-user", "system:serviceaccount:dev:ci")]);
     let got = impersonate(&p, &admin, &as_sa).unwrap().unwrap();
-    assert_eq!(got.groups, ["system:serviceaccounts", "system:serviceaccounts:dev", "system:authenticated"]);
+    assert_eq!(
+        got.groups,
+        [
+            "system:serviceaccounts",
+            "system:serviceaccounts:dev",
+            "system:authenticated"
+        ]
+    );
     match impersonate(&p, &user("bob", &[]), &as_jane) {
         Err(ImpersonationError::Forbidden(status)) => assert_eq!(
             status["message"],
@@ -309,9 +546,76 @@ fn impersonation_needs_its_own_permission() {
 fn nodes_hold_the_node_rules() {
     let p = bootstrapped();
     let node = user("system:node:n1", &["system:nodes"]);
-    assert!(p.authorize(&node, &req("PATCH", "/api/v1/nodes/n1/status")).is_allowed());
-    assert!(p.authorize(&node, &req("POST", "/api/v1/namespaces/d/serviceaccounts/default/token")).is_allowed());
-    assert!(p.authorize(&node, &req("GET", "/apis/discovery.k8s.io/v1/endpointslices")).is_allowed());
-    assert!(!p.authorize(&node, &req("DELETE", "/api/v1/namespaces/d/secrets/s")).is_allowed());
-    assert!(!p.authorize(&node, &req("POST", "/apis/apps/v1/namespaces/d/deployments")).is_allowed());
+    assert!(p
+        .authorize(&node, &req("PATCH", "/api/v1/nodes/n1/status"))
+        .is_allowed());
+    assert!(p
+        .authorize(
+            &node,
+            &req("POST", "/api/v1/namespaces/d/serviceaccounts/default/token")
+        )
+        .is_allowed());
+    assert!(p
+        .authorize(
+            &node,
+            &req("GET", "/apis/discovery.k8s.io/v1/endpointslices")
+        )
+        .is_allowed());
+    assert!(!p
+        .authorize(&node, &req("DELETE", "/api/v1/namespaces/d/secrets/s"))
+        .is_allowed());
+    assert!(!p
+        .authorize(
+            &node,
+            &req("POST", "/apis/apps/v1/namespaces/d/deployments")
+        )
+        .is_allowed());
+}
+
+#[test]
+fn the_subject_index_follows_updates_and_removals() {
+    let mut p = bootstrapped();
+    let jane = user("jane", &["devs"]);
+    let pods = req("GET", "/api/v1/namespaces/dev/pods");
+    let as_user = Subject {
+        kind: "User".into(),
+        name: "jane".into(),
+        ..Subject::default()
+    };
+    let as_group = Subject {
+        kind: "Group".into(),
+        name: "devs".into(),
+        ..Subject::default()
+    };
+    bind(&mut p, "dev", "b", "ClusterRole", "view", as_user);
+    assert!(p.authorize(&jane, &pods).is_allowed());
+    // The same binding now names someone else: jane's entry must be gone.
+    bind(
+        &mut p,
+        "dev",
+        "b",
+        "ClusterRole",
+        "view",
+        sa_subject("dev", "ci"),
+    );
+    assert!(!p.authorize(&jane, &pods).is_allowed());
+    assert!(p.authorize(&sa("dev", "ci"), &pods).is_allowed());
+    bind(&mut p, "dev", "g", "ClusterRole", "view", as_group);
+    assert!(p.authorize(&jane, &pods).is_allowed());
+    p.remove_role_binding("dev", "g");
+    assert!(!p.authorize(&jane, &pods).is_allowed());
+    // A ServiceAccount subject without a namespace means the binding's.
+    bind(
+        &mut p,
+        "dev",
+        "sa",
+        "ClusterRole",
+        "view",
+        Subject {
+            kind: "ServiceAccount".into(),
+            name: "x".into(),
+            ..Subject::default()
+        },
+    );
+    assert!(p.authorize(&sa("dev", "x"), &pods).is_allowed());
 }

@@ -258,6 +258,8 @@ pub fn main() -> anyhow::Result<()> {
 }
 
 async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
+    // Without a CA file the agent does not know its cluster, and labels by node name only.
+    let mut cluster = String::new();
     let client = match (&args.server, &args.token) {
         (Some(server), Some(token)) => {
             let mut config = kube::Config::new(server.parse()?);
@@ -267,6 +269,10 @@ async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
                     let pem = std::fs::read(ca)?;
                     let ders = rustls_pemfile::certs(&mut pem.as_slice())
                         .collect::<Result<Vec<_>, _>>()?;
+                    cluster = ders
+                        .first()
+                        .map(|d| crate::components::cluster_id(d))
+                        .unwrap_or_default();
                     config.root_cert = Some(ders.into_iter().map(|d| d.to_vec()).collect());
                 }
                 None => {
@@ -284,6 +290,7 @@ async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
     let mut cfg =
         ferrokube_kubelet::AgentConfig::new(&args.node_name, std::path::absolute(&args.data_dir)?);
     cfg.no_image_pull = args.no_image_pull;
+    cfg.cluster_id = cluster;
     // An agent on another machine must be reachable: listening on the node IP by default.
     let address = args
         .address

@@ -34,6 +34,7 @@ pub async fn spawn_agent(
     };
     let mut cfg = ferrokube_kubelet::AgentConfig::new(node_name, args.data_dir.join("agent"));
     cfg.no_image_pull = args.no_image_pull;
+    cfg.cluster_id = cluster_id(started.pki.ca_cert_der());
     cfg.proxy = proxy_config(&cfg.node_name, &args.service_cidr, args.no_proxy);
     let dns_ip = crate::cluster_dns::cluster_dns_ip(args).into();
     cfg.dns = ferrokube_kubelet::PodDnsConfig::new(vec![dns_ip], &args.cluster_domain);
@@ -42,6 +43,15 @@ pub async fn spawn_agent(
             tracing::error!("node agent stopped (is the Docker engine reachable?): {e:#}");
         }
     }))
+}
+
+/// The cluster's identity as container labels carry it: the first 16 hex digits of the
+/// SHA-256 of the cluster CA certificate (DER), the same for the embedded agent and agents
+/// joined with `--ca-file`.
+pub fn cluster_id(ca_der: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(ca_der);
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The service proxy of a node agent: its own nft table, the service CIDR routed onto the

@@ -137,3 +137,59 @@ async fn pods_survive_an_api_server_outage_and_status_catches_up() {
     );
     drop(agent);
 }
+
+/// Two clusters on one engine with the same node name: each agent owns only its own cluster's
+/// containers (they carry the cluster's identity), so the second agent's start-up sweep of
+/// "orphans" leaves the first cluster's pod running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clusters_sharing_an_engine_and_a_node_name_keep_their_own_containers() {
+    let (_serial, _sweep, first, node) = cluster("e2e-twin").await;
+    let pods_a: Api<Pod> = Api::namespaced(first.client().await, "default");
+    let sleeper = |name: &str| {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+               "spec": {"terminationGracePeriodSeconds": 1,
+                        "containers": [{"name": "c", "image": "busybox", "command": ["sleep", "3600"]}]}})
+    };
+    create(&pods_a, sleeper("a")).await;
+    let a = wait_pod(&pods_a, "a", "Running", running).await;
+
+    // The second cluster's agent claims the same node name (no proxy: the nft table is named
+    // after the node, and one per host is enough for this test).
+    let second = TestCluster::start_with(
+        support::ClusterOptions::default()
+            .with_agent()
+            .arg("--node-name")
+            .arg(&node)
+            .arg("--no-proxy"),
+    )
+    .await;
+    let pods_b: Api<Pod> = Api::namespaced(second.client().await, "default");
+    create(&pods_b, sleeper("b")).await;
+    let b = wait_pod(&pods_b, "b", "Running", running).await;
+
+    // Both agents have synced and swept by now; neither touched the other's containers.
+    assert_eq!(engine_state(&uid(&a), "c").as_deref(), Some("running"));
+    assert_eq!(engine_state(&uid(&b), "c").as_deref(), Some("running"));
+    let labels = |p: &Pod| {
+        let ids = docker_ids(&format!("label=io.kubernetes.pod.uid={}", uid(p)));
+        let out = Command::new("docker")
+            .args([
+                "inspect",
+                "--format",
+                "{{index .Config.Labels \"io.ferrokube.cluster\"}}",
+                &ids[0],
+            ])
+            .output()
+            .expect("docker inspect");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let (cluster_a, cluster_b) = (labels(&a), labels(&b));
+    assert_eq!(cluster_a.len(), 16, "cluster label {cluster_a:?}");
+    assert_ne!(cluster_a, cluster_b);
+    drop(second);
+    assert_eq!(
+        engine_state(&uid(&a), "c").as_deref(),
+        Some("running"),
+        "stopping the second cluster's agent left the first one's pod alone"
+    );
+}

@@ -13,7 +13,7 @@ use kube::runtime::watcher;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
-use crate::naming::{LABEL_NODE, LABEL_POD_UID};
+use crate::naming::LABEL_POD_UID;
 use crate::node::{self, MachineFacts, NodeSettings};
 use crate::pod_worker::{run_worker, NodeContext, PodUpdate, PodWorker, WorkerDeps};
 use crate::runtime::ContainerRuntime;
@@ -27,6 +27,9 @@ pub const DEFAULT_PAUSE_IMAGE: &str = "busybox:latest";
 pub struct AgentConfig {
     /// Node name (several agents with different names may share one engine).
     pub node_name: String,
+    /// The cluster's identity (a digest of its CA), labelled on every container so that
+    /// clusters sharing an engine never touch each other's; empty: unknown.
+    pub cluster_id: String,
     /// Where per-pod directories live.
     pub data_dir: PathBuf,
     /// Never ask the engine to pull (also `FERROKUBE_NO_IMAGE_PULL=1`).
@@ -54,6 +57,7 @@ impl AgentConfig {
     pub fn new(node_name: impl Into<String>, data_dir: impl Into<PathBuf>) -> Self {
         Self {
             node_name: node_name.into(),
+            cluster_id: String::new(),
             data_dir: data_dir.into(),
             no_image_pull: no_image_pull_from_env(),
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -109,6 +113,7 @@ pub async fn run_agent_with(
         ServerState {
             runtime: runtime.clone(),
             node_name: cfg.node_name.clone(),
+            cluster_id: cfg.cluster_id.clone(),
         },
     )
     .await?;
@@ -128,6 +133,7 @@ pub async fn run_agent_with(
     tracing::info!(node = %cfg.node_name, kubelet = %bound, "node agent starting");
     let ctx = Arc::new(NodeContext {
         node_name: cfg.node_name.clone(),
+        cluster_id: cfg.cluster_id.clone(),
         data_dir: cfg.data_dir.clone(),
         no_image_pull: cfg.no_image_pull,
         pause_image: cfg.pause_image.clone(),
@@ -151,9 +157,13 @@ pub async fn run_agent_with(
         .clone()
         .map(|p| crate::proxy::spawn(client.clone(), p, cfg.node_name.clone()));
     let heartbeat = tokio::spawn(heartbeat_loop(client.clone(), settings, facts));
+    let owner = crate::naming::Owner {
+        cluster: &cfg.cluster_id,
+        node: &cfg.node_name,
+    };
     let events = tokio::spawn(engine_events(
         runtime.clone(),
-        cfg.node_name.clone(),
+        owner.selector(),
         workers.clone(),
     ));
     let pods = tokio::spawn(watch_pods(client, deps, workers.clone(), stop_rx));
@@ -214,9 +224,13 @@ async fn heartbeat_loop(client: kube::Client, settings: NodeSettings, facts: Mac
     }
 }
 
-async fn engine_events(runtime: Arc<dyn ContainerRuntime>, node: String, workers: Workers) {
+async fn engine_events(
+    runtime: Arc<dyn ContainerRuntime>,
+    owner: Vec<(String, String)>,
+    workers: Workers,
+) {
     loop {
-        let mut stream = runtime.events(&[(LABEL_NODE.to_string(), node.clone())]);
+        let mut stream = runtime.events(&owner);
         while let Some(ev) = stream.next().await {
             let Ok(ev) = ev else { break };
             if let Some(uid) = ev.labels.get(LABEL_POD_UID) {
@@ -325,7 +339,7 @@ async fn watch_pods(
 async fn remove_orphans(deps: &WorkerDeps, workers: &Workers, known: &HashSet<String>) {
     let containers = match deps
         .runtime
-        .list_containers(&[(LABEL_NODE.to_string(), deps.node.node_name.clone())])
+        .list_containers(&deps.node.owner().selector())
         .await
     {
         Ok(c) => c,

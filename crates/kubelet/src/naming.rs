@@ -12,6 +12,9 @@ pub const LABEL_POD_NAMESPACE: &str = "io.kubernetes.pod.namespace";
 pub const LABEL_CONTAINER_NAME: &str = "io.kubernetes.container.name";
 /// Label: node whose agent owns the container (several agents may share one engine).
 pub const LABEL_NODE: &str = "io.ferrokube.node";
+/// Label: the cluster whose agent owns the container (a digest of the cluster CA), so that
+/// clusters sharing one engine never touch each other's containers, whatever their node names.
+pub const LABEL_CLUSTER: &str = "io.ferrokube.cluster";
 /// Label: restart attempt number of this container.
 pub const LABEL_ATTEMPT: &str = "io.ferrokube.attempt";
 /// Label: role of the container in the pod (`sandbox`, `init`, `app`).
@@ -53,6 +56,26 @@ pub struct PodRef {
     pub uid: String,
 }
 
+/// Which agent owns a container: its cluster and node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner<'a> {
+    /// The cluster's identity (empty: unknown, matches containers of any cluster).
+    pub cluster: &'a str,
+    /// The node name.
+    pub node: &'a str,
+}
+
+impl Owner<'_> {
+    /// The label filter selecting exactly this owner's containers.
+    pub fn selector(&self) -> Vec<(String, String)> {
+        let mut labels = vec![(LABEL_NODE.to_string(), self.node.to_string())];
+        if !self.cluster.is_empty() {
+            labels.push((LABEL_CLUSTER.to_string(), self.cluster.to_string()));
+        }
+        labels
+    }
+}
+
 /// `k8s_<container>_<pod>_<ns>_<uid>_<attempt>`.
 pub fn container_name(container: &str, pod: &PodRef, attempt: u32) -> String {
     format!(
@@ -63,21 +86,22 @@ pub fn container_name(container: &str, pod: &PodRef, attempt: u32) -> String {
 
 /// Labels put on every container of a pod.
 pub fn container_labels(
-    node: &str,
+    owner: Owner<'_>,
     pod: &PodRef,
     container: &str,
     role: Role,
     attempt: u32,
 ) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (LABEL_NODE.to_string(), node.to_string()),
+    let mut labels: BTreeMap<String, String> = owner.selector().into_iter().collect();
+    labels.extend([
         (LABEL_POD_UID.to_string(), pod.uid.clone()),
         (LABEL_POD_NAME.to_string(), pod.name.clone()),
         (LABEL_POD_NAMESPACE.to_string(), pod.namespace.clone()),
         (LABEL_CONTAINER_NAME.to_string(), container.to_string()),
         (LABEL_ROLE.to_string(), role.as_str().to_string()),
         (LABEL_ATTEMPT.to_string(), attempt.to_string()),
-    ])
+    ]);
+    labels
 }
 
 /// Attempt number recorded in a container's labels (0 when missing or garbled).
@@ -103,7 +127,17 @@ mod tests {
             container_name("nginx", &pod, 2),
             "k8s_nginx_web_default_u-1_2"
         );
-        let labels = container_labels("n1", &pod, "nginx", Role::App, 2);
+        let labels = container_labels(
+            Owner {
+                cluster: "c1",
+                node: "n1",
+            },
+            &pod,
+            "nginx",
+            Role::App,
+            2,
+        );
+        assert_eq!(labels[LABEL_CLUSTER], "c1");
         assert_eq!(labels[LABEL_NODE], "n1");
         assert_eq!(attempt_of(&labels), 2);
         assert_eq!(attempt_of(&BTreeMap::new()), 0);

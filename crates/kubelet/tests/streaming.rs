@@ -53,6 +53,7 @@ async fn fixture() -> Fixture {
         ServerState {
             runtime: rt,
             node_name: node,
+            cluster_id: "docker-tests".into(),
         },
     )
     .await

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Container, Pod};
 
-use crate::naming::{container_labels, container_name, PodRef, Role, SANDBOX_CONTAINER};
+use crate::naming::{container_labels, container_name, Owner, PodRef, Role, SANDBOX_CONTAINER};
 use crate::quantity;
 use crate::runtime::{BindMount, ContainerConfig, NetworkMode};
 
@@ -13,7 +13,7 @@ pub const PAUSE_COMMAND: &str = "trap 'exit 0' TERM INT; sleep 2147483647 & wait
 
 /// Config of the pod's pause (sandbox) container.
 pub fn sandbox_config(
-    node: &str,
+    owner: Owner<'_>,
     pod: &Pod,
     pod_ref: &PodRef,
     image: &str,
@@ -31,7 +31,7 @@ pub fn sandbox_config(
         image: image.to_string(),
         entrypoint: vec!["/bin/sh".into(), "-c".into()],
         args: vec![PAUSE_COMMAND.into()],
-        labels: container_labels(node, pod_ref, SANDBOX_CONTAINER, Role::Sandbox, attempt),
+        labels: container_labels(owner, pod_ref, SANDBOX_CONTAINER, Role::Sandbox, attempt),
         network: Some(if host_network {
             NetworkMode::Host
         } else {
@@ -68,7 +68,7 @@ pub struct Resolved {
 
 /// Config of an app or init container.
 pub fn container_config(
-    node: &str,
+    owner: Owner<'_>,
     pod: &Pod,
     pod_ref: &PodRef,
     c: &Container,
@@ -111,7 +111,7 @@ pub fn container_config(
         entrypoint: crate::env::expand_all(c.command.as_deref().unwrap_or_default(), &env),
         args: crate::env::expand_all(c.args.as_deref().unwrap_or_default(), &env),
         working_dir: c.working_dir.clone().filter(|w| !w.is_empty()),
-        labels: container_labels(node, pod_ref, &c.name, role, attempt),
+        labels: container_labels(owner, pod_ref, &c.name, role, attempt),
         mounts: resolved.mounts,
         network: Some(NetworkMode::Container(resolved.sandbox_id)),
         hostname: None,
@@ -132,6 +132,11 @@ pub fn container_config(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    const OWNER: Owner<'static> = Owner {
+        cluster: "c1",
+        node: "n1",
+    };
 
     #[test]
     fn resources_and_security_map_to_engine_settings() {
@@ -160,7 +165,7 @@ mod tests {
             mounts: vec![],
             sandbox_id: "sb".into(),
         };
-        let cfg = container_config("n1", &pod, &pr, &c, Role::App, 3, resolved);
+        let cfg = container_config(OWNER, &pod, &pr, &c, Role::App, 3, resolved);
         assert_eq!(cfg.name, "k8s_c_p_ns_u_3");
         assert_eq!(cfg.args, vec!["echo hi".to_string()]);
         assert_eq!(cfg.memory_limit, Some(64 << 20));
@@ -170,7 +175,7 @@ mod tests {
         assert!(cfg.read_only_rootfs && cfg.tty && cfg.stdin);
         assert_eq!(cfg.network, Some(NetworkMode::Container("sb".into())));
 
-        let sb = sandbox_config("n1", &pod, &pr, "busybox:latest", 0);
+        let sb = sandbox_config(OWNER, &pod, &pr, "busybox:latest", 0);
         assert_eq!(sb.name, "k8s_POD_p_ns_u_0");
         assert_eq!(sb.hostname.as_deref(), Some("p"));
         assert_eq!(sb.network, Some(NetworkMode::Bridge));

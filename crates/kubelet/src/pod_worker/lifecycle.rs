@@ -250,7 +250,7 @@ impl PodWorker {
             sandbox_id: sandbox.id.clone(),
         };
         let cfg = super::container_config(
-            &self.deps.node.node_name,
+            self.deps.node.owner(),
             &pod,
             &self.pod_ref,
             spec,

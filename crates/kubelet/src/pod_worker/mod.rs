@@ -20,7 +20,7 @@ use tokio::sync::{watch, Notify};
 use crate::downward::NodeResources;
 use crate::env::ObjectSource;
 use crate::error::Result;
-use crate::naming::{attempt_of, PodRef, Role, LABEL_NODE, LABEL_POD_UID};
+use crate::naming::{attempt_of, Owner, PodRef, Role, LABEL_POD_UID};
 use crate::probes::ProbeManager;
 use crate::runtime::{ContainerInfo, ContainerRuntime, ContainerState};
 use crate::status::{compute_status, instances, sandboxes, StatusInput, Waiting};
@@ -31,6 +31,8 @@ use crate::volumes::{HostVolume, TokenSource};
 pub struct NodeContext {
     /// This node's name (label on every container it owns).
     pub node_name: String,
+    /// The cluster's identity (label on every container it owns; empty: unknown).
+    pub cluster_id: String,
     /// Root of per-pod directories (`<data_dir>/pods/<uid>`).
     pub data_dir: PathBuf,
     /// Never ask the engine to pull.
@@ -45,6 +47,16 @@ pub struct NodeContext {
     pub memory_root: PathBuf,
     /// What pods' resolv.conf and hosts files are made from.
     pub dns: crate::pod_dns::PodDnsConfig,
+}
+
+impl NodeContext {
+    /// Who owns this node's containers.
+    pub fn owner(&self) -> Owner<'_> {
+        Owner {
+            cluster: &self.cluster_id,
+            node: &self.node_name,
+        }
+    }
 }
 
 /// Collaborators of a pod worker.
@@ -156,10 +168,13 @@ impl PodWorker {
     async fn list(&self) -> Result<Vec<ContainerInfo>> {
         self.deps
             .runtime
-            .list_containers(&[
-                (LABEL_POD_UID.to_string(), self.pod_ref.uid.clone()),
-                (LABEL_NODE.to_string(), self.deps.node.node_name.clone()),
-            ])
+            .list_containers(
+                &[
+                    vec![(LABEL_POD_UID.to_string(), self.pod_ref.uid.clone())],
+                    self.deps.node.owner().selector(),
+                ]
+                .concat(),
+            )
             .await
     }
 
@@ -291,7 +306,7 @@ impl PodWorker {
             .map(|s| attempt_of(&s.labels) + 1)
             .unwrap_or(0);
         let cfg = sandbox_config(
-            &self.deps.node.node_name,
+            self.deps.node.owner(),
             &self.pod,
             &self.pod_ref,
             &image,

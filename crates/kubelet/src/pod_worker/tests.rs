@@ -73,6 +73,7 @@ fn harness(pod: serde_json::Value, no_pull: bool) -> Harness {
         api: api.clone(),
         node: Arc::new(NodeContext {
             node_name: "node-a".into(),
+            cluster_id: "cluster-a".into(),
             data_dir: tmp.path().to_path_buf(),
             no_image_pull: no_pull,
             pause_image: "busybox:latest".into(),

@@ -23,7 +23,7 @@ use axum::routing::{any, get};
 use axum::Router;
 
 use crate::naming::{
-    attempt_of, LABEL_CONTAINER_NAME, LABEL_NODE, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_ROLE,
+    attempt_of, LABEL_CONTAINER_NAME, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_ROLE,
 };
 use crate::runtime::{ContainerInfo, ContainerRuntime};
 
@@ -34,6 +34,8 @@ pub struct ServerState {
     pub runtime: Arc<dyn ContainerRuntime>,
     /// Node whose containers this server exposes.
     pub node_name: String,
+    /// The cluster those containers belong to (empty: unknown).
+    pub cluster_id: String,
 }
 
 /// A Kubernetes `Status` error response.
@@ -75,6 +77,13 @@ pub fn query_flag(q: &[(String, String)], keys: &[&str]) -> bool {
 }
 
 impl ServerState {
+    fn owner(&self) -> crate::naming::Owner<'_> {
+        crate::naming::Owner {
+            cluster: &self.cluster_id,
+            node: &self.node_name,
+        }
+    }
+
     /// Every engine container of the pod (any attempt), owned by this node.
     pub async fn pod_containers(
         &self,
@@ -82,11 +91,16 @@ impl ServerState {
         pod: &str,
     ) -> Result<Vec<ContainerInfo>, Response> {
         self.runtime
-            .list_containers(&[
-                (LABEL_NODE.to_string(), self.node_name.clone()),
-                (LABEL_POD_NAMESPACE.to_string(), ns.to_string()),
-                (LABEL_POD_NAME.to_string(), pod.to_string()),
-            ])
+            .list_containers(
+                &[
+                    self.owner().selector(),
+                    vec![
+                        (LABEL_POD_NAMESPACE.to_string(), ns.to_string()),
+                        (LABEL_POD_NAME.to_string(), pod.to_string()),
+                    ],
+                ]
+                .concat(),
+            )
             .await
             .map_err(|e| {
                 status_error(

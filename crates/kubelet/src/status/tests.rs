@@ -34,7 +34,16 @@ fn info(name: &str, attempt: u32, state: ContainerState, code: Option<i64>) -> C
         name: format!("k8s_{name}_{attempt}"),
         image: "busybox".into(),
         image_id: "sha256:1".into(),
-        labels: container_labels("n", &pr, name, role, attempt),
+        labels: container_labels(
+            crate::naming::Owner {
+                cluster: "",
+                node: "n",
+            },
+            &pr,
+            name,
+            role,
+            attempt,
+        ),
         state,
         exit_code: code,
         oom_killed: false,

@@ -107,6 +107,7 @@ pub fn deps(
         api,
         node: Arc::new(NodeContext {
             node_name: node.to_string(),
+            cluster_id: "docker-tests".into(),
             data_dir: dir.to_path_buf(),
             no_image_pull: true,
             pause_image: "busybox:latest".into(),

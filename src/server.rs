@@ -103,6 +103,7 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
     let mut registry = Registry::new(store);
     registry.service_ranges = opts.service_ranges.clone();
     ensure_system_namespaces(&registry).await?;
+    crate::registry::claims::ensure_default_class(&registry).await?;
     let state = Arc::new(AppState {
         registry,
         authenticator: Authenticator::from_pki(&pki)?,

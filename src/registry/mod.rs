@@ -2,6 +2,7 @@
 //! descriptor table. HTTP specifics live in `http`; this module speaks in objects and `ApiError`s.
 
 pub mod admit;
+pub mod claims;
 pub mod descriptor;
 pub mod filter;
 pub mod hooks;

@@ -119,6 +119,10 @@ async fn static_binding_phases_events_and_retain() {
         ),
     )
     .await;
+    // The controller picks among the volumes it has seen: let it see all of them first.
+    for name in ["big", "small", "fast", "reserved"] {
+        wait_volume(&pvs, name, "Available").await;
+    }
 
     create(&pvcs, pvc("data", "500Mi", json!({}))).await;
     let data = wait_claim(&pvcs, "data", "Bound").await;

@@ -282,7 +282,10 @@ async fn claim_admission_defaults_the_class_and_guards_updates() {
 
     // No class → the default; an explicit "" stays classless.
     let mut plain = pvc("plain", "1Gi", json!({}));
-    plain["spec"].as_object_mut().unwrap().remove("storageClassName");
+    plain["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("storageClassName");
     let plain: PersistentVolumeClaim = create(&pvcs, plain).await;
     assert_eq!(
         plain.spec.unwrap().storage_class_name.as_deref(),
@@ -290,10 +293,19 @@ async fn claim_admission_defaults_the_class_and_guards_updates() {
     );
 
     // A static volume of a class without expansion.
-    let fixed = json!({"metadata": {"name": "fixed"}, "provisioner": "kubernetes.io/no-provisioner"});
+    let fixed =
+        json!({"metadata": {"name": "fixed"}, "provisioner": "kubernetes.io/no-provisioner"});
     create(&classes, fixed).await;
-    create(&pvs, pv("rigid", "1Gi", json!({"storageClassName": "fixed"}))).await;
-    create(&pvcs, pvc("stiff", "1Gi", json!({"storageClassName": "fixed"}))).await;
+    create(
+        &pvs,
+        pv("rigid", "1Gi", json!({"storageClassName": "fixed"})),
+    )
+    .await;
+    create(
+        &pvcs,
+        pvc("stiff", "1Gi", json!({"storageClassName": "fixed"})),
+    )
+    .await;
     wait_claim(&pvcs, "stiff", "Bound").await;
 
     let pp = kube::api::PatchParams::default();
@@ -339,5 +351,8 @@ async fn claim_admission_defaults_the_class_and_guards_updates() {
     let stiff = pvcs.get("stiff").await.unwrap();
     let spec = stiff.spec.unwrap();
     assert_eq!(spec.access_modes.unwrap(), vec!["ReadWriteOnce".to_owned()]);
-    assert_eq!(spec.resources.unwrap().requests.unwrap()["storage"].0, "1Gi");
+    assert_eq!(
+        spec.resources.unwrap().requests.unwrap()["storage"].0,
+        "1Gi"
+    );
 }

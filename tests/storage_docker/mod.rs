@@ -71,8 +71,14 @@ async fn local_path_claims_provision_persist_grow_and_go() {
         .lines()
         .find(|l| l.starts_with("local-path"))
         .unwrap_or_else(|| panic!("no local-path class:\n{classes}"));
-    assert!(line.contains("(default)") && line.contains("ferrokube.io/local-path"), "{line}");
-    assert!(line.contains("WaitForFirstConsumer") && line.contains("Delete"), "{line}");
+    assert!(
+        line.contains("(default)") && line.contains("ferrokube.io/local-path"),
+        "{line}"
+    );
+    assert!(
+        line.contains("WaitForFirstConsumer") && line.contains("Delete"),
+        "{line}"
+    );
 
     let dir = c.data_dir();
     let claim = write(&dir, "claim.yaml", CLAIM);
@@ -88,14 +94,30 @@ async fn local_path_claims_provision_persist_grow_and_go() {
     wait_pod(&pods, "db", "Running", running).await;
 
     let bound = pvcs.get("data").await.expect("claim");
-    assert_eq!(bound.status.as_ref().unwrap().phase.as_deref(), Some("Bound"));
+    assert_eq!(
+        bound.status.as_ref().unwrap().phase.as_deref(),
+        Some("Bound")
+    );
     let volume = bound.spec.as_ref().unwrap().volume_name.clone().unwrap();
-    assert_eq!(volume, format!("pvc-{}", bound.metadata.uid.as_deref().unwrap()));
+    assert_eq!(
+        volume,
+        format!("pvc-{}", bound.metadata.uid.as_deref().unwrap())
+    );
     let pv = pvs.get(&volume).await.expect("provisioned volume");
     let spec = pv.spec.as_ref().unwrap();
-    assert_eq!(spec.persistent_volume_reclaim_policy.as_deref(), Some("Delete"));
+    assert_eq!(
+        spec.persistent_volume_reclaim_policy.as_deref(),
+        Some("Delete")
+    );
     assert_eq!(spec.storage_class_name.as_deref(), Some("local-path"));
-    let terms = &spec.node_affinity.as_ref().unwrap().required.as_ref().unwrap().node_selector_terms;
+    let terms = &spec
+        .node_affinity
+        .as_ref()
+        .unwrap()
+        .required
+        .as_ref()
+        .unwrap()
+        .node_selector_terms;
     let expr = &terms[0].match_expressions.as_ref().unwrap()[0];
     assert_eq!(
         (expr.key.as_str(), expr.values.as_deref()),
@@ -126,7 +148,10 @@ async fn local_path_claims_provision_persist_grow_and_go() {
         (cap == "2Gi").then_some(())
     })
     .await;
-    assert!(grown.is_some(), "expansion not recorded in the claim's status");
+    assert!(
+        grown.is_some(),
+        "expansion not recorded in the claim's status"
+    );
     let shrink = r#"{"spec":{"resources":{"requests":{"storage":"1Gi"}}}}"#;
     let err = kubectl_fails(&c, &["patch", "pvc", "data", "-p", shrink]);
     assert!(
@@ -142,5 +167,9 @@ async fn local_path_claims_provision_persist_grow_and_go() {
         (pv_gone && !path.exists()).then_some(())
     })
     .await;
-    assert!(gone.is_some(), "volume {volume} or {} left behind", path.display());
+    assert!(
+        gone.is_some(),
+        "volume {volume} or {} left behind",
+        path.display()
+    );
 }

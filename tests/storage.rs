@@ -356,3 +356,67 @@ async fn claim_admission_defaults_the_class_and_guards_updates() {
         "1Gi"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statefulset_claims_follow_the_retention_policy() {
+    use k8s_openapi::api::apps::v1::StatefulSet;
+    let cluster = TestCluster::start().await;
+    let c = cluster.client().await;
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(c.clone(), "default");
+    let sets: Api<StatefulSet> = Api::namespaced(c.clone(), "default");
+    let set = json!({"metadata": {"name": "web"}, "spec": {"replicas": 2,
+        "podManagementPolicy": "Parallel", "serviceName": "web",
+        "selector": {"matchLabels": {"app": "web"}},
+        "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete", "whenScaled": "Delete"},
+        "template": {"metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]}},
+        "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+            "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]}});
+    create(&sets, set).await;
+    let owners = |name: &'static str| {
+        let pvcs = pvcs.clone();
+        async move {
+            let claim = pvcs.get_opt(name).await.ok()??;
+            Some(
+                claim
+                    .owner_references()
+                    .iter()
+                    .map(|r| format!("{}/{}", r.kind, r.name))
+                    .collect::<Vec<_>>(),
+            )
+        }
+    };
+    for name in ["data-web-0", "data-web-1"] {
+        let owned = eventually(WAIT, || async {
+            owners(name)
+                .await
+                .filter(|o| o == &["StatefulSet/web".to_owned()])
+        })
+        .await;
+        assert!(owned.is_some(), "{name} not owned by the set");
+    }
+
+    // Scaled down: the condemned pod's claim goes with it; the other stays.
+    let scale = json!({"spec": {"replicas": 1}});
+    sets.patch(
+        "web",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(scale),
+    )
+    .await
+    .unwrap();
+    let gone = eventually(WAIT, || async {
+        matches!(pvcs.get_opt("data-web-1").await, Ok(None)).then_some(())
+    })
+    .await;
+    assert!(gone.is_some(), "claim of the scaled-down pod kept");
+    assert!(pvcs.get_opt("data-web-0").await.unwrap().is_some());
+
+    // The set goes: so do its claims.
+    sets.delete("web", &DeleteParams::default()).await.unwrap();
+    let gone = eventually(WAIT, || async {
+        matches!(pvcs.get_opt("data-web-0").await, Ok(None)).then_some(())
+    })
+    .await;
+    assert!(gone.is_some(), "claim kept after its set was deleted");
+}

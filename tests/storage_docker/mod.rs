@@ -123,6 +123,20 @@ async fn local_path_claims_provision_persist_grow_and_go() {
         (expr.key.as_str(), expr.values.as_deref()),
         ("kubernetes.io/hostname", Some(&[node.clone()][..]))
     );
+    let events = kubectl_ok(
+        &c,
+        &[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=data",
+        ],
+    );
+    assert!(
+        events.contains("ProvisioningSucceeded")
+            && events.contains(&format!("Successfully provisioned volume {volume}")),
+        "{events}"
+    );
     let path = host_path(&pv);
     assert!(path.starts_with(dir.join("volumes")), "{}", path.display());
     assert_eq!(std::fs::read_to_string(path.join("x")).unwrap(), "hi\n");

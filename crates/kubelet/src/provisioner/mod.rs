@@ -10,6 +10,7 @@
 //! PV. A claim grown beyond its volume (the class allows expansion; admission checked that)
 //! is recorded on the PV's capacity, which the PV controller copies to the claim's status.
 
+mod events;
 mod paths;
 
 use std::path::PathBuf;
@@ -85,9 +86,23 @@ impl LocalPath {
 
     async fn pass(&self, claims: &[Arc<PersistentVolumeClaim>], volumes: &[Arc<PersistentVolume>]) {
         for c in claims.iter().filter(|c| self.wants(c, volumes)) {
-            if let Err(e) = self.provision(c).await {
-                tracing::warn!(claim = %c.name_any(), error = %e, "cannot provision volume");
-            }
+            let (warning, reason, msg) = match self.provision(c).await {
+                Ok(Some(pv)) => (
+                    false,
+                    "ProvisioningSucceeded",
+                    format!("Successfully provisioned volume {pv}"),
+                ),
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(claim = %c.name_any(), error = %e, "cannot provision volume");
+                    let msg = format!(
+                        "failed to provision volume with StorageClass {:?}: {e}",
+                        claim_class(c)
+                    );
+                    (true, "ProvisioningFailed", msg)
+                }
+            };
+            events::record(&self.client, &self.node, c, warning, reason, &msg).await;
         }
         for v in volumes.iter().filter(|v| self.owns(v)) {
             if let Err(e) = self.sync_volume(v, claims).await {
@@ -119,7 +134,8 @@ impl LocalPath {
             && volume_node(v) == Some(self.node.as_str())
     }
 
-    async fn provision(&self, c: &PersistentVolumeClaim) -> anyhow::Result<()> {
+    /// Creates the claim's directory and volume; the volume's name when this pass created it.
+    async fn provision(&self, c: &PersistentVolumeClaim) -> anyhow::Result<Option<String>> {
         let class_name = claim_class(c);
         let classes: Api<StorageClass> = Api::all(self.client.clone());
         let Some(class) = classes.get_opt(&class_name).await? else {
@@ -137,10 +153,10 @@ impl LocalPath {
         {
             Ok(_) => {
                 tracing::info!(claim = %format!("{ns}/{name}"), volume = %pv, path = %path.display(), "provisioned volume");
-                Ok(())
+                Ok(Some(pv))
             }
             // Created by an earlier pass the store had not shown yet.
-            Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 409 => Ok(None),
             Err(e) => Err(e.into()),
         }
     }

@@ -86,6 +86,10 @@ pub struct AgentArgs {
     /// Where the agent keeps pod volumes.
     #[arg(long, default_value = "ferrokube-agent")]
     pub data_dir: PathBuf,
+    /// Where the built-in local-path provisioner creates this node's volumes (default:
+    /// `<data-dir>/volumes`).
+    #[arg(long)]
+    pub volume_dir: Option<PathBuf>,
     /// Never ask the container engine to pull images.
     #[arg(long, env = "FERROKUBE_NO_IMAGE_PULL", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
     pub no_image_pull: bool,
@@ -122,6 +126,10 @@ pub struct ServerArgs {
     /// Data directory (created on first start).
     #[arg(long, default_value = "ferrokube-data", env = "FERROKUBE_DATA_DIR")]
     pub data_dir: PathBuf,
+    /// Where the built-in local-path provisioner creates this node's volumes (default:
+    /// `<data-dir>/volumes`).
+    #[arg(long)]
+    pub volume_dir: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:6443")]
     pub listen: SocketAddr,
@@ -291,6 +299,9 @@ async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
         ferrokube_kubelet::AgentConfig::new(&args.node_name, std::path::absolute(&args.data_dir)?);
     cfg.no_image_pull = args.no_image_pull;
     cfg.cluster_id = cluster;
+    if let Some(dir) = &args.volume_dir {
+        cfg.volume_dir = std::path::absolute(dir)?;
+    }
     // An agent on another machine must be reachable: listening on the node IP by default.
     let address = args
         .address

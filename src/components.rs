@@ -35,6 +35,10 @@ pub async fn spawn_agent(
     let mut cfg = ferrokube_kubelet::AgentConfig::new(node_name, args.data_dir.join("agent"));
     cfg.no_image_pull = args.no_image_pull;
     cfg.cluster_id = cluster_id(started.pki.ca_cert_der());
+    cfg.volume_dir = match &args.volume_dir {
+        Some(dir) => std::path::absolute(dir)?,
+        None => args.data_dir.join("volumes"),
+    };
     cfg.proxy = proxy_config(&cfg.node_name, &args.service_cidr, args.no_proxy);
     let dns_ip = crate::cluster_dns::cluster_dns_ip(args).into();
     cfg.dns = ferrokube_kubelet::PodDnsConfig::new(vec![dns_ip], &args.cluster_domain);

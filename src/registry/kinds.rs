@@ -155,6 +155,7 @@ pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
             .short(&["pvc"])
             .status()
             .printer(print::PERSISTENTVOLUMECLAIMS)
+            .hook(std::sync::Arc::new(super::claims::ClaimAdmission))
             .build("persistentvolumeclaim"),
         // apps/v1
         Describe::of::<apps::Deployment>(&DEPLOYMENT)

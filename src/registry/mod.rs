@@ -3,6 +3,7 @@
 
 pub mod admit;
 pub mod bound_tokens;
+pub mod claims;
 pub mod descriptor;
 pub mod filter;
 pub mod hooks;

@@ -25,6 +25,7 @@ use crate::util::{
     delete_ignore_missing, drain, is_controlled_by, is_pod_available, is_pod_ready, now_secs,
     on_error, owner_ref, patch_status, pod_phase,
 };
+use crate::volume::retention;
 use crate::Context;
 
 /// Label naming a StatefulSet pod (upstream `statefulset.kubernetes.io/pod-name`).
@@ -165,6 +166,10 @@ async fn ensure_claims(
             namespace: set.namespace(),
             labels: Some(labels),
             annotations: pvc.metadata.annotations.take(),
+            // whenDeleted: Delete — owned by the set from the start.
+            owner_references: retention::wanted_owners(set, true)
+                .0
+                .then(|| vec![retention::reference(set)]),
             ..Default::default()
         };
         pvc.status = None;
@@ -243,6 +248,11 @@ async fn reconcile(set: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Action> {
     }
 
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &ns);
+    // Claim owners first, so a pod condemned below owns its claims before it is deleted.
+    for (o, p) in &by_ordinal {
+        let in_range = *o >= start && *o < start + replicas;
+        retention::sync_pod_claims(&claims, &set, p, in_range).await?;
+    }
     let step = scale_step(replicas, start, &existing, parallel);
     match &step {
         Step::Create(ordinals) => {

@@ -50,15 +50,19 @@ pub struct AgentConfig {
     pub proxy: Option<crate::proxy::ProxyConfig>,
     /// Cluster DNS and the node resolver, for pods' resolv.conf and hosts files.
     pub dns: crate::pod_dns::PodDnsConfig,
+    /// Where the local-path provisioner keeps this node's volumes (`--volume-dir`).
+    pub volume_dir: PathBuf,
 }
 
 impl AgentConfig {
     /// Defaults for `node_name` with data under `data_dir`; honours `FERROKUBE_NO_IMAGE_PULL`.
     pub fn new(node_name: impl Into<String>, data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
         Self {
             node_name: node_name.into(),
             cluster_id: String::new(),
-            data_dir: data_dir.into(),
+            volume_dir: data_dir.join("volumes"),
+            data_dir,
             no_image_pull: no_image_pull_from_env(),
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             node_ip: None,
@@ -166,6 +170,9 @@ pub async fn run_agent_with(
         owner.selector(),
         workers.clone(),
     ));
+    let provisioner =
+        crate::provisioner::LocalPath::new(client.clone(), &cfg.node_name, cfg.volume_dir.clone());
+    let provisioner = tokio::spawn(provisioner.run());
     let pods = tokio::spawn(watch_pods(client, deps, workers.clone(), stop_rx));
     if cfg.release_startup_code {
         tokio::spawn(async {
@@ -183,7 +190,7 @@ pub async fn run_agent_with(
     if let Some(proxy) = proxy {
         proxy.stop().await;
     }
-    for t in [&heartbeat, &events, &pods, &server_task] {
+    for t in [&heartbeat, &events, &pods, &provisioner, &server_task] {
         t.abort();
     }
     let handles: Vec<JoinHandle<()>> = lock(&workers).drain().map(|(_, h)| h.task).collect();

@@ -34,6 +34,7 @@ pub mod node;
 pub mod pod_dns;
 pub mod pod_worker;
 pub mod probes;
+pub mod provisioner;
 pub mod proxy;
 pub mod quantity;
 pub mod runtime;

@@ -276,6 +276,7 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
     ];
     roles.extend(certificate_roles());
     roles.push(ferrokube_controller_manager());
+    roles.push(local_path_provisioner());
     roles.push(role(
         FERROKUBE_SCHEDULER_ROLE,
         vec![named(
@@ -284,6 +285,42 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
         )],
     ));
     roles
+}
+
+/// Name of our ClusterRole for the local-path provisioner every agent runs.
+pub const FERROKUBE_PROVISIONER_ROLE: &str = "system:ferrokube:local-path-provisioner";
+
+/// What an agent's local-path provisioner does (as rancher's local-path-provisioner's own
+/// ClusterRole): watch claims and classes, create, grow and delete the volumes it provisions,
+/// and record events on the claims.
+fn local_path_provisioner() -> ClusterRole {
+    role(
+        FERROKUBE_PROVISIONER_ROLE,
+        vec![
+            rule(
+                &[""],
+                &["persistentvolumeclaims"],
+                &["get", "list", "watch", "update"],
+            ),
+            rule(
+                &[""],
+                &["persistentvolumes"],
+                &[
+                    "get", "list", "watch", "create", "update", "patch", "delete",
+                ],
+            ),
+            rule(
+                &["storage.k8s.io"],
+                &["storageclasses"],
+                &["get", "list", "watch"],
+            ),
+            rule(
+                &["", "events.k8s.io"],
+                &["events"],
+                &["create", "update", "patch"],
+            ),
+        ],
+    )
 }
 
 /// Name of our ClusterRole for what the scheduler does beyond upstream's role: its
@@ -704,6 +741,12 @@ pub fn cluster_role_bindings() -> Vec<ClusterRoleBinding> {
             FERROKUBE_SCHEDULER_ROLE,
             FERROKUBE_SCHEDULER_ROLE,
             vec![user(SCHEDULER_USER)],
+        ),
+        // Our agents run the local-path provisioner beside the kubelet under the node identity.
+        binding(
+            FERROKUBE_PROVISIONER_ROLE,
+            FERROKUBE_PROVISIONER_ROLE,
+            vec![group(NODES_GROUP)],
         ),
         // Our agents run the service proxy beside the kubelet under the node identity.
         binding(

@@ -17,6 +17,7 @@
 mod claims;
 pub mod matching;
 mod protection;
+pub mod retention;
 mod volumes;
 
 use std::collections::{HashMap, HashSet};

@@ -106,6 +106,7 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
     crate::rbac::bootstrap::reconcile(&registry).await?;
     let authorizer = crate::rbac::Authorizer::start(registry.store.clone()).await?;
     crate::rbac::escalation::install(&registry, &authorizer);
+    crate::registry::csr::install(&registry, &authorizer);
     let state = Arc::new(AppState {
         registry,
         authenticator: Authenticator::from_pki(&pki)?,

@@ -210,6 +210,7 @@ fn part_of(sub: Option<&str>) -> Part {
     match sub {
         Some("status") => Part::Status,
         Some("finalize") => Part::Finalize,
+        Some("approval") => Part::Approval,
         _ => Part::Main,
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod admit;
 pub mod bound_tokens;
+pub mod csr;
 pub mod descriptor;
 pub mod filter;
 pub mod hooks;

@@ -61,7 +61,10 @@ fn decide(signer: &RequestSigner, csr: &CertificateSigningRequest) -> Option<Val
         .and_then(|s| s.certificate.as_ref())
         .is_some_and(|c| !c.0.is_empty());
     let settled = has_condition(csr, "Denied") || has_condition(csr, "Failed");
-    if issued || settled || !has_condition(csr, "Approved") || !rules::is_ours(&csr.spec.signer_name)
+    if issued
+        || settled
+        || !has_condition(csr, "Approved")
+        || !rules::is_ours(&csr.spec.signer_name)
     {
         return None;
     }
@@ -79,7 +82,10 @@ fn decide(signer: &RequestSigner, csr: &CertificateSigningRequest) -> Option<Val
         }),
         Err(message) => {
             let mut conditions = serde_json::to_value(
-                csr.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default(),
+                csr.status
+                    .as_ref()
+                    .and_then(|s| s.conditions.clone())
+                    .unwrap_or_default(),
             )
             .unwrap_or_else(|_| json!([]));
             if let Some(list) = conditions.as_array_mut() {

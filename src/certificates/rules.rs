@@ -58,10 +58,16 @@ pub fn check(
     match signer {
         API_SERVER_CLIENT => api_server_client_usages(usages),
         KUBELET_CLIENT => node_subject(csr, false).and_then(|_| {
-            exact_usages(usages, &["client auth", "digital signature", "key encipherment"])
+            exact_usages(
+                usages,
+                &["client auth", "digital signature", "key encipherment"],
+            )
         }),
         _ => node_subject(csr, true).and_then(|_| {
-            exact_usages(usages, &["digital signature", "key encipherment", "server auth"])
+            exact_usages(
+                usages,
+                &["digital signature", "key encipherment", "server auth"],
+            )
         }),
     }
 }

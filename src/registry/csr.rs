@@ -89,22 +89,35 @@ fn validate(obj: &Value) -> ApiResult<()> {
     if types.iter().any(|t| t == "Approved") && types.iter().any(|t| t == "Denied") {
         causes.push(Cause {
             reason: "FieldValueInvalid".into(),
-            message: "Invalid value: \"Denied\": Approved and Denied conditions are mutually exclusive".into(),
+            message:
+                "Invalid value: \"Denied\": Approved and Denied conditions are mutually exclusive"
+                    .into(),
             field: "status.conditions".into(),
         });
     }
     if causes.is_empty() {
         return Ok(());
     }
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
-    Err(ApiError::invalid(GROUP, "CertificateSigningRequest", name, causes))
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    Err(ApiError::invalid(
+        GROUP,
+        "CertificateSigningRequest",
+        name,
+        causes,
+    ))
 }
 
 /// Upstream's create strategy: the requester's identity, no status.
 fn record_requester(obj: &mut Value, user: &UserInfo) {
     if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
         spec.insert("username".into(), json!(user.name));
-        spec.insert("uid".into(), json!(user.uid));
+        spec.remove("uid");
+        if !user.uid.is_empty() {
+            spec.insert("uid".into(), json!(user.uid));
+        }
         spec.insert("groups".into(), json!(user.groups));
         spec.remove("extra");
         if !user.extra.is_empty() {
@@ -141,11 +154,19 @@ impl CsrRules {
                 ..Default::default()
             };
             let store = &ctx.registry.store;
-            if self.authorizer.authorize(store, user, &info).await.is_allowed() {
+            if self
+                .authorizer
+                .authorize(store, user, &info)
+                .await
+                .is_allowed()
+            {
                 return Ok(());
             }
         }
-        let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         Err(ApiError::forbidden(format!(
             "certificatesigningrequests.certificates.k8s.io \"{name}\" is forbidden: user not permitted to approve requests with signerName \"{signer}\""
         )))

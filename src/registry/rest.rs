@@ -458,7 +458,9 @@ impl Registry {
             Part::Approval => {
                 let mut new = current.clone();
                 let conditions = proposed.pointer("/status/conditions").cloned();
-                let status = new.as_object_mut().map(|o| o.entry("status").or_insert(json!({})));
+                let status = new
+                    .as_object_mut()
+                    .map(|o| o.entry("status").or_insert(json!({})));
                 if let (Some(Value::Object(status)), Some(c)) = (status, conditions) {
                     status.insert("conditions".into(), c);
                 }

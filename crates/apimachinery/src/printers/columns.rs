@@ -2,9 +2,9 @@
 //! taken from the same API documentation strings upstream reads via `SwaggerDoc()`.
 
 use k8s_openapi::api::{
-    apps::v1 as apps, batch::v1 as batch, certificates::v1 as certificates, coordination::v1 as coordination, core::v1 as core,
-    discovery::v1 as discovery, rbac::v1 as rbac, scheduling::v1 as scheduling,
-    storage::v1 as storage,
+    apps::v1 as apps, batch::v1 as batch, certificates::v1 as certificates,
+    coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
+    rbac::v1 as rbac, scheduling::v1 as scheduling, storage::v1 as storage,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::schemars::{JsonSchema, SchemaGenerator};

@@ -242,6 +242,17 @@ async fn refusals() {
     let out = c.kubectl(&["get", "csr", "bad"]);
     assert!(!out.status.success(), "bad request was stored");
 
+    // Certificates live at least ten minutes.
+    let (_, pem) = request("short", &[]);
+    let mut short = csr_object("short", pem.as_bytes(), &usages);
+    short["spec"]["expirationSeconds"] = json!(599);
+    let out = create(&c, &short);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("spec.expirationSeconds: Invalid value: 599: may not specify a duration less than 600 seconds (10 minutes)"),
+        "{err}"
+    );
+
     // A signer we do not implement is stored and left pending.
     let (_, pem) = request("other", &[]);
     let mut other = csr_object("other", pem.as_bytes(), &usages);

@@ -85,6 +85,18 @@ fn validate(obj: &Value) -> ApiResult<()> {
             field: "spec.request".into(),
         });
     }
+    let expiration = obj
+        .pointer("/spec/expirationSeconds")
+        .and_then(Value::as_i64);
+    if let Some(secs) = expiration.filter(|s| *s < 600) {
+        causes.push(Cause {
+            reason: "FieldValueInvalid".into(),
+            message: format!(
+                "Invalid value: {secs}: may not specify a duration less than 600 seconds (10 minutes)"
+            ),
+            field: "spec.expirationSeconds".into(),
+        });
+    }
     let types = condition_types(obj);
     if types.iter().any(|t| t == "Approved") && types.iter().any(|t| t == "Denied") {
         causes.push(Cause {

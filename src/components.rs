@@ -111,6 +111,8 @@ pub async fn spawn_all(started: &Started, args: &ServerArgs) -> anyhow::Result<(
         ..Default::default()
     };
     let controllers = client.clone();
+    let csr_signer = started.pki.request_signer()?;
+    tokio::spawn(crate::certificates::run(client.clone(), csr_signer));
     tokio::spawn(async move {
         let forever = std::future::pending::<()>();
         if let Err(e) =

@@ -5,6 +5,7 @@
 //! revisioned store (`ferrokube-store`, replicated by openraft).
 
 pub mod bench;
+pub mod certificates;
 pub mod cli;
 pub mod cluster_dns;
 pub mod components;

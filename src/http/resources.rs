@@ -210,6 +210,7 @@ fn part_of(sub: Option<&str>) -> Part {
     match sub {
         Some("status") => Part::Status,
         Some("finalize") => Part::Finalize,
+        Some("approval") => Part::Approval,
         _ => Part::Main,
     }
 }
@@ -273,7 +274,7 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
             .with_name(name);
             watch::serve_watch(app.clone(), d, ns, filter, &call).await
         }
-        (&Method::GET, Some(name), None | Some("status")) => object_reply(
+        (&Method::GET, Some(name), None | Some("status" | "approval")) => object_reply(
             &d,
             StatusCode::OK,
             reg.get(&d, ns, name).await?.value,
@@ -290,7 +291,7 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
             let resp = object_reply(&d, StatusCode::CREATED, written.object, &call)?;
             Ok(codec::with_warnings(resp, &written.warnings))
         }
-        (&Method::PUT, Some(name), None | Some("status") | Some("finalize")) => {
+        (&Method::PUT, Some(name), None | Some("status" | "finalize" | "approval")) => {
             let body = codec::decode_object(call.content_type.as_deref(), &call.body)?;
             let written = reg
                 .update(&d, ns, name, part_of(sub), body, &write_options(&call)?)
@@ -311,7 +312,7 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
                 .await?;
             Ok(codec::json_value(StatusCode::OK, &scale))
         }
-        (&Method::PATCH, Some(name), None | Some("status") | Some("scale")) => {
+        (&Method::PATCH, Some(name), None | Some("status" | "scale" | "approval")) => {
             let force = query_bool(q, "force") == Some(true);
             let patch = codec::decode_patch(call.content_type.as_deref(), &call.body, force)?;
             let opts = write_options(&call)?;

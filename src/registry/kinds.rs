@@ -12,7 +12,9 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiext
 use ferrokube_apimachinery::{fields, printers as print, validation as valid};
 use valid::NameRule;
 
-use k8s_openapi::api::{authentication::v1 as authn, authorization::v1 as authz};
+use k8s_openapi::api::{
+    authentication::v1 as authn, authorization::v1 as authz, certificates::v1 as certificates,
+};
 
 use super::descriptor::{Describe, ResourceDescriptor};
 use super::reviews;
@@ -62,6 +64,16 @@ const TOKEN: Subresource = Subresource::action(
     "TokenRequest",
     super::token::token_action,
 );
+
+/// `certificatesigningrequests/approval`: writes keep only `status.conditions` changes; who may
+/// add Approved or Denied is checked by `super::csr`.
+const APPROVAL: Subresource = Subresource {
+    name: "approval",
+    verbs: &["get", "patch", "update"],
+    response: None,
+    kind: None,
+    handler: Handler::Status,
+};
 
 /// Every built-in kind, in the order discovery lists them.
 pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
@@ -274,6 +286,13 @@ pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
         .build("selfsubjectrulesreview"),
         Describe::create_only::<authz::SubjectAccessReview>(&PLAIN, reviews::subject_access_review)
             .build("subjectaccessreview"),
+        // certificates.k8s.io/v1 (storage rules in `csr`, signing in `crate::certificates`)
+        Describe::of::<certificates::CertificateSigningRequest>(&PLAIN)
+            .short(&["csr"])
+            .status()
+            .printer(print::CERTIFICATESIGNINGREQUESTS)
+            .subresources(&[APPROVAL])
+            .build("certificatesigningrequest"),
         // storage.k8s.io/v1
         Describe::of::<storage::StorageClass>(&PLAIN)
             .short(&["sc"])

@@ -4,6 +4,7 @@
 pub mod admit;
 pub mod bound_tokens;
 pub mod claims;
+pub mod csr;
 pub mod descriptor;
 pub mod filter;
 pub mod hooks;

@@ -105,6 +105,7 @@ pub fn subresource_name(part: Part) -> &'static str {
         Part::Main => "",
         Part::Status => "status",
         Part::Finalize => "finalize",
+        Part::Approval => "approval",
         Part::Scale => "scale",
     }
 }

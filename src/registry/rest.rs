@@ -21,6 +21,8 @@ pub enum Part {
     Status,
     /// `/finalize` (namespaces): only `spec.finalizers` changes are kept.
     Finalize,
+    /// `/approval` (CertificateSigningRequests): only `status.conditions` changes are kept.
+    Approval,
     /// `/scale`: the parent's replica count (written like the main resource; recorded in
     /// managedFields under the `scale` subresource).
     Scale,
@@ -450,6 +452,17 @@ impl Registry {
                 // Server-side apply through /status computed the new managedFields.
                 if let Some(fields) = proposed.pointer("/metadata/managedFields") {
                     meta::metadata_mut(&mut new).insert("managedFields".into(), fields.clone());
+                }
+                new
+            }
+            Part::Approval => {
+                let mut new = current.clone();
+                let conditions = proposed.pointer("/status/conditions").cloned();
+                let status = new
+                    .as_object_mut()
+                    .map(|o| o.entry("status").or_insert(json!({})));
+                if let (Some(Value::Object(status)), Some(c)) = (status, conditions) {
+                    status.insert("conditions".into(), c);
                 }
                 new
             }

@@ -736,5 +736,19 @@ spec:
                   type: integer
 ",
         ),
+        m(
+            "certificates.k8s.io",
+            "CertificateSigningRequest",
+            "certificatesigningrequest",
+            "apiVersion: certificates.k8s.io/v1
+kind: CertificateSigningRequest
+metadata:
+  name: every-kind
+spec:
+  signerName: kubernetes.io/kube-apiserver-client
+  usages: [\"client auth\"]
+  request: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURSBSRVFVRVNULS0tLS0KTUlIUE1IY0NBUUF3RlRFVE1CRUdBMVVFQXd3S1pYWmxjbmt0YTJsdVpEQlpNQk1HQnlxR1NNNDlBZ0VHQ0NxRwpTTTQ5QXdFSEEwSUFCRTA3RjJVYmtjZ3g3T3ExVERoZHdXMFM3d2pIYnJaVHprOXYzeXJScmJ3a0JMRTJjckZHCnN5c20zTmxaQ3Bpa1NxKzBsWUY3b0hrWXpNMzBBcmNqbVVPZ0FEQUtCZ2dxaGtqT1BRUURBZ05JQURCRkFpRUEKa0hCSXZRWktpTUtBTEZrN0YwcXVpY0J0WU1oMm1VZzloeG5wYnpTUEEvTUNJQk50S1kzQTVnYzVYbG5mVElsZApiNVM1TnJHdWZ3dTBWemJITkVlNEVlSFMKLS0tLS1FTkQgQ0VSVElGSUNBVEUgUkVRVUVTVC0tLS0tCg==
+",
+        ),
     ]
 }

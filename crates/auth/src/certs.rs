@@ -182,7 +182,7 @@ fn base_params(cn: &str, organization: Option<&str>, validity: Duration) -> Cert
 }
 
 /// 128 random bits with the top bit clear, so the DER INTEGER stays positive (RFC 5280 4.1.2.2).
-fn random_serial() -> SerialNumber {
+pub(crate) fn random_serial() -> SerialNumber {
     let mut bytes = [0u8; 16];
     rand::rng().fill(&mut bytes);
     bytes[0] &= 0x7f;

@@ -33,6 +33,7 @@ mod kubeconfig;
 mod pki;
 pub mod rbac;
 mod service_account;
+pub mod signer;
 mod tls;
 mod tokenfile;
 

@@ -206,6 +206,11 @@ impl Pki {
         certs::issue_client(&self.issuer, common_name, organization)
     }
 
+    /// A signer of certificate signing requests with the cluster CA (owned, for a controller).
+    pub fn request_signer(&self) -> Result<crate::signer::RequestSigner, PkiError> {
+        crate::signer::RequestSigner::new(&self.ca)
+    }
+
     /// The rustls server config: serving certificate, optional client certificates verified
     /// against the CA, ALPN `h2` and `http/1.1`.
     pub fn server_tls_config(&self) -> Arc<rustls::ServerConfig> {

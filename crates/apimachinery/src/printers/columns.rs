@@ -2,9 +2,9 @@
 //! taken from the same API documentation strings upstream reads via `SwaggerDoc()`.
 
 use k8s_openapi::api::{
-    apps::v1 as apps, batch::v1 as batch, coordination::v1 as coordination, core::v1 as core,
-    discovery::v1 as discovery, rbac::v1 as rbac, scheduling::v1 as scheduling,
-    storage::v1 as storage,
+    apps::v1 as apps, batch::v1 as batch, certificates::v1 as certificates,
+    coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
+    rbac::v1 as rbac, scheduling::v1 as scheduling, storage::v1 as storage,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::schemars::{JsonSchema, SchemaGenerator};
@@ -652,5 +652,23 @@ fn volumeattachments_columns() -> Vec<Column> {
         col("Node", "string", doc::<storage::VolumeAttachmentSpec>("nodeName")),
         col("Attached", "boolean", doc::<storage::VolumeAttachmentStatus>("attached")),
         age_col(),
+    ]
+}
+
+/// `certificates.k8s.io/certificatesigningrequests`.
+pub const CERTIFICATESIGNINGREQUESTS: Printer = Printer {
+    columns: csr_columns,
+    row: ro::csr_row,
+};
+
+#[rustfmt::skip]
+fn csr_columns() -> Vec<Column> {
+    vec![
+        name_col(),
+        age_col(),
+        col("SignerName", "string", doc::<certificates::CertificateSigningRequestSpec>("signerName")),
+        col("Requestor", "string", doc::<certificates::CertificateSigningRequestSpec>("request")),
+        col("RequestedDuration", "string", doc::<certificates::CertificateSigningRequestSpec>("expirationSeconds")),
+        col("Condition", "string", doc::<certificates::CertificateSigningRequestStatus>("conditions")),
     ]
 }

@@ -475,3 +475,41 @@ pub(crate) fn volume_attachment_row(va: &Value, now: DateTime<Utc>) -> Row {
         age(va, now),
     ])
 }
+
+/// `printCertificateSigningRequest`: the condition column is upstream's `extractCSRStatus`
+/// (Denied over Approved over Pending, then `,Failed` and `,Issued`).
+pub(crate) fn csr_row(csr: &Value, now: DateTime<Utc>) -> Row {
+    let none = || "<none>".to_string();
+    let signer = str_at(csr, "/spec/signerName");
+    let duration = csr
+        .pointer("/spec/expirationSeconds")
+        .and_then(Value::as_i64)
+        .map(|secs| human_duration(chrono::Duration::seconds(secs)))
+        .unwrap_or_else(none);
+    let has = |ty: &str| {
+        csr.pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|l| l.iter().any(|c| c.get("type") == Some(&json!(ty))))
+    };
+    let mut status = if has("Denied") {
+        "Denied".to_string()
+    } else if has("Approved") {
+        "Approved".to_string()
+    } else {
+        "Pending".to_string()
+    };
+    if has("Failed") {
+        status.push_str(",Failed");
+    }
+    if !str_at(csr, "/status/certificate").is_empty() {
+        status.push_str(",Issued");
+    }
+    Row::new(vec![
+        name(csr),
+        age(csr, now),
+        s(if signer.is_empty() { "<none>" } else { signer }),
+        s(str_at(csr, "/spec/username")),
+        json!(duration),
+        json!(status),
+    ])
+}

@@ -17,6 +17,8 @@ use serde_json::json;
 mod apply_bench;
 #[path = "bench_authz.rs"]
 mod authz_bench;
+#[path = "bench_claims.rs"]
+mod claims_bench;
 #[path = "bench_dns.rs"]
 mod dns_bench;
 #[path = "bench_pods.rs"]
@@ -31,7 +33,7 @@ mod traffic_bench;
 /// Flags of `ferrokube bench`.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// What to measure: `api`, `apply`, `scheduler`, `pods`, `proxy`, `dns` or `authz`.
+    /// What to measure: `api`, `apply`, `scheduler`, `pods`, `proxy`, `dns`, `authz` or `claims`.
     pub what: String,
     /// Creates per concurrency level.
     #[arg(long, default_value_t = 3000)]
@@ -57,8 +59,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "proxy" => proxy_bench::run().await,
         "dns" => dns_bench::run().await,
         "authz" => authz_bench::run(),
+        "claims" => claims_bench::run().await,
         other => bail!(
-            "unknown benchmark {other:?} (known: api, apply, scheduler, pods, proxy, dns, authz)"
+            "unknown benchmark {other:?} (known: api, apply, scheduler, pods, proxy, dns, authz, claims)"
         ),
     }
 }

@@ -1,6 +1,7 @@
 //! The registry: one generic REST implementation over the store, driven by the per-kind
 //! descriptor table. HTTP specifics live in `http`; this module speaks in objects and `ApiError`s.
 
+pub mod admission;
 pub mod admit;
 pub mod descriptor;
 pub mod filter;

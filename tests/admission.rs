@@ -1,0 +1,124 @@
+//! Admission end to end: disruption budgets honoured by `pods/eviction` and `kubectl drain`
+//! (hollow nodes run the pods), ResourceQuota charged atomically at create, LimitRange
+//! defaults and refusals, driven through kubectl and kube-rs as a user would.
+
+mod controllers_common;
+mod support;
+
+use std::time::Duration;
+
+use controllers_common::{cluster_with, kubectl_ok, wait_nodes_ready, wait_running, HollowNodes, CONVERGE};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::{Api, EvictParams, Patch, PatchParams};
+use kube::ResourceExt;
+use serde_json::json;
+use support::eventually;
+
+/// A Deployment of `replicas` long-running busybox pods labelled `app=<name>`.
+fn deployment(name: &str, replicas: i32) -> String {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "c", "image": "busybox", "command": ["sleep", "3600"]}]}}}})
+    .to_string()
+}
+
+/// Waits for the budget's status to show `allowed` disruptions out of `expected` pods.
+async fn wait_budget(pdbs: &Api<PodDisruptionBudget>, name: &str, expected: i32, allowed: i32) -> PodDisruptionBudget {
+    let got = eventually(CONVERGE, || async {
+        let p = pdbs.get(name).await.ok()?;
+        let s = p.status.clone()?;
+        (s.expected_pods == expected
+            && s.disruptions_allowed == allowed
+            && s.observed_generation == p.metadata.generation)
+            .then_some(p)
+    })
+    .await;
+    match got {
+        Some(p) => p,
+        None => panic!(
+            "budget {name} never reached {allowed}/{expected}: {:?}",
+            pdbs.get(name).await.ok().and_then(|p| p.status)
+        ),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_waits_for_the_disruption_budget() {
+    let cluster = cluster_with(&[]).await;
+    let client = cluster.client().await;
+    // One node: evicted pods' replacements cannot be placed, so the budget stays spent.
+    let _hollow = HollowNodes::start(&cluster, 0, 1);
+    wait_nodes_ready(&client, 1).await;
+    let manifest = cluster.scratch().join("deploys.json");
+    std::fs::write(&manifest, format!("{}\n{}", deployment("web", 3), deployment("api", 2))).unwrap();
+    kubectl_ok(&cluster, &["apply", "-f", manifest.to_str().unwrap()]);
+    wait_running(&client, "default", "app=web", 3).await;
+    wait_running(&client, "default", "app=api", 2).await;
+    kubectl_ok(&cluster, &["create", "pdb", "web", "--selector=app=web", "--min-available=2"]);
+    kubectl_ok(&cluster, &["create", "pdb", "api", "--selector=app=api", "--max-unavailable=50%"]);
+
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), "default");
+    let web = wait_budget(&pdbs, "web", 3, 1).await;
+    let s = web.status.unwrap();
+    assert_eq!((s.current_healthy, s.desired_healthy), (3, 2));
+    let cond = &s.conditions.unwrap()[0];
+    assert_eq!((cond.type_.as_str(), cond.status.as_str(), cond.reason.as_str()), ("DisruptionAllowed", "True", "SufficientPods"));
+    // maxUnavailable 50% of the Deployment's 2 replicas rounds up to 1: one must stay.
+    let api = wait_budget(&pdbs, "api", 2, 1).await;
+    assert_eq!(api.status.unwrap().desired_healthy, 1);
+
+    // Replacements of evicted pods must not land back on the node.
+    kubectl_ok(&cluster, &["cordon", "hollow-0"]);
+    // Three parallel evictions of web's pods: the budget's one disruption goes to exactly one.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let names: Vec<String> = wait_running(&client, "default", "app=web", 3).await.iter().map(|p| p.name_any()).collect();
+    let params = EvictParams::default();
+    let results = futures::future::join_all(names.iter().map(|n| pods.evict(n, &params))).await;
+    let refused: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(refused.len(), 2, "{results:?}");
+    for err in refused {
+        let kube::Error::Api(s) = err else { panic!("{err:?}") };
+        assert_eq!((s.code, s.reason.as_str()), (429, "TooManyRequests"));
+        assert_eq!(s.message, "Cannot evict pod as it would violate the pod's disruption budget.");
+    }
+    let spent = wait_budget(&pdbs, "web", 3, 0).await;
+    assert_eq!(spent.status.unwrap().conditions.unwrap()[0].reason, "InsufficientPods");
+
+    // drain retries on 429 while the budget is spent and gives up at its timeout...
+    let blocked = cluster.kubectl(&["drain", "hollow-0", "--ignore-daemonsets", "--pod-selector=app=web", "--timeout=12s"]);
+    assert!(!blocked.status.success());
+    let err = String::from_utf8_lossy(&blocked.stderr);
+    assert!(err.contains("Cannot evict pod as it would violate the pod's disruption budget."), "{err}");
+    assert_eq!(on_node(&client, "app=web").await, 2);
+
+    // ...and completes once the budget allows it.
+    let mut drain = cluster
+        .kubectl_command(std::path::Path::new("kubectl"), &["drain", "hollow-0", "--ignore-daemonsets", "--timeout=90s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(drain.try_wait().unwrap().is_none(), "drain finished while the budget was spent");
+    pdbs.patch("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"minAvailable": 0}})))
+        .await
+        .unwrap();
+    pdbs.patch("api", &PatchParams::default(), &Patch::Merge(json!({"spec": {"maxUnavailable": "100%"}})))
+        .await
+        .unwrap();
+    let out = tokio::task::spawn_blocking(move || drain.wait_with_output()).await.unwrap().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("node/hollow-0 drained"));
+    assert_eq!(on_node(&client, "app=web").await, 0);
+}
+
+/// Live pods matching `selector` bound to the node.
+async fn on_node(client: &kube::Client, selector: &str) -> usize {
+    controllers_common::live_pods(client, "default", selector)
+        .await
+        .iter()
+        .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some("hollow-0"))
+        .count()
+}

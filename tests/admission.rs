@@ -8,9 +8,9 @@ mod support;
 use std::time::Duration;
 
 use controllers_common::{cluster_with, kubectl_ok, wait_nodes_ready, wait_running, HollowNodes, CONVERGE};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, ResourceQuota};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::{Api, EvictParams, Patch, PatchParams};
+use kube::api::{Api, EvictParams, Patch, PatchParams, PostParams};
 use kube::ResourceExt;
 use serde_json::json;
 use support::eventually;
@@ -121,4 +121,71 @@ async fn on_node(client: &kube::Client, selector: &str) -> usize {
         .iter()
         .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some("hollow-0"))
         .count()
+}
+
+/// Waits until the quota's status lists `resource` as used `want`.
+async fn wait_used(client: &kube::Client, ns: &str, name: &str, resource: &str, want: &str) {
+    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), ns);
+    let ok = eventually(CONVERGE, || async {
+        let q = quotas.get(name).await.ok()?;
+        let used = q.status?.used?;
+        (used.get(resource)?.0 == want).then_some(())
+    })
+    .await;
+    assert!(ok.is_some(), "quota {ns}/{name} never showed {resource}={want}: {:?}", quotas.get(name).await.ok().and_then(|q| q.status));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_refuses_past_its_limit_and_tracks_reality() {
+    let cluster = cluster_with(&[]).await;
+    let client = cluster.client().await;
+    kubectl_ok(&cluster, &["create", "namespace", "dev"]);
+    kubectl_ok(&cluster, &["create", "quota", "q", "--hard=pods=2,requests.cpu=1", "-n", "dev"]);
+    wait_used(&client, "dev", "q", "pods", "0").await;
+    kubectl_ok(&cluster, &["run", "p1", "--image=busybox", "-n", "dev"]);
+    kubectl_ok(&cluster, &["run", "p2", "--image=busybox", "-n", "dev"]);
+    let third = cluster.kubectl(&["run", "p3", "--image=busybox", "-n", "dev"]);
+    assert!(!third.status.success());
+    let err = String::from_utf8_lossy(&third.stderr);
+    assert!(
+        err.contains("pods \"p3\" is forbidden: exceeded quota: q, requested: pods=1, used: pods=2, limited: pods=2"),
+        "{err}"
+    );
+    let out = kubectl_ok(&cluster, &["get", "quota", "q", "-n", "dev", "-o", "json"]);
+    let q: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(q["status"]["used"]["pods"], "2");
+    assert_eq!(q["status"]["hard"]["requests.cpu"], "1");
+    // Deleting releases the charge (the quota controller recounts).
+    kubectl_ok(&cluster, &["delete", "pod", "p1", "-n", "dev", "--grace-period=0", "--force"]);
+    wait_used(&client, "dev", "q", "pods", "1").await;
+    kubectl_ok(&cluster, &["run", "p3", "--image=busybox", "-n", "dev"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_parallel_creators_never_overshoot_a_quota() {
+    let cluster = cluster_with(&[]).await;
+    let client = cluster.client().await;
+    kubectl_ok(&cluster, &["create", "namespace", "par"]);
+    kubectl_ok(&cluster, &["create", "quota", "cms", "--hard=count/configmaps=5,configmaps=5", "-n", "par"]);
+    // The namespace's kube-root-ca.crt counts too.
+    wait_used(&client, "par", "cms", "configmaps", "1").await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "par");
+    let creates = (0..16).map(|i| {
+        let cms = cms.clone();
+        tokio::spawn(async move {
+            let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": format!("cm-{i}")}})).unwrap();
+            cms.create(&PostParams::default(), &cm).await
+        })
+    });
+    let results: Vec<_> = futures::future::join_all(creates).await.into_iter().map(|r| r.unwrap()).collect();
+    let created = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(created, 4, "{results:?}");
+    for r in results.iter().filter_map(|r| r.as_ref().err()) {
+        let kube::Error::Api(s) = r else { panic!("{r:?}") };
+        assert_eq!(s.code, 403, "{s:?}");
+        assert!(s.message.contains("exceeded quota: cms"), "{}", s.message);
+    }
+    let stored = cms.list(&Default::default()).await.unwrap().items;
+    assert_eq!(stored.iter().filter(|c| c.name_any().starts_with("cm-")).count(), 4);
+    wait_used(&client, "par", "cms", "count/configmaps", "5").await;
 }

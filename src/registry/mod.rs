@@ -77,6 +77,7 @@ impl Registry {
     pub fn new(store: Store) -> Self {
         let builtins: Vec<Arc<ResourceDescriptor>> =
             kinds::builtin_kinds().into_iter().map(Arc::new).collect();
+        admission::install(&builtins);
         let current = RwLock::new(Arc::new(KindSet::new(builtins.clone(), 0)));
         Registry {
             builtins,

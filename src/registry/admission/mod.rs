@@ -4,5 +4,22 @@
 //!
 //! - [`eviction`]: `pods/eviction` honours PodDisruptionBudgets (429 when a budget would be
 //!   broken; `disruptionsAllowed` decremented in the pod's delete transaction).
+//! - [`quota`]: ResourceQuota charged at create, atomically with the object ([`usage`] says
+//!   what an object counts).
 
 pub mod eviction;
+pub mod quota;
+pub use ferrokube_controllers::quota_usage as usage;
+
+use std::sync::Arc;
+
+use super::ResourceDescriptor;
+
+/// Installs the admission hooks on the built-in kinds, after the kinds' own hooks (so quota
+/// charges what those filled in, like RuntimeClass overhead).
+pub fn install(builtins: &[Arc<ResourceDescriptor>]) {
+    let quota: Arc<dyn super::hooks::StorageHooks> = Arc::new(quota::QuotaAdmission);
+    for d in builtins.iter().filter(|d| d.namespaced) {
+        d.add_hook(quota.clone());
+    }
+}

@@ -54,7 +54,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "pods" => pods_bench::run().await,
         "proxy" => proxy_bench::run().await,
         "dns" => dns_bench::run().await,
-        other => bail!("unknown benchmark {other:?} (known: api, apply, scheduler, pods, proxy, dns)"),
+        other => {
+            bail!("unknown benchmark {other:?} (known: api, apply, scheduler, pods, proxy, dns)")
+        }
     }
 }
 

@@ -7,7 +7,9 @@ mod support;
 
 use std::time::Duration;
 
-use controllers_common::{cluster_with, kubectl_ok, wait_nodes_ready, wait_running, HollowNodes, CONVERGE};
+use controllers_common::{
+    cluster_with, kubectl_ok, wait_nodes_ready, wait_running, HollowNodes, CONVERGE,
+};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, ResourceQuota};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, EvictParams, Patch, PatchParams, PostParams};
@@ -25,7 +27,12 @@ fn deployment(name: &str, replicas: i32) -> String {
 }
 
 /// Waits for the budget's status to show `allowed` disruptions out of `expected` pods.
-async fn wait_budget(pdbs: &Api<PodDisruptionBudget>, name: &str, expected: i32, allowed: i32) -> PodDisruptionBudget {
+async fn wait_budget(
+    pdbs: &Api<PodDisruptionBudget>,
+    name: &str,
+    expected: i32,
+    allowed: i32,
+) -> PodDisruptionBudget {
     let got = eventually(CONVERGE, || async {
         let p = pdbs.get(name).await.ok()?;
         let s = p.status.clone()?;
@@ -52,19 +59,48 @@ async fn drain_waits_for_the_disruption_budget() {
     let _hollow = HollowNodes::start(&cluster, 0, 1);
     wait_nodes_ready(&client, 1).await;
     let manifest = cluster.scratch().join("deploys.json");
-    std::fs::write(&manifest, format!("{}\n{}", deployment("web", 3), deployment("api", 2))).unwrap();
+    std::fs::write(
+        &manifest,
+        format!("{}\n{}", deployment("web", 3), deployment("api", 2)),
+    )
+    .unwrap();
     kubectl_ok(&cluster, &["apply", "-f", manifest.to_str().unwrap()]);
     wait_running(&client, "default", "app=web", 3).await;
     wait_running(&client, "default", "app=api", 2).await;
-    kubectl_ok(&cluster, &["create", "pdb", "web", "--selector=app=web", "--min-available=2"]);
-    kubectl_ok(&cluster, &["create", "pdb", "api", "--selector=app=api", "--max-unavailable=50%"]);
+    kubectl_ok(
+        &cluster,
+        &[
+            "create",
+            "pdb",
+            "web",
+            "--selector=app=web",
+            "--min-available=2",
+        ],
+    );
+    kubectl_ok(
+        &cluster,
+        &[
+            "create",
+            "pdb",
+            "api",
+            "--selector=app=api",
+            "--max-unavailable=50%",
+        ],
+    );
 
     let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), "default");
     let web = wait_budget(&pdbs, "web", 3, 1).await;
     let s = web.status.unwrap();
     assert_eq!((s.current_healthy, s.desired_healthy), (3, 2));
     let cond = &s.conditions.unwrap()[0];
-    assert_eq!((cond.type_.as_str(), cond.status.as_str(), cond.reason.as_str()), ("DisruptionAllowed", "True", "SufficientPods"));
+    assert_eq!(
+        (
+            cond.type_.as_str(),
+            cond.status.as_str(),
+            cond.reason.as_str()
+        ),
+        ("DisruptionAllowed", "True", "SufficientPods")
+    );
     // maxUnavailable 50% of the Deployment's 2 replicas rounds up to 1: one must stay.
     let api = wait_budget(&pdbs, "api", 2, 1).await;
     assert_eq!(api.status.unwrap().desired_healthy, 1);
@@ -73,43 +109,85 @@ async fn drain_waits_for_the_disruption_budget() {
     kubectl_ok(&cluster, &["cordon", "hollow-0"]);
     // Three parallel evictions of web's pods: the budget's one disruption goes to exactly one.
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    let names: Vec<String> = wait_running(&client, "default", "app=web", 3).await.iter().map(|p| p.name_any()).collect();
+    let names: Vec<String> = wait_running(&client, "default", "app=web", 3)
+        .await
+        .iter()
+        .map(|p| p.name_any())
+        .collect();
     let params = EvictParams::default();
     let results = futures::future::join_all(names.iter().map(|n| pods.evict(n, &params))).await;
     let refused: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
     assert_eq!(refused.len(), 2, "{results:?}");
     for err in refused {
-        let kube::Error::Api(s) = err else { panic!("{err:?}") };
+        let kube::Error::Api(s) = err else {
+            panic!("{err:?}")
+        };
         assert_eq!((s.code, s.reason.as_str()), (429, "TooManyRequests"));
-        assert_eq!(s.message, "Cannot evict pod as it would violate the pod's disruption budget.");
+        assert_eq!(
+            s.message,
+            "Cannot evict pod as it would violate the pod's disruption budget."
+        );
     }
     let spent = wait_budget(&pdbs, "web", 3, 0).await;
-    assert_eq!(spent.status.unwrap().conditions.unwrap()[0].reason, "InsufficientPods");
+    assert_eq!(
+        spent.status.unwrap().conditions.unwrap()[0].reason,
+        "InsufficientPods"
+    );
 
     // drain retries on 429 while the budget is spent and gives up at its timeout...
-    let blocked = cluster.kubectl(&["drain", "hollow-0", "--ignore-daemonsets", "--pod-selector=app=web", "--timeout=12s"]);
+    let blocked = cluster.kubectl(&[
+        "drain",
+        "hollow-0",
+        "--ignore-daemonsets",
+        "--pod-selector=app=web",
+        "--timeout=12s",
+    ]);
     assert!(!blocked.status.success());
     let err = String::from_utf8_lossy(&blocked.stderr);
-    assert!(err.contains("Cannot evict pod as it would violate the pod's disruption budget."), "{err}");
+    assert!(
+        err.contains("Cannot evict pod as it would violate the pod's disruption budget."),
+        "{err}"
+    );
     assert_eq!(on_node(&client, "app=web").await, 2);
 
     // ...and completes once the budget allows it.
     let mut drain = cluster
-        .kubectl_command(std::path::Path::new("kubectl"), &["drain", "hollow-0", "--ignore-daemonsets", "--timeout=90s"])
+        .kubectl_command(
+            std::path::Path::new("kubectl"),
+            &["drain", "hollow-0", "--ignore-daemonsets", "--timeout=90s"],
+        )
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(drain.try_wait().unwrap().is_none(), "drain finished while the budget was spent");
-    pdbs.patch("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"minAvailable": 0}})))
+    assert!(
+        drain.try_wait().unwrap().is_none(),
+        "drain finished while the budget was spent"
+    );
+    pdbs.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"minAvailable": 0}})),
+    )
+    .await
+    .unwrap();
+    pdbs.patch(
+        "api",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"maxUnavailable": "100%"}})),
+    )
+    .await
+    .unwrap();
+    let out = tokio::task::spawn_blocking(move || drain.wait_with_output())
         .await
+        .unwrap()
         .unwrap();
-    pdbs.patch("api", &PatchParams::default(), &Patch::Merge(json!({"spec": {"maxUnavailable": "100%"}})))
-        .await
-        .unwrap();
-    let out = tokio::task::spawn_blocking(move || drain.wait_with_output()).await.unwrap().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("node/hollow-0 drained"));
     assert_eq!(on_node(&client, "app=web").await, 0);
 }
@@ -132,7 +210,11 @@ async fn wait_used(client: &kube::Client, ns: &str, name: &str, resource: &str, 
         (used.get(resource)?.0 == want).then_some(())
     })
     .await;
-    assert!(ok.is_some(), "quota {ns}/{name} never showed {resource}={want}: {:?}", quotas.get(name).await.ok().and_then(|q| q.status));
+    assert!(
+        ok.is_some(),
+        "quota {ns}/{name} never showed {resource}={want}: {:?}",
+        quotas.get(name).await.ok().and_then(|q| q.status)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,7 +222,17 @@ async fn quota_refuses_past_its_limit_and_tracks_reality() {
     let cluster = cluster_with(&[]).await;
     let client = cluster.client().await;
     kubectl_ok(&cluster, &["create", "namespace", "dev"]);
-    kubectl_ok(&cluster, &["create", "quota", "q", "--hard=pods=2,requests.cpu=1", "-n", "dev"]);
+    kubectl_ok(
+        &cluster,
+        &[
+            "create",
+            "quota",
+            "q",
+            "--hard=pods=2,requests.cpu=1",
+            "-n",
+            "dev",
+        ],
+    );
     wait_used(&client, "dev", "q", "pods", "0").await;
     kubectl_ok(&cluster, &["run", "p1", "--image=busybox", "-n", "dev"]);
     kubectl_ok(&cluster, &["run", "p2", "--image=busybox", "-n", "dev"]);
@@ -156,7 +248,18 @@ async fn quota_refuses_past_its_limit_and_tracks_reality() {
     assert_eq!(q["status"]["used"]["pods"], "2");
     assert_eq!(q["status"]["hard"]["requests.cpu"], "1");
     // Deleting releases the charge (the quota controller recounts).
-    kubectl_ok(&cluster, &["delete", "pod", "p1", "-n", "dev", "--grace-period=0", "--force"]);
+    kubectl_ok(
+        &cluster,
+        &[
+            "delete",
+            "pod",
+            "p1",
+            "-n",
+            "dev",
+            "--grace-period=0",
+            "--force",
+        ],
+    );
     wait_used(&client, "dev", "q", "pods", "1").await;
     kubectl_ok(&cluster, &["run", "p3", "--image=busybox", "-n", "dev"]);
 }
@@ -166,26 +269,49 @@ async fn sixteen_parallel_creators_never_overshoot_a_quota() {
     let cluster = cluster_with(&[]).await;
     let client = cluster.client().await;
     kubectl_ok(&cluster, &["create", "namespace", "par"]);
-    kubectl_ok(&cluster, &["create", "quota", "cms", "--hard=count/configmaps=5,configmaps=5", "-n", "par"]);
+    kubectl_ok(
+        &cluster,
+        &[
+            "create",
+            "quota",
+            "cms",
+            "--hard=count/configmaps=5,configmaps=5",
+            "-n",
+            "par",
+        ],
+    );
     // The namespace's kube-root-ca.crt counts too.
     wait_used(&client, "par", "cms", "configmaps", "1").await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "par");
     let creates = (0..16).map(|i| {
         let cms = cms.clone();
         tokio::spawn(async move {
-            let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": format!("cm-{i}")}})).unwrap();
+            let cm: ConfigMap =
+                serde_json::from_value(json!({"metadata": {"name": format!("cm-{i}")}})).unwrap();
             cms.create(&PostParams::default(), &cm).await
         })
     });
-    let results: Vec<_> = futures::future::join_all(creates).await.into_iter().map(|r| r.unwrap()).collect();
+    let results: Vec<_> = futures::future::join_all(creates)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
     let created = results.iter().filter(|r| r.is_ok()).count();
     assert_eq!(created, 4, "{results:?}");
     for r in results.iter().filter_map(|r| r.as_ref().err()) {
-        let kube::Error::Api(s) = r else { panic!("{r:?}") };
+        let kube::Error::Api(s) = r else {
+            panic!("{r:?}")
+        };
         assert_eq!(s.code, 403, "{s:?}");
         assert!(s.message.contains("exceeded quota: cms"), "{}", s.message);
     }
     let stored = cms.list(&Default::default()).await.unwrap().items;
-    assert_eq!(stored.iter().filter(|c| c.name_any().starts_with("cm-")).count(), 4);
+    assert_eq!(
+        stored
+            .iter()
+            .filter(|c| c.name_any().starts_with("cm-"))
+            .count(),
+        4
+    );
     wait_used(&client, "par", "cms", "count/configmaps", "5").await;
 }

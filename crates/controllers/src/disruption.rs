@@ -67,7 +67,11 @@ async fn pass(ctx: &Context) -> Result<()> {
 }
 
 /// Recomputes one budget's status and writes it when it changed.
-async fn sync(client: &Client, pdb: &PodDisruptionBudget, all: &[std::sync::Arc<Pod>]) -> Result<()> {
+async fn sync(
+    client: &Client,
+    pdb: &PodDisruptionBudget,
+    all: &[std::sync::Arc<Pod>],
+) -> Result<()> {
     let ns = pdb.namespace().unwrap_or_default();
     let sel = selector(pdb.spec.as_ref().and_then(|s| s.selector.as_ref()))?;
     let pods: Vec<&Pod> = all
@@ -137,7 +141,11 @@ pub fn scaled(v: &IntOrString, total: i32) -> Result<i32> {
             let pct: i64 = s
                 .strip_suffix('%')
                 .and_then(|n| n.parse().ok())
-                .ok_or_else(|| Error::Invalid(format!("invalid value for IntOrString: invalid value {s:?}")))?;
+                .ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "invalid value for IntOrString: invalid value {s:?}"
+                    ))
+                })?;
             Ok(((pct * i64::from(total) + 99) / 100) as i32)
         }
     }
@@ -172,38 +180,77 @@ async fn expected_scale(client: &Client, pods: &[&Pod]) -> Result<i32> {
 }
 
 /// `(uid, replicas)` of the controller a pod names, following a ReplicaSet up to its Deployment.
-async fn controller_scale(client: &Client, ns: &str, kind: &str, name: &str) -> Result<Option<(String, i32)>> {
+async fn controller_scale(
+    client: &Client,
+    ns: &str,
+    kind: &str,
+    name: &str,
+) -> Result<Option<(String, i32)>> {
     let c = client.clone();
     Ok(match kind {
         "ReplicaSet" => {
-            let Some(rs) = Api::<ReplicaSet>::namespaced(c.clone(), ns).get_opt(name).await? else {
+            let Some(rs) = Api::<ReplicaSet>::namespaced(c.clone(), ns)
+                .get_opt(name)
+                .await?
+            else {
                 return Ok(None);
             };
             if let Some(dep) = controller_ref(&rs.metadata).filter(|r| r.kind == "Deployment") {
-                let d = Api::<Deployment>::namespaced(c, ns).get_opt(&dep.name).await?;
-                d.map(|d| (d.uid().unwrap_or_default(), d.spec.and_then(|s| s.replicas).unwrap_or(1)))
+                let d = Api::<Deployment>::namespaced(c, ns)
+                    .get_opt(&dep.name)
+                    .await?;
+                d.map(|d| {
+                    (
+                        d.uid().unwrap_or_default(),
+                        d.spec.and_then(|s| s.replicas).unwrap_or(1),
+                    )
+                })
             } else {
-                Some((rs.uid().unwrap_or_default(), rs.spec.and_then(|s| s.replicas).unwrap_or(1)))
+                Some((
+                    rs.uid().unwrap_or_default(),
+                    rs.spec.and_then(|s| s.replicas).unwrap_or(1),
+                ))
             }
         }
         "Deployment" => Api::<Deployment>::namespaced(c, ns)
             .get_opt(name)
             .await?
-            .map(|d| (d.uid().unwrap_or_default(), d.spec.and_then(|s| s.replicas).unwrap_or(1))),
+            .map(|d| {
+                (
+                    d.uid().unwrap_or_default(),
+                    d.spec.and_then(|s| s.replicas).unwrap_or(1),
+                )
+            }),
         "StatefulSet" => Api::<StatefulSet>::namespaced(c, ns)
             .get_opt(name)
             .await?
-            .map(|s| (s.uid().unwrap_or_default(), s.spec.and_then(|s| s.replicas).unwrap_or(1))),
+            .map(|s| {
+                (
+                    s.uid().unwrap_or_default(),
+                    s.spec.and_then(|s| s.replicas).unwrap_or(1),
+                )
+            }),
         "ReplicationController" => Api::<ReplicationController>::namespaced(c, ns)
             .get_opt(name)
             .await?
-            .map(|r| (r.uid().unwrap_or_default(), r.spec.and_then(|s| s.replicas).unwrap_or(1))),
+            .map(|r| {
+                (
+                    r.uid().unwrap_or_default(),
+                    r.spec.and_then(|s| s.replicas).unwrap_or(1),
+                )
+            }),
         _ => None,
     })
 }
 
 /// The status of a budget whose pods are `pods`, given expected and desired counts.
-pub fn compute(pdb: &PodDisruptionBudget, pods: &[&Pod], expected: i32, desired: i32, now: i64) -> Value {
+pub fn compute(
+    pdb: &PodDisruptionBudget,
+    pods: &[&Pod],
+    expected: i32,
+    desired: i32,
+    now: i64,
+) -> Value {
     let old = pdb.status.clone().unwrap_or_default();
     let disrupted = prune_disrupted(old.disrupted_pods.as_ref(), pods, now);
     let healthy = pods
@@ -212,7 +259,11 @@ pub fn compute(pdb: &PodDisruptionBudget, pods: &[&Pod], expected: i32, desired:
         .filter(|p| !disrupted.contains_key(&p.name_any()))
         .filter(|p| is_pod_ready(p))
         .count() as i32;
-    let allowed = if expected <= 0 { 0 } else { (healthy - desired).max(0) };
+    let allowed = if expected <= 0 {
+        0
+    } else {
+        (healthy - desired).max(0)
+    };
     let mut status = json!({
         "currentHealthy": healthy,
         "desiredHealthy": desired,
@@ -222,7 +273,11 @@ pub fn compute(pdb: &PodDisruptionBudget, pods: &[&Pod], expected: i32, desired:
         "conditions": [condition(pdb, allowed > 0, if allowed > 0 { "SufficientPods" } else { "InsufficientPods" }, "")],
     });
     // A merge patch removes the map only through an explicit null.
-    status["disruptedPods"] = if disrupted.is_empty() { Value::Null } else { json!(disrupted) };
+    status["disruptedPods"] = if disrupted.is_empty() {
+        Value::Null
+    } else {
+        json!(disrupted)
+    };
     status
 }
 
@@ -303,7 +358,12 @@ mod tests {
             "status": {"disruptedPods": {"a": "2099-01-01T00:00:00Z", "gone": "2099-01-01T00:00:00Z"},
                 "disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0}}))
         .unwrap();
-        let (a, b, c, d) = (pod("a", true), pod("b", true), pod("c", true), pod("e", false));
+        let (a, b, c, d) = (
+            pod("a", true),
+            pod("b", true),
+            pod("c", true),
+            pod("e", false),
+        );
         let s = compute(&pdb, &[&a, &b, &c, &d], 4, 2, 0);
         // `a` was just evicted: not healthy; `e` is not ready.
         assert_eq!(s["currentHealthy"], 2);

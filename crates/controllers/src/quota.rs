@@ -98,7 +98,10 @@ fn resources_to_count(limited: &[String]) -> Vec<(String, String)> {
             add("", "persistentvolumeclaims");
         } else if r.starts_with("services.") {
             add("", "services");
-        } else if r.starts_with("requests.") || r.starts_with("limits.") || ["cpu", "memory", "ephemeral-storage"].contains(&r.as_str()) {
+        } else if r.starts_with("requests.")
+            || r.starts_with("limits.")
+            || ["cpu", "memory", "ephemeral-storage"].contains(&r.as_str())
+        {
             add("", "pods");
         } else if !r.contains('/') && !r.contains('.') {
             add("", r);
@@ -122,7 +125,11 @@ async fn list(client: &Client, ns: &str, group: &str, plural: &str) -> Result<Ve
     let ar = ApiResource::from_gvk_with_plural(&gvk, plural);
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
     match api.list(&ListParams::default()).await {
-        Ok(l) => Ok(l.items.iter().filter_map(|o| serde_json::to_value(o).ok()).collect()),
+        Ok(l) => Ok(l
+            .items
+            .iter()
+            .filter_map(|o| serde_json::to_value(o).ok())
+            .collect()),
         Err(e) if crate::error::kube_not_found(&e) => Ok(vec![]),
         Err(e) => Err(e.into()),
     }
@@ -134,14 +141,25 @@ mod tests {
 
     #[test]
     fn limited_resources_name_the_kinds_to_count() {
-        let limited: Vec<String> = ["pods", "requests.cpu", "count/deployments.apps", "count/secrets", "requests.storage"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let limited: Vec<String> = [
+            "pods",
+            "requests.cpu",
+            "count/deployments.apps",
+            "count/secrets",
+            "requests.storage",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         assert_eq!(
             resources_to_count(&limited),
-            [("", "pods"), ("apps", "deployments"), ("", "secrets"), ("", "persistentvolumeclaims")]
-                .map(|(g, p)| (g.to_string(), p.to_string()))
+            [
+                ("", "pods"),
+                ("apps", "deployments"),
+                ("", "secrets"),
+                ("", "persistentvolumeclaims")
+            ]
+            .map(|(g, p)| (g.to_string(), p.to_string()))
         );
     }
 }

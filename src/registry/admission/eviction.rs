@@ -147,7 +147,10 @@ fn may_skip_charge(pod: &Value, pdb: &Value) -> bool {
     if is_ready(pod) {
         return false;
     }
-    if pdb.pointer("/spec/unhealthyPodEvictionPolicy").and_then(Value::as_str) == Some("AlwaysAllow")
+    if pdb
+        .pointer("/spec/unhealthyPodEvictionPolicy")
+        .and_then(Value::as_str)
+        == Some("AlwaysAllow")
     {
         return true;
     }
@@ -174,8 +177,10 @@ fn check_and_decrement(pdb: &mut Value, pod_name: &str) -> ApiResult<()> {
     }
     let allowed = status_int(pdb, "disruptionsAllowed");
     let forbidden = |why: &str| {
-        ApiError::forbidden(format!("poddisruptionbudgets.policy \"{name}\" is forbidden: {why}"))
-            .with_details(json!({"name": name, "group": "policy", "kind": "poddisruptionbudgets"}))
+        ApiError::forbidden(format!(
+            "poddisruptionbudgets.policy \"{name}\" is forbidden: {why}"
+        ))
+        .with_details(json!({"name": name, "group": "policy", "kind": "poddisruptionbudgets"}))
     };
     if allowed < 0 {
         return Err(forbidden("pdb disruptions allowed is negative"));
@@ -280,7 +285,9 @@ mod tests {
         assert!(selects(&pdb(1), &labels));
         assert!(!selects(&json!({"spec": {}}), &labels));
         assert!(selects(&json!({"spec": {"selector": {}}}), &labels));
-        assert!(can_ignore_budget(&json!({"status": {"phase": "Succeeded"}})));
+        assert!(can_ignore_budget(
+            &json!({"status": {"phase": "Succeeded"}})
+        ));
         assert!(!can_ignore_budget(&json!({"status": {"phase": "Running"}})));
         let unready = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}]}});
         assert!(may_skip_charge(&unready, &pdb(0)));

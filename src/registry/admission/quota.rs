@@ -50,7 +50,11 @@ impl StorageHooks for QuotaAdmission {
                 if let Some(m) = quota.get_mut("metadata").and_then(Value::as_object_mut) {
                     m.remove("resourceVersion");
                 }
-                txn.require(&kv.key, Compare::ModRevision(kv.mod_revision), OnFail::Retry);
+                txn.require(
+                    &kv.key,
+                    Compare::ModRevision(kv.mod_revision),
+                    OnFail::Retry,
+                );
                 txn.put_bytes(&kv.key, qd.storage_bytes(&quota));
             }
             Ok(())

@@ -315,3 +315,40 @@ async fn sixteen_parallel_creators_never_overshoot_a_quota() {
     );
     wait_used(&client, "par", "cms", "count/configmaps", "5").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limit_ranges_default_and_bound_containers() {
+    let cluster = cluster_with(&[]).await;
+    let client = cluster.client().await;
+    let lr = cluster.scratch().join("lr.json");
+    std::fs::write(
+        &lr,
+        json!({"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "lr"},
+        "spec": {"limits": [{"type": "Container", "default": {"cpu": "500m"},
+            "defaultRequest": {"cpu": "100m"}, "max": {"cpu": "1"}}]}})
+        .to_string(),
+    )
+    .unwrap();
+    kubectl_ok(&cluster, &["create", "-f", lr.to_str().unwrap()]);
+    kubectl_ok(&cluster, &["run", "small", "--image=busybox"]);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let p = serde_json::to_value(pods.get("small").await.unwrap()).unwrap();
+    let res = &p["spec"]["containers"][0]["resources"];
+    assert_eq!(
+        (
+            res["limits"]["cpu"].as_str(),
+            res["requests"]["cpu"].as_str()
+        ),
+        (Some("500m"), Some("100m"))
+    );
+    let big = cluster.kubectl(&["run", "big", "--image=busybox", "--overrides",
+        r#"{"spec":{"containers":[{"name":"big","image":"busybox","resources":{"limits":{"cpu":"2"}}}]}}"#]);
+    assert!(!big.status.success());
+    let err = String::from_utf8_lossy(&big.stderr);
+    assert!(
+        err.contains(
+            "pods \"big\" is forbidden: maximum cpu usage per Container is 1, but limit is 2"
+        ),
+        "{err}"
+    );
+}

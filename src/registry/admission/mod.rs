@@ -4,10 +4,12 @@
 //!
 //! - [`eviction`]: `pods/eviction` honours PodDisruptionBudgets (429 when a budget would be
 //!   broken; `disruptionsAllowed` decremented in the pod's delete transaction).
+//! - [`limitrange`]: LimitRange defaults, min/max and ratio on pod creation (before quota).
 //! - [`quota`]: ResourceQuota charged at create, atomically with the object ([`usage`] says
 //!   what an object counts).
 
 pub mod eviction;
+pub mod limitrange;
 pub mod quota;
 pub use ferrokube_controllers::quota_usage as usage;
 
@@ -20,6 +22,9 @@ use super::ResourceDescriptor;
 pub fn install(builtins: &[Arc<ResourceDescriptor>]) {
     let quota: Arc<dyn super::hooks::StorageHooks> = Arc::new(quota::QuotaAdmission);
     for d in builtins.iter().filter(|d| d.namespaced) {
+        if d.group.is_empty() && d.kind == "Pod" {
+            d.add_hook(Arc::new(limitrange::LimitRanger));
+        }
         d.add_hook(quota.clone());
     }
 }

@@ -196,7 +196,7 @@ mod tests {
     #[test]
     fn defaults_fill_and_bounds_refuse() {
         let item = json!({"type": "Container", "default": {"cpu": "500m"}, "defaultRequest": {"cpu": "100m"},
-            "min": {"cpu": "50m"}, "max": {"cpu": "1"}, "maxLimitRequestRatio": {"cpu": "4"}});
+            "min": {"cpu": "50m"}, "max": {"cpu": "1"}, "maxLimitRequestRatio": {"cpu": "5"}});
         let mut pod = json!({"spec": {"containers": [{"name": "c"}]}});
         apply_defaults(&mut pod, &item);
         assert_eq!(
@@ -212,7 +212,7 @@ mod tests {
         );
         assert_eq!(
             errs[1],
-            "cpu max limit to request ratio per Container is 4, but provided ratio is 10.000000"
+            "cpu max limit to request ratio per Container is 5, but provided ratio is 10.000000"
         );
     }
 }

@@ -22,7 +22,8 @@ fn deployment(name: &str, replicas: i32) -> String {
     json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
             "template": {"metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "c", "image": "busybox", "command": ["sleep", "3600"]}]}}}})
+                "spec": {"terminationGracePeriodSeconds": 1,
+                "containers": [{"name": "c", "image": "busybox", "command": ["sleep", "3600"]}]}}}})
     .to_string()
 }
 

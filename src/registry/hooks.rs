@@ -82,7 +82,7 @@ pub enum OnFail {
 
 /// Compares and ops hooks add to a write's transaction. The object's own compare and write
 /// come first; these follow in the order added.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct TxnExtras {
     pub(crate) compares: Vec<(String, Compare, OnFail)>,
     pub(crate) ops: Vec<Op>,
@@ -102,11 +102,25 @@ impl TxnExtras {
         });
     }
 
+    /// Writes already-encoded `value` at `key` with the object.
+    pub fn put_bytes(&mut self, key: &str, value: Vec<u8>) {
+        self.ops.push(Op::Put {
+            key: key.to_string(),
+            value,
+        });
+    }
+
     /// Deletes `key` with the object (a missing key is not an error).
     pub fn delete(&mut self, key: &str) {
         self.ops.push(Op::Delete {
             key: key.to_string(),
         });
+    }
+
+    /// Adds another set of compares and ops after these (their failure indexes shift along).
+    pub fn append(&mut self, other: TxnExtras) {
+        self.compares.extend(other.compares);
+        self.ops.extend(other.ops);
     }
 
     /// Whether the hooks added nothing.

@@ -1,6 +1,7 @@
 //! The registry: one generic REST implementation over the store, driven by the per-kind
 //! descriptor table. HTTP specifics live in `http`; this module speaks in objects and `ApiError`s.
 
+pub mod admission;
 pub mod admit;
 pub mod bound_tokens;
 pub mod claims;
@@ -80,6 +81,7 @@ impl Registry {
     pub fn new(store: Store) -> Self {
         let builtins: Vec<Arc<ResourceDescriptor>> =
             kinds::builtin_kinds().into_iter().map(Arc::new).collect();
+        admission::install(&builtins);
         let current = RwLock::new(Arc::new(KindSet::new(builtins.clone(), 0)));
         Registry {
             builtins,

@@ -4,6 +4,7 @@
 use futures::future::BoxFuture;
 use serde_json::{json, Map, Value};
 
+use super::admission::eviction;
 use super::hooks::{too_many_retries, HookWrite, MAX_HOOK_RETRIES};
 use super::rest::{parse, with_extras, DeleteOptions, Deleted};
 use super::subresource::{Action, ActionOutcome};
@@ -196,7 +197,9 @@ impl Registry {
         self.get(&d, None, node_name).await
     }
 
-    /// Evicts a pod (POST pods/{name}/eviction): deletes it with the eviction's DeleteOptions.
+    /// Evicts a pod (POST pods/{name}/eviction): deletes it with the eviction's DeleteOptions,
+    /// charging the pod's disruption budget in the same transaction (see
+    /// [`super::admission::eviction`]); a budget changed meanwhile is read again.
     pub async fn evict(
         &self,
         d: &ResourceDescriptor,
@@ -225,7 +228,15 @@ impl Registry {
                 .map(str::to_string),
             dry_run,
         };
-        self.delete(d, ns, name, &delete).await
+        for _ in 0..MAX_HOOK_RETRIES {
+            let pod = parse(&self.get(d, ns, name).await?)?;
+            let charge = eviction::budget_charge(self, ns.unwrap_or(""), &pod).await?;
+            match self.delete_with(d, ns, name, &delete, &charge).await {
+                Err(e) if eviction::lost_budget_race(&e) => continue,
+                other => return other,
+            }
+        }
+        Err(too_many_retries(d, name))
     }
 }
 

@@ -529,6 +529,20 @@ impl Registry {
         name: &str,
         opts: &DeleteOptions,
     ) -> ApiResult<Deleted> {
+        self.delete_with(d, ns, name, opts, &TxnExtras::default())
+            .await
+    }
+
+    /// [`Registry::delete`] with `pre` committed in the same transaction (eviction charges a
+    /// disruption budget this way).
+    pub(crate) async fn delete_with(
+        &self,
+        d: &ResourceDescriptor,
+        ns: Option<&str>,
+        name: &str,
+        opts: &DeleteOptions,
+        pre: &TxnExtras,
+    ) -> ApiResult<Deleted> {
         let key = d.key(ns, name);
         for _ in 0..MAX_HOOK_RETRIES {
             let kv = self.get(d, ns, name).await?;
@@ -602,7 +616,8 @@ impl Registry {
             } else {
                 HookWrite::Delete(&current)
             };
-            let extras = self.run_hooks(d, opts.dry_run, None, write).await?;
+            let mut extras = pre.clone();
+            extras.append(self.run_hooks(d, opts.dry_run, None, write).await?);
             let op = match op {
                 // A hook may have changed the object whose deletion begins.
                 Op::Put { key, .. } => Op::Put {

@@ -6,7 +6,7 @@
 //!   `kube-system/ferrokube-controller-manager` Lease, then runs every controller (namespace,
 //!   service account, root CA publisher, ReplicaSet, ReplicationController, Deployment,
 //!   garbage collector, Job, CronJob, DaemonSet, StatefulSet, Endpoints, EndpointSlice, node
-//!   lifecycle, pod GC, persistent volumes) until `shutdown` resolves; on losing the lease it stops them and
+//!   lifecycle, pod GC, persistent volumes, disruption budgets, resource quotas) until `shutdown` resolves; on losing the lease it stops them and
 //!   campaigns again. [`run_controllers`] runs them unelected.
 //! - [`run_scheduler`]`(client, shutdown)`: wins `kube-system/ferrokube-scheduler` and binds
 //!   pending `default-scheduler` pods through `pods/binding` ([`scheduler`] holds the pure
@@ -27,6 +27,7 @@
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
+pub mod disruption;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod error;
@@ -40,6 +41,8 @@ pub mod leader;
 pub mod namespace;
 pub mod nodelifecycle;
 pub mod podgc;
+pub mod quota;
+pub mod quota_usage;
 pub mod replicaset;
 pub mod rootca;
 pub mod scheduler;
@@ -162,6 +165,8 @@ pub async fn run_controllers(client: Client, cfg: Arc<ControllerConfig>, token: 
     set.spawn(nodelifecycle::run(ctx.clone(), token.clone()));
     set.spawn(podgc::run(ctx.clone(), token.clone()));
     set.spawn(volume::run(ctx.clone(), token.clone()));
+    set.spawn(disruption::run(ctx.clone(), token.clone()));
+    set.spawn(quota::run(ctx.clone(), token.clone()));
     while let Some(r) = set.join_next().await {
         if let Err(e) = r {
             tracing::error!(error = %e, "controller task failed");

@@ -1,0 +1,30 @@
+//! Admission plugins beyond the per-kind strategies, as upstream's admission chain has them:
+//! each is a storage hook (see [`super::hooks`]) or, for eviction, a guard added to the
+//! eviction's delete transaction, so what they charge commits atomically with the write.
+//!
+//! - [`eviction`]: `pods/eviction` honours PodDisruptionBudgets (429 when a budget would be
+//!   broken; `disruptionsAllowed` decremented in the pod's delete transaction).
+//! - [`limitrange`]: LimitRange defaults, min/max and ratio on pod creation (before quota).
+//! - [`quota`]: ResourceQuota charged at create, atomically with the object ([`usage`] says
+//!   what an object counts).
+
+pub mod eviction;
+pub mod limitrange;
+pub mod quota;
+pub use ferrokube_controllers::quota_usage as usage;
+
+use std::sync::Arc;
+
+use super::ResourceDescriptor;
+
+/// Installs the admission hooks on the built-in kinds, after the kinds' own hooks (so quota
+/// charges what those filled in, like RuntimeClass overhead).
+pub fn install(builtins: &[Arc<ResourceDescriptor>]) {
+    let quota: Arc<dyn super::hooks::StorageHooks> = Arc::new(quota::QuotaAdmission);
+    for d in builtins.iter().filter(|d| d.namespaced) {
+        if d.group.is_empty() && d.kind == "Pod" {
+            d.add_hook(Arc::new(limitrange::LimitRanger));
+        }
+        d.add_hook(quota.clone());
+    }
+}

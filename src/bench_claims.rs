@@ -1,6 +1,11 @@
-//! `ferrokube bench claims`: PersistentVolumeClaim create → Bound latency (p50/p99) for 100
-//! claims against 100 matching static volumes of an Immediate class, through the real PV
-//! controller, observed by a watch. Figures are printed, not asserted.
+//! `ferrokube bench claims`:
+//! - PersistentVolumeClaim create → Bound latency (p50/p99) for 100 claims against 100 matching
+//!   static volumes of an Immediate class, through the real PV controller, seen by a watch;
+//! - a StatefulSet of 10 replicas with a `volumeClaimTemplate` of the default `local-path`
+//!   class on the real Docker engine: create → all 10 Ready (each claim provisioned on the node
+//!   the scheduler picked, then mounted).
+//!
+//! Figures are printed, not asserted.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -15,7 +20,10 @@ use super::{ms, percentile, ServerProcess};
 
 const CLAIMS: usize = 100;
 
-/// Runs the claim-binding benchmark.
+/// Replicas of the StatefulSet phase.
+const REPLICAS: i32 = 10;
+
+/// Runs the claim benchmarks.
 pub async fn run() -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("ferrokube-bench-claims-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -23,7 +31,63 @@ pub async fn run() -> anyhow::Result<()> {
     let result = measure(&server).await;
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
+    result?;
+    statefulset().await
+}
+
+/// The StatefulSet phase, on a server with its embedded agent.
+async fn statefulset() -> anyhow::Result<()> {
+    ferrokube_kubelet::import_busybox(&[]).await?;
+    let dir = std::env::temp_dir().join(format!("ferrokube-bench-sts-{}", std::process::id()));
+    let node = format!("bench-sts-{}", std::process::id());
+    let _ = std::fs::remove_dir_all(&dir);
+    let (server, _) = ServerProcess::start_with(&dir, &["--node-name", &node])?;
+    let result = measure_statefulset(&server, &node).await;
+    drop(server);
+    super::pods_bench::sweep(&node);
+    let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+async fn measure_statefulset(server: &ServerProcess, node: &str) -> anyhow::Result<()> {
+    let client = server.client().await?;
+    super::pods_bench::wait_node_ready(&client, node).await?;
+    let sets: Api<k8s_openapi::api::apps::v1::StatefulSet> =
+        Api::namespaced(client.clone(), "default");
+    let set = json!({"metadata": {"name": "db"},
+        "spec": {"replicas": REPLICAS, "serviceName": "db", "podManagementPolicy": "Parallel",
+            "selector": {"matchLabels": {"app": "db"}},
+            "template": {"metadata": {"labels": {"app": "db"}},
+                "spec": {"terminationGracePeriodSeconds": 1, "containers": [{"name": "c",
+                    "image": "busybox", "command": ["sh", "-c", "echo $HOSTNAME > /data/id; sleep 3600"],
+                    "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]}},
+            "volumeClaimTemplates": [{"metadata": {"name": "data"},
+                "spec": {"accessModes": ["ReadWriteOnce"],
+                         "resources": {"requests": {"storage": "1Gi"}}}}]}});
+    let began = Instant::now();
+    sets.create(&PostParams::default(), &serde_json::from_value(set)?)
+        .await?;
+    loop {
+        let ready = sets
+            .get("db")
+            .await?
+            .status
+            .and_then(|s| s.ready_replicas)
+            .unwrap_or(0);
+        if ready == REPLICAS {
+            break;
+        }
+        anyhow::ensure!(
+            began.elapsed() < Duration::from_secs(300),
+            "only {ready} of {REPLICAS} replicas Ready after 300 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "StatefulSet of {REPLICAS} (Parallel) with local-path claims: create -> all Ready {}",
+        ms(began.elapsed())
+    );
+    Ok(())
 }
 
 async fn measure(server: &ServerProcess) -> anyhow::Result<()> {

@@ -40,7 +40,7 @@ pub async fn run(ctx: Context, token: CancellationToken) {
     let mut changes = ctx.informers.pods.subscribe();
     while !token.is_cancelled() {
         if let Err(e) = pass(&ctx).await {
-            tracing::debug!(error = %e, "disruption pass failed");
+            tracing::warn!(error = %e, "disruption pass failed");
         }
         // Wake on the next pod change (then let a burst settle) or after RESYNC.
         tokio::select! {
@@ -60,7 +60,10 @@ async fn pass(ctx: &Context) -> Result<()> {
             continue;
         }
         if let Err(e) = sync(&ctx.client, &pdb, &pods).await {
-            tracing::debug!(pdb = %pdb.name_any(), error = %e, "pdb sync failed");
+            // A conflict is a charge or write in between: the next pass recounts.
+            if !e.is_conflict() {
+                tracing::warn!(pdb = %pdb.name_any(), error = %e, "pdb sync failed");
+            }
         }
     }
     Ok(())

@@ -28,7 +28,7 @@ pub async fn run(ctx: Context, token: CancellationToken) {
     let mut changes = ctx.informers.pods.subscribe();
     while !token.is_cancelled() {
         if let Err(e) = pass(&ctx.client).await {
-            tracing::debug!(error = %e, "quota pass failed");
+            tracing::warn!(error = %e, "quota pass failed");
         }
         tokio::select! {
             _ = token.cancelled() => return,
@@ -43,7 +43,10 @@ async fn pass(client: &Client) -> Result<()> {
     let quotas: Api<ResourceQuota> = Api::all(client.clone());
     for q in quotas.list(&ListParams::default()).await?.items {
         if let Err(e) = sync(client, &q).await {
-            tracing::debug!(quota = %q.name_any(), error = %e, "quota sync failed");
+            // A conflict is a charge or write in between: the next pass recounts.
+            if !e.is_conflict() {
+                tracing::warn!(quota = %q.name_any(), error = %e, "quota sync failed");
+            }
         }
     }
     Ok(())

@@ -107,6 +107,7 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
     let authorizer = crate::rbac::Authorizer::start(registry.store.clone()).await?;
     crate::rbac::escalation::install(&registry, &authorizer);
     crate::registry::claims::ensure_default_class(&registry).await?;
+    crate::registry::admission::priority::ensure_system_classes(&registry).await?;
     crate::registry::csr::install(&registry, &authorizer);
     let state = Arc::new(AppState {
         registry,

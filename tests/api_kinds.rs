@@ -157,3 +157,73 @@ async fn csi_kinds_are_served() {
     );
     assert_eq!(attached, "true");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn priority_classes_resolve_pod_priority() {
+    let cluster = TestCluster::start().await;
+    let system = stdout_ok("get pc", &cluster.kubectl(&["get", "priorityclass"]));
+    assert!(
+        system.contains("system-node-critical") && system.contains("2000001000"),
+        "{system}"
+    );
+    let plain = "apiVersion: v1
+kind: Pod
+metadata: {name: plain}
+spec: {containers: [{name: c, image: busybox}]}
+";
+    stdout_ok(
+        "plain pod",
+        &kubectl_stdin(&cluster, &["create", "-f", "-"], plain),
+    );
+    let prio = |pod: &str| {
+        stdout_ok(
+            "get",
+            &cluster.kubectl(&[
+                "get",
+                "pod",
+                pod,
+                "-o",
+                "jsonpath={.spec.priority} {.spec.priorityClassName} {.spec.preemptionPolicy}",
+            ]),
+        )
+    };
+    assert_eq!(prio("plain").trim(), "0  PreemptLowerPriority");
+
+    let classes = "apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata: {name: high}
+value: 1000
+preemptionPolicy: Never
+---
+apiVersion: scheduling.k8s.io/v1
+kind: PriorityClass
+metadata: {name: everyone}
+value: 10
+globalDefault: true
+";
+    stdout_ok(
+        "classes",
+        &kubectl_stdin(&cluster, &["apply", "-f", "-"], classes),
+    );
+    let high = pod("important", "x").replace("runtimeClassName: x", "priorityClassName: high");
+    stdout_ok(
+        "high pod",
+        &kubectl_stdin(&cluster, &["create", "-f", "-"], &high),
+    );
+    assert_eq!(prio("important"), "1000 high Never");
+    let defaulted = plain.replace("name: plain", "name: later");
+    stdout_ok(
+        "defaulted pod",
+        &kubectl_stdin(&cluster, &["create", "-f", "-"], &defaulted),
+    );
+    assert_eq!(prio("later"), "10 everyone PreemptLowerPriority");
+
+    let ghost = pod("ghost", "x").replace("runtimeClassName: x", "priorityClassName: nope");
+    let refused = kubectl_stdin(&cluster, &["create", "-f", "-"], &ghost);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains(r#"pods "ghost" is forbidden: no PriorityClass with name nope was found"#),
+        "{stderr}"
+    );
+    assert!(!cluster.kubectl(&["get", "pod", "ghost"]).status.success());
+}

@@ -4,12 +4,14 @@
 //!
 //! - [`eviction`]: `pods/eviction` honours PodDisruptionBudgets (429 when a budget would be
 //!   broken; `disruptionsAllowed` decremented in the pod's delete transaction).
+//! - [`priority`]: `priorityClassName` → `spec.priority`/`preemptionPolicy` (Priority plugin).
 //! - [`limitrange`]: LimitRange defaults, min/max and ratio on pod creation (before quota).
 //! - [`quota`]: ResourceQuota charged at create, atomically with the object ([`usage`] says
 //!   what an object counts).
 
 pub mod eviction;
 pub mod limitrange;
+pub mod priority;
 pub mod quota;
 pub use ferrokube_controllers::quota_usage as usage;
 
@@ -23,6 +25,7 @@ pub fn install(builtins: &[Arc<ResourceDescriptor>]) {
     let quota: Arc<dyn super::hooks::StorageHooks> = Arc::new(quota::QuotaAdmission);
     for d in builtins.iter().filter(|d| d.namespaced) {
         if d.group.is_empty() && d.kind == "Pod" {
+            d.add_hook(Arc::new(priority::PriorityAdmission));
             d.add_hook(Arc::new(limitrange::LimitRanger));
         }
         d.add_hook(quota.clone());

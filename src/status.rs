@@ -161,6 +161,18 @@ impl ApiError {
         Self::new(403, "Forbidden", message)
     }
 
+    /// Upstream's `admission.NewForbidden`: `<resource>[.<group>] "<name>" is forbidden: <why>`
+    /// for the object an admission plugin refused (`obj`'s `metadata.name`).
+    pub fn admission_forbidden(group: &str, resource: &str, obj: &Value, why: &str) -> Self {
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let qualified = qualified_resource(group, resource);
+        Self::forbidden(format!("{qualified} \"{name}\" is forbidden: {why}"))
+            .with_details(json!({"name": name, "group": group, "kind": resource}))
+    }
+
     /// Attach `Status.details`.
     pub fn with_details(mut self, details: Value) -> Self {
         self.details = Some(details);

@@ -120,12 +120,7 @@ fn plain(v: &Value) -> String {
 
 /// Upstream's admission refusal: `pods "<name>" is forbidden: pod rejected: <why>`.
 fn rejected(pod: &Value, why: String) -> ApiError {
-    let name = pod
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    ApiError::forbidden(format!("pods \"{name}\" is forbidden: pod rejected: {why}"))
-        .with_details(serde_json::json!({"name": name, "kind": "pods"}))
+    ApiError::admission_forbidden("", "pods", pod, &format!("pod rejected: {why}"))
 }
 
 #[cfg(test)]

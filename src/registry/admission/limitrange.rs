@@ -52,19 +52,12 @@ impl StorageHooks for LimitRanger {
             if errors.is_empty() {
                 return Ok(());
             }
-            let name = obj
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or("");
             let why = if errors.len() == 1 {
                 errors.remove(0)
             } else {
                 format!("[{}]", errors.join(", "))
             };
-            Err(
-                ApiError::forbidden(format!("pods \"{name}\" is forbidden: {why}"))
-                    .with_details(json!({"name": name, "kind": "pods"})),
-            )
+            Err(ApiError::admission_forbidden("", "pods", obj, &why))
         })
     }
 }

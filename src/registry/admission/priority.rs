@@ -98,12 +98,7 @@ fn name_of(class: &Value) -> &str {
 }
 
 fn forbidden(pod: &Value, why: String) -> ApiError {
-    let name = pod
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    ApiError::forbidden(format!("pods \"{name}\" is forbidden: {why}"))
-        .with_details(json!({"name": name, "kind": "pods"}))
+    ApiError::admission_forbidden("", "pods", pod, &why)
 }
 
 /// Creates upstream's two system PriorityClasses when missing.

@@ -124,17 +124,7 @@ fn quantities(list: Option<&Value>) -> Usage {
 
 /// Upstream's admission refusal: `<resource> "<name>" is forbidden: <why>`.
 fn refused(d: &crate::registry::ResourceDescriptor, obj: &Value, why: String) -> ApiError {
-    let name = obj
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let resource = if d.group.is_empty() {
-        d.plural.clone()
-    } else {
-        format!("{}.{}", d.plural, d.group)
-    };
-    ApiError::forbidden(format!("{resource} \"{name}\" is forbidden: {why}"))
-        .with_details(json!({"name": name, "group": d.group, "kind": d.plural}))
+    ApiError::admission_forbidden(&d.group, &d.plural, obj, &why)
 }
 
 #[cfg(test)]

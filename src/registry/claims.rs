@@ -188,17 +188,12 @@ async fn check_expansion(registry: &Registry, claim: &Value) -> ApiResult<()> {
 }
 
 async fn read_class(registry: &Registry, name: &str) -> ApiResult<Option<Value>> {
-    let Some(d) = registry.lookup_kind("storage.k8s.io", "StorageClass") else {
-        return Ok(None);
-    };
     if name.is_empty() {
         return Ok(None);
     }
-    match registry.get(&d, None, name).await {
-        Ok(kv) => Ok(Some(super::rest::parse(&kv)?)),
-        Err(e) if e.code == 404 => Ok(None),
-        Err(e) => Err(e),
-    }
+    registry
+        .get_value("storage.k8s.io", "StorageClass", None, name)
+        .await
 }
 
 /// Upstream `GetDefaultClass`: among classes marked default, the newest (then by name).

@@ -151,6 +151,25 @@ impl Registry {
         Ok(kv)
     }
 
+    /// Reads one object of a built-in kind as JSON, `None` when it (or the kind) does not
+    /// exist: what admission plugins use to look up the objects a write refers to.
+    pub async fn get_value(
+        &self,
+        group: &str,
+        kind: &str,
+        ns: Option<&str>,
+        name: &str,
+    ) -> ApiResult<Option<Value>> {
+        let Some(d) = self.lookup_kind(group, kind) else {
+            return Ok(None);
+        };
+        match self.get(&d, ns, name).await {
+            Ok(kv) => Ok(Some(parse(&kv)?)),
+            Err(e) if e.code == 404 => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Checks that a namespace exists and accepts new objects.
     pub async fn check_namespace(&self, ns: &str) -> ApiResult<()> {
         let key = format!("/core/namespaces/_/{ns}");

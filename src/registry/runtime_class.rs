@@ -37,14 +37,9 @@ impl StorageHooks for RuntimeClassAdmission {
 }
 
 async fn read_class(ctx: &HookContext<'_>, name: &str) -> ApiResult<Option<Value>> {
-    let Some(d) = ctx.registry.lookup_kind("node.k8s.io", "RuntimeClass") else {
-        return Ok(None);
-    };
-    match ctx.registry.get(&d, None, name).await {
-        Ok(kv) => Ok(Some(super::rest::parse(&kv)?)),
-        Err(e) if e.code == 404 => Ok(None),
-        Err(e) => Err(e),
-    }
+    ctx.registry
+        .get_value("node.k8s.io", "RuntimeClass", None, name)
+        .await
 }
 
 /// Applies a RuntimeClass to a pod: overhead, then scheduling.

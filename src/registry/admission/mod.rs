@@ -6,11 +6,13 @@
 //!   broken; `disruptionsAllowed` decremented in the pod's delete transaction).
 //! - [`priority`]: `priorityClassName` → `spec.priority`/`preemptionPolicy` (Priority plugin).
 //! - [`limitrange`]: LimitRange defaults, min/max and ratio on pod creation (before quota).
+//! - [`pod_security`]: Pod Security Standards by namespace labels (enforce, warn).
 //! - [`quota`]: ResourceQuota charged at create, atomically with the object ([`usage`] says
 //!   what an object counts).
 
 pub mod eviction;
 pub mod limitrange;
+pub mod pod_security;
 pub mod priority;
 pub mod quota;
 pub use ferrokube_controllers::quota_usage as usage;
@@ -22,12 +24,18 @@ use super::ResourceDescriptor;
 /// Installs the admission hooks on the built-in kinds, after the kinds' own hooks (so quota
 /// charges what those filled in, like RuntimeClass overhead).
 pub fn install(builtins: &[Arc<ResourceDescriptor>]) {
+    // Upstream's order: mutating plugins (Priority, LimitRanger) before validating ones
+    // (PodSecurity), quota last so it charges only what is admitted.
+    for d in builtins
+        .iter()
+        .filter(|d| d.group.is_empty() && d.kind == "Pod")
+    {
+        d.add_hook(Arc::new(priority::PriorityAdmission));
+        d.add_hook(Arc::new(limitrange::LimitRanger));
+    }
+    pod_security::install(builtins);
     let quota: Arc<dyn super::hooks::StorageHooks> = Arc::new(quota::QuotaAdmission);
     for d in builtins.iter().filter(|d| d.namespaced) {
-        if d.group.is_empty() && d.kind == "Pod" {
-            d.add_hook(Arc::new(priority::PriorityAdmission));
-            d.add_hook(Arc::new(limitrange::LimitRanger));
-        }
         d.add_hook(quota.clone());
     }
 }

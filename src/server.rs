@@ -115,6 +115,7 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
         authorizer: authorizer.clone(),
         advertise_address: format!("{host}:{}", addr.port()),
         metrics: Default::default(),
+        kubelet_tls: http::kubelet_client::tls_config(&pki)?,
     });
     tokio::spawn(crate::rbac::aggregation::run(state.clone(), authorizer));
     // Custom resources stored before a restart are served before the first request.

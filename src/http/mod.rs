@@ -5,6 +5,7 @@ pub mod authz;
 pub mod codec;
 pub mod discovery;
 pub mod duplicates;
+pub mod kubelet_client;
 pub mod loopback;
 pub mod metrics;
 pub mod proxy;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub advertise_address: String,
     /// Request metrics served at `/metrics`.
     pub metrics: metrics::ApiMetrics,
+    /// How kubelets are dialed: their CA and our client certificate ([`kubelet_client`]).
+    pub kubelet_tls: Arc<rustls::ClientConfig>,
 }
 
 /// Who a TLS connection's client certificate names (None: no certificate), resolved once

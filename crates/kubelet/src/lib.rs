@@ -40,6 +40,7 @@ pub mod quantity;
 pub mod runtime;
 pub mod server;
 pub mod service_env;
+pub mod serving_cert;
 pub mod status;
 pub mod tokens;
 pub mod volumes;

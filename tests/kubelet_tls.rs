@@ -243,7 +243,12 @@ async fn serving_certificates_are_approved_for_the_node_itself_and_reused() {
         .join("agent")
         .join("pki")
         .join("kubelet-server-current.pem");
-    assert!(stored.exists(), "{} missing", stored.display());
+    // The agent stores it once it sees it issued (it polls its request).
+    let saved = eventually(Duration::from_secs(10), || async {
+        stored.exists().then_some(())
+    })
+    .await;
+    assert!(saved.is_some(), "{} missing", stored.display());
 
     // A node asking for another node's name is left pending; asking for its own is approved.
     create_as_node(&c, "for-someone-else", "system:node:victim", "thief");

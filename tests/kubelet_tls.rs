@@ -212,7 +212,8 @@ async fn serving_requests_of(api: &Api<CertificateSigningRequest>, node: &str) -
         .filter(|csr| {
             let pem = String::from_utf8_lossy(&csr.spec.request.0).into_owned();
             rcgen::CertificateSigningRequestParams::from_pem(&pem).is_ok_and(|p| {
-                format!("{:?}", p.params.distinguished_name).contains(&format!("system:node:{node}"))
+                format!("{:?}", p.params.distinguished_name)
+                    .contains(&format!("system:node:{node}"))
             })
         })
         .map(|csr| serde_json::to_value(csr).expect("json"))

@@ -21,7 +21,8 @@ use super::rules;
 /// The reason on our approvals (upstream's auto-approver uses the same).
 pub const REASON: &str = "AutoApproved";
 /// The message on our approvals.
-pub const MESSAGE: &str = "Auto approving kubelet serving certificate requested by the node itself.";
+pub const MESSAGE: &str =
+    "Auto approving kubelet serving certificate requested by the node itself.";
 
 /// The shared agent identity of agents joined with the join token, until every agent has its
 /// own `system:node:<name>` identity.
@@ -65,7 +66,9 @@ pub fn refusal(csr: &CertificateSigningRequest) -> Option<String> {
     let node = cn.strip_prefix("system:node:").unwrap_or_default();
     let username = csr.spec.username.as_deref().unwrap_or_default();
     if !may_request_serving_cert(username, node) {
-        return Some(format!("{username:?} may not request a serving certificate for {cn:?}"));
+        return Some(format!(
+            "{username:?} may not request a serving certificate for {cn:?}"
+        ));
     }
     None
 }
@@ -111,7 +114,11 @@ pub async fn run(client: kube::Client) {
     }
 }
 
-async fn approve(api: &Api<CertificateSigningRequest>, csr: &CertificateSigningRequest, name: &str) {
+async fn approve(
+    api: &Api<CertificateSigningRequest>,
+    csr: &CertificateSigningRequest,
+    name: &str,
+) {
     let mut conditions = serde_json::to_value(
         csr.status
             .as_ref()

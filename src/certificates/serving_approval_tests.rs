@@ -71,7 +71,12 @@ fn subject_names_and_usages_must_be_the_serving_ones() {
     let pem = request("system:node:n1", "system:nodes", ip_san());
     let client = ["digital signature", "key encipherment", "client auth"];
     assert!(refusal(&csr("system:node:n1", pem.clone(), &client)).is_some());
-    let extra = ["digital signature", "key encipherment", "server auth", "client auth"];
+    let extra = [
+        "digital signature",
+        "key encipherment",
+        "server auth",
+        "client auth",
+    ];
     assert!(refusal(&csr("system:node:n1", pem, &extra)).is_some());
     let pem = request("system:node:n1", "system:masters", ip_san());
     assert!(refusal(&csr("system:node:n1", pem, &SERVING)).is_some());

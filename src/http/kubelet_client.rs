@@ -41,8 +41,8 @@ pub async fn handshake(
     tcp: TcpStream,
     addr: &str,
 ) -> std::io::Result<TokioIo<TlsStream<TcpStream>>> {
-    let name = server_name(addr)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let name =
+        server_name(addr).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let stream = TlsConnector::from(config).connect(name, tcp).await?;
     Ok(TokioIo::new(stream))
 }

@@ -219,7 +219,14 @@ pub async fn run_agent_with(
     if let Some(proxy) = proxy {
         proxy.stop().await;
     }
-    for t in [&heartbeat, &events, &pods, &provisioner, &server_task, &certs] {
+    for t in [
+        &heartbeat,
+        &events,
+        &pods,
+        &provisioner,
+        &server_task,
+        &certs,
+    ] {
         t.abort();
     }
     let handles: Vec<JoinHandle<()>> = lock(&workers).drain().map(|(_, h)| h.task).collect();

@@ -108,8 +108,7 @@ async fn obtain_with_retries(client: &kube::Client, cfg: &ServingCertConfig) -> 
 }
 
 fn usable(cert: &store::StoredCert, names: &[SubjectName]) -> bool {
-    store::CertFacts::of_pem(&cert.cert_pem)
-        .is_ok_and(|f| f.usable_for(names, store::now_secs()))
+    store::CertFacts::of_pem(&cert.cert_pem).is_ok_and(|f| f.usable_for(names, store::now_secs()))
 }
 
 /// The names a node's serving certificate covers: its InternalIP, the address it listens on
@@ -135,9 +134,7 @@ fn is_dns_name(s: &str) -> bool {
         && s.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })

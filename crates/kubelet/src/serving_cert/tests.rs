@@ -39,7 +39,10 @@ fn request_names_the_node_and_its_addresses() {
         .iter()
         .map(|(t, v)| format!("{t:?}={v:?}"))
         .collect();
-    assert!(dn.iter().any(|d| d.contains("system:node:node-a")), "{dn:?}");
+    assert!(
+        dn.iter().any(|d| d.contains("system:node:node-a")),
+        "{dn:?}"
+    );
     assert!(dn.iter().any(|d| d.contains("system:nodes")), "{dn:?}");
     assert_eq!(parsed.params.subject_alt_names.len(), 2);
 }
@@ -70,8 +73,8 @@ fn stored_certificate_is_reused_only_while_valid_and_covering() {
     // The node moved: the stored certificate no longer names it.
     let moved = names_for("node-a", ip("10.0.0.8"), ip("0.0.0.0"));
     assert!(!facts.usable_for(&moved, store::now_secs()));
-    let expired = CertFacts::of_pem(&self_signed(&["node-a", "10.0.0.7"], 2021).cert_pem)
-        .expect("facts");
+    let expired =
+        CertFacts::of_pem(&self_signed(&["node-a", "10.0.0.7"], 2021).cert_pem).expect("facts");
     assert!(!expired.usable_for(&wanted, store::now_secs()));
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&path).expect("meta").permissions().mode();

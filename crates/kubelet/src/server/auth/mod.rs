@@ -78,7 +78,11 @@ impl KubeletAuth {
     }
 
     /// Who the request is from; None when nobody (a 401).
-    pub async fn authenticate(&self, peer: &PeerUser, authorization: Option<&str>) -> Option<UserInfo> {
+    pub async fn authenticate(
+        &self,
+        peer: &PeerUser,
+        authorization: Option<&str>,
+    ) -> Option<UserInfo> {
         match &peer.0 {
             Some(Ok(user)) => return Some(with_authenticated_group(user.clone())),
             Some(Err(e)) => {
@@ -151,7 +155,8 @@ fn with_authenticated_group(mut user: UserInfo) -> UserInfo {
         .iter()
         .any(|g| g == ferrokube_auth::ALL_AUTHENTICATED)
     {
-        user.groups.push(ferrokube_auth::ALL_AUTHENTICATED.to_string());
+        user.groups
+            .push(ferrokube_auth::ALL_AUTHENTICATED.to_string());
     }
     user
 }
@@ -171,7 +176,11 @@ fn plain(code: StatusCode, msg: &str) -> Response {
 
 /// The middleware in front of every kubelet route.
 pub async fn guard(State(auth): State<Arc<KubeletAuth>>, req: Request, next: Next) -> Response {
-    let peer = req.extensions().get::<PeerUser>().cloned().unwrap_or_default();
+    let peer = req
+        .extensions()
+        .get::<PeerUser>()
+        .cloned()
+        .unwrap_or_default();
     let authorization = req
         .headers()
         .get(header::AUTHORIZATION)

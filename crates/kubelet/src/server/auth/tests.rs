@@ -133,15 +133,27 @@ async fn answers_are_cached_for_their_ttl() {
     };
     let app = app(fake.clone(), ttls);
     for _ in 0..3 {
-        assert_eq!(call(&app, "GET", "/exec/ns/p/c", Some("good")).await.0, StatusCode::OK);
-        assert_eq!(call(&app, "GET", "/exec/ns/p/c", Some("other")).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(
+            call(&app, "GET", "/exec/ns/p/c", Some("good")).await.0,
+            StatusCode::OK
+        );
+        assert_eq!(
+            call(&app, "GET", "/exec/ns/p/c", Some("other")).await.0,
+            StatusCode::FORBIDDEN
+        );
     }
     assert_eq!(fake.token_reviews.load(Ordering::SeqCst), 2);
     assert_eq!(fake.access_reviews.load(Ordering::SeqCst), 2);
     // The denial expires sooner and is asked again.
     tokio::time::sleep(Duration::from_millis(80)).await;
-    assert_eq!(call(&app, "GET", "/exec/ns/p/c", Some("other")).await.0, StatusCode::FORBIDDEN);
-    assert_eq!(call(&app, "GET", "/exec/ns/p/c", Some("good")).await.0, StatusCode::OK);
+    assert_eq!(
+        call(&app, "GET", "/exec/ns/p/c", Some("other")).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        call(&app, "GET", "/exec/ns/p/c", Some("good")).await.0,
+        StatusCode::OK
+    );
     assert_eq!(fake.access_reviews.load(Ordering::SeqCst), 3);
 }
 

@@ -319,7 +319,26 @@ async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
     cfg.release_startup_code = true;
     cfg.proxy = crate::components::proxy_config(&args.node_name, &args.service_cidr, args.no_proxy);
     cfg.dns = ferrokube_kubelet::PodDnsConfig::new(args.cluster_dns.clone(), &args.cluster_domain);
+    cfg.client_ca = agent_client_ca(&args).await?;
     ferrokube_kubelet::run_agent(client, cfg, shutdown_signal()).await
+}
+
+/// The CA the kubelet verifies client certificates against (the API server's kubelet client
+/// certificate among them): the server's CA, from `--ca-file` or the kubeconfig.
+async fn agent_client_ca(args: &AgentArgs) -> anyhow::Result<Vec<Vec<u8>>> {
+    if let (Some(_), Some(ca)) = (&args.server, &args.ca_file) {
+        let pem = std::fs::read(ca)?;
+        let ders = rustls_pemfile::certs(&mut pem.as_slice()).collect::<Result<Vec<_>, _>>()?;
+        return Ok(ders.into_iter().map(|d| d.to_vec()).collect());
+    }
+    let config = match &args.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?
+        }
+        None => kube::Config::infer().await?,
+    };
+    Ok(config.root_cert.unwrap_or_default())
 }
 
 async fn run_server(args: ServerArgs) -> anyhow::Result<()> {

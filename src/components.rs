@@ -35,6 +35,7 @@ pub async fn spawn_agent(
     let mut cfg = ferrokube_kubelet::AgentConfig::new(node_name, args.data_dir.join("agent"));
     cfg.no_image_pull = args.no_image_pull;
     cfg.cluster_id = cluster_id(started.pki.ca_cert_der());
+    cfg.client_ca = vec![started.pki.ca_cert_der().to_vec()];
     cfg.volume_dir = match &args.volume_dir {
         Some(dir) => std::path::absolute(dir)?,
         None => args.data_dir.join("volumes"),
@@ -113,6 +114,7 @@ pub async fn spawn_all(started: &Started, args: &ServerArgs) -> anyhow::Result<(
     let controllers = client.clone();
     let csr_signer = started.pki.request_signer()?;
     tokio::spawn(crate::certificates::run(client.clone(), csr_signer));
+    tokio::spawn(crate::certificates::serving_approval::run(client.clone()));
     tokio::spawn(async move {
         let forever = std::future::pending::<()>();
         if let Err(e) =

@@ -122,6 +122,7 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
         advertise_address: format!("{host}:{}", addr.port()),
         metrics: Default::default(),
         flow_control,
+        kubelet_tls: http::kubelet_client::tls_config(&pki)?,
     });
     tokio::spawn(crate::rbac::aggregation::run(state.clone(), authorizer));
     // Custom resources stored before a restart are served before the first request.

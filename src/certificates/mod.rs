@@ -5,6 +5,7 @@
 //! It is an ordinary API client and runs under the controller manager's identity.
 
 pub mod rules;
+pub mod serving_approval;
 
 use std::sync::Arc;
 

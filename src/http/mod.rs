@@ -6,6 +6,7 @@ pub mod codec;
 pub mod discovery;
 pub mod duplicates;
 pub mod flow_control;
+pub mod kubelet_client;
 pub mod loopback;
 pub mod metrics;
 pub mod proxy;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub metrics: metrics::ApiMetrics,
     /// Priority and fairness: seats per priority level.
     pub flow_control: Arc<crate::flowcontrol::FlowControl>,
+    /// How kubelets are dialed: their CA and our client certificate ([`kubelet_client`]).
+    pub kubelet_tls: Arc<rustls::ClientConfig>,
 }
 
 /// Who a TLS connection's client certificate names (None: no certificate), resolved once

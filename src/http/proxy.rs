@@ -51,6 +51,10 @@ pub enum ProxyError {
         /// Why.
         source: std::io::Error,
     },
+    /// The TLS handshake with the kubelet failed (e.g. its certificate is not from the
+    /// cluster CA or does not name the address dialed).
+    #[error("error dialing backend: {0}")]
+    Tls(std::io::Error),
     /// The HTTP exchange with the kubelet failed.
     #[error("error talking to the kubelet: {0}")]
     Http(#[from] hyper::Error),
@@ -368,7 +372,7 @@ async fn logs(app: &AppState, pod: &Pod, ns: &str, name: &str, call: &Call) -> A
         enc(&container),
         opts.kubelet_query()
     );
-    let mut sender = connect(&addr, false).await?;
+    let mut sender = connect(app, &addr, false).await?;
     let req = hyper::Request::get(path)
         .header(header::HOST, &addr)
         .body(Empty::<Bytes>::new())
@@ -420,8 +424,8 @@ pub fn kubelet_address_of(node: &Node, node_name: &str) -> Result<String, ProxyE
 
 type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
 
-/// Opens one HTTP/1.1 connection to a kubelet, driving it on its own task.
-async fn connect(addr: &str, upgrades: bool) -> Result<Sender, ProxyError> {
+/// Opens one HTTPS (HTTP/1.1) connection to a kubelet, driving it on its own task.
+async fn connect(app: &AppState, addr: &str, upgrades: bool) -> Result<Sender, ProxyError> {
     let dial = |source| ProxyError::Dial {
         addr: addr.to_string(),
         source,
@@ -431,7 +435,14 @@ async fn connect(addr: &str, upgrades: bool) -> Result<Sender, ProxyError> {
         .map_err(|_| dial(std::io::Error::from(std::io::ErrorKind::TimedOut)))?
         .map_err(dial)?;
     let _ = tcp.set_nodelay(true);
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
+    let tls = tokio::time::timeout(
+        DIAL_TIMEOUT,
+        super::kubelet_client::handshake(app.kubelet_tls.clone(), tcp, addr),
+    )
+    .await
+    .map_err(|_| ProxyError::Tls(std::io::Error::from(std::io::ErrorKind::TimedOut)))?
+    .map_err(ProxyError::Tls)?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(tls).await?;
     tokio::spawn(async move {
         let result = if upgrades {
             conn.with_upgrades().await
@@ -492,7 +503,7 @@ async fn upgrade(app: &AppState, node: &str, path: String, call: Call) -> ApiRes
         return Err(ApiError::bad_request("Upgrade request required"));
     };
     let addr = kubelet_address(app, node).await?;
-    let mut sender = connect(&addr, true).await?;
+    let mut sender = connect(app, &addr, true).await?;
     let mut builder = hyper::Request::builder()
         .method(call.method.clone())
         .uri(path);

@@ -226,10 +226,18 @@ pub fn read_until(child: &mut Background, mut want: impl FnMut(&str) -> bool) ->
 /// A standalone `ferrokube agent` process for a second node on the same engine.
 pub fn spawn_agent(c: &TestCluster, node: &str, n: u32) -> Child {
     let log = std::fs::File::create(c.scratch().join(format!("agent-{n}.log"))).expect("agent log");
+    // An agent joins with the join token as upstream's nodes do, not as the admin: only a
+    // node's own serving-certificate requests are approved automatically.
+    let pki = c.data_dir().join("pki");
+    let token = std::fs::read_to_string(pki.join("join-token")).expect("join token");
     Command::new(env!("CARGO_BIN_EXE_ferrokube"))
         .arg("agent")
-        .arg("--kubeconfig")
-        .arg(c.kubeconfig())
+        .arg("--server")
+        .arg(c.base_url())
+        .arg("--token")
+        .arg(token.trim())
+        .arg("--ca-file")
+        .arg(pki.join("ca.crt"))
         .arg("--node-name")
         .arg(node)
         .arg("--data-dir")

@@ -52,6 +52,10 @@ pub struct AgentConfig {
     pub dns: crate::pod_dns::PodDnsConfig,
     /// Where the local-path provisioner keeps this node's volumes (`--volume-dir`).
     pub volume_dir: PathBuf,
+    /// The CA certificates (DER) client certificates to the kubelet are verified against
+    /// (upstream's `--client-ca-file`: the cluster CA); empty: only bearer tokens
+    /// authenticate.
+    pub client_ca: Vec<Vec<u8>>,
 }
 
 impl AgentConfig {
@@ -72,6 +76,7 @@ impl AgentConfig {
             release_startup_code: false,
             proxy: None,
             dns: crate::pod_dns::PodDnsConfig::new(Vec::new(), "cluster.local"),
+            client_ca: Vec::new(),
         }
     }
 }
@@ -98,6 +103,42 @@ fn lock(w: &Workers) -> std::sync::MutexGuard<'_, HashMap<String, WorkerHandle>>
     w.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Binds the kubelet's HTTPS server and starts obtaining (and renewing) its serving
+/// certificate; returns the bound address, the serving future and the certificate task.
+async fn start_server(
+    client: &kube::Client,
+    cfg: &AgentConfig,
+    runtime: Arc<dyn ContainerRuntime>,
+    host_ip: std::net::IpAddr,
+) -> anyhow::Result<(
+    SocketAddr,
+    impl std::future::Future<Output = ()> + Send + 'static,
+    JoinHandle<()>,
+)> {
+    use crate::serving_cert::{self, CertSlot, ServingCertConfig};
+    let slot = Arc::new(CertSlot::default());
+    let tls = server::tls::server_config(slot.clone(), &cfg.client_ca)
+        .map_err(|e| anyhow::anyhow!("kubelet TLS: {e}"))?;
+    let auth = Arc::new(server::auth::KubeletAuth::new(
+        cfg.node_name.clone(),
+        Arc::new(client.clone()),
+        server::auth::CacheTtls::default(),
+    ));
+    let state = ServerState {
+        runtime,
+        node_name: cfg.node_name.clone(),
+        cluster_id: cfg.cluster_id.clone(),
+    };
+    let (bound, serve) = server::bind_secure(cfg.listen_addr, state, tls, auth).await?;
+    let cert_cfg = ServingCertConfig {
+        node_name: cfg.node_name.clone(),
+        names: serving_cert::names_for(&cfg.node_name, host_ip, bound.ip()),
+        path: serving_cert::store::path_in(&cfg.data_dir),
+    };
+    let certs = tokio::spawn(serving_cert::run(client.clone(), cert_cfg, slot));
+    Ok((bound, serve, certs))
+}
+
 /// Run the agent with an explicit runtime until `shutdown` resolves. Containers keep running
 /// when the agent stops, so a restarted agent adopts them.
 pub async fn run_agent_with(
@@ -112,20 +153,8 @@ pub async fn run_agent_with(
         .node_ip
         .unwrap_or_else(|| node::detect_host_ip(cfg.listen_addr.ip()));
     let version = runtime.version().await?;
-    let (bound, serve) = server::bind(
-        cfg.listen_addr,
-        ServerState {
-            runtime: runtime.clone(),
-            node_name: cfg.node_name.clone(),
-            cluster_id: cfg.cluster_id.clone(),
-        },
-    )
-    .await?;
-    let server_task = tokio::spawn(async move {
-        if let Err(e) = serve.await {
-            tracing::error!(error = %e, "kubelet server stopped");
-        }
-    });
+    let (bound, serve, certs) = start_server(&client, &cfg, runtime.clone(), host_ip).await?;
+    let server_task = tokio::spawn(serve);
     let settings = NodeSettings {
         name: cfg.node_name.clone(),
         ip: host_ip,
@@ -190,7 +219,14 @@ pub async fn run_agent_with(
     if let Some(proxy) = proxy {
         proxy.stop().await;
     }
-    for t in [&heartbeat, &events, &pods, &provisioner, &server_task] {
+    for t in [
+        &heartbeat,
+        &events,
+        &pods,
+        &provisioner,
+        &server_task,
+        &certs,
+    ] {
         t.abort();
     }
     let handles: Vec<JoinHandle<()>> = lock(&workers).drain().map(|(_, h)| h.task).collect();

@@ -13,6 +13,10 @@
 //!   `/containerLogs/{ns}/{pod}/{container}`, `/exec/...`, `/attach/...` (WebSocket
 //!   `v5.channel.k8s.io`/`v4.channel.k8s.io`), `/portforward/{ns}/{pod}` (SPDY/3.1
 //!   `portforward.k8s.io`, tunneled in WebSocket `SPDY/3.1+portforward.k8s.io` or raw upgrade).
+//!   Served over HTTPS, every request authenticated (client certificate or TokenReview) and
+//!   authorized (SubjectAccessReview), see [`server::auth`].
+//! - [`serving_cert`] — the kubelet's serving certificate, requested by CSR
+//!   (`kubernetes.io/kubelet-serving`), stored, reused and renewed.
 //! - [`service_env`] — upstream's service environment variables; [`tokens`] — projected
 //!   service-account tokens via TokenRequest with upstream's refresh policy; [`memory`] — how a
 //!   standalone agent keeps its resident set small.
@@ -40,6 +44,7 @@ pub mod quantity;
 pub mod runtime;
 pub mod server;
 pub mod service_env;
+pub mod serving_cert;
 pub mod status;
 pub mod tokens;
 pub mod volumes;

@@ -21,6 +21,8 @@ pub const SCHEDULER_USER: &str = "system:kube-scheduler";
 pub const NODES_GROUP: &str = "system:nodes";
 /// Prefix of node user names (`system:node:<name>`).
 pub const NODE_USER_PREFIX: &str = "system:node:";
+/// User of the API server's client certificate towards kubelets (kubeadm's CN).
+pub const KUBELET_CLIENT_USER: &str = "kube-apiserver-kubelet-client";
 
 const READ: &[&str] = &["get", "list", "watch"];
 const WRITE: &[&str] = &["create", "delete", "deletecollection", "patch", "update"];
@@ -699,7 +701,7 @@ fn user(name: &str) -> Subject {
 /// The default ClusterRoleBindings.
 pub fn cluster_role_bindings() -> Vec<ClusterRoleBinding> {
     let same = |name: &str, subjects| binding(name, name, subjects);
-    vec![
+    let mut all = vec![
         same("cluster-admin", vec![group("system:masters")]),
         same("system:basic-user", vec![group("system:authenticated")]),
         same("system:discovery", vec![group("system:authenticated")]),
@@ -753,6 +755,26 @@ pub fn cluster_role_bindings() -> Vec<ClusterRoleBinding> {
             "system:ferrokube:node-proxier",
             "system:node-proxier",
             vec![group(NODES_GROUP)],
+        ),
+    ];
+    all.extend(kubelet_bindings());
+    all
+}
+
+/// The API server's access to kubelets (kubeadm's `kubeadm:apiserver-kubelet-client`), and
+/// the controller manager's approval of kubelet serving certificates (k3s does the same;
+/// upstream leaves them to an administrator).
+fn kubelet_bindings() -> [ClusterRoleBinding; 2] {
+    [
+        binding(
+            "system:ferrokube:apiserver-kubelet-client",
+            "system:kubelet-api-admin",
+            vec![user(KUBELET_CLIENT_USER)],
+        ),
+        binding(
+            "system:ferrokube:kubelet-serving-approver",
+            "system:certificates.k8s.io:kubelet-serving-approver",
+            vec![user(CONTROLLER_MANAGER_USER)],
         ),
     ]
 }

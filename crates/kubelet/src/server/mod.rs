@@ -7,11 +7,17 @@
 //! | `GET /exec/{ns}/{pod}/{container}?command=..` | WebSocket `v5.channel.k8s.io` / `v4.channel.k8s.io` |
 //! | `GET /attach/{ns}/{pod}/{container}` | WebSocket `v5.channel.k8s.io` / `v4.channel.k8s.io` |
 //! | `GET|POST /portforward/{ns}/{pod}` | WebSocket `SPDY/3.1+portforward.k8s.io` (tunneled) or `Upgrade: SPDY/3.1` |
+//!
+//! The agent serves it with [`bind_secure`]: HTTPS with a serving certificate from the cluster
+//! CA, and every request authenticated and authorized ([`auth`]). [`bind`] serves the bare
+//! router in plain HTTP, for tests of the streaming protocols alone.
 
+pub mod auth;
 mod exec;
 mod logs;
 mod portforward;
 pub mod spdy;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -192,4 +198,18 @@ pub async fn bind(
     let local = listener.local_addr()?;
     let app = router(state);
     Ok((local, async move { axum::serve(listener, app).await }))
+}
+
+/// Bind the kubelet's HTTPS server: TLS with `tls`, every request through `auth`. Returns the
+/// bound address and the serving future.
+pub async fn bind_secure(
+    addr: SocketAddr,
+    state: ServerState,
+    tls: Arc<rustls::ServerConfig>,
+    auth: Arc<auth::KubeletAuth>,
+) -> std::io::Result<(SocketAddr, impl std::future::Future<Output = ()>)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let app = router(state).layer(axum::middleware::from_fn_with_state(auth, auth::guard));
+    Ok((local, tls::serve_tls(listener, tls, app)))
 }

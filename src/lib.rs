@@ -12,6 +12,7 @@ pub mod components;
 pub mod crd;
 pub mod http;
 pub mod master_service;
+pub mod node_identity;
 pub mod openapi;
 pub mod rbac;
 pub mod registry;

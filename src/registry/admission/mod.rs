@@ -6,11 +6,14 @@
 //!   broken; `disruptionsAllowed` decremented in the pod's delete transaction).
 //! - [`priority`]: `priorityClassName` → `spec.priority`/`preemptionPolicy` (Priority plugin).
 //! - [`limitrange`]: LimitRange defaults, min/max and ratio on pod creation (before quota).
+//! - [`node_restriction`]: NodeRestriction, a kubelet writes only its own Node, Lease and
+//!   pods' status.
 //! - [`quota`]: ResourceQuota charged at create, atomically with the object ([`usage`] says
 //!   what an object counts).
 
 pub mod eviction;
 pub mod limitrange;
+pub mod node_restriction;
 pub mod priority;
 pub mod quota;
 pub use ferrokube_controllers::quota_usage as usage;
@@ -23,6 +26,16 @@ use super::ResourceDescriptor;
 /// charges what those filled in, like RuntimeClass overhead).
 pub fn install(builtins: &[Arc<ResourceDescriptor>]) {
     let quota: Arc<dyn super::hooks::StorageHooks> = Arc::new(quota::QuotaAdmission);
+    let nodes: Arc<dyn super::hooks::StorageHooks> = Arc::new(node_restriction::NodeRestriction);
+    for d in builtins {
+        let restricted = matches!(
+            (d.group.as_str(), d.kind.as_str()),
+            ("", "Pod" | "Node") | ("coordination.k8s.io", "Lease")
+        );
+        if restricted {
+            d.add_hook(nodes.clone());
+        }
+    }
     for d in builtins.iter().filter(|d| d.namespaced) {
         if d.group.is_empty() && d.kind == "Pod" {
             d.add_hook(Arc::new(priority::PriorityAdmission));

@@ -7,7 +7,7 @@
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine;
@@ -46,18 +46,21 @@ fn kubeconfig_for(c: &TestCluster, file: &str, user: Value) -> PathBuf {
 }
 
 /// kubectl under another kubeconfig.
-fn kubectl_as(c: &TestCluster, kubeconfig: &PathBuf, args: &[&str]) -> std::process::Output {
+fn kubectl_as(c: &TestCluster, kubeconfig: &Path, args: &[&str]) -> std::process::Output {
     let mut all = vec!["--kubeconfig", kubeconfig.to_str().expect("utf-8")];
     all.extend_from_slice(args);
     c.kubectl(&all)
 }
 
-fn ok_as(c: &TestCluster, kubeconfig: &PathBuf, args: &[&str]) -> String {
-    stdout_ok(&format!("kubectl {}", args.join(" ")), &kubectl_as(c, kubeconfig, args))
+fn ok_as(c: &TestCluster, kubeconfig: &Path, args: &[&str]) -> String {
+    stdout_ok(
+        &format!("kubectl {}", args.join(" ")),
+        &kubectl_as(c, kubeconfig, args),
+    )
 }
 
 /// Runs a command that must fail; returns its stderr.
-fn refused_as(c: &TestCluster, kubeconfig: &PathBuf, args: &[&str]) -> String {
+fn refused_as(c: &TestCluster, kubeconfig: &Path, args: &[&str]) -> String {
     let out = kubectl_as(c, kubeconfig, args);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
@@ -69,7 +72,7 @@ fn refused_as(c: &TestCluster, kubeconfig: &PathBuf, args: &[&str]) -> String {
     stderr
 }
 
-fn whoami(c: &TestCluster, kubeconfig: &PathBuf) -> Value {
+fn whoami(c: &TestCluster, kubeconfig: &Path) -> Value {
     let out = ok_as(c, kubeconfig, &["auth", "whoami", "-o", "json"]);
     serde_json::from_str(&out).expect("whoami json")
 }
@@ -103,12 +106,23 @@ async fn bootstrap_tokens_live_in_secrets() {
         "0123456789abcdef",
         &["--from-literal=auth-extra-groups=system:bootstrappers:workers"],
     );
-    let kc = kubeconfig_for(&c, "token.kubeconfig", json!({"token": "abcdef.0123456789abcdef"}));
+    let kc = kubeconfig_for(
+        &c,
+        "token.kubeconfig",
+        json!({"token": "abcdef.0123456789abcdef"}),
+    );
     let me = whoami(&c, &kc);
-    assert_eq!(me["status"]["userInfo"]["username"], "system:bootstrap:abcdef");
+    assert_eq!(
+        me["status"]["userInfo"]["username"],
+        "system:bootstrap:abcdef"
+    );
     assert_eq!(
         me["status"]["userInfo"]["groups"],
-        json!(["system:bootstrappers", "system:bootstrappers:workers", "system:authenticated"])
+        json!([
+            "system:bootstrappers",
+            "system:bootstrappers:workers",
+            "system:authenticated"
+        ])
     );
     // A bootstrap identity may submit requests, and do little else.
     ok_as(&c, &kc, &["get", "csr"]);
@@ -116,7 +130,11 @@ async fn bootstrap_tokens_live_in_secrets() {
     assert!(denied.contains("cannot list resource \"pods\""), "{denied}");
 
     // A wrong secret, an expired token and a deleted token are 401s.
-    let wrong = kubeconfig_for(&c, "wrong.kubeconfig", json!({"token": "abcdef.0123456789abcdee"}));
+    let wrong = kubeconfig_for(
+        &c,
+        "wrong.kubeconfig",
+        json!({"token": "abcdef.0123456789abcdee"}),
+    );
     let err = refused_as(&c, &wrong, &["auth", "whoami"]);
     assert!(err.contains("Unauthorized"), "{err}");
     create_token_secret(
@@ -125,10 +143,23 @@ async fn bootstrap_tokens_live_in_secrets() {
         "0123456789abcdef",
         &["--from-literal=expiration=2020-01-01T00:00:00Z"],
     );
-    let expired = kubeconfig_for(&c, "old.kubeconfig", json!({"token": "oldold.0123456789abcdef"}));
+    let expired = kubeconfig_for(
+        &c,
+        "old.kubeconfig",
+        json!({"token": "oldold.0123456789abcdef"}),
+    );
     let err = refused_as(&c, &expired, &["auth", "whoami"]);
     assert!(err.contains("Unauthorized"), "{err}");
-    kubectl_ok(&c, &["delete", "secret", "bootstrap-token-abcdef", "-n", "kube-system"]);
+    kubectl_ok(
+        &c,
+        &[
+            "delete",
+            "secret",
+            "bootstrap-token-abcdef",
+            "-n",
+            "kube-system",
+        ],
+    );
     let err = refused_as(&c, &kc, &["auth", "whoami"]);
     assert!(err.contains("Unauthorized"), "{err}");
 
@@ -136,7 +167,16 @@ async fn bootstrap_tokens_live_in_secrets() {
     let join = std::fs::read_to_string(c.data_dir().join("pki/join-token")).expect("join-token");
     let join = join.trim();
     let id = join.split('.').next().expect("token id");
-    kubectl_ok(&c, &["get", "secret", &format!("bootstrap-token-{id}"), "-n", "kube-system"]);
+    kubectl_ok(
+        &c,
+        &[
+            "get",
+            "secret",
+            &format!("bootstrap-token-{id}"),
+            "-n",
+            "kube-system",
+        ],
+    );
     let jc = kubeconfig_for(&c, "join.kubeconfig", json!({"token": join}));
     assert_eq!(
         whoami(&c, &jc)["status"]["userInfo"]["username"],
@@ -191,7 +231,7 @@ async fn node_credentials(c: &TestCluster, node: &str) -> PathBuf {
 }
 
 /// A kube-rs client from a kubeconfig file.
-async fn client_for(kubeconfig: &PathBuf) -> kube::Client {
+async fn client_for(kubeconfig: &Path) -> kube::Client {
     let kc = kube::config::Kubeconfig::read_from(kubeconfig).expect("kubeconfig");
     let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
         .await
@@ -199,7 +239,12 @@ async fn client_for(kubeconfig: &PathBuf) -> kube::Client {
     kube::Client::try_from(config).expect("client")
 }
 
-fn apply_json(c: &TestCluster, kc: Option<&PathBuf>, file: &str, obj: Value) -> std::process::Output {
+fn apply_json(
+    c: &TestCluster,
+    kc: Option<&PathBuf>,
+    file: &str,
+    obj: Value,
+) -> std::process::Output {
     let path = c.scratch().join(file);
     std::fs::write(&path, obj.to_string()).expect("manifest");
     let args = ["create", "-f", path.to_str().expect("utf-8")];
@@ -234,26 +279,57 @@ fn lease(name: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_are_confined_to_their_own_objects() {
     // Nodes that never report Ready must not be tainted and emptied during the test.
-    let c = TestCluster::start_with(
-        ClusterOptions::default().arg("--node-monitor-grace-period=600s"),
-    )
-    .await;
+    let c =
+        TestCluster::start_with(ClusterOptions::default().arg("--node-monitor-grace-period=600s"))
+            .await;
     let a = node_credentials(&c, "a").await;
     let b = node_credentials(&c, "b").await;
-    assert_eq!(whoami(&c, &a)["status"]["userInfo"]["username"], "system:node:a");
+    assert_eq!(
+        whoami(&c, &a)["status"]["userInfo"]["username"],
+        "system:node:a"
+    );
 
     // Registration: its own Node only, with allowed labels.
-    stdout_ok("node a registers", &apply_json(&c, Some(&a), "na.json", node_object("a")));
-    stdout_ok("node b registers", &apply_json(&c, Some(&b), "nb.json", node_object("b")));
+    stdout_ok(
+        "node a registers",
+        &apply_json(&c, Some(&a), "na.json", node_object("a")),
+    );
+    stdout_ok(
+        "node b registers",
+        &apply_json(&c, Some(&b), "nb.json", node_object("b")),
+    );
     let out = apply_json(&c, Some(&a), "nc.json", node_object("c"));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(r#"nodes "c" is forbidden: node "a" is not allowed to modify node "c""#), "{err}");
+    assert!(
+        err.contains(r#"nodes "c" is forbidden: node "a" is not allowed to modify node "c""#),
+        "{err}"
+    );
 
     for (name, node, secret) in [("pa", "a", "sa"), ("pb", "b", "sb")] {
-        kubectl_ok(&c, &["create", "secret", "generic", secret, "--from-literal=k=v"]);
-        stdout_ok("pod", &apply_json(&c, None, &format!("{name}.json"), pod_on(name, node, secret)));
+        kubectl_ok(
+            &c,
+            &["create", "secret", "generic", secret, "--from-literal=k=v"],
+        );
+        stdout_ok(
+            "pod",
+            &apply_json(
+                &c,
+                None,
+                &format!("{name}.json"),
+                pod_on(name, node, secret),
+            ),
+        );
     }
-    kubectl_ok(&c, &["create", "secret", "generic", "lonely", "--from-literal=k=v"]);
+    kubectl_ok(
+        &c,
+        &[
+            "create",
+            "secret",
+            "generic",
+            "lonely",
+            "--from-literal=k=v",
+        ],
+    );
 
     // Reads follow the graph.
     ok_as(&c, &a, &["get", "secret", "sa"]);
@@ -261,30 +337,64 @@ async fn nodes_are_confined_to_their_own_objects() {
     let err = refused_as(&c, &a, &["get", "secret", "sb"]);
     assert!(err.contains(r#"secrets "sb" is forbidden: User "system:node:a" cannot get resource "secrets" in API group "" in the namespace "default": no relationship found between node 'a' and this object"#), "{err}");
     let err = refused_as(&c, &a, &["get", "secret", "lonely"]);
-    assert!(err.contains("no relationship found between node 'a'"), "{err}");
+    assert!(
+        err.contains("no relationship found between node 'a'"),
+        "{err}"
+    );
     let err = refused_as(&c, &a, &["get", "pod", "pb"]);
     assert!(err.contains(r#"pods "pb" is forbidden"#), "{err}");
     let err = refused_as(&c, &a, &["get", "pods", "-A"]);
-    assert!(err.contains("can only list/watch pods with spec.nodeName field selector"), "{err}");
-    ok_as(&c, &a, &["get", "pods", "-A", "--field-selector=spec.nodeName=a"]);
+    assert!(
+        err.contains("can only list/watch pods with spec.nodeName field selector"),
+        "{err}"
+    );
+    ok_as(
+        &c,
+        &a,
+        &["get", "pods", "-A", "--field-selector=spec.nodeName=a"],
+    );
 
     // Leases: its own.
-    stdout_ok("own lease", &apply_json(&c, Some(&a), "la.json", lease("a")));
+    stdout_ok(
+        "own lease",
+        &apply_json(&c, Some(&a), "la.json", lease("a")),
+    );
     let out = apply_json(&c, Some(&a), "lb.json", lease("b"));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(r#"leases.coordination.k8s.io "b" is forbidden: can only access node lease with the same name as the requesting node"#), "{err}");
-    stdout_ok("b's lease", &apply_json(&c, Some(&b), "lb2.json", lease("b")));
+    stdout_ok(
+        "b's lease",
+        &apply_json(&c, Some(&b), "lb2.json", lease("b")),
+    );
     let err = refused_as(&c, &a, &["get", "lease", "b", "-n", "kube-node-lease"]);
-    assert!(err.contains("can only access node lease with the same name as the requesting node"), "{err}");
+    assert!(
+        err.contains("can only access node lease with the same name as the requesting node"),
+        "{err}"
+    );
 
     // Node objects: its own, and not the restricted labels.
     ok_as(&c, &a, &["label", "node", "a", "example.com/team=blue"]);
     let err = refused_as(&c, &a, &["label", "node", "b", "example.com/team=blue"]);
-    assert!(err.contains(r#"nodes "b" is forbidden: node "a" is not allowed to modify node "b""#), "{err}");
-    let err = refused_as(&c, &a, &["label", "node", "a", "node-restriction.kubernetes.io/secure=yes"]);
+    assert!(
+        err.contains(r#"nodes "b" is forbidden: node "a" is not allowed to modify node "b""#),
+        "{err}"
+    );
+    let err = refused_as(
+        &c,
+        &a,
+        &[
+            "label",
+            "node",
+            "a",
+            "node-restriction.kubernetes.io/secure=yes",
+        ],
+    );
     assert!(err.contains(r#"nodes "a" is forbidden: is not allowed to modify labels: node-restriction.kubernetes.io/secure"#), "{err}");
     let err = refused_as(&c, &a, &["taint", "node", "a", "k=v:NoSchedule"]);
-    assert!(err.contains(r#"node "a" is not allowed to modify taints"#), "{err}");
+    assert!(
+        err.contains(r#"node "a" is not allowed to modify taints"#),
+        "{err}"
+    );
 
     // Pods: status and deletion of its own; only mirror pods may be created.
     // (kubectl reads pods/status before patching it, which a node may not: kube-rs patches.)
@@ -293,25 +403,43 @@ async fn nodes_are_confined_to_their_own_objects() {
     pods.patch_status("pa", &PatchParams::default(), &status)
         .await
         .expect("own pod's status");
-    match pods.patch_status("pb", &PatchParams::default(), &status).await {
+    match pods
+        .patch_status("pb", &PatchParams::default(), &status)
+        .await
+    {
         Err(kube::Error::Api(s)) => {
             assert_eq!(s.code, 403);
-            assert_eq!(s.message, r#"pods "pb" is forbidden: node "a" can only update pod status for pods with spec.nodeName set to itself"#);
+            assert_eq!(
+                s.message,
+                r#"pods "pb" is forbidden: node "a" can only update pod status for pods with spec.nodeName set to itself"#
+            );
         }
         other => panic!("patching b's pod status: {other:?}"),
     }
     let err = refused_as(&c, &a, &["delete", "pod", "pb", "--wait=false"]);
-    assert!(err.contains(r#"node "a" can only delete pods with spec.nodeName set to itself"#), "{err}");
+    assert!(
+        err.contains(r#"node "a" can only delete pods with spec.nodeName set to itself"#),
+        "{err}"
+    );
     // Pods themselves are not the node's to change (the Node authorizer already says no).
     let err = refused_as(&c, &a, &["label", "pod", "pa", "x=y"]);
-    assert!(err.contains(r#"User "system:node:a" cannot patch resource "pods""#), "{err}");
+    assert!(
+        err.contains(r#"User "system:node:a" cannot patch resource "pods""#),
+        "{err}"
+    );
     let out = apply_json(&c, Some(&a), "px.json", pod_on("px", "a", "sa"));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(r#"pods "px" is forbidden: pod does not have "kubernetes.io/config.mirror" annotation, node "a" can only create mirror pods"#), "{err}");
     ok_as(&c, &a, &["delete", "pod", "pa", "--wait=false"]);
     // Nothing refused was written.
-    let pb = kubectl_ok(&c, &["get", "pod", "pb", "-o", "jsonpath={.status.message}"]);
+    let pb = kubectl_ok(
+        &c,
+        &["get", "pod", "pb", "-o", "jsonpath={.status.message}"],
+    );
     assert_eq!(pb, "");
-    let labels = kubectl_ok(&c, &["get", "node", "a", "-o", "jsonpath={.metadata.labels}"]);
+    let labels = kubectl_ok(
+        &c,
+        &["get", "node", "a", "-o", "jsonpath={.metadata.labels}"],
+    );
     assert!(!labels.contains("node-restriction"), "{labels}");
 }

@@ -35,7 +35,15 @@ fn issued_to(c: &TestCluster, username: &str) -> Vec<Value> {
 fn join_agent(c: &TestCluster, node: &str, token: &str, n: u32) -> Child {
     let log = std::fs::File::create(c.scratch().join(format!("agent-{n}.log"))).expect("log");
     Command::new(env!("CARGO_BIN_EXE_ferrokube"))
-        .args(["agent", "--server", &c.base_url(), "--token", token, "--node-name", node])
+        .args([
+            "agent",
+            "--server",
+            &c.base_url(),
+            "--token",
+            token,
+            "--node-name",
+            node,
+        ])
         .arg("--ca-file")
         .arg(c.data_dir().join("pki/ca.crt"))
         .arg("--data-dir")
@@ -101,8 +109,13 @@ async fn an_agent_joins_with_a_bootstrap_token() {
     assert_eq!(issued.len(), 1, "{issued:#?}");
     let condition = &issued[0]["status"]["conditions"][0];
     assert_eq!(condition["reason"], "AutoApproved");
-    let creds = c.scratch().join("agent-data/pki/kubelet-client-current.pem");
-    let mode = std::fs::metadata(&creds).expect("credentials").permissions().mode();
+    let creds = c
+        .scratch()
+        .join("agent-data/pki/kubelet-client-current.pem");
+    let mode = std::fs::metadata(&creds)
+        .expect("credentials")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
     // The Lease only the node itself may write exists.
     kubectl_ok(&c, &["get", "lease", &node, "-n", "kube-node-lease"]);
@@ -117,7 +130,10 @@ async fn an_agent_joins_with_a_bootstrap_token() {
     })
     .await;
     assert!(logs.is_some(), "kubectl logs never showed the pod's output");
-    assert_eq!(kubectl_ok(&c, &["exec", "joined", "--", "echo", "inside"]).trim(), "inside");
+    assert_eq!(
+        kubectl_ok(&c, &["exec", "joined", "--", "echo", "inside"]).trim(),
+        "inside"
+    );
 
     // A restarted agent reuses its certificate: no new request.
     let _ = agent.kill();
@@ -130,9 +146,16 @@ async fn an_agent_joins_with_a_bootstrap_token() {
     assert_eq!(issued_to(&c, "system:bootstrap:join01").len(), 1);
     assert_eq!(csrs(&c).len(), 1);
     let after = pods.get("joined").await.expect("pod");
-    assert_eq!(container_id(&after), before, "the pod was adopted, not restarted");
+    assert_eq!(
+        container_id(&after),
+        before,
+        "the pod was adopted, not restarted"
+    );
     kubectl_ok(&c, &["delete", "pod", "joined", "--wait=false"]);
-    let gone = eventually(POD_WAIT, || async { pods.get_opt("joined").await.ok()?.is_none().then_some(()) }).await;
+    let gone = eventually(POD_WAIT, || async {
+        pods.get_opt("joined").await.ok()?.is_none().then_some(())
+    })
+    .await;
     assert!(gone.is_some(), "the node did not finish deleting its pod");
     let _ = agent.kill();
     let _ = agent.wait();

@@ -179,12 +179,15 @@ pub async fn authenticate_request(
 ) -> Result<UserInfo, ferrokube_auth::AuthError> {
     if !matches!(cert_user, Some(Ok(Some(_)))) {
         let store = &state.registry.store;
-        if let Some(user) = crate::registry::bootstrap_tokens::authenticate(store, auth_header).await
+        if let Some(user) =
+            crate::registry::bootstrap_tokens::authenticate(store, auth_header).await
         {
             return Ok(user);
         }
     }
-    state.authenticator.authenticate_with(cert_user, auth_header)
+    state
+        .authenticator
+        .authenticate_with(cert_user, auth_header)
 }
 
 fn unauthorized() -> Response {

@@ -5,8 +5,8 @@
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 
-use futures::future::BoxFuture;
 use axum::http::{Request, Response};
+use futures::future::BoxFuture;
 use kube::client::Body;
 
 /// Holds the current client; [`SwitchableClient::client`] hands out clients that follow it.

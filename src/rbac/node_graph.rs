@@ -106,9 +106,7 @@ impl NodeGraph for Graph {
         match kind {
             Vertex::Pod => pods.any(|(k, _)| k.0 == namespace && k.1 == name),
             Vertex::Secret => pods.any(|(k, r)| k.0 == namespace && r.secrets.contains(name)),
-            Vertex::ConfigMap => {
-                pods.any(|(k, r)| k.0 == namespace && r.configmaps.contains(name))
-            }
+            Vertex::ConfigMap => pods.any(|(k, r)| k.0 == namespace && r.configmaps.contains(name)),
             Vertex::PersistentVolumeClaim => {
                 pods.any(|(k, r)| k.0 == namespace && r.claims.contains(name))
             }
@@ -147,13 +145,24 @@ pub fn pod_refs(pod_name: &str, pod: &Value) -> Option<PodRefs> {
         ..PodRefs::default()
     };
     let text = |v: &Value, path: &str| v.pointer(path)?.as_str().map(str::to_string);
-    for s in spec.get("imagePullSecrets").and_then(Value::as_array).into_iter().flatten() {
+    for s in spec
+        .get("imagePullSecrets")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         refs.secrets.extend(text(s, "/name"));
     }
-    for vol in spec.get("volumes").and_then(Value::as_array).into_iter().flatten() {
+    for vol in spec
+        .get("volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         refs.secrets.extend(text(vol, "/secret/secretName"));
         refs.configmaps.extend(text(vol, "/configMap/name"));
-        refs.claims.extend(text(vol, "/persistentVolumeClaim/claimName"));
+        refs.claims
+            .extend(text(vol, "/persistentVolumeClaim/claimName"));
         if vol.get("ephemeral").is_some() {
             // Upstream's ephemeral claim name: <pod>-<volume>.
             if let Some(v) = text(vol, "/name") {
@@ -169,17 +178,38 @@ pub fn pod_refs(pod_name: &str, pod: &Value) -> Option<PodRefs> {
         for path in ["/csi/nodePublishSecretRef/name", "/azureFile/secretName"] {
             refs.secrets.extend(text(vol, path));
         }
-        for plugin in ["cephfs", "cinder", "flexVolume", "iscsi", "rbd", "scaleIO", "storageos"] {
-            refs.secrets.extend(text(vol, &format!("/{plugin}/secretRef/name")));
+        for plugin in [
+            "cephfs",
+            "cinder",
+            "flexVolume",
+            "iscsi",
+            "rbd",
+            "scaleIO",
+            "storageos",
+        ] {
+            refs.secrets
+                .extend(text(vol, &format!("/{plugin}/secretRef/name")));
         }
     }
     for list in ["initContainers", "containers", "ephemeralContainers"] {
-        for c in spec.get(list).and_then(Value::as_array).into_iter().flatten() {
+        for c in spec
+            .get(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             for env in c.get("env").and_then(Value::as_array).into_iter().flatten() {
-                refs.secrets.extend(text(env, "/valueFrom/secretKeyRef/name"));
-                refs.configmaps.extend(text(env, "/valueFrom/configMapKeyRef/name"));
+                refs.secrets
+                    .extend(text(env, "/valueFrom/secretKeyRef/name"));
+                refs.configmaps
+                    .extend(text(env, "/valueFrom/configMapKeyRef/name"));
             }
-            for from in c.get("envFrom").and_then(Value::as_array).into_iter().flatten() {
+            for from in c
+                .get("envFrom")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 refs.secrets.extend(text(from, "/secretRef/name"));
                 refs.configmaps.extend(text(from, "/configMapRef/name"));
             }
@@ -347,8 +377,14 @@ mod tests {
         assert_eq!(refs.node, "n1");
         assert_eq!(refs.service_account, "runner");
         let set = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
-        assert_eq!(refs.secrets, set(&["init-env", "proj-secret", "pull", "vol-secret"]));
-        assert_eq!(refs.configmaps, set(&["env-cm", "kube-root-ca.crt", "vol-cm"]));
+        assert_eq!(
+            refs.secrets,
+            set(&["init-env", "proj-secret", "pull", "vol-secret"])
+        );
+        assert_eq!(
+            refs.configmaps,
+            set(&["env-cm", "kube-root-ca.crt", "vol-cm"])
+        );
         assert_eq!(refs.claims, set(&["data", "web-scratch"]));
         assert!(pod_refs("web", &json!({"spec": {"containers": []}})).is_none());
     }

@@ -50,7 +50,10 @@ pub async fn ensure_join_token_secret(registry: &Registry, token: &str) -> anyho
         Err(e) if e.code != 409 => anyhow::bail!("creating the join token's Secret: {e}"),
         Err(_) => {}
     }
-    let name = body["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let name = body["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let current = registry.get_value("", "Secret", ns, &name).await?;
     if current.as_ref().is_some_and(|c| c["data"] == body["data"]) {
         return Ok(());

@@ -171,7 +171,12 @@ mod tests {
             split_token("abcdef.0123456789abcdef"),
             Some(("abcdef", "0123456789abcdef"))
         );
-        for bad in ["abcdef.0123456789abcde", "ABCDEF.0123456789abcdef", "abcdef0123456789abcdef", "abc.def"] {
+        for bad in [
+            "abcdef.0123456789abcde",
+            "ABCDEF.0123456789abcdef",
+            "abcdef0123456789abcdef",
+            "abc.def",
+        ] {
             assert_eq!(split_token(bad), None, "{bad}");
         }
     }
@@ -179,13 +184,20 @@ mod tests {
     #[test]
     fn a_valid_secret_authenticates_with_extra_groups() {
         let mut fields = good();
-        fields.push(("auth-extra-groups", "system:bootstrappers:worker,system:bootstrappers:ab-c"));
+        fields.push((
+            "auth-extra-groups",
+            "system:bootstrappers:worker,system:bootstrappers:ab-c",
+        ));
         fields.push(("expiration", "2026-01-02T00:00:00Z"));
         let user = authenticate("abcdef", "0123456789abcdef", &secret(&fields), now()).unwrap();
         assert_eq!(user.name, "system:bootstrap:abcdef");
         assert_eq!(
             user.groups,
-            ["system:bootstrappers", "system:bootstrappers:worker", "system:bootstrappers:ab-c"]
+            [
+                "system:bootstrappers",
+                "system:bootstrappers:worker",
+                "system:bootstrappers:ab-c"
+            ]
         );
     }
 
@@ -197,7 +209,9 @@ mod tests {
         assert!(check(good(), "0123456789abcdee").is_err(), "wrong secret");
         let mut expired = good();
         expired.push(("expiration", "2025-12-31T23:59:59Z"));
-        assert!(check(expired, "0123456789abcdef").unwrap_err().contains("expired"));
+        assert!(check(expired, "0123456789abcdef")
+            .unwrap_err()
+            .contains("expired"));
         let mut garbage = good();
         garbage.push(("expiration", "tomorrow"));
         assert!(check(garbage, "0123456789abcdef").is_err());

@@ -91,7 +91,10 @@ pub async fn check_request(
                 true => Ok(()),
                 false => Err(refuse(
                     info,
-                    format!("node {node:?} is not allowed to modify node {:?}", info.name),
+                    format!(
+                        "node {node:?} is not allowed to modify node {:?}",
+                        info.name
+                    ),
                 )),
             }
         }
@@ -201,7 +204,10 @@ pub async fn check_token_request(
             .unwrap_or_default()
     };
     if text("apiVersion") != "v1" || text("kind") != "Pod" || text("name").is_empty() {
-        return Err(refuse(&info, "node requested token not bound to a pod".into()));
+        return Err(refuse(
+            &info,
+            "node requested token not bound to a pod".into(),
+        ));
     }
     if text("uid").is_empty() {
         return Err(refuse(
@@ -258,7 +264,9 @@ impl StorageHooks for NodeRestriction {
                 _ => None,
             };
             match why {
-                Some(why) => Err(ApiError::admission_forbidden(&d.group, &d.plural, obj, &why)),
+                Some(why) => Err(ApiError::admission_forbidden(
+                    &d.group, &d.plural, obj, &why,
+                )),
                 None => Ok(()),
             }
         })
@@ -283,7 +291,9 @@ impl StorageHooks for NodeRestriction {
                 _ => None,
             };
             match why {
-                Some(why) => Err(ApiError::admission_forbidden(&d.group, &d.plural, new, &why)),
+                Some(why) => Err(ApiError::admission_forbidden(
+                    &d.group, &d.plural, new, &why,
+                )),
                 None => Ok(()),
             }
         })
@@ -358,7 +368,11 @@ async fn mirror_pod_refusal(
     Ok(references_refusal(node, pod))
 }
 
-async fn owner_refusal(registry: &Registry, node: &str, owner: &Value) -> ApiResult<Option<String>> {
+async fn owner_refusal(
+    registry: &Registry,
+    node: &str,
+    owner: &Value,
+) -> ApiResult<Option<String>> {
     let text = |k: &str| owner.get(k).and_then(Value::as_str).unwrap_or_default();
     if text("apiVersion") != "v1" || text("kind") != "Node" || text("name") != node {
         return Ok(Some(format!(
@@ -384,7 +398,10 @@ async fn owner_refusal(registry: &Registry, node: &str, owner: &Value) -> ApiRes
         .and_then(Value::as_str)
         .unwrap_or_default();
     Ok((text("uid") != uid).then(|| {
-        format!("node {node} UID mismatch: expected {} got {uid}", text("uid"))
+        format!(
+            "node {node} UID mismatch: expected {} got {uid}",
+            text("uid")
+        )
     }))
 }
 
@@ -404,10 +421,14 @@ fn references_refusal(node: &str, pod: &Value) -> Option<String> {
     as_bound["spec"]["nodeName"] = Value::from(node);
     let refs = crate::rbac::node_graph::pod_refs(meta_name(pod), &as_bound)?;
     if !refs.secrets.is_empty() {
-        return Some(format!("node {node:?} can not create pods that reference secrets"));
+        return Some(format!(
+            "node {node:?} can not create pods that reference secrets"
+        ));
     }
     if !refs.configmaps.is_empty() {
-        return Some(format!("node {node:?} can not create pods that reference configmaps"));
+        return Some(format!(
+            "node {node:?} can not create pods that reference configmaps"
+        ));
     }
     let volumes = spec.get("volumes").and_then(Value::as_array);
     let trust_bundles = volumes.into_iter().flatten().any(|v| {
@@ -424,15 +445,21 @@ fn references_refusal(node: &str, pod: &Value) -> Option<String> {
         .into_iter()
         .flatten()
         .any(|v| v.get("persistentVolumeClaim").is_some());
-    claims.then(|| format!("node {node:?} can not create pods that reference persistentvolumeclaims"))
+    claims
+        .then(|| format!("node {node:?} can not create pods that reference persistentvolumeclaims"))
 }
 
 fn node_create_refusal(node: &str, obj: &Value) -> Option<String> {
     let name = meta_name(obj);
     if name != node {
-        return Some(format!("node {node:?} is not allowed to modify node {name:?}"));
+        return Some(format!(
+            "node {node:?} is not allowed to modify node {name:?}"
+        ));
     }
-    if obj.pointer("/spec/configSource").is_some_and(|c| !c.is_null()) {
+    if obj
+        .pointer("/spec/configSource")
+        .is_some_and(|c| !c.is_null())
+    {
         return Some(format!(
             "node {node:?} is not allowed to create pods with a non-nil configSource"
         ));
@@ -449,7 +476,9 @@ fn node_create_refusal(node: &str, obj: &Value) -> Option<String> {
 fn node_update_refusal(node: &str, old: &Value, new: &Value) -> Option<String> {
     let name = meta_name(old);
     if name != node {
-        return Some(format!("node {node:?} is not allowed to modify node {name:?}"));
+        return Some(format!(
+            "node {node:?} is not allowed to modify node {name:?}"
+        ));
     }
     let config = new.pointer("/spec/configSource").filter(|c| !c.is_null());
     if config.is_some() && config != old.pointer("/spec/configSource") {
@@ -566,7 +595,10 @@ mod tests {
             "node \"n2\" is not allowed to modify node \"n1\""
         );
         assert_eq!(
-            node_create_refusal("n1", &json!({"metadata": {"name": "n1", "labels": {"kubernetes.io/hostname": "n1"}}})),
+            node_create_refusal(
+                "n1",
+                &json!({"metadata": {"name": "n1", "labels": {"kubernetes.io/hostname": "n1"}}})
+            ),
             None
         );
     }

@@ -62,11 +62,7 @@ pub fn forbidden_status(user: &str, info: &RequestInfo) -> serde_json::Value {
 
 /// [`forbidden_status`] with the authorizers' reason appended (`...: <reason>`), as
 /// kube-apiserver words a refusal the Node authorizer explained.
-pub fn forbidden_status_because(
-    user: &str,
-    info: &RequestInfo,
-    why: &str,
-) -> serde_json::Value {
+pub fn forbidden_status_because(user: &str, info: &RequestInfo, why: &str) -> serde_json::Value {
     let mut reason = forbidden_message(user, info);
     if !why.is_empty() {
         reason = format!("{reason}: {why}");

@@ -54,10 +54,7 @@ pub trait NodeGraph {
 /// name may be empty: a node nobody can tell), None for everyone else.
 pub fn node_identity(user: &UserInfo) -> Option<&str> {
     let name = user.name.strip_prefix(NODE_USER_PREFIX)?;
-    user.groups
-        .iter()
-        .any(|g| g == NODES_GROUP)
-        .then_some(name)
+    user.groups.iter().any(|g| g == NODES_GROUP).then_some(name)
 }
 
 static NODE_RULES: std::sync::LazyLock<Vec<k8s_openapi::api::rbac::v1::PolicyRule>> =
@@ -80,28 +77,29 @@ pub fn authorize(node: &str, info: &RequestInfo, graph: &dyn NodeGraph) -> (Deci
         return deny(format!("unknown node for user \"{NODE_USER_PREFIX}\""));
     }
     if info.resource_request {
-        let decided = match (info.api_group.as_str(), info.resource.as_str()) {
-            ("", "secrets") => Some(read_namespaced(node, Vertex::Secret, info, graph)),
-            ("", "configmaps") => Some(read_namespaced(node, Vertex::ConfigMap, info, graph)),
-            ("", "persistentvolumeclaims") if info.subresource == "status" => {
-                Some(status_update(node, Vertex::PersistentVolumeClaim, info, graph))
-            }
-            ("", "persistentvolumeclaims") => {
-                Some(get_only(node, Vertex::PersistentVolumeClaim, info, graph))
-            }
-            ("", "persistentvolumes") => {
-                Some(get_only(node, Vertex::PersistentVolume, info, graph))
-            }
-            ("storage.k8s.io", "volumeattachments") => {
-                Some(get_only(node, Vertex::VolumeAttachment, info, graph))
-            }
-            ("", "serviceaccounts") => Some(create_token(node, info, graph)),
-            ("coordination.k8s.io", "leases") => Some(lease(node, info)),
-            ("storage.k8s.io", "csinodes") => Some(csi_node(node, info)),
-            ("", "nodes") => Some(node_object(node, info)),
-            ("", "pods") => Some(pod(node, info, graph)),
-            _ => None,
-        };
+        let decided =
+            match (info.api_group.as_str(), info.resource.as_str()) {
+                ("", "secrets") => Some(read_namespaced(node, Vertex::Secret, info, graph)),
+                ("", "configmaps") => Some(read_namespaced(node, Vertex::ConfigMap, info, graph)),
+                ("", "persistentvolumeclaims") if info.subresource == "status" => Some(
+                    status_update(node, Vertex::PersistentVolumeClaim, info, graph),
+                ),
+                ("", "persistentvolumeclaims") => {
+                    Some(get_only(node, Vertex::PersistentVolumeClaim, info, graph))
+                }
+                ("", "persistentvolumes") => {
+                    Some(get_only(node, Vertex::PersistentVolume, info, graph))
+                }
+                ("storage.k8s.io", "volumeattachments") => {
+                    Some(get_only(node, Vertex::VolumeAttachment, info, graph))
+                }
+                ("", "serviceaccounts") => Some(create_token(node, info, graph)),
+                ("coordination.k8s.io", "leases") => Some(lease(node, info)),
+                ("storage.k8s.io", "csinodes") => Some(csi_node(node, info)),
+                ("", "nodes") => Some(node_object(node, info)),
+                ("", "pods") => Some(pod(node, info, graph)),
+                _ => None,
+            };
         if let Some(decided) = decided {
             return decided;
         }

@@ -38,8 +38,14 @@ fn identity_needs_the_prefix_and_the_group() {
         groups: groups.iter().map(|g| g.to_string()).collect(),
         ..UserInfo::default()
     };
-    assert_eq!(node_identity(&u("system:node:n1", &["system:nodes"])), Some("n1"));
-    assert_eq!(node_identity(&u("system:node:", &["system:nodes"])), Some(""));
+    assert_eq!(
+        node_identity(&u("system:node:n1", &["system:nodes"])),
+        Some("n1")
+    );
+    assert_eq!(
+        node_identity(&u("system:node:", &["system:nodes"])),
+        Some("")
+    );
     assert_eq!(node_identity(&u("system:node:n1", &[])), None);
     assert_eq!(node_identity(&u("alice", &["system:nodes"])), None);
     let (decision, reason) = authorize("", &RequestInfo::default(), &Fixture);
@@ -53,10 +59,21 @@ fn secrets_and_configmaps_only_when_a_bound_pod_references_them() {
     assert!(allowed("n1", "GET", "/api/v1/namespaces/ns/configmaps/c1"));
     let (ok, reason) = decide("n2", "GET", "/api/v1/namespaces/ns/secrets/s1", None);
     assert!(!ok);
-    assert_eq!(reason, "no relationship found between node 'n2' and this object");
+    assert_eq!(
+        reason,
+        "no relationship found between node 'n2' and this object"
+    );
     assert!(!allowed("n1", "GET", "/api/v1/namespaces/ns/secrets/other"));
     // A watch of one named object is a read of it; a list of all is not.
-    assert!(decide("n1", "GET", "/api/v1/namespaces/ns/secrets", Some("watch=1&fieldSelector=metadata.name%3Ds1")).0);
+    assert!(
+        decide(
+            "n1",
+            "GET",
+            "/api/v1/namespaces/ns/secrets",
+            Some("watch=1&fieldSelector=metadata.name%3Ds1")
+        )
+        .0
+    );
     let (ok, reason) = decide("n1", "GET", "/api/v1/namespaces/ns/secrets", None);
     assert!(!ok);
     assert_eq!(reason, "No Object name found");
@@ -68,18 +85,42 @@ fn secrets_and_configmaps_only_when_a_bound_pod_references_them() {
 
 #[test]
 fn claims_volumes_and_tokens_follow_the_graph() {
-    assert!(allowed("n1", "GET", "/api/v1/namespaces/ns/persistentvolumeclaims/claim1"));
+    assert!(allowed(
+        "n1",
+        "GET",
+        "/api/v1/namespaces/ns/persistentvolumeclaims/claim1"
+    ));
     assert!(allowed("n1", "GET", "/api/v1/persistentvolumes/pv1"));
     assert!(!allowed("n2", "GET", "/api/v1/persistentvolumes/pv1"));
     let (ok, reason) = decide("n1", "GET", "/api/v1/persistentvolumes", None);
     assert!(!ok);
     assert_eq!(reason, "can only get individual resources of this type");
-    assert!(allowed("n1", "PATCH", "/api/v1/namespaces/ns/persistentvolumeclaims/claim1/status"));
-    assert!(allowed("n1", "POST", "/api/v1/namespaces/ns/serviceaccounts/sa1/token"));
-    assert!(!allowed("n2", "POST", "/api/v1/namespaces/ns/serviceaccounts/sa1/token"));
-    let (ok, reason) = decide("n1", "GET", "/api/v1/namespaces/ns/serviceaccounts/sa1", None);
+    assert!(allowed(
+        "n1",
+        "PATCH",
+        "/api/v1/namespaces/ns/persistentvolumeclaims/claim1/status"
+    ));
+    assert!(allowed(
+        "n1",
+        "POST",
+        "/api/v1/namespaces/ns/serviceaccounts/sa1/token"
+    ));
+    assert!(!allowed(
+        "n2",
+        "POST",
+        "/api/v1/namespaces/ns/serviceaccounts/sa1/token"
+    ));
+    let (ok, reason) = decide(
+        "n1",
+        "GET",
+        "/api/v1/namespaces/ns/serviceaccounts/sa1",
+        None,
+    );
     assert!(!ok);
-    assert_eq!(reason, "can only create tokens for individual service accounts");
+    assert_eq!(
+        reason,
+        "can only create tokens for individual service accounts"
+    );
 }
 
 #[test]
@@ -87,14 +128,33 @@ fn leases_only_its_own_in_kube_node_lease() {
     let own = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1";
     assert!(allowed("n1", "GET", own));
     assert!(allowed("n1", "PUT", own));
-    assert!(allowed("n1", "POST", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"));
+    assert!(allowed(
+        "n1",
+        "POST",
+        "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
+    ));
     let (ok, reason) = decide("n2", "PUT", own, None);
     assert!(!ok);
-    assert_eq!(reason, "can only access node lease with the same name as the requesting node");
-    let (ok, reason) = decide("n1", "GET", "/apis/coordination.k8s.io/v1/namespaces/default/leases/n1", None);
+    assert_eq!(
+        reason,
+        "can only access node lease with the same name as the requesting node"
+    );
+    let (ok, reason) = decide(
+        "n1",
+        "GET",
+        "/apis/coordination.k8s.io/v1/namespaces/default/leases/n1",
+        None,
+    );
     assert!(!ok);
-    assert_eq!(reason, "can only access leases in the \"kube-node-lease\" system namespace");
-    assert!(!allowed("n1", "GET", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"));
+    assert_eq!(
+        reason,
+        "can only access leases in the \"kube-node-lease\" system namespace"
+    );
+    assert!(!allowed(
+        "n1",
+        "GET",
+        "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
+    ));
 }
 
 #[test]
@@ -102,11 +162,25 @@ fn nodes_read_only_themselves_and_write_through_admission() {
     assert!(allowed("n1", "GET", "/api/v1/nodes/n1"));
     let (ok, reason) = decide("n1", "GET", "/api/v1/nodes/n2", None);
     assert!(!ok);
-    assert_eq!(reason, "node 'n1' cannot read 'n2', only its own Node object");
+    assert_eq!(
+        reason,
+        "node 'n1' cannot read 'n2', only its own Node object"
+    );
     let (ok, reason) = decide("n1", "GET", "/api/v1/nodes", None);
     assert!(!ok);
-    assert_eq!(reason, "node 'n1' cannot read all nodes, only its own Node object");
-    assert!(decide("n1", "GET", "/api/v1/nodes", Some("fieldSelector=metadata.name%3Dn1&watch=true")).0);
+    assert_eq!(
+        reason,
+        "node 'n1' cannot read all nodes, only its own Node object"
+    );
+    assert!(
+        decide(
+            "n1",
+            "GET",
+            "/api/v1/nodes",
+            Some("fieldSelector=metadata.name%3Dn1&watch=true")
+        )
+        .0
+    );
     // NodeRestriction narrows these to its own Node.
     assert!(allowed("n1", "POST", "/api/v1/nodes"));
     assert!(allowed("n1", "PATCH", "/api/v1/nodes/n2/status"));
@@ -117,14 +191,54 @@ fn nodes_read_only_themselves_and_write_through_admission() {
 fn pods_by_graph_or_node_selector() {
     assert!(allowed("n1", "GET", "/api/v1/namespaces/ns/pods/p1"));
     assert!(!allowed("n2", "GET", "/api/v1/namespaces/ns/pods/p1"));
-    assert!(decide("n1", "GET", "/api/v1/pods", Some("watch=1&fieldSelector=spec.nodeName%3Dn1")).0);
-    assert!(decide("n1", "GET", "/api/v1/pods", Some("fieldSelector=status.phase%21%3DFailed%2Cspec.nodeName%3D%3Dn1")).0);
-    let (ok, reason) = decide("n1", "GET", "/api/v1/pods", Some("fieldSelector=spec.nodeName%3Dn2"));
+    assert!(
+        decide(
+            "n1",
+            "GET",
+            "/api/v1/pods",
+            Some("watch=1&fieldSelector=spec.nodeName%3Dn1")
+        )
+        .0
+    );
+    assert!(
+        decide(
+            "n1",
+            "GET",
+            "/api/v1/pods",
+            Some("fieldSelector=status.phase%21%3DFailed%2Cspec.nodeName%3D%3Dn1")
+        )
+        .0
+    );
+    let (ok, reason) = decide(
+        "n1",
+        "GET",
+        "/api/v1/pods",
+        Some("fieldSelector=spec.nodeName%3Dn2"),
+    );
     assert!(!ok);
-    assert_eq!(reason, "can only list/watch pods with spec.nodeName field selector");
-    assert!(!decide("n1", "GET", "/api/v1/pods", Some("fieldSelector=spec.nodeName%21%3Dn1")).0);
-    assert!(allowed("n1", "PATCH", "/api/v1/namespaces/ns/pods/p9/status"));
-    assert!(allowed("n1", "POST", "/api/v1/namespaces/ns/pods/p9/eviction"));
+    assert_eq!(
+        reason,
+        "can only list/watch pods with spec.nodeName field selector"
+    );
+    assert!(
+        !decide(
+            "n1",
+            "GET",
+            "/api/v1/pods",
+            Some("fieldSelector=spec.nodeName%21%3Dn1")
+        )
+        .0
+    );
+    assert!(allowed(
+        "n1",
+        "PATCH",
+        "/api/v1/namespaces/ns/pods/p9/status"
+    ));
+    assert!(allowed(
+        "n1",
+        "POST",
+        "/api/v1/namespaces/ns/pods/p9/eviction"
+    ));
     assert!(allowed("n1", "DELETE", "/api/v1/namespaces/ns/pods/p9"));
     assert!(!allowed("n1", "PUT", "/api/v1/namespaces/ns/pods/p1"));
     assert!(!allowed("n1", "GET", "/api/v1/namespaces/ns/pods/p1/log"));
@@ -134,8 +248,20 @@ fn pods_by_graph_or_node_selector() {
 fn everything_else_by_the_static_node_rules() {
     assert!(allowed("n1", "GET", "/api/v1/namespaces/ns/services/x"));
     assert!(allowed("n1", "POST", "/api/v1/namespaces/ns/events"));
-    assert!(allowed("n1", "POST", "/apis/certificates.k8s.io/v1/certificatesigningrequests"));
-    assert!(allowed("n1", "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews"));
-    assert!(!allowed("n1", "POST", "/apis/apps/v1/namespaces/ns/deployments"));
+    assert!(allowed(
+        "n1",
+        "POST",
+        "/apis/certificates.k8s.io/v1/certificatesigningrequests"
+    ));
+    assert!(allowed(
+        "n1",
+        "POST",
+        "/apis/authorization.k8s.io/v1/subjectaccessreviews"
+    ));
+    assert!(!allowed(
+        "n1",
+        "POST",
+        "/apis/apps/v1/namespaces/ns/deployments"
+    ));
     assert!(!allowed("n1", "DELETE", "/api/v1/namespaces/ns/services/x"));
 }

@@ -564,7 +564,10 @@ fn rbac_alone_gives_nodes_only_what_is_bound_to_system_nodes() {
     assert!(p
         .authorize(
             &bootstrapper,
-            &req("POST", "/apis/certificates.k8s.io/v1/certificatesigningrequests")
+            &req(
+                "POST",
+                "/apis/certificates.k8s.io/v1/certificatesigningrequests"
+            )
         )
         .is_allowed());
     assert!(!p

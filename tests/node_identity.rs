@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{json, Value};
 use support::{eventually, stdout_ok, ClusterOptions, TestCluster};
@@ -111,6 +112,14 @@ async fn bootstrap_tokens_live_in_secrets() {
         "token.kubeconfig",
         json!({"token": "abcdef.0123456789abcdef"}),
     );
+    // `kubectl auth whoami --token=...` against a kubeconfig that names only the cluster.
+    let bare = kubeconfig_for(&c, "bare.kubeconfig", json!({}));
+    let out = ok_as(
+        &c,
+        &bare,
+        &["auth", "whoami", "--token=abcdef.0123456789abcdef"],
+    );
+    assert!(out.contains("system:bootstrap:abcdef"), "{out}");
     let me = whoami(&c, &kc);
     assert_eq!(
         me["status"]["userInfo"]["username"],
@@ -372,6 +381,21 @@ async fn nodes_are_confined_to_their_own_objects() {
         "{err}"
     );
 
+    let csinode = |name: &str| {
+        json!({"apiVersion": "storage.k8s.io/v1", "kind": "CSINode",
+            "metadata": {"name": name}, "spec": {"drivers": []}})
+    };
+    stdout_ok(
+        "own CSINode",
+        &apply_json(&c, Some(&a), "csa.json", csinode("a")),
+    );
+    let out = apply_json(&c, Some(&a), "csb.json", csinode("b"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(r#"csinodes.storage.k8s.io "b" is forbidden: can only access CSINode with the same name as the requesting node"#),
+        "{err}"
+    );
+
     // Node objects: its own, and not the restricted labels.
     ok_as(&c, &a, &["label", "node", "a", "example.com/team=blue"]);
     let err = refused_as(&c, &a, &["label", "node", "b", "example.com/team=blue"]);
@@ -416,6 +440,46 @@ async fn nodes_are_confined_to_their_own_objects() {
         }
         other => panic!("patching b's pod status: {other:?}"),
     }
+    // Tokens only for its own pods.
+    let pb_uid = kubectl_ok(&c, &["get", "pod", "pb", "-o", "jsonpath={.metadata.uid}"]);
+    let accounts: Api<ServiceAccount> = Api::namespaced(client_for(&a).await, "default");
+    let request = |name: &str, uid: &str| TokenRequest {
+        spec: TokenRequestSpec {
+            bound_object_ref: Some(BoundObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some("Pod".into()),
+                name: Some(name.into()),
+                uid: Some(uid.into()),
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let refused = accounts
+        .create_subresource::<TokenRequest, TokenRequest>(
+            "token",
+            "default",
+            &Default::default(),
+            &request("pb", &pb_uid),
+        )
+        .await;
+    match refused {
+        Err(kube::Error::Api(s)) => assert_eq!(
+            s.message,
+            r#"serviceaccounts "default" is forbidden: node requested token bound to a pod scheduled on a different node"#
+        ),
+        other => panic!("token for b's pod: {other:?}"),
+    }
+    let pa_uid = kubectl_ok(&c, &["get", "pod", "pa", "-o", "jsonpath={.metadata.uid}"]);
+    accounts
+        .create_subresource::<TokenRequest, TokenRequest>(
+            "token",
+            "default",
+            &Default::default(),
+            &request("pa", &pa_uid),
+        )
+        .await
+        .expect("a token for its own pod");
     let err = refused_as(&c, &a, &["delete", "pod", "pb", "--wait=false"]);
     assert!(
         err.contains(r#"node "a" can only delete pods with spec.nodeName set to itself"#),

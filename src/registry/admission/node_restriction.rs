@@ -6,8 +6,8 @@
 //! - create and modify only its own Node, never its taints, nor labels under
 //!   `node-restriction.kubernetes.io/` or `kubernetes.io`/`k8s.io` labels outside the kubelet's
 //!   set;
-//! - touch only its own Lease in `kube-node-lease`, write only the status of claims, and
-//!   request service-account tokens only bound to a pod of its own.
+//! - touch only its own Lease in `kube-node-lease` and its own CSINode, write only the
+//!   status of claims, and request service-account tokens only bound to a pod of its own.
 //!
 //! Checks that the URL decides run before the handler ([`check_request`]); those that need
 //! the object run as storage hooks inside the write ([`NodeRestriction`]). Refusals are
@@ -100,6 +100,12 @@ pub async fn check_request(
         }
         ("", "persistentvolumeclaims") if info.subresource != "status" => {
             Err(refuse(info, "may only update PVC status".into()))
+        }
+        ("storage.k8s.io", "csinodes") if info.verb != "create" && info.name != node => {
+            Err(refuse(
+                info,
+                "can only access CSINode with the same name as the requesting node".into(),
+            ))
         }
         ("coordination.k8s.io", "leases") => {
             if info.namespace != "kube-node-lease" {
@@ -260,6 +266,9 @@ impl StorageHooks for NodeRestriction {
                 ("", "Node") => node_create_refusal(node, obj),
                 ("coordination.k8s.io", "Lease") => (meta_name(obj) != node).then(|| {
                     "can only access node lease with the same name as the requesting node".into()
+                }),
+                ("storage.k8s.io", "CSINode") => (meta_name(obj) != node).then(|| {
+                    "can only access CSINode with the same name as the requesting node".into()
                 }),
                 _ => None,
             };

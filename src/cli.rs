@@ -142,7 +142,8 @@ pub struct ServerArgs {
     #[arg(long, default_value_t = ferrokube_store::DEFAULT_HISTORY_EVENTS, env = "FERROKUBE_WATCH_HISTORY")]
     pub watch_history: usize,
     /// Run the API server alone: no controller manager and no scheduler (for API-only tests and
-    /// for HA members whose controllers run elsewhere).
+    /// for HA members whose controllers run elsewhere). An embedded agent then waits until its
+    /// certificate request is approved and signed elsewhere.
     #[arg(long)]
     pub no_controllers: bool,
     /// How long a node may miss heartbeats before the node lifecycle controller marks it

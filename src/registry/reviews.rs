@@ -94,10 +94,12 @@ async fn decide(
     let authorizer = a
         .authorizer
         .ok_or_else(|| ApiError::internal("no authorizer"))?;
-    let decision = authorizer.authorize(&a.registry.store, user, info).await;
+    let store = &a.registry.store;
+    let (decision, why_not) = authorizer.authorize_explained(store, user, info).await;
+    // A refusal carries the Node authorizer's explanation, as upstream's union reports it.
     let reason = match &decision {
         ferrokube_auth::rbac::Decision::Allow(reason) => reason.clone(),
-        ferrokube_auth::rbac::Decision::NoOpinion => String::new(),
+        ferrokube_auth::rbac::Decision::NoOpinion => why_not,
     };
     Ok(authz::SubjectAccessReviewStatus {
         allowed: decision.is_allowed(),

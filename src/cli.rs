@@ -175,6 +175,13 @@ pub struct ServerArgs {
     /// The range NodePorts are allocated from.
     #[arg(long, default_value = "30000-32767", value_parser = crate::registry::service_alloc::parse_port_range)]
     pub service_node_port_range: std::ops::RangeInclusive<u16>,
+    /// Seats for read-only requests; with the next flag, what the priority levels share
+    /// (upstream's default 400; long-running requests such as watches do not count).
+    #[arg(long, default_value_t = 400)]
+    pub max_requests_inflight: usize,
+    /// Seats for mutating requests (upstream's default 200), added to the shared total.
+    #[arg(long, default_value_t = 200)]
+    pub max_mutating_requests_inflight: usize,
     /// The address pods reach the API server on, published in the `kubernetes` Service's
     /// endpoints; the server also listens there. Default: the Docker bridge's (`docker0`)
     /// address, else the listen IP.
@@ -337,6 +344,7 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             node_ports: args.service_node_port_range.clone(),
         },
         advertise_address: args.advertise_address,
+        max_inflight: args.max_requests_inflight + args.max_mutating_requests_inflight,
     })
     .await?;
     crate::components::spawn_master_service(&started)?;

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod cluster_dns;
 pub mod components;
 pub mod crd;
+pub mod flowcontrol;
 pub mod http;
 pub mod master_service;
 pub mod node_identity;

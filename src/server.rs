@@ -31,6 +31,9 @@ pub struct ServerOptions {
     pub service_ranges: ServiceRanges,
     /// The address pods reach the server on (default: the Docker bridge's, else the listen IP).
     pub advertise_address: Option<IpAddr>,
+    /// Seats shared by the limited priority levels (upstream: `--max-requests-inflight` +
+    /// `--max-mutating-requests-inflight`).
+    pub max_inflight: usize,
 }
 
 /// The namespaces that exist from the first start.
@@ -111,12 +114,16 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
     crate::registry::claims::ensure_default_class(&registry).await?;
     crate::registry::admission::priority::ensure_system_classes(&registry).await?;
     crate::registry::csr::install(&registry, &authorizer);
+    crate::flowcontrol::bootstrap::ensure(&registry).await?;
+    let flow_control =
+        crate::flowcontrol::FlowControl::start(registry.store.clone(), opts.max_inflight).await?;
     let state = Arc::new(AppState {
         registry,
         authenticator: Authenticator::from_pki(&pki)?,
         authorizer: authorizer.clone(),
         advertise_address: format!("{host}:{}", addr.port()),
         metrics: Default::default(),
+        flow_control,
     });
     tokio::spawn(crate::rbac::aggregation::run(state.clone(), authorizer));
     // Custom resources stored before a restart are served before the first request.

@@ -5,6 +5,7 @@ pub mod authz;
 pub mod codec;
 pub mod discovery;
 pub mod duplicates;
+pub mod flow_control;
 pub mod loopback;
 pub mod metrics;
 pub mod proxy;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub advertise_address: String,
     /// Request metrics served at `/metrics`.
     pub metrics: metrics::ApiMetrics,
+    /// Priority and fairness: seats per priority level.
+    pub flow_control: Arc<crate::flowcontrol::FlowControl>,
 }
 
 /// Who a TLS connection's client certificate names (None: no certificate), resolved once
@@ -49,7 +52,8 @@ pub struct PeerCertificates(
 
 /// Builds the router.
 pub fn router(state: Arc<AppState>) -> Router {
-    // Every path is authenticated and then authorized (the layer added last runs first).
+    // Every path is authenticated, authorized, counted, then given a seat by flow control
+    // (the layer added last runs first).
     Router::new()
         .route("/healthz", get(ok))
         .route("/livez", get(ok))
@@ -62,6 +66,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/openapi/{*rest}", axum::routing::any(openapi))
         .fallback(resources::handle)
         .with_state(state.clone())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            flow_control::dispatch,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             metrics::record,

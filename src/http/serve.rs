@@ -14,6 +14,10 @@ use tower_http::normalize_path::NormalizePath;
 
 use super::PeerCertificates;
 
+/// How long a client may take to finish the TLS handshake (upstream's 10 s), and to send a
+/// request's headers: a slow client cannot hold a connection (and its task) open forever.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Accepts connections until the listener fails; each connection is served on its own task.
 pub async fn serve_tls(
     listener: TcpListener,
@@ -40,7 +44,7 @@ async fn serve_connection(
     peer: SocketAddr,
     app: Router,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let stream = acceptor.accept(tcp).await?;
+    let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await??;
     // rustls verified the chain against the CA; only the leaf names the user.
     let cert_user = stream
         .get_ref()
@@ -58,7 +62,12 @@ async fn serve_connection(
             // clients such as kr8s send it.
             NormalizePath::trim_trailing_slash(app.clone()).oneshot(req.map(axum::body::Body::new))
         });
-    hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HANDSHAKE_TIMEOUT);
+    builder
         .serve_connection_with_upgrades(TokioIo::new(stream), service)
         .await
 }

@@ -80,12 +80,14 @@ pub enum OnFail {
     Fail(ApiError),
 }
 
-/// Compares and ops hooks add to a write's transaction. The object's own compare and write
-/// come first; these follow in the order added.
+/// Compares and ops hooks add to a write's transaction (the object's own compare and write
+/// come first; these follow in the order added), and the warnings they have for the client
+/// (admission's `Warning` headers, e.g. Pod Security's `would violate …`).
 #[derive(Clone, Debug, Default)]
 pub struct TxnExtras {
     pub(crate) compares: Vec<(String, Compare, OnFail)>,
     pub(crate) ops: Vec<Op>,
+    pub(crate) warnings: Vec<String>,
 }
 
 impl TxnExtras {
@@ -117,10 +119,16 @@ impl TxnExtras {
         });
     }
 
+    /// Adds a warning for the client (sent whether or not the write is a dry run).
+    pub fn warn(&mut self, warning: impl Into<String>) {
+        self.warnings.push(warning.into());
+    }
+
     /// Adds another set of compares and ops after these (their failure indexes shift along).
     pub fn append(&mut self, other: TxnExtras) {
         self.compares.extend(other.compares);
         self.ops.extend(other.ops);
+        self.warnings.extend(other.warnings);
     }
 
     /// Whether the hooks added nothing.

@@ -267,6 +267,7 @@ impl Registry {
                     HookWrite::Create(&mut obj),
                 )
                 .await?;
+            let warnings = [warnings.clone(), extras.warnings.clone()].concat();
             if opts.dry_run {
                 return Ok(Written {
                     object: to_bytes(&obj),
@@ -401,6 +402,7 @@ impl Registry {
             let extras = self
                 .run_hooks(d, opts.dry_run, opts.user.as_deref(), write)
                 .await?;
+            let warnings = [warnings, extras.warnings.clone()].concat();
             if opts.dry_run {
                 return Ok(Written {
                     object: to_bytes(&new),

@@ -697,6 +697,44 @@ handler: runc
 ",
         ),
         m(
+            "flowcontrol.apiserver.k8s.io",
+            "PriorityLevelConfiguration",
+            "prioritylevelconfiguration",
+            "apiVersion: flowcontrol.apiserver.k8s.io/v1
+kind: PriorityLevelConfiguration
+metadata:
+  name: rt-level
+spec:
+  type: Limited
+  limited:
+    nominalConcurrencyShares: 2
+    limitResponse:
+      type: Reject
+",
+        ),
+        m(
+            "flowcontrol.apiserver.k8s.io",
+            "FlowSchema",
+            "flowschema",
+            "apiVersion: flowcontrol.apiserver.k8s.io/v1
+kind: FlowSchema
+metadata:
+  name: rt-schema
+spec:
+  priorityLevelConfiguration:
+    name: rt-level
+  matchingPrecedence: 5000
+  rules:
+  - subjects:
+    - kind: User
+      user:
+        name: rt-user
+    nonResourceRules:
+    - verbs: [\"get\"]
+      nonResourceURLs: [\"/rt\"]
+",
+        ),
+        m(
             "scheduling.k8s.io",
             "PriorityClass",
             "priorityclass",

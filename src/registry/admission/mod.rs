@@ -4,16 +4,18 @@
 //!
 //! - [`eviction`]: `pods/eviction` honours PodDisruptionBudgets (429 when a budget would be
 //!   broken; `disruptionsAllowed` decremented in the pod's delete transaction).
-//! - [`priority`]: `priorityClassName` → `spec.priority`/`preemptionPolicy` (Priority plugin).
-//! - [`limitrange`]: LimitRange defaults, min/max and ratio on pod creation (before quota).
 //! - [`node_restriction`]: NodeRestriction, a kubelet writes only its own Node, Lease and
 //!   pods' status.
+//! - [`priority`]: `priorityClassName` → `spec.priority`/`preemptionPolicy` (Priority plugin).
+//! - [`limitrange`]: LimitRange defaults, min/max and ratio on pod creation (before quota).
+//! - [`pod_security`]: Pod Security Standards by namespace labels (enforce, warn).
 //! - [`quota`]: ResourceQuota charged at create, atomically with the object ([`usage`] says
 //!   what an object counts).
 
 pub mod eviction;
 pub mod limitrange;
 pub mod node_restriction;
+pub mod pod_security;
 pub mod priority;
 pub mod quota;
 pub use ferrokube_controllers::quota_usage as usage;
@@ -25,22 +27,30 @@ use super::ResourceDescriptor;
 /// Installs the admission hooks on the built-in kinds, after the kinds' own hooks (so quota
 /// charges what those filled in, like RuntimeClass overhead).
 pub fn install(builtins: &[Arc<ResourceDescriptor>]) {
-    let quota: Arc<dyn super::hooks::StorageHooks> = Arc::new(quota::QuotaAdmission);
+    // Upstream's order: NodeRestriction first, mutating plugins (Priority, LimitRanger) before
+    // validating ones (PodSecurity), quota last so it charges only what is admitted.
     let nodes: Arc<dyn super::hooks::StorageHooks> = Arc::new(node_restriction::NodeRestriction);
     for d in builtins {
         let restricted = matches!(
             (d.group.as_str(), d.kind.as_str()),
-            ("", "Pod" | "Node") | ("coordination.k8s.io", "Lease") | ("storage.k8s.io", "CSINode")
+            ("", "Pod" | "Node")
+                | ("coordination.k8s.io", "Lease")
+                | ("storage.k8s.io", "CSINode")
         );
         if restricted {
             d.add_hook(nodes.clone());
         }
     }
+    for d in builtins
+        .iter()
+        .filter(|d| d.group.is_empty() && d.kind == "Pod")
+    {
+        d.add_hook(Arc::new(priority::PriorityAdmission));
+        d.add_hook(Arc::new(limitrange::LimitRanger));
+    }
+    pod_security::install(builtins);
+    let quota: Arc<dyn super::hooks::StorageHooks> = Arc::new(quota::QuotaAdmission);
     for d in builtins.iter().filter(|d| d.namespaced) {
-        if d.group.is_empty() && d.kind == "Pod" {
-            d.add_hook(Arc::new(priority::PriorityAdmission));
-            d.add_hook(Arc::new(limitrange::LimitRanger));
-        }
         d.add_hook(quota.clone());
     }
 }

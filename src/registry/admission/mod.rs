@@ -33,9 +33,7 @@ pub fn install(builtins: &[Arc<ResourceDescriptor>]) {
     for d in builtins {
         let restricted = matches!(
             (d.group.as_str(), d.kind.as_str()),
-            ("", "Pod" | "Node")
-                | ("coordination.k8s.io", "Lease")
-                | ("storage.k8s.io", "CSINode")
+            ("", "Pod" | "Node") | ("coordination.k8s.io", "Lease") | ("storage.k8s.io", "CSINode")
         );
         if restricted {
             d.add_hook(nodes.clone());

@@ -71,7 +71,9 @@ pub struct AgentArgs {
     /// Server URL (with --token); otherwise the kubeconfig decides.
     #[arg(long)]
     pub server: Option<String>,
-    /// Bearer token (the server's join token: `<data-dir>/pki/join-token`).
+    /// A bootstrap token (the server's join token, `<data-dir>/pki/join-token`, or one made as
+    /// a `bootstrap.kubernetes.io/token` Secret): the agent uses it once to get its
+    /// `system:node:<name>` client certificate, kept under `<data-dir>/pki/`.
     #[arg(long, env = "FERROKUBE_TOKEN")]
     pub token: Option<String>,
     /// CA certificate of the server (with --server; `<data-dir>/pki/ca.crt`).
@@ -140,13 +142,19 @@ pub struct ServerArgs {
     #[arg(long, default_value_t = ferrokube_store::DEFAULT_HISTORY_EVENTS, env = "FERROKUBE_WATCH_HISTORY")]
     pub watch_history: usize,
     /// Run the API server alone: no controller manager and no scheduler (for API-only tests and
-    /// for HA members whose controllers run elsewhere).
+    /// for HA members whose controllers run elsewhere). An embedded agent then waits until its
+    /// certificate request is approved and signed elsewhere.
     #[arg(long)]
     pub no_controllers: bool,
     /// How long a node may miss heartbeats before the node lifecycle controller marks it
     /// NotReady (upstream `--node-monitor-grace-period`, e.g. `40s`).
     #[arg(long, default_value = "40s", value_parser = parse_seconds)]
     pub node_monitor_grace_period: std::time::Duration,
+    /// The longest lifetime of a certificate the built-in CSR signers issue, e.g. `8760h`
+    /// (upstream kube-controller-manager's `--cluster-signing-duration`, one year by default);
+    /// agents renew their client certificates at 70–90% of it.
+    #[arg(long, default_value = "8760h", value_parser = parse_seconds)]
+    pub cluster_signing_duration: std::time::Duration,
     /// Do not run the embedded node agent.
     #[arg(long)]
     pub no_agent: bool,
@@ -275,26 +283,29 @@ pub fn main() -> anyhow::Result<()> {
 async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
     // Without a CA file the agent does not know its cluster, and labels by node name only.
     let mut cluster = String::new();
+    let data_dir = std::path::absolute(&args.data_dir)?;
     let client = match (&args.server, &args.token) {
         (Some(server), Some(token)) => {
-            let mut config = kube::Config::new(server.parse()?);
-            config.auth_info.token = Some(token.clone().into());
-            match &args.ca_file {
-                Some(ca) => {
-                    let pem = std::fs::read(ca)?;
-                    let ders = rustls_pemfile::certs(&mut pem.as_slice())
-                        .collect::<Result<Vec<_>, _>>()?;
-                    cluster = ders
-                        .first()
-                        .map(|d| crate::components::cluster_id(d))
-                        .unwrap_or_default();
-                    config.root_cert = Some(ders.into_iter().map(|d| d.to_vec()).collect());
-                }
-                None => {
-                    anyhow::bail!("--server needs --ca-file (the server's <data-dir>/pki/ca.crt)")
-                }
-            }
-            kube::Client::try_from(config)?
+            let mut base = kube::Config::new(server.parse()?);
+            let Some(ca) = &args.ca_file else {
+                anyhow::bail!("--server needs --ca-file (the server's <data-dir>/pki/ca.crt)")
+            };
+            let pem = std::fs::read(ca)?;
+            let ders = rustls_pemfile::certs(&mut pem.as_slice()).collect::<Result<Vec<_>, _>>()?;
+            cluster = ders
+                .first()
+                .map(|d| crate::components::cluster_id(d))
+                .unwrap_or_default();
+            base.root_cert = Some(ders.into_iter().map(|d| d.to_vec()).collect());
+            // The token only buys a node certificate (TLS bootstrap); the agent runs as
+            // system:node:<name>.
+            crate::node_identity::node_client(crate::node_identity::Bootstrap {
+                base,
+                token: token.clone(),
+                node_name: args.node_name.clone(),
+                data_dir: data_dir.clone(),
+            })
+            .await?
         }
         (Some(_), None) => anyhow::bail!("--server needs --token"),
         _ => match &args.kubeconfig {
@@ -302,8 +313,7 @@ async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
             None => kube::Client::try_default().await?,
         },
     };
-    let mut cfg =
-        ferrokube_kubelet::AgentConfig::new(&args.node_name, std::path::absolute(&args.data_dir)?);
+    let mut cfg = ferrokube_kubelet::AgentConfig::new(&args.node_name, data_dir);
     cfg.no_image_pull = args.no_image_pull;
     cfg.cluster_id = cluster;
     if let Some(dir) = &args.volume_dir {
@@ -416,9 +426,12 @@ async fn shutdown_signal() {
     }
 }
 
-/// Parses a duration flag given as seconds, optionally suffixed `s` or `m` (`40s`, `2m`, `15`).
+/// Parses a duration flag given as seconds, optionally suffixed `s`, `m` or `h` (`40s`, `2m`,
+/// `8760h`, `15`).
 fn parse_seconds(v: &str) -> Result<std::time::Duration, String> {
-    let (num, mult) = if let Some(n) = v.strip_suffix('m') {
+    let (num, mult) = if let Some(n) = v.strip_suffix('h') {
+        (n, 3600)
+    } else if let Some(n) = v.strip_suffix('m') {
         (n, 60)
     } else {
         (v.strip_suffix('s').unwrap_or(v), 1)

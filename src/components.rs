@@ -3,8 +3,8 @@
 //! identity and upstream's least privilege. The controller manager and scheduler reach the
 //! router over an in-memory connection (`http::loopback`) as `system:kube-controller-manager`
 //! and `system:kube-scheduler` (client certificates issued by the cluster CA at start); the
-//! embedded node agent connects over TLS with the join token like any other agent (a member of
-//! `system:nodes`). Only the `default/kubernetes` Service reconciler, part of the API server
+//! embedded node agent joins over TLS like any other agent: the join token (a bootstrap token)
+//! gets it a `system:node:<name>` client certificate through a CertificateSigningRequest. Only the `default/kubernetes` Service reconciler, part of the API server
 //! itself, keeps the admin identity.
 
 use std::path::Path;
@@ -27,12 +27,13 @@ pub async fn spawn_agent(
     args: &ServerArgs,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let client = agent_client(started).await?;
     let node_name = match &args.node_name {
         Some(name) => name.clone(),
         None => hostname::get()?.to_string_lossy().to_lowercase(),
     };
-    let mut cfg = ferrokube_kubelet::AgentConfig::new(node_name, args.data_dir.join("agent"));
+    let agent_dir = args.data_dir.join("agent");
+    let boot = agent_bootstrap(started, &node_name, &agent_dir).await?;
+    let mut cfg = ferrokube_kubelet::AgentConfig::new(node_name, agent_dir);
     cfg.no_image_pull = args.no_image_pull;
     cfg.cluster_id = cluster_id(started.pki.ca_cert_der());
     cfg.client_ca = vec![started.pki.ca_cert_der().to_vec()];
@@ -44,6 +45,14 @@ pub async fn spawn_agent(
     let dns_ip = crate::cluster_dns::cluster_dns_ip(args).into();
     cfg.dns = ferrokube_kubelet::PodDnsConfig::new(vec![dns_ip], &args.cluster_domain);
     Ok(tokio::spawn(async move {
+        // Bootstrap waits for the controller manager's approver: off the server's start path.
+        let client = match crate::node_identity::node_client(boot).await {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::error!("node agent: TLS bootstrap failed: {e:#}");
+                return;
+            }
+        };
         if let Err(e) = ferrokube_kubelet::run_agent(client, cfg, shutdown).await {
             tracing::error!("node agent stopped (is the Docker engine reachable?): {e:#}");
         }
@@ -72,16 +81,22 @@ pub fn proxy_config(
     })
 }
 
-/// A client for the embedded agent: the admin kubeconfig's server and CA, with the join token
-/// instead of the admin certificate.
-async fn agent_client(started: &Started) -> anyhow::Result<kube::Client> {
+/// How the embedded agent joins: the admin kubeconfig's server and CA, and the join token (a
+/// bootstrap token) for TLS bootstrap to its node identity, like any joining agent.
+async fn agent_bootstrap(
+    started: &Started,
+    node_name: &str,
+    data_dir: &Path,
+) -> anyhow::Result<crate::node_identity::Bootstrap> {
     let kubeconfig = kube::config::Kubeconfig::read_from(&started.kubeconfig)?;
-    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
-    config.auth_info = kube::config::AuthInfo {
-        token: Some(started.pki.bootstrap_token().to_string().into()),
-        ..Default::default()
-    };
-    Ok(kube::Client::try_from(config)?)
+    let mut base = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+    base.auth_info = Default::default();
+    Ok(crate::node_identity::Bootstrap {
+        base,
+        token: started.pki.bootstrap_token().to_string(),
+        node_name: node_name.to_string(),
+        data_dir: data_dir.to_path_buf(),
+    })
 }
 
 /// An in-memory client authenticated by a fresh client certificate for `user`.
@@ -113,7 +128,12 @@ pub async fn spawn_all(started: &Started, args: &ServerArgs) -> anyhow::Result<(
     };
     let controllers = client.clone();
     let csr_signer = started.pki.request_signer()?;
-    tokio::spawn(crate::certificates::run(client.clone(), csr_signer));
+    tokio::spawn(crate::certificates::run(
+        client.clone(),
+        csr_signer,
+        args.cluster_signing_duration,
+    ));
+    tokio::spawn(crate::certificates::approver::run(client.clone()));
     tokio::spawn(crate::certificates::serving_approval::run(client.clone()));
     tokio::spawn(async move {
         let forever = std::future::pending::<()>();

@@ -13,6 +13,7 @@ pub mod crd;
 pub mod flowcontrol;
 pub mod http;
 pub mod master_service;
+pub mod node_identity;
 pub mod openapi;
 pub mod rbac;
 pub mod registry;

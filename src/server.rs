@@ -106,6 +106,8 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
     let mut registry = Registry::new(store);
     registry.service_ranges = opts.service_ranges.clone();
     ensure_system_namespaces(&registry).await?;
+    crate::registry::bootstrap_tokens::ensure_join_token_secret(&registry, pki.bootstrap_token())
+        .await?;
     crate::rbac::bootstrap::reconcile(&registry).await?;
     let authorizer = crate::rbac::Authorizer::start(registry.store.clone()).await?;
     crate::rbac::escalation::install(&registry, &authorizer);

@@ -387,7 +387,9 @@ async fn bootstrap_roles_decide_as_upstream_documents() {
             true,
         ),
         ("system:authenticated", "list", "", "namespaces", "", false),
-        ("system:nodes", "patch", "", "nodes/status", "", true),
+        // The Node authorizer answers only for `system:node:<name>` users, not for anyone
+        // who claims the group.
+        ("system:nodes", "patch", "", "nodes/status", "", false),
         (
             "system:nodes",
             "create",
@@ -410,6 +412,15 @@ async fn bootstrap_roles_decide_as_upstream_documents() {
             "{group} {verb} {api_group}/{resource} in {ns:?}"
         );
     }
+    assert!(
+        sar(
+            &c,
+            "system:node:n1",
+            &["system:nodes"],
+            attrs("patch", "", "nodes/status", "")
+        )
+        .await
+    );
     // The scheduler and controller manager users hold upstream's roles.
     assert!(
         sar(

@@ -4,6 +4,7 @@
 //! when the request does not fit the signer. Requests for other signers are left alone.
 //! It is an ordinary API client and runs under the controller manager's identity.
 
+pub mod approver;
 pub mod rules;
 pub mod serving_approval;
 
@@ -18,8 +19,9 @@ use kube::runtime::{watcher, WatchStreamExt};
 use kube::Api;
 use serde_json::{json, Value};
 
-/// Runs the signer until the watch ends (it is restarted by the watcher on errors).
-pub async fn run(client: kube::Client, signer: RequestSigner) {
+/// Runs the signer until the watch ends (it is restarted by the watcher on errors);
+/// certificates last at most `max_ttl` (upstream's `--cluster-signing-duration`).
+pub async fn run(client: kube::Client, signer: RequestSigner, max_ttl: std::time::Duration) {
     let api: Api<CertificateSigningRequest> = Api::all(client);
     let signer = Arc::new(signer);
     let mut stream =
@@ -33,7 +35,7 @@ pub async fn run(client: kube::Client, signer: RequestSigner) {
                 continue;
             }
         };
-        let Some(status) = decide(&signer, &csr) else {
+        let Some(status) = decide(&signer, &csr, max_ttl) else {
             continue;
         };
         let name = csr.metadata.name.clone().unwrap_or_default();
@@ -55,7 +57,11 @@ fn has_condition(csr: &CertificateSigningRequest, ty: &str) -> bool {
 }
 
 /// The status to write for one request, None when there is nothing to do.
-fn decide(signer: &RequestSigner, csr: &CertificateSigningRequest) -> Option<Value> {
+fn decide(
+    signer: &RequestSigner,
+    csr: &CertificateSigningRequest,
+    max_ttl: std::time::Duration,
+) -> Option<Value> {
     let issued = csr
         .status
         .as_ref()
@@ -72,7 +78,7 @@ fn decide(signer: &RequestSigner, csr: &CertificateSigningRequest) -> Option<Val
     let parsed = crate::registry::csr::parse_request(&csr.spec.request.0).ok()?;
     let usages = csr.spec.usages.clone().unwrap_or_default();
     let outcome = rules::check(&csr.spec.signer_name, &parsed, &usages).and_then(|usages| {
-        let ttl = rules::ttl(csr.spec.expiration_seconds.map(i64::from));
+        let ttl = rules::ttl(csr.spec.expiration_seconds.map(i64::from), max_ttl);
         signer
             .sign(parsed, &usages, ttl)
             .map_err(|e| format!("signing failed: {e}"))

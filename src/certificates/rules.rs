@@ -14,7 +14,8 @@ pub const KUBELET_CLIENT: &str = "kubernetes.io/kube-apiserver-client-kubelet";
 /// `kubernetes.io/kubelet-serving`: node serving certificates.
 pub const KUBELET_SERVING: &str = "kubernetes.io/kubelet-serving";
 
-/// The longest certificate a signer issues (upstream's `--cluster-signing-duration` default).
+/// The longest certificate a signer issues by default (upstream's `--cluster-signing-duration`
+/// default, one year).
 pub const MAX_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Whether we sign for `signer` at all (others are left for another signer, as upstream).
@@ -22,15 +23,17 @@ pub fn is_ours(signer: &str) -> bool {
     [API_SERVER_CLIENT, KUBELET_CLIENT, KUBELET_SERVING].contains(&signer)
 }
 
-/// The certificate's lifetime: the request's `expirationSeconds` up to [`MAX_TTL`].
-pub fn ttl(expiration_seconds: Option<i64>) -> Duration {
+/// The certificate's lifetime: the request's `expirationSeconds` up to `max` (the server's
+/// `--cluster-signing-duration`).
+pub fn ttl(expiration_seconds: Option<i64>, max: Duration) -> Duration {
     expiration_seconds
         .and_then(|s| u64::try_from(s).ok())
-        .map(|s| Duration::from_secs(s).min(MAX_TTL))
-        .unwrap_or(MAX_TTL)
+        .map(|s| Duration::from_secs(s).min(max))
+        .unwrap_or(max)
 }
 
-fn dn_text(v: &DnValue) -> String {
+/// A distinguished-name value as text.
+pub fn dn_text(v: &DnValue) -> String {
     match v {
         DnValue::Utf8String(s) => s.clone(),
         DnValue::PrintableString(s) => s.as_str().to_string(),

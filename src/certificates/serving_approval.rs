@@ -24,18 +24,11 @@ pub const REASON: &str = "AutoApproved";
 pub const MESSAGE: &str =
     "Auto approving kubelet serving certificate requested by the node itself.";
 
-/// The shared agent identity of agents joined with the join token, until every agent has its
-/// own `system:node:<name>` identity.
-const LEGACY_AGENT_USER: &str = "system:ferrokube:agent";
-
-/// Whether `username` may obtain a serving certificate for node `node`: the node itself, or
-/// (for now) the legacy shared agent identity, which any agent uses. This is the one place
-/// that knows about the legacy identity; drop that arm once agents are per-node.
+/// Whether `username` may obtain a serving certificate for node `node`: only the node itself.
 pub fn may_request_serving_cert(username: &str, node: &str) -> bool {
     username
         .strip_prefix("system:node:")
         .is_some_and(|n| n == node)
-        || username == LEGACY_AGENT_USER
 }
 
 /// Why a request is not approved automatically; None when it is approved.

@@ -83,9 +83,9 @@ fn subject_names_and_usages_must_be_the_serving_ones() {
 }
 
 #[test]
-fn only_the_legacy_shared_identity_is_accepted_besides_the_node() {
+fn only_the_node_itself_is_accepted() {
     assert!(may_request_serving_cert("system:node:n1", "n1"));
-    assert!(may_request_serving_cert("system:ferrokube:agent", "n1"));
+    assert!(!may_request_serving_cert("system:ferrokube:agent", "n1"));
     assert!(!may_request_serving_cert("system:node:n1", "n2"));
     assert!(!may_request_serving_cert("system:node:n1x", "n1"));
     assert!(!may_request_serving_cert("system:serviceaccount:a:b", "n1"));

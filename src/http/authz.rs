@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ferrokube_auth::rbac::impersonation::{self, ImpersonationError};
-use ferrokube_auth::rbac::{forbidden_status, RequestInfo};
+use ferrokube_auth::rbac::{forbidden_status_because, RequestInfo};
 use ferrokube_auth::UserInfo;
 
 use super::AppState;
@@ -27,7 +27,7 @@ pub async fn authorize(
     next: Next,
 ) -> Response {
     let Some(requester) = req.extensions().get::<UserInfo>().cloned() else {
-        return forbidden(&RequestInfo::non_resource("get", req.uri().path()), "");
+        return forbidden(&RequestInfo::non_resource("get", req.uri().path()), "", "");
     };
     let headers = impersonation_headers(&req);
     let user = match impersonate(&state, &requester, headers).await {
@@ -41,12 +41,19 @@ pub async fn authorize(
     };
     let info =
         RequestInfo::from_request(req.method().as_str(), req.uri().path(), req.uri().query());
-    let decision = state
+    let (decision, reason) = state
         .authorizer
-        .authorize(&state.registry.store, &user, &info)
+        .authorize_explained(&state.registry.store, &user, &info)
         .await;
     if !decision.is_allowed() {
-        return forbidden(&info, &user.name);
+        return forbidden(&info, &user.name, &reason);
+    }
+    // NodeRestriction's checks that the request line decides (before any body is read).
+    let registry = &state.registry;
+    let restricted =
+        crate::registry::admission::node_restriction::check_request(registry, &user, &info);
+    if let Err(e) = restricted.await {
+        return e.into_response();
     }
     next.run(req).await
 }
@@ -62,10 +69,10 @@ fn impersonation_headers(req: &Request) -> Vec<(String, String)> {
         .collect()
 }
 
-fn forbidden(info: &RequestInfo, user: &str) -> Response {
+fn forbidden(info: &RequestInfo, user: &str, reason: &str) -> Response {
     (
         StatusCode::FORBIDDEN,
-        axum::Json(forbidden_status(user, info)),
+        axum::Json(forbidden_status_because(user, info, reason)),
     )
         .into_response()
 }

@@ -160,10 +160,7 @@ async fn authenticate(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    match state
-        .authenticator
-        .authenticate_with(cert_user, auth_header.as_deref())
-    {
+    match authenticate_request(&state, cert_user, auth_header.as_deref()).await {
         Ok(user) => {
             if let Err(why) =
                 crate::registry::bound_tokens::still_valid(&state.registry.store, &user).await
@@ -182,6 +179,26 @@ async fn authenticate(
         }
         Err(_) => unauthorized(),
     }
+}
+
+/// The whole authenticator chain: a client certificate first, then a bootstrap token (checked
+/// against its Secret in the store), then the other bearer-token sources.
+pub async fn authenticate_request(
+    state: &AppState,
+    cert_user: Option<Result<Option<UserInfo>, ferrokube_auth::AuthError>>,
+    auth_header: Option<&str>,
+) -> Result<UserInfo, ferrokube_auth::AuthError> {
+    if !matches!(cert_user, Some(Ok(Some(_)))) {
+        let store = &state.registry.store;
+        if let Some(user) =
+            crate::registry::bootstrap_tokens::authenticate(store, auth_header).await
+        {
+            return Ok(user);
+        }
+    }
+    state
+        .authenticator
+        .authenticate_with(cert_user, auth_header)
 }
 
 fn unauthorized() -> Response {

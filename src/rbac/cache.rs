@@ -11,7 +11,7 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use ferrokube_auth::rbac::{Decision, Policy, RequestInfo};
+use ferrokube_auth::rbac::{node, Decision, Policy, RequestInfo};
 use ferrokube_auth::UserInfo;
 use ferrokube_store::{Event, EventKind, RangeRequest, Revision, Store};
 use futures::{FutureExt, StreamExt};
@@ -33,6 +33,8 @@ pub struct Authorizer {
     poke: Notify,
     /// Wakes the aggregation writer after ClusterRoles changed.
     pub(crate) cluster_roles_changed: Notify,
+    /// What each node's pods reference, for the Node authorizer.
+    nodes: Arc<super::node_graph::NodeGraphIndex>,
 }
 
 impl Authorizer {
@@ -45,6 +47,7 @@ impl Authorizer {
             synced,
             poke: Notify::new(),
             cluster_roles_changed: Notify::new(),
+            nodes: super::node_graph::NodeGraphIndex::start(store.clone()).await?,
         });
         tokio::spawn(run(authz.clone(), store, revision));
         Ok(authz)
@@ -58,6 +61,7 @@ impl Authorizer {
             synced,
             poke: Notify::new(),
             cluster_roles_changed: Notify::new(),
+            nodes: super::node_graph::NodeGraphIndex::empty(),
         })
     }
 
@@ -72,14 +76,44 @@ impl Authorizer {
     /// Decides a request; a denial is final only once the index reflects every write the store
     /// had applied when the request was decided (see the module comment).
     pub async fn authorize(&self, store: &Store, user: &UserInfo, info: &RequestInfo) -> Decision {
-        let decision = self.policy().authorize(user, info);
-        if decision.is_allowed() {
-            return decision;
+        self.authorize_explained(store, user, info).await.0
+    }
+
+    /// [`Authorizer::authorize`] with the reason of a refusal (the Node authorizer's), which
+    /// upstream appends to the 403 message.
+    pub async fn authorize_explained(
+        &self,
+        store: &Store,
+        user: &UserInfo,
+        info: &RequestInfo,
+    ) -> (Decision, String) {
+        let decided = self.decide(user, info);
+        if decided.0.is_allowed() {
+            return decided;
         }
-        if self.catch_up(store.current_revision()).await {
-            return self.policy().authorize(user, info);
+        let target = store.current_revision();
+        let mut waited = self.catch_up(target).await;
+        if node::node_identity(user).is_some() {
+            waited |= self.nodes.catch_up(target).await;
         }
-        decision
+        if waited {
+            return self.decide(user, info);
+        }
+        decided
+    }
+
+    /// kube-apiserver's chain: `system:masters`, the Node authorizer, RBAC.
+    fn decide(&self, user: &UserInfo, info: &RequestInfo) -> (Decision, String) {
+        let policy = self.policy();
+        let mut reason = String::new();
+        if let Some(name) = node::node_identity(user) {
+            let (decision, why) = self.nodes.with(|g| node::authorize(name, info, g));
+            if decision.is_allowed() {
+                return (decision, why);
+            }
+            reason = why;
+        }
+        (policy.authorize(user, info), reason)
     }
 
     /// Waits (bounded) until the index reflects `target`; true when it had to wait and got

@@ -8,5 +8,6 @@ pub mod aggregation;
 pub mod bootstrap;
 pub mod cache;
 pub mod escalation;
+pub mod node_graph;
 
 pub use cache::Authorizer;

@@ -3,6 +3,7 @@
 
 pub mod admission;
 pub mod admit;
+pub mod bootstrap_tokens;
 pub mod bound_tokens;
 pub mod claims;
 pub mod csr;

@@ -65,6 +65,11 @@ fn attributes(
             namespace: s(&r.namespace),
             name: s(&r.name),
             path: String::new(),
+            field_selector: r
+                .field_selector
+                .as_ref()
+                .and_then(|f| f.raw_selector.clone())
+                .unwrap_or_default(),
         }),
         (None, Some(n)) => Ok(RequestInfo::non_resource(&s(&n.verb), &s(&n.path))),
         (Some(_), Some(_)) => Err(invalid(
@@ -89,10 +94,12 @@ async fn decide(
     let authorizer = a
         .authorizer
         .ok_or_else(|| ApiError::internal("no authorizer"))?;
-    let decision = authorizer.authorize(&a.registry.store, user, info).await;
+    let store = &a.registry.store;
+    let (decision, why_not) = authorizer.authorize_explained(store, user, info).await;
+    // A refusal carries the Node authorizer's explanation, as upstream's union reports it.
     let reason = match &decision {
         ferrokube_auth::rbac::Decision::Allow(reason) => reason.clone(),
-        ferrokube_auth::rbac::Decision::NoOpinion => String::new(),
+        ferrokube_auth::rbac::Decision::NoOpinion => why_not,
     };
     Ok(authz::SubjectAccessReviewStatus {
         allowed: decision.is_allowed(),
@@ -289,9 +296,15 @@ pub fn token_review(a: Action<'_>) -> BoxFuture<'_, ApiResult<ActionOutcome>> {
                 ..Default::default()
             }
         } else {
-            let user = authenticator
-                .authenticate_with(None, Some(&format!("Bearer {token}")))
-                .map_err(|e| e.to_string());
+            let header = format!("Bearer {token}");
+            let bootstrap =
+                super::bootstrap_tokens::authenticate(&a.registry.store, Some(&header)).await;
+            let user = match bootstrap {
+                Some(user) => Ok(user),
+                None => authenticator
+                    .authenticate_with(None, Some(&header))
+                    .map_err(|e| e.to_string()),
+            };
             let user = match user {
                 Ok(user) => super::bound_tokens::still_valid(&a.registry.store, &user)
                     .await

@@ -68,6 +68,11 @@ fn object_ref(obj: &Value) -> ObjectRef {
 pub fn token_action(a: Action<'_>) -> BoxFuture<'_, ApiResult<ActionOutcome>> {
     Box::pin(async move {
         let issuer = a.tokens.ok_or_else(ApiError::not_found_path)?;
+        let ns = a.namespace.unwrap_or_default();
+        let restriction = super::admission::node_restriction::check_token_request(
+            a.registry, a.user, ns, a.name, &a.body,
+        );
+        restriction.await?;
         let token = create(a.registry, issuer, a.namespace, a.name, a.body).await?;
         Ok(ActionOutcome::Object(201, token))
     })

@@ -1,5 +1,5 @@
 //! Request authentication the way kube-apiserver chains it: x509 client certificate first, then
-//! bearer tokens (bootstrap token, static token file, pluggable authenticators such as future
+//! bearer tokens (static token file, pluggable authenticators such as future
 //! service-account JWTs); every success gains `system:authenticated`; a presented-but-invalid
 //! credential is a 401 even when anonymous requests are allowed.
 
@@ -21,10 +21,6 @@ pub const ALL_AUTHENTICATED: &str = "system:authenticated";
 pub const ALL_UNAUTHENTICATED: &str = "system:unauthenticated";
 /// User name of anonymous requests.
 pub const ANONYMOUS_USER: &str = "system:anonymous";
-/// User name the bootstrap/join token authenticates as.
-pub const AGENT_USER: &str = "system:ferrokube:agent";
-/// Groups the bootstrap/join token grants (upstream's group for kubelets).
-pub const AGENT_GROUPS: &[&str] = &["system:nodes"];
 /// `extra` key upstream uses to identify the credential behind a request (audit logs).
 pub const CREDENTIAL_ID_KEY: &str = "authentication.kubernetes.io/credential-id";
 
@@ -64,42 +60,6 @@ pub trait TokenAuthenticator: Send + Sync {
     fn authenticate_token(&self, token: &str) -> Result<Option<UserInfo>, AuthError>;
 }
 
-/// The single bootstrap/join token shared by agents.
-#[derive(Clone)]
-pub struct BootstrapToken {
-    token: String,
-}
-
-impl BootstrapToken {
-    /// Accepts exactly `token`.
-    pub fn new(token: impl Into<String>) -> BootstrapToken {
-        BootstrapToken {
-            token: token.into(),
-        }
-    }
-}
-
-impl TokenAuthenticator for BootstrapToken {
-    fn authenticate_token(&self, token: &str) -> Result<Option<UserInfo>, AuthError> {
-        if !constant_time_eq(token.as_bytes(), self.token.as_bytes()) {
-            return Ok(None);
-        }
-        Ok(Some(UserInfo {
-            name: AGENT_USER.into(),
-            groups: AGENT_GROUPS.iter().map(|g| g.to_string()).collect(),
-            ..UserInfo::default()
-        }))
-    }
-}
-
-/// Compares secrets without an early exit so timing does not reveal a matching prefix.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// The request authenticator: client certificates, then bearer tokens, then (optionally)
 /// anonymous.
 #[derive(Clone, Default)]
@@ -125,12 +85,12 @@ impl Authenticator {
         Authenticator::default()
     }
 
-    /// The standard chain for a cluster: client certificates, the bootstrap token,
-    /// service-account JWTs, and `<data_dir>/tokens.csv` when that file exists. Anonymous
-    /// requests are rejected.
+    /// The standard chain for a cluster: client certificates, service-account JWTs, and
+    /// `<data_dir>/tokens.csv` when that file exists. Anonymous requests are rejected.
+    /// Bootstrap tokens live in Secrets: the server checks them against the store
+    /// ([`crate::bootstrap_token`]) before this chain.
     pub fn from_pki(pki: &Pki) -> Result<Authenticator, PkiError> {
         let mut auth = Authenticator::new()
-            .with_token_authenticator(Arc::new(BootstrapToken::new(pki.bootstrap_token())))
             .with_service_account_tokens(Arc::new(ServiceAccountTokens::from_pki(pki)?));
         let token_file = pki.token_file_path();
         if token_file.exists() {

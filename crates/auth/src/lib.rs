@@ -17,8 +17,12 @@
 //!   ALPN h2 + http/1.1); [`Pki::admin_client_tls_config`] serves in-process clients.
 //! - [`Authenticator::authenticate`]`(peer_certs, authorization_header)` → [`UserInfo`] or
 //!   [`AuthError`] (answer 401 with [`unauthorized_status`]). [`Authenticator::from_pki`] wires
-//!   client certs, the bootstrap token ([`AGENT_USER`]) and `<data_dir>/tokens.csv`
+//!   client certs and `<data_dir>/tokens.csv`
 //!   ([`StaticTokens`]) and service-account JWTs; [`TokenAuthenticator`] is the hook for more.
+//! - [`node_credentials`]: a node's key and CSR for TLS bootstrap, certificate validity and
+//!   the jittered renewal deadline.
+//! - [`bootstrap_token`] decides `<id>.<secret>` tokens against their `kube-system`
+//!   `bootstrap-token-<id>` Secret (`system:bootstrap:<id>`, `system:bootstrappers`).
 //! - [`ServiceAccountTokens`] signs TokenRequest tokens (ES256 with `service-account.key`) and
 //!   authenticates them as `system:serviceaccount:<ns>:<name>`;
 //!   [`Authenticator::service_account_tokens`] hands the issuer to the `token` subresource.
@@ -26,10 +30,12 @@
 #![warn(missing_docs)]
 
 mod authn;
+pub mod bootstrap_token;
 mod certs;
 mod error;
 mod files;
 mod kubeconfig;
+pub mod node_credentials;
 mod pki;
 pub mod rbac;
 mod service_account;
@@ -38,9 +44,8 @@ mod tls;
 mod tokenfile;
 
 pub use authn::{
-    bearer_token, client_cert_user, unauthorized_status, Authenticator, BootstrapToken,
-    TokenAuthenticator, UserInfo, AGENT_GROUPS, AGENT_USER, ALL_AUTHENTICATED, ALL_UNAUTHENTICATED,
-    ANONYMOUS_USER, CREDENTIAL_ID_KEY,
+    bearer_token, client_cert_user, unauthorized_status, Authenticator, TokenAuthenticator,
+    UserInfo, ALL_AUTHENTICATED, ALL_UNAUTHENTICATED, ANONYMOUS_USER, CREDENTIAL_ID_KEY,
 };
 pub use certs::{IssuedCertificate, San, CA_COMMON_NAME, SERVING_COMMON_NAME};
 pub use error::{AuthError, PkiError};

@@ -12,7 +12,7 @@ use crate::certs::IssuedCertificate;
 use crate::error::PkiError;
 
 /// How far back a certificate's validity starts, for clocks a little behind (upstream's
-/// signer backdates by five minutes).
+/// signer backdates by five minutes; short-lived certificates by a tenth of their lifetime).
 const BACKDATE: Duration = Duration::from_secs(300);
 
 /// The key usages a CertificateSigningRequest may ask for and we can put in a certificate.
@@ -80,7 +80,9 @@ impl RequestSigner {
     ) -> Result<String, PkiError> {
         let now = time::OffsetDateTime::now_utc();
         let p = &mut csr.params;
-        p.not_before = now - BACKDATE;
+        // A short-lived certificate is backdated by a tenth of its lifetime at most: a full
+        // five minutes would put a renewing client's 70% mark in the past at once.
+        p.not_before = now - BACKDATE.min(ttl / 10);
         p.not_after = now + ttl;
         if let Some(limit) = self.ca_not_after {
             p.not_after = p.not_after.min(limit);

@@ -91,10 +91,14 @@ async fn no_client_certificate_is_allowed_and_falls_back_to_tokens() {
         Err(AuthError::NoCredentials)
     );
     let header = format!("Bearer {}", pki.bootstrap_token());
-    let agent = auth
-        .authenticate(peer.as_deref(), Some(&header))
-        .expect("agent");
-    assert_eq!(agent.name, ferrokube_auth::AGENT_USER);
+    let tokens = ferrokube_auth::StaticTokens::parse("tok,alice,uid-a\n").expect("tokens");
+    let auth = auth.with_token_authenticator(std::sync::Arc::new(tokens));
+    let alice = auth
+        .authenticate(peer.as_deref(), Some("Bearer tok"))
+        .expect("alice");
+    assert_eq!(alice.name, "alice");
+    // The join token is checked against its Secret by the server, not by this chain.
+    assert!(auth.authenticate(peer.as_deref(), Some(&header)).is_err());
 }
 
 #[tokio::test]

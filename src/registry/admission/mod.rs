@@ -4,6 +4,8 @@
 //!
 //! - [`eviction`]: `pods/eviction` honours PodDisruptionBudgets (429 when a budget would be
 //!   broken; `disruptionsAllowed` decremented in the pod's delete transaction).
+//! - [`node_restriction`]: NodeRestriction, a kubelet writes only its own Node, Lease and
+//!   pods' status.
 //! - [`priority`]: `priorityClassName` → `spec.priority`/`preemptionPolicy` (Priority plugin).
 //! - [`limitrange`]: LimitRange defaults, min/max and ratio on pod creation (before quota).
 //! - [`pod_security`]: Pod Security Standards by namespace labels (enforce, warn).
@@ -12,6 +14,7 @@
 
 pub mod eviction;
 pub mod limitrange;
+pub mod node_restriction;
 pub mod pod_security;
 pub mod priority;
 pub mod quota;
@@ -24,8 +27,18 @@ use super::ResourceDescriptor;
 /// Installs the admission hooks on the built-in kinds, after the kinds' own hooks (so quota
 /// charges what those filled in, like RuntimeClass overhead).
 pub fn install(builtins: &[Arc<ResourceDescriptor>]) {
-    // Upstream's order: mutating plugins (Priority, LimitRanger) before validating ones
-    // (PodSecurity), quota last so it charges only what is admitted.
+    // Upstream's order: NodeRestriction first, mutating plugins (Priority, LimitRanger) before
+    // validating ones (PodSecurity), quota last so it charges only what is admitted.
+    let nodes: Arc<dyn super::hooks::StorageHooks> = Arc::new(node_restriction::NodeRestriction);
+    for d in builtins {
+        let restricted = matches!(
+            (d.group.as_str(), d.kind.as_str()),
+            ("", "Pod" | "Node") | ("coordination.k8s.io", "Lease") | ("storage.k8s.io", "CSINode")
+        );
+        if restricted {
+            d.add_hook(nodes.clone());
+        }
+    }
     for d in builtins
         .iter()
         .filter(|d| d.group.is_empty() && d.kind == "Pod")

@@ -19,6 +19,8 @@ pub const CONTROLLER_MANAGER_USER: &str = "system:kube-controller-manager";
 pub const SCHEDULER_USER: &str = "system:kube-scheduler";
 /// Group of every node identity.
 pub const NODES_GROUP: &str = "system:nodes";
+/// Group of every bootstrap token's user.
+pub use crate::bootstrap_token::BOOTSTRAPPERS_GROUP;
 /// Prefix of node user names (`system:node:<name>`).
 pub const NODE_USER_PREFIX: &str = "system:node:";
 /// User of the API server's client certificate towards kubelets (kubeadm's CN).
@@ -743,6 +745,30 @@ pub fn cluster_role_bindings() -> Vec<ClusterRoleBinding> {
             FERROKUBE_SCHEDULER_ROLE,
             FERROKUBE_SCHEDULER_ROLE,
             vec![user(SCHEDULER_USER)],
+        ),
+        // TLS bootstrap as kubeadm wires it: bootstrap tokens may submit node client CSRs and
+        // have them approved; nodes may have their renewals approved.
+        binding(
+            "system:ferrokube:node-bootstrapper",
+            "system:node-bootstrapper",
+            vec![group(BOOTSTRAPPERS_GROUP)],
+        ),
+        binding(
+            "system:ferrokube:node-autoapprove-bootstrap",
+            "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+            vec![group(BOOTSTRAPPERS_GROUP)],
+        ),
+        binding(
+            "system:ferrokube:node-autoapprove-certificate-rotation",
+            "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
+            vec![group(NODES_GROUP)],
+        ),
+        // The controller manager's csrapproving controller approves kubelet client requests
+        // (upstream's certificate-controller role holds `approve` on that signer).
+        binding(
+            "system:ferrokube:kube-apiserver-client-kubelet-approver",
+            "system:certificates.k8s.io:kube-apiserver-client-kubelet-approver",
+            vec![user(CONTROLLER_MANAGER_USER)],
         ),
         // Our agents run the local-path provisioner beside the kubelet under the node identity.
         binding(

@@ -8,12 +8,14 @@
 //!   ClusterRole aggregation.
 //! - [`escalation`] refuses Roles and bindings that grant more than their author holds.
 //! - [`impersonation`] turns `Impersonate-*` headers into the acted-as user and its checks.
+//! - [`node`] is upstream's Node authorizer over a graph of what each node's pods reference.
 //! - [`bootstrap`] is upstream's default policy as data.
 //! - [`forbidden_status`] is the 403 body with upstream's wording.
 
 pub mod bootstrap;
 pub mod escalation;
 pub mod impersonation;
+pub mod node;
 mod policy;
 mod request;
 mod rules;
@@ -55,7 +57,16 @@ pub fn forbidden_message(user: &str, info: &RequestInfo) -> String {
 /// The 403 `Status` kube-apiserver answers a denied request with (`apierrors.NewForbidden`
 /// over the request's group/resource and name).
 pub fn forbidden_status(user: &str, info: &RequestInfo) -> serde_json::Value {
-    let reason = forbidden_message(user, info);
+    forbidden_status_because(user, info, "")
+}
+
+/// [`forbidden_status`] with the authorizers' reason appended (`...: <reason>`), as
+/// kube-apiserver words a refusal the Node authorizer explained.
+pub fn forbidden_status_because(user: &str, info: &RequestInfo, why: &str) -> serde_json::Value {
+    let mut reason = forbidden_message(user, info);
+    if !why.is_empty() {
+        reason = format!("{reason}: {why}");
+    }
     forbidden_status_with(&info.api_group, &info.resource, &info.name, &reason)
 }
 

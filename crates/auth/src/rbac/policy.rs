@@ -219,14 +219,12 @@ impl Policy {
         }
     }
 
-    /// The full authorizer chain of kube-apiserver as we run it: `system:masters` is always
-    /// allowed (upstream's privileged-groups authorizer), then the node authorizer, then RBAC.
+    /// `system:masters` is always allowed (upstream's privileged-groups authorizer), then RBAC.
+    /// The Node authorizer ([`super::node`]) needs the server's graph and runs before this in
+    /// the server's authorizer.
     pub fn authorize(&self, user: &UserInfo, info: &RequestInfo) -> Decision {
         if user.groups.iter().any(|g| g == SYSTEM_MASTERS) {
             return Decision::Allow(String::new());
-        }
-        if let Some(allowed) = node_authorize(user, info) {
-            return allowed;
         }
         self.rbac_authorize(user, info)
     }
@@ -438,14 +436,3 @@ fn reason(kind: &str, b: &Binding, namespace: &str, subject: &Subject) -> String
 
 static NODE_RULES: std::sync::LazyLock<Vec<PolicyRule>> =
     std::sync::LazyLock::new(super::bootstrap::node_rules);
-
-/// The node authorizer, without upstream's object graph: a member of `system:nodes` holds
-/// the `system:node` role's rules (not yet narrowed to the objects its pods reference).
-fn node_authorize(user: &UserInfo, info: &RequestInfo) -> Option<Decision> {
-    let node = user
-        .groups
-        .iter()
-        .any(|g| g == super::bootstrap::NODES_GROUP);
-    (node && NODE_RULES.iter().any(|r| rule_allows(info, r)))
-        .then(|| Decision::Allow("Node authorizer: allowed by the system:node rules".into()))
-}

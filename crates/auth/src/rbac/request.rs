@@ -23,6 +23,9 @@ pub struct RequestInfo {
     pub name: String,
     /// The URL path.
     pub path: String,
+    /// The raw `fieldSelector` of a list or watch (the Node authorizer scopes kubelets' pod
+    /// lists by it), empty otherwise.
+    pub field_selector: String,
 }
 
 /// Subresources of a namespace that stay on the namespace itself
@@ -117,12 +120,11 @@ impl RequestInfo {
                 .iter()
                 .any(|(k, v)| k == "watch" && (v == "true" || v == "1"));
             info.verb = if watch { "watch" } else { "list" }.into();
-            if let Some(name) = params
-                .iter()
-                .find(|(k, _)| k == "fieldSelector")
-                .and_then(|(_, v)| exact_name(v))
-            {
-                info.name = name;
+            if let Some((_, selector)) = params.iter().find(|(k, _)| k == "fieldSelector") {
+                info.field_selector = selector.clone();
+                if let Some(name) = exact_name(selector) {
+                    info.name = name;
+                }
             }
         }
         if info.name.is_empty() && info.verb == "delete" {

@@ -543,32 +543,35 @@ fn impersonation_needs_its_own_permission() {
 }
 
 #[test]
-fn nodes_hold_the_node_rules() {
+fn rbac_alone_gives_nodes_only_what_is_bound_to_system_nodes() {
+    // The node rules come from the Node authorizer (`node_tests.rs`), not from RBAC.
     let p = bootstrapped();
     let node = user("system:node:n1", &["system:nodes"]);
-    assert!(p
+    assert!(!p
         .authorize(&node, &req("PATCH", "/api/v1/nodes/n1/status"))
         .is_allowed());
-    assert!(p
-        .authorize(
-            &node,
-            &req("POST", "/api/v1/namespaces/d/serviceaccounts/default/token")
-        )
-        .is_allowed());
+    // Our agents' service proxy and local-path provisioner roles are bound to the group.
     assert!(p
         .authorize(
             &node,
             &req("GET", "/apis/discovery.k8s.io/v1/endpointslices")
         )
         .is_allowed());
-    assert!(!p
-        .authorize(&node, &req("DELETE", "/api/v1/namespaces/d/secrets/s"))
+    assert!(p
+        .authorize(&node, &req("POST", "/api/v1/persistentvolumes"))
+        .is_allowed());
+    let bootstrapper = user("system:bootstrap:abcdef", &["system:bootstrappers"]);
+    assert!(p
+        .authorize(
+            &bootstrapper,
+            &req(
+                "POST",
+                "/apis/certificates.k8s.io/v1/certificatesigningrequests"
+            )
+        )
         .is_allowed());
     assert!(!p
-        .authorize(
-            &node,
-            &req("POST", "/apis/apps/v1/namespaces/d/deployments")
-        )
+        .authorize(&bootstrapper, &req("GET", "/api/v1/pods"))
         .is_allowed());
 }
 

@@ -17,10 +17,14 @@ use kubelet_common::*;
 use serde_json::{json, Value};
 use support::{eventually, TestCluster};
 
+/// The client-certificate requests (agents also ask for kubelet serving certificates).
 fn csrs(c: &TestCluster) -> Vec<Value> {
     let out = kubectl_ok(c, &["get", "csr", "-o", "json"]);
     let list: Value = serde_json::from_str(&out).expect("csr list");
-    list["items"].as_array().cloned().unwrap_or_default()
+    let all = list["items"].as_array().cloned().unwrap_or_default();
+    all.into_iter()
+        .filter(|r| r["spec"]["signerName"] == "kubernetes.io/kube-apiserver-client-kubelet")
+        .collect()
 }
 
 fn issued_to(c: &TestCluster, username: &str) -> Vec<Value> {

@@ -18,7 +18,6 @@ use std::time::Duration;
 use ferrokube_auth::rbac::RequestInfo;
 use ferrokube_auth::UserInfo;
 use ferrokube_store::{RangeRequest, Revision, Store};
-use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::flowcontrol::v1::{FlowSchema, PriorityLevelConfiguration};
 
 use gate::Gate;
@@ -29,8 +28,6 @@ const PREFIX: &str = "/flowcontrol.apiserver.k8s.io/";
 /// How long a queued request may wait for a seat (upstream: a quarter of the 60 s request
 /// timeout).
 const QUEUE_WAIT_LIMIT: Duration = Duration::from_secs(15);
-/// Pause before following the store again after the watch broke.
-const RELIST_DELAY: Duration = Duration::from_millis(200);
 
 /// What a classified request runs under.
 #[derive(Clone)]
@@ -79,7 +76,17 @@ impl FlowControl {
             server_seats,
         });
         let revision = fc.reload(&store).await?;
-        tokio::spawn(follow(fc.clone(), store, revision));
+        let follower = fc.clone();
+        let reader = store.clone();
+        tokio::spawn(crate::registry::follow::follow(
+            store,
+            PREFIX,
+            revision,
+            move || {
+                let (fc, store) = (follower.clone(), reader.clone());
+                async move { fc.reload(&store).await }
+            },
+        ));
         Ok(fc)
     }
 
@@ -190,32 +197,6 @@ fn queue_capacity(
     let q = response.queuing.clone().unwrap_or_default();
     let queues = q.queues.unwrap_or(64).max(1) as usize;
     queues * q.queue_length_limit.unwrap_or(50).max(1) as usize
-}
-
-/// Reloads after every batch of changes to the two kinds.
-async fn follow(fc: Arc<FlowControl>, store: Store, mut from: Revision) {
-    loop {
-        match store.watch(PREFIX, from) {
-            Ok(mut events) => {
-                while let Some(Ok(first)) = events.next().await {
-                    from = from.max(first.revision);
-                    while let Some(Some(Ok(more))) = events.next().now_or_never() {
-                        from = from.max(more.revision);
-                    }
-                    match fc.reload(&store).await {
-                        Ok(revision) => from = from.max(revision),
-                        Err(e) => tracing::warn!(error = %e, "reloading flow control"),
-                    }
-                }
-            }
-            Err(e) => tracing::debug!(error = %e, "flow control watch ended"),
-        }
-        tokio::time::sleep(RELIST_DELAY).await;
-        match fc.reload(&store).await {
-            Ok(revision) => from = revision,
-            Err(e) => tracing::warn!(error = %e, "reloading flow control"),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -68,6 +68,8 @@ pub struct HookContext<'a> {
     pub dry_run: bool,
     /// Who asked for the write; None for the server's own writes.
     pub user: Option<&'a ferrokube_auth::UserInfo>,
+    /// The subresource written (`status`, `scale`, `binding`...), empty for the object itself.
+    pub subresource: &'static str,
 }
 
 /// What to do when an extra compare does not hold.
@@ -210,10 +212,12 @@ impl Registry {
         d: &ResourceDescriptor,
         dry_run: bool,
         user: Option<&ferrokube_auth::UserInfo>,
+        subresource: &'static str,
         write: HookWrite<'_>,
     ) -> ApiResult<TxnExtras> {
         let mut extras = TxnExtras::default();
-        let hooks = d.hooks();
+        let mut hooks = d.hooks();
+        hooks.extend(self.hooks_for_every_kind());
         if hooks.is_empty() {
             return Ok(extras);
         }
@@ -222,6 +226,7 @@ impl Registry {
             descriptor: d,
             dry_run,
             user,
+            subresource,
         };
         match write {
             HookWrite::Create(obj) => {

@@ -2,10 +2,11 @@
 //! strategy when it needs one), never a new handler.
 
 use k8s_openapi::api::{
-    apps::v1 as apps, batch::v1 as batch, coordination::v1 as coordination, core::v1 as core,
-    discovery::v1 as discovery, events::v1 as events, flowcontrol::v1 as flowcontrol,
-    networking::v1 as networking, node::v1 as node, policy::v1 as policy, rbac::v1 as rbac,
-    scheduling::v1 as scheduling, storage::v1 as storage,
+    admissionregistration::v1 as admissionregistration, apps::v1 as apps, batch::v1 as batch,
+    coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
+    events::v1 as events, flowcontrol::v1 as flowcontrol, networking::v1 as networking,
+    node::v1 as node, policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as scheduling,
+    storage::v1 as storage,
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
 
@@ -320,6 +321,14 @@ pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
             .categories(&["api-extensions"])
             .status()
             .build("customresourcedefinition"),
+        // admissionregistration.k8s.io/v1 (enforced by `admission::policy`)
+        Describe::of::<admissionregistration::ValidatingAdmissionPolicy>(&GENERATIONAL)
+            .categories(&["api-extensions"])
+            .status()
+            .build("validatingadmissionpolicy"),
+        Describe::of::<admissionregistration::ValidatingAdmissionPolicyBinding>(&GENERATIONAL)
+            .categories(&["api-extensions"])
+            .build("validatingadmissionpolicybinding"),
         // flowcontrol.apiserver.k8s.io/v1 (read by `crate::flowcontrol`)
         Describe::of::<flowcontrol::FlowSchema>(&GENERATIONAL)
             .status()

@@ -9,6 +9,7 @@ pub mod claims;
 pub mod csr;
 pub mod descriptor;
 pub mod filter;
+pub mod follow;
 pub mod hooks;
 pub mod kinds;
 pub mod list;
@@ -75,6 +76,9 @@ pub struct Registry {
     pub store: Store,
     /// Where Service ClusterIPs and node ports are allocated from.
     pub service_ranges: service_alloc::ServiceRanges,
+    /// Admission that applies to every kind, custom ones included (admission policies); runs
+    /// after each kind's own hooks.
+    every_kind_hooks: RwLock<Vec<Arc<dyn hooks::StorageHooks>>>,
 }
 
 impl Registry {
@@ -90,7 +94,25 @@ impl Registry {
             current,
             store,
             service_ranges: Default::default(),
+            every_kind_hooks: RwLock::default(),
         }
+    }
+
+    /// Installs a hook on every kind, present and future.
+    pub fn add_hook_for_every_kind(&self, hook: Arc<dyn hooks::StorageHooks>) {
+        let mut all = self
+            .every_kind_hooks
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        all.push(hook);
+    }
+
+    pub(crate) fn hooks_for_every_kind(&self) -> Vec<Arc<dyn hooks::StorageHooks>> {
+        let all = self
+            .every_kind_hooks
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        all.clone()
     }
 
     fn snapshot(&self) -> Arc<KindSet> {

@@ -161,7 +161,13 @@ impl Registry {
             let mut pod = old.clone();
             req.assign(&mut pod, name, &super::meta::now_rfc3339())?;
             let extras = self
-                .run_hooks(d, dry_run, None, HookWrite::Update(&old, &mut pod))
+                .run_hooks(
+                    d,
+                    dry_run,
+                    None,
+                    "binding",
+                    HookWrite::Update(&old, &mut pod),
+                )
                 .await?;
             if dry_run {
                 return Ok(());

@@ -264,6 +264,7 @@ impl Registry {
                     d,
                     opts.dry_run,
                     opts.user.as_deref(),
+                    "",
                     HookWrite::Create(&mut obj),
                 )
                 .await?;
@@ -400,7 +401,13 @@ impl Registry {
                 HookWrite::Update(&current, &mut new)
             };
             let extras = self
-                .run_hooks(d, opts.dry_run, opts.user.as_deref(), write)
+                .run_hooks(
+                    d,
+                    opts.dry_run,
+                    opts.user.as_deref(),
+                    super::patch::subresource_name(part),
+                    write,
+                )
                 .await?;
             let warnings = [warnings, extras.warnings.clone()].concat();
             if opts.dry_run {
@@ -638,7 +645,7 @@ impl Registry {
                 HookWrite::Delete(&current)
             };
             let mut extras = pre.clone();
-            extras.append(self.run_hooks(d, opts.dry_run, None, write).await?);
+            extras.append(self.run_hooks(d, opts.dry_run, None, "", write).await?);
             let op = match op {
                 // A hook may have changed the object whose deletion begins.
                 Op::Put { key, .. } => Op::Put {

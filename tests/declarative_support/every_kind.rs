@@ -697,6 +697,38 @@ handler: runc
 ",
         ),
         m(
+            "admissionregistration.k8s.io",
+            "ValidatingAdmissionPolicy",
+            "validatingadmissionpolicy",
+            "apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: rt-policy
+spec:
+  matchConstraints:
+    resourceRules:
+    - apiGroups: [\"rt.example.com\"]
+      apiVersions: [\"v1\"]
+      operations: [\"CREATE\"]
+      resources: [\"widgets\"]
+  validations:
+  - expression: \"true\"
+",
+        ),
+        m(
+            "admissionregistration.k8s.io",
+            "ValidatingAdmissionPolicyBinding",
+            "validatingadmissionpolicybinding",
+            "apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: rt-binding
+spec:
+  policyName: rt-policy
+  validationActions: [\"Warn\"]
+",
+        ),
+        m(
             "flowcontrol.apiserver.k8s.io",
             "PriorityLevelConfiguration",
             "prioritylevelconfiguration",

@@ -23,7 +23,7 @@ pub(crate) struct Rule {
     uses_old_self: bool,
 }
 
-fn env() -> Arc<cel::Env> {
+pub(crate) fn env() -> Arc<cel::Env> {
     static ENV: OnceLock<Arc<cel::Env>> = OnceLock::new();
     ENV.get_or_init(|| Arc::new(cel::Env::stdlib())).clone()
 }

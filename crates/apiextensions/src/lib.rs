@@ -21,6 +21,7 @@ mod cel;
 mod crd;
 mod defaults;
 mod embedded;
+pub mod expression;
 mod field;
 mod formats;
 mod jsonpath;

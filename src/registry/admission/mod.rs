@@ -16,6 +16,7 @@ pub mod eviction;
 pub mod limitrange;
 pub mod node_restriction;
 pub mod pod_security;
+pub mod policy;
 pub mod priority;
 pub mod quota;
 pub use ferrokube_controllers::quota_usage as usage;

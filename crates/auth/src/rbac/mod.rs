@@ -19,7 +19,7 @@ pub mod node;
 mod policy;
 mod request;
 mod rules;
-mod selector;
+pub mod selector;
 
 pub use policy::{Decision, Policy};
 pub use request::RequestInfo;

@@ -1,0 +1,114 @@
+//! CEL expressions outside CRD schemas (admission policies): compile once, then evaluate with
+//! named JSON inputs (`object`, `oldObject`, `request`, `params`...) and the policy's
+//! `variables`, each defined from earlier ones. Evaluation is guarded like schema rules: no
+//! expression can take the server down.
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use cel::objects::{Key, Map};
+
+/// A compiled expression with its source text.
+#[derive(Clone)]
+pub struct Expression {
+    pub source: String,
+    program: Arc<cel::Program>,
+}
+
+impl std::fmt::Debug for Expression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.source)
+    }
+}
+
+impl Expression {
+    /// Compiles `source`; the parser's message when it does not.
+    pub fn compile(source: &str) -> Result<Expression, String> {
+        let program = crate::cel::compile(source)?;
+        Ok(Expression {
+            source: source.to_owned(),
+            program: Arc::new(program),
+        })
+    }
+}
+
+/// What an expression evaluated to, as admission needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Bool(bool),
+    String(String),
+    /// Anything else: its CEL type name.
+    Other(String),
+}
+
+/// The inputs of one evaluation.
+#[derive(Default, Clone)]
+pub struct Bindings {
+    inputs: Vec<(String, cel::Value)>,
+    variables: HashMap<Key, cel::Value>,
+}
+
+impl Bindings {
+    /// Binds `name` to a JSON value (JSON null binds CEL null).
+    pub fn bind_json(&mut self, name: &str, value: &serde_json::Value) -> Result<(), String> {
+        let v = cel::to_value(value).map_err(|e| e.to_string())?;
+        self.inputs.push((name.to_owned(), v));
+        Ok(())
+    }
+
+    /// Evaluates `expr` and makes its value `variables.<name>` for later expressions.
+    pub fn define(&mut self, name: &str, expr: &Expression) -> Result<(), String> {
+        let value = self.run(expr)?;
+        self.variables
+            .insert(Key::String(Arc::new(name.to_owned())), value);
+        Ok(())
+    }
+
+    /// Evaluates `expr` with everything bound so far.
+    pub fn eval(&self, expr: &Expression) -> Result<Outcome, String> {
+        Ok(match self.run(expr)? {
+            cel::Value::Bool(b) => Outcome::Bool(b),
+            cel::Value::String(s) => Outcome::String(s.to_string()),
+            other => Outcome::Other(format!("{:?}", other.type_of())),
+        })
+    }
+
+    fn run(&self, expr: &Expression) -> Result<cel::Value, String> {
+        catch_unwind(AssertUnwindSafe(|| {
+            let mut ctx = cel::Context::with_env(crate::cel::env());
+            for (name, value) in &self.inputs {
+                ctx.add_variable_from_value(name.clone(), value.clone());
+            }
+            let variables = Map {
+                map: Arc::new(self.variables.clone()),
+            };
+            ctx.add_variable_from_value("variables", cel::Value::Map(variables));
+            expr.program.execute(&ctx).map_err(|e| e.to_string())
+        }))
+        .unwrap_or_else(|_| Err("evaluation failed".to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn inputs_and_variables() {
+        let mut b = Bindings::default();
+        b.bind_json("object", &json!({"spec": {"replicas": 7}}))
+            .unwrap();
+        b.define("limit", &Expression::compile("3 + 2").unwrap())
+            .unwrap();
+        let check = Expression::compile("object.spec.replicas <= variables.limit").unwrap();
+        assert_eq!(b.eval(&check), Ok(Outcome::Bool(false)));
+        let msg = Expression::compile("'too many: ' + string(object.spec.replicas)").unwrap();
+        assert_eq!(b.eval(&msg), Ok(Outcome::String("too many: 7".into())));
+        assert!(b
+            .eval(&Expression::compile("object.nope > 1").unwrap())
+            .is_err());
+        assert!(Expression::compile("object.").is_err());
+    }
+}

@@ -1,0 +1,229 @@
+//! One admission request as policies see it: its attributes for matching, and the CEL inputs
+//! (`object`, `oldObject`, `request`, `namespaceObject`, `params`).
+
+use std::collections::BTreeMap;
+
+use ferrokube_apiextensions::expression::Bindings;
+use k8s_openapi::api::admissionregistration::v1::{ParamRef, ValidatingAdmissionPolicyBindingSpec};
+use serde_json::{json, Value};
+
+use super::compiled::{CompiledPolicy, Failure};
+use super::matching::{self, Attributes};
+use crate::registry::hooks::HookContext;
+use crate::status::ApiResult;
+
+pub struct Request {
+    operation: String,
+    new: Option<Value>,
+    old: Option<Value>,
+    name: String,
+    namespace: String,
+    namespace_object: Option<Value>,
+    request: Value,
+}
+
+fn labels(obj: Option<&Value>) -> Option<BTreeMap<String, String>> {
+    obj.and_then(|o| o.pointer("/metadata/labels"))
+        .and_then(|l| serde_json::from_value(l.clone()).ok())
+        .or(obj.map(|_| BTreeMap::new()))
+}
+
+impl Request {
+    pub async fn gather(
+        ctx: &HookContext<'_>,
+        operation: &str,
+        new: Option<&Value>,
+        old: Option<&Value>,
+    ) -> ApiResult<Request> {
+        let obj = new.or(old).cloned().unwrap_or_default();
+        let text = |p: &str| {
+            obj.pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned()
+        };
+        let (name, namespace) = (text("/metadata/name"), text("/metadata/namespace"));
+        let namespace_object = match namespace.as_str() {
+            "" => None,
+            ns => ctx.registry.get_value("", "Namespace", None, ns).await?,
+        };
+        let d = ctx.descriptor;
+        let user = ctx.user.cloned().unwrap_or_default();
+        let request = json!({
+            "kind": {"group": d.group, "version": d.version, "kind": d.kind},
+            "resource": {"group": d.group, "version": d.version, "resource": d.plural},
+            "subResource": ctx.subresource,
+            "name": name, "namespace": namespace, "operation": operation,
+            "userInfo": {"username": user.name, "uid": user.uid, "groups": user.groups},
+            "dryRun": ctx.dry_run,
+        });
+        Ok(Request {
+            operation: operation.to_owned(),
+            new: new.cloned(),
+            old: old.cloned(),
+            name,
+            namespace,
+            namespace_object,
+            request,
+        })
+    }
+
+    /// Whether the policy's constraints and the binding's narrowing both cover this request.
+    pub fn matched_by(
+        &self,
+        policy: &CompiledPolicy,
+        binding: &ValidatingAdmissionPolicyBindingSpec,
+    ) -> bool {
+        let d = &self.request;
+        let field = |p: &str| d.pointer(p).and_then(Value::as_str).unwrap_or("");
+        let is_namespace =
+            field("/resource/group").is_empty() && field("/resource/resource") == "namespaces";
+        let ns_labels = match (is_namespace, &self.namespace_object) {
+            (true, _) => labels(self.new.as_ref().or(self.old.as_ref())),
+            (false, Some(ns)) => labels(Some(ns)),
+            (false, None) => None,
+        };
+        let (new_labels, old_labels) = (labels(self.new.as_ref()), labels(self.old.as_ref()));
+        let attrs = Attributes {
+            group: field("/resource/group"),
+            version: field("/resource/version"),
+            resource: field("/resource/resource"),
+            subresource: field("/subResource"),
+            operation: &self.operation,
+            name: &self.name,
+            namespaced: !self.namespace.is_empty(),
+            namespace_labels: ns_labels.as_ref(),
+            object_labels: [new_labels.as_ref(), old_labels.as_ref()],
+        };
+        let constraints = policy
+            .policy
+            .spec
+            .as_ref()
+            .and_then(|s| s.match_constraints.as_ref());
+        constraints.is_some_and(|c| matching::matches(c, &attrs))
+            && binding.match_resources.as_ref().is_none_or(|m| {
+                // A binding without rules narrows by selectors only.
+                let mut m = m.clone();
+                if m.resource_rules.as_ref().is_none_or(|r| r.is_empty()) {
+                    m.resource_rules = constraints.and_then(|c| c.resource_rules.clone());
+                }
+                matching::matches(&m, &attrs)
+            })
+    }
+
+    /// Evaluates the policy once per parameter object the binding selects (once, with `params`
+    /// null, for a policy without `paramKind`).
+    pub async fn evaluate(
+        &self,
+        ctx: &HookContext<'_>,
+        policy: &CompiledPolicy,
+        binding: &ValidatingAdmissionPolicyBindingSpec,
+    ) -> Result<Vec<Failure>, Failure> {
+        let params = self.params(ctx, policy, binding).await?;
+        let mut all = Vec::new();
+        for param in params {
+            let inputs = self.bindings(&param).map_err(Failure::Error)?;
+            all.extend(policy.evaluate(&inputs)?);
+        }
+        Ok(all)
+    }
+
+    fn bindings(&self, params: &Value) -> Result<Bindings, String> {
+        let mut b = Bindings::default();
+        b.bind_json("object", self.new.as_ref().unwrap_or(&Value::Null))?;
+        b.bind_json("oldObject", self.old.as_ref().unwrap_or(&Value::Null))?;
+        b.bind_json("request", &self.request)?;
+        b.bind_json(
+            "namespaceObject",
+            self.namespace_object.as_ref().unwrap_or(&Value::Null),
+        )?;
+        b.bind_json("params", params)?;
+        Ok(b)
+    }
+
+    /// The parameter objects: by name, or by label selector, in the binding's namespace (or
+    /// the request's) for namespaced parameter kinds.
+    async fn params(
+        &self,
+        ctx: &HookContext<'_>,
+        policy: &CompiledPolicy,
+        binding: &ValidatingAdmissionPolicyBindingSpec,
+    ) -> Result<Vec<Value>, Failure> {
+        let kind = policy
+            .policy
+            .spec
+            .as_ref()
+            .and_then(|s| s.param_kind.clone());
+        let Some(kind) = kind else {
+            return Ok(vec![Value::Null]);
+        };
+        let api_version = kind.api_version.unwrap_or_default();
+        let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
+        let kind_name = kind.kind.unwrap_or_default();
+        let Some(d) = ctx.registry.lookup_kind(group, &kind_name) else {
+            return Err(Failure::Error(format!(
+                "paramKind {api_version}, Kind={kind_name} is not served"
+            )));
+        };
+        let Some(r) = &binding.param_ref else {
+            return Err(Failure::Error(
+                "the policy has a paramKind but the binding no paramRef".into(),
+            ));
+        };
+        let ns = match (d.namespaced, r.namespace.as_deref()) {
+            (false, _) => None,
+            (true, Some(ns)) if !ns.is_empty() => Some(ns.to_owned()),
+            (true, _) => Some(self.namespace.clone()),
+        };
+        let found = find_params(ctx, &d, ns.as_deref(), r)
+            .await
+            .map_err(|e| Failure::Error(e.message))?;
+        if found.is_empty() {
+            if r.parameter_not_found_action.as_deref() == Some("Allow") {
+                return Ok(Vec::new());
+            }
+            return Err(Failure::Denied {
+                message: "no params found for policy binding with `Deny` parameterNotFoundAction"
+                    .into(),
+                reason: "Invalid".into(),
+            });
+        }
+        Ok(found)
+    }
+}
+
+async fn find_params(
+    ctx: &HookContext<'_>,
+    d: &crate::registry::ResourceDescriptor,
+    ns: Option<&str>,
+    r: &ParamRef,
+) -> ApiResult<Vec<Value>> {
+    if let Some(name) = r.name.as_deref().filter(|n| !n.is_empty()) {
+        return Ok(ctx
+            .registry
+            .get_value(&d.group, &d.kind, ns, name)
+            .await?
+            .into_iter()
+            .collect());
+    }
+    let selector = r.selector.clone().unwrap_or_default();
+    let page = ctx
+        .registry
+        .store
+        .range(ferrokube_store::RangeRequest {
+            prefix: d.namespace_prefix(ns),
+            start: String::new(),
+            limit: 0,
+            revision: 0,
+        })
+        .await?;
+    let mut out = Vec::new();
+    for kv in &page.items {
+        let obj = crate::registry::rest::parse(kv)?;
+        let l = labels(Some(&obj)).unwrap_or_default();
+        if ferrokube_auth::rbac::selector::selector_matches(&selector, &l) {
+            out.push(obj);
+        }
+    }
+    Ok(out)
+}

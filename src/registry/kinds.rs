@@ -329,6 +329,12 @@ pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
         Describe::of::<admissionregistration::ValidatingAdmissionPolicyBinding>(&GENERATIONAL)
             .categories(&["api-extensions"])
             .build("validatingadmissionpolicybinding"),
+        Describe::of::<admissionregistration::ValidatingWebhookConfiguration>(&GENERATIONAL)
+            .categories(&["api-extensions"])
+            .build("validatingwebhookconfiguration"),
+        Describe::of::<admissionregistration::MutatingWebhookConfiguration>(&GENERATIONAL)
+            .categories(&["api-extensions"])
+            .build("mutatingwebhookconfiguration"),
         // flowcontrol.apiserver.k8s.io/v1 (read by `crate::flowcontrol`)
         Describe::of::<flowcontrol::FlowSchema>(&GENERATIONAL)
             .status()

@@ -729,6 +729,48 @@ spec:
 ",
         ),
         m(
+            "admissionregistration.k8s.io",
+            "ValidatingWebhookConfiguration",
+            "validatingwebhookconfiguration",
+            "apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata:
+  name: rt-validating
+webhooks:
+- name: rt.validating.example.com
+  clientConfig:
+    url: https://rt.example.com/validate
+  rules:
+  - apiGroups: [\"rt.example.com\"]
+    apiVersions: [\"v1\"]
+    operations: [\"CREATE\"]
+    resources: [\"widgets\"]
+  sideEffects: None
+  admissionReviewVersions: [\"v1\"]
+",
+        ),
+        m(
+            "admissionregistration.k8s.io",
+            "MutatingWebhookConfiguration",
+            "mutatingwebhookconfiguration",
+            "apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata:
+  name: rt-mutating
+webhooks:
+- name: rt.mutating.example.com
+  clientConfig:
+    url: https://rt.example.com/mutate
+  rules:
+  - apiGroups: [\"rt.example.com\"]
+    apiVersions: [\"v1\"]
+    operations: [\"CREATE\"]
+    resources: [\"widgets\"]
+  sideEffects: None
+  admissionReviewVersions: [\"v1\"]
+",
+        ),
+        m(
             "flowcontrol.apiserver.k8s.io",
             "PriorityLevelConfiguration",
             "prioritylevelconfiguration",

@@ -19,6 +19,7 @@ pub mod pod_security;
 pub mod policy;
 pub mod priority;
 pub mod quota;
+pub mod webhook;
 pub use ferrokube_controllers::quota_usage as usage;
 
 use std::sync::Arc;

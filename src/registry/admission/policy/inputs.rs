@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use ferrokube_apiextensions::expression::Bindings;
-use k8s_openapi::api::admissionregistration::v1::{ParamRef, ValidatingAdmissionPolicyBindingSpec};
+use k8s_openapi::api::admissionregistration::v1::{
+    MatchResources, ParamRef, ValidatingAdmissionPolicyBindingSpec,
+};
 use serde_json::{json, Value};
 
 use super::compiled::{CompiledPolicy, Failure};
@@ -68,12 +70,8 @@ impl Request {
         })
     }
 
-    /// Whether the policy's constraints and the binding's narrowing both cover this request.
-    pub fn matched_by(
-        &self,
-        policy: &CompiledPolicy,
-        binding: &ValidatingAdmissionPolicyBindingSpec,
-    ) -> bool {
+    /// Whether `m` covers this request.
+    pub fn matches(&self, m: &MatchResources) -> bool {
         let d = &self.request;
         let field = |p: &str| d.pointer(p).and_then(Value::as_str).unwrap_or("");
         let is_namespace =
@@ -95,20 +93,46 @@ impl Request {
             namespace_labels: ns_labels.as_ref(),
             object_labels: [new_labels.as_ref(), old_labels.as_ref()],
         };
+        matching::matches(m, &attrs)
+    }
+
+    /// Whether the policy's constraints and the binding's narrowing both cover this request.
+    pub fn matched_by(
+        &self,
+        policy: &CompiledPolicy,
+        binding: &ValidatingAdmissionPolicyBindingSpec,
+    ) -> bool {
         let constraints = policy
             .policy
             .spec
             .as_ref()
             .and_then(|s| s.match_constraints.as_ref());
-        constraints.is_some_and(|c| matching::matches(c, &attrs))
+        constraints.is_some_and(|c| self.matches(c))
             && binding.match_resources.as_ref().is_none_or(|m| {
                 // A binding without rules narrows by selectors only.
                 let mut m = m.clone();
                 if m.resource_rules.as_ref().is_none_or(|r| r.is_empty()) {
                     m.resource_rules = constraints.and_then(|c| c.resource_rules.clone());
                 }
-                matching::matches(&m, &attrs)
+                self.matches(&m)
             })
+    }
+
+    /// The `request` of an AdmissionReview for this write.
+    pub fn review_request(&self, uid: &str) -> Value {
+        let mut r = self.request.clone();
+        r["uid"] = json!(uid);
+        r["requestKind"] = r["kind"].clone();
+        r["requestResource"] = r["resource"].clone();
+        r["object"] = self.new.clone().unwrap_or(Value::Null);
+        r["oldObject"] = self.old.clone().unwrap_or(Value::Null);
+        let options = match self.operation.as_str() {
+            "CREATE" => "CreateOptions",
+            "UPDATE" => "UpdateOptions",
+            _ => "DeleteOptions",
+        };
+        r["options"] = json!({"apiVersion": "meta.k8s.io/v1", "kind": options});
+        r
     }
 
     /// Evaluates the policy once per parameter object the binding selects (once, with `params`
@@ -128,7 +152,7 @@ impl Request {
         Ok(all)
     }
 
-    fn bindings(&self, params: &Value) -> Result<Bindings, String> {
+    pub fn bindings(&self, params: &Value) -> Result<Bindings, String> {
         let mut b = Bindings::default();
         b.bind_json("object", self.new.as_ref().unwrap_or(&Value::Null))?;
         b.bind_json("oldObject", self.old.as_ref().unwrap_or(&Value::Null))?;

@@ -6,7 +6,7 @@
 //! Policies and bindings are compiled once and followed live from the store.
 
 mod compiled;
-mod inputs;
+pub mod inputs;
 pub mod matching;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,219 @@
+//! Calling a webhook: resolve where it listens (its `url`, or its Service's ready endpoint, as
+//! upstream's aggregator routing does), verify it with the configuration's `caBundle`, POST the
+//! AdmissionReview over HTTPS within the webhook's timeout, and read the review back.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::rt::TokioIo;
+use k8s_openapi::api::admissionregistration::v1::WebhookClientConfig;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use serde_json::Value;
+use tokio::net::TcpStream;
+
+use crate::registry::Registry;
+
+/// The most of a webhook's answer we read.
+const MAX_RESPONSE: usize = 3 * 1024 * 1024;
+
+/// Where to send the review: the address to dial, the TLS name to verify, the URL.
+struct Target {
+    dial: String,
+    server_name: String,
+    url: String,
+    path_and_query: String,
+}
+
+async fn target(registry: &Registry, client: &WebhookClientConfig) -> Result<Target, String> {
+    if let Some(url) = &client.url {
+        let uri: hyper::Uri = url
+            .parse()
+            .map_err(|e| format!("invalid url {url:?}: {e}"))?;
+        let host = uri
+            .host()
+            .ok_or("url has no host")?
+            .trim_matches(['[', ']'])
+            .to_owned();
+        let port = uri.port_u16().unwrap_or(443);
+        return Ok(Target {
+            dial: format!("{host}:{port}"),
+            server_name: host,
+            url: url.clone(),
+            path_and_query: uri
+                .path_and_query()
+                .map(|p| p.to_string())
+                .unwrap_or("/".into()),
+        });
+    }
+    let svc = client
+        .service
+        .as_ref()
+        .ok_or("webhook has neither url nor service")?;
+    let port = svc.port.unwrap_or(443);
+    let path = svc.path.clone().unwrap_or_else(|| "/".into());
+    let host = format!("{}.{}.svc", svc.name, svc.namespace);
+    let dial = service_endpoint(registry, &svc.namespace, &svc.name, port).await?;
+    Ok(Target {
+        url: format!("https://{host}:{port}{path}"),
+        dial,
+        server_name: host,
+        path_and_query: path,
+    })
+}
+
+/// A ready endpoint of the Service port `port`: `ip:targetPort`.
+async fn service_endpoint(
+    registry: &Registry,
+    ns: &str,
+    name: &str,
+    port: i32,
+) -> Result<String, String> {
+    let service = registry
+        .get_value("", "Service", Some(ns), name)
+        .await
+        .map_err(|e| e.message)?
+        .ok_or_else(|| format!("service \"{name}\" not found"))?;
+    let ports = service
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let port_name = ports
+        .iter()
+        .find(|p| p["port"].as_i64() == Some(i64::from(port)))
+        .map(|p| p["name"].as_str().unwrap_or("").to_owned())
+        .ok_or_else(|| format!("service {ns}/{name} has no port {port}"))?;
+    let d = registry
+        .lookup_kind("discovery.k8s.io", "EndpointSlice")
+        .ok_or("no EndpointSlices")?;
+    let page = registry
+        .store
+        .range(ferrokube_store::RangeRequest {
+            prefix: d.namespace_prefix(Some(ns)),
+            start: String::new(),
+            limit: 0,
+            revision: 0,
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    for kv in &page.items {
+        let Ok(obj) = crate::registry::rest::parse(kv) else {
+            continue;
+        };
+        let Ok(slice) = serde_json::from_value::<EndpointSlice>(obj) else {
+            continue;
+        };
+        let owner = slice
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("kubernetes.io/service-name"));
+        if owner.map(String::as_str) != Some(name) {
+            continue;
+        }
+        let target_port = slice
+            .ports
+            .iter()
+            .flatten()
+            .find(|p| p.name.clone().unwrap_or_default() == port_name)
+            .and_then(|p| p.port);
+        let ready = slice
+            .endpoints
+            .iter()
+            .find(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true));
+        if let (Some(port), Some(ep)) = (target_port, ready) {
+            if let Some(ip) = ep.addresses.first() {
+                return Ok(format!("{ip}:{port}"));
+            }
+        }
+    }
+    Err(format!("no endpoints available for service \"{name}\""))
+}
+
+fn tls_config(ca_bundle: Option<&[u8]>) -> Result<Arc<rustls::ClientConfig>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = ca_bundle.ok_or("the webhook configuration has no caBundle")?;
+    for cert in rustls_pemfile::certs(&mut &pem[..]) {
+        let cert = cert.map_err(|e| format!("caBundle: {e}"))?;
+        roots.add(cert).map_err(|e| format!("caBundle: {e}"))?;
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// POSTs `review` and returns the webhook's review; the error text is upstream's shape
+/// (`Post "<url>": <why>`).
+pub async fn call(
+    registry: &Registry,
+    client: &WebhookClientConfig,
+    timeout: std::time::Duration,
+    review: &Value,
+) -> Result<Value, String> {
+    let t = target(registry, client).await?;
+    let url = t.url.clone();
+    let exchange = async {
+        let ca = client.ca_bundle.as_ref().map(|b| b.0.as_slice());
+        let config = tls_config(ca)?;
+        let name = rustls::pki_types::ServerName::try_from(t.server_name.clone())
+            .map_err(|e| e.to_string())?;
+        let tcp = TcpStream::connect(&t.dial)
+            .await
+            .map_err(|e| format!("dial tcp {}: {e}", t.dial))?;
+        let tls = tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("tls: {e}"))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        let body = serde_json::to_vec(review).map_err(|e| e.to_string())?;
+        let req = hyper::Request::post(&t.path_and_query)
+            .header(hyper::header::HOST, &t.server_name)
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .header(hyper::header::ACCEPT, "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| e.to_string())?;
+        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        let status = resp.status();
+        let bytes = Limited::new(resp.into_body(), MAX_RESPONSE)
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        if !status.is_success() {
+            return Err(format!("server responded with {status}"));
+        }
+        serde_json::from_slice(&bytes)
+            .map_err(|e| format!("the response is not an AdmissionReview: {e}"))
+    };
+    match tokio::time::timeout(timeout, exchange).await {
+        Ok(result) => result.map_err(|e| format!("Post \"{url}\": {e}")),
+        Err(_) => Err(format!("Post \"{url}\": context deadline exceeded")),
+    }
+}
+
+/// The JSON patch a mutating webhook answered, decoded.
+pub fn decode_patch(response: &Value) -> Result<Option<json_patch::Patch>, String> {
+    let Some(patch) = response.get("patch").and_then(Value::as_str) else {
+        return Ok(None);
+    };
+    if response.get("patchType").and_then(Value::as_str) != Some("JSONPatch") {
+        return Err("the webhook returned a patch without patchType JSONPatch".into());
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(patch)
+        .map_err(|e| format!("the patch is not base64: {e}"))?;
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| format!("the patch is not a JSON patch: {e}"))
+}

@@ -1,0 +1,268 @@
+//! Admission webhooks (admissionregistration.k8s.io/v1 Mutating- and
+//! ValidatingWebhookConfigurations): for every matching write of any kind, an AdmissionReview
+//! v1 is POSTed over HTTPS (verified with the configuration's `caBundle`) to the webhook's URL
+//! or Service. Mutating webhooks run first and may return a JSON patch (the object is then
+//! validated again); validating ones run after the admission policies and may only refuse. A
+//! refusal answers upstream's `admission webhook "x" denied the request: …`; a webhook that
+//! cannot be called (down, slow past `timeoutSeconds`, a malformed answer) refuses the write
+//! under `failurePolicy: Fail` and is skipped under `Ignore`. Not yet: reinvocation, and the
+//! `Equivalent` match policy (rules match the exact version written).
+
+mod client;
+mod config;
+
+use std::sync::{Arc, RwLock};
+
+use ferrokube_apiextensions::expression::Outcome;
+use ferrokube_store::{RangeRequest, Revision, Store};
+use futures::future::BoxFuture;
+use serde_json::{json, Value};
+
+use self::config::Webhook;
+use super::policy::inputs::Request;
+use crate::registry::hooks::{HookContext, StorageHooks, TxnExtras};
+use crate::registry::Registry;
+use crate::status::{ApiError, ApiResult};
+
+const GROUP: &str = "admissionregistration.k8s.io";
+const PREFIX: &str = "/admissionregistration.k8s.io/";
+
+/// One of the two webhook plugins.
+pub struct WebhookAdmission {
+    mutating: bool,
+    hooks: RwLock<Arc<Vec<Webhook>>>,
+}
+
+/// Installs the mutating webhooks on every kind (call before the admission policies).
+pub async fn install_mutating(registry: &Registry) -> anyhow::Result<()> {
+    install(registry, true).await
+}
+
+/// Installs the validating webhooks on every kind (call after the admission policies).
+pub async fn install_validating(registry: &Registry) -> anyhow::Result<()> {
+    install(registry, false).await
+}
+
+async fn install(registry: &Registry, mutating: bool) -> anyhow::Result<()> {
+    let plugin = Arc::new(WebhookAdmission {
+        mutating,
+        hooks: RwLock::default(),
+    });
+    let revision = plugin.reload(&registry.store).await?;
+    let (follower, store) = (plugin.clone(), registry.store.clone());
+    let reader = store.clone();
+    tokio::spawn(crate::registry::follow::follow(
+        store,
+        PREFIX,
+        revision,
+        move || {
+            let (plugin, store) = (follower.clone(), reader.clone());
+            async move { plugin.reload(&store).await }
+        },
+    ));
+    registry.add_hook_for_every_kind(plugin);
+    Ok(())
+}
+
+impl WebhookAdmission {
+    /// Webhooks in the order upstream calls them: configurations by name, then as listed.
+    async fn reload(&self, store: &Store) -> anyhow::Result<Revision> {
+        let resource = match self.mutating {
+            true => "mutatingwebhookconfigurations",
+            false => "validatingwebhookconfigurations",
+        };
+        let page = store
+            .range(RangeRequest {
+                prefix: format!("{PREFIX}{resource}/"),
+                start: String::new(),
+                limit: 0,
+                revision: 0,
+            })
+            .await?;
+        let mut hooks = Vec::new();
+        for kv in &page.items {
+            let Ok(config) = serde_json::from_slice::<Value>(&kv.value) else {
+                continue;
+            };
+            let listed = config["webhooks"].as_array().cloned().unwrap_or_default();
+            hooks.extend(listed.iter().filter_map(Webhook::parse));
+        }
+        *self.hooks.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(hooks);
+        Ok(page.revision)
+    }
+
+    async fn admit(
+        &self,
+        ctx: &HookContext<'_>,
+        operation: &str,
+        mut new: Option<&mut Value>,
+        old: Option<&Value>,
+        txn: &mut TxnExtras,
+    ) -> ApiResult<()> {
+        let hooks = self.hooks.read().unwrap_or_else(|e| e.into_inner()).clone();
+        if hooks.is_empty() || ctx.descriptor.group == GROUP {
+            return Ok(());
+        }
+        let mut mutated = false;
+        for hook in hooks.iter() {
+            let request = Request::gather(ctx, operation, new.as_deref(), old).await?;
+            if !request.matches(&hook.matches) || !conditions_hold(hook, &request)? {
+                continue;
+            }
+            if ctx.dry_run && !hook.dry_run_safe {
+                return Err(ApiError::bad_request(format!(
+                    "admission webhook \"{}\" does not support dry run",
+                    hook.name
+                )));
+            }
+            let Some(response) = self.call(ctx, hook, &request).await? else {
+                continue;
+            };
+            for w in response["warnings"].as_array().into_iter().flatten() {
+                txn.warn(w.as_str().unwrap_or_default());
+            }
+            if response["allowed"] != json!(true) {
+                return Err(denied(&hook.name, &response));
+            }
+            if let (true, Some(obj)) = (self.mutating, new.as_deref_mut()) {
+                mutated |= apply_patch(hook, &response, obj)?;
+            }
+        }
+        if let (true, Some(obj)) = (mutated, new.as_deref()) {
+            crate::registry::admit::validate(ctx.descriptor, obj, old)?;
+        }
+        Ok(())
+    }
+
+    /// The webhook's `response`, or None when it failed and fails open.
+    async fn call(
+        &self,
+        ctx: &HookContext<'_>,
+        hook: &Webhook,
+        request: &Request,
+    ) -> ApiResult<Option<Value>> {
+        let uid = crate::registry::meta::new_uid();
+        let review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": request.review_request(&uid)});
+        let answer = match hook.speaks_v1 {
+            true => client::call(ctx.registry, &hook.client, hook.timeout, &review).await,
+            false => {
+                Err("the webhook accepts no admissionReviewVersions this server sends (v1)".into())
+            }
+        };
+        let response = answer.and_then(|r| match r.get("response") {
+            Some(resp) if resp["uid"] == json!(uid) => Ok(resp.clone()),
+            Some(_) => Err(format!("expected response.uid=\"{uid}\"")),
+            None => Err("the AdmissionReview has no response".into()),
+        });
+        match response {
+            Ok(resp) => Ok(Some(resp)),
+            Err(e) if hook.fail_closed => Err(ApiError::internal(format!(
+                "failed calling webhook \"{}\": failed to call webhook: {e}",
+                hook.name
+            ))),
+            Err(e) => {
+                tracing::warn!(webhook = %hook.name, "failed calling webhook, ignoring: {e}");
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// Whether every match condition holds (an erroring one refuses under `Fail`).
+fn conditions_hold(hook: &Webhook, request: &Request) -> ApiResult<bool> {
+    if hook.match_conditions.is_empty() {
+        return Ok(true);
+    }
+    let inputs = request.bindings(&Value::Null).map_err(ApiError::internal)?;
+    for (name, expr) in &hook.match_conditions {
+        let outcome = expr
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|e| inputs.eval(e));
+        match outcome {
+            Ok(Outcome::Bool(true)) => {}
+            Ok(Outcome::Bool(false)) => return Ok(false),
+            _ if !hook.fail_closed => return Ok(false),
+            other => {
+                return Err(ApiError::internal(format!(
+                    "failed calling webhook \"{}\": matchCondition {name} failed: {other:?}",
+                    hook.name
+                )))
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Upstream's refusal: the webhook's status code (400 when none) and message.
+fn denied(name: &str, response: &Value) -> ApiError {
+    let status = &response["status"];
+    let code = status["code"]
+        .as_u64()
+        .filter(|c| (400..600).contains(c))
+        .unwrap_or(400) as u16;
+    let message = status["message"].as_str().unwrap_or("");
+    let text = match message.is_empty() {
+        true => format!("admission webhook \"{name}\" denied the request without explanation"),
+        false => format!("admission webhook \"{name}\" denied the request: {message}"),
+    };
+    let reason = match code {
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "NotFound",
+        409 => "Conflict",
+        422 => "Invalid",
+        429 => "TooManyRequests",
+        500 => "InternalError",
+        _ => "BadRequest",
+    };
+    ApiError::new(code, reason, text)
+}
+
+/// Applies a mutating webhook's patch; whether it changed anything.
+fn apply_patch(hook: &Webhook, response: &Value, obj: &mut Value) -> ApiResult<bool> {
+    let patch = client::decode_patch(response).map_err(|e| {
+        ApiError::internal(format!("failed calling webhook \"{}\": {e}", hook.name))
+    })?;
+    let Some(patch) = patch else {
+        return Ok(false);
+    };
+    json_patch::patch(obj, &patch).map_err(|e| {
+        ApiError::internal(format!(
+            "failed calling webhook \"{}\": applying its patch: {e}",
+            hook.name
+        ))
+    })?;
+    Ok(true)
+}
+
+impl StorageHooks for WebhookAdmission {
+    fn before_create<'a>(
+        &'a self,
+        ctx: &'a HookContext<'_>,
+        obj: &'a mut Value,
+        txn: &'a mut TxnExtras,
+    ) -> BoxFuture<'a, ApiResult<()>> {
+        Box::pin(async move { self.admit(ctx, "CREATE", Some(obj), None, txn).await })
+    }
+
+    fn before_update<'a>(
+        &'a self,
+        ctx: &'a HookContext<'_>,
+        old: &'a Value,
+        new: &'a mut Value,
+        txn: &'a mut TxnExtras,
+    ) -> BoxFuture<'a, ApiResult<()>> {
+        Box::pin(async move { self.admit(ctx, "UPDATE", Some(new), Some(old), txn).await })
+    }
+
+    fn before_delete<'a>(
+        &'a self,
+        ctx: &'a HookContext<'_>,
+        obj: &'a Value,
+        txn: &'a mut TxnExtras,
+    ) -> BoxFuture<'a, ApiResult<()>> {
+        Box::pin(async move { self.admit(ctx, "DELETE", None, Some(obj), txn).await })
+    }
+}

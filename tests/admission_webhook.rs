@@ -1,0 +1,244 @@
+//! Admission webhooks end to end: the test runs a small HTTPS webhook server (its own
+//! self-signed certificate, given to the configurations as `caBundle`); kubectl then sees a
+//! mutating webhook's patch and warning, a validating webhook's refusal with its code and
+//! message, a namespace selector leaving other namespaces alone, and a slow webhook refusing
+//! under `failurePolicy: Fail` (context deadline) but skipped under `Ignore`.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::post;
+use axum::{Json, Router};
+use base64::Engine;
+use serde_json::{json, Value};
+use support::{eventually, stdout_ok, TestCluster};
+
+fn respond(review: &Value, response: Value) -> Json<Value> {
+    let mut response = response;
+    response["uid"] = review["request"]["uid"].clone();
+    Json(
+        json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}),
+    )
+}
+
+async fn validate(Json(review): Json<Value>) -> Json<Value> {
+    let forbidden = review["request"]["object"]["data"]
+        .get("forbidden")
+        .is_some();
+    let response = match forbidden {
+        true => {
+            json!({"allowed": false, "status": {"code": 403, "message": "the key 'forbidden' is not allowed"}})
+        }
+        false => json!({"allowed": true, "warnings": ["checked by the test webhook"]}),
+    };
+    respond(&review, response)
+}
+
+async fn mutate(Json(review): Json<Value>) -> Json<Value> {
+    let has_labels = review["request"]["object"]["metadata"]
+        .get("labels")
+        .is_some();
+    let patch = match has_labels {
+        true => json!([{"op": "add", "path": "/metadata/labels/mutated", "value": "yes"}]),
+        false => json!([{"op": "add", "path": "/metadata/labels", "value": {"mutated": "yes"}}]),
+    };
+    let encoded = base64::engine::general_purpose::STANDARD.encode(patch.to_string());
+    respond(
+        &review,
+        json!({"allowed": true, "patchType": "JSONPatch", "patch": encoded}),
+    )
+}
+
+async fn slow(Json(review): Json<Value>) -> Json<Value> {
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    respond(&review, json!({"allowed": true}))
+}
+
+/// Starts the webhook server on a free loopback port; returns its port and CA bundle (PEM).
+async fn webhook_server() -> (u16, String) {
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let pem = cert.cert.pem();
+    let key = rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.cert.der().clone()], key)
+    .unwrap();
+    let app = Router::new()
+        .route("/validate", post(validate))
+        .route("/mutate", post(mutate))
+        .route("/slow", post(slow));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(ferrokube::http::serve::serve_tls(
+        listener,
+        Arc::new(config),
+        app,
+    ));
+    (port, pem)
+}
+
+fn configurations(port: u16, ca_pem: &str) -> String {
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
+    let hook = |name: &str, path: &str, resource: &str, extra: &str| {
+        format!(
+            r#"
+- name: {name}
+  clientConfig: {{url: "https://127.0.0.1:{port}/{path}", caBundle: "{ca}"}}
+  rules: [{{apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE", "UPDATE"], resources: ["{resource}"]}}]
+  namespaceSelector: {{matchLabels: {{webhooks: "on"}}}}
+  sideEffects: None
+  admissionReviewVersions: ["v1"]
+{extra}"#
+        )
+    };
+    format!(
+        "apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata: {{name: label-adder}}
+webhooks:{}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata: {{name: checks}}
+webhooks:{}{}
+",
+        hook("mutate.test.io", "mutate", "configmaps", ""),
+        hook("deny.test.io", "validate", "configmaps", ""),
+        hook(
+            "slow.test.io",
+            "slow",
+            "secrets",
+            "  timeoutSeconds: 1\n  failurePolicy: Fail"
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_mutate_refuse_and_time_out() {
+    let cluster = TestCluster::start().await;
+    let (port, ca) = webhook_server().await;
+    stdout_ok("ns", &cluster.kubectl(&["create", "ns", "hooked"]));
+    stdout_ok(
+        "label",
+        &cluster.kubectl(&["label", "ns", "hooked", "webhooks=on"]),
+    );
+    let path = cluster.scratch().join("hooks.yaml");
+    std::fs::write(&path, configurations(port, &ca)).unwrap();
+    stdout_ok(
+        "apply",
+        &cluster.kubectl(&["apply", "-f", path.to_str().unwrap()]),
+    );
+
+    // Refused by the validating webhook (once the configuration is in effect).
+    let refused = eventually(Duration::from_secs(10), || async {
+        let out = cluster.kubectl(&[
+            "-n",
+            "hooked",
+            "create",
+            "configmap",
+            "bad",
+            "--from-literal=forbidden=x",
+        ]);
+        (!out.status.success()).then(|| String::from_utf8_lossy(&out.stderr).into_owned())
+    })
+    .await
+    .expect("the validating webhook never refused");
+    assert!(
+        refused.contains("admission webhook \"deny.test.io\" denied the request: the key 'forbidden' is not allowed"),
+        "{refused}"
+    );
+
+    let out = cluster.kubectl(&[
+        "-n",
+        "hooked",
+        "create",
+        "configmap",
+        "good",
+        "--from-literal=a=b",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Warning: checked by the test webhook"),
+        "{out:?}"
+    );
+    let labels = stdout_ok(
+        "get",
+        &cluster.kubectl(&[
+            "-n",
+            "hooked",
+            "get",
+            "configmap",
+            "good",
+            "-o",
+            "jsonpath={.metadata.labels}",
+        ]),
+    );
+    assert!(labels.contains("\"mutated\":\"yes\""), "{labels}");
+
+    // Namespaces the selector leaves out are not sent to the webhooks.
+    stdout_ok(
+        "other",
+        &cluster.kubectl(&["create", "configmap", "plain", "--from-literal=forbidden=x"]),
+    );
+    let labels = stdout_ok(
+        "get",
+        &cluster.kubectl(&[
+            "get",
+            "configmap",
+            "plain",
+            "-o",
+            "jsonpath={.metadata.labels}",
+        ]),
+    );
+    assert!(!labels.contains("mutated"), "{labels}");
+
+    // A webhook slower than its timeout refuses under Fail, and is skipped under Ignore.
+    let out = cluster.kubectl(&[
+        "-n",
+        "hooked",
+        "create",
+        "secret",
+        "generic",
+        "s",
+        "--from-literal=a=b",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("failed calling webhook \"slow.test.io\": failed to call webhook: Post \"https://127.0.0.1:")
+            && stderr.contains("context deadline exceeded"),
+        "{stderr}"
+    );
+    let ignore = r#"[{"op": "replace", "path": "/webhooks/1/failurePolicy", "value": "Ignore"}]"#;
+    stdout_ok(
+        "ignore",
+        &cluster.kubectl(&[
+            "patch",
+            "validatingwebhookconfiguration",
+            "checks",
+            "--type=json",
+            "-p",
+            ignore,
+        ]),
+    );
+    let allowed = eventually(Duration::from_secs(15), || async {
+        let out = cluster.kubectl(&[
+            "-n",
+            "hooked",
+            "create",
+            "secret",
+            "generic",
+            "s",
+            "--from-literal=a=b",
+        ]);
+        out.status.success().then_some(())
+    })
+    .await;
+    assert!(allowed.is_some(), "failurePolicy Ignore still refused");
+}

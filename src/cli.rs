@@ -182,6 +182,18 @@ pub struct ServerArgs {
     /// Seats for mutating requests (upstream's default 200), added to the shared total.
     #[arg(long, default_value_t = 200)]
     pub max_mutating_requests_inflight: usize,
+    /// Audit policy (`audit.k8s.io/v1` Policy); with --audit-log-path, turns auditing on.
+    #[arg(long)]
+    pub audit_policy_file: Option<PathBuf>,
+    /// Where audit events are written as JSON lines (`-` is not supported).
+    #[arg(long)]
+    pub audit_log_path: Option<PathBuf>,
+    /// Rotate the audit log after this many megabytes (0: never).
+    #[arg(long, default_value_t = 100)]
+    pub audit_log_maxsize: u64,
+    /// How many rotated audit logs to keep (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub audit_log_maxbackup: usize,
     /// The address pods reach the API server on, published in the `kubernetes` Service's
     /// endpoints; the server also listens there. Default: the Docker bridge's (`docker0`)
     /// address, else the listen IP.
@@ -351,6 +363,22 @@ async fn agent_client_ca(args: &AgentArgs) -> anyhow::Result<Vec<Vec<u8>>> {
     Ok(config.root_cert.unwrap_or_default())
 }
 
+/// The audit flags, both or neither.
+fn audit_options(args: &ServerArgs) -> anyhow::Result<Option<(PathBuf, crate::audit::LogConfig)>> {
+    match (&args.audit_policy_file, &args.audit_log_path) {
+        (None, None) => Ok(None),
+        (Some(policy), Some(path)) => Ok(Some((
+            policy.clone(),
+            crate::audit::LogConfig {
+                path: std::path::absolute(path)?,
+                max_size_mb: args.audit_log_maxsize,
+                max_backups: args.audit_log_maxbackup,
+            },
+        ))),
+        _ => anyhow::bail!("--audit-policy-file and --audit-log-path go together"),
+    }
+}
+
 async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     let data_dir = std::path::absolute(&args.data_dir)?;
     let started = server::start(ServerOptions {
@@ -364,6 +392,7 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         },
         advertise_address: args.advertise_address,
         max_inflight: args.max_requests_inflight + args.max_mutating_requests_inflight,
+        audit: audit_options(&args)?,
     })
     .await?;
     crate::components::spawn_master_service(&started)?;

@@ -31,6 +31,8 @@ pub struct ServerOptions {
     pub service_ranges: ServiceRanges,
     /// The address pods reach the server on (default: the Docker bridge's, else the listen IP).
     pub advertise_address: Option<IpAddr>,
+    /// `--audit-policy-file` with the log it writes to.
+    pub audit: Option<(PathBuf, crate::audit::LogConfig)>,
     /// Seats shared by the limited priority levels (upstream: `--max-requests-inflight` +
     /// `--max-mutating-requests-inflight`).
     pub max_inflight: usize,
@@ -128,6 +130,12 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
         advertise_address: format!("{host}:{}", addr.port()),
         metrics: Default::default(),
         flow_control,
+        audit: match &opts.audit {
+            Some((policy, log)) => {
+                Some(Arc::new(crate::audit::Auditor::start(policy, log.clone())?))
+            }
+            None => None,
+        },
         kubelet_tls: http::kubelet_client::tls_config(&pki)?,
     });
     tokio::spawn(crate::rbac::aggregation::run(state.clone(), authorizer));

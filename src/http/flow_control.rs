@@ -18,7 +18,7 @@ const FLOW_SCHEMA_HEADER: &str = "x-kubernetes-pf-flowschema-uid";
 const PRIORITY_LEVEL_HEADER: &str = "x-kubernetes-pf-prioritylevel-uid";
 
 /// Upstream's long-running request check (`BasicLongRunningRequestCheck`).
-fn long_running(info: &RequestInfo) -> bool {
+pub fn long_running(info: &RequestInfo) -> bool {
     matches!(info.verb.as_str(), "watch" | "proxy")
         || matches!(
             info.subresource.as_str(),

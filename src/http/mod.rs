@@ -1,6 +1,7 @@
 //! The HTTP face of the API server: routing, authentication, health and version endpoints,
 //! discovery, OpenAPI, and the one generic resource handler.
 
+pub mod audit;
 pub mod authz;
 pub mod codec;
 pub mod discovery;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub metrics: metrics::ApiMetrics,
     /// Priority and fairness: seats per priority level.
     pub flow_control: Arc<crate::flowcontrol::FlowControl>,
+    /// The audit log, when `--audit-policy-file` and `--audit-log-path` are given.
+    pub audit: Option<Arc<crate::audit::Auditor>>,
     /// How kubelets are dialed: their CA and our client certificate ([`kubelet_client`]).
     pub kubelet_tls: Arc<rustls::ClientConfig>,
 }
@@ -81,6 +84,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             state.clone(),
             authz::authorize,
         ))
+        .layer(middleware::from_fn_with_state(state.clone(), audit::audit))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
 }
 

@@ -353,3 +353,42 @@ async fn limit_ranges_default_and_bound_containers() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scoped_quotas_track_only_the_pods_they_select() {
+    let cluster = cluster_with(&[]).await;
+    let client = cluster.client().await;
+    kubectl_ok(&cluster, &["create", "namespace", "scoped"]);
+    kubectl_ok(
+        &cluster,
+        &[
+            "create",
+            "quota",
+            "be",
+            "--hard=pods=1",
+            "--scopes=BestEffort",
+            "-n",
+            "scoped",
+        ],
+    );
+    wait_used(&client, "scoped", "be", "pods", "0").await;
+    kubectl_ok(&cluster, &["run", "b1", "--image=busybox", "-n", "scoped"]);
+    let second = cluster.kubectl(&["run", "b2", "--image=busybox", "-n", "scoped"]);
+    assert!(!second.status.success());
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        err.contains("exceeded quota: be, requested: pods=1, used: pods=1, limited: pods=1"),
+        "{err}"
+    );
+    // A pod that asks for compute is not BestEffort: the scoped quota does not see it.
+    let burstable = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "burst"},
+        "spec": {"containers": [{"name": "c", "image": "busybox",
+            "resources": {"requests": {"cpu": "10m"}}}]}});
+    let path = cluster.scratch().join("burst.json");
+    std::fs::write(&path, burstable.to_string()).unwrap();
+    kubectl_ok(
+        &cluster,
+        &["create", "-f", path.to_str().unwrap(), "-n", "scoped"],
+    );
+    wait_used(&client, "scoped", "be", "pods", "1").await;
+}

@@ -42,6 +42,7 @@ pub mod namespace;
 pub mod nodelifecycle;
 pub mod podgc;
 pub mod quota;
+pub mod quota_scopes;
 pub mod quota_usage;
 pub mod replicaset;
 pub mod rootca;

@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Result;
+use crate::quota_scopes::quota_selects;
 use crate::quota_usage::{format_milli, object_usage, Usage};
 use crate::util::patch_params;
 use crate::Context;
@@ -60,8 +61,12 @@ async fn sync(client: &Client, q: &ResourceQuota) -> Result<()> {
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default();
     let mut used = Usage::new();
+    let quota = serde_json::to_value(q)?;
     for (group, plural) in resources_to_count(&limited) {
         for obj in list(client, &ns, &group, &plural).await? {
+            if !quota_selects(&quota, &group, &plural, &obj) {
+                continue;
+            }
             for (r, v) in object_usage(&group, &plural, &obj) {
                 *used.entry(r).or_insert(0) += v;
             }

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use super::usage::{format_milli, milli, object_usage, Usage};
 use crate::registry::hooks::{HookContext, OnFail, StorageHooks, TxnExtras};
 use crate::status::{ApiError, ApiResult};
+use ferrokube_controllers::quota_scopes::quota_selects;
 
 /// The hook installed on namespaced kinds.
 pub struct QuotaAdmission;
@@ -44,6 +45,9 @@ impl StorageHooks for QuotaAdmission {
                 .await?;
             for kv in quotas.items {
                 let mut quota = crate::registry::rest::parse(&kv)?;
+                if !quota_selects(&quota, &d.group, &d.plural, obj) {
+                    continue;
+                }
                 if !charge(&mut quota, &usage).map_err(|why| refused(d, obj, why))? {
                     continue;
                 }

@@ -13,6 +13,8 @@ use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
 use kube::Client;
 use serde_json::json;
 
+#[path = "bench_admission.rs"]
+mod admission_bench;
 #[path = "bench_apply.rs"]
 mod apply_bench;
 #[path = "bench_authz.rs"]
@@ -33,7 +35,8 @@ mod traffic_bench;
 /// Flags of `ferrokube bench`.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// What to measure: `api`, `apply`, `scheduler`, `pods`, `proxy`, `dns`, `authz` or `claims`.
+    /// What to measure: `api`, `apply`, `scheduler`, `pods`, `proxy`, `dns`, `authz`, `claims` or
+    /// `admission`.
     pub what: String,
     /// Creates per concurrency level.
     #[arg(long, default_value_t = 3000)]
@@ -59,9 +62,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "proxy" => proxy_bench::run().await,
         "dns" => dns_bench::run().await,
         "authz" => authz_bench::run(),
+        "admission" => admission_bench::run().await,
         "claims" => claims_bench::run().await,
         other => bail!(
-            "unknown benchmark {other:?} (known: api, apply, scheduler, pods, proxy, dns, authz, claims)"
+            "unknown benchmark {other:?} (known: api, apply, scheduler, pods, proxy, dns, authz, claims, admission)"
         ),
     }
 }

@@ -90,6 +90,8 @@ pub struct TxnExtras {
     pub(crate) compares: Vec<(String, Compare, OnFail)>,
     pub(crate) ops: Vec<Op>,
     pub(crate) warnings: Vec<String>,
+    /// Keys whose writers take turns (see [`TxnExtras::serialize_on`]).
+    pub(crate) serialize: Vec<String>,
 }
 
 impl TxnExtras {
@@ -121,6 +123,14 @@ impl TxnExtras {
         });
     }
 
+    /// Makes writes that charge `key` take turns in this server: a key every write of a
+    /// namespace compares (a quota) would otherwise make N concurrent writers need about N
+    /// attempts each. The write's commit (and, after losing a race, its re-run) happens while
+    /// holding the key's turn, as upstream's quota evaluator serialises per namespace.
+    pub fn serialize_on(&mut self, key: &str) {
+        self.serialize.push(key.to_string());
+    }
+
     /// Adds a warning for the client (sent whether or not the write is a dry run).
     pub fn warn(&mut self, warning: impl Into<String>) {
         self.warnings.push(warning.into());
@@ -131,6 +141,7 @@ impl TxnExtras {
         self.compares.extend(other.compares);
         self.ops.extend(other.ops);
         self.warnings.extend(other.warnings);
+        self.serialize.extend(other.serialize);
     }
 
     /// Whether the hooks added nothing.
@@ -203,7 +214,42 @@ pub(crate) enum HookWrite<'a> {
 
 /// How many times a write whose extra compares keep failing with [`OnFail::Retry`] is retried
 /// before the client gets a conflict.
-pub(crate) const MAX_HOOK_RETRIES: usize = 16;
+pub(crate) const MAX_HOOK_RETRIES: usize = 64;
+
+/// A short random pause before retrying a write that lost a race on a hook's key, so
+/// retries do not collide in lockstep.
+pub(crate) async fn contention_pause() {
+    use rand::Rng;
+    let micros = rand::rng().random_range(0..1000);
+    tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
+}
+
+/// Per-key turns for [`TxnExtras::serialize_on`].
+#[derive(Default)]
+pub(crate) struct KeyTurns(
+    std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+);
+
+impl KeyTurns {
+    /// Waits for the turn of every key (in key order, so two writers never deadlock).
+    pub(crate) async fn take(&self, keys: &[String]) -> Vec<tokio::sync::OwnedMutexGuard<()>> {
+        let mut keys = keys.to_vec();
+        keys.sort();
+        keys.dedup();
+        let locks: Vec<_> = {
+            let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            map.retain(|_, l| std::sync::Arc::strong_count(l) > 1);
+            keys.iter()
+                .map(|k| map.entry(k.clone()).or_default().clone())
+                .collect()
+        };
+        let mut guards = Vec::with_capacity(locks.len());
+        for lock in locks {
+            guards.push(lock.lock_owned().await);
+        }
+        guards
+    }
+}
 
 impl Registry {
     /// Runs the kind's hooks for one write and returns what they add to its transaction.

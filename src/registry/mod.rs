@@ -79,6 +79,8 @@ pub struct Registry {
     /// Admission that applies to every kind, custom ones included (admission policies); runs
     /// after each kind's own hooks.
     every_kind_hooks: RwLock<Vec<Arc<dyn hooks::StorageHooks>>>,
+    /// Turns of writers serialised on a key by their hooks.
+    pub(crate) key_turns: hooks::KeyTurns,
 }
 
 impl Registry {
@@ -95,6 +97,7 @@ impl Registry {
             store,
             service_ranges: Default::default(),
             every_kind_hooks: RwLock::default(),
+            key_turns: Default::default(),
         }
     }
 

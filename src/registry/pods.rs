@@ -188,7 +188,8 @@ impl Registry {
                     failed_compare: 0, ..
                 } => continue,
                 TxnOutcome::Failed { failed_compare, .. } => {
-                    extras.retry_or_fail(failed_compare)?
+                    extras.retry_or_fail(failed_compare)?;
+                    super::hooks::contention_pause().await;
                 }
             }
         }

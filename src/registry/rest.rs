@@ -257,6 +257,7 @@ impl Registry {
         let name = meta::name(&obj).to_string();
         let key = d.key(namespace.as_deref(), &name);
         let prepared = obj;
+        let mut turns = Vec::new();
         for _ in 0..MAX_HOOK_RETRIES {
             let mut obj = prepared.clone();
             let extras = self
@@ -275,6 +276,9 @@ impl Registry {
                     warnings,
                 });
             }
+            if turns.is_empty() && !extras.serialize.is_empty() {
+                turns = self.key_turns.take(&extras.serialize).await;
+            }
             let main = Op::Put {
                 key: key.clone(),
                 value: d.storage_bytes(&obj),
@@ -291,7 +295,8 @@ impl Registry {
                     failed_compare: 0, ..
                 } => return Err(ApiError::already_exists(&d.group, &d.plural, &name)),
                 TxnOutcome::Failed { failed_compare, .. } => {
-                    extras.retry_or_fail(failed_compare)?
+                    extras.retry_or_fail(failed_compare)?;
+                    super::hooks::contention_pause().await;
                 }
             }
         }
@@ -450,7 +455,8 @@ impl Registry {
                     failed_compare: 0, ..
                 } => continue,
                 TxnOutcome::Failed { failed_compare, .. } => {
-                    extras.retry_or_fail(failed_compare)?
+                    extras.retry_or_fail(failed_compare)?;
+                    super::hooks::contention_pause().await;
                 }
             }
         }
@@ -679,7 +685,8 @@ impl Registry {
                     failed_compare: 0, ..
                 } => continue,
                 TxnOutcome::Failed { failed_compare, .. } => {
-                    extras.retry_or_fail(failed_compare)?
+                    extras.retry_or_fail(failed_compare)?;
+                    super::hooks::contention_pause().await;
                 }
             }
         }

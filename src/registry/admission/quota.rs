@@ -60,6 +60,7 @@ impl StorageHooks for QuotaAdmission {
                     OnFail::Retry,
                 );
                 txn.put_bytes(&kv.key, qd.storage_bytes(&quota));
+                txn.serialize_on(&kv.key);
             }
             Ok(())
         })

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use ferrokube_auth::rbac::RequestInfo;
 use ferrokube_auth::UserInfo;
-use ferrokube_store::{RangeRequest, Revision, Store};
+use ferrokube_store::{KeyValue, Store};
 use k8s_openapi::api::flowcontrol::v1::{FlowSchema, PriorityLevelConfiguration};
 
 use gate::Gate;
@@ -75,18 +75,7 @@ impl FlowControl {
             config: RwLock::new(Arc::default()),
             server_seats,
         });
-        let revision = fc.reload(&store).await?;
-        let follower = fc.clone();
-        let reader = store.clone();
-        tokio::spawn(crate::registry::follow::follow(
-            store,
-            PREFIX,
-            revision,
-            move || {
-                let (fc, store) = (follower.clone(), reader.clone());
-                async move { fc.reload(&store).await }
-            },
-        ));
+        crate::registry::follow::start(&store, PREFIX, fc.clone()).await?;
         Ok(fc)
     }
 
@@ -108,19 +97,11 @@ impl FlowControl {
         })
     }
 
-    /// Re-reads every object; keeps the gates (and their held seats) of levels whose limits
-    /// did not change.
-    async fn reload(&self, store: &Store) -> anyhow::Result<Revision> {
-        let page = store
-            .range(RangeRequest {
-                prefix: PREFIX.into(),
-                start: String::new(),
-                limit: 0,
-                revision: 0,
-            })
-            .await?;
+    /// Rebuilds the configuration; keeps the gates (and their held seats) of levels whose
+    /// limits did not change.
+    fn rebuild_config(&self, items: &[KeyValue]) {
         let (mut schemas, mut levels) = (Vec::new(), Vec::new());
-        for kv in &page.items {
+        for kv in items {
             if kv.key.contains("/flowschemas/") {
                 schemas.extend(serde_json::from_slice::<FlowSchema>(&kv.value).ok());
             } else if kv.key.contains("/prioritylevelconfigurations/") {
@@ -137,7 +118,6 @@ impl FlowControl {
             levels: self.levels(levels, &old),
         };
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
-        Ok(page.revision)
     }
 
     fn levels(
@@ -172,6 +152,12 @@ impl FlowControl {
             out.insert(name, Level { uid, gate });
         }
         out
+    }
+}
+
+impl crate::registry::follow::Rebuild for FlowControl {
+    fn rebuild(&self, items: &[KeyValue]) {
+        self.rebuild_config(items);
     }
 }
 

@@ -41,3 +41,38 @@ where
         }
     }
 }
+
+/// An in-memory view rebuilt from every object under a key prefix.
+pub trait Rebuild: Send + Sync + 'static {
+    /// Replaces the view with one built from `items` (every key under the prefix).
+    fn rebuild(&self, items: &[ferrokube_store::KeyValue]);
+}
+
+/// Builds `view` from the store now and keeps it current in the background.
+pub async fn start<T: Rebuild>(
+    store: &Store,
+    prefix: &'static str,
+    view: std::sync::Arc<T>,
+) -> anyhow::Result<()> {
+    let reload = {
+        let store = store.clone();
+        move || {
+            let (store, view) = (store.clone(), view.clone());
+            async move {
+                let page = store
+                    .range(ferrokube_store::RangeRequest {
+                        prefix: prefix.into(),
+                        start: String::new(),
+                        limit: 0,
+                        revision: 0,
+                    })
+                    .await?;
+                view.rebuild(&page.items);
+                anyhow::Ok(page.revision)
+            }
+        }
+    };
+    let revision = reload().await?;
+    tokio::spawn(follow(store.clone(), prefix, revision, reload));
+    Ok(())
+}

@@ -205,6 +205,53 @@ pub trait StorageHooks: Send + Sync {
     }
 }
 
+/// Admission that sees every write as upstream's admission attributes describe it: an
+/// operation (`CREATE`, `UPDATE`, `DELETE`) with the new object (mutable, for mutating
+/// admission) and the old one (webhooks, admission policies). [`ByOperation`] runs it as hooks.
+pub trait OperationAdmission: Send + Sync {
+    fn admit<'a>(
+        &'a self,
+        ctx: &'a HookContext<'_>,
+        operation: &'static str,
+        new: Option<&'a mut Value>,
+        old: Option<&'a Value>,
+        txn: &'a mut TxnExtras,
+    ) -> BoxFuture<'a, ApiResult<()>>;
+}
+
+/// An [`OperationAdmission`] installed as storage hooks.
+pub struct ByOperation<T>(pub std::sync::Arc<T>);
+
+impl<T: OperationAdmission> StorageHooks for ByOperation<T> {
+    fn before_create<'a>(
+        &'a self,
+        ctx: &'a HookContext<'_>,
+        obj: &'a mut Value,
+        txn: &'a mut TxnExtras,
+    ) -> BoxFuture<'a, ApiResult<()>> {
+        self.0.admit(ctx, "CREATE", Some(obj), None, txn)
+    }
+
+    fn before_update<'a>(
+        &'a self,
+        ctx: &'a HookContext<'_>,
+        old: &'a Value,
+        new: &'a mut Value,
+        txn: &'a mut TxnExtras,
+    ) -> BoxFuture<'a, ApiResult<()>> {
+        self.0.admit(ctx, "UPDATE", Some(new), Some(old), txn)
+    }
+
+    fn before_delete<'a>(
+        &'a self,
+        ctx: &'a HookContext<'_>,
+        obj: &'a Value,
+        txn: &'a mut TxnExtras,
+    ) -> BoxFuture<'a, ApiResult<()>> {
+        self.0.admit(ctx, "DELETE", None, Some(obj), txn)
+    }
+}
+
 /// Which write the hooks run for.
 pub(crate) enum HookWrite<'a> {
     Create(&'a mut Value),

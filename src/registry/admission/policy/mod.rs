@@ -12,7 +12,7 @@ pub mod matching;
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use ferrokube_store::{RangeRequest, Revision, Store};
+use ferrokube_store::KeyValue;
 use futures::future::BoxFuture;
 use k8s_openapi::api::admissionregistration::v1::{
     ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
@@ -20,7 +20,7 @@ use k8s_openapi::api::admissionregistration::v1::{
 use serde_json::Value;
 
 use self::compiled::{CompiledPolicy, Failure};
-use crate::registry::hooks::{HookContext, StorageHooks, TxnExtras};
+use crate::registry::hooks::{ByOperation, HookContext, OperationAdmission, TxnExtras};
 use crate::registry::Registry;
 use crate::status::{ApiError, ApiResult};
 
@@ -44,34 +44,15 @@ pub async fn install(registry: &Registry) -> anyhow::Result<()> {
     let plugin = Arc::new(PolicyAdmission {
         set: RwLock::default(),
     });
-    let revision = plugin.reload(&registry.store).await?;
-    let (follower, store) = (plugin.clone(), registry.store.clone());
-    let reader = store.clone();
-    tokio::spawn(crate::registry::follow::follow(
-        store,
-        PREFIX,
-        revision,
-        move || {
-            let (plugin, store) = (follower.clone(), reader.clone());
-            async move { plugin.reload(&store).await }
-        },
-    ));
-    registry.add_hook_for_every_kind(plugin);
+    crate::registry::follow::start(&registry.store, PREFIX, plugin.clone()).await?;
+    registry.add_hook_for_every_kind(Arc::new(ByOperation(plugin)));
     Ok(())
 }
 
 impl PolicyAdmission {
-    async fn reload(&self, store: &Store) -> anyhow::Result<Revision> {
-        let page = store
-            .range(RangeRequest {
-                prefix: PREFIX.into(),
-                start: String::new(),
-                limit: 0,
-                revision: 0,
-            })
-            .await?;
+    fn rebuild_set(&self, items: &[KeyValue]) {
         let mut set = PolicySet::default();
-        for kv in &page.items {
+        for kv in items {
             if kv.key.contains("/validatingadmissionpolicies/") {
                 if let Ok(p) = serde_json::from_slice::<ValidatingAdmissionPolicy>(&kv.value) {
                     let compiled = CompiledPolicy::new(p);
@@ -83,7 +64,6 @@ impl PolicyAdmission {
             }
         }
         *self.set.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
-        Ok(page.revision)
     }
 
     fn snapshot(&self) -> Arc<PolicySet> {
@@ -91,7 +71,7 @@ impl PolicyAdmission {
     }
 
     /// Runs every binding whose policy matches the write.
-    async fn admit(
+    async fn admit_write(
         &self,
         ctx: &HookContext<'_>,
         operation: &str,
@@ -169,32 +149,21 @@ fn denial(ctx: &HookContext<'_>, obj: Option<&Value>, why: &str, reason: &str) -
     err
 }
 
-impl StorageHooks for PolicyAdmission {
-    fn before_create<'a>(
-        &'a self,
-        ctx: &'a HookContext<'_>,
-        obj: &'a mut Value,
-        txn: &'a mut TxnExtras,
-    ) -> BoxFuture<'a, ApiResult<()>> {
-        Box::pin(async move { self.admit(ctx, "CREATE", Some(obj), None, txn).await })
+impl crate::registry::follow::Rebuild for PolicyAdmission {
+    fn rebuild(&self, items: &[KeyValue]) {
+        self.rebuild_set(items);
     }
+}
 
-    fn before_update<'a>(
+impl OperationAdmission for PolicyAdmission {
+    fn admit<'a>(
         &'a self,
         ctx: &'a HookContext<'_>,
-        old: &'a Value,
-        new: &'a mut Value,
+        operation: &'static str,
+        new: Option<&'a mut Value>,
+        old: Option<&'a Value>,
         txn: &'a mut TxnExtras,
     ) -> BoxFuture<'a, ApiResult<()>> {
-        Box::pin(async move { self.admit(ctx, "UPDATE", Some(new), Some(old), txn).await })
-    }
-
-    fn before_delete<'a>(
-        &'a self,
-        ctx: &'a HookContext<'_>,
-        obj: &'a Value,
-        txn: &'a mut TxnExtras,
-    ) -> BoxFuture<'a, ApiResult<()>> {
-        Box::pin(async move { self.admit(ctx, "DELETE", None, Some(obj), txn).await })
+        Box::pin(self.admit_write(ctx, operation, new.map(|v| &*v), old, txn))
     }
 }

@@ -14,13 +14,13 @@ mod config;
 use std::sync::{Arc, RwLock};
 
 use ferrokube_apiextensions::expression::Outcome;
-use ferrokube_store::{RangeRequest, Revision, Store};
+use ferrokube_store::KeyValue;
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 
 use self::config::Webhook;
 use super::policy::inputs::Request;
-use crate::registry::hooks::{HookContext, StorageHooks, TxnExtras};
+use crate::registry::hooks::{ByOperation, HookContext, OperationAdmission, TxnExtras};
 use crate::registry::Registry;
 use crate::status::{ApiError, ApiResult};
 
@@ -48,39 +48,20 @@ async fn install(registry: &Registry, mutating: bool) -> anyhow::Result<()> {
         mutating,
         hooks: RwLock::default(),
     });
-    let revision = plugin.reload(&registry.store).await?;
-    let (follower, store) = (plugin.clone(), registry.store.clone());
-    let reader = store.clone();
-    tokio::spawn(crate::registry::follow::follow(
-        store,
-        PREFIX,
-        revision,
-        move || {
-            let (plugin, store) = (follower.clone(), reader.clone());
-            async move { plugin.reload(&store).await }
-        },
-    ));
-    registry.add_hook_for_every_kind(plugin);
+    crate::registry::follow::start(&registry.store, PREFIX, plugin.clone()).await?;
+    registry.add_hook_for_every_kind(Arc::new(ByOperation(plugin)));
     Ok(())
 }
 
 impl WebhookAdmission {
     /// Webhooks in the order upstream calls them: configurations by name, then as listed.
-    async fn reload(&self, store: &Store) -> anyhow::Result<Revision> {
+    fn rebuild_hooks(&self, items: &[KeyValue]) {
         let resource = match self.mutating {
-            true => "mutatingwebhookconfigurations",
-            false => "validatingwebhookconfigurations",
+            true => "/mutatingwebhookconfigurations/",
+            false => "/validatingwebhookconfigurations/",
         };
-        let page = store
-            .range(RangeRequest {
-                prefix: format!("{PREFIX}{resource}/"),
-                start: String::new(),
-                limit: 0,
-                revision: 0,
-            })
-            .await?;
         let mut hooks = Vec::new();
-        for kv in &page.items {
+        for kv in items.iter().filter(|kv| kv.key.contains(resource)) {
             let Ok(config) = serde_json::from_slice::<Value>(&kv.value) else {
                 continue;
             };
@@ -88,10 +69,9 @@ impl WebhookAdmission {
             hooks.extend(listed.iter().filter_map(Webhook::parse));
         }
         *self.hooks.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(hooks);
-        Ok(page.revision)
     }
 
-    async fn admit(
+    async fn admit_write(
         &self,
         ctx: &HookContext<'_>,
         operation: &str,
@@ -237,32 +217,21 @@ fn apply_patch(hook: &Webhook, response: &Value, obj: &mut Value) -> ApiResult<b
     Ok(true)
 }
 
-impl StorageHooks for WebhookAdmission {
-    fn before_create<'a>(
-        &'a self,
-        ctx: &'a HookContext<'_>,
-        obj: &'a mut Value,
-        txn: &'a mut TxnExtras,
-    ) -> BoxFuture<'a, ApiResult<()>> {
-        Box::pin(async move { self.admit(ctx, "CREATE", Some(obj), None, txn).await })
+impl crate::registry::follow::Rebuild for WebhookAdmission {
+    fn rebuild(&self, items: &[KeyValue]) {
+        self.rebuild_hooks(items);
     }
+}
 
-    fn before_update<'a>(
+impl OperationAdmission for WebhookAdmission {
+    fn admit<'a>(
         &'a self,
         ctx: &'a HookContext<'_>,
-        old: &'a Value,
-        new: &'a mut Value,
+        operation: &'static str,
+        new: Option<&'a mut Value>,
+        old: Option<&'a Value>,
         txn: &'a mut TxnExtras,
     ) -> BoxFuture<'a, ApiResult<()>> {
-        Box::pin(async move { self.admit(ctx, "UPDATE", Some(new), Some(old), txn).await })
-    }
-
-    fn before_delete<'a>(
-        &'a self,
-        ctx: &'a HookContext<'_>,
-        obj: &'a Value,
-        txn: &'a mut TxnExtras,
-    ) -> BoxFuture<'a, ApiResult<()>> {
-        Box::pin(async move { self.admit(ctx, "DELETE", None, Some(obj), txn).await })
+        Box::pin(self.admit_write(ctx, operation, new, old, txn))
     }
 }

@@ -7,6 +7,40 @@ use crate::wire::{Reader, WireValue};
 use base64::Engine as _;
 use serde_json::{Map, Number, Value};
 
+/// Bool fields that are pointers (`*bool`) upstream: Go writes them only when set, so an
+/// explicit `false` on the wire means `false` (`allowPrivilegeEscalation: false` is what the
+/// restricted Pod Security level asks for), unlike a plain `bool` whose `false` is Go's
+/// "unset". Neither the proto files nor the OpenAPI spec the schema is generated from tell the
+/// two apart, hence this list (upstream v1.33 types).
+const POINTER_BOOLS: &[&str] = &[
+    "allowPrivilegeEscalation",
+    "privileged",
+    "runAsNonRoot",
+    "readOnlyRootFilesystem",
+    "hostProcess",
+    "automountServiceAccountToken",
+    "shareProcessNamespace",
+    "enableServiceLinks",
+    "setHostnameAsFQDN",
+    "hostUsers",
+    "optional",
+    "immutable",
+    "suspend",
+    "manualSelector",
+    "allocateLoadBalancerNodePorts",
+    "serving",
+    "terminating",
+    "started",
+    "attachRequired",
+    "podInfoOnMount",
+    "storageCapacity",
+    "requiresRepublish",
+    "seLinuxMount",
+    "allowVolumeExpansion",
+    "orphanDependents",
+    "x-kubernetes-preserve-unknown-fields",
+];
+
 /// The 4 bytes that start every Kubernetes protobuf body.
 pub(crate) const MAGIC: &[u8; 4] = b"k8s\0";
 /// Nesting limit: deeper input is rejected instead of exhausting the stack.
@@ -265,7 +299,11 @@ pub(crate) fn fields(
         match f.card {
             Card::Single => {
                 let value = scalar(msg, f, f.ty, v, depth)?;
-                if f.keep_zero || matches!(f.ty, Ty::Msg(_)) || !is_zero(&value) {
+                if f.keep_zero
+                    || matches!(f.ty, Ty::Msg(_))
+                    || (matches!(f.ty, Ty::Bool) && POINTER_BOOLS.contains(&f.json))
+                    || !is_zero(&value)
+                {
                     out.insert(f.json.into(), value);
                 } else {
                     // Go's `omitempty`: a zero value field is indistinguishable from unset.

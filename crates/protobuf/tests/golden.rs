@@ -573,3 +573,17 @@ fn inline_embedded_structs_merge_into_the_parent_object() {
         expected
     );
 }
+
+/// A pointer bool's explicit `false` survives decoding (client-go sends it for the restricted
+/// Pod Security level); a plain bool's `false` stays Go's "unset", as kubectl's JSON omits it.
+#[test]
+fn explicit_false_of_pointer_bools_survives() {
+    let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"hostNetwork": false, "containers": [{"name": "c", "image": "busybox",
+            "securityContext": {"allowPrivilegeEscalation": false, "runAsNonRoot": false}}]}});
+    let decoded = ferrokube_protobuf::decode(&ferrokube_protobuf::encode(&pod).unwrap()).unwrap();
+    let sc = &decoded["spec"]["containers"][0]["securityContext"];
+    assert_eq!(sc["allowPrivilegeEscalation"], false);
+    assert_eq!(sc["runAsNonRoot"], false);
+    assert!(decoded["spec"].get("hostNetwork").is_none(), "{decoded}");
+}

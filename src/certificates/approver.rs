@@ -9,9 +9,7 @@ use futures::StreamExt;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
-use k8s_openapi::api::certificates::v1::{
-    CertificateSigningRequest, CertificateSigningRequestCondition,
-};
+use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::Api;
@@ -115,18 +113,7 @@ async fn handle(
             continue;
         }
         let name = csr.metadata.name.clone().unwrap_or_default();
-        let mut conditions = csr
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.clone())
-            .unwrap_or_default();
-        conditions.push(CertificateSigningRequestCondition {
-            type_: "Approved".into(),
-            status: "True".into(),
-            reason: Some("AutoApproved".into()),
-            message: Some(r.message.into()),
-            ..Default::default()
-        });
+        let conditions = super::conditions_with(csr, "Approved", "AutoApproved", r.message);
         // The resourceVersion guards against approving over a decision made meanwhile.
         let patch = Patch::Merge(json!({
             "metadata": {"resourceVersion": csr.metadata.resource_version},

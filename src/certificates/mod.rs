@@ -49,6 +49,30 @@ pub async fn run(client: kube::Client, signer: RequestSigner, max_ttl: std::time
     }
 }
 
+/// The request's conditions with one more (`status: True`, stamped now), as the signer and
+/// the approvers write them.
+pub(crate) fn conditions_with(
+    csr: &CertificateSigningRequest,
+    type_: &str,
+    reason: &str,
+    message: &str,
+) -> Value {
+    let mut conditions = serde_json::to_value(
+        csr.status
+            .as_ref()
+            .and_then(|s| s.conditions.clone())
+            .unwrap_or_default(),
+    )
+    .unwrap_or_else(|_| json!([]));
+    if let Some(list) = conditions.as_array_mut() {
+        list.push(json!({
+            "type": type_, "status": "True", "reason": reason, "message": message,
+            "lastUpdateTime": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        }));
+    }
+    conditions
+}
+
 fn has_condition(csr: &CertificateSigningRequest, ty: &str) -> bool {
     csr.status
         .as_ref()
@@ -88,22 +112,7 @@ fn decide(
             "certificate": base64::engine::general_purpose::STANDARD.encode(pem),
         }),
         Err(message) => {
-            let mut conditions = serde_json::to_value(
-                csr.status
-                    .as_ref()
-                    .and_then(|s| s.conditions.clone())
-                    .unwrap_or_default(),
-            )
-            .unwrap_or_else(|_| json!([]));
-            if let Some(list) = conditions.as_array_mut() {
-                list.push(json!({
-                    "type": "Failed",
-                    "status": "True",
-                    "reason": "SignerValidationFailure",
-                    "message": message,
-                    "lastUpdateTime": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-                }));
-            }
+            let conditions = conditions_with(csr, "Failed", "SignerValidationFailure", &message);
             json!({ "conditions": conditions })
         }
     })

@@ -112,22 +112,7 @@ async fn approve(
     csr: &CertificateSigningRequest,
     name: &str,
 ) {
-    let mut conditions = serde_json::to_value(
-        csr.status
-            .as_ref()
-            .and_then(|s| s.conditions.clone())
-            .unwrap_or_default(),
-    )
-    .unwrap_or_else(|_| json!([]));
-    if let Some(list) = conditions.as_array_mut() {
-        list.push(json!({
-            "type": "Approved",
-            "status": "True",
-            "reason": REASON,
-            "message": MESSAGE,
-            "lastUpdateTime": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        }));
-    }
+    let conditions = super::conditions_with(csr, "Approved", REASON, MESSAGE);
     let patch = Patch::Merge(json!({ "status": { "conditions": conditions } }));
     match api
         .patch_approval(name, &PatchParams::default(), &patch)

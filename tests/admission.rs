@@ -352,6 +352,86 @@ async fn limit_ranges_default_and_bound_containers() {
         ),
         "{err}"
     );
+    // A limit without a request requests the limit (pod defaulting, before the LimitRange's
+    // defaultRequest): upstream's "merged resource requirements" conformance case.
+    kubectl_ok(
+        &cluster,
+        &[
+            "run",
+            "partial",
+            "--image=busybox",
+            "--overrides",
+            r#"{"spec":{"containers":[{"name":"partial","image":"busybox","resources":{"limits":{"cpu":"300m"}}}]}}"#,
+        ],
+    );
+    let p = serde_json::to_value(pods.get("partial").await.unwrap()).unwrap();
+    assert_eq!(
+        p["spec"]["containers"][0]["resources"],
+        json!({"limits": {"cpu": "300m"}, "requests": {"cpu": "300m"}})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_run_as_existing_service_accounts_that_may_opt_out_of_tokens() {
+    let cluster = cluster_with(&[]).await;
+    let client = cluster.client().await;
+    let missing = cluster.kubectl(&[
+        "run",
+        "ghost",
+        "--image=busybox",
+        "--overrides",
+        r#"{"spec":{"serviceAccountName":"nobody"}}"#,
+    ]);
+    assert!(!missing.status.success());
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        err.contains("pods \"ghost\" is forbidden: error looking up service account default/nobody: serviceaccount \"nobody\" not found"),
+        "{err}"
+    );
+    kubectl_ok(&cluster, &["create", "serviceaccount", "quiet"]);
+    kubectl_ok(
+        &cluster,
+        &[
+            "patch",
+            "serviceaccount",
+            "quiet",
+            "-p",
+            r#"{"automountServiceAccountToken":false}"#,
+        ],
+    );
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let mounts = |name: &'static str, overrides: &'static str| {
+        kubectl_ok(
+            &cluster,
+            &["run", name, "--image=busybox", "--overrides", overrides],
+        );
+        let pods = pods.clone();
+        async move {
+            let p = pods.get(name).await.unwrap();
+            let spec = p.spec.unwrap();
+            spec.volumes
+                .unwrap_or_default()
+                .iter()
+                .any(|v| v.name.starts_with("kube-api-access-"))
+        }
+    };
+    assert!(!mounts("opted-out", r#"{"spec":{"serviceAccountName":"quiet"}}"#).await);
+    assert!(
+        mounts(
+            "pod-wins",
+            r#"{"spec":{"serviceAccountName":"quiet","automountServiceAccountToken":true}}"#
+        )
+        .await,
+        "the pod's own setting overrides the account's"
+    );
+    assert!(
+        mounts("plain", r#"{"spec":{}}"#).await,
+        "default account mounts"
+    );
+    assert!(
+        pods.get_opt("ghost").await.unwrap().is_none(),
+        "nothing stored"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

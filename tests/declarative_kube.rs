@@ -462,6 +462,14 @@ async fn patch_errors_store_nothing() {
         .await
         .expect("create");
     let rv = cm.metadata.resource_version.clone();
+    // No controllers run here, so nothing makes the `default` account pods are admitted under.
+    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(client.clone(), "pe");
+    let account = serde_json::from_value(json!({"metadata": {"name": "default"}})).expect("sa");
+    accounts
+        .create(&PostParams::default(), &account)
+        .await
+        .expect("create service account");
     let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), "pe");
     let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(json!({
         "metadata": {"name": "p"},

@@ -6,6 +6,8 @@
 //!   broken; `disruptionsAllowed` decremented in the pod's delete transaction).
 //! - [`node_restriction`]: NodeRestriction, a kubelet writes only its own Node, Lease and
 //!   pods' status.
+//! - [`service_account`]: a pod's service account must exist; its token is projected unless
+//!   the pod or the account opts out.
 //! - [`priority`]: `priorityClassName` → `spec.priority`/`preemptionPolicy` (Priority plugin).
 //! - [`limitrange`]: LimitRange defaults, min/max and ratio on pod creation (before quota).
 //! - [`pod_security`]: Pod Security Standards by namespace labels (enforce, warn).
@@ -19,6 +21,7 @@ pub mod pod_security;
 pub mod policy;
 pub mod priority;
 pub mod quota;
+pub mod service_account;
 pub mod webhook;
 pub use ferrokube_controllers::quota_usage as usage;
 
@@ -45,6 +48,7 @@ pub fn install(builtins: &[Arc<ResourceDescriptor>]) {
         .iter()
         .filter(|d| d.group.is_empty() && d.kind == "Pod")
     {
+        d.add_hook(Arc::new(service_account::ServiceAccountAdmission));
         d.add_hook(Arc::new(priority::PriorityAdmission));
         d.add_hook(Arc::new(limitrange::LimitRanger));
     }

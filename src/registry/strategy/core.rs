@@ -59,10 +59,36 @@ pub(crate) fn default_pull_policy(image: &str) -> &'static str {
     }
 }
 
+/// Upstream's `SetDefaults_Pod`: a container (or the pod) that sets a limit but no request for a
+/// resource requests its limit. Pods only: templates keep what their author wrote.
+fn default_requests_to_limits(resources: &mut Value) {
+    let Some(limits) = resources.get("limits").and_then(Value::as_object).cloned() else {
+        return;
+    };
+    let requests = resources
+        .as_object_mut()
+        .map(|r| r.entry("requests").or_insert_with(|| json!({})));
+    if let Some(Value::Object(requests)) = requests {
+        for (name, amount) in limits {
+            requests.entry(name).or_insert(amount);
+        }
+    }
+}
+
 impl Strategy for PodStrategy {
     fn default(&self, obj: &mut Value) {
         if let Some(spec) = get_mut(obj, &["spec"]) {
             default_pod_spec(spec);
+            for list in ["containers", "initContainers"] {
+                each_mut(spec, &[list], |c| {
+                    if let Some(resources) = get_mut(c, &["resources"]) {
+                        default_requests_to_limits(resources);
+                    }
+                });
+            }
+            if let Some(resources) = get_mut(spec, &["resources"]) {
+                default_requests_to_limits(resources);
+            }
         }
         // DefaultTolerationSeconds admission: pods tolerate an unready/unreachable node for 300 s.
         if let Some(spec) = get_mut(obj, &["spec"]) {
@@ -89,7 +115,6 @@ impl Strategy for PodStrategy {
     }
 
     fn prepare_create(&self, obj: &mut Value) {
-        super::service_account::admit_pod(obj, &crate::registry::meta::random_suffix());
         let qos = qos_class(obj.get("spec").unwrap_or(&Value::Null));
         if let Some(map) = obj.as_object_mut() {
             map.insert(
@@ -279,6 +304,17 @@ mod tests {
         assert_eq!(qos_class(&g), "Guaranteed");
         let b = json!({"containers": [{"resources": {"requests": {"cpu": "1"}}}]});
         assert_eq!(qos_class(&b), "Burstable");
+    }
+
+    #[test]
+    fn pod_requests_default_to_limits() {
+        let mut pod = json!({"spec": {"containers": [{"name": "c", "image": "busybox:1",
+            "resources": {"limits": {"cpu": "300m"}, "requests": {"memory": "150Mi"}}}]}});
+        POD.default(&mut pod);
+        assert_eq!(
+            pod["spec"]["containers"][0]["resources"]["requests"],
+            json!({"cpu": "300m", "memory": "150Mi"})
+        );
     }
 
     #[test]

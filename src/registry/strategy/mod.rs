@@ -5,7 +5,7 @@
 mod core;
 pub mod crd;
 mod custom;
-mod service_account;
+pub(crate) mod service_account;
 mod workloads;
 
 use ferrokube_apimachinery::validation::FieldError;

@@ -1,11 +1,8 @@
-//! Upstream's ServiceAccount admission plugin, for pods on create: run as `default` unless told
-//! otherwise, and (unless `automountServiceAccountToken: false`) project an API token, the
-//! cluster CA bundle and the namespace into every container at
-//! `/var/run/secrets/kubernetes.io/serviceaccount` through a `kube-api-access-<suffix>` volume.
-//!
-//! Differences from upstream: the plugin cannot read the store here, so a pod naming a service
-//! account that does not exist is not rejected (its token projection then stays empty) and the
-//! account's own `automountServiceAccountToken` is not consulted.
+//! The pod mutation of upstream's ServiceAccount admission plugin: run as `default` unless told
+//! otherwise, and (when the token is to be mounted) project an API token, the cluster CA bundle
+//! and the namespace into every container at `/var/run/secrets/kubernetes.io/serviceaccount`
+//! through a `kube-api-access-<suffix>` volume. The plugin itself, which looks the account up and
+//! decides whether to mount, is [`crate::registry::admission::service_account`].
 
 use serde_json::{json, Value};
 
@@ -27,32 +24,40 @@ fn token_volume(name: &str) -> Value {
     ]}})
 }
 
-/// Applies the plugin to a pod about to be created; `suffix` names the volume.
-pub(crate) fn admit_pod(pod: &mut Value, suffix: &str) {
-    if pod
-        .pointer(&format!(
-            "/metadata/annotations/{}",
-            MIRROR_ANNOTATION.replace('/', "~1")
-        ))
-        .is_some()
-    {
+/// Static pods the kubelet mirrors, which upstream's plugin leaves alone.
+pub(crate) fn is_mirror_pod(pod: &Value) -> bool {
+    pod.pointer(&format!(
+        "/metadata/annotations/{}",
+        MIRROR_ANNOTATION.replace('/', "~1")
+    ))
+    .is_some()
+}
+
+/// The account a pod runs as: v1's deprecated `serviceAccount` fills in for a missing
+/// `serviceAccountName`, and `default` for both.
+pub(crate) fn account_name(pod: &Value) -> String {
+    ["/spec/serviceAccountName", "/spec/serviceAccount"]
+        .into_iter()
+        .filter_map(|p| pod.pointer(p).and_then(Value::as_str))
+        .find(|s| !s.is_empty())
+        .unwrap_or("default")
+        .to_string()
+}
+
+/// Applies the plugin's mutation to a pod about to be created; `suffix` names the volume and
+/// `automount` says whether the token is projected.
+pub(crate) fn admit_pod(pod: &mut Value, suffix: &str, automount: bool) {
+    if is_mirror_pod(pod) {
         return;
     }
+    let name = account_name(pod);
     let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else {
         return;
     };
-    // v1's deprecated `serviceAccount` fills in for a missing `serviceAccountName`; both are
-    // written back, as upstream's conversion does.
-    let name = [spec.get("serviceAccountName"), spec.get("serviceAccount")]
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .find(|s| !s.is_empty())
-        .unwrap_or("default")
-        .to_string();
+    // Both fields are written back, as upstream's conversion does.
     spec.insert("serviceAccountName".into(), json!(name));
     spec.insert("serviceAccount".into(), json!(name));
-    if spec.get("automountServiceAccountToken") == Some(&json!(false)) {
+    if !automount {
         return;
     }
     let existing = spec
@@ -111,7 +116,7 @@ mod tests {
             "containers": [{"name": "a", "image": "busybox"},
                            {"name": "b", "image": "busybox", "volumeMounts": [{"name": "x", "mountPath": "/x"}]}]
         }));
-        admit_pod(&mut p, "abcde");
+        admit_pod(&mut p, "abcde", true);
         let spec = &p["spec"];
         assert_eq!(spec["serviceAccountName"], "default");
         assert_eq!(spec["serviceAccount"], "default");
@@ -143,7 +148,7 @@ mod tests {
             json!({"serviceAccount": "builder", "automountServiceAccountToken": false,
             "containers": [{"name": "a", "image": "busybox"}]}),
         );
-        admit_pod(&mut off, "abcde");
+        admit_pod(&mut off, "abcde", false);
         assert_eq!(off["spec"]["serviceAccountName"], "builder");
         assert!(off["spec"].get("volumes").is_none());
         assert!(off["spec"]["containers"][0].get("volumeMounts").is_none());
@@ -151,7 +156,7 @@ mod tests {
         let own = json!([{"name": "mine", "mountPath": TOKEN_MOUNT_PATH}]);
         let mut p = pod(json!({"serviceAccountName": "x",
             "containers": [{"name": "a", "image": "busybox", "volumeMounts": own.clone()}]}));
-        admit_pod(&mut p, "abcde");
+        admit_pod(&mut p, "abcde", true);
         assert_eq!(p["spec"]["containers"][0]["volumeMounts"], own);
         assert!(
             p["spec"].get("volumes").is_none(),
@@ -160,7 +165,7 @@ mod tests {
 
         let mut again = pod(json!({"volumes": [token_volume("kube-api-access-zzzzz")],
             "containers": [{"name": "a", "image": "busybox"}]}));
-        admit_pod(&mut again, "abcde");
+        admit_pod(&mut again, "abcde", true);
         assert_eq!(again["spec"]["volumes"].as_array().map(Vec::len), Some(1));
         assert_eq!(
             again["spec"]["containers"][0]["volumeMounts"][0]["name"],
@@ -169,7 +174,7 @@ mod tests {
 
         let mut mirror = pod(json!({"containers": [{"name": "a", "image": "busybox"}]}));
         mirror["metadata"]["annotations"] = json!({MIRROR_ANNOTATION: "x"});
-        admit_pod(&mut mirror, "abcde");
+        admit_pod(&mut mirror, "abcde", true);
         assert!(mirror["spec"].get("serviceAccountName").is_none());
     }
 }

@@ -4,6 +4,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -400,7 +402,7 @@ async fn field_validation_modes() {
     let bad = post_configmap(&cluster, "fv", "?fieldValidation=Sloppy", None, &body("x")).await;
     assert_eq!(bad.status(), 400);
 
-    // kube-rs apply with Strict validation: an unknown field fails the same way.
+    // kube-rs apply with Strict validation.
     let err = cms
         .patch(
             "i",
@@ -410,10 +412,14 @@ async fn field_validation_modes() {
         )
         .await
         .expect_err("strict apply");
+    // Apply is stricter than create: a field outside the schema fails its typed conversion
+    // (upstream's structured-merge-diff answers 500), whatever the validation directive.
     let status = api_status(err);
-    assert_eq!(status.code, 400, "{status:?}");
+    assert_eq!(status.code, 500, "{status:?}");
     assert!(
-        status.message.contains("unknown field \"spec\""),
+        status
+            .message
+            .contains("failed to create typed patch object (fv/i; /v1, Kind=ConfigMap): .spec: field not declared in schema"),
         "{status:?}"
     );
 }
@@ -613,7 +619,7 @@ async fn duplicate_fields_follow_field_validation() {
     assert_eq!(status["reason"], "BadRequest");
     assert_eq!(
         status["message"],
-        "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: duplicate field \"a\", duplicate field \"data\", unknown field \"bogus\""
+        "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: duplicate field \"metadata.labels.a\", duplicate field \"data\", unknown field \"bogus\""
     );
     assert!(cms.get_opt("s").await.expect("get").is_none());
 
@@ -628,7 +634,7 @@ async fn duplicate_fields_follow_field_validation() {
         .collect();
     let all = warnings.join("\n");
     for expected in [
-        "duplicate field \\\"a\\\"",
+        "duplicate field \\\"metadata.labels.a\\\"",
         "duplicate field \\\"data\\\"",
         "unknown field \\\"bogus\\\"",
     ] {
@@ -765,5 +771,85 @@ async fn server_side_apply_through_status_and_scale() {
     assert!(
         fields_of(&e, "kubectl-scale/Update/scale").is_some(),
         "{e:?}"
+    );
+}
+
+/// Server-side apply is stricter than create, as upstream's: a field outside the schema fails
+/// the apply's typed conversion whatever `fieldValidation` says (custom resources included, and
+/// their `metadata` is ObjectMeta), and a key the YAML repeats is go-yaml's error, with its line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_refuses_undeclared_fields_and_repeated_yaml_keys() {
+    let cluster = cluster().await;
+    let client = cluster.client().await;
+    objects::namespace(&client, "ap").await;
+    let apply = |path: &str, query: &str, body: &str| {
+        let path = format!("{path}?fieldManager=m{query}");
+        let body = body.to_string();
+        let cluster = &cluster;
+        async move {
+            let resp = send_patch(cluster, &path, "application/apply-patch+yaml", &body).await;
+            let code = resp.status().as_u16();
+            (code, resp.json::<Value>().await.expect("status"))
+        }
+    };
+    let cm = "/api/v1/namespaces/ap/configmaps/c";
+    let (code, status) = apply(
+        cm,
+        "&fieldValidation=Ignore",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: ap\nbogus: 1\ndata:\n  a: b\n",
+    )
+    .await;
+    assert_eq!(
+        (code, status["reason"].as_str()),
+        (500, Some("InternalError")),
+        "{status}"
+    );
+    assert_eq!(
+        status["message"],
+        "Internal error occurred: failed to create typed patch object (ap/c; /v1, Kind=ConfigMap): .bogus: field not declared in schema"
+    );
+    let dup = "\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: b\n  a: c\n";
+    let (code, status) = apply(cm, "&fieldValidation=Strict", dup).await;
+    assert_eq!(code, 400, "{status}");
+    assert!(
+        status["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("line 8: key \"a\" already set in map")),
+        "{status}"
+    );
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "ap");
+    assert!(
+        cms.get_opt("c").await.expect("get").is_none(),
+        "nothing stored"
+    );
+    let (code, _) = apply(cm, "&fieldValidation=Warn", dup).await;
+    assert_eq!(code, 201, "Warn applies the last value");
+
+    // kubectl shows the same refusal.
+    let crd = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/crd/crd.yaml");
+    let out = cluster.kubectl(&["apply", "-f", crd.to_str().expect("utf-8")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let widget = cluster.scratch().join("w.yaml");
+    std::fs::write(
+        &widget,
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n  namespace: ap\n  unknownMeta: x\nspec:\n  color: red\n",
+    )
+    .expect("write");
+    let out = support::eventually(Duration::from_secs(20), || async {
+        let out = cluster.kubectl(&["apply", "--server-side", "-f", widget.to_str()?]);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (!err.contains("the server doesn't have a resource type")
+            && !err.contains("no matches for kind"))
+        .then_some(err)
+    })
+    .await
+    .expect("CRD served");
+    assert!(
+        out.contains("failed to create typed patch object (ap/w; example.com/v1, Kind=Widget): .metadata.unknownMeta: field not declared in schema"),
+        "{out}"
     );
 }

@@ -2,10 +2,10 @@
 //!
 //! serde_json, like Go's encoding/json, silently keeps the last of repeated keys, so by the time a
 //! body is a `Value` the duplicates are gone. Upstream's strict decoder (sigs.k8s.io/json
-//! `UnmarshalStrict`) reports each repeated key as `duplicate field "<key>"` (the key alone, not its
-//! path), which `fieldValidation=Strict` turns into a 400 and `Warn` into a `Warning` header. This
-//! scan finds them without building the value: one pass, allocating only the keys of the objects
-//! it is inside.
+//! `UnmarshalStrict`) reports each repeated key by its path, as `duplicate field "spec.replicas"`
+//! (list items as `[i]`), which `fieldValidation=Strict` turns into a 400 and `Warn` into a
+//! `Warning` header. This scan finds them without building the value: one pass, allocating only
+//! the keys of the objects it is inside.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -20,7 +20,11 @@ const MAX_REPORTED: usize = 100;
 /// the decoder that builds the object reports the syntax error.
 pub fn duplicate_fields(media_type: &str, body: &[u8]) -> Vec<String> {
     let mut found = Vec::new();
-    let scan = Scan { found: &mut found };
+    let scan = Scan {
+        found: &mut found,
+        path: String::new(),
+        fail_on_repeat: false,
+    };
     match media_type {
         "application/json"
         | "application/merge-patch+json"
@@ -44,15 +48,84 @@ pub fn duplicate_fields(media_type: &str, body: &[u8]) -> Vec<String> {
     found
 }
 
+/// Upstream's YAML→JSON step on an apply body (go-yaml's strict unmarshal): the first repeated
+/// key as `line N: key "k" already set in map`, None when no key repeats. Only called for bodies
+/// the scan above found duplicates in.
+pub fn yaml_duplicate_error(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let mut found = Vec::new();
+    let probe = Scan {
+        found: &mut found,
+        path: String::new(),
+        fail_on_repeat: true,
+    };
+    // The probe fails at the repeated key, so the error carries that key's line.
+    let err = probe
+        .deserialize(serde_yaml_ng::Deserializer::from_str(text))
+        .err()?;
+    let key = found.first()?.rsplit('.').next()?.to_string();
+    let mapping = err.location()?;
+    let line = repeated_key_line(text, mapping.line(), mapping.column(), &key);
+    Some(format!(
+        "error converting YAML to JSON: yaml: unmarshal errors:\n  line {line}: key {key:?} already set in map"
+    ))
+}
+
+/// The line of the second `key:` of the block mapping starting at `line`/`column` (1-based; where
+/// the decoder locates the error): go-yaml reports the repeat's own line. Flow mappings and
+/// anything unusual fall back to the mapping's line.
+fn repeated_key_line(text: &str, line: usize, column: usize, key: &str) -> usize {
+    let indent = column.saturating_sub(1);
+    let starts_key = |rest: &str| {
+        [key.to_string(), format!("{key:?}"), format!("'{key}'")]
+            .iter()
+            .any(|k| {
+                rest.strip_prefix(k.as_str())
+                    .is_some_and(|r| r.trim_start().starts_with(':'))
+            })
+    };
+    let mut seen = 0;
+    for (i, l) in text.lines().enumerate().skip(line.saturating_sub(1)) {
+        let content = l.trim_start();
+        if content.is_empty() || content.starts_with('#') {
+            continue;
+        }
+        let (prefix, rest) = l.split_at(indent.min(l.len()));
+        let inside = prefix.chars().all(|c| c == ' ' || c == '-');
+        if i + 1 > line && (!inside || l.len() - content.len() < indent) {
+            break;
+        }
+        if inside && starts_key(rest) {
+            seen += 1;
+            if seen == 2 {
+                return i + 1;
+            }
+        }
+    }
+    line
+}
+
 /// Walks any value, recording repeated keys of every object it meets.
 struct Scan<'a> {
     found: &'a mut Vec<String>,
+    /// Path of the value being walked (`spec.ports[0]`), empty at the top.
+    path: String,
+    /// Stop at the first repeated key with an error (which the YAML decoder locates).
+    fail_on_repeat: bool,
 }
 
 impl Scan<'_> {
     fn record(&mut self, key: String) {
         if self.found.len() < MAX_REPORTED && !self.found.contains(&key) {
             self.found.push(key);
+        }
+    }
+
+    fn child(&mut self, path: String) -> Scan<'_> {
+        Scan {
+            found: &mut *self.found,
+            path,
+            fail_on_repeat: self.fail_on_repeat,
         }
     }
 }
@@ -80,23 +153,29 @@ impl<'de> Visitor<'de> for Scan<'_> {
                 Value::String(s) => s,
                 other => other.to_string(),
             };
-            if !seen.insert(key.clone()) {
-                self.record(key);
+            let path = if self.path.is_empty() {
+                key.clone()
+            } else {
+                format!("{}.{key}", self.path)
+            };
+            if !seen.insert(key) {
+                self.record(path.clone());
+                if self.fail_on_repeat {
+                    return Err(de::Error::custom("repeated key"));
+                }
             }
-            map.next_value_seed(Scan {
-                found: &mut *self.found,
-            })?;
+            map.next_value_seed(self.child(path))?;
         }
         Ok(())
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq
-            .next_element_seed(Scan {
-                found: &mut *self.found,
-            })?
-            .is_some()
-        {}
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        for i in 0.. {
+            let path = format!("{}[{i}]", self.path);
+            if seq.next_element_seed(self.child(path))?.is_none() {
+                break;
+            }
+        }
         Ok(())
     }
 
@@ -142,7 +221,13 @@ mod tests {
             "data":{"k":"1"},"data":{"k":"2"},"items":[{"a":1,"a":2},{"a":1,"a":3}]}"#;
         assert_eq!(
             duplicate_fields("application/json", body),
-            vec!["name", "x", "data", "a"]
+            vec![
+                "metadata.name",
+                "metadata.labels.x",
+                "data",
+                "items[0].a",
+                "items[1].a"
+            ]
         );
     }
 
@@ -162,7 +247,20 @@ mod tests {
         let body = b"metadata:\n  name: a\n  name: b\nspec:\n  replicas: 1\n  replicas: 2\n";
         assert_eq!(
             duplicate_fields("application/apply-patch+yaml", body),
-            vec!["name", "replicas"]
+            vec!["metadata.name", "spec.replicas"]
         );
+    }
+
+    #[test]
+    fn yaml_duplicates_are_located_as_go_yaml_does() {
+        let body = b"\napiVersion: v1\nkind: X\nmetadata:\n  name: a\nspec:\n  unknown: uk1\n  foo: foo1\n  foo: foo2\n";
+        assert_eq!(
+            yaml_duplicate_error(body).as_deref(),
+            Some("error converting YAML to JSON: yaml: unmarshal errors:\n  line 9: key \"foo\" already set in map")
+        );
+        assert_eq!(yaml_duplicate_error(b"a: 1\nb: 2\n"), None);
+        let list = b"items:\n- name: a\n  x: 1\n- name: b\n  x: 2\n  name: c\n";
+        assert!(yaml_duplicate_error(list)
+            .is_some_and(|e| e.ends_with("line 6: key \"name\" already set in map")));
     }
 }

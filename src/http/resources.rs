@@ -190,6 +190,8 @@ fn write_options(call: &Call) -> ApiResult<WriteOptions> {
             )))
         }
     };
+    let media = codec::media_type(call.content_type.as_deref());
+    let duplicate_fields = super::duplicates::duplicate_fields(&media, &call.body);
     Ok(WriteOptions {
         dry_run,
         field_validation: FieldValidation::parse(
@@ -199,10 +201,10 @@ fn write_options(call: &Call) -> ApiResult<WriteOptions> {
         user_agent: call.user_agent.clone(),
         apply: false,
         user: call.user.clone().map(std::sync::Arc::new),
-        duplicate_fields: super::duplicates::duplicate_fields(
-            &codec::media_type(call.content_type.as_deref()),
-            &call.body,
-        ),
+        yaml_duplicates: (!duplicate_fields.is_empty() && media == "application/apply-patch+yaml")
+            .then(|| super::duplicates::yaml_duplicate_error(&call.body))
+            .flatten(),
+        duplicate_fields,
     })
 }
 
@@ -296,7 +298,12 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
             let written = reg
                 .update(&d, ns, name, part_of(sub), body, &write_options(&call)?)
                 .await?;
-            let resp = object_reply(&d, StatusCode::OK, written.object, &call)?;
+            let code = if written.created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            let resp = object_reply(&d, code, written.object, &call)?;
             Ok(codec::with_warnings(resp, &written.warnings))
         }
         (&Method::PUT, Some(name), Some("scale")) => {
@@ -323,7 +330,12 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
                 return Ok(codec::json_value(StatusCode::OK, &scale));
             }
             let written = reg.patch(&d, ns, name, part_of(sub), patch, &opts).await?;
-            let resp = object_reply(&d, StatusCode::OK, written.object, &call)?;
+            let code = if written.created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            let resp = object_reply(&d, code, written.object, &call)?;
             Ok(codec::with_warnings(resp, &written.warnings))
         }
         (&Method::DELETE, Some(name), None) => {

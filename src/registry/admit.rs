@@ -68,7 +68,11 @@ pub fn admit_body(
             d.kind, d.version, d.kind
         ))
     })?;
-    let warnings = strict_decoding(opts, &unknown)?;
+    let warnings = if opts.apply {
+        apply_strictness(d, opts, &body, &unknown)?
+    } else {
+        strict_decoding(opts, &body, &unknown)?
+    };
     let mut canonical = canonical;
     if let Some(map) = canonical.as_object_mut() {
         map.insert("apiVersion".into(), Value::String(expected_api_version));
@@ -78,14 +82,30 @@ pub fn admit_body(
 }
 
 /// Upstream's strict decoding errors for the body's repeated keys and the fields the kind does
-/// not have: one 400 under `Strict`, one warning each under `Warn`, nothing under `Ignore`.
-pub fn strict_decoding(opts: &WriteOptions, unknown: &[String]) -> ApiResult<Vec<String>> {
-    let problems: Vec<String> = opts
+/// not have, in the order the body has them: one 400 under `Strict`, one warning each under
+/// `Warn`, nothing under `Ignore`.
+pub fn strict_decoding(
+    opts: &WriteOptions,
+    body: &Value,
+    unknown: &[String],
+) -> ApiResult<Vec<String>> {
+    let mut problems: Vec<(Vec<usize>, String)> = opts
         .duplicate_fields
         .iter()
-        .map(|f| format!("duplicate field \"{f}\""))
-        .chain(unknown.iter().map(|f| format!("unknown field \"{f}\"")))
+        .map(|f| {
+            (
+                document_position(body, f),
+                format!("duplicate field \"{f}\""),
+            )
+        })
+        .chain(
+            unknown
+                .iter()
+                .map(|f| (document_position(body, f), format!("unknown field \"{f}\""))),
+        )
         .collect();
+    problems.sort_by(|a, b| a.0.cmp(&b.0));
+    let problems: Vec<String> = problems.into_iter().map(|(_, p)| p).collect();
     match opts.field_validation {
         _ if problems.is_empty() => Ok(Vec::new()),
         FieldValidation::Strict => Err(ApiError::bad_request(format!(
@@ -95,6 +115,103 @@ pub fn strict_decoding(opts: &WriteOptions, unknown: &[String]) -> ApiResult<Vec
         FieldValidation::Warn => Ok(problems),
         FieldValidation::Ignore => Ok(Vec::new()),
     }
+}
+
+/// Server-side apply's strictness, as upstream's: a field the schema does not declare fails the
+/// apply's typed conversion (500, whatever `fieldValidation` says), then a repeated YAML key is
+/// go-yaml's error under `Strict` and a warning under `Warn`.
+fn apply_strictness(
+    d: &ResourceDescriptor,
+    opts: &WriteOptions,
+    body: &Value,
+    unknown: &[String],
+) -> ApiResult<Vec<String>> {
+    if !unknown.is_empty() {
+        return Err(undeclared_fields(d, body, unknown));
+    }
+    let Some(duplicates) = &opts.yaml_duplicates else {
+        return strict_decoding(opts, body, &[]);
+    };
+    match opts.field_validation {
+        FieldValidation::Strict => Err(ApiError::bad_request(format!(
+            "error strict decoding YAML: {duplicates}"
+        ))),
+        FieldValidation::Warn => Ok(vec![duplicates.replace('\n', " ")]),
+        FieldValidation::Ignore => Ok(Vec::new()),
+    }
+}
+
+/// structured-merge-diff's refusal of fields outside the schema: `.path: field not declared in
+/// schema`, list items by their keys, several under `errors:`.
+fn undeclared_fields(d: &ResourceDescriptor, body: &Value, unknown: &[String]) -> ApiError {
+    let table = super::patch::merge_keys_of(d);
+    let root = table.root_gvk(&d.group, &d.version, &d.kind);
+    let errors: Vec<String> = unknown
+        .iter()
+        .map(|path| {
+            let typed = ferrokube_merge::typed_path(table, root, body, path);
+            format!("{typed}: field not declared in schema")
+        })
+        .collect();
+    let detail = match errors.as_slice() {
+        [one] => one.clone(),
+        many => format!("errors:\n  {}", many.join("\n  ")),
+    };
+    let meta = |field: &str| {
+        body.pointer(&format!("/metadata/{field}"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    ApiError::internal(format!(
+        "failed to create typed patch object ({}/{}; {}/{}, Kind={}): {detail}",
+        meta("namespace"),
+        meta("name"),
+        d.group,
+        d.version,
+        d.kind
+    ))
+}
+
+/// Where a dotted path (`spec.ports[1].name`) sits in the body, as the positions of its keys and
+/// items: sorting by it puts problems in document order. Keys may contain dots (label keys), so
+/// the longest key matching the rest of the path wins.
+fn document_position(body: &Value, path: &str) -> Vec<usize> {
+    let mut position = Vec::new();
+    let (mut node, mut rest) = (body, path);
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('[') {
+            let (index, tail) = after.split_once(']').unwrap_or((after, ""));
+            let i: usize = index.parse().unwrap_or(usize::MAX);
+            position.push(i);
+            rest = tail.strip_prefix('.').unwrap_or(tail);
+            match node.get(i) {
+                Some(child) => node = child,
+                None => break,
+            }
+            continue;
+        }
+        let Some(map) = node.as_object() else { break };
+        let found = map
+            .keys()
+            .enumerate()
+            .filter(|(_, k)| {
+                rest == k.as_str()
+                    || rest
+                        .strip_prefix(k.as_str())
+                        .is_some_and(|t| t.starts_with('.') || t.starts_with('['))
+            })
+            .max_by_key(|(_, k)| k.len());
+        let Some((i, key)) = found else {
+            position.push(usize::MAX);
+            break;
+        };
+        position.push(i);
+        let tail = &rest[key.len()..];
+        rest = tail.strip_prefix('.').unwrap_or(tail);
+        node = &map[key];
+    }
+    position
 }
 
 fn version_of(api_version: &str) -> &str {
@@ -174,5 +291,31 @@ mod tests {
         let mut out = Vec::new();
         unknown_fields(&original, &known, "", &mut out);
         assert_eq!(out, vec!["metadata.bogus".to_string(), "extra".to_string()]);
+    }
+
+    #[test]
+    fn strict_problems_come_in_document_order() {
+        let body = json!({"metadata": {"name": "d", "labels": {"app.kubernetes.io/name": "x"}},
+            "spec": {"unknownField": "foo", "replicas": 3, "ports": [{"a": 1}, {"b": 2}]}});
+        let opts = WriteOptions {
+            field_validation: FieldValidation::Strict,
+            duplicate_fields: vec![
+                "spec.replicas".into(),
+                "metadata.labels.app.kubernetes.io/name".into(),
+            ],
+            ..Default::default()
+        };
+        let err = strict_decoding(
+            &opts,
+            &body,
+            &["spec.ports[1].b".into(), "spec.unknownField".into()],
+        )
+        .expect_err("strict");
+        assert_eq!(
+            err.message,
+            "strict decoding error: duplicate field \"metadata.labels.app.kubernetes.io/name\", \
+             unknown field \"spec.unknownField\", duplicate field \"spec.replicas\", \
+             unknown field \"spec.ports[1].b\""
+        );
     }
 }

@@ -8,6 +8,7 @@ use ferrokube_apimachinery::fields::FieldAttrs;
 use ferrokube_apimachinery::printers::Printer;
 use ferrokube_apimachinery::validation::{KindValidator, NameRule};
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::{ListableResource, NamespaceResourceScope, Resource};
 use schemars::JsonSchema;
 use serde::{de::DeserializeOwned, Serialize};
@@ -250,12 +251,14 @@ impl ResourceDescriptor {
             }
             Codec::Custom(custom) => {
                 let mut obj = body.clone();
+                let mut unknown = drop_unknown_metadata(&mut obj);
                 let pruned = custom.schema.prune(&mut obj);
                 custom.schema.apply_defaults(&mut obj);
-                let unknown = pruned
-                    .into_iter()
-                    .map(|p| p.trim_start_matches('.').to_string())
-                    .collect();
+                unknown.extend(
+                    pruned
+                        .into_iter()
+                        .map(|p| p.trim_start_matches('.').to_string()),
+                );
                 Ok((obj, unknown))
             }
         }
@@ -463,4 +466,22 @@ impl Describe {
 fn roundtrip<K: DeserializeOwned + Serialize>(value: &Value) -> Result<Value, String> {
     let typed: K = K::deserialize(value).map_err(|e| e.to_string())?;
     serde_json::to_value(&typed).map_err(|e| e.to_string())
+}
+
+/// A custom object's `metadata` is ObjectMeta whatever its schema says: fields ObjectMeta does
+/// not have are dropped and reported (`metadata.unknownMeta`), as upstream's decoder does.
+fn drop_unknown_metadata(obj: &mut Value) -> Vec<String> {
+    let mut unknown = Vec::new();
+    let Some(meta) = obj.get_mut("metadata") else {
+        return unknown;
+    };
+    let Ok(typed) = serde_json::from_value::<ObjectMeta>(meta.clone()) else {
+        return unknown;
+    };
+    let known = serde_json::to_value(typed).unwrap_or_default();
+    super::admit::unknown_fields(meta, &known, "metadata", &mut unknown);
+    if !unknown.is_empty() {
+        *meta = known;
+    }
+    unknown
 }

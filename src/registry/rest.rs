@@ -43,6 +43,9 @@ pub struct WriteOptions {
     pub apply: bool,
     /// Keys the request body repeats (`fieldValidation` reports them like unknown fields).
     pub duplicate_fields: Vec<String>,
+    /// For an apply body repeating a key: go-yaml's error about the first repeat (with its line),
+    /// what upstream's apply reports instead of the per-field messages.
+    pub yaml_duplicates: Option<String>,
     /// Who asked for the write (after impersonation); None for the server's own writes.
     pub user: Option<std::sync::Arc<ferrokube_auth::UserInfo>>,
 }
@@ -78,6 +81,8 @@ pub struct Written {
     pub object: Bytes,
     /// Warnings for the `Warning` header.
     pub warnings: Vec<String>,
+    /// The write created the object (also an apply or PUT of a missing one): 201, not 200.
+    pub created: bool,
 }
 
 /// `DeleteOptions` as far as the registry needs them.
@@ -274,6 +279,7 @@ impl Registry {
                 return Ok(Written {
                     object: to_bytes(&obj),
                     warnings,
+                    created: true,
                 });
             }
             if turns.is_empty() && !extras.serialize.is_empty() {
@@ -289,6 +295,7 @@ impl Registry {
                     return Ok(Written {
                         object: d.served_bytes(stored_value(values)?),
                         warnings,
+                        created: true,
                     })
                 }
                 TxnOutcome::Failed {
@@ -395,6 +402,7 @@ impl Registry {
                 return Ok(Written {
                     object: current_kv.value,
                     warnings,
+                    created: false,
                 });
             }
             let finished = new.pointer("/metadata/deletionTimestamp").is_some()
@@ -419,6 +427,7 @@ impl Registry {
                 return Ok(Written {
                     object: to_bytes(&new),
                     warnings,
+                    created: false,
                 });
             }
             let op = if finished {
@@ -435,6 +444,7 @@ impl Registry {
                     return Ok(Written {
                         object: d.served_bytes(stored_value(values)?),
                         warnings,
+                        created: false,
                     })
                 }
                 TxnOutcome::Failed {

@@ -40,6 +40,19 @@ metadata:
   name: rt
 ",
         ),
+        // Before the pod: admission refuses a pod whose service account does not exist, and
+        // with no controllers running nothing makes `default`.
+        m(
+            "",
+            "ServiceAccount",
+            "serviceaccount",
+            "apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: sa
+  namespace: rt
+",
+        ),
         m(
             "",
             "Pod",
@@ -50,6 +63,7 @@ metadata:
   name: p
   namespace: rt
 spec:
+  serviceAccountName: sa
   containers:
   - name: c
     image: busybox
@@ -124,17 +138,6 @@ metadata:
 type: Opaque
 stringData:
   password: hunter2
-",
-        ),
-        m(
-            "",
-            "ServiceAccount",
-            "serviceaccount",
-            "apiVersion: v1
-kind: ServiceAccount
-metadata:
-  name: sa
-  namespace: rt
 ",
         ),
         m(

@@ -38,6 +38,7 @@ mod schema;
 mod schema_data;
 mod smp;
 mod typed;
+mod typed_path;
 
 pub use apply::{apply, managed_fields, record_update, ManagedFieldsEntry, Manager};
 pub use error::{ApplyError, Conflict, MergeError};
@@ -47,3 +48,4 @@ pub use schema::{
     PatchStrategy, StructDef, Ty,
 };
 pub use smp::strategic_merge_patch;
+pub use typed_path::typed_path;

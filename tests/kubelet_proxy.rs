@@ -48,11 +48,28 @@ async fn pod_service_and_node_proxies() {
     let svc = json!({"metadata": {"name": "echo-svc"}, "spec": {"selector": {"app": "echo"},
         "ports": [{"name": "http", "port": 80, "targetPort": 8080},
                   {"name": "closed", "port": 81, "targetPort": 8081}]}});
-    services
-        .create(&PostParams::default(), &serde_json::from_value(svc).expect("svc"))
-        .await
-        .expect("create service");
+    let one = json!({"metadata": {"name": "echo-one"}, "spec": {"selector": {"app": "echo"},
+        "ports": [{"port": 80, "targetPort": 8080}]}});
+    for svc in [svc, one] {
+        services
+            .create(&PostParams::default(), &serde_json::from_value(svc).expect("svc"))
+            .await
+            .expect("create service");
+    }
     wait_pod(&pods, "echo", "ready", is_ready).await;
+    let endpoints: Api<Endpoints> = Api::namespaced(client.clone(), "default");
+    for name in ["echo-svc", "echo-one"] {
+        let ready = eventually(POD_WAIT, || async {
+            let eps = endpoints.get(name).await.ok()?;
+            let subsets = eps.subsets.unwrap_or_default();
+            subsets
+                .iter()
+                .any(|s| s.addresses.as_ref().is_some_and(|a| !a.is_empty()))
+                .then_some(())
+        })
+        .await;
+        assert!(ready.is_some(), "endpoints of {name}");
+    }
 
     // kubectl: the name:port form, a subpath and a query reach the pod as sent.
     let out = kubectl_ok(
@@ -64,11 +81,12 @@ async fn pod_service_and_node_proxies() {
     assert_eq!(got["Path"], "/some/path?x=1&y=2");
 
     // Every method upstream's "valid responses ... ProxyWithPath" spec sends, with a body and
-    // a header, through the pod and the service; HEAD answers 200 with no body.
+    // a header, through the pod and the service (by its only port, a port name, a port
+    // number); HEAD answers 200 with no body.
     let http = c.http_with(reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()));
     let via = [
         format!("{}/pods/echo/proxy", base(&c)),
-        format!("{}/services/echo-svc/proxy", base(&c)),
+        format!("{}/services/echo-one/proxy", base(&c)),
         format!("{}/services/echo-svc:http/proxy", base(&c)),
         format!("{}/services/http:echo-svc:80/proxy", base(&c)),
     ];
@@ -121,14 +139,14 @@ async fn pod_service_and_node_proxies() {
         r#"<a href="/api/v1/namespaces/default/pods/echo:8080/proxy/rewriteme">test</a>"#
     );
     let moved = http
-        .get(format!("{}/services/echo-svc/proxy/redirect", base(&c)))
+        .get(format!("{}/services/echo-one/proxy/redirect", base(&c)))
         .send()
         .await
         .expect("redirect");
     assert_eq!(moved.status().as_u16(), 302);
     assert_eq!(
         moved.headers()["location"],
-        "/api/v1/namespaces/default/services/echo-svc/proxy/target"
+        "/api/v1/namespaces/default/services/echo-one/proxy/target"
     );
 
     // nodes/proxy reaches the kubelet over its TLS.
@@ -154,6 +172,7 @@ async fn bad_input(c: &TestCluster, http: &reqwest::Client) {
         (format!("{b}/pods/ftp:echo:80/proxy/"), 400, "invalid pod request \"ftp:echo:80\""),
         (format!("{b}/pods/nope/proxy/"), 404, "pods \"nope\" not found"),
         (format!("{b}/services/nope/proxy/"), 404, "endpoints \"nope\" not found"),
+        (format!("{b}/services/echo-svc/proxy/"), 503, "no endpoints available for service \"echo-svc\""),
         (format!("{b}/services/echo-svc:99/proxy/"), 503, "no service port 99 found for service \"echo-svc\""),
         (format!("{b}/services/echo-svc:81/proxy/"), 503, "error trying to reach service: dial tcp"),
         (format!("{b}/pods/echo:9/proxy/"), 503, "error trying to reach service: dial tcp"),
@@ -203,7 +222,9 @@ import json, sys
 from kubernetes import client, config
 config.load_kube_config()
 v1 = client.CoreV1Api()
-got = json.loads(v1.connect_post_namespaced_pod_proxy_with_path("echo:8080", "default", "py/path"))
+resp = v1.connect_post_namespaced_pod_proxy_with_path(
+    "echo:8080", "default", "py/path", _preload_content=False)
+got = json.loads(resp.data)
 assert got["Method"] == "POST" and got["Path"] == "/py/path", got
 got = v1.connect_get_namespaced_service_proxy_with_path("echo-svc:http", "default", "page")
 assert "/api/v1/namespaces/default/services/echo-svc:http/proxy/rewriteme" in got, got

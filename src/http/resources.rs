@@ -63,6 +63,10 @@ pub async fn handle(State(app): State<Arc<AppState>>, req: Request) -> Response 
 async fn dispatch(app: Arc<AppState>, req: Request) -> ApiResult<Response> {
     let (mut parts, body) = req.into_parts();
     let accept = codec::header_str(&parts.headers, header::ACCEPT).map(str::to_string);
+    // The path as the client sent it (before the trailing slash was trimmed for routing).
+    if let Some(axum::extract::OriginalUri(uri)) = parts.extensions.remove() {
+        parts.uri = uri;
+    }
     let info = match parse_path(parts.uri.path()) {
         ApiPath::Resource(info) => info,
         ApiPath::LegacyRoot

@@ -291,8 +291,10 @@ async fn forward(
         .send_request(req)
         .await
         .map_err(|e| unreachable(e.to_string()))?;
+    // Upstream's prefix is of the decoded path (`echo:80`, not `echo%3A80`).
+    let request_path = decode(call.uri.path());
     let rewriter = LinkRewriter {
-        prefix: path_prefix(call.uri.path(), raw_subpath),
+        prefix: path_prefix(&request_path, &decode(raw_subpath)),
         backend_host: &target.authority,
         request_host: call
             .headers

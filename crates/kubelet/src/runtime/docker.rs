@@ -107,6 +107,7 @@ fn to_engine_config(c: &ContainerConfig) -> ContainerCreateBody {
                 Some(NetworkMode::Container(id)) => format!("container:{id}"),
                 _ => "shareable".to_string(),
             }),
+            pid_mode: c.pid_of.as_ref().map(|id| format!("container:{id}")),
             memory: c.memory_limit,
             nano_cpus: c.nano_cpus,
             cpu_shares: c.cpu_shares,

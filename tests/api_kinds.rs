@@ -241,18 +241,27 @@ async fn component_statuses_report_health() {
     })
     .await;
     let (table, out) = healthy.expect("three healthy components");
-    let rows: Vec<Vec<&str>> = table.lines().map(|l| l.split_whitespace().collect()).collect();
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     assert_eq!(rows[0], ["NAME", "STATUS", "MESSAGE", "ERROR"]);
     let names: Vec<&str> = rows[1..].iter().map(|r| r[0]).collect();
     assert_eq!(names, ["scheduler", "controller-manager", "etcd-0"]);
-    assert!(rows[1..].iter().all(|r| r[1..] == ["Healthy", "ok"]), "{table}");
+    assert!(
+        rows[1..].iter().all(|r| r[1..] == ["Healthy", "ok"]),
+        "{table}"
+    );
     let warning = String::from_utf8_lossy(&out.stderr);
     assert!(
         warning.contains("v1 ComponentStatus is deprecated in v1.19+"),
         "{warning}"
     );
 
-    let one = stdout_ok("get cs", &c.kubectl(&["get", "componentstatus", "etcd-0", "-o", "json"]));
+    let one = stdout_ok(
+        "get cs",
+        &c.kubectl(&["get", "componentstatus", "etcd-0", "-o", "json"]),
+    );
     let one: serde_json::Value = serde_json::from_str(&one).expect("json");
     assert_eq!(one["kind"], "ComponentStatus");
     assert_eq!(one["conditions"][0]["type"], "Healthy");
@@ -292,10 +301,23 @@ async fn component_statuses_report_health() {
         .await
         .expect("post");
     assert_eq!(create.status().as_u16(), 405);
-    let delete = http.delete(format!("{url}/etcd-0")).send().await.expect("delete");
+    let delete = http
+        .delete(format!("{url}/etcd-0"))
+        .send()
+        .await
+        .expect("delete");
     assert_eq!(delete.status().as_u16(), 405);
-    let watch = http.get(format!("{url}?watch=true")).send().await.expect("watch");
+    let watch = http
+        .get(format!("{url}?watch=true"))
+        .send()
+        .await
+        .expect("watch");
     assert_eq!(watch.status().as_u16(), 405);
-    let anonymous = c.anonymous_http().get(&url).send().await.expect("anonymous");
+    let anonymous = c
+        .anonymous_http()
+        .get(&url)
+        .send()
+        .await
+        .expect("anonymous");
     assert_eq!(anonymous.status().as_u16(), 401);
 }

@@ -42,29 +42,64 @@ async fn debug_containers_join_the_pod() {
     kubectl_ok(
         &c,
         &[
-            "debug", "target", "--image=busybox", "--image-pull-policy=Never", "--target=app",
-            "-c", "sleeper", "--", "sleep", "3600",
+            "debug",
+            "target",
+            "--image=busybox",
+            "--image-pull-policy=Never",
+            "--target=app",
+            "-c",
+            "sleeper",
+            "--",
+            "sleep",
+            "3600",
         ],
     );
-    let pod = wait_pod(&pods, "target", "debuggable", |p| ephemeral_running(p, "sleeper")).await;
-    let ec = &pod.spec.as_ref().and_then(|s| s.ephemeral_containers.clone()).expect("ephemeral")[0];
+    let pod = wait_pod(&pods, "target", "debuggable", |p| {
+        ephemeral_running(p, "sleeper")
+    })
+    .await;
+    let ec = &pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.ephemeral_containers.clone())
+        .expect("ephemeral")[0];
     assert_eq!(ec.target_container_name.as_deref(), Some("app"));
     // Same network namespace (the app's port on localhost) and the target's processes.
     let page = kubectl_ok(
         &c,
-        &["exec", "target", "-c", "sleeper", "--", "wget", "-qO-", "http://127.0.0.1:8080/etc/hostname"],
+        &[
+            "exec",
+            "target",
+            "-c",
+            "sleeper",
+            "--",
+            "wget",
+            "-qO-",
+            "http://127.0.0.1:8080/etc/hostname",
+        ],
     );
     assert_eq!(page.trim(), "target");
     let ps = kubectl_ok(&c, &["exec", "target", "-c", "sleeper", "--", "ps"]);
-    assert!(ps.contains("httpd -f -p 8080"), "target's processes visible: {ps}");
+    assert!(
+        ps.contains("httpd -f -p 8080"),
+        "target's processes visible: {ps}"
+    );
 
     // kubectl debug -i attaches to the new container's stdin and output.
     let mut child = c
         .kubectl_command(
             std::path::Path::new("kubectl"),
             &[
-                "debug", "target", "-i", "--image=busybox", "--image-pull-policy=Never",
-                "--target=app", "-c", "shell", "--", "sh",
+                "debug",
+                "target",
+                "-i",
+                "--image=busybox",
+                "--image-pull-policy=Never",
+                "--target=app",
+                "-c",
+                "shell",
+                "--",
+                "sh",
             ],
         )
         .stdin(Stdio::piped())
@@ -87,10 +122,17 @@ async fn debug_containers_join_the_pod() {
         String::from_utf8_lossy(&out.stderr),
     );
     let pod = pods.get("target").await.expect("pod");
-    let statuses = pod.status.clone().and_then(|s| s.ephemeral_container_statuses).unwrap_or_default();
+    let statuses = pod
+        .status
+        .clone()
+        .and_then(|s| s.ephemeral_container_statuses)
+        .unwrap_or_default();
     let names: Vec<&str> = statuses.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["sleeper", "shell"]);
-    assert!(statuses.iter().all(|s| !s.ready), "ephemeral containers are never ready");
+    assert!(
+        statuses.iter().all(|s| !s.ready),
+        "ephemeral containers are never ready"
+    );
     assert_eq!(pod.status.and_then(|s| s.phase).as_deref(), Some("Running"));
 
     bad_input(&c).await;
@@ -105,7 +147,14 @@ async fn bad_input(c: &TestCluster) {
         "{}/api/v1/namespaces/default/pods/target/ephemeralcontainers",
         c.base_url()
     );
-    let current: Value = http.get(&url).send().await.expect("get").json().await.expect("pod");
+    let current: Value = http
+        .get(&url)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("pod");
     assert_eq!(current["kind"], "Pod");
     let rv = current["metadata"]["resourceVersion"].clone();
     let put = |body: Value| {
@@ -126,8 +175,10 @@ async fn bad_input(c: &TestCluster) {
     let mut changed = existing.clone();
     changed[0]["image"] = json!("other");
     let mut extra = existing.as_array().expect("list").clone();
-    extra.push(json!({"name": "bad", "image": "busybox", "ports": [{"containerPort": 80}],
-        "readinessProbe": {"exec": {"command": ["true"]}}, "targetContainerName": "nope"}));
+    extra.push(
+        json!({"name": "bad", "image": "busybox", "ports": [{"containerPort": 80}],
+        "readinessProbe": {"exec": {"command": ["true"]}}, "targetContainerName": "nope"}),
+    );
     let cases = [
         (with(changed), "spec.ephemeralContainers[0]: Forbidden: existing ephemeral containers \"sleeper\" may not be changed"),
         (with(json!([])), "spec.ephemeralContainers: Forbidden: existing ephemeral containers \"sleeper\" may not be removed"),
@@ -143,7 +194,14 @@ async fn bad_input(c: &TestCluster) {
             "{text}"
         );
     }
-    let after: Value = http.get(&url).send().await.expect("get").json().await.expect("pod");
+    let after: Value = http
+        .get(&url)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("pod");
     assert_eq!(after["metadata"]["resourceVersion"], rv, "nothing written");
 
     // The main resource neither sets them on create nor changes them on update.
@@ -157,25 +215,61 @@ async fn bad_input(c: &TestCluster) {
         .await
         .expect_err("ephemeral containers on create");
     assert!(
-        err.to_string().contains("spec.ephemeralContainers: Forbidden: cannot be set on create"),
+        err.to_string()
+            .contains("spec.ephemeralContainers: Forbidden: cannot be set on create"),
         "{err}"
     );
     let mut main = after.clone();
     main["spec"]["ephemeralContainers"] = json!([]);
     let pod_url = format!("{}/api/v1/namespaces/default/pods/target", c.base_url());
-    let resp = http.put(&pod_url).json(&main).send().await.expect("put pod");
+    let resp = http
+        .put(&pod_url)
+        .json(&main)
+        .send()
+        .await
+        .expect("put pod");
     assert_eq!(resp.status().as_u16(), 200);
     let kept: Value = resp.json().await.expect("pod");
-    assert_eq!(kept["spec"]["ephemeralContainers"], after["spec"]["ephemeralContainers"]);
+    assert_eq!(
+        kept["spec"]["ephemeralContainers"],
+        after["spec"]["ephemeralContainers"]
+    );
 }
 
 /// Patching the pod does not grant adding debug containers.
 fn rbac(c: &TestCluster) {
-    kubectl_ok(c, &["create", "role", "editor", "--verb=get,list,watch,patch,update", "--resource=pods"]);
-    kubectl_ok(c, &["create", "rolebinding", "editor", "--role=editor", "--user=mallory"]);
+    kubectl_ok(
+        c,
+        &[
+            "create",
+            "role",
+            "editor",
+            "--verb=get,list,watch,patch,update",
+            "--resource=pods",
+        ],
+    );
+    kubectl_ok(
+        c,
+        &[
+            "create",
+            "rolebinding",
+            "editor",
+            "--role=editor",
+            "--user=mallory",
+        ],
+    );
     let err = kubectl_fails(
         c,
-        &["debug", "target", "--image=busybox", "-c", "sneaky", "--as=mallory", "--", "true"],
+        &[
+            "debug",
+            "target",
+            "--image=busybox",
+            "-c",
+            "sneaky",
+            "--as=mallory",
+            "--",
+            "true",
+        ],
     );
     assert!(
         err.contains("pods \"target\" is forbidden") && err.contains("pods/ephemeralcontainers"),

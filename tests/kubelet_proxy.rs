@@ -35,7 +35,10 @@ fn base(c: &TestCluster) -> String {
 async fn answer(resp: reqwest::Response) -> (u16, Value) {
     let code = resp.status().as_u16();
     let text = resp.text().await.expect("body");
-    (code, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        code,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,7 +55,10 @@ async fn pod_service_and_node_proxies() {
         "ports": [{"port": 80, "targetPort": 8080}]}});
     for svc in [svc, one] {
         services
-            .create(&PostParams::default(), &serde_json::from_value(svc).expect("svc"))
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(svc).expect("svc"),
+            )
             .await
             .expect("create service");
     }
@@ -74,7 +80,11 @@ async fn pod_service_and_node_proxies() {
     // kubectl: the name:port form, a subpath and a query reach the pod as sent.
     let out = kubectl_ok(
         &c,
-        &["get", "--raw", "/api/v1/namespaces/default/pods/echo:8080/proxy/some/path?x=1&y=2"],
+        &[
+            "get",
+            "--raw",
+            "/api/v1/namespaces/default/pods/echo:8080/proxy/some/path?x=1&y=2",
+        ],
     );
     let got: Value = serde_json::from_str(&out).expect("json from the pod");
     assert_eq!(got["Method"], "GET");
@@ -110,19 +120,28 @@ async fn pod_service_and_node_proxies() {
         assert_eq!(head.status().as_u16(), 200);
         // The bare `.../proxy`: other methods go to `/`, GET and HEAD are redirected there.
         let (code, got) = answer(
-            http.post(format!("{prefix}?method=POST")).send().await.expect("POST"),
+            http.post(format!("{prefix}?method=POST"))
+                .send()
+                .await
+                .expect("POST"),
         )
         .await;
         assert_eq!((code, &got["Path"]), (200, &json!("/?method=POST")));
         for method in ["GET", "HEAD"] {
             let resp = http
-                .request(method.parse().expect("method"), format!("{prefix}?method={method}"))
+                .request(
+                    method.parse().expect("method"),
+                    format!("{prefix}?method={method}"),
+                )
                 .send()
                 .await
                 .expect("redirect");
             assert_eq!(resp.status().as_u16(), 301, "{method} {prefix}");
             let path = prefix.trim_start_matches(&c.base_url());
-            assert_eq!(resp.headers()["location"], format!("{path}/?method={method}").as_str());
+            assert_eq!(
+                resp.headers()["location"],
+                format!("{path}/?method={method}").as_str()
+            );
         }
     }
 
@@ -150,7 +169,14 @@ async fn pod_service_and_node_proxies() {
     );
 
     // nodes/proxy reaches the kubelet over its TLS.
-    let out = kubectl_ok(&c, &["get", "--raw", &format!("/api/v1/nodes/{node}/proxy/healthz")]);
+    let out = kubectl_ok(
+        &c,
+        &[
+            "get",
+            "--raw",
+            &format!("/api/v1/nodes/{node}/proxy/healthz"),
+        ],
+    );
     assert_eq!(out.trim(), "ok");
 
     bad_input(&c, &http).await;
@@ -169,22 +195,61 @@ async fn bad_input(c: &TestCluster, http: &reqwest::Client) {
     };
     let b = base(c);
     let cases = [
-        (format!("{b}/pods/ftp:echo:80/proxy/"), 400, "invalid pod request \"ftp:echo:80\""),
-        (format!("{b}/pods/nope/proxy/"), 404, "pods \"nope\" not found"),
-        (format!("{b}/services/nope/proxy/"), 404, "endpoints \"nope\" not found"),
-        (format!("{b}/services/echo-svc/proxy/"), 503, "no endpoints available for service \"echo-svc\""),
-        (format!("{b}/services/echo-svc:99/proxy/"), 503, "no service port 99 found for service \"echo-svc\""),
-        (format!("{b}/services/echo-svc:81/proxy/"), 503, "error trying to reach service: dial tcp"),
-        (format!("{b}/pods/echo:9/proxy/"), 503, "error trying to reach service: dial tcp"),
-        (format!("{}/api/v1/nodes/nope/proxy/healthz", c.base_url()), 404, "nodes \"nope\" not found"),
-        (format!("{b}/pods/echo/status/extra"), 404, "the server could not find the requested resource"),
+        (
+            format!("{b}/pods/ftp:echo:80/proxy/"),
+            400,
+            "invalid pod request \"ftp:echo:80\"",
+        ),
+        (
+            format!("{b}/pods/nope/proxy/"),
+            404,
+            "pods \"nope\" not found",
+        ),
+        (
+            format!("{b}/services/nope/proxy/"),
+            404,
+            "endpoints \"nope\" not found",
+        ),
+        (
+            format!("{b}/services/echo-svc/proxy/"),
+            503,
+            "no endpoints available for service \"echo-svc\"",
+        ),
+        (
+            format!("{b}/services/echo-svc:99/proxy/"),
+            503,
+            "no service port 99 found for service \"echo-svc\"",
+        ),
+        (
+            format!("{b}/services/echo-svc:81/proxy/"),
+            503,
+            "error trying to reach service: dial tcp",
+        ),
+        (
+            format!("{b}/pods/echo:9/proxy/"),
+            503,
+            "error trying to reach service: dial tcp",
+        ),
+        (
+            format!("{}/api/v1/nodes/nope/proxy/healthz", c.base_url()),
+            404,
+            "nodes \"nope\" not found",
+        ),
+        (
+            format!("{b}/pods/echo/status/extra"),
+            404,
+            "the server could not find the requested resource",
+        ),
     ];
     for (url, code, message) in cases {
         let (got_code, got) = get(url.clone()).await;
         assert_eq!(got_code, code, "{url}: {got}");
         assert_eq!(got["kind"], "Status", "{url}: {got}");
         let msg = got["message"].as_str().unwrap_or("");
-        assert!(msg.starts_with(message), "{url}: {msg:?} should start with {message:?}");
+        assert!(
+            msg.starts_with(message),
+            "{url}: {msg:?} should start with {message:?}"
+        );
     }
     // A pod without an IP yet, and endpoints written by hand to an address no pod of the
     // service has: neither is proxied to.
@@ -193,11 +258,17 @@ async fn bad_input(c: &TestCluster, http: &reqwest::Client) {
     pending["spec"]["nodeSelector"] = json!({"no-such-label": "x"});
     create(&pods, pending).await;
     let (code, got) = get(format!("{b}/pods/unscheduled/proxy/")).await;
-    assert_eq!((code, got["message"].as_str()), (400, Some("address not allowed")));
+    assert_eq!(
+        (code, got["message"].as_str()),
+        (400, Some("address not allowed"))
+    );
     let services: Api<Service> = Api::namespaced(c.client().await, "default");
     let manual = json!({"metadata": {"name": "manual"}, "spec": {"ports": [{"port": 80}]}});
     services
-        .create(&PostParams::default(), &serde_json::from_value(manual).expect("svc"))
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(manual).expect("svc"),
+        )
         .await
         .expect("selector-less service");
     let endpoints: Api<Endpoints> = Api::namespaced(c.client().await, "default");
@@ -205,7 +276,10 @@ async fn bad_input(c: &TestCluster, http: &reqwest::Client) {
         "addresses": [{"ip": "127.0.0.1"}, {"ip": "127.0.0.1", "targetRef": {"kind": "Pod", "namespace": "default", "name": "echo"}}],
         "ports": [{"port": 6443}]}]});
     endpoints
-        .create(&PostParams::default(), &serde_json::from_value(eps).expect("eps"))
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(eps).expect("eps"),
+        )
         .await
         .expect("manual endpoints");
     let (code, got) = get(format!("{b}/services/manual/proxy/")).await;
@@ -248,15 +322,51 @@ print("ok")
 /// verbs say (GET is `get`, POST is `create`).
 async fn rbac(c: &TestCluster, http: &reqwest::Client) {
     let raw = "/api/v1/namespaces/default/pods/echo:8080/proxy/rbac";
-    kubectl_ok(c, &["create", "role", "reader", "--verb=get,list", "--resource=pods"]);
-    kubectl_ok(c, &["create", "rolebinding", "reader", "--role=reader", "--user=alice"]);
+    kubectl_ok(
+        c,
+        &[
+            "create",
+            "role",
+            "reader",
+            "--verb=get,list",
+            "--resource=pods",
+        ],
+    );
+    kubectl_ok(
+        c,
+        &[
+            "create",
+            "rolebinding",
+            "reader",
+            "--role=reader",
+            "--user=alice",
+        ],
+    );
     let err = kubectl_fails(c, &["get", "--raw", raw, "--as=alice"]);
     assert!(
         err.contains("cannot get resource \"pods/proxy\""),
         "alice without pods/proxy: {err}"
     );
-    kubectl_ok(c, &["create", "role", "proxier", "--verb=get", "--resource=pods/proxy"]);
-    kubectl_ok(c, &["create", "rolebinding", "proxier", "--role=proxier", "--user=alice"]);
+    kubectl_ok(
+        c,
+        &[
+            "create",
+            "role",
+            "proxier",
+            "--verb=get",
+            "--resource=pods/proxy",
+        ],
+    );
+    kubectl_ok(
+        c,
+        &[
+            "create",
+            "rolebinding",
+            "proxier",
+            "--role=proxier",
+            "--user=alice",
+        ],
+    );
     let granted = eventually(Duration::from_secs(10), || async {
         c.kubectl(&["get", "--raw", raw, "--as=alice"])
             .status
@@ -273,7 +383,10 @@ async fn rbac(c: &TestCluster, http: &reqwest::Client) {
         .await
         .expect("POST as alice");
     let (code, got) = answer(post).await;
-    assert_eq!(code, 403, "create on pods/proxy needs the create verb: {got}");
+    assert_eq!(
+        code, 403,
+        "create on pods/proxy needs the create verb: {got}"
+    );
     let anonymous = c
         .anonymous_http()
         .get(format!("{}{raw}", c.base_url()))

@@ -21,7 +21,9 @@ pub async fn serve(
     call: &Call,
 ) -> ApiResult<Response> {
     let watch = call.info.legacy_watch || query_bool(&call.query, "watch") == Some(true);
-    if !matches!(call.method, Method::GET | Method::HEAD) || watch || call.info.subresource.is_some()
+    if !matches!(call.method, Method::GET | Method::HEAD)
+        || watch
+        || call.info.subresource.is_some()
     {
         return Err(ApiError::method_not_allowed(format!(
             "the server does not allow this method on the requested resource ({} {})",
@@ -36,7 +38,11 @@ pub async fn serve(
     };
     Ok(codec::with_warnings(
         resp,
-        &computed.warning.map(str::to_string).into_iter().collect::<Vec<_>>(),
+        &computed
+            .warning
+            .map(str::to_string)
+            .into_iter()
+            .collect::<Vec<_>>(),
     ))
 }
 
@@ -67,8 +73,17 @@ fn many(d: &ResourceDescriptor, items: &[Value], call: &Call) -> Response {
         .collect();
     if matches!(call.output, Output::Metadata { .. }) {
         let partial: Vec<Bytes> = encoded.iter().map(|i| codec::partial_metadata(i)).collect();
-        let body = list_envelope("PartialObjectMetadataList", "meta.k8s.io/v1", &metadata, &partial);
+        let body = list_envelope(
+            "PartialObjectMetadataList",
+            "meta.k8s.io/v1",
+            &metadata,
+            &partial,
+        );
         return codec::json_bytes(StatusCode::OK, body);
     }
-    codec::object_response(StatusCode::OK, list_body(d, &metadata, &encoded), call.output)
+    codec::object_response(
+        StatusCode::OK,
+        list_body(d, &metadata, &encoded),
+        call.output,
+    )
 }

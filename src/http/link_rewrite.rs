@@ -60,8 +60,7 @@ fn split_url(url: &str) -> Parts<'_> {
     let scheme_end = url.find(':').filter(|&i| {
         let s = &url[..i];
         s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-            && s
-                .chars()
+            && s.chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
     });
     let (scheme, after) = match scheme_end {
@@ -89,14 +88,22 @@ impl LinkRewriter<'_> {
     pub fn rewrite_url(&self, url: &str) -> String {
         let p = split_url(url);
         let host = p.host.unwrap_or("");
-        let different_host = !host.is_empty() && host != self.backend_host && host != self.request_host;
+        let different_host =
+            !host.is_empty() && host != self.backend_host && host != self.request_host;
         if different_host || !p.path.starts_with('/') {
             return url.to_string();
         }
         // Our own scheme and host are unknown behind the client (upstream's are empty too), so
         // a link naming the backend becomes a path; one naming us keeps its scheme and host.
         let origin = if !host.is_empty() && host == self.request_host {
-            format!("{}://{host}", if p.scheme.is_empty() { "http" } else { p.scheme })
+            format!(
+                "{}://{host}",
+                if p.scheme.is_empty() {
+                    "http"
+                } else {
+                    p.scheme
+                }
+            )
         } else {
             String::new()
         };
@@ -179,53 +186,67 @@ fn parse_tag(s: &str) -> Option<Tag> {
     if !b.get(1)?.is_ascii_alphabetic() {
         return None;
     }
-    let mut i = 1;
-    while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b'>' && b[i] != b'/' {
-        i += 1;
-    }
+    let closes = |i: usize| b[i] == b'/' && b.get(i + 1) == Some(&b'>');
+    let mut i = skip(b, 1, |i| {
+        !b[i].is_ascii_whitespace() && !matches!(b[i], b'>' | b'/')
+    });
     let name = s[1..i].to_ascii_lowercase();
     let mut attrs = Vec::new();
     loop {
-        while i < b.len() && (b[i].is_ascii_whitespace() || (b[i] == b'/' && b.get(i + 1) != Some(&b'>'))) {
-            i += 1;
-        }
-        match b.get(i)? {
-            b'>' => return Some(Tag { name, attrs, self_closing: false, len: i + 1 }),
-            b'/' => return Some(Tag { name, attrs, self_closing: true, len: i + 2 }),
-            _ => {}
-        }
-        let start = i;
-        while i < b.len() && !b[i].is_ascii_whitespace() && !matches!(b[i], b'=' | b'>') && !(b[i] == b'/' && b.get(i + 1) == Some(&b'>')) {
-            i += 1;
-        }
-        let key = s[start..i].to_ascii_lowercase();
-        while i < b.len() && b[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        if b.get(i) != Some(&b'=') {
-            attrs.push((key, None));
-            continue;
-        }
-        i += 1;
-        while i < b.len() && b[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        let value = match b.get(i)? {
-            q @ (b'"' | b'\'') => {
-                let end = i + 1 + s[i + 1..].find(*q as char)?;
-                let v = &s[i + 1..end];
-                i = end + 1;
-                v
-            }
+        i = skip(b, i, |i| {
+            b[i].is_ascii_whitespace() || (b[i] == b'/' && !closes(i))
+        });
+        let self_closing = match b.get(i)? {
+            b'>' => false,
+            b'/' => true,
             _ => {
                 let start = i;
-                while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b'>' {
-                    i += 1;
+                i = skip(b, i, |i| {
+                    !(b[i].is_ascii_whitespace() || matches!(b[i], b'=' | b'>') || closes(i))
+                });
+                let key = s[start..i].to_ascii_lowercase();
+                i = skip(b, i, |i| b[i].is_ascii_whitespace());
+                if b.get(i) != Some(&b'=') {
+                    attrs.push((key, None));
+                    continue;
                 }
-                &s[start..i]
+                i = skip(b, i + 1, |i| b[i].is_ascii_whitespace());
+                let (value, next) = attribute_value(s, i)?;
+                i = next;
+                attrs.push((key, Some(unescape(value))));
+                continue;
             }
         };
-        attrs.push((key, Some(unescape(value))));
+        let len = i + if self_closing { 2 } else { 1 };
+        return Some(Tag {
+            name,
+            attrs,
+            self_closing,
+            len,
+        });
+    }
+}
+
+/// The first index from `i` where `pred` no longer holds (or the end).
+fn skip(b: &[u8], mut i: usize, pred: impl Fn(usize) -> bool) -> usize {
+    while i < b.len() && pred(i) {
+        i += 1;
+    }
+    i
+}
+
+/// A quoted or bare attribute value starting at `i`, and the index after it.
+fn attribute_value(s: &str, i: usize) -> Option<(&str, usize)> {
+    let b = s.as_bytes();
+    match b.get(i)? {
+        q @ (b'"' | b'\'') => {
+            let end = i + 1 + s[i + 1..].find(*q as char)?;
+            Some((&s[i + 1..end], end + 1))
+        }
+        _ => {
+            let end = skip(b, i, |j| !b[j].is_ascii_whitespace() && b[j] != b'>');
+            Some((&s[i..end], end))
+        }
     }
 }
 
@@ -317,7 +338,10 @@ mod tests {
             "/api/v1/namespaces/ns/pods/p:1080/proxy/a/?x=1#f"
         );
         assert_eq!(r.rewrite_url("relative/x"), "relative/x");
-        assert_eq!(r.rewrite_url("http://example.com/x"), "http://example.com/x");
+        assert_eq!(
+            r.rewrite_url("http://example.com/x"),
+            "http://example.com/x"
+        );
         assert_eq!(r.rewrite_url("mailto:a@b"), "mailto:a@b");
         assert_eq!(
             r.rewrite_url("/api/v1/namespaces/ns/pods/p:1080/proxy/x"),

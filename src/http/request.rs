@@ -207,7 +207,10 @@ mod tests {
         );
         let r = res("/api/v1/namespaces/x/services/s/proxy/some/path/");
         assert_eq!(r.subpath.as_deref(), Some("/some/path/"));
-        assert_eq!(res("/api/v1/nodes/n/proxy/logs").subpath.as_deref(), Some("/logs"));
+        assert_eq!(
+            res("/api/v1/nodes/n/proxy/logs").subpath.as_deref(),
+            Some("/logs")
+        );
     }
 
     #[test]

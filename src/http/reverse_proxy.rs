@@ -88,7 +88,11 @@ pub async fn serve(app: &Arc<AppState>, locate: LocateFn, call: Call) -> ApiResu
         // Upstream's redirect of the bare `.../proxy` to `.../proxy/` (issue 4958).
         return Ok(redirect_to_slash(&call));
     }
-    let path = if path.is_empty() { "/".to_string() } else { path };
+    let path = if path.is_empty() {
+        "/".to_string()
+    } else {
+        path
+    };
     let io = dial(app, &target).await.map_err(unreachable)?;
     if is_upgrade(&call.headers) {
         return upgrade(io, &target, &path, call).await;
@@ -223,7 +227,11 @@ fn backend_request(
         .headers
         .get(header::HOST)
         .cloned()
-        .or_else(|| call.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()))
+        .or_else(|| {
+            call.uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        })
         .or_else(|| HeaderValue::from_str(&target.authority).ok());
     if let Some(host) = host {
         headers.insert(header::HOST, host);
@@ -265,7 +273,10 @@ fn is_upgrade(headers: &HeaderMap) -> bool {
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")));
+        .any(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+        });
     connection_upgrade && headers.contains_key(header::UPGRADE)
 }
 
@@ -312,7 +323,9 @@ fn path_prefix<'a>(request_path: &'a str, subpath: &str) -> &'a str {
     if request_path.ends_with('/') && !suffix.ends_with('/') {
         suffix.push('/');
     }
-    request_path.strip_suffix(suffix.as_str()).unwrap_or(request_path)
+    request_path
+        .strip_suffix(suffix.as_str())
+        .unwrap_or(request_path)
 }
 
 /// The backend's answer for the client: headers filtered, redirects and HTML links rewritten.
@@ -324,7 +337,11 @@ async fn answer(
     for name in HOP_BY_HOP.iter().chain(CORS) {
         parts.headers.remove(*name);
     }
-    if let Some(location) = parts.headers.get(header::LOCATION).and_then(|l| l.to_str().ok()) {
+    if let Some(location) = parts
+        .headers
+        .get(header::LOCATION)
+        .and_then(|l| l.to_str().ok())
+    {
         if let Ok(v) = HeaderValue::from_str(&rewriter.rewrite_url(location)) {
             parts.headers.insert(header::LOCATION, v);
         }
@@ -349,17 +366,21 @@ async fn answer(
         .await
         .map_err(|e| unreachable(format!("reading the backend's page: {e}")))?
         .to_bytes();
-    let page = super::page_codec::rewrite_encoded(&page, &encoding, |text| {
-        rewriter.rewrite_html(text)
-    })
-    .map_err(|e| ApiError::internal(format!("failed to rewrite URLs: {e}")))?;
+    let page =
+        super::page_codec::rewrite_encoded(&page, &encoding, |text| rewriter.rewrite_html(text))
+            .map_err(|e| ApiError::internal(format!("failed to rewrite URLs: {e}")))?;
     parts.headers.remove(header::CONTENT_LENGTH);
     Ok(Response::from_parts(parts, Body::from(page)))
 }
 
 /// Forwards an upgrade request; on `101` splices the client and backend connections, any
 /// other answer of 400 or more is passed back, below that it is upstream's error.
-async fn upgrade(io: Box<dyn Io>, target: &ProxyTarget, path: &str, mut call: Call) -> ApiResult<Response> {
+async fn upgrade(
+    io: Box<dyn Io>,
+    target: &ProxyTarget,
+    path: &str,
+    mut call: Call,
+) -> ApiResult<Response> {
     let Some(client_upgrade) = call.upgrade.take() else {
         return Err(ApiError::bad_request("Upgrade request required"));
     };
@@ -427,7 +448,10 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("authorization", HeaderValue::from_static("Bearer x"));
         h.insert("impersonate-user", HeaderValue::from_static("bob"));
-        h.insert("connection", HeaderValue::from_static("keep-alive, x-private"));
+        h.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, x-private"),
+        );
         h.insert("x-private", HeaderValue::from_static("1"));
         h.insert("x-kept", HeaderValue::from_static("2"));
         h.insert("upgrade", HeaderValue::from_static("websocket"));

@@ -59,7 +59,12 @@ fn lease_health(value: &Value, lease: &str, now: DateTime<Utc>) -> Result<(), St
         .and_then(Value::as_i64)
         .unwrap_or(15);
     match renewed {
-        Some(t) if !holder.is_empty() && now - t.with_timezone(&Utc) <= chrono::Duration::seconds(duration) => Ok(()),
+        Some(t)
+            if !holder.is_empty()
+                && now - t.with_timezone(&Utc) <= chrono::Duration::seconds(duration) =>
+        {
+            Ok(())
+        }
         Some(t) if !holder.is_empty() => Err(format!(
             "no leader: lease kube-system/{lease} last renewed at {} by {holder}",
             t.to_rfc3339()

@@ -54,9 +54,10 @@ impl std::fmt::Debug for ComputedKind {
 }
 
 /// Lists a computed kind's objects.
-pub type ComputeFn = for<'a> fn(
-    &'a super::Registry,
-) -> futures::future::BoxFuture<'a, crate::status::ApiResult<Vec<Value>>>;
+pub type ComputeFn =
+    for<'a> fn(
+        &'a super::Registry,
+    ) -> futures::future::BoxFuture<'a, crate::status::ApiResult<Vec<Value>>>;
 
 /// Where the scale subresource reads and writes its numbers in the parent object.
 #[derive(Clone, Debug)]

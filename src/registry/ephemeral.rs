@@ -88,7 +88,11 @@ fn one(c: &Value, path: &str, names: &mut Vec<String>, targets: &[String]) -> Ve
         }
         names.push(name.to_string());
     }
-    if c.get("image").and_then(Value::as_str).unwrap_or("").is_empty() {
+    if c.get("image")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .is_empty()
+    {
         errs.push(FieldError::required(&format!("{path}.image"), ""));
     }
     for field in FORBIDDEN_FIELDS {
@@ -141,12 +145,15 @@ mod tests {
     }
 
     fn messages(errs: &[FieldError]) -> Vec<String> {
-        errs.iter().map(|e| format!("{}: {}", e.field, e.message)).collect()
+        errs.iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect()
     }
 
     #[test]
     fn only_additions_of_plain_containers() {
-        let debugger = json!({"name": "debugger", "image": "busybox", "targetContainerName": "main"});
+        let debugger =
+            json!({"name": "debugger", "image": "busybox", "targetContainerName": "main"});
         assert_eq!(
             messages(&validate(&pod(json!([debugger])), None)),
             ["spec.ephemeralContainers: Forbidden: cannot be set on create"]

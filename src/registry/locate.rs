@@ -94,10 +94,12 @@ pub fn pod(l: Locate<'_>) -> BoxFuture<'_, ApiResult<ProxyTarget>> {
             .ok_or_else(|| ApiError::bad_request(format!("invalid pod request {:?}", l.id)))?;
         let pod: Pod = load(l.registry, "pods", l.namespace, name).await?;
         let spec = pod.spec.unwrap_or_default();
-        let first_port = spec
-            .containers
-            .iter()
-            .find_map(|c| c.ports.as_ref()?.first().map(|p| p.container_port.to_string()));
+        let first_port = spec.containers.iter().find_map(|c| {
+            c.ports
+                .as_ref()?
+                .first()
+                .map(|p| p.container_port.to_string())
+        });
         let port = match port {
             "" => first_port.unwrap_or_default(),
             p => p.to_string(),
@@ -209,8 +211,9 @@ pub fn node(l: Locate<'_>) -> BoxFuture<'_, ApiResult<ProxyTarget>> {
         let (scheme, name, port) = split_scheme_name_port(l.id)
             .ok_or_else(|| ApiError::bad_request(format!("invalid node request {:?}", l.id)))?;
         let node: Node = load(l.registry, "nodes", None, name).await?;
-        let (host, kubelet_port) = kubelet_host_port(&node)
-            .ok_or_else(|| ApiError::internal(format!("node {name:?} has no address for its kubelet")))?;
+        let (host, kubelet_port) = kubelet_host_port(&node).ok_or_else(|| {
+            ApiError::internal(format!("node {name:?} has no address for its kubelet"))
+        })?;
         if port.is_empty() || port == kubelet_port.to_string() {
             return Ok(ProxyTarget {
                 scheme: "https",
@@ -272,7 +275,14 @@ mod tests {
 
     #[test]
     fn only_global_unicast_addresses() {
-        for bad in ["127.0.0.1", "169.254.1.1", "0.0.0.0", "224.0.0.1", "::1", "fe80::1"] {
+        for bad in [
+            "127.0.0.1",
+            "169.254.1.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "::1",
+            "fe80::1",
+        ] {
             assert!(!global_unicast(bad.parse().expect("ip")), "{bad}");
         }
         for good in ["172.17.0.2", "10.0.0.1", "2001:db8::1"] {

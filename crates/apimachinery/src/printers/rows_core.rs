@@ -272,7 +272,9 @@ pub(crate) fn component_status_row(cs: &Value, _now: DateTime<Utc>) -> Row {
         .iter()
         .find(|c| str_at(c, "/type") == "Healthy");
     let (status, message, error) = match healthy {
-        Some(c) if str_at(c, "/status") == "True" => ("Healthy", str_at(c, "/message"), str_at(c, "/error")),
+        Some(c) if str_at(c, "/status") == "True" => {
+            ("Healthy", str_at(c, "/message"), str_at(c, "/error"))
+        }
         Some(c) => ("Unhealthy", str_at(c, "/message"), str_at(c, "/error")),
         None => ("Unknown", "", ""),
     };

@@ -366,7 +366,10 @@ impl ContainerRuntime for DockerRuntime {
         // exits. Such a container's stdin stays open, as upstream's does.
         let once = self
             .docker
-            .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
+            .inspect_container(
+                id,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
             .await?
             .config
             .and_then(|c| c.stdin_once)

@@ -227,3 +227,97 @@ globalDefault: true
     );
     assert!(!cluster.kubectl(&["get", "pod", "ghost"]).status.success());
 }
+
+/// `kubectl get cs`: the control plane's health, computed on each read (scheduler and
+/// controller-manager hold their leases, the store answers), with upstream's deprecation
+/// warning; read-only, as upstream serves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn component_statuses_report_health() {
+    let c = TestCluster::start().await;
+    let healthy = support::eventually(std::time::Duration::from_secs(20), || async {
+        let out = c.kubectl(&["get", "cs"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.success() && text.matches("Healthy").count() == 3).then_some((text, out))
+    })
+    .await;
+    let (table, out) = healthy.expect("three healthy components");
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows[0], ["NAME", "STATUS", "MESSAGE", "ERROR"]);
+    let names: Vec<&str> = rows[1..].iter().map(|r| r[0]).collect();
+    assert_eq!(names, ["scheduler", "controller-manager", "etcd-0"]);
+    assert!(
+        rows[1..].iter().all(|r| r[1..] == ["Healthy", "ok"]),
+        "{table}"
+    );
+    let warning = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        warning.contains("v1 ComponentStatus is deprecated in v1.19+"),
+        "{warning}"
+    );
+
+    let one = stdout_ok(
+        "get cs",
+        &c.kubectl(&["get", "componentstatus", "etcd-0", "-o", "json"]),
+    );
+    let one: serde_json::Value = serde_json::from_str(&one).expect("json");
+    assert_eq!(one["kind"], "ComponentStatus");
+    assert_eq!(one["conditions"][0]["type"], "Healthy");
+    assert_eq!(one["conditions"][0]["status"], "True");
+
+    // The Python client's typed list.
+    let script = "from kubernetes import client, config\n\
+        config.load_kube_config()\n\
+        items = client.CoreV1Api().list_component_status().items\n\
+        assert sorted(i.metadata.name for i in items) == ['controller-manager', 'etcd-0', 'scheduler'], items\n\
+        assert all(i.conditions[0].status == 'True' for i in items), items\n\
+        print('ok')\n";
+    let py = std::process::Command::new("python3")
+        .args(["-c", script])
+        .env("KUBECONFIG", c.kubeconfig())
+        .env("HOME", c.scratch())
+        .output()
+        .expect("python3");
+    assert_eq!(
+        String::from_utf8_lossy(&py.stdout).trim(),
+        "ok",
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+
+    // Bad input: upstream's 404 and 405, nothing else served.
+    let http = c.http();
+    let url = format!("{}/api/v1/componentstatuses", c.base_url());
+    let missing = http.get(format!("{url}/nope")).send().await.expect("get");
+    assert_eq!(missing.status().as_u16(), 404);
+    let body: serde_json::Value = missing.json().await.expect("status");
+    assert_eq!(body["message"], "componentstatuses \"nope\" not found");
+    let create = http
+        .post(&url)
+        .json(&serde_json::json!({"apiVersion": "v1", "kind": "ComponentStatus", "metadata": {"name": "x"}}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(create.status().as_u16(), 405);
+    let delete = http
+        .delete(format!("{url}/etcd-0"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(delete.status().as_u16(), 405);
+    let watch = http
+        .get(format!("{url}?watch=true"))
+        .send()
+        .await
+        .expect("watch");
+    assert_eq!(watch.status().as_u16(), 405);
+    let anonymous = c
+        .anonymous_http()
+        .get(&url)
+        .send()
+        .await
+        .expect("anonymous");
+    assert_eq!(anonymous.status().as_u16(), 401);
+}

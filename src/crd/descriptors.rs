@@ -155,6 +155,7 @@ pub fn descriptors(crd: &Value, terminating: bool) -> Vec<ResourceDescriptor> {
                 extra_subresources: Vec::new(),
                 hooks: Default::default(),
                 create_only: None,
+                computed: None,
             }
         })
         .collect()

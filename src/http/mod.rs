@@ -4,15 +4,19 @@
 pub mod audit;
 pub mod authz;
 pub mod codec;
+pub mod computed;
 pub mod discovery;
 pub mod duplicates;
 pub mod flow_control;
 pub mod kubelet_client;
+pub mod link_rewrite;
 pub mod loopback;
 pub mod metrics;
+pub mod page_codec;
 pub mod proxy;
 pub mod request;
 pub mod resources;
+pub mod reverse_proxy;
 pub mod serve;
 pub mod watch;
 

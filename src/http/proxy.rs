@@ -25,14 +25,12 @@ use tokio::io::AsyncWriteExt;
 
 use super::resources::Call;
 use super::AppState;
+use crate::registry::locate::kubelet_host_port;
 use crate::registry::ResourceDescriptor;
 use crate::status::{ApiError, ApiResult, Cause};
 
 /// Annotation naming the container kubectl (and we) pick when none is given.
 pub const DEFAULT_CONTAINER_ANNOTATION: &str = "kubectl.kubernetes.io/default-container";
-
-/// The kubelet port upstream assumes when a node reports none.
-const DEFAULT_KUBELET_PORT: i32 = 10250;
 
 /// How long dialing a kubelet may take before the request fails.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -399,23 +397,10 @@ async fn kubelet_address(app: &AppState, node_name: &str) -> ApiResult<String> {
     kubelet_address_of(&node, node_name).map_err(ApiError::from)
 }
 
-/// A node's kubelet address: the first InternalIP, else Hostname, else ExternalIP, with the
-/// `daemonEndpoints.kubeletEndpoint` port.
+/// A node's kubelet address (`host:port`, IPv6 bracketed), as [`kubelet_host_port`] picks it.
 pub fn kubelet_address_of(node: &Node, node_name: &str) -> Result<String, ProxyError> {
-    let status = node.status.clone().unwrap_or_default();
-    let addresses = status.addresses.unwrap_or_default();
-    let host = ["InternalIP", "Hostname", "ExternalIP"]
-        .iter()
-        .find_map(|kind| addresses.iter().find(|a| a.type_ == *kind))
-        .map(|a| a.address.clone())
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| ProxyError::NoAddress(node_name.to_string()))?;
-    let port = status
-        .daemon_endpoints
-        .and_then(|d| d.kubelet_endpoint)
-        .map(|e| e.port)
-        .filter(|p| *p > 0)
-        .unwrap_or(DEFAULT_KUBELET_PORT);
+    let (host, port) =
+        kubelet_host_port(node).ok_or_else(|| ProxyError::NoAddress(node_name.to_string()))?;
     Ok(match host.parse::<std::net::Ipv6Addr>() {
         Ok(v6) => format!("[{v6}]:{port}"),
         Err(_) => format!("{host}:{port}"),
@@ -548,7 +533,7 @@ fn forwarded_headers(from: &HeaderMap) -> HeaderMap {
 
 /// Copies bytes both ways; when one direction ends, both connections close (as upstream's
 /// proxy does), so neither kubectl nor the kubelet waits on a half-dead session.
-async fn splice(client: OnUpgrade, backend: OnUpgrade) {
+pub(super) async fn splice(client: OnUpgrade, backend: OnUpgrade) {
     let (client, backend) = tokio::join!(client, backend);
     let (client, backend) = match (client, backend) {
         (Ok(c), Ok(b)) => (TokioIo::new(c), TokioIo::new(b)),

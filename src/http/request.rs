@@ -21,6 +21,10 @@ pub struct RequestInfo {
     pub subresource: Option<String>,
     /// Legacy `/watch/` path prefix.
     pub legacy_watch: bool,
+    /// What follows the subresource (`pods/p/proxy/a/b/` → `/a/b/`), with a leading slash and
+    /// the request's trailing slash kept, as upstream's connect handlers take it; None when
+    /// nothing follows. Only proxy subresources accept one.
+    pub subpath: Option<String>,
 }
 
 /// What an `/api...` or `/apis...` path is.
@@ -57,6 +61,28 @@ pub fn parse_path(path: &str) -> ApiPath {
         ["apis", group, version, rest @ ..] => resource_info(group, version, rest),
         _ => ApiPath::Unknown,
     }
+    .with_subpath(path)
+}
+
+impl ApiPath {
+    /// Upstream's connect subpath: the segments after the subresource, joined, with a leading
+    /// slash and the original trailing slash (`.../proxy/` → `/`).
+    fn with_subpath(mut self, path: &str) -> ApiPath {
+        if let ApiPath::Resource(info) = &mut self {
+            if let Some(tail) = info.subpath.take() {
+                let mut p = if tail.is_empty() {
+                    tail
+                } else {
+                    format!("/{tail}")
+                };
+                if path.ends_with('/') && !p.ends_with('/') {
+                    p.push('/');
+                }
+                info.subpath = (!p.is_empty()).then_some(p);
+            }
+        }
+        self
+    }
 }
 
 fn resource_info(group: &str, version: &str, rest: &[&str]) -> ApiPath {
@@ -84,10 +110,12 @@ fn resource_info(group: &str, version: &str, rest: &[&str]) -> ApiPath {
             info.resource = resource.to_string();
             info.name = Some(name.to_string());
         }
-        [resource, name, sub] => {
+        [resource, name, sub, tail @ ..] => {
             info.resource = resource.to_string();
             info.name = Some(name.to_string());
             info.subresource = Some(sub.to_string());
+            // Completed with the leading and trailing slashes by `with_subpath`.
+            info.subpath = Some(tail.join("/"));
         }
         _ => return ApiPath::Unknown,
     }
@@ -168,7 +196,21 @@ mod tests {
         assert_eq!(r.resource, "deployments");
         let r = res("/api/v1/pods");
         assert_eq!((r.namespace, r.resource.as_str()), (None, "pods"));
-        assert_eq!(parse_path("/api/v1/a/b/c/d"), ApiPath::Unknown);
+        let r = res("/api/v1/a/b/c/d");
+        assert_eq!(r.subpath.as_deref(), Some("/d"));
+        assert_eq!(res("/api/v1/namespaces/x/pods/p").subpath, None);
+        assert_eq!(res("/api/v1/namespaces/x/pods/p/proxy").subpath, None);
+        let r = res("/api/v1/namespaces/x/pods/http:p:80/proxy/");
+        assert_eq!(
+            (r.name.as_deref(), r.subpath.as_deref()),
+            (Some("http:p:80"), Some("/"))
+        );
+        let r = res("/api/v1/namespaces/x/services/s/proxy/some/path/");
+        assert_eq!(r.subpath.as_deref(), Some("/some/path/"));
+        assert_eq!(
+            res("/api/v1/nodes/n/proxy/logs").subpath.as_deref(),
+            Some("/logs")
+        );
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub struct Call {
     pub headers: axum::http::HeaderMap,
     /// The raw query string (exec keeps repeated `command` keys the map above collapses).
     pub raw_query: Option<String>,
+    /// The request URI as received (the proxy's redirects and link prefix need its path).
+    pub uri: axum::http::Uri,
     /// The connection's upgrade handle, for exec/attach/portforward.
     pub upgrade: Option<hyper::upgrade::OnUpgrade>,
     /// Who the request acts as (set by authentication and impersonation).
@@ -61,6 +63,10 @@ pub async fn handle(State(app): State<Arc<AppState>>, req: Request) -> Response 
 async fn dispatch(app: Arc<AppState>, req: Request) -> ApiResult<Response> {
     let (mut parts, body) = req.into_parts();
     let accept = codec::header_str(&parts.headers, header::ACCEPT).map(str::to_string);
+    // The path as the client sent it (before the trailing slash was trimmed for routing).
+    if let Some(axum::extract::OriginalUri(uri)) = parts.extensions.remove() {
+        parts.uri = uri;
+    }
     let info = match parse_path(parts.uri.path()) {
         ApiPath::Resource(info) => info,
         ApiPath::LegacyRoot
@@ -72,26 +78,41 @@ async fn dispatch(app: Arc<AppState>, req: Request) -> ApiResult<Response> {
         }
         ApiPath::Unknown => return Err(ApiError::not_found_path()),
     };
+    let d = app
+        .registry
+        .lookup(&info.group, &info.version, &info.resource)
+        .ok_or_else(ApiError::not_found_path)?;
+    // A proxy carries whatever the backend serves: the client's Accept is the backend's
+    // business, and a subpath is only meaningful there.
+    let proxied = info
+        .subresource
+        .as_deref()
+        .and_then(|s| d.subresource(s))
+        .is_some_and(|s| matches!(s.handler, Handler::Proxy(_)));
+    if !proxied && info.subpath.as_deref().is_some_and(|p| p != "/") {
+        return Err(ApiError::not_found_path());
+    }
+    let output = match codec::negotiate(accept.as_deref()) {
+        Err(_) if proxied => Output::Json,
+        other => other?,
+    };
     let body = axum::body::to_bytes(body, codec::MAX_BODY_BYTES)
         .await
         .map_err(|_| ApiError::too_large())?;
     let mut call = Call {
         query: super::request::parse_query(parts.uri.query()),
         content_type: codec::header_str(&parts.headers, header::CONTENT_TYPE).map(str::to_string),
-        output: codec::negotiate(accept.as_deref())?,
+        output,
         user_agent: codec::header_str(&parts.headers, header::USER_AGENT).map(str::to_string),
         raw_query: parts.uri.query().map(str::to_string),
         upgrade: parts.extensions.remove::<hyper::upgrade::OnUpgrade>(),
         user: parts.extensions.remove::<ferrokube_auth::UserInfo>(),
         headers: parts.headers,
         method: parts.method,
+        uri: parts.uri,
         info,
         body,
     };
-    let d = app
-        .registry
-        .lookup(&call.info.group, &call.info.version, &call.info.resource)
-        .ok_or_else(ApiError::not_found_path)?;
     // A namespaced kind needs a namespace in the path, except to list or watch across all of
     // them; a cluster-scoped kind never has one.
     let cross_namespace_read = call.info.name.is_none() && call.method == Method::GET;
@@ -108,7 +129,7 @@ async fn dispatch(app: Arc<AppState>, req: Request) -> ApiResult<Response> {
             return Err(ApiError::not_found_path());
         }
     }
-    if !d.protobuf() {
+    if !d.protobuf() && !proxied {
         // Custom resources are JSON and YAML only, as upstream serves them: a protobuf body is
         // 415, and a client that accepts JSON too gets JSON.
         if codec::media_type(call.content_type.as_deref()) == codec::PROTOBUF {
@@ -213,6 +234,7 @@ fn part_of(sub: Option<&str>) -> Part {
         Some("status") => Part::Status,
         Some("finalize") => Part::Finalize,
         Some("approval") => Part::Approval,
+        Some(crate::registry::rest::EPHEMERAL_CONTAINERS) => Part::EphemeralContainers,
         _ => Part::Main,
     }
 }
@@ -235,11 +257,18 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
         }
         return serve_action(app, &d, ns, "", action, &call).await;
     }
+    if let Some(computed) = &d.computed {
+        return super::computed::serve(reg, &d, computed, &call).await;
+    }
     if let (Some(name), Some(sub)) = (name, sub) {
         // Dispatch on the kind's subresource table: checked to exist in `dispatch`.
         let Some(entry) = d.subresource(sub) else {
             return Err(ApiError::not_found_path());
         };
+        if let Handler::Proxy(locate) = entry.handler {
+            // Any of upstream's proxy methods, HEAD and OPTIONS included.
+            return super::reverse_proxy::serve(app, locate, call).await;
+        }
         if !entry.allows(verb_of(&call.method)) {
             return Err(ApiError::method_not_allowed(format!(
                 "the server does not allow this method on the requested resource ({} {}/{sub})",
@@ -250,7 +279,7 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
         match entry.handler {
             Handler::Connect => return super::proxy::serve(app, &d, call).await,
             Handler::Action(action) => return serve_action(app, &d, ns, name, action, &call).await,
-            Handler::Status | Handler::Scale | Handler::Finalize => {}
+            Handler::Status | Handler::Scale | Handler::Finalize | Handler::Proxy(_) => {}
         }
     }
     match (&call.method, name, sub) {
@@ -276,12 +305,14 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
             .with_name(name);
             watch::serve_watch(app.clone(), d, ns, filter, &call).await
         }
-        (&Method::GET, Some(name), None | Some("status" | "approval")) => object_reply(
-            &d,
-            StatusCode::OK,
-            reg.get(&d, ns, name).await?.value,
-            &call,
-        ),
+        (&Method::GET, Some(name), None | Some("status" | "approval" | "ephemeralcontainers")) => {
+            object_reply(
+                &d,
+                StatusCode::OK,
+                reg.get(&d, ns, name).await?.value,
+                &call,
+            )
+        }
         (&Method::GET, Some(name), Some("scale")) => Ok(codec::json_value(
             StatusCode::OK,
             &reg.get_scale(&d, ns, name).await?,
@@ -293,7 +324,11 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
             let resp = object_reply(&d, StatusCode::CREATED, written.object, &call)?;
             Ok(codec::with_warnings(resp, &written.warnings))
         }
-        (&Method::PUT, Some(name), None | Some("status" | "finalize" | "approval")) => {
+        (
+            &Method::PUT,
+            Some(name),
+            None | Some("status" | "finalize" | "approval" | "ephemeralcontainers"),
+        ) => {
             let body = codec::decode_object(call.content_type.as_deref(), &call.body)?;
             let written = reg
                 .update(&d, ns, name, part_of(sub), body, &write_options(&call)?)
@@ -319,7 +354,11 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
                 .await?;
             Ok(codec::json_value(StatusCode::OK, &scale))
         }
-        (&Method::PATCH, Some(name), None | Some("status" | "scale" | "approval")) => {
+        (
+            &Method::PATCH,
+            Some(name),
+            None | Some("status" | "scale" | "approval" | "ephemeralcontainers"),
+        ) => {
             let force = query_bool(q, "force") == Some(true);
             let patch = codec::decode_patch(call.content_type.as_deref(), &call.body, force)?;
             let opts = write_options(&call)?;

@@ -59,7 +59,10 @@ async fn serve_connection(
             req.extensions_mut()
                 .insert(axum::extract::ConnectInfo(peer));
             // Upstream's router ignores a trailing slash (`/version/`, `/api/`, `/apis/apps/`):
-            // clients such as kr8s send it.
+            // clients such as kr8s send it. The proxy subresources pass it on, so the request
+            // as sent stays available to them.
+            let original = axum::extract::OriginalUri(req.uri().clone());
+            req.extensions_mut().insert(original);
             NormalizePath::trim_trailing_slash(app.clone()).oneshot(req.map(axum::body::Body::new))
         });
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());

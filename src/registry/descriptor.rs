@@ -33,6 +33,33 @@ pub const STORED_VERBS: &[&str] = &[
 /// Verbs of a create-only kind.
 pub const CREATE_ONLY_VERBS: &[&str] = &["create"];
 
+/// Verbs of a kind computed on each read (see [`ComputedKind`]).
+pub const COMPUTED_VERBS: &[&str] = &["get", "list"];
+
+/// A read-only kind whose objects are computed when read rather than stored (upstream's
+/// `componentstatuses` REST): get and list only.
+#[derive(Clone, Copy)]
+pub struct ComputedKind {
+    /// Every object of the kind, now.
+    pub list: ComputeFn,
+    /// A deprecation warning every response carries.
+    pub warning: Option<&'static str>,
+}
+
+impl std::fmt::Debug for ComputedKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComputedKind")
+            .field("warning", &self.warning)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Lists a computed kind's objects.
+pub type ComputeFn =
+    for<'a> fn(
+        &'a super::Registry,
+    ) -> futures::future::BoxFuture<'a, crate::status::ApiResult<Vec<Value>>>;
+
 /// Where the scale subresource reads and writes its numbers in the parent object.
 #[derive(Clone, Debug)]
 pub struct ScaleSpec {
@@ -144,6 +171,8 @@ pub struct ResourceDescriptor {
     /// A kind that is never stored: `create` answers through this action (the review APIs,
     /// like upstream's create-only REST storages), every other verb is refused.
     pub create_only: Option<ActionFn>,
+    /// A kind that is never stored: get and list compute its objects.
+    pub computed: Option<ComputedKind>,
 }
 
 impl ResourceDescriptor {
@@ -165,6 +194,8 @@ impl ResourceDescriptor {
     pub fn verbs(&self) -> &'static [&'static str] {
         if self.create_only.is_some() {
             CREATE_ONLY_VERBS
+        } else if self.computed.is_some() {
+            COMPUTED_VERBS
         } else {
             STORED_VERBS
         }
@@ -347,6 +378,7 @@ impl Describe {
                 extra_subresources: Vec::new(),
                 hooks: RwLock::new(Vec::new()),
                 create_only: None,
+                computed: None,
             },
         }
     }
@@ -387,8 +419,15 @@ impl Describe {
                 extra_subresources: Vec::new(),
                 hooks: RwLock::new(Vec::new()),
                 create_only: Some(action),
+                computed: None,
             },
         }
+    }
+
+    /// Makes the kind computed on each read instead of stored (see [`ComputedKind`]).
+    pub fn computed(mut self, list: ComputeFn, warning: Option<&'static str>) -> Self {
+        self.inner.computed = Some(ComputedKind { list, warning });
+        self
     }
 
     /// The `metadata.name` rule (default: DNS-1123 subdomain).

@@ -56,6 +56,14 @@ const POD_SUBRESOURCES: &[Subresource] = &[
     Subresource::connect("exec", "PodExecOptions", &["create", "get"]),
     Subresource::connect("log", "Pod", &["get"]),
     Subresource::connect("portforward", "PodPortForwardOptions", &["create", "get"]),
+    Subresource::proxy("PodProxyOptions", super::locate::pod),
+    Subresource {
+        name: super::rest::EPHEMERAL_CONTAINERS,
+        verbs: &["get", "patch", "update"],
+        response: None,
+        kind: None,
+        handler: Handler::Status,
+    },
 ];
 
 /// `serviceaccounts/token`: TokenRequest.
@@ -109,6 +117,10 @@ pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
             .fields(fields::SERVICE)
             .printer(print::SERVICES)
             .hook(std::sync::Arc::new(super::service_alloc::ServiceAddresses))
+            .subresources(&[Subresource::proxy(
+                "ServiceProxyOptions",
+                super::locate::service,
+            )])
             .build("service"),
         Describe::of::<core::Endpoints>(&PLAIN)
             .short(&["ep"])
@@ -134,7 +146,16 @@ pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
             .status()
             .fields(fields::NODE)
             .printer(print::NODES)
+            .subresources(&[Subresource::proxy("NodeProxyOptions", super::locate::node)])
             .build("node"),
+        Describe::of::<core::ComponentStatus>(&PLAIN)
+            .short(&["cs"])
+            .printer(print::COMPONENTSTATUSES)
+            .computed(
+                super::component_status::list,
+                Some(super::component_status::DEPRECATION),
+            )
+            .build("componentstatus"),
         Describe::of::<core::Event>(&PLAIN)
             .short(&["ev"])
             .fields(fields::EVENT)

@@ -107,6 +107,7 @@ pub fn subresource_name(part: Part) -> &'static str {
         Part::Finalize => "finalize",
         Part::Approval => "approval",
         Part::Scale => "scale",
+        Part::EphemeralContainers => super::rest::EPHEMERAL_CONTAINERS,
     }
 }
 

@@ -26,6 +26,9 @@ pub enum Part {
     /// `/scale`: the parent's replica count (written like the main resource; recorded in
     /// managedFields under the `scale` subresource).
     Scale,
+    /// `/ephemeralcontainers` (pods): only `spec.ephemeralContainers` changes are kept; the
+    /// main resource never changes them.
+    EphemeralContainers,
 }
 
 /// Options every write carries.
@@ -488,6 +491,17 @@ impl Registry {
                 if d.status_subresource {
                     copy_field(&mut new, current, "status");
                 }
+                if d.subresource(EPHEMERAL_CONTAINERS).is_some() {
+                    copy_spec_field(&mut new, current, "ephemeralContainers");
+                }
+                new
+            }
+            Part::EphemeralContainers => {
+                let mut new = current.clone();
+                copy_spec_field(&mut new, &proposed, "ephemeralContainers");
+                if let Some(fields) = proposed.pointer("/metadata/managedFields") {
+                    meta::metadata_mut(&mut new).insert("managedFields".into(), fields.clone());
+                }
                 new
             }
             Part::Status => {
@@ -726,6 +740,18 @@ fn stored_value(values: Vec<Option<KeyValue>>) -> ApiResult<Bytes> {
         .flatten()
         .map(|kv| kv.value)
         .ok_or_else(|| ApiError::internal("the store applied a write but returned no value"))
+}
+
+/// The pods subresource that alone writes `spec.ephemeralContainers`.
+pub const EPHEMERAL_CONTAINERS: &str = "ephemeralcontainers";
+
+/// [`copy_field`] under `spec` (nothing when `to` has no spec object).
+fn copy_spec_field(to: &mut Value, from: &Value, field: &str) {
+    let empty = Value::Null;
+    let from_spec = from.get("spec").unwrap_or(&empty);
+    if let Some(spec) = to.get_mut("spec").filter(|s| s.is_object()) {
+        copy_field(spec, from_spec, field);
+    }
 }
 
 fn copy_field(to: &mut Value, from: &Value, field: &str) {

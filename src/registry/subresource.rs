@@ -43,6 +43,10 @@ pub enum Handler {
     /// A connection to the node agent running the object (`pods/log`, `exec`, `attach`,
     /// `portforward`): the HTTP layer's node-agent proxy streams or splices it.
     Connect,
+    /// An HTTP proxy to what the object names (`pods/proxy`, `services/proxy`, `nodes/proxy`):
+    /// the function resolves the object to a backend (upstream's `ResourceLocation`), the
+    /// HTTP layer's reverse proxy carries any method, headers, body and upgrade there.
+    Proxy(LocateFn),
 }
 
 impl std::fmt::Debug for Handler {
@@ -53,6 +57,7 @@ impl std::fmt::Debug for Handler {
             Handler::Finalize => "Finalize",
             Handler::Action(_) => "Action",
             Handler::Connect => "Connect",
+            Handler::Proxy(_) => "Proxy",
         })
     }
 }
@@ -88,6 +93,19 @@ impl Subresource {
             response: Some(("", "v1")),
             kind: Some(kind),
             handler: Handler::Connect,
+        }
+    }
+
+    /// A proxy subresource (`<kind>/proxy`, with any subpath) answering `kind` (the options
+    /// kind discovery names), resolved by `locate`. Discovery lists upstream's verbs; the
+    /// proxy itself also carries HEAD and OPTIONS.
+    pub const fn proxy(kind: &'static str, locate: LocateFn) -> Subresource {
+        Subresource {
+            name: "proxy",
+            verbs: &["create", "delete", "get", "patch", "update"],
+            response: Some(("", "v1")),
+            kind: Some(kind),
+            handler: Handler::Proxy(locate),
         }
     }
 
@@ -161,3 +179,38 @@ pub enum ActionOutcome {
 
 /// An action subresource's implementation.
 pub type ActionFn = for<'a> fn(Action<'a>) -> BoxFuture<'a, ApiResult<ActionOutcome>>;
+
+/// What a proxy subresource's locator is called with.
+pub struct Locate<'a> {
+    /// The registry (and through it the store).
+    pub registry: &'a Registry,
+    /// The parent's namespace (None: cluster-scoped).
+    pub namespace: Option<&'a str>,
+    /// The object id from the path: `name`, `name:port` or `scheme:name:port`.
+    pub id: &'a str,
+}
+
+/// How the proxy reaches a backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// Dialed directly (pod and endpoint addresses on our bridge network); `https` without
+    /// verifying the backend's certificate, as upstream's proxy transport.
+    Direct,
+    /// The node's kubelet: TLS verified against the cluster CA, with the API server's
+    /// kubelet-client certificate.
+    Kubelet,
+}
+
+/// Where a proxy request goes (upstream's location URL and transport).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProxyTarget {
+    /// `http` or `https`.
+    pub scheme: &'static str,
+    /// `host`, `host:port` or `[v6]:port`.
+    pub authority: String,
+    /// How it is dialed.
+    pub transport: Transport,
+}
+
+/// A proxy subresource's locator (upstream's `ResourceLocation`).
+pub type LocateFn = for<'a> fn(Locate<'a>) -> BoxFuture<'a, ApiResult<ProxyTarget>>;

@@ -122,10 +122,15 @@ impl TestCluster {
 
     /// An HTTP client trusting the cluster CA and presenting the admin client certificate.
     pub fn http(&self) -> reqwest::Client {
+        self.http_with(reqwest::Client::builder())
+    }
+
+    /// [`Self::http`] from a caller's builder (e.g. one that follows no redirects).
+    pub fn http_with(&self, builder: reqwest::ClientBuilder) -> reqwest::Client {
         let pki = self.data_dir().join("pki");
         let mut pem = std::fs::read(pki.join("admin.crt")).expect("admin.crt");
         pem.extend(std::fs::read(pki.join("admin.key")).expect("admin.key"));
-        reqwest::Client::builder()
+        builder
             .use_rustls_tls()
             .add_root_certificate(self.ca())
             .identity(reqwest::Identity::from_pem(&pem).expect("admin identity"))

@@ -34,6 +34,7 @@ pub mod bootstrap_token;
 mod certs;
 mod error;
 mod files;
+mod insecure;
 mod kubeconfig;
 pub mod node_credentials;
 mod pki;
@@ -49,6 +50,7 @@ pub use authn::{
 };
 pub use certs::{IssuedCertificate, San, CA_COMMON_NAME, SERVING_COMMON_NAME};
 pub use error::{AuthError, PkiError};
+pub use insecure::insecure_client_config;
 pub use kubeconfig::{
     Cluster, Context, Kubeconfig, NamedCluster, NamedContext, NamedUser, UserCredentials,
     CLUSTER_NAME, KUBECONFIG_USER,

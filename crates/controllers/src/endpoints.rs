@@ -129,6 +129,19 @@ fn hostname_for(svc: &Service, pod: &Pod) -> Option<String> {
         .then(|| hostname.to_string())
 }
 
+/// Names the pods' namespace in every address's `targetRef`, as upstream does: the API
+/// server's service proxy only dials an address whose target pod (in the service's
+/// namespace) has that IP.
+fn set_target_namespace(subsets: &mut Value, ns: &str) {
+    for subset in subsets.as_array_mut().into_iter().flatten() {
+        for list in ["addresses", "notReadyAddresses"] {
+            for addr in subset[list].as_array_mut().into_iter().flatten() {
+                addr["targetRef"]["namespace"] = json!(ns);
+            }
+        }
+    }
+}
+
 /// The `subsets` of an Endpoints object for resolved endpoints.
 pub fn subsets(resolved: &Resolved) -> Value {
     let addr = |a: &Address| {
@@ -255,7 +268,8 @@ async fn reconcile(svc: Arc<Service>, st: Arc<EpCtx>) -> Result<Action> {
     let name = svc.name_any();
     let all = st.pods.state();
     let resolved = resolve(&svc, &selected(&svc, &all), false);
-    let subsets = subsets(&resolved);
+    let mut subsets = subsets(&resolved);
+    set_target_namespace(&mut subsets, &ns);
     let api: Api<Endpoints> = Api::namespaced(st.ctx.client.clone(), &ns);
     let mut labels = svc.labels().clone();
     if svc.spec.as_ref().and_then(|s| s.cluster_ip.as_deref()) == Some("None") {

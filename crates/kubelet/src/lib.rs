@@ -30,6 +30,7 @@
 pub mod agent;
 pub mod downward;
 pub mod env;
+pub mod ephemeral;
 pub mod error;
 pub mod images;
 pub mod memory;

@@ -32,6 +32,8 @@ pub enum Role {
     Init,
     /// An app container.
     App,
+    /// An ephemeral (debugging) container, run once.
+    Ephemeral,
 }
 
 impl Role {
@@ -41,6 +43,7 @@ impl Role {
             Role::Sandbox => "sandbox",
             Role::Init => "init",
             Role::App => "app",
+            Role::Ephemeral => "ephemeral",
         }
     }
 }

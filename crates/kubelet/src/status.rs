@@ -338,6 +338,14 @@ pub fn compute_status(input: &StatusInput<'_>) -> PodStatus {
         .map(|c| container_status(input, c, has_init && !init_done))
         .collect();
     app_statuses.sort_by(|a, b| a.name.cmp(&b.name));
+    // Ephemeral containers count for nothing of the pod's phase or readiness.
+    let ephemeral_statuses: Vec<ContainerStatus> = crate::ephemeral::containers(&spec)
+        .iter()
+        .map(|c| ContainerStatus {
+            ready: false,
+            ..container_status(input, c, false)
+        })
+        .collect();
 
     let mut phase = phase(pod, &init_statuses, &app_statuses);
     // Terminal phases are final, as upstream guarantees.
@@ -477,6 +485,8 @@ pub fn compute_status(input: &StatusInput<'_>) -> PodStatus {
         start_time: old.start_time.clone().or_else(|| Some(to_time(now))),
         init_container_statuses: (!init_statuses.is_empty()).then_some(init_statuses),
         container_statuses: Some(app_statuses),
+        ephemeral_container_statuses: (!ephemeral_statuses.is_empty())
+            .then_some(ephemeral_statuses),
         qos_class: old.qos_class.clone(),
         ..Default::default()
     }

@@ -1,5 +1,6 @@
 //! Strategies of core/v1 kinds with defaults or lifecycle rules of their own.
 
+use ferrokube_apimachinery::validation::FieldError;
 use serde_json::{json, Value};
 
 use super::{each_mut, get_mut, set_default, Strategy};
@@ -17,7 +18,7 @@ pub(crate) fn default_pod_spec(spec: &mut Value) {
     set_default(spec, &["terminationGracePeriodSeconds"], json!(30));
     set_default(spec, &["securityContext"], json!({}));
     set_default(spec, &["enableServiceLinks"], json!(true));
-    for list in ["containers", "initContainers"] {
+    for list in ["containers", "initContainers", "ephemeralContainers"] {
         each_mut(spec, &[list], default_container);
     }
     each_mut(spec, &["volumes"], |volume| {
@@ -122,6 +123,10 @@ impl Strategy for PodStrategy {
                 json!({"phase": "Pending", "qosClass": qos}),
             );
         }
+    }
+
+    fn validate(&self, new: &Value, old: Option<&Value>) -> Vec<FieldError> {
+        crate::registry::ephemeral::validate(new, old)
     }
 
     fn graceful_delete_seconds(&self, obj: &Value, requested: Option<i64>) -> Option<i64> {

@@ -190,6 +190,22 @@ fn endpoints_columns() -> Vec<Column> {
     vec![name_col(), col("Endpoints", "string", doc::<core::Endpoints>("subsets")), age_col()]
 }
 
+/// `componentstatuses`.
+pub const COMPONENTSTATUSES: Printer = Printer {
+    columns: componentstatuses_columns,
+    row: rc::component_status_row,
+};
+
+#[rustfmt::skip]
+fn componentstatuses_columns() -> Vec<Column> {
+    vec![
+        name_col(),
+        col("Status", "string", text("Status of the component conditions")),
+        col("Message", "string", text("Message of the component conditions")),
+        col("Error", "string", text("Error of the component conditions")),
+    ]
+}
+
 /// `configmaps`.
 pub const CONFIGMAPS: Printer = Printer {
     columns: configmaps_columns,

@@ -266,6 +266,21 @@ pub(crate) fn node_row(node: &Value, now: DateTime<Utc>) -> Row {
 }
 
 /// `printNamespace`.
+/// `printComponentStatus`: STATUS from the Healthy condition, its MESSAGE and ERROR.
+pub(crate) fn component_status_row(cs: &Value, _now: DateTime<Utc>) -> Row {
+    let healthy = arr_at(cs, "/conditions")
+        .iter()
+        .find(|c| str_at(c, "/type") == "Healthy");
+    let (status, message, error) = match healthy {
+        Some(c) if str_at(c, "/status") == "True" => {
+            ("Healthy", str_at(c, "/message"), str_at(c, "/error"))
+        }
+        Some(c) => ("Unhealthy", str_at(c, "/message"), str_at(c, "/error")),
+        None => ("Unknown", "", ""),
+    };
+    Row::new(vec![name(cs), s(status), s(message), s(error)])
+}
+
 pub(crate) fn namespace_row(ns: &Value, now: DateTime<Utc>) -> Row {
     Row::new(vec![name(ns), s(str_at(ns, "/status/phase")), age(ns, now)])
 }

@@ -64,6 +64,8 @@ pub struct Resolved {
     pub mounts: Vec<BindMount>,
     /// Id of the pod's pause container whose namespaces it joins.
     pub sandbox_id: String,
+    /// Id of the container whose PID namespace it joins (ephemeral containers' target).
+    pub pid_of: Option<String>,
 }
 
 /// Config of an app or init container.
@@ -114,6 +116,7 @@ pub fn container_config(
         labels: container_labels(owner, pod_ref, &c.name, role, attempt),
         mounts: resolved.mounts,
         network: Some(NetworkMode::Container(resolved.sandbox_id)),
+        pid_of: resolved.pid_of,
         hostname: None,
         memory_limit,
         nano_cpus,
@@ -164,6 +167,7 @@ mod tests {
             env: vec![("MSG".into(), "hi".into())],
             mounts: vec![],
             sandbox_id: "sb".into(),
+            pid_of: None,
         };
         let cfg = container_config(OWNER, &pod, &pr, &c, Role::App, 3, resolved);
         assert_eq!(cfg.name, "k8s_c_p_ns_u_3");

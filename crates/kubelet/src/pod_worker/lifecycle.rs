@@ -248,6 +248,7 @@ impl PodWorker {
             env,
             mounts,
             sandbox_id: sandbox.id.clone(),
+            pid_of: self.pid_target(spec, role).await,
         };
         let cfg = super::container_config(
             self.deps.node.owner(),
@@ -299,6 +300,20 @@ impl PodWorker {
                 }
             }
         }
+    }
+
+    /// The running container an ephemeral container's `targetContainerName` names, whose
+    /// processes it then sees (`kubectl debug --target`).
+    async fn pid_target(&self, spec: &Container, role: Role) -> Option<String> {
+        if role != Role::Ephemeral {
+            return None;
+        }
+        let target = crate::ephemeral::target_of(&self.pod, &spec.name)?;
+        let all = self.list().await.ok()?;
+        let running = instances(&all, &target)
+            .into_iter()
+            .find(|c| c.state == ContainerState::Running)?;
+        Some(running.id.clone())
     }
 
     /// Host file bound at the container's terminationMessagePath.

@@ -403,6 +403,12 @@ impl PodWorker {
             self.ensure_container(c, Role::App, &policy, latest.as_ref(), sandbox)
                 .await;
         }
+        // Ephemeral containers run once each, never restarted (upstream).
+        for c in crate::ephemeral::containers(&spec) {
+            let latest = instances(containers, &c.name).first().copied().cloned();
+            self.ensure_container(&c, Role::Ephemeral, "Never", latest.as_ref(), sandbox)
+                .await;
+        }
     }
 
     async fn report(&mut self, containers: &[ContainerInfo]) -> Result<()> {

@@ -107,6 +107,7 @@ fn to_engine_config(c: &ContainerConfig) -> ContainerCreateBody {
                 Some(NetworkMode::Container(id)) => format!("container:{id}"),
                 _ => "shareable".to_string(),
             }),
+            pid_mode: c.pid_of.as_ref().map(|id| format!("container:{id}")),
             memory: c.memory_limit,
             nano_cpus: c.nano_cpus,
             cpu_shares: c.cpu_shares,
@@ -360,10 +361,28 @@ impl ContainerRuntime for DockerRuntime {
             .stream(true)
             .logs(false)
             .build();
+        // Docker ends the whole attach (output too) when the client's stdin closes on a
+        // container without StdinOnce; CRI runtimes keep streaming output until the process
+        // exits. Such a container's stdin stays open, as upstream's does.
+        let once = self
+            .docker
+            .inspect_container(
+                id,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await?
+            .config
+            .and_then(|c| c.stdin_once)
+            .unwrap_or(false);
         let r = self.docker.attach_container(id, Some(opts)).await?;
+        let input = if once {
+            r.input
+        } else {
+            Box::pin(KeepOpen(r.input))
+        };
         Ok(StreamSession {
             id: id.to_string(),
-            input: stdin.then_some(r.input),
+            input: stdin.then_some(input),
             output: r
                 .output
                 .map_err(KubeletError::from)
@@ -403,5 +422,32 @@ impl ContainerRuntime for DockerRuntime {
                 }
             })
             .boxed()
+    }
+}
+
+/// An attach stdin whose shutdown is not passed on (see `attach`).
+struct KeepOpen(std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>);
+
+impl tokio::io::AsyncWrite for KeepOpen {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.0.as_mut().poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.0.as_mut().poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.0.as_mut().poll_flush(cx)
     }
 }

@@ -62,6 +62,9 @@ pub struct ContainerConfig {
     pub mounts: Vec<BindMount>,
     /// Network namespace; `None` means the engine default.
     pub network: Option<NetworkMode>,
+    /// Engine container whose PID namespace this one joins (an ephemeral container's
+    /// `targetContainerName`); None: its own.
+    pub pid_of: Option<String>,
     /// Hostname (only meaningful for the namespace owner).
     pub hostname: Option<String>,
     /// Memory limit in bytes.

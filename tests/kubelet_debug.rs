@@ -219,7 +219,15 @@ async fn bad_input(c: &TestCluster) {
             .contains("spec.ephemeralContainers: Forbidden: cannot be set on create"),
         "{err}"
     );
-    let mut main = after.clone();
+    // Fresh: the kubelet may have written the pod's status since.
+    let mut main: Value = http
+        .get(&url)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("pod");
     main["spec"]["ephemeralContainers"] = json!([]);
     let pod_url = format!("{}/api/v1/namespaces/default/pods/target", c.base_url());
     let resp = http

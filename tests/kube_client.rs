@@ -246,13 +246,24 @@ async fn deployment_status_and_scale() {
         .patch_status(
             "web",
             &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"availableReplicas": 1}})),
+            &Patch::Merge(
+                json!({"metadata": {"annotations": {"patchedstatus": "true"}},
+                "status": {"availableReplicas": 1}}),
+            ),
         )
         .await
         .expect("patch status");
     assert_eq!(
         patched.status.as_ref().and_then(|s| s.available_replicas),
         Some(1)
+    );
+    // As upstream's status strategies: the spec is reset, labels and annotations are not.
+    assert_eq!(
+        patched
+            .annotations()
+            .get("patchedstatus")
+            .map(String::as_str),
+        Some("true")
     );
     api.delete("web", &DeleteParams::default())
         .await

@@ -507,6 +507,7 @@ impl Registry {
             Part::Status => {
                 let mut new = current.clone();
                 copy_field(&mut new, &proposed, "status");
+                copy_labels_and_annotations(&mut new, &proposed);
                 // Server-side apply through /status computed the new managedFields.
                 if let Some(fields) = proposed.pointer("/metadata/managedFields") {
                     meta::metadata_mut(&mut new).insert("managedFields".into(), fields.clone());
@@ -515,6 +516,7 @@ impl Registry {
             }
             Part::Approval => {
                 let mut new = current.clone();
+                copy_labels_and_annotations(&mut new, &proposed);
                 let conditions = proposed.pointer("/status/conditions").cloned();
                 let status = new
                     .as_object_mut()
@@ -751,6 +753,25 @@ fn copy_spec_field(to: &mut Value, from: &Value, field: &str) {
     let from_spec = from.get("spec").unwrap_or(&empty);
     if let Some(spec) = to.get_mut("spec").filter(|s| s.is_object()) {
         copy_field(spec, from_spec, field);
+    }
+}
+
+/// Upstream's status strategies reset the spec, not the metadata: a write through `/status` (or
+/// a CSR's `/approval`) may change labels and annotations too.
+fn copy_labels_and_annotations(to: &mut Value, from: &Value) {
+    let Some(from) = from.get("metadata") else {
+        return;
+    };
+    let to = meta::metadata_mut(to);
+    for field in ["labels", "annotations"] {
+        match from.get(field) {
+            Some(v) => {
+                to.insert(field.to_string(), v.clone());
+            }
+            None => {
+                to.remove(field);
+            }
+        }
     }
 }
 

@@ -148,6 +148,42 @@ async fn every_verb_honours_metadata_and_table() {
     );
 }
 
+/// Reviews keep no object, so they have no Table or metadata form: asking only for one is 406
+/// (upstream's conformance "406 for a backend which does not implement metadata"), and a
+/// client that also accepts plain JSON gets JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reviews_refuse_table_and_metadata_forms() {
+    let cluster = TestCluster::start().await;
+    let http = cluster.http();
+    let url = format!(
+        "{}/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+        cluster.base_url()
+    );
+    let review = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+        "spec": {"nonResourceAttributes": {"path": "/", "verb": "get"}}});
+    let post = |accept: &'static str| {
+        http.post(&url)
+            .header("Accept", accept)
+            .json(&review)
+            .send()
+    };
+    for accept in [
+        "application/json;as=Table;v=v1;g=meta.k8s.io",
+        "application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io",
+    ] {
+        let resp = post(accept).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_ACCEPTABLE, "{accept}");
+        let status: Value = resp.json().await.unwrap();
+        assert_eq!(status["reason"], "NotAcceptable", "{status}");
+    }
+    let resp = post("application/json;as=Table;v=v1;g=meta.k8s.io,application/json")
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let answered: Value = resp.json().await.unwrap();
+    assert_eq!(answered["status"]["allowed"], true, "{answered}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_requests_by_verb_resource_and_code() {
     let cluster = TestCluster::start().await;

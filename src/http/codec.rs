@@ -97,16 +97,23 @@ pub enum Output {
 
 /// Picks the response representation from the Accept header, in the client's order.
 pub fn negotiate(accept: Option<&str>) -> ApiResult<Output> {
-    negotiate_with(accept, true)
+    negotiate_with(accept, true, true)
 }
 
 /// [`negotiate`] for kinds served without protobuf (custom resources): protobuf entries are
 /// passed over, and an Accept naming nothing else is 406.
 pub fn negotiate_without_protobuf(accept: Option<&str>) -> ApiResult<Output> {
-    negotiate_with(accept, false)
+    negotiate_with(accept, false, true)
 }
 
-fn negotiate_with(accept: Option<&str>, protobuf: bool) -> ApiResult<Output> {
+/// [`negotiate`] for kinds with no table or metadata form (the create-only reviews, which keep
+/// no object): Table and PartialObjectMetadata entries are passed over, so asking only for
+/// them is upstream's 406.
+pub fn negotiate_untransformed(accept: Option<&str>) -> ApiResult<Output> {
+    negotiate_with(accept, true, false)
+}
+
+fn negotiate_with(accept: Option<&str>, protobuf: bool, transforms: bool) -> ApiResult<Output> {
     let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
         return Ok(Output::Json);
     };
@@ -126,6 +133,7 @@ fn negotiate_with(accept: Option<&str>, protobuf: bool) -> ApiResult<Output> {
                 .map(|(_, v)| v.as_str())
         };
         match (media.as_str(), param("as")) {
+            ("application/json", Some(_)) if !transforms => continue,
             ("application/json", Some("Table")) if param("g") == Some("meta.k8s.io") => {
                 return Ok(Output::Table {
                     beta: param("v") == Some("v1beta1"),

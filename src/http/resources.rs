@@ -129,6 +129,9 @@ async fn dispatch(app: Arc<AppState>, req: Request) -> ApiResult<Response> {
             return Err(ApiError::not_found_path());
         }
     }
+    if d.create_only.is_some() && !matches!(call.output, Output::Json | Output::Protobuf) {
+        call.output = codec::negotiate_untransformed(accept.as_deref())?;
+    }
     if !d.protobuf() && !proxied {
         // Custom resources are JSON and YAML only, as upstream serves them: a protobuf body is
         // 415, and a client that accepts JSON too gets JSON.

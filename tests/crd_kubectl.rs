@@ -8,6 +8,9 @@ mod support;
 
 use std::path::Path;
 use std::process::Output;
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
 
 use support::{kubectls, stdout_ok, TestCluster};
 
@@ -273,4 +276,150 @@ async fn crds_survive_a_restart() {
         &["get", "wid", "blue-one", "-o", "jsonpath={.spec.color}"],
     );
     assert_eq!(out, "blue");
+}
+
+/// A CRD version's `selectableFields` become field selectors of its custom resources, for
+/// lists and watches, as upstream's (GA in 1.32); other fields are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selectable_fields_filter_lists_and_watches() {
+    let cluster =
+        TestCluster::start_with(support::ClusterOptions::default().arg("--no-controllers")).await;
+    let crd = cluster.scratch().join("shirts.yaml");
+    std::fs::write(
+        &crd,
+        "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: shirts.stable.example.com}
+spec:
+  group: stable.example.com
+  scope: Namespaced
+  names: {plural: shirts, singular: shirt, kind: Shirt}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    selectableFields:
+    - jsonPath: .spec.color
+    - jsonPath: .spec.size
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              color: {type: string}
+              size: {type: integer}
+",
+    )
+    .expect("write");
+    let shirts = cluster.scratch().join("objs.yaml");
+    let shirt = |name: &str, color: &str, size: u32| {
+        format!("apiVersion: stable.example.com/v1\nkind: Shirt\nmetadata: {{name: {name}, namespace: default}}\nspec: {{color: {color}, size: {size}}}\n---\n")
+    };
+    std::fs::write(
+        &shirts,
+        [
+            shirt("a", "blue", 2),
+            shirt("b", "blue", 3),
+            shirt("c", "green", 2),
+        ]
+        .concat(),
+    )
+    .expect("write");
+    let ok = |args: &[&str]| {
+        let out = cluster.kubectl(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    ok(&["apply", "-f", crd.to_str().expect("utf-8")]);
+    support::eventually(Duration::from_secs(20), || async {
+        cluster
+            .kubectl(&["apply", "-f", shirts.to_str()?])
+            .status
+            .success()
+            .then_some(())
+    })
+    .await
+    .expect("custom resources created");
+    let names = |selector: &str| {
+        ok(&["get", "shirts", "--field-selector", selector, "-o", "name"])
+            .lines()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names("spec.color=blue"),
+        ["shirt.stable.example.com/a", "shirt.stable.example.com/b"]
+    );
+    assert_eq!(
+        names("spec.color=blue,spec.size=2"),
+        ["shirt.stable.example.com/a"]
+    );
+    assert_eq!(names("spec.color!=blue"), ["shirt.stable.example.com/c"]);
+
+    let bad = cluster.kubectl(&["get", "shirts", "--field-selector", "spec.fabric=silk"]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("field label not supported: spec.fabric"),
+        "{err}"
+    );
+
+    // A watch sees only the matching objects.
+    let client = cluster.client().await;
+    let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+        client,
+        "default",
+        &kube::api::ApiResource {
+            group: "stable.example.com".into(),
+            version: "v1".into(),
+            api_version: "stable.example.com/v1".into(),
+            kind: "Shirt".into(),
+            plural: "shirts".into(),
+        },
+    );
+    let list = api
+        .list(&kube::api::ListParams::default().fields("spec.size=2"))
+        .await
+        .expect("list");
+    let mut watch = api
+        .watch(
+            &kube::api::WatchParams::default().fields("spec.color=green"),
+            &list.metadata.resource_version.unwrap_or_default(),
+        )
+        .await
+        .expect("watch")
+        .boxed();
+    ok(&[
+        "patch",
+        "shirt",
+        "a",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"color":"green"}}"#,
+    ]);
+    ok(&[
+        "patch",
+        "shirt",
+        "b",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"size":9}}"#,
+    ]);
+    let event = tokio::time::timeout(Duration::from_secs(10), watch.try_next())
+        .await
+        .expect("event in time")
+        .expect("watch ok")
+        .expect("event");
+    match event {
+        kube::api::WatchEvent::Added(o) | kube::api::WatchEvent::Modified(o) => {
+            assert_eq!(o.metadata.name.as_deref(), Some("a"))
+        }
+        other => panic!("unexpected {other:?}"),
+    }
 }

@@ -150,7 +150,9 @@ pub fn descriptors(crd: &Value, terminating: bool) -> Vec<ResourceDescriptor> {
                 },
                 name_rule: ferrokube_apimachinery::validation::NameRule::Dns1123Subdomain,
                 validator: None,
-                field_attrs: ferrokube_apimachinery::fields::META,
+                field_attrs: ferrokube_apimachinery::fields::FieldAttrs::custom_resource(
+                    &selectable_fields(v),
+                ),
                 printer: ferrokube_apimachinery::printers::DEFAULT,
                 extra_subresources: Vec::new(),
                 hooks: Default::default(),
@@ -159,6 +161,21 @@ pub fn descriptors(crd: &Value, terminating: bool) -> Vec<ResourceDescriptor> {
             }
         })
         .collect()
+}
+
+/// A CRD version's `selectableFields` JSON paths (`.spec.color`).
+fn selectable_fields(version: &Value) -> Vec<String> {
+    version
+        .get("selectableFields")
+        .and_then(Value::as_array)
+        .map(|fields| {
+            fields
+                .iter()
+                .filter_map(|f| f.get("jsonPath").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn column(c: &Value) -> PrinterColumn {

@@ -1,6 +1,8 @@
 //! Per-resource selectable fields, as kube-apiserver's `AddFieldLabelConversionFunc`
 //! registrations (which fields a request may name) and `ToSelectableFields` (their values).
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use super::{FieldError, FieldSelector};
@@ -79,9 +81,9 @@ const CSR_FIELDS: &[&str] = &["metadata.name", "spec.signerName"];
 /// which fields a `fieldSelector` may name, how an unknown one is rejected, and each field's
 /// value. Each kind's descriptor names the set it uses; [`META`] is upstream's default
 /// (`metadata.name`, `metadata.namespace`).
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct FieldAttrs {
-    fields: &'static [&'static str],
+    fields: Names,
     rejection: Rejection,
     /// The value of a supported field other than metadata.name/namespace.
     value: fn(&Value, &str) -> String,
@@ -90,14 +92,36 @@ pub struct FieldAttrs {
 impl std::fmt::Debug for FieldAttrs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FieldAttrs")
-            .field("fields", &self.fields)
+            .field(
+                "fields",
+                &match &self.fields {
+                    Names::Fixed(n) => n.iter().map(|s| s.to_string()).collect(),
+                    Names::Custom(n) => n.to_vec(),
+                },
+            )
             .finish_non_exhaustive()
+    }
+}
+
+/// The field names of a kind: fixed for built-ins, from the CRD for custom resources.
+#[derive(Clone)]
+enum Names {
+    Fixed(&'static [&'static str]),
+    Custom(Arc<[String]>),
+}
+
+impl Names {
+    fn contains(&self, field: &str) -> bool {
+        match self {
+            Names::Fixed(names) => names.contains(&field),
+            Names::Custom(names) => names.iter().any(|n| n == field),
+        }
     }
 }
 
 const fn attrs(fields: &'static [&'static str], value: fn(&Value, &str) -> String) -> FieldAttrs {
     FieldAttrs {
-        fields,
+        fields: Names::Fixed(fields),
         rejection: Rejection::NotSupported,
         value,
     }
@@ -105,7 +129,7 @@ const fn attrs(fields: &'static [&'static str], value: fn(&Value, &str) -> Strin
 
 /// Kinds without their own conversion: metadata.name and metadata.namespace only.
 pub const META: FieldAttrs = FieldAttrs {
-    fields: META_FIELDS,
+    fields: Names::Fixed(META_FIELDS),
     rejection: Rejection::Default,
     value: |_, _| String::new(),
 };
@@ -130,7 +154,7 @@ pub const SERVICE: FieldAttrs = attrs(SERVICE_FIELDS, |o, f| {
 });
 /// batch/v1 Job (its own rejection message).
 pub const JOB: FieldAttrs = FieldAttrs {
-    fields: JOB_FIELDS,
+    fields: Names::Fixed(JOB_FIELDS),
     rejection: Rejection::BatchJob,
     value: |o, _| int_or_zero(o, "/status/succeeded"),
 };
@@ -139,16 +163,35 @@ pub const CERTIFICATE_SIGNING_REQUEST: FieldAttrs =
     attrs(CSR_FIELDS, |o, _| text(o, "/spec/signerName"));
 
 impl FieldAttrs {
-    /// Field names a request may use in `fieldSelector`.
-    pub fn supported(&self) -> &'static [&'static str] {
-        self.fields
+    /// A custom resource version's fields: metadata's two plus its CRD's `selectableFields`
+    /// (JSON paths like `.spec.color`, selected as `spec.color`), whose values are read at
+    /// those paths. With selectable fields, an unknown one is refused as upstream's
+    /// apiextensions server does (`field label not supported`).
+    pub fn custom_resource(selectable: &[String]) -> FieldAttrs {
+        if selectable.is_empty() {
+            return META;
+        }
+        let names: Vec<String> = META_FIELDS
+            .iter()
+            .map(|f| f.to_string())
+            .chain(
+                selectable
+                    .iter()
+                    .map(|p| p.trim_start_matches('.').to_string()),
+            )
+            .collect();
+        FieldAttrs {
+            fields: Names::Custom(names.into()),
+            rejection: Rejection::NotSupported,
+            value: |o, field| text(o, &format!("/{}", field.replace('.', "/"))),
+        }
     }
 
     /// Checks every field of `sel` against the kind's conversion, with upstream's message for
     /// the first unsupported one (the server answers it as 400 BadRequest).
     pub fn validate(&self, sel: &FieldSelector) -> Result<(), FieldError> {
         for r in &sel.requirements {
-            if self.fields.contains(&r.field.as_str()) {
+            if self.fields.contains(&r.field) {
                 continue;
             }
             let msg = match self.rejection {
@@ -171,7 +214,7 @@ impl FieldAttrs {
     /// it; `None` when the kind does not support selecting on that field. A supported field
     /// absent from the object reads as `""` (numbers and booleans as their Go defaults).
     pub fn value(&self, obj: &Value, field: &str) -> Option<String> {
-        if !self.fields.contains(&field) {
+        if !self.fields.contains(field) {
             return None;
         }
         Some(match field {

@@ -182,6 +182,10 @@ pub struct ServerArgs {
     /// Seats for mutating requests (upstream's default 200), added to the shared total.
     #[arg(long, default_value_t = 200)]
     pub max_mutating_requests_inflight: usize,
+    /// The longest a request other than a watch or stream may take before it is abandoned
+    /// with a 504 (upstream's `--request-timeout`; a request's own `?timeout=` may shorten it).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub request_timeout: std::time::Duration,
     /// Audit policy (`audit.k8s.io/v1` Policy); with --audit-log-path, turns auditing on.
     #[arg(long)]
     pub audit_policy_file: Option<PathBuf>,
@@ -392,6 +396,7 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         },
         advertise_address: args.advertise_address,
         max_inflight: args.max_requests_inflight + args.max_mutating_requests_inflight,
+        request_timeout: args.request_timeout,
         audit: audit_options(&args)?,
     })
     .await?;

@@ -36,6 +36,8 @@ pub struct ServerOptions {
     /// Seats shared by the limited priority levels (upstream: `--max-requests-inflight` +
     /// `--max-mutating-requests-inflight`).
     pub max_inflight: usize,
+    /// The longest a non-long-running request may take (`--request-timeout`).
+    pub request_timeout: std::time::Duration,
 }
 
 /// The namespaces that exist from the first start.
@@ -137,6 +139,7 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
             None => None,
         },
         kubelet_tls: http::kubelet_client::tls_config(&pki)?,
+        request_timeout: opts.request_timeout,
     });
     tokio::spawn(crate::rbac::aggregation::run(state.clone(), authorizer));
     // Custom resources stored before a restart are served before the first request.

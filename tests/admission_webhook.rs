@@ -215,6 +215,34 @@ async fn webhooks_mutate_refuse_and_time_out() {
             && stderr.contains("context deadline exceeded"),
         "{stderr}"
     );
+    // The request's own deadline is shorter than the webhook's: upstream's 504, nothing stored.
+    let resp = cluster
+        .http()
+        .post(format!(
+            "{}/api/v1/namespaces/hooked/secrets?timeout=300ms",
+            cluster.base_url()
+        ))
+        .json(&serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "hurried"}, "stringData": {"a": "b"}}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status().as_u16(), 504);
+    let status: serde_json::Value = resp.json().await.expect("status");
+    assert_eq!(status["reason"], "Timeout", "{status}");
+    let gone = cluster.kubectl(&["-n", "hooked", "get", "secret", "hurried"]);
+    assert!(!gone.status.success(), "a timed-out create stored nothing");
+    let bad = cluster
+        .http()
+        .get(format!(
+            "{}/api/v1/namespaces?timeout=soon",
+            cluster.base_url()
+        ))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(bad.status().as_u16(), 400);
+
     let ignore = r#"[{"op": "replace", "path": "/webhooks/1/failurePolicy", "value": "Ignore"}]"#;
     stdout_ok(
         "ignore",

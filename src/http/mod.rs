@@ -5,6 +5,7 @@ pub mod audit;
 pub mod authz;
 pub mod codec;
 pub mod computed;
+pub mod deadline;
 pub mod discovery;
 pub mod duplicates;
 pub mod flow_control;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub audit: Option<Arc<crate::audit::Auditor>>,
     /// How kubelets are dialed: their CA and our client certificate ([`kubelet_client`]).
     pub kubelet_tls: Arc<rustls::ClientConfig>,
+    /// The longest a non-long-running request may take (`--request-timeout`).
+    pub request_timeout: std::time::Duration,
 }
 
 /// Who a TLS connection's client certificate names (None: no certificate), resolved once
@@ -90,6 +93,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         ))
         .layer(middleware::from_fn_with_state(state.clone(), audit::audit))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            deadline::enforce,
+        ))
 }
 
 /// Paths a request without credentials may reach as `system:anonymous` (upstream's anonymous

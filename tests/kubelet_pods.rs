@@ -149,7 +149,9 @@ async fn exec_logs_port_forward_cp_and_volumes() {
                     {"name": "PLAIN", "value": "plain-value"},
                     {"name": "FROM_CM", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "greeting"}}},
                     {"name": "FROM_SECRET", "valueFrom": {"secretKeyRef": {"name": "sec", "key": "token"}}},
-                    {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+                    {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                    {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                    {"name": "HOST_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}}
                  ],
                  "volumeMounts": [
                     {"name": "www", "mountPath": "/www"},
@@ -172,6 +174,15 @@ async fn exec_logs_port_forward_cp_and_volumes() {
         "FROM_CM=hello-from-configmap",
         "FROM_SECRET=s3cr3t",
         "POD_NAME=web",
+    ] {
+        assert!(env.lines().any(|l| l == want), "{want} missing in:\n{env}");
+    }
+    // The addresses are known when the container starts, before any status was reported.
+    let web = pods.get("web").await.expect("get web");
+    let status = web.status.expect("status");
+    for want in [
+        format!("POD_IP={}", status.pod_ip.expect("pod IP")),
+        format!("HOST_IP={}", status.host_ip.expect("host IP")),
     ] {
         assert!(env.lines().any(|l| l == want), "{want} missing in:\n{env}");
     }

@@ -186,7 +186,7 @@ impl PodWorker {
             self.waiting.insert(spec.name.clone(), w);
             return;
         }
-        let pod = self.pod_with_ip();
+        let pod = self.pod_with_ip(sandbox.ip.as_deref());
         let env = match crate::env::container_env(
             self.deps.objects.as_ref(),
             &pod,

@@ -334,7 +334,7 @@ impl PodWorker {
             node: self.deps.node.resources,
             memory_root: self.deps.node.memory_root.clone(),
         };
-        let pod_with_status = self.pod_with_ip();
+        let pod_with_status = self.pod_with_ip(None);
         match crate::volumes::prepare_volumes(&ctx, &pod_with_status, &self.pod_dir()).await {
             Ok(v) => {
                 self.volumes = Some((Instant::now(), v));
@@ -349,14 +349,36 @@ impl PodWorker {
         }
     }
 
-    fn pod_with_ip(&self) -> Pod {
+    /// The pod with the addresses its downward API may ask for: the node's IP, and the pod's
+    /// (the sandbox's, or the node's for host-network pods), known before the first status
+    /// report so a container's `status.podIP`/`status.hostIP` env vars are never empty.
+    fn pod_with_ip(&self, sandbox_ip: Option<&str>) -> Pod {
         let mut pod = self.pod.clone();
-        if let Some(last) = &self.last_status {
-            let st = pod.status.get_or_insert_with(Default::default);
-            st.pod_ip = last.pod_ip.clone().or(st.pod_ip.clone());
-            st.pod_ips = last.pod_ips.clone().or(st.pod_ips.clone());
-            st.host_ip = last.host_ip.clone();
-            st.host_ips = last.host_ips.clone();
+        let host_network = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.host_network)
+            .unwrap_or(false);
+        let host_ip = self.deps.node.host_ip.clone();
+        let st = pod.status.get_or_insert_with(Default::default);
+        let pod_ip = if host_network {
+            Some(host_ip.clone())
+        } else {
+            sandbox_ip
+                .map(str::to_string)
+                .or_else(|| self.last_status.as_ref().and_then(|l| l.pod_ip.clone()))
+                .or(st.pod_ip.clone())
+        }
+        .filter(|ip| !ip.is_empty());
+        st.pod_ips = pod_ip
+            .clone()
+            .map(|ip| vec![k8s_openapi::api::core::v1::PodIP { ip }]);
+        st.pod_ip = pod_ip;
+        if !host_ip.is_empty() {
+            st.host_ips = Some(vec![k8s_openapi::api::core::v1::HostIP {
+                ip: host_ip.clone(),
+            }]);
+            st.host_ip = Some(host_ip);
         }
         pod
     }

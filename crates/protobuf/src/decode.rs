@@ -41,6 +41,27 @@ const POINTER_BOOLS: &[&str] = &[
     "x-kubernetes-preserve-unknown-fields",
 ];
 
+/// Integer fields that are pointers (`*int32`, `*int64`) upstream and whose explicit zero means
+/// something other than "unset" (`runAsUser: 0` is root, which the restricted Pod Security level
+/// refuses; `tolerationSeconds: 0` evicts at once; `ttlSecondsAfterFinished: 0` deletes at
+/// once). Fields with a non-zero default already keep their zero (the generated `keep_zero`).
+const POINTER_INTS: &[&str] = &[
+    "leaseDurationSeconds",
+    "leaseTransitions",
+    "activeDeadlineSeconds",
+    "ttlSecondsAfterFinished",
+    "startingDeadlineSeconds",
+    "runAsUser",
+    "runAsGroup",
+    "fsGroup",
+    "tolerationSeconds",
+    "deletionGracePeriodSeconds",
+    "gracePeriodSeconds",
+    "backoffLimitPerIndex",
+    "maxFailedIndexes",
+    "mode",
+];
+
 /// The 4 bytes that start every Kubernetes protobuf body.
 pub(crate) const MAGIC: &[u8; 4] = b"k8s\0";
 /// Nesting limit: deeper input is rejected instead of exhausting the stack.
@@ -302,6 +323,7 @@ pub(crate) fn fields(
                 if f.keep_zero
                     || matches!(f.ty, Ty::Msg(_))
                     || (matches!(f.ty, Ty::Bool) && POINTER_BOOLS.contains(&f.json))
+                    || (matches!(f.ty, Ty::I32 | Ty::I64) && POINTER_INTS.contains(&f.json))
                     || !is_zero(&value)
                 {
                     out.insert(f.json.into(), value);

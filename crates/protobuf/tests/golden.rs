@@ -587,3 +587,22 @@ fn explicit_false_of_pointer_bools_survives() {
     assert_eq!(sc["runAsNonRoot"], false);
     assert!(decoded["spec"].get("hostNetwork").is_none(), "{decoded}");
 }
+
+/// So does a pointer integer's explicit zero (upstream's Lease conformance spec compares
+/// `leaseTransitions: 0` read back; `runAsUser: 0` is root and must reach Pod Security).
+#[test]
+fn explicit_zero_of_pointer_ints_survives() {
+    let lease = serde_json::json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "l"}, "spec": {"holderIdentity": "holder", "leaseDurationSeconds": 30,
+        "acquireTime": "0001-01-01T00:00:02.000000Z", "leaseTransitions": 0}});
+    let decoded = ferrokube_protobuf::decode(&ferrokube_protobuf::encode(&lease).unwrap()).unwrap();
+    assert_eq!(decoded["spec"], lease["spec"]);
+    let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "busybox",
+            "securityContext": {"runAsUser": 0}}]}});
+    let decoded = ferrokube_protobuf::decode(&ferrokube_protobuf::encode(&pod).unwrap()).unwrap();
+    assert_eq!(
+        decoded["spec"]["containers"][0]["securityContext"]["runAsUser"],
+        0
+    );
+}

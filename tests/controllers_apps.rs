@@ -272,6 +272,16 @@ spec:
     let st = sets.get("db").await.expect("sts").status.expect("status");
     assert_eq!(st.current_revision, st.update_revision);
     assert_eq!(st.updated_replicas, Some(3));
+    // Pods name their revision as upstream's StatefulSet controller labels them: by the
+    // ControllerRevision's name (upstream's rolling-update conformance specs compare the two).
+    for p in &pods {
+        assert_eq!(
+            p.labels().get("controller-revision-hash"),
+            st.current_revision.as_ref(),
+            "{}",
+            p.name_any()
+        );
+    }
 
     let revs: Api<ControllerRevision> = Api::namespaced(client.clone(), "default");
     let revs = revs

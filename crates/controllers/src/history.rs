@@ -151,8 +151,9 @@ pub async fn sync(
         .iter()
         .filter(|r| r.name_any() != cur.name)
         .filter(|r| {
+            // Pods name their revision by hash (DaemonSets) or by name (StatefulSets).
             let h = r.labels().get(REVISION_HASH).cloned().unwrap_or_default();
-            !in_use.contains(&h)
+            !in_use.contains(&h) && !in_use.contains(&r.name_any())
         })
         .collect();
     old.sort_by_key(|r| number(r));

@@ -106,13 +106,15 @@ pub fn scale_step(
     }
 }
 
-/// Builds pod `ordinal` of the set from `template` (labels, hostname, subdomain, claims).
-pub fn pod_for(set: &StatefulSet, template: &PodTemplateSpec, ordinal: i32, hash: &str) -> Pod {
+/// Builds pod `ordinal` of the set from `template` (labels, hostname, subdomain, claims). Its
+/// `controller-revision-hash` label is the revision's *name* (`web-5bb8bd9b54`), as upstream's
+/// StatefulSet controller sets it (DaemonSets label the bare hash).
+pub fn pod_for(set: &StatefulSet, template: &PodTemplateSpec, ordinal: i32, revision: &str) -> Pod {
     let name = format!("{}-{ordinal}", set.name_any());
     let spec = set.spec.clone().unwrap_or_default();
     let tmeta = template.metadata.clone().unwrap_or_default();
     let mut labels = tmeta.labels.unwrap_or_default();
-    labels.insert(REVISION_HASH.into(), hash.into());
+    labels.insert(REVISION_HASH.into(), revision.into());
     labels.insert(POD_NAME_LABEL.into(), name.clone());
     labels.insert(POD_INDEX_LABEL.into(), ordinal.to_string());
     let mut pod_spec = template.spec.clone().unwrap_or_default();
@@ -257,7 +259,7 @@ async fn reconcile(set: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Action> {
     match &step {
         Step::Create(ordinals) => {
             for o in ordinals {
-                let pod = pod_for(&set, &spec.template, *o, &update.hash);
+                let pod = pod_for(&set, &spec.template, *o, &update.name);
                 let pname = pod.name_any();
                 ensure_claims(&set, &pname, &claims).await?;
                 match pods_api.create(&crate::util::post_params(), &pod).await {
@@ -313,7 +315,7 @@ async fn reconcile(set: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Action> {
     let all_healthy = step == Step::Done && !terminating;
     if rolling && all_healthy {
         let stale = by_ordinal.iter().rev().find(|(o, p)| {
-            **o >= start + partition && p.labels().get(REVISION_HASH) != Some(&update.hash)
+            **o >= start + partition && p.labels().get(REVISION_HASH) != Some(&update.name)
         });
         if let Some((_, p)) = stale {
             delete_ignore_missing(&pods_api, &p.name_any(), &DeleteParams::default()).await?;
@@ -337,26 +339,25 @@ async fn reconcile(set: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Action> {
         .count();
     let updated = live
         .iter()
-        .filter(|p| p.labels().get(REVISION_HASH) == Some(&update.hash))
+        .filter(|p| p.labels().get(REVISION_HASH) == Some(&update.name))
         .count();
     let prev_current = set
         .status
         .as_ref()
         .and_then(|s| s.current_revision.clone())
         .unwrap_or_else(|| update.name.clone());
-    let current_hash = prev_current.rsplit('-').next().unwrap_or("").to_string();
     // The update is complete once every wanted pod runs the update revision.
     let done = updated == usize::try_from(replicas.max(0)).unwrap_or(0) && live.len() == updated;
     let current_revision = if done {
         update.name.clone()
     } else {
-        prev_current
+        prev_current.clone()
     };
     let current = if done {
         updated
     } else {
         live.iter()
-            .filter(|p| p.labels().get(REVISION_HASH) == Some(&current_hash))
+            .filter(|p| p.labels().get(REVISION_HASH) == Some(&prev_current))
             .count()
     };
     let st = json!({
@@ -438,7 +439,7 @@ mod tests {
                 "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"]}}]}}))
         .unwrap();
         let t = set.spec.as_ref().unwrap().template.clone();
-        let p = pod_for(&set, &t, 2, "abc");
+        let p = pod_for(&set, &t, 2, "db-abc");
         assert_eq!(p.name_any(), "db-2");
         let spec = p.spec.unwrap();
         assert_eq!(spec.hostname.as_deref(), Some("db-2"));
@@ -450,6 +451,6 @@ mod tests {
         );
         let labels = p.metadata.labels.unwrap();
         assert_eq!(labels[POD_INDEX_LABEL], "2");
-        assert_eq!(labels[REVISION_HASH], "abc");
+        assert_eq!(labels[REVISION_HASH], "db-abc");
     }
 }

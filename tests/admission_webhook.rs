@@ -51,6 +51,22 @@ async fn mutate(Json(review): Json<Value>) -> Json<Value> {
     )
 }
 
+/// Records in label `seen` the `mutated` label it finds (`absent` when none): with
+/// `reinvocationPolicy: IfNeeded` it is called again after the mutate webhook adds that label.
+async fn observe(Json(review): Json<Value>) -> Json<Value> {
+    let labels = &review["request"]["object"]["metadata"]["labels"];
+    let seen = labels["mutated"].as_str().unwrap_or("absent");
+    let patch = match labels.is_object() {
+        true => json!([{"op": "add", "path": "/metadata/labels/seen", "value": seen}]),
+        false => json!([{"op": "add", "path": "/metadata/labels", "value": {"seen": seen}}]),
+    };
+    let encoded = base64::engine::general_purpose::STANDARD.encode(patch.to_string());
+    respond(
+        &review,
+        json!({"allowed": true, "patchType": "JSONPatch", "patch": encoded}),
+    )
+}
+
 async fn slow(Json(review): Json<Value>) -> Json<Value> {
     tokio::time::sleep(Duration::from_secs(3)).await;
     respond(&review, json!({"allowed": true}))
@@ -72,6 +88,7 @@ async fn webhook_server() -> (u16, String) {
     let app = Router::new()
         .route("/validate", post(validate))
         .route("/mutate", post(mutate))
+        .route("/observe", post(observe))
         .route("/slow", post(slow));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -101,13 +118,19 @@ fn configurations(port: u16, ca_pem: &str) -> String {
         "apiVersion: admissionregistration.k8s.io/v1
 kind: MutatingWebhookConfiguration
 metadata: {{name: label-adder}}
-webhooks:{}
+webhooks:{}{}
 ---
 apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingWebhookConfiguration
 metadata: {{name: checks}}
 webhooks:{}{}
 ",
+        hook(
+            "observe.test.io",
+            "observe",
+            "configmaps",
+            "  reinvocationPolicy: IfNeeded"
+        ),
         hook("mutate.test.io", "mutate", "configmaps", ""),
         hook("deny.test.io", "validate", "configmaps", ""),
         hook(
@@ -180,6 +203,9 @@ async fn webhooks_mutate_refuse_and_time_out() {
         ]),
     );
     assert!(labels.contains("\"mutated\":\"yes\""), "{labels}");
+    // The IfNeeded webhook ran first, saw no label, and was called again after the mutating
+    // webhook after it added one.
+    assert!(labels.contains("\"seen\":\"yes\""), "{labels}");
 
     // Namespaces the selector leaves out are not sent to the webhooks.
     stdout_ok(

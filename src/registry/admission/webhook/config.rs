@@ -20,6 +20,9 @@ pub struct Webhook {
     pub dry_run_safe: bool,
     /// Whether `v1` is among its `admissionReviewVersions`.
     pub speaks_v1: bool,
+    /// `reinvocationPolicy: IfNeeded` (mutating webhooks): called again once when a later
+    /// webhook changed the object after it ran.
+    pub reinvoke: bool,
 }
 
 /// The fields validating and mutating webhooks share, as they are written.
@@ -42,6 +45,7 @@ struct Written {
     side_effects: String,
     #[serde(default)]
     admission_review_versions: Vec<String>,
+    reinvocation_policy: Option<String>,
 }
 
 impl Webhook {
@@ -68,6 +72,7 @@ impl Webhook {
             timeout: std::time::Duration::from_secs(timeout),
             dry_run_safe: matches!(w.side_effects.as_str(), "None" | "NoneOnDryRun"),
             speaks_v1: w.admission_review_versions.iter().any(|v| v == "v1"),
+            reinvoke: w.reinvocation_policy.as_deref() == Some("IfNeeded"),
         })
     }
 }

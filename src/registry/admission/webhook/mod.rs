@@ -5,8 +5,10 @@
 //! validated again); validating ones run after the admission policies and may only refuse. A
 //! refusal answers upstream's `admission webhook "x" denied the request: …`; a webhook that
 //! cannot be called (down, slow past `timeoutSeconds`, a malformed answer) refuses the write
-//! under `failurePolicy: Fail` and is skipped under `Ignore`. Not yet: reinvocation, and the
-//! `Equivalent` match policy (rules match the exact version written).
+//! under `failurePolicy: Fail` and is skipped under `Ignore`. A mutating webhook with
+//! `reinvocationPolicy: IfNeeded` is called once more when a webhook after it changed the object
+//! (upstream's reinvocation, among the webhooks). Not yet: the `Equivalent` match policy (rules
+//! match the exact version written).
 
 mod client;
 mod config;
@@ -83,8 +85,43 @@ impl WebhookAdmission {
         if hooks.is_empty() || ctx.descriptor.group == GROUP {
             return Ok(());
         }
-        let mut mutated = false;
-        for hook in hooks.iter() {
+        let every: Vec<&Webhook> = hooks.iter().collect();
+        let first = self
+            .pass(ctx, operation, &every, new.as_deref_mut(), old, txn)
+            .await?;
+        // Reinvocation: IfNeeded webhooks that ran before a later one changed the object.
+        let last_change = first.iter().rposition(|call| call.changed);
+        let again: Vec<&Webhook> = match last_change {
+            Some(last) if self.mutating => first[..last]
+                .iter()
+                .filter(|call| call.hook.reinvoke)
+                .map(|call| call.hook)
+                .collect(),
+            _ => Vec::new(),
+        };
+        let second = self
+            .pass(ctx, operation, &again, new.as_deref_mut(), old, txn)
+            .await?;
+        let mutated = first.iter().chain(&second).any(|call| call.changed);
+        if let (true, Some(obj)) = (mutated, new.as_deref()) {
+            crate::registry::admit::validate(ctx.descriptor, obj, old)?;
+        }
+        Ok(())
+    }
+
+    /// Calls each matching webhook of `hooks` in order; which were called and whether each
+    /// changed the object.
+    async fn pass<'h>(
+        &self,
+        ctx: &HookContext<'_>,
+        operation: &str,
+        hooks: &[&'h Webhook],
+        mut new: Option<&mut Value>,
+        old: Option<&Value>,
+        txn: &mut TxnExtras,
+    ) -> ApiResult<Vec<Called<'h>>> {
+        let mut called = Vec::new();
+        for hook in hooks.iter().copied() {
             let request = Request::gather(ctx, operation, new.as_deref(), old).await?;
             if !request.matches(&hook.matches) || !conditions_hold(hook, &request)? {
                 continue;
@@ -104,14 +141,13 @@ impl WebhookAdmission {
             if response["allowed"] != json!(true) {
                 return Err(denied(&hook.name, &response));
             }
-            if let (true, Some(obj)) = (self.mutating, new.as_deref_mut()) {
-                mutated |= apply_patch(hook, &response, obj)?;
-            }
+            let changed = match (self.mutating, new.as_deref_mut()) {
+                (true, Some(obj)) => apply_patch(hook, &response, obj)?,
+                _ => false,
+            };
+            called.push(Called { hook, changed });
         }
-        if let (true, Some(obj)) = (mutated, new.as_deref()) {
-            crate::registry::admit::validate(ctx.descriptor, obj, old)?;
-        }
-        Ok(())
+        Ok(called)
     }
 
     /// The webhook's `response`, or None when it failed and fails open.
@@ -147,6 +183,12 @@ impl WebhookAdmission {
             }
         }
     }
+}
+
+/// One webhook call of a pass.
+struct Called<'h> {
+    hook: &'h Webhook,
+    changed: bool,
 }
 
 /// Whether every match condition holds (an erroring one refuses under `Fail`).
@@ -200,7 +242,8 @@ fn denied(name: &str, response: &Value) -> ApiError {
     ApiError::new(code, reason, text)
 }
 
-/// Applies a mutating webhook's patch; whether it changed anything.
+/// Applies a mutating webhook's patch; whether it changed anything (a patch restating what the
+/// object holds is no change, so it triggers no reinvocation).
 fn apply_patch(hook: &Webhook, response: &Value, obj: &mut Value) -> ApiResult<bool> {
     let patch = client::decode_patch(response).map_err(|e| {
         ApiError::internal(format!("failed calling webhook \"{}\": {e}", hook.name))
@@ -208,13 +251,14 @@ fn apply_patch(hook: &Webhook, response: &Value, obj: &mut Value) -> ApiResult<b
     let Some(patch) = patch else {
         return Ok(false);
     };
+    let before = obj.clone();
     json_patch::patch(obj, &patch).map_err(|e| {
         ApiError::internal(format!(
             "failed calling webhook \"{}\": applying its patch: {e}",
             hook.name
         ))
     })?;
-    Ok(true)
+    Ok(*obj != before)
 }
 
 impl crate::registry::follow::Rebuild for WebhookAdmission {

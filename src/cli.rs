@@ -34,6 +34,17 @@ enum Command {
     },
     /// Built-in benchmarks.
     Bench(crate::bench::BenchArgs),
+    /// List the servers of an HA cluster (id, peer address, role, last index), or remove one.
+    Members {
+        /// Admin kubeconfig (default: `<data-dir>/kubeconfig.yaml`).
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+        /// Data directory whose admin kubeconfig to use.
+        #[arg(long, default_value = "ferrokube-data")]
+        data_dir: PathBuf,
+        #[command(subcommand)]
+        action: Option<MembersCommand>,
+    },
     /// Register N fake Ready nodes (`hollow-<i>`) that "run" the pods bound to them, for tests and
     /// benchmarks without Docker; the nodes are removed on exit (Ctrl-C).
     HollowNodes {
@@ -52,6 +63,16 @@ enum Command {
         /// Output folder.
         #[arg(default_value = "openapi")]
         dir: PathBuf,
+    },
+}
+
+/// `ferrokube members ...`
+#[derive(Subcommand, Debug)]
+enum MembersCommand {
+    /// Remove a member (by id) from the cluster; the last voter cannot be removed.
+    Remove {
+        /// The member's id (first column of `ferrokube members`).
+        id: u64,
     },
 }
 
@@ -214,6 +235,17 @@ pub struct ServerArgs {
     /// of --service-cidr, 10.96.0.10).
     #[arg(long)]
     pub cluster_dns_ip: Option<std::net::Ipv4Addr>,
+    /// Listen for the other servers of an HA cluster here (raft, forwarded writes, joins;
+    /// mutual TLS with the cluster CA). Must be an address they can dial.
+    #[arg(long)]
+    pub peer_listen: Option<SocketAddr>,
+    /// Join the cluster of the server whose peer listener is at this URL
+    /// (`https://host:port`), with --token; needs --peer-listen.
+    #[arg(long, requires = "token", requires = "peer_listen")]
+    pub join: Option<String>,
+    /// The cluster's join token (`<data-dir>/pki/join-token` of a member), with --join.
+    #[arg(long, env = "FERROKUBE_JOIN_TOKEN")]
+    pub token: Option<String>,
 }
 
 impl Default for ServerArgs {
@@ -257,6 +289,16 @@ pub fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Bench(args) => crate::bench::run(args).await,
+            Command::Members {
+                kubeconfig,
+                data_dir,
+                action,
+            } => {
+                let path = kubeconfig.unwrap_or_else(|| data_dir.join("kubeconfig.yaml"));
+                let client = crate::components::admin_client(&path).await?;
+                let remove = action.map(|MembersCommand::Remove { id }| id);
+                crate::ha::members::run_cli(client, remove).await
+            }
             Command::Agent(args) => run_agent(args).await,
             Command::Images {
                 command: ImagesCommand::ImportBusybox { tags },
@@ -393,6 +435,7 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         advertise_address: args.advertise_address,
         max_inflight: args.max_requests_inflight + args.max_mutating_requests_inflight,
         audit: audit_options(&args)?,
+        ha: ha_options(&args),
     })
     .await?;
     crate::components::spawn_master_service(&started)?;
@@ -433,6 +476,18 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), agent).await;
     }
     res
+}
+
+fn ha_options(args: &ServerArgs) -> Option<crate::ha::HaOptions> {
+    let peer_listen = args.peer_listen?;
+    let join = match (&args.join, &args.token) {
+        (Some(url), Some(token)) => Some(crate::ha::JoinTarget {
+            url: url.clone(),
+            token: token.trim().to_string(),
+        }),
+        _ => None,
+    };
+    Some(crate::ha::HaOptions { peer_listen, join })
 }
 
 async fn started_wait(started: server::Started) -> anyhow::Result<()> {

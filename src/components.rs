@@ -112,7 +112,8 @@ pub fn spawn_master_service(started: &Started) -> anyhow::Result<()> {
         started.app.clone(),
         &started.pki.admin_credentials().cert_pem,
     )?;
-    crate::master_service::spawn(client, started.master.clone());
+    let store = started.state.registry.store.clone();
+    crate::master_service::spawn(client, started.master.clone(), store);
     Ok(())
 }
 

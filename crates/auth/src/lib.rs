@@ -32,6 +32,7 @@
 mod authn;
 pub mod bootstrap_token;
 mod certs;
+mod cluster_secrets;
 mod error;
 mod files;
 mod kubeconfig;
@@ -46,6 +47,9 @@ mod tokenfile;
 pub use authn::{
     bearer_token, client_cert_user, unauthorized_status, Authenticator, TokenAuthenticator,
     UserInfo, ALL_AUTHENTICATED, ALL_UNAUTHENTICATED, ANONYMOUS_USER, CREDENTIAL_ID_KEY,
+};
+pub use cluster_secrets::{
+    installed_ca_fingerprint, ClusterSecrets, PEER_GROUP, PEER_USER_PREFIX,
 };
 pub use certs::{IssuedCertificate, San, CA_COMMON_NAME, SERVING_COMMON_NAME};
 pub use error::{AuthError, PkiError};

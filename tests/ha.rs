@@ -1,0 +1,290 @@
+//! High availability against real processes: three servers on 127.0.0.1 joined with the join
+//! token, kubectl and kube-rs against followers, kill -9 of the leader under load, follower
+//! kill, rolling restart, full power loss, a wiped member rejoining, and a minority (two
+//! members SIGSTOPped, a stand-in for a partition) refusing writes with a timeout Status.
+//! Every load records its history, checked by `ha_support::history::check`.
+
+mod ha_support;
+
+use std::time::{Duration, Instant};
+
+use ha_support::history::{self, Load};
+use ha_support::HaCluster;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, PostParams};
+
+async fn clients(c: &HaCluster) -> Vec<kube::Client> {
+    let mut out = Vec::new();
+    for s in &c.servers {
+        out.push(s.client().await);
+    }
+    out
+}
+
+fn cm(name: &str) -> ConfigMap {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"k": "v"}
+    }))
+    .expect("configmap")
+}
+
+fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "command failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Three servers form; members lists them; kubectl and kube-rs against a follower read their
+/// own writes; a watch on one server sees another server's write at the same revision.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_servers_serve_reads_writes_and_watches_anywhere() {
+    let c = HaCluster::start(3).await;
+    let members = c.members(1).await;
+    assert_eq!(members.len(), 3, "{members:?}");
+    assert_eq!(members.iter().filter(|(_, r)| r == "leader").count(), 1, "{members:?}");
+    assert_eq!(members.iter().filter(|(_, r)| r == "follower").count(), 2, "{members:?}");
+    let table = ok(&c.servers[2].ferrokube(&["members"]));
+    assert!(table.contains("leader") && table.matches("follower").count() == 2, "{table}");
+
+    let leader = c.leader().await;
+    let follower = (leader + 1) % 3;
+    let other = (leader + 2) % 3;
+    // kubectl against a follower: write, then read back at once.
+    let f = &c.servers[follower];
+    ok(&f.kubectl(&["create", "configmap", "via-follower", "--from-literal=a=b"]));
+    let got = ok(&f.kubectl(&["get", "configmap", "via-follower", "-o", "jsonpath={.data.a}"]));
+    assert_eq!(got, "b");
+
+    // A watch on `other` sees a write made on `follower` with the same resourceVersion.
+    let watch_api: Api<ConfigMap> = Api::namespaced(c.servers[other].client().await, "default");
+    let api: Api<ConfigMap> = Api::namespaced(f.client().await, "default");
+    let start_rv = api
+        .get("via-follower")
+        .await
+        .expect("get")
+        .metadata
+        .resource_version
+        .expect("rv");
+    let wp = kube::api::WatchParams::default().timeout(20);
+    let stream = watch_api.watch(&wp, &start_rv).await.expect("watch");
+    let created = api.create(&PostParams::default(), &cm("watched")).await.expect("create");
+    use futures::StreamExt;
+    let mut stream = Box::pin(stream);
+    let event = tokio::time::timeout(Duration::from_secs(20), stream.next())
+        .await
+        .expect("watch event in time")
+        .expect("event")
+        .expect("ok event");
+    match event {
+        kube::api::WatchEvent::Added(o) => {
+            assert_eq!(o.metadata.name.as_deref(), Some("watched"));
+            assert_eq!(o.metadata.resource_version, created.metadata.resource_version);
+        }
+        other => panic!("unexpected event {other:?}"),
+    }
+    // Read-your-writes with kube-rs on every server.
+    for s in &c.servers {
+        let api: Api<ConfigMap> = Api::namespaced(s.client().await, "default");
+        let name = format!("ryw-{}", s.index);
+        let made = api.create(&PostParams::default(), &cm(&name)).await.expect("create");
+        for t in &c.servers {
+            let api: Api<ConfigMap> = Api::namespaced(t.client().await, "default");
+            let got = api.get(&name).await.expect("linearizable get on another server");
+            assert_eq!(got.metadata.resource_version, made.metadata.resource_version);
+        }
+    }
+}
+
+/// Join refusals: a wrong token, a data dir of another cluster; and the last voter cannot be
+/// removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_joins_and_last_voter_are_refused() {
+    let mut a = HaCluster::start(1).await;
+    let out = a.servers[0].ferrokube(&["members", "remove", &a.servers[0].node_id().to_string()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("last voter"), "{err}");
+
+    // Wrong token.
+    let j = a.new_joiner();
+    j.spawn_with(&["--token", "abcdef.0123456789abcdef"]);
+    let (status, log) = j.wait_exit().await;
+    assert!(!status.success());
+    assert!(log.contains("wrong join token"), "{log}");
+
+    // A data dir that belongs to another cluster.
+    let b = HaCluster::start(1).await;
+    let b_dir = b.servers[0].dir.clone();
+    drop(b);
+    let j = a.new_joiner();
+    j.dir = b_dir;
+    j.spawn();
+    let (status, log) = j.wait_exit().await;
+    assert!(!status.success());
+    assert!(log.contains("another cluster"), "{log}");
+}
+
+/// kill -9 of the leader under a concurrent write load: writes resume on the others within a
+/// few seconds; the killed server comes back and catches up; the history holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leader_kill_under_load_loses_nothing() {
+    let mut c = HaCluster::start(3).await;
+    let load = Load::start(clients(&c).await, 6, "lk");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = load.acked();
+    assert!(before > 0, "no writes before the kill");
+    let leader = c.leader().await;
+    let killed_at = Instant::now();
+    c.servers[leader].kill9();
+    // Writes resume on the survivors.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let resumed = loop {
+        if load.last_ack().is_some_and(|t| t > killed_at + Duration::from_millis(100))
+            && load.acked() > before + 5
+        {
+            break load.last_ack().expect("ack");
+        }
+        assert!(Instant::now() < deadline, "writes did not resume after the leader died");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    eprintln!("writes resumed {:?} after the leader kill", resumed - killed_at);
+    let new_leader = c.leader().await;
+    assert_ne!(new_leader, leader);
+    // The old leader restarts and catches up; the load keeps going meanwhile.
+    c.servers[leader].spawn();
+    c.servers[leader].wait_serving().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let histories = load.stop().await;
+    eprintln!("{}", history::summary(&histories));
+    for s in &c.servers {
+        history::check(&histories, s.client().await).await;
+    }
+}
+
+/// A follower killed and restarted; then a rolling restart of all three; then all three
+/// kill -9 at once and restarted together. Nothing acknowledged is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn follower_kill_rolling_restart_and_power_loss() {
+    let mut c = HaCluster::start(3).await;
+    let load = Load::start(clients(&c).await, 4, "rr");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let leader = c.leader().await;
+    let follower = (leader + 1) % 3;
+    c.servers[follower].kill9();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let n = load.acked();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(load.acked() > n, "writes stopped with one follower down");
+    c.servers[follower].spawn();
+    c.servers[follower].wait_serving().await;
+    // Rolling restart: one at a time, waiting for each to serve again.
+    for i in 0..3 {
+        c.servers[i].kill9();
+        c.servers[i].spawn();
+        c.servers[i].wait_serving().await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let histories = load.stop().await;
+    eprintln!("rolling: {}", history::summary(&histories));
+    history::check(&histories, c.servers[0].client().await).await;
+
+    // Power loss under load: all kill -9, then all restart at once.
+    let load = Load::start(clients(&c).await, 4, "pl");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for s in &mut c.servers {
+        s.kill9();
+    }
+    let histories = load.stop().await;
+    eprintln!("power loss: {}", history::summary(&histories));
+    for s in &mut c.servers {
+        s.spawn();
+    }
+    for s in &mut c.servers {
+        s.wait_serving().await;
+    }
+    for s in &c.servers {
+        history::check(&histories, s.client().await).await;
+    }
+}
+
+/// A member's disk is wiped: it is removed with `ferrokube members remove` and rejoins with an
+/// empty data dir, catching up by snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn wiped_member_is_removed_and_rejoins() {
+    let mut c = HaCluster::start(3).await;
+    let api: Api<ConfigMap> = Api::namespaced(c.servers[0].client().await, "default");
+    for i in 0..200 {
+        api.create(&PostParams::default(), &cm(&format!("before-wipe-{i}")))
+            .await
+            .expect("create");
+    }
+    let leader = c.leader().await;
+    let victim = (leader + 1) % 3;
+    let old_id = c.servers[victim].node_id();
+    c.servers[victim].kill9();
+    std::fs::remove_dir_all(&c.servers[victim].dir).expect("wipe");
+    let out = c.servers[leader].ferrokube(&["members", "remove", &old_id.to_string()]);
+    ok(&out);
+    assert_eq!(c.members(leader).await.len(), 2);
+    // Rejoin at the same addresses with an empty dir.
+    let via = &c.servers[leader];
+    let join = (via.peer_url(), via.join_token());
+    let s = &mut c.servers[victim];
+    s.spawn_with(&["--join", &join.0, "--token", &join.1]);
+    s.wait_serving().await;
+    let members = c.members(victim).await;
+    assert_eq!(members.len(), 3, "{members:?}");
+    assert!(members.iter().all(|(_, r)| r != "learner"), "{members:?}");
+    let api: Api<ConfigMap> = Api::namespaced(c.servers[victim].client().await, "default");
+    let got = api.get("before-wipe-199").await.expect("caught up");
+    assert_eq!(got.metadata.name.as_deref(), Some("before-wipe-199"));
+}
+
+/// Two of three members stopped (SIGSTOP, a stand-in for a network partition): the remaining
+/// one answers writes with a 504 Timeout Status instead of hanging; once the others continue,
+/// writes succeed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn minority_refuses_writes_with_a_timeout() {
+    let c = HaCluster::start(3).await;
+    let leader = c.leader().await;
+    let lone = (leader + 1) % 3;
+    for (i, s) in c.servers.iter().enumerate() {
+        if i != lone {
+            s.signal("-STOP");
+        }
+    }
+    let api: Api<ConfigMap> = Api::namespaced(c.servers[lone].client().await, "default");
+    let began = Instant::now();
+    let err = api
+        .create(&PostParams::default(), &cm("in-minority"))
+        .await
+        .expect_err("a minority cannot commit");
+    let waited = began.elapsed();
+    match err {
+        kube::Error::Api(s) => {
+            assert!(s.code == 504 || s.code == 503, "{s:?}");
+        }
+        other => panic!("expected a Status, got {other:?}"),
+    }
+    assert!(waited < Duration::from_secs(25), "took {waited:?}");
+    for (i, s) in c.servers.iter().enumerate() {
+        if i != lone {
+            s.signal("-CONT");
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match api.create(&PostParams::default(), &cm("after-heal")).await {
+            Ok(_) => break,
+            Err(kube::Error::Api(s)) if s.code == 409 => break,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "writes did not come back: {e}");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+    }
+}

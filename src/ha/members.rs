@@ -79,7 +79,7 @@ pub async fn run_cli(client: kube::Client, remove: Option<u64>) -> anyhow::Resul
         let index = m["lastIndex"].as_u64().map_or("-".into(), |i| i.to_string());
         println!(
             "{:<10} {:<24} {:<10} {index}",
-            m["id"],
+            m["id"].as_u64().unwrap_or_default(),
             m["address"].as_str().unwrap_or_default(),
             m["role"].as_str().unwrap_or_default(),
         );

@@ -108,8 +108,16 @@ impl HaServer {
             .stdin(Stdio::null())
             .stdout(File::create(self.stdout_path()).expect("stdout log"))
             .stderr(File::create(stderr).expect("stderr log"));
-        if let Some((url, token)) = &self.join {
-            cmd.args(["--join", url, "--token", token]);
+        // Extra `--join`/`--token` replace the fixture's own.
+        match &self.join {
+            Some(_) if extra.contains(&"--join") => {}
+            Some((url, _)) if extra.contains(&"--token") => {
+                cmd.args(["--join", url]);
+            }
+            Some((url, token)) => {
+                cmd.args(["--join", url, "--token", token]);
+            }
+            None => {}
         }
         self.child = Some(cmd.spawn().expect("spawning ferrokube"));
     }
@@ -189,10 +197,12 @@ impl HaServer {
 
     /// Runs the `ferrokube` binary with this server's kubeconfig (e.g. `members`).
     pub fn ferrokube(&self, args: &[&str]) -> std::process::Output {
+        let (first, rest) = args.split_first().expect("a subcommand");
         Command::new(env!("CARGO_BIN_EXE_ferrokube"))
-            .args(args)
+            .arg(first)
             .arg("--kubeconfig")
             .arg(self.kubeconfig())
+            .args(rest)
             .output()
             .expect("running ferrokube")
     }

@@ -21,12 +21,21 @@ pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause before asking again while there is no leader (an election takes 1–2 s).
 const NO_LEADER_PAUSE: Duration = Duration::from_millis(50);
+/// After this long without a leader (several election rounds), or as a leader without a
+/// quorum acknowledgement for this long, requests fail at once instead of each waiting out its
+/// own deadline: one API request does several reads, and a cut-off server must answer
+/// promptly rather than after minutes.
+const FAIL_FAST_AFTER: Duration = Duration::from_secs(5);
 
 /// This server's raft handle plus the way to reach the others.
 pub(crate) struct Cluster {
     pub raft: StoreRaft,
     pub id: u64,
     pub transport: Option<Arc<dyn PeerTransport>>,
+    /// Since when no leader is known (None: one is).
+    pub leaderless_since: parking_lot::Mutex<Option<Instant>>,
+    /// Since when calls to the leader we know have been failing (None: the last one worked).
+    pub leader_failing_since: parking_lot::Mutex<Option<Instant>>,
 }
 
 /// Who leads, as this server knows it.
@@ -52,6 +61,50 @@ fn timeout_error(what: &str, waited: Duration) -> StoreError {
 impl Cluster {
     /// Who leads now.
     pub fn leader(&self) -> Leader {
+        let leader = self.leader_now();
+        let mut since = self.leaderless_since.lock();
+        match (&leader, *since) {
+            (Leader::Unknown, None) => *since = Some(Instant::now()),
+            (Leader::Unknown, Some(_)) => {}
+            _ => *since = None,
+        }
+        leader
+    }
+
+    /// Why this server cannot reach a quorum now, if it evidently cannot: no leader for a
+    /// while, or leading without quorum acknowledgements (an isolated old leader).
+    pub fn cut_off(&self) -> Option<String> {
+        let leader = self.leader();
+        if let (Leader::Unknown, Some(since)) = (&leader, *self.leaderless_since.lock()) {
+            let for_ = since.elapsed();
+            if for_ >= FAIL_FAST_AFTER {
+                return Some(format!("no raft leader for {}s", for_.as_secs()));
+            }
+        }
+        if let (Leader::Other(addr), Some(since)) = (&leader, *self.leader_failing_since.lock()) {
+            if since.elapsed() >= FAIL_FAST_AFTER {
+                return Some(format!(
+                    "the leader at {addr} has not answered for {}s",
+                    since.elapsed().as_secs()
+                ));
+            }
+        }
+        if let Leader::Me = leader {
+            let metrics = self.raft.metrics();
+            let m = metrics.borrow();
+            if m.membership_config.membership().voter_ids().nth(1).is_none() {
+                return None; // a sole voter is its own quorum
+            }
+            let quiet = m.millis_since_quorum_ack;
+            let limit = FAIL_FAST_AFTER.as_millis() as u64;
+            if quiet.is_some_and(|ms| ms >= limit) {
+                return Some("this server leads but no quorum has answered it".into());
+            }
+        }
+        None
+    }
+
+    fn leader_now(&self) -> Leader {
         let metrics = self.raft.metrics();
         let m = metrics.borrow();
         match m.current_leader {
@@ -76,14 +129,24 @@ impl Cluster {
             return Err(TransportError::Unreachable("no peer transport".into()));
         };
         let body = encode(req).map_err(TransportError::Refused)?;
-        let bytes = transport.call(addr, route, body, timeout).await?;
-        decode(&bytes).map_err(TransportError::NoAnswer)
+        let result = transport.call(addr, route, body, timeout).await;
+        let mut failing = self.leader_failing_since.lock();
+        match &result {
+            Ok(_) => *failing = None,
+            Err(_) if failing.is_none() => *failing = Some(Instant::now()),
+            Err(_) => {}
+        }
+        drop(failing);
+        decode(&result?).map_err(TransportError::NoAnswer)
     }
 
     /// Runs a batch through raft on the leader, wherever it is, and returns once this server
     /// has applied it. Retries only where the batch certainly was not appended (no leader yet,
     /// leader unreachable, "not the leader"), so a batch is never proposed twice by us.
     pub async fn write(&self, txns: Arc<Vec<Txn>>) -> Result<Vec<TxnOutcome>, StoreError> {
+        if let Some(why) = self.cut_off() {
+            return Err(StoreError::Timeout(format!("write refused: {why}")));
+        }
         let began = Instant::now();
         let deadline = began + WRITE_TIMEOUT;
         loop {
@@ -141,6 +204,9 @@ impl Cluster {
     /// Makes the local state linearizable: confirms leadership with a quorum (read index),
     /// here or on the leader, then waits until this server has applied up to that index.
     pub async fn read_barrier(&self) -> Result<(), StoreError> {
+        if let Some(why) = self.cut_off() {
+            return Err(StoreError::Timeout(format!("linearizable read refused: {why}")));
+        }
         let deadline = Instant::now() + READ_TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());

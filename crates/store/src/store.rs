@@ -192,6 +192,8 @@ impl Store {
             raft: raft.clone(),
             id,
             transport,
+            leaderless_since: parking_lot::Mutex::new(None),
+            leader_failing_since: parking_lot::Mutex::new(None),
         });
         let store = Store {
             inner: Arc::new(Inner {

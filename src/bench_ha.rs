@@ -102,7 +102,10 @@ impl Drop for Member {
 pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let root = std::env::temp_dir().join(format!("ferrokube-bench-ha-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
-    println!("ferrokube bench ha  ({} cores)", std::thread::available_parallelism()?);
+    println!(
+        "ferrokube bench ha  ({} cores)",
+        std::thread::available_parallelism()?
+    );
     {
         let mut single = Member::new(&root.join("single"), None)?;
         single.spawn(false)?;
@@ -204,15 +207,18 @@ async fn failover(members: &mut [Member], kills: usize) -> anyhow::Result<()> {
         let via = members[k % 3].wait_ready().await?;
         let l = leader(members, &via).await?;
         let survivor = (l + 1) % 3;
-        let api: Api<ConfigMap> =
-            Api::namespaced(members[survivor].wait_ready().await?, "default");
+        let api: Api<ConfigMap> = Api::namespaced(members[survivor].wait_ready().await?, "default");
         let killed = Instant::now();
         members[l].kill9();
         let mut i = 0;
         loop {
             i += 1;
             let name = format!("failover-{k}-{i}");
-            if api.create(&PostParams::default(), &configmap(&name)).await.is_ok() {
+            if api
+                .create(&PostParams::default(), &configmap(&name))
+                .await
+                .is_ok()
+            {
                 break;
             }
             if killed.elapsed() > Duration::from_secs(60) {

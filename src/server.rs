@@ -215,7 +215,11 @@ async fn open_member_store(
     .await?;
     if MemberFile::load(&opts.data_dir)?.is_none() {
         let cluster = pki.ca_fingerprint();
-        MemberFile { node_id: plan.node_id, cluster }.save(&opts.data_dir)?;
+        MemberFile {
+            node_id: plan.node_id,
+            cluster,
+        }
+        .save(&opts.data_dir)?;
     }
     let tls = ferrokube_auth::server_config(&cert.cert_pem, &cert.key_pem, pki.ca_cert_der())?;
     let state = Arc::new(peer_server::PeerState {
@@ -231,7 +235,10 @@ async fn open_member_store(
         }
     }
     store.wait_ready().await?;
-    tracing::info!(node_id = plan.node_id, "store ready: leader known and caught up");
+    tracing::info!(
+        node_id = plan.node_id,
+        "store ready: leader known and caught up"
+    );
     Ok(store)
 }
 

@@ -45,10 +45,21 @@ async fn three_servers_serve_reads_writes_and_watches_anywhere() {
     let c = HaCluster::start(3).await;
     let members = c.members(1).await;
     assert_eq!(members.len(), 3, "{members:?}");
-    assert_eq!(members.iter().filter(|(_, r)| r == "leader").count(), 1, "{members:?}");
-    assert_eq!(members.iter().filter(|(_, r)| r == "follower").count(), 2, "{members:?}");
+    assert_eq!(
+        members.iter().filter(|(_, r)| r == "leader").count(),
+        1,
+        "{members:?}"
+    );
+    assert_eq!(
+        members.iter().filter(|(_, r)| r == "follower").count(),
+        2,
+        "{members:?}"
+    );
     let table = ok(&c.servers[2].ferrokube(&["members"]));
-    assert!(table.contains("leader") && table.matches("follower").count() == 2, "{table}");
+    assert!(
+        table.contains("leader") && table.matches("follower").count() == 2,
+        "{table}"
+    );
 
     let leader = c.leader().await;
     let follower = (leader + 1) % 3;
@@ -56,7 +67,13 @@ async fn three_servers_serve_reads_writes_and_watches_anywhere() {
     // kubectl against a follower: write, then read back at once.
     let f = &c.servers[follower];
     ok(&f.kubectl(&["create", "configmap", "via-follower", "--from-literal=a=b"]));
-    let got = ok(&f.kubectl(&["get", "configmap", "via-follower", "-o", "jsonpath={.data.a}"]));
+    let got = ok(&f.kubectl(&[
+        "get",
+        "configmap",
+        "via-follower",
+        "-o",
+        "jsonpath={.data.a}",
+    ]));
     assert_eq!(got, "b");
 
     // A watch on `other` sees a write made on `follower` with the same resourceVersion.
@@ -71,7 +88,10 @@ async fn three_servers_serve_reads_writes_and_watches_anywhere() {
         .expect("rv");
     let wp = kube::api::WatchParams::default().timeout(20);
     let stream = watch_api.watch(&wp, &start_rv).await.expect("watch");
-    let created = api.create(&PostParams::default(), &cm("watched")).await.expect("create");
+    let created = api
+        .create(&PostParams::default(), &cm("watched"))
+        .await
+        .expect("create");
     use futures::StreamExt;
     let mut stream = Box::pin(stream);
     let event = tokio::time::timeout(Duration::from_secs(20), stream.next())
@@ -82,7 +102,10 @@ async fn three_servers_serve_reads_writes_and_watches_anywhere() {
     match event {
         kube::api::WatchEvent::Added(o) => {
             assert_eq!(o.metadata.name.as_deref(), Some("watched"));
-            assert_eq!(o.metadata.resource_version, created.metadata.resource_version);
+            assert_eq!(
+                o.metadata.resource_version,
+                created.metadata.resource_version
+            );
         }
         other => panic!("unexpected event {other:?}"),
     }
@@ -90,11 +113,20 @@ async fn three_servers_serve_reads_writes_and_watches_anywhere() {
     for s in &c.servers {
         let api: Api<ConfigMap> = Api::namespaced(s.client().await, "default");
         let name = format!("ryw-{}", s.index);
-        let made = api.create(&PostParams::default(), &cm(&name)).await.expect("create");
+        let made = api
+            .create(&PostParams::default(), &cm(&name))
+            .await
+            .expect("create");
         for t in &c.servers {
             let api: Api<ConfigMap> = Api::namespaced(t.client().await, "default");
-            let got = api.get(&name).await.expect("linearizable get on another server");
-            assert_eq!(got.metadata.resource_version, made.metadata.resource_version);
+            let got = api
+                .get(&name)
+                .await
+                .expect("linearizable get on another server");
+            assert_eq!(
+                got.metadata.resource_version,
+                made.metadata.resource_version
+            );
         }
     }
 }
@@ -143,15 +175,23 @@ async fn leader_kill_under_load_loses_nothing() {
     // Writes resume on the survivors.
     let deadline = Instant::now() + Duration::from_secs(30);
     let resumed = loop {
-        if load.last_ack().is_some_and(|t| t > killed_at + Duration::from_millis(100))
+        if load
+            .last_ack()
+            .is_some_and(|t| t > killed_at + Duration::from_millis(100))
             && load.acked() > before + 5
         {
             break load.last_ack().expect("ack");
         }
-        assert!(Instant::now() < deadline, "writes did not resume after the leader died");
+        assert!(
+            Instant::now() < deadline,
+            "writes did not resume after the leader died"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    eprintln!("writes resumed {:?} after the leader kill", resumed - killed_at);
+    eprintln!(
+        "writes resumed {:?} after the leader kill",
+        resumed - killed_at
+    );
     let new_leader = c.leader().await;
     assert_ne!(new_leader, leader);
     // The old leader restarts and catches up; the load keeps going meanwhile.
@@ -276,7 +316,11 @@ async fn minority_refuses_writes_with_a_timeout() {
     let began = Instant::now();
     let out = c.servers[lone].kubectl(&["create", "configmap", "in-minority-2"]);
     assert!(!out.status.success());
-    assert!(began.elapsed() < Duration::from_secs(12), "took {:?}", began.elapsed());
+    assert!(
+        began.elapsed() < Duration::from_secs(12),
+        "took {:?}",
+        began.elapsed()
+    );
     let api: Api<ConfigMap> = Api::namespaced(c.servers[lone].client().await, "default");
     for (i, s) in c.servers.iter().enumerate() {
         if i != lone {

@@ -29,7 +29,11 @@ pub struct JoinResponse {
 
 /// Compares in time independent of where the strings differ (the token is a secret).
 fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// `POST /join` on the peer listener.
@@ -120,7 +124,10 @@ pub async fn prepare(data_dir: &Path, ha: &HaOptions) -> anyhow::Result<MemberPl
         }
         // A member restarting while the server it first joined through is down starts anyway.
         Err(e) if existing.is_some() => {
-            tracing::warn!("could not reach {} ({e:#}); starting as a known member", join.url)
+            tracing::warn!(
+                "could not reach {} ({e:#}); starting as a known member",
+                join.url
+            )
         }
         Err(e) => return Err(e),
     }

@@ -23,9 +23,11 @@ impl MemberFile {
     /// Reads the file; None when absent.
     pub fn load(data_dir: &Path) -> anyhow::Result<Option<MemberFile>> {
         match std::fs::read(path(data_dir)) {
-            Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).map_err(|e| {
-                anyhow::anyhow!("{}: {e}", path(data_dir).display())
-            })?)),
+            Ok(bytes) => {
+                Ok(Some(serde_json::from_slice(&bytes).map_err(|e| {
+                    anyhow::anyhow!("{}: {e}", path(data_dir).display())
+                })?))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e.into()),
         }

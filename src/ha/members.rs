@@ -37,8 +37,10 @@ pub async fn remove(State(state): State<Arc<AppState>>, Path(id): Path<String>) 
     match state.registry.store.remove_member(id).await {
         Ok(()) => (
             StatusCode::OK,
-            Json(json!({"kind": "Status", "apiVersion": "v1", "status": "Success",
-                "message": format!("member {id} removed")})),
+            Json(
+                json!({"kind": "Status", "apiVersion": "v1", "status": "Success",
+                "message": format!("member {id} removed")}),
+            ),
         )
             .into_response(),
         Err(e) => ApiError::from(e).into_response(),
@@ -74,9 +76,11 @@ pub async fn run_cli(client: kube::Client, remove: Option<u64>) -> anyhow::Resul
     let req = axum::http::Request::get(MEMBERS_PATH).body(Vec::new())?;
     let v: serde_json::Value =
         serde_json::from_str(&client.request_text(req).await.map_err(api_message)?)?;
-    println!("{:<10} {:<24} {:<10} {}", "ID", "ADDRESS", "ROLE", "LAST INDEX");
+    println!("{:<10} {:<24} {:<10} LAST INDEX", "ID", "ADDRESS", "ROLE");
     for m in v["members"].as_array().into_iter().flatten() {
-        let index = m["lastIndex"].as_u64().map_or("-".into(), |i| i.to_string());
+        let index = m["lastIndex"]
+            .as_u64()
+            .map_or("-".into(), |i| i.to_string());
         println!(
             "{:<10} {:<24} {:<10} {index}",
             m["id"].as_u64().unwrap_or_default(),

@@ -70,7 +70,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/version", get(version))
         .route("/metrics", get(metrics::serve))
         .route("/openapi/{*rest}", axum::routing::any(openapi))
-        .route(crate::ha::members::MEMBERS_PATH, get(crate::ha::members::list))
+        .route(
+            crate::ha::members::MEMBERS_PATH,
+            get(crate::ha::members::list),
+        )
         .route(
             "/ferrokube/members/{id}",
             axum::routing::delete(crate::ha::members::remove),

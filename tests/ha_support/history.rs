@@ -227,11 +227,22 @@ pub async fn check(histories: &[WorkerHistory], client: kube::Client) {
     let mut seen_rvs = HashSet::new();
     for (w, h) in histories.iter().enumerate() {
         for c in &h.creates {
-            assert!(present.contains_key(&c.name), "acknowledged create {} lost", c.name);
-            assert!(seen_rvs.insert(c.rv), "resourceVersion {} acknowledged twice", c.rv);
+            assert!(
+                present.contains_key(&c.name),
+                "acknowledged create {} lost",
+                c.name
+            );
+            assert!(
+                seen_rvs.insert(c.rv),
+                "resourceVersion {} acknowledged twice",
+                c.rv
+            );
         }
         for pair in h.acked_rvs.windows(2) {
-            assert!(pair[0] < pair[1], "worker {w}: resourceVersion went backwards: {pair:?}");
+            assert!(
+                pair[0] < pair[1],
+                "worker {w}: resourceVersion went backwards: {pair:?}"
+            );
         }
         for r in &h.reg_reads {
             let floor = h
@@ -241,11 +252,18 @@ pub async fn check(histories: &[WorkerHistory], client: kube::Client) {
                 .map(|wr| wr.value)
                 .max()
                 .unwrap_or(0);
-            assert!(r.value >= floor, "worker {w}: stale read {} < {floor}", r.value);
+            assert!(
+                r.value >= floor,
+                "worker {w}: stale read {} < {floor}",
+                r.value
+            );
         }
         if let Some(last) = h.reg_writes.last() {
             let final_value = present.get(&h.reg).copied().unwrap_or(0);
-            assert!(final_value >= last.value, "worker {w}: register lost its last write");
+            assert!(
+                final_value >= last.value,
+                "worker {w}: register lost its last write"
+            );
         }
     }
 }

@@ -104,7 +104,10 @@ impl HaServer {
             .args(extra)
             .env("FERROKUBE_NO_IMAGE_PULL", "1")
             .env("NO_COLOR", "1")
-            .env("RUST_LOG", "ferrokube=info,ferrokube_store=info,openraft=warn,warn")
+            .env(
+                "RUST_LOG",
+                "ferrokube=info,ferrokube_store=info,openraft=warn,warn",
+            )
             .stdin(Stdio::null())
             .stdout(File::create(self.stdout_path()).expect("stdout log"))
             .stderr(File::create(stderr).expect("stderr log"));
@@ -130,10 +133,23 @@ impl HaServer {
             if out.lines().any(|l| l.starts_with(SERVING_PREFIX)) {
                 return;
             }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!("server {} exited with {status} before serving:\n{}", self.index, self.stderr_tail());
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "server {} exited with {status} before serving:\n{}",
+                    self.index,
+                    self.stderr_tail()
+                );
             }
-            assert!(Instant::now() < deadline, "server {} did not serve in time:\n{}", self.index, self.stderr_tail());
+            assert!(
+                Instant::now() < deadline,
+                "server {} did not serve in time:\n{}",
+                self.index,
+                self.stderr_tail()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -142,11 +158,19 @@ impl HaServer {
     pub async fn wait_exit(&mut self) -> (std::process::ExitStatus, String) {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 self.child = None;
                 return (status, self.stderr_tail());
             }
-            assert!(Instant::now() < deadline, "server {} did not exit", self.index);
+            assert!(
+                Instant::now() < deadline,
+                "server {} did not exit",
+                self.index
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -254,10 +278,15 @@ impl HaCluster {
 
     /// A new server joining through server 0 (not started).
     pub fn new_joiner(&mut self) -> &mut HaServer {
-        let via = self.servers.iter().find(|s| s.is_running()).expect("a running server");
+        let via = self
+            .servers
+            .iter()
+            .find(|s| s.is_running())
+            .expect("a running server");
         let join = Some((via.peer_url(), via.join_token()));
         let index = self.servers.len();
-        self.servers.push(HaServer::new(self.root.path(), index, join));
+        self.servers
+            .push(HaServer::new(self.root.path(), index, join));
         self.servers.last_mut().expect("just pushed")
     }
 
@@ -313,7 +342,11 @@ impl HaCluster {
                     .find(|m| m["role"] == "leader")
                     .and_then(|m| m["id"].as_u64());
                 if let Some(id) = leader_id {
-                    if let Some(j) = self.servers.iter().position(|s| s.is_running() && s.node_id() == id) {
+                    if let Some(j) = self
+                        .servers
+                        .iter()
+                        .position(|s| s.is_running() && s.node_id() == id)
+                    {
                         return j;
                     }
                 }

@@ -41,12 +41,11 @@ impl std::fmt::Debug for ClusterSecrets {
 impl ClusterSecrets {
     /// SHA-256 of the CA certificate (hex): the cluster's identity.
     pub fn ca_fingerprint(&self) -> Result<String, PkiError> {
-        let der = certs::cert_der_from_pem(&self.ca_cert_pem).map_err(|reason| {
-            PkiError::InvalidPem {
+        let der =
+            certs::cert_der_from_pem(&self.ca_cert_pem).map_err(|reason| PkiError::InvalidPem {
                 path: "<join response>".into(),
                 reason,
-            }
-        })?;
+            })?;
         Ok(certs::sha256_hex(&der))
     }
 
@@ -56,7 +55,11 @@ impl ClusterSecrets {
         let dir = data_dir.join("pki");
         files::ensure_private_dir(&dir)?;
         files::write_atomic(&dir.join("ca.key"), self.ca_key_pem.as_bytes(), SECRET_MODE)?;
-        files::write_atomic(&dir.join("ca.crt"), self.ca_cert_pem.as_bytes(), PUBLIC_MODE)?;
+        files::write_atomic(
+            &dir.join("ca.crt"),
+            self.ca_cert_pem.as_bytes(),
+            PUBLIC_MODE,
+        )?;
         files::write_atomic(
             &dir.join("service-account.key"),
             self.service_account_key_pem.as_bytes(),

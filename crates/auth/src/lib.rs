@@ -48,10 +48,8 @@ pub use authn::{
     bearer_token, client_cert_user, unauthorized_status, Authenticator, TokenAuthenticator,
     UserInfo, ALL_AUTHENTICATED, ALL_UNAUTHENTICATED, ANONYMOUS_USER, CREDENTIAL_ID_KEY,
 };
-pub use cluster_secrets::{
-    installed_ca_fingerprint, ClusterSecrets, PEER_GROUP, PEER_USER_PREFIX,
-};
 pub use certs::{IssuedCertificate, San, CA_COMMON_NAME, SERVING_COMMON_NAME};
+pub use cluster_secrets::{installed_ca_fingerprint, ClusterSecrets, PEER_GROUP, PEER_USER_PREFIX};
 pub use error::{AuthError, PkiError};
 pub use kubeconfig::{
     Cluster, Context, Kubeconfig, NamedCluster, NamedContext, NamedUser, UserCredentials,

@@ -92,9 +92,8 @@ impl Cluster {
         if let Leader::Me = leader {
             let metrics = self.raft.metrics();
             let m = metrics.borrow();
-            if m.membership_config.membership().voter_ids().nth(1).is_none() {
-                return None; // a sole voter is its own quorum
-            }
+            // A sole voter is its own quorum.
+            m.membership_config.membership().voter_ids().nth(1)?;
             let quiet = m.millis_since_quorum_ack;
             let limit = FAIL_FAST_AFTER.as_millis() as u64;
             if quiet.is_some_and(|ms| ms >= limit) {
@@ -156,13 +155,14 @@ impl Cluster {
             }
             let attempt: Option<()> = match self.leader() {
                 Leader::Unknown => None,
-                Leader::Me => match tokio::time::timeout(left, self.write_local(txns.clone())).await
-                {
-                    Err(_) => return Err(timeout_error("write", WRITE_TIMEOUT)),
-                    Ok(Err(PeerError::NotLeader)) => None,
-                    Ok(Err(e)) => return Err(StoreError::Unavailable(e.to_string())),
-                    Ok(Ok((outcomes, _))) => return Ok(outcomes),
-                },
+                Leader::Me => {
+                    match tokio::time::timeout(left, self.write_local(txns.clone())).await {
+                        Err(_) => return Err(timeout_error("write", WRITE_TIMEOUT)),
+                        Ok(Err(PeerError::NotLeader)) => None,
+                        Ok(Err(e)) => return Err(StoreError::Unavailable(e.to_string())),
+                        Ok(Ok((outcomes, _))) => return Ok(outcomes),
+                    }
+                }
                 Leader::Other(addr) => {
                     match self.call::<_, Applied>(&addr, routes::TXN, &*txns, left).await {
                         Ok(Ok((outcomes, index))) => {
@@ -205,7 +205,9 @@ impl Cluster {
     /// here or on the leader, then waits until this server has applied up to that index.
     pub async fn read_barrier(&self) -> Result<(), StoreError> {
         if let Some(why) = self.cut_off() {
-            return Err(StoreError::Timeout(format!("linearizable read refused: {why}")));
+            return Err(StoreError::Timeout(format!(
+                "linearizable read refused: {why}"
+            )));
         }
         let deadline = Instant::now() + READ_TIMEOUT;
         loop {
@@ -222,7 +224,10 @@ impl Cluster {
                     Ok(Err(e)) => return Err(StoreError::Unavailable(e.to_string())),
                 },
                 Leader::Other(addr) => {
-                    match self.call::<_, u64>(&addr, routes::READ_INDEX, &(), left).await {
+                    match self
+                        .call::<_, u64>(&addr, routes::READ_INDEX, &(), left)
+                        .await
+                    {
                         Ok(Ok(index)) => Some(index),
                         Ok(Err(PeerError::NotLeader)) => None,
                         Ok(Err(e)) => return Err(StoreError::Unavailable(e.to_string())),

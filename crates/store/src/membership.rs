@@ -122,7 +122,8 @@ impl Cluster {
 
     /// Removes a member (voter or learner); refuses to remove the last voter.
     pub async fn remove_member(&self, id: u64) -> Result<(), StoreError> {
-        self.on_leader(routes::REMOVE_MEMBER, &id, CHANGE_TIMEOUT).await
+        self.on_leader(routes::REMOVE_MEMBER, &id, CHANGE_TIMEOUT)
+            .await
     }
 
     /// The members as the leader sees them.

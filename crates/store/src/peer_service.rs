@@ -31,11 +31,19 @@ impl Cluster {
                 if req.address.is_empty() {
                     return Err("a member needs a peer address".into());
                 }
-                encode(&self.add_member(req.id, req.address).await.map_err(to_peer_error))
+                encode(
+                    &self
+                        .add_member(req.id, req.address)
+                        .await
+                        .map_err(to_peer_error),
+                )
             }
-            routes::REMOVE_MEMBER => {
-                encode(&self.remove_member(decode(body)?).await.map_err(to_peer_error))
-            }
+            routes::REMOVE_MEMBER => encode(
+                &self
+                    .remove_member(decode(body)?)
+                    .await
+                    .map_err(to_peer_error),
+            ),
             routes::MEMBERS => encode(&self.members().await.map_err(to_peer_error)),
             _ => self.serve_leader_route(route, body).await,
         }

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use openraft::{BasicNode, Config, SnapshotPolicy};
 
-use crate::error::StoreError;
-use crate::proposer::Proposer;
 use crate::cluster::Cluster;
+use crate::error::StoreError;
 use crate::membership::MemberInfo;
+use crate::proposer::Proposer;
 use crate::raft::transport::PeerTransport;
 use crate::raft::{LogStore, NetworkFactory, Shared, StateMachine, StoreRaft};
 use crate::types::{KeyValue, RangeRequest, RangeResponse, Revision, Txn, TxnOutcome};
@@ -237,7 +237,10 @@ impl Store {
         let known = {
             let metrics = self.inner.raft.metrics();
             let m = metrics.borrow();
-            m.membership_config.membership().get_node(&id).map(|n| n.addr.clone())
+            m.membership_config
+                .membership()
+                .get_node(&id)
+                .map(|n| n.addr.clone())
         };
         if address.is_empty() || known.as_deref() == Some(address) {
             return Ok(());
@@ -292,7 +295,9 @@ impl Store {
         match cluster.call::<_, ()>(via, route, &req, timeout).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(StoreError::Refused(format!("joining through {via}: {e}"))),
-            Err(e) => Err(StoreError::Unavailable(format!("joining through {via}: {e}"))),
+            Err(e) => Err(StoreError::Unavailable(format!(
+                "joining through {via}: {e}"
+            ))),
         }
     }
 

@@ -69,17 +69,19 @@ impl Network {
         E: std::error::Error + DeserializeOwned,
     {
         let Some(transport) = &self.transport else {
-            let msg = format!("no peer transport to node {} at {:?}", self.target, self.addr);
+            let msg = format!(
+                "no peer transport to node {} at {:?}",
+                self.target, self.addr
+            );
             return Err(RPCError::Unreachable(Unreachable::new(&io_error(msg))));
         };
         let body = encode(req).map_err(|e| RPCError::Network(NetworkError::new(&io_error(e))))?;
         match transport.call(&self.addr, route, body, ttl).await {
             Ok(bytes) => match decode::<Result<Resp, RaftError<u64, E>>>(&bytes) {
                 Ok(Ok(resp)) => Ok(resp),
-                Ok(Err(remote)) => Err(RPCError::RemoteError(RemoteError::new(
-                    self.target,
-                    remote,
-                ))),
+                Ok(Err(remote)) => {
+                    Err(RPCError::RemoteError(RemoteError::new(self.target, remote)))
+                }
                 Err(e) => Err(RPCError::Network(NetworkError::new(&io_error(e)))),
             },
             // Unreachable makes openraft back off from this peer instead of hammering it.

@@ -89,9 +89,10 @@ enum ImagesCommand {
 /// Flags of `ferrokube agent`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct AgentArgs {
-    /// Server URL (with --token); otherwise the kubeconfig decides.
-    #[arg(long)]
-    pub server: Option<String>,
+    /// Server URL (with --token); otherwise the kubeconfig decides. Several servers of an HA
+    /// cluster: repeat the flag or separate with commas; the agent fails over between them.
+    #[arg(long, value_delimiter = ',')]
+    pub server: Vec<String>,
     /// A bootstrap token (the server's join token, `<data-dir>/pki/join-token`, or one made as
     /// a `bootstrap.kubernetes.io/token` Secret): the agent uses it once to get its
     /// `system:node:<name>` client certificate, kept under `<data-dir>/pki/`.
@@ -338,9 +339,13 @@ async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
     // Without a CA file the agent does not know its cluster, and labels by node name only.
     let mut cluster = String::new();
     let data_dir = std::path::absolute(&args.data_dir)?;
-    let client = match (&args.server, &args.token) {
+    let client = match (args.server.first(), &args.token) {
         (Some(server), Some(token)) => {
             let mut base = kube::Config::new(server.parse()?);
+            let fallback = args.server[1..]
+                .iter()
+                .map(|s| s.parse())
+                .collect::<Result<Vec<axum::http::Uri>, _>>()?;
             let Some(ca) = &args.ca_file else {
                 anyhow::bail!("--server needs --ca-file (the server's <data-dir>/pki/ca.crt)")
             };
@@ -358,6 +363,7 @@ async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
                 token: token.clone(),
                 node_name: args.node_name.clone(),
                 data_dir: data_dir.clone(),
+                fallback,
             })
             .await?
         }
@@ -390,7 +396,7 @@ async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
 /// The CA the kubelet verifies client certificates against (the API server's kubelet client
 /// certificate among them): the server's CA, from `--ca-file` or the kubeconfig.
 async fn agent_client_ca(args: &AgentArgs) -> anyhow::Result<Vec<Vec<u8>>> {
-    if let (Some(_), Some(ca)) = (&args.server, &args.ca_file) {
+    if let (Some(_), Some(ca)) = (args.server.first(), &args.ca_file) {
         let pem = std::fs::read(ca)?;
         let ders = rustls_pemfile::certs(&mut pem.as_slice()).collect::<Result<Vec<_>, _>>()?;
         return Ok(ders.into_iter().map(|d| d.to_vec()).collect());

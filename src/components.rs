@@ -96,6 +96,7 @@ async fn agent_bootstrap(
         token: started.pki.bootstrap_token().to_string(),
         node_name: node_name.to_string(),
         data_dir: data_dir.to_path_buf(),
+        fallback: Vec::new(),
     })
 }
 

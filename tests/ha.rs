@@ -339,3 +339,73 @@ async fn minority_refuses_writes_with_a_timeout() {
         }
     }
 }
+
+/// An agent given all three servers keeps its node Lease renewed after its first server dies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn agent_fails_over_between_servers() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let mut c = HaCluster::start(3).await;
+    let urls: Vec<String> = c
+        .servers
+        .iter()
+        .map(|s| format!("https://127.0.0.1:{}", s.port))
+        .collect();
+    let node = format!("ha-agent-{}", c.servers[0].port);
+    let agent_dir = c.root.path().join("agent");
+    let log = std::fs::File::create(c.root.path().join("agent.log")).expect("log");
+    let mut agent = std::process::Command::new(env!("CARGO_BIN_EXE_ferrokube"))
+        .args([
+            "agent",
+            "--no-proxy",
+            "--node-name",
+            &node,
+            "--server",
+            &urls.join(","),
+        ])
+        .arg("--token")
+        .arg(c.servers[0].join_token())
+        .arg("--ca-file")
+        .arg(c.servers[0].dir.join("pki/ca.crt"))
+        .arg("--data-dir")
+        .arg(&agent_dir)
+        .env("FERROKUBE_NO_IMAGE_PULL", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("agent");
+    let leases: Api<Lease> = Api::namespaced(c.servers[1].client().await, "kube-node-lease");
+    let renew = |l: Lease| l.spec.and_then(|s| s.renew_time).map(|t| t.0);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let first = loop {
+        if let Ok(Some(l)) = leases.get_opt(&node).await {
+            if let Some(t) = renew(l) {
+                break t;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the agent never renewed its Lease"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    c.servers[0].kill9();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Ok(Some(l)) = leases.get_opt(&node).await {
+            if renew(l).is_some_and(|t| t > first) {
+                break;
+            }
+        }
+        if Instant::now() > deadline {
+            let _ = agent.kill();
+            let text = std::fs::read_to_string(c.root.path().join("agent.log")).unwrap_or_default();
+            panic!(
+                "the agent did not fail over:\n{}",
+                &text[text.len().saturating_sub(4000)..]
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let _ = agent.kill();
+    let _ = agent.wait();
+}

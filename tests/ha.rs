@@ -409,3 +409,50 @@ async fn agent_fails_over_between_servers() {
     let _ = agent.kill();
     let _ = agent.wait();
 }
+
+/// The peer port takes only peer certificates of the cluster: no certificate, or a client
+/// certificate of the cluster that is not a peer's (the admin's), gets 403; `/join` without
+/// the right token gets 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn peer_port_requires_a_peer_certificate() {
+    let c = HaCluster::start(1).await;
+    let s = &c.servers[0];
+    let ca = std::fs::read(s.dir.join("pki/ca.crt")).expect("ca");
+    let ca = reqwest::Certificate::from_pem(&ca).expect("ca pem");
+    let url = format!("{}/peer/raft/vote", s.peer_url());
+    let anonymous = reqwest::Client::builder()
+        .add_root_certificate(ca.clone())
+        .build()
+        .expect("client");
+    let resp = anonymous
+        .post(&url)
+        .body(vec![0u8; 4])
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(resp.status(), 403);
+    let mut admin_pem = std::fs::read(s.dir.join("pki/admin.crt")).expect("admin cert");
+    admin_pem.extend(std::fs::read(s.dir.join("pki/admin.key")).expect("admin key"));
+    let admin = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .identity(reqwest::Identity::from_pem(&admin_pem).expect("identity"))
+        .build()
+        .expect("client");
+    let resp = admin
+        .post(&url)
+        .body(vec![0u8; 4])
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(resp.status(), 403);
+    let join = format!("{}/join", s.peer_url());
+    let resp = admin
+        .post(&join)
+        .bearer_auth("abcdef.0123456789abcdef")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(resp.status(), 401);
+    let resp = admin.post(&join).send().await.expect("answer");
+    assert_eq!(resp.status(), 401);
+}

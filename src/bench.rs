@@ -23,6 +23,8 @@ mod authz_bench;
 mod claims_bench;
 #[path = "bench_dns.rs"]
 mod dns_bench;
+#[path = "bench_ha.rs"]
+mod ha_bench;
 #[path = "bench_pods.rs"]
 mod pods_bench;
 #[path = "bench_proxy.rs"]
@@ -35,7 +37,7 @@ mod traffic_bench;
 /// Flags of `ferrokube bench`.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// What to measure: `api`, `apply`, `scheduler`, `pods`, `proxy`, `dns`, `authz`, `claims` or
+    /// What to measure: `api`, `ha`, `apply`, `scheduler`, `pods`, `proxy`, `dns`, `authz`, `claims` or
     /// `admission`.
     pub what: String,
     /// Creates per concurrency level.
@@ -50,6 +52,9 @@ pub struct BenchArgs {
     /// Pods for `scheduler`.
     #[arg(long, default_value_t = 10000)]
     pub pods: usize,
+    /// Leader kills for `ha`'s failover measurement.
+    #[arg(long, default_value_t = 20)]
+    pub kills: usize,
 }
 
 /// Runs a benchmark.
@@ -64,8 +69,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "authz" => authz_bench::run(),
         "admission" => admission_bench::run().await,
         "claims" => claims_bench::run().await,
+        "ha" => ha_bench::run(&args).await,
         other => bail!(
-            "unknown benchmark {other:?} (known: api, apply, scheduler, pods, proxy, dns, authz, claims, admission)"
+            "unknown benchmark {other:?} (known: api, ha, apply, scheduler, pods, proxy, dns, authz, claims, admission)"
         ),
     }
 }

@@ -34,6 +34,17 @@ enum Command {
     },
     /// Built-in benchmarks.
     Bench(crate::bench::BenchArgs),
+    /// List the servers of an HA cluster (id, peer address, role, last index), or remove one.
+    Members {
+        /// Admin kubeconfig (default: `<data-dir>/kubeconfig.yaml`).
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+        /// Data directory whose admin kubeconfig to use.
+        #[arg(long, default_value = "ferrokube-data")]
+        data_dir: PathBuf,
+        #[command(subcommand)]
+        action: Option<MembersCommand>,
+    },
     /// Register N fake Ready nodes (`hollow-<i>`) that "run" the pods bound to them, for tests and
     /// benchmarks without Docker; the nodes are removed on exit (Ctrl-C).
     HollowNodes {
@@ -55,6 +66,16 @@ enum Command {
     },
 }
 
+/// `ferrokube members ...`
+#[derive(Subcommand, Debug)]
+enum MembersCommand {
+    /// Remove a member (by id) from the cluster; the last voter cannot be removed.
+    Remove {
+        /// The member's id (first column of `ferrokube members`).
+        id: u64,
+    },
+}
+
 /// `ferrokube images ...`
 #[derive(Subcommand, Debug)]
 enum ImagesCommand {
@@ -68,9 +89,10 @@ enum ImagesCommand {
 /// Flags of `ferrokube agent`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct AgentArgs {
-    /// Server URL (with --token); otherwise the kubeconfig decides.
-    #[arg(long)]
-    pub server: Option<String>,
+    /// Server URL (with --token); otherwise the kubeconfig decides. Several servers of an HA
+    /// cluster: repeat the flag or separate with commas; the agent fails over between them.
+    #[arg(long, value_delimiter = ',')]
+    pub server: Vec<String>,
     /// A bootstrap token (the server's join token, `<data-dir>/pki/join-token`, or one made as
     /// a `bootstrap.kubernetes.io/token` Secret): the agent uses it once to get its
     /// `system:node:<name>` client certificate, kept under `<data-dir>/pki/`.
@@ -218,6 +240,17 @@ pub struct ServerArgs {
     /// of --service-cidr, 10.96.0.10).
     #[arg(long)]
     pub cluster_dns_ip: Option<std::net::Ipv4Addr>,
+    /// Listen for the other servers of an HA cluster here (raft, forwarded writes, joins;
+    /// mutual TLS with the cluster CA). Must be an address they can dial.
+    #[arg(long)]
+    pub peer_listen: Option<SocketAddr>,
+    /// Join the cluster of the server whose peer listener is at this URL
+    /// (`https://host:port`), with --token; needs --peer-listen.
+    #[arg(long, requires = "token", requires = "peer_listen")]
+    pub join: Option<String>,
+    /// The cluster's join token (`<data-dir>/pki/join-token` of a member), with --join.
+    #[arg(long, env = "FERROKUBE_JOIN_TOKEN")]
+    pub token: Option<String>,
 }
 
 impl Default for ServerArgs {
@@ -261,6 +294,16 @@ pub fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Bench(args) => crate::bench::run(args).await,
+            Command::Members {
+                kubeconfig,
+                data_dir,
+                action,
+            } => {
+                let path = kubeconfig.unwrap_or_else(|| data_dir.join("kubeconfig.yaml"));
+                let client = crate::components::admin_client(&path).await?;
+                let remove = action.map(|MembersCommand::Remove { id }| id);
+                crate::ha::members::run_cli(client, remove).await
+            }
             Command::Agent(args) => run_agent(args).await,
             Command::Images {
                 command: ImagesCommand::ImportBusybox { tags },
@@ -300,9 +343,13 @@ async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
     // Without a CA file the agent does not know its cluster, and labels by node name only.
     let mut cluster = String::new();
     let data_dir = std::path::absolute(&args.data_dir)?;
-    let client = match (&args.server, &args.token) {
+    let client = match (args.server.first(), &args.token) {
         (Some(server), Some(token)) => {
             let mut base = kube::Config::new(server.parse()?);
+            let fallback = args.server[1..]
+                .iter()
+                .map(|s| s.parse())
+                .collect::<Result<Vec<axum::http::Uri>, _>>()?;
             let Some(ca) = &args.ca_file else {
                 anyhow::bail!("--server needs --ca-file (the server's <data-dir>/pki/ca.crt)")
             };
@@ -320,6 +367,7 @@ async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
                 token: token.clone(),
                 node_name: args.node_name.clone(),
                 data_dir: data_dir.clone(),
+                fallback,
             })
             .await?
         }
@@ -352,7 +400,7 @@ async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
 /// The CA the kubelet verifies client certificates against (the API server's kubelet client
 /// certificate among them): the server's CA, from `--ca-file` or the kubeconfig.
 async fn agent_client_ca(args: &AgentArgs) -> anyhow::Result<Vec<Vec<u8>>> {
-    if let (Some(_), Some(ca)) = (&args.server, &args.ca_file) {
+    if let (Some(_), Some(ca)) = (args.server.first(), &args.ca_file) {
         let pem = std::fs::read(ca)?;
         let ders = rustls_pemfile::certs(&mut pem.as_slice()).collect::<Result<Vec<_>, _>>()?;
         return Ok(ders.into_iter().map(|d| d.to_vec()).collect());
@@ -398,6 +446,7 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         max_inflight: args.max_requests_inflight + args.max_mutating_requests_inflight,
         request_timeout: args.request_timeout,
         audit: audit_options(&args)?,
+        ha: ha_options(&args),
     })
     .await?;
     crate::components::spawn_master_service(&started)?;
@@ -438,6 +487,18 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), agent).await;
     }
     res
+}
+
+fn ha_options(args: &ServerArgs) -> Option<crate::ha::HaOptions> {
+    let peer_listen = args.peer_listen?;
+    let join = match (&args.join, &args.token) {
+        (Some(url), Some(token)) => Some(crate::ha::JoinTarget {
+            url: url.clone(),
+            token: token.trim().to_string(),
+        }),
+        _ => None,
+    };
+    Some(crate::ha::HaOptions { peer_listen, join })
 }
 
 async fn started_wait(started: server::Started) -> anyhow::Result<()> {

@@ -96,6 +96,7 @@ async fn agent_bootstrap(
         token: started.pki.bootstrap_token().to_string(),
         node_name: node_name.to_string(),
         data_dir: data_dir.to_path_buf(),
+        fallback: Vec::new(),
     })
 }
 
@@ -112,7 +113,8 @@ pub fn spawn_master_service(started: &Started) -> anyhow::Result<()> {
         started.app.clone(),
         &started.pki.admin_credentials().cert_pem,
     )?;
-    crate::master_service::spawn(client, started.master.clone());
+    let store = started.state.registry.store.clone();
+    crate::master_service::spawn(client, started.master.clone(), store);
     Ok(())
 }
 

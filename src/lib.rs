@@ -12,6 +12,7 @@ pub mod cluster_dns;
 pub mod components;
 pub mod crd;
 pub mod flowcontrol;
+pub mod ha;
 pub mod http;
 pub mod master_service;
 pub mod node_identity;

@@ -108,9 +108,17 @@ pub async fn reconcile(client: &kube::Client, ep: &MasterEndpoint) -> anyhow::Re
 }
 
 /// Reconciles now and then every [`RECONCILE_INTERVAL`] for as long as the process runs.
-pub fn spawn(client: kube::Client, ep: MasterEndpoint) {
+///
+/// In an HA cluster only the raft leader reconciles, so the servers do not take turns
+/// overwriting the endpoints with their own address (every server serves the full API, so the
+/// leader's address is as good as any, and it only changes on failover).
+pub fn spawn(client: kube::Client, ep: MasterEndpoint, store: ferrokube_store::Store) {
     tokio::spawn(async move {
         loop {
+            if !store.is_leader() {
+                tokio::time::sleep(RECONCILE_INTERVAL).await;
+                continue;
+            }
             if let Err(e) = reconcile(&client, &ep).await {
                 tracing::warn!("reconciling the kubernetes Service: {e:#}");
             }

@@ -38,6 +38,8 @@ pub struct ServerOptions {
     pub max_inflight: usize,
     /// The longest a non-long-running request may take (`--request-timeout`).
     pub request_timeout: std::time::Duration,
+    /// `--peer-listen` (and `--join`): run as a member of a multi-server cluster.
+    pub ha: Option<crate::ha::HaOptions>,
 }
 
 /// The namespaces that exist from the first start.
@@ -99,14 +101,23 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
         tls_sans,
         server_url: server_url.clone(),
     };
+    let plan = match &opts.ha {
+        Some(ha) => Some(crate::ha::join::prepare(&opts.data_dir, ha).await?),
+        None => None,
+    };
     let pki = Pki::load_or_create(&opts.data_dir, &pki_opts)?;
     let kubeconfig = opts.data_dir.join("kubeconfig.yaml");
     pki.write_kubeconfig(&kubeconfig, &server_url)?;
-    let store = Store::open(StoreConfig {
-        history_events: opts.watch_history,
-        ..StoreConfig::new(opts.data_dir.join("store"))
-    })
-    .await?;
+    let store = match (&opts.ha, plan) {
+        (Some(ha), Some(plan)) => open_member_store(&opts, ha, plan, &pki).await?,
+        _ => {
+            Store::open(StoreConfig {
+                history_events: opts.watch_history,
+                ..StoreConfig::new(opts.data_dir.join("store"))
+            })
+            .await?
+        }
+    };
     let mut registry = Registry::new(store);
     registry.service_ranges = opts.service_ranges.clone();
     ensure_system_namespaces(&registry).await?;
@@ -175,6 +186,63 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
         master,
         serve,
     })
+}
+
+/// Opens the store as a cluster member: peer certificate, peer listener, then (when joining)
+/// the request to be added, and finally a wait for a leader and a caught-up local state.
+async fn open_member_store(
+    opts: &ServerOptions,
+    ha: &crate::ha::HaOptions,
+    plan: crate::ha::join::MemberPlan,
+    pki: &Pki,
+) -> anyhow::Result<Store> {
+    use crate::ha::{member_file::MemberFile, peer_client::PeerClient, peer_server};
+    let listener = tokio::net::TcpListener::bind(ha.peer_listen)
+        .await
+        .with_context(|| format!("binding the peer listener {}", ha.peer_listen))?;
+    let address = peer_server::advertised(listener.local_addr()?);
+    let mut sans = vec![address.ip().to_string(), "localhost".to_string()];
+    sans.extend(opts.tls_san.iter().cloned());
+    let cert = pki.issue_peer_certificate(plan.node_id, &sans)?;
+    let transport = std::sync::Arc::new(PeerClient::new(pki.ca_cert_der(), &cert)?);
+    let store = Store::open(StoreConfig {
+        history_events: opts.watch_history,
+        node_id: plan.node_id,
+        peer: Some(ferrokube_store::PeerConfig {
+            address: address.to_string(),
+            transport,
+            bootstrap: plan.bootstrap,
+        }),
+        ..StoreConfig::new(opts.data_dir.join("store"))
+    })
+    .await?;
+    if MemberFile::load(&opts.data_dir)?.is_none() {
+        let cluster = pki.ca_fingerprint();
+        MemberFile {
+            node_id: plan.node_id,
+            cluster,
+        }
+        .save(&opts.data_dir)?;
+    }
+    let tls = ferrokube_auth::server_config(&cert.cert_pem, &cert.key_pem, pki.ca_cert_der())?;
+    let state = Arc::new(peer_server::PeerState {
+        store: store.clone(),
+        secrets: pki.cluster_secrets(),
+    });
+    peer_server::spawn(listener, tls, state);
+    tracing::info!(node_id = plan.node_id, peer = %address, "peer listener serving");
+    if let Some(via) = &plan.join_via {
+        if !store.is_member().await? {
+            tracing::info!(%via, "joining the cluster (learner, catch-up, then voter)");
+            store.join(via, &address.to_string()).await?;
+        }
+    }
+    store.wait_ready().await?;
+    tracing::info!(
+        node_id = plan.node_id,
+        "store ready: leader known and caught up"
+    );
+    Ok(store)
 }
 
 fn host_ip(host: &str) -> IpAddr {

@@ -215,6 +215,16 @@ impl From<ferrokube_store::StoreError> for ApiError {
             } => ApiError::expired(format!(
                 "too old resource version: {requested} ({compacted})"
             )),
+            // No leader or quorum within the store's deadline: upstream's answer when etcd
+            // does not answer in time.
+            ferrokube_store::StoreError::Timeout(why) => ApiError::new(
+                504,
+                "Timeout",
+                format!("Timeout: request did not complete within requested timeout - {why}"),
+            ),
+            ferrokube_store::StoreError::Unavailable(why) => ApiError::unavailable(why),
+            ferrokube_store::StoreError::NotFound(why) => ApiError::new(404, "NotFound", why),
+            ferrokube_store::StoreError::Refused(why) => ApiError::new(409, "Conflict", why),
             other => ApiError::internal(other.to_string()),
         }
     }

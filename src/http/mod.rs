@@ -77,6 +77,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/version", get(version))
         .route("/metrics", get(metrics::serve))
         .route("/openapi/{*rest}", axum::routing::any(openapi))
+        .route(
+            crate::ha::members::MEMBERS_PATH,
+            get(crate::ha::members::list),
+        )
+        .route(
+            "/ferrokube/members/{id}",
+            axum::routing::delete(crate::ha::members::remove),
+        )
         .fallback(resources::handle)
         .with_state(state.clone())
         .layer(middleware::from_fn_with_state(

@@ -6,6 +6,7 @@
 //! is still valid; a background task renews it at 70–84% of its lifetime.
 
 mod client;
+pub mod failover;
 mod files;
 mod request;
 mod rotation;
@@ -30,6 +31,8 @@ pub struct Bootstrap {
     pub node_name: String,
     /// The agent's data dir; credentials go to its `pki/` folder.
     pub data_dir: PathBuf,
+    /// More servers of the same cluster (HA), tried in order when the current one is down.
+    pub fallback: Vec<axum::http::Uri>,
 }
 
 impl Bootstrap {
@@ -45,7 +48,7 @@ impl Bootstrap {
             token: Some(self.token.clone().into()),
             ..Default::default()
         };
-        Ok(kube::Client::try_from(config)?)
+        failover::client(&config, &self.fallback)
     }
 
     /// A client authenticated by `creds`' client certificate.
@@ -57,7 +60,7 @@ impl Bootstrap {
             client_key_data: Some(b64(&creds.key_pem).into()),
             ..Default::default()
         };
-        Ok(kube::Client::try_from(config)?)
+        failover::client(&config, &self.fallback)
     }
 }
 

@@ -166,6 +166,30 @@ pub(crate) fn issue_client(
     })
 }
 
+/// Issues a server-to-server certificate: one identity for both ends of the peer connection
+/// (serverAuth and clientAuth), covering the peer listener's `sans`.
+pub(crate) fn issue_peer(
+    issuer: &Issuer<'_, KeyPair>,
+    common_name: &str,
+    organization: &str,
+    sans: &[San],
+) -> Result<IssuedCertificate, PkiError> {
+    let key = KeyPair::generate()?;
+    let mut params = base_params(common_name, Some(organization), LEAF_VALIDITY);
+    params.subject_alt_names = sans.iter().map(San::to_rcgen).collect::<Result<_, _>>()?;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    params.use_authority_key_identifier_extension = true;
+    let cert = params.signed_by(&key, issuer)?;
+    Ok(IssuedCertificate {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
+}
+
 fn base_params(cn: &str, organization: Option<&str>, validity: Duration) -> CertificateParams {
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();

@@ -32,6 +32,7 @@
 mod authn;
 pub mod bootstrap_token;
 mod certs;
+mod cluster_secrets;
 mod error;
 mod files;
 mod insecure;
@@ -49,6 +50,7 @@ pub use authn::{
     UserInfo, ALL_AUTHENTICATED, ALL_UNAUTHENTICATED, ANONYMOUS_USER, CREDENTIAL_ID_KEY,
 };
 pub use certs::{IssuedCertificate, San, CA_COMMON_NAME, SERVING_COMMON_NAME};
+pub use cluster_secrets::{installed_ca_fingerprint, ClusterSecrets, PEER_GROUP, PEER_USER_PREFIX};
 pub use error::{AuthError, PkiError};
 pub use insecure::insecure_client_config;
 pub use kubeconfig::{

@@ -166,6 +166,16 @@ impl Pki {
         certs::sha256_hex(&self.ca_der)
     }
 
+    /// The CA private key, PEM (shared with servers joining the cluster).
+    pub(crate) fn ca_key_pem(&self) -> &str {
+        &self.ca.key_pem
+    }
+
+    /// The CA as an rcgen issuer.
+    pub(crate) fn issuer(&self) -> &Issuer<'static, KeyPair> {
+        &self.issuer
+    }
+
     /// The serving certificate, PEM.
     pub fn serving_cert_pem(&self) -> &str {
         &self.serving.cert_pem

@@ -20,6 +20,12 @@
 //!   [`StoreError::Compacted`] before it.
 //! - Watches replay history then go live with no gap and no duplicate; a watcher whose buffer
 //!   overflows gets [`StoreError::WatcherTooSlow`] as its last item and should re-watch.
+//! - Several servers: with a [`PeerConfig`] the raft RPCs travel through a [`PeerTransport`];
+//!   writes on a follower are forwarded to the leader as a batch and acknowledged once applied
+//!   locally (read-your-writes on any server); latest reads take the leader's read index and
+//!   wait for the local apply; watches are served from the local applied state, with the same
+//!   revisions on every server. Without a leader or quorum, writes and latest reads fail with
+//!   [`StoreError::Timeout`] after 10 s rather than hang.
 //! - Durability: concurrent txns are batched into one raft entry; the raft log is a WAL of our own
 //!   (CRC-framed segments, one fsync per batch of appends from a dedicated thread = group commit);
 //!   the state machine lives in memory and is snapshotted to one file, after which the log is
@@ -27,8 +33,11 @@
 
 #![deny(missing_docs)]
 
+mod cluster;
 mod error;
+mod membership;
 mod mvcc;
+mod peer_service;
 mod proposer;
 pub mod raft;
 mod state;
@@ -37,7 +46,9 @@ mod types;
 mod watch;
 
 pub use error::StoreError;
-pub use store::{Store, StoreConfig, DEFAULT_HISTORY_EVENTS};
+pub use membership::{MemberInfo, Role};
+pub use raft::transport::{PeerTransport, TransportError};
+pub use store::{PeerConfig, Store, StoreConfig, DEFAULT_HISTORY_EVENTS};
 pub use types::{
     Compare, Event, EventKind, KeyValue, Op, RangeRequest, RangeResponse, Revision, Txn, TxnOutcome,
 };

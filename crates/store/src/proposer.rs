@@ -1,13 +1,13 @@
 //! Batches concurrent transactions into one raft entry each, so a burst of writers costs one
-//! log append, one fsync and one trip through raft instead of one per transaction.
+//! log append, one fsync and one trip through raft instead of one per transaction. On a
+//! follower the batch is forwarded to the leader as a whole (see [`Cluster::write`]).
 
 use std::sync::Arc;
 
-use openraft::error::{ClientWriteError, RaftError};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
+use crate::cluster::Cluster;
 use crate::error::StoreError;
-use crate::raft::{Proposal, StoreRaft};
 use crate::types::{Txn, TxnOutcome};
 
 /// Most transactions carried by one raft entry.
@@ -25,9 +25,9 @@ pub(crate) struct Proposer {
 
 impl Proposer {
     /// Starts the batching task on the current runtime; it ends when the proposer is dropped.
-    pub fn start(raft: StoreRaft) -> Self {
+    pub fn start(cluster: Arc<Cluster>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(raft, rx));
+        tokio::spawn(run(cluster, rx));
         Proposer { tx }
     }
 
@@ -42,7 +42,7 @@ impl Proposer {
     }
 }
 
-async fn run(raft: StoreRaft, mut rx: mpsc::UnboundedReceiver<(Txn, Reply)>) {
+async fn run(cluster: Arc<Cluster>, mut rx: mpsc::UnboundedReceiver<(Txn, Reply)>) {
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     while let Some(first) = rx.recv().await {
         let Ok(permit) = in_flight.clone().acquire_owned().await else {
@@ -55,22 +55,22 @@ async fn run(raft: StoreRaft, mut rx: mpsc::UnboundedReceiver<(Txn, Reply)>) {
                 Err(_) => break,
             }
         }
-        let raft = raft.clone();
+        let cluster = cluster.clone();
         tokio::spawn(async move {
             let (txns, replies): (Vec<Txn>, Vec<Reply>) = batch.into_iter().unzip();
-            let result = raft.client_write(Proposal(Arc::new(txns))).await;
+            let result = cluster.write(Arc::new(txns)).await;
             drop(permit);
             match result {
-                Ok(resp) if resp.data.0.len() == replies.len() => {
-                    for (reply, outcome) in replies.into_iter().zip(resp.data.0) {
+                Ok(outcomes) if outcomes.len() == replies.len() => {
+                    for (reply, outcome) in replies.into_iter().zip(outcomes) {
                         // The caller may have stopped waiting; its txn is applied regardless.
                         let _ = reply.send(Ok(outcome));
                     }
                 }
-                Ok(resp) => {
+                Ok(outcomes) => {
                     let msg = format!(
                         "raft returned {} outcomes for {} txns",
-                        resp.data.0.len(),
+                        outcomes.len(),
                         replies.len()
                     );
                     for reply in replies {
@@ -78,14 +78,8 @@ async fn run(raft: StoreRaft, mut rx: mpsc::UnboundedReceiver<(Txn, Reply)>) {
                     }
                 }
                 Err(e) => {
-                    let msg = match e {
-                        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
-                            format!("not the leader (leader: {:?})", f.leader_id)
-                        }
-                        other => other.to_string(),
-                    };
                     for reply in replies {
-                        let _ = reply.send(Err(StoreError::Unavailable(msg.clone())));
+                        let _ = reply.send(Err(e.clone_shallow()));
                     }
                 }
             }

@@ -9,8 +9,11 @@ use std::time::Duration;
 
 use openraft::{BasicNode, Config, SnapshotPolicy};
 
+use crate::cluster::Cluster;
 use crate::error::StoreError;
+use crate::membership::MemberInfo;
 use crate::proposer::Proposer;
+use crate::raft::transport::PeerTransport;
 use crate::raft::{LogStore, NetworkFactory, Shared, StateMachine, StoreRaft};
 use crate::types::{KeyValue, RangeRequest, RangeResponse, Revision, Txn, TxnOutcome};
 use crate::watch::{WatchStream, WATCH_BUFFER};
@@ -30,6 +33,29 @@ pub struct StoreConfig {
     pub node_id: u64,
     /// How many events (and the versions they wrote) to keep for watches and old reads.
     pub history_events: usize,
+    /// How to reach other servers; None for a single server without a peer listener.
+    pub peer: Option<PeerConfig>,
+}
+
+/// A server's place among its peers.
+#[derive(Clone)]
+pub struct PeerConfig {
+    /// This server's peer address (`host:port`), as the others dial it.
+    pub address: String,
+    /// Calls to other servers.
+    pub transport: Arc<dyn PeerTransport>,
+    /// Start a new cluster with this server as its only member (first server). Otherwise an
+    /// empty store waits to be added by [`Store::join`] through an existing member.
+    pub bootstrap: bool,
+}
+
+impl std::fmt::Debug for PeerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerConfig")
+            .field("address", &self.address)
+            .field("bootstrap", &self.bootstrap)
+            .finish_non_exhaustive()
+    }
 }
 
 impl StoreConfig {
@@ -39,6 +65,7 @@ impl StoreConfig {
             data_dir: data_dir.into(),
             node_id: 1,
             history_events: DEFAULT_HISTORY_EVENTS,
+            peer: None,
         }
     }
 }
@@ -53,6 +80,7 @@ struct Inner {
     /// Exclusive lock on the data dir, released by `shutdown` so the dir can be reopened.
     dir_lock: parking_lot::Mutex<Option<std::fs::File>>,
     raft: StoreRaft,
+    cluster: Arc<Cluster>,
     proposer: Proposer,
     shared: Arc<Shared>,
     node_id: u64,
@@ -81,6 +109,10 @@ fn raft_config() -> Result<Config, StoreError> {
         heartbeat_interval: 250,
         election_timeout_min: 1000,
         election_timeout_max: 2000,
+        // Snapshots travel to new or lagging members in chunks of 1 MiB, each RPC with its
+        // own deadline (openraft's default of 200 ms is too tight for a busy machine).
+        snapshot_max_chunk_size: 1 << 20,
+        install_snapshot_timeout: 10_000,
         // Snapshots bound both the log on disk and the replay work at start-up.
         // An entry carries up to a batch of txns; a full snapshot serializes the whole state,
         // so under steady single writes (5,000 node leases renew ~500 times a second) a low
@@ -118,8 +150,10 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
 }
 
 impl Store {
-    /// Opens (or creates) the store in `data_dir`; a fresh single node bootstraps itself as a
-    /// one-member raft cluster; returns once this node is leader and has applied its whole log.
+    /// Opens (or creates) the store in `data_dir`. Without peers (or as the bootstrapping
+    /// first server) a fresh node initializes a one-member cluster and this returns once it is
+    /// leader and has applied its whole log; a member of a larger cluster returns at once and
+    /// the caller waits with [`Store::wait_ready`] after its peer listener is up.
     pub async fn open(cfg: StoreConfig) -> Result<Store, StoreError> {
         let dir = cfg.data_dir.join("raft");
         let dir_lock = lock_dir(&cfg.data_dir)?;
@@ -134,41 +168,168 @@ impl Store {
             .await
             .map_err(unavailable)??
         };
+        let transport = cfg.peer.as_ref().map(|p| p.transport.clone());
         let raft = StoreRaft::new(
             cfg.node_id,
             Arc::new(raft_config()?),
-            NetworkFactory,
+            NetworkFactory::new(transport.clone()),
             log_store,
             sm,
         )
         .await
         .map_err(unavailable)?;
-        if !raft.is_initialized().await.map_err(unavailable)? {
-            let members = BTreeMap::from([(cfg.node_id, BasicNode::default())]);
+        let id = cfg.node_id;
+        let (address, bootstrap) = match &cfg.peer {
+            Some(p) => (p.address.clone(), p.bootstrap),
+            None => (String::new(), true),
+        };
+        let fresh = !raft.is_initialized().await.map_err(unavailable)?;
+        if fresh && bootstrap {
+            let members = BTreeMap::from([(id, BasicNode::new(&address))]);
             raft.initialize(members).await.map_err(unavailable)?;
         }
-        let id = cfg.node_id;
+        let cluster = Arc::new(Cluster {
+            raft: raft.clone(),
+            id,
+            transport,
+            leaderless_since: parking_lot::Mutex::new(None),
+            leader_failing_since: parking_lot::Mutex::new(None),
+        });
         let store = Store {
             inner: Arc::new(Inner {
                 dir_lock: parking_lot::Mutex::new(Some(dir_lock)),
                 raft: raft.clone(),
-                proposer: Proposer::start(raft.clone()),
+                proposer: Proposer::start(cluster.clone()),
+                cluster,
                 shared,
                 node_id: id,
                 shut_down: AtomicBool::new(false),
             }),
         };
-        raft.wait(Some(OPEN_TIMEOUT))
-            .metrics(
-                |m| {
-                    m.current_leader == Some(id)
-                        && m.last_applied.map(|l| l.index) >= m.last_log_index
-                },
-                "leader with the whole log applied",
-            )
+        if cfg.peer.is_none() || (fresh && bootstrap) || store.is_single_server() {
+            raft.wait(Some(OPEN_TIMEOUT))
+                .metrics(
+                    |m| {
+                        m.current_leader == Some(id)
+                            && m.last_applied.map(|l| l.index) >= m.last_log_index
+                    },
+                    "leader with the whole log applied",
+                )
+                .await
+                .map_err(unavailable)?;
+            store.refresh_own_address(&address).await?;
+        }
+        Ok(store)
+    }
+
+    /// Whether this store is (or will be, once initialized) the only voter.
+    fn is_single_server(&self) -> bool {
+        let metrics = self.inner.raft.metrics();
+        let m = metrics.borrow();
+        let mut voters = m.membership_config.membership().voter_ids();
+        voters.next() == Some(self.inner.node_id) && voters.next().is_none()
+    }
+
+    /// A sole member started with a new peer address (or a first peer address, after running
+    /// without peers) records it, so servers joining later can reach it.
+    async fn refresh_own_address(&self, address: &str) -> Result<(), StoreError> {
+        let id = self.inner.node_id;
+        let known = {
+            let metrics = self.inner.raft.metrics();
+            let m = metrics.borrow();
+            m.membership_config
+                .membership()
+                .get_node(&id)
+                .map(|n| n.addr.clone())
+        };
+        if address.is_empty() || known.as_deref() == Some(address) {
+            return Ok(());
+        }
+        let nodes = BTreeMap::from([(id, BasicNode::new(address))]);
+        self.inner
+            .raft
+            .change_membership(openraft::ChangeMembers::SetNodes(nodes), true)
             .await
             .map_err(unavailable)?;
-        Ok(store)
+        Ok(())
+    }
+
+    /// Waits until a leader is known and this server has applied everything committed before
+    /// now (a read barrier); logs while it waits (a restarted cluster needs a quorum back).
+    pub async fn wait_ready(&self) -> Result<(), StoreError> {
+        let began = std::time::Instant::now();
+        let mut next_log = Duration::from_secs(10);
+        loop {
+            match self.inner.cluster.read_barrier().await {
+                Ok(()) => return Ok(()),
+                Err(e) if self.inner.shut_down.load(Ordering::Acquire) => return Err(e),
+                Err(e) => {
+                    if began.elapsed() >= next_log {
+                        tracing::warn!(
+                            waited_s = began.elapsed().as_secs(),
+                            "store: waiting for a raft leader and quorum: {e}"
+                        );
+                        next_log += Duration::from_secs(10);
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    }
+
+    /// Whether this server is a member of a cluster (its raft state is initialized).
+    pub async fn is_member(&self) -> Result<bool, StoreError> {
+        self.inner.raft.is_initialized().await.map_err(unavailable)
+    }
+
+    /// Asks the member at `via` (a peer address) to add this server: it enters as a learner,
+    /// catches up (by snapshot if needed), and is promoted to voter; returns when that is done.
+    pub async fn join(&self, via: &str, my_address: &str) -> Result<(), StoreError> {
+        let req = crate::membership::AddMember {
+            id: self.inner.node_id,
+            address: my_address.to_string(),
+        };
+        let timeout = Duration::from_secs(330);
+        let cluster = &self.inner.cluster;
+        let route = crate::raft::transport::routes::ADD_MEMBER;
+        match cluster.call::<_, ()>(via, route, &req, timeout).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(StoreError::Refused(format!("joining through {via}: {e}"))),
+            Err(e) => Err(StoreError::Unavailable(format!(
+                "joining through {via}: {e}"
+            ))),
+        }
+    }
+
+    /// Adds a member through the leader (learner, catch-up, voter).
+    pub async fn add_member(&self, id: u64, address: &str) -> Result<(), StoreError> {
+        self.inner.cluster.add_member(id, address.to_string()).await
+    }
+
+    /// Removes a member through the leader; the last voter cannot be removed.
+    pub async fn remove_member(&self, id: u64) -> Result<(), StoreError> {
+        self.inner.cluster.remove_member(id).await
+    }
+
+    /// The members, as the leader reports them.
+    pub async fn members(&self) -> Result<Vec<MemberInfo>, StoreError> {
+        self.inner.cluster.members().await
+    }
+
+    /// Answers a request another server sent to this one's peer listener (`route` is the part
+    /// after `/peer/`); an `Err` is a malformed request.
+    pub async fn serve_peer(&self, route: &str, body: &[u8]) -> Result<Vec<u8>, String> {
+        self.inner.cluster.serve_peer(route, body).await
+    }
+
+    /// Whether this server is the raft leader now.
+    pub fn is_leader(&self) -> bool {
+        self.inner.raft.metrics().borrow().current_leader == Some(self.inner.node_id)
+    }
+
+    /// This server's raft node id.
+    pub fn node_id(&self) -> u64 {
+        self.inner.node_id
     }
 
     /// Runs a transaction through raft (batched with concurrent ones) and returns what it did
@@ -253,12 +414,8 @@ impl Store {
             // here before it was acknowledged: local state is already linearizable.
             return Ok(());
         }
-        self.inner
-            .raft
-            .ensure_linearizable()
-            .await
-            .map(|_| ())
-            .map_err(unavailable)
+        // Read index on the leader (here or forwarded), then wait for the local apply.
+        self.inner.cluster.read_barrier().await
     }
 
     fn is_sole_voter(&self) -> bool {

@@ -4,6 +4,7 @@
 mod log_store;
 mod network;
 mod state_machine;
+pub mod transport;
 mod wal;
 
 use std::io::Cursor;
@@ -19,6 +20,7 @@ use crate::types::{Event, Txn, TxnOutcome};
 use crate::watch::WatchHub;
 
 pub use log_store::{LogReader, LogStore};
+pub(crate) use network::serve_raft_rpc;
 pub use network::{Network, NetworkFactory};
 pub use state_machine::{SnapshotBuilder, StateMachine};
 

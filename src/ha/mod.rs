@@ -1,0 +1,54 @@
+//! High availability: several `ferrokube server`s forming one raft cluster.
+//!
+//! ```text
+//! --peer-listen ADDR           the peer listener: raft RPCs, forwarded writes and read-index
+//!                              requests (mutual TLS, cluster CA, peer certificates only) and
+//!                              `POST /join` (join token)
+//! --join https://PEER --token  fetch the cluster's shared secrets (CA, service-account key,
+//!                              join token) with the token, then ask to be added: learner,
+//!                              catch-up by snapshot, voter
+//! ```
+//! The store does the consensus work ([`ferrokube_store::Store`]); this module owns the
+//! sockets, certificates and files around it.
+
+pub mod join;
+pub mod member_file;
+pub mod members;
+pub mod peer_client;
+pub mod peer_server;
+
+use std::net::SocketAddr;
+
+/// The HA flags of `ferrokube server`.
+#[derive(Clone, Debug)]
+pub struct HaOptions {
+    /// Where the peer listener binds; also the address the other servers dial (so it must be
+    /// a concrete address, not 0.0.0.0).
+    pub peer_listen: SocketAddr,
+    /// `--join URL --token T`: join the cluster of the server at URL (its peer listener).
+    pub join: Option<JoinTarget>,
+}
+
+/// Where and how to join.
+#[derive(Clone, Debug)]
+pub struct JoinTarget {
+    /// `https://host:port` of a member's peer listener.
+    pub url: String,
+    /// The cluster's join token (`<data-dir>/pki/join-token` of a member).
+    pub token: String,
+}
+
+impl JoinTarget {
+    /// The `host:port` part of the URL (peer addresses are stored that way).
+    pub fn peer_address(&self) -> anyhow::Result<String> {
+        let rest = self
+            .url
+            .strip_prefix("https://")
+            .ok_or_else(|| anyhow::anyhow!("--join must be an https:// URL, got {:?}", self.url))?;
+        let authority = rest.split('/').next().unwrap_or_default();
+        if authority.is_empty() {
+            anyhow::bail!("--join {:?} has no host", self.url);
+        }
+        Ok(authority.to_string())
+    }
+}

@@ -55,6 +55,9 @@ pub struct BenchArgs {
     /// Leader kills for `ha`'s failover measurement.
     #[arg(long, default_value_t = 20)]
     pub kills: usize,
+    /// Objects written before `ha` times a new member's catch-up (0 skips it).
+    #[arg(long, default_value_t = 100_000)]
+    pub catchup_objects: usize,
 }
 
 /// Runs a benchmark.

@@ -121,6 +121,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
     println!("3 servers (clients spread over all three):");
     creates(&clients, args.creates, "ha").await?;
     failover(&mut members, args.kills).await?;
+    catch_up(&root, &members, args.catchup_objects).await?;
     drop(members);
     let _ = std::fs::remove_dir_all(&root);
     Ok(())
@@ -242,5 +243,47 @@ async fn failover(members: &mut [Member], kills: usize) -> anyhow::Result<()> {
             ms(*times.last().unwrap_or(&Duration::ZERO))
         );
     }
+    Ok(())
+}
+
+/// Writes `objects` ConfigMaps, then times a fourth server joining (learner, snapshot,
+/// voter) until it answers.
+async fn catch_up(root: &Path, members: &[Member], objects: usize) -> anyhow::Result<()> {
+    if objects == 0 {
+        return Ok(());
+    }
+    let client = members[0].wait_ready().await?;
+    create_namespace(&client, "catchup").await?;
+    let api: Api<ConfigMap> = Api::namespaced(client, "catchup");
+    let per = objects.div_ceil(64);
+    let tasks: Vec<_> = (0..64)
+        .map(|c| {
+            let api = api.clone();
+            tokio::spawn(async move {
+                for i in 0..per {
+                    let cm = configmap(&format!("cm-{c}-{i}"));
+                    api.create(&PostParams::default(), &cm).await?;
+                }
+                Ok::<_, kube::Error>(())
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await??;
+    }
+    let token = std::fs::read_to_string(members[0].dir.join("pki/join-token"))?;
+    let join = (
+        format!("https://127.0.0.1:{}", members[0].peer_port),
+        token.trim().to_string(),
+    );
+    let mut new = Member::new(&root.join("m3"), Some(join))?;
+    let began = Instant::now();
+    new.spawn(true)?;
+    new.wait_ready().await?;
+    println!(
+        "catch-up: a new member joined a cluster holding {} objects in {}",
+        per * 64,
+        ms(began.elapsed())
+    );
     Ok(())
 }

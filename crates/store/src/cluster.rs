@@ -34,9 +34,20 @@ pub(crate) struct Cluster {
     pub transport: Option<Arc<dyn PeerTransport>>,
     /// Since when no leader is known (None: one is).
     pub leaderless_since: parking_lot::Mutex<Option<Instant>>,
-    /// Since when calls to the leader we know have been failing (None: the last one worked).
-    pub leader_failing_since: parking_lot::Mutex<Option<Instant>>,
+    /// Calls to a peer that keep failing (None: the last one worked).
+    pub failing: parking_lot::Mutex<Option<Failing>>,
 }
+
+/// A peer that has not answered: which, since when, and when a request last went to it.
+pub(crate) struct Failing {
+    addr: String,
+    since: Instant,
+    last_try: Instant,
+}
+
+/// While the leader does not answer, one request a second still goes through to find out when
+/// it is back; the others fail at once.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
 
 /// Who leads, as this server knows it.
 pub(crate) enum Leader {
@@ -81,12 +92,19 @@ impl Cluster {
                 return Some(format!("no raft leader for {}s", for_.as_secs()));
             }
         }
-        if let (Leader::Other(addr), Some(since)) = (&leader, *self.leader_failing_since.lock()) {
-            if since.elapsed() >= FAIL_FAST_AFTER {
-                return Some(format!(
-                    "the leader at {addr} has not answered for {}s",
-                    since.elapsed().as_secs()
-                ));
+        if let Leader::Other(addr) = &leader {
+            let mut failing = self.failing.lock();
+            if let Some(f) = failing.as_mut().filter(|f| f.addr == *addr) {
+                if f.since.elapsed() >= FAIL_FAST_AFTER {
+                    if f.last_try.elapsed() >= PROBE_EVERY {
+                        f.last_try = Instant::now();
+                        return None;
+                    }
+                    return Some(format!(
+                        "the leader at {addr} has not answered for {}s",
+                        f.since.elapsed().as_secs()
+                    ));
+                }
             }
         }
         if let Leader::Me = leader {
@@ -129,11 +147,17 @@ impl Cluster {
         };
         let body = encode(req).map_err(TransportError::Refused)?;
         let result = transport.call(addr, route, body, timeout).await;
-        let mut failing = self.leader_failing_since.lock();
+        let mut failing = self.failing.lock();
         match &result {
             Ok(_) => *failing = None,
-            Err(_) if failing.is_none() => *failing = Some(Instant::now()),
-            Err(_) => {}
+            Err(_) if failing.as_ref().is_some_and(|f| f.addr == addr) => {}
+            Err(_) => {
+                *failing = Some(Failing {
+                    addr: addr.to_string(),
+                    since: Instant::now(),
+                    last_try: Instant::now(),
+                })
+            }
         }
         drop(failing);
         decode(&result?).map_err(TransportError::NoAnswer)

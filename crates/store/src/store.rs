@@ -193,7 +193,7 @@ impl Store {
             id,
             transport,
             leaderless_since: parking_lot::Mutex::new(None),
-            leader_failing_since: parking_lot::Mutex::new(None),
+            failing: parking_lot::Mutex::new(None),
         });
         let store = Store {
             inner: Arc::new(Inner {

@@ -164,7 +164,8 @@ impl HaServer {
                 .and_then(|c| c.try_wait().ok().flatten())
             {
                 self.child = None;
-                return (status, self.stderr_tail());
+                // All of it: with RUST_BACKTRACE set, the error line is far from the tail.
+                return (status, self.stderr_all());
             }
             assert!(
                 Instant::now() < deadline,
@@ -175,11 +176,15 @@ impl HaServer {
         }
     }
 
-    pub fn stderr_tail(&self) -> String {
+    pub fn stderr_all(&self) -> String {
         let path = self
             .logs
             .join(format!("server-{}-{}.stderr.log", self.index, self.starts));
-        let text = std::fs::read_to_string(path).unwrap_or_default();
+        std::fs::read_to_string(path).unwrap_or_default()
+    }
+
+    pub fn stderr_tail(&self) -> String {
+        let text = self.stderr_all();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
     }

@@ -34,6 +34,19 @@ async fn registry() -> Fixture {
         )
         .await
         .expect("namespace");
+    // Pods are admitted only under an existing service account; no controller makes `default`.
+    let accounts = registry
+        .lookup("", "v1", "serviceaccounts")
+        .expect("serviceaccounts");
+    registry
+        .create(
+            &accounts,
+            Some("demo"),
+            json!({"metadata": {"name": "default"}}),
+            &WriteOptions::default(),
+        )
+        .await
+        .expect("service account");
     Fixture {
         registry,
         _dir: dir,

@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
 use kube::Client;
 
-use super::{configmap, create_namespace, free_port, ms, percentile, BenchArgs};
+use super::{configmap, create_namespace, free_port, ms, percentile, timed_creates, BenchArgs};
 
 /// One server of the benchmark cluster; restarts keep its ports and data dir.
 struct Member {
@@ -152,28 +152,10 @@ async fn creates(clients: &[Client], total: usize, tag: &str) -> anyhow::Result<
         let ns = format!("{tag}-creates-{n}");
         create_namespace(&clients[0], &ns).await?;
         let per = (total / n).max(1);
-        let began = Instant::now();
-        let tasks: Vec<_> = (0..n)
-            .map(|c| {
-                let api: Api<ConfigMap> = Api::namespaced(clients[c % clients.len()].clone(), &ns);
-                tokio::spawn(async move {
-                    let mut lat = Vec::with_capacity(per);
-                    for i in 0..per {
-                        let t = Instant::now();
-                        api.create(&PostParams::default(), &configmap(&format!("cm-{c}-{i}")))
-                            .await?;
-                        lat.push(t.elapsed());
-                    }
-                    Ok::<_, kube::Error>(lat)
-                })
-            })
+        let apis = (0..n)
+            .map(|c| Api::namespaced(clients[c % clients.len()].clone(), &ns))
             .collect();
-        let mut lat = Vec::new();
-        for t in tasks {
-            lat.extend(t.await??);
-        }
-        let wall = began.elapsed();
-        lat.sort();
+        let (lat, wall) = timed_creates(apis, per).await?;
         println!(
             "  creates, {n:>2} clients: {:>7.0} creates/s  p50 {}  p99 {}",
             lat.len() as f64 / wall.as_secs_f64(),

@@ -180,10 +180,11 @@ async fn drain_waits_for_the_disruption_budget() {
     )
     .await
     .unwrap();
-    let out = tokio::task::spawn_blocking(move || drain.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        support::output_within("kubectl drain", drain, support::COMMAND_TIMEOUT)
+    })
+    .await
+    .unwrap();
     assert!(
         out.status.success(),
         "{}",

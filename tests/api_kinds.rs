@@ -22,7 +22,7 @@ fn kubectl_stdin(cluster: &TestCluster, args: &[&str], input: &str) -> Output {
         .unwrap()
         .write_all(input.as_bytes())
         .unwrap();
-    child.wait_with_output().unwrap()
+    support::output_within("kubectl", child, support::COMMAND_TIMEOUT)
 }
 
 const CLASS: &str = "apiVersion: node.k8s.io/v1

@@ -113,7 +113,7 @@ async fn debug_containers_join_the_pod() {
         .expect("stdin")
         .write_all(b"echo marco-$((20+22)); exit\n")
         .expect("write");
-    let out = child.wait_with_output().expect("kubectl debug -i");
+    let out = support::output_within("kubectl debug -i", child, support::COMMAND_TIMEOUT);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && stdout.contains("marco-42"),

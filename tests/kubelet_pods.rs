@@ -254,7 +254,7 @@ async fn exec_logs_port_forward_cp_and_volumes() {
         let mut stdin = child.stdin.take().expect("stdin");
         stdin.write_all(b"shout this\n").expect("write stdin");
     }
-    let out = child.wait_with_output().expect("kubectl exec -i output");
+    let out = support::output_within("kubectl exec -i", child, support::COMMAND_TIMEOUT);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "SHOUT THIS\n");
     // kubectl defaults the container itself; the API answers upstream's 400 without one.
     let resp = c

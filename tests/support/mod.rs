@@ -159,9 +159,13 @@ impl TestCluster {
 
     /// Runs a given kubectl binary against this cluster.
     pub fn kubectl_bin(&self, kubectl: &Path, args: &[&str]) -> Output {
-        self.kubectl_command(kubectl, args)
-            .output()
-            .expect("running kubectl")
+        let mut cmd = self.kubectl_command(kubectl, args);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        output_within(
+            &format!("kubectl {}", args.join(" ")),
+            cmd.spawn().expect("running kubectl"),
+            COMMAND_TIMEOUT,
+        )
     }
 
     /// A ready-to-spawn kubectl command with KUBECONFIG set (for background processes).
@@ -350,6 +354,45 @@ fn distinct_service_cidr() -> String {
 }
 
 /// Asserts that a command succeeded and returns its stdout.
+/// How long one kubectl (or other client) run may take before the test fails instead of hanging.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Waits for a spawned child with piped output; past `timeout` it is killed and the test fails
+/// with what it wrote so far, so a stuck stream cannot hang the whole test run.
+pub fn output_within(what: &str, mut child: Child, timeout: Duration) -> Output {
+    use std::io::Read;
+    fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    }
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for a child") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let out = String::from_utf8_lossy(&stdout.join().unwrap_or_default()).into_owned();
+            let err = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
+            panic!("{what} did not finish within {timeout:?}:\nstdout:\n{out}\nstderr:\n{err}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    }
+}
+
 pub fn stdout_ok(what: &str, out: &Output) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -55,7 +55,8 @@ async fn wait_budget(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drain_waits_for_the_disruption_budget() {
     let cluster = cluster_with(&[]).await;
-    let client = cluster.client().await;
+    // The parallel evictions below must see the budget's 429, not kube's retries of it.
+    let client = cluster.client_without_retries().await;
     // One node: evicted pods' replacements cannot be placed, so the budget stays spent.
     let _hollow = HollowNodes::start(&cluster, 0, 1);
     wait_nodes_ready(&client, 1).await;

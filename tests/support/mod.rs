@@ -120,6 +120,19 @@ impl TestCluster {
         kube::Client::try_from(config).expect("kube client")
     }
 
+    /// A kube-rs client that reports the server's 429/503/504 answers instead of retrying them
+    /// (kube's default retries them with a backoff growing to minutes): for tests that assert
+    /// those answers.
+    pub async fn client_without_retries(&self) -> kube::Client {
+        let kubeconfig = Kubeconfig::read_from(self.kubeconfig()).expect("reading kubeconfig");
+        let mut config =
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                .await
+                .expect("kube config from kubeconfig");
+        config.default_retry = false;
+        kube::Client::try_from(config).expect("kube client")
+    }
+
     /// An HTTP client trusting the cluster CA and presenting the admin client certificate.
     pub fn http(&self) -> reqwest::Client {
         self.http_with(reqwest::Client::builder())
@@ -353,7 +366,6 @@ fn distinct_service_cidr() -> String {
     }
 }
 
-/// Asserts that a command succeeded and returns its stdout.
 /// How long one kubectl (or other client) run may take before the test fails instead of hanging.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -393,6 +405,7 @@ pub fn output_within(what: &str, mut child: Child, timeout: Duration) -> Output 
     }
 }
 
+/// Asserts that a command succeeded and returns its stdout.
 pub fn stdout_ok(what: &str, out: &Output) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);

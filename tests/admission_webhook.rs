@@ -27,11 +27,18 @@ async fn validate(Json(review): Json<Value>) -> Json<Value> {
     let forbidden = review["request"]["object"]["data"]
         .get("forbidden")
         .is_some();
-    let response = match forbidden {
-        true => {
+    // Upstream's e2e webhook explains a denial in `status.reason` only.
+    let unwanted = review["request"]["object"]["data"]
+        .get("unwanted")
+        .is_some();
+    let response = match (forbidden, unwanted) {
+        (true, _) => {
             json!({"allowed": false, "status": {"code": 403, "message": "the key 'forbidden' is not allowed"}})
         }
-        false => json!({"allowed": true, "warnings": ["checked by the test webhook"]}),
+        (_, true) => {
+            json!({"allowed": false, "status": {"reason": "the configmap contains unwanted key and value"}})
+        }
+        _ => json!({"allowed": true, "warnings": ["checked by the test webhook"]}),
     };
     respond(&review, response)
 }
@@ -175,6 +182,19 @@ async fn webhooks_mutate_refuse_and_time_out() {
     assert!(
         refused.contains("admission webhook \"deny.test.io\" denied the request: the key 'forbidden' is not allowed"),
         "{refused}"
+    );
+    let out = cluster.kubectl(&[
+        "-n",
+        "hooked",
+        "create",
+        "configmap",
+        "unwanted",
+        "--from-literal=unwanted=x",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("denied the request: the configmap contains unwanted key and value"),
+        "{err}"
     );
 
     let out = cluster.kubectl(&[

@@ -147,6 +147,26 @@ async fn approve_sign_and_authenticate() {
         row.contains("60m") && row.trim_end().ends_with("Pending"),
         "{row}"
     );
+    // Upstream's field selector on the signer.
+    let selector = format!("--field-selector=spec.signerName={CLIENT_SIGNER}");
+    let names = kubectl_ok(&c, &["get", "csr", &selector, "-o", "name"]);
+    assert!(
+        names
+            .lines()
+            .any(|l| l == "certificatesigningrequest.certificates.k8s.io/jane"),
+        "{names}"
+    );
+    let none = kubectl_ok(
+        &c,
+        &[
+            "get",
+            "csr",
+            "--field-selector=spec.signerName=example.com/none",
+            "-o",
+            "name",
+        ],
+    );
+    assert_eq!(none.trim(), "");
 
     kubectl_ok(&c, &["certificate", "approve", "jane"]);
     let cert_pem = issued_certificate(&c, "jane").await;

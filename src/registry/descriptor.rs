@@ -503,8 +503,42 @@ impl Describe {
 }
 
 fn roundtrip<K: DeserializeOwned + Serialize>(value: &Value) -> Result<Value, String> {
-    let typed: K = K::deserialize(value).map_err(|e| e.to_string())?;
+    let typed: K = match K::deserialize(value) {
+        Ok(typed) => typed,
+        Err(e) if e.to_string().contains("null, expected a timestamp") => {
+            K::deserialize(&zero_null_condition_times(value)).map_err(|e| e.to_string())?
+        }
+        Err(e) => return Err(e.to_string()),
+    };
     serde_json::to_value(&typed).map_err(|e| e.to_string())
+}
+
+/// Go's zero `metav1.Time`, which Go clients send as `null`.
+const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// Go clients send a condition whose `lastTransitionTime` they left unset as `null` (e.g.
+/// upstream's e2e status updates), and upstream stores Go's zero time. `metav1.Condition`'s
+/// time is required in the typed model, so such nulls become the zero time it means.
+fn zero_null_condition_times(value: &Value) -> Value {
+    let mut copy = value.clone();
+    fn walk(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::Array(conditions)) = map.get_mut("conditions") {
+                    for c in conditions.iter_mut().filter_map(Value::as_object_mut) {
+                        if c.get("lastTransitionTime") == Some(&Value::Null) {
+                            c.insert("lastTransitionTime".into(), GO_ZERO_TIME.into());
+                        }
+                    }
+                }
+                map.values_mut().for_each(walk);
+            }
+            Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut copy);
+    copy
 }
 
 /// A custom object's `metadata` is ObjectMeta whatever its schema says: fields ObjectMeta does
@@ -523,4 +557,25 @@ fn drop_unknown_metadata(obj: &mut Value) -> Vec<String> {
         *meta = known;
     }
     unknown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::Service;
+    use serde_json::json;
+
+    #[test]
+    fn a_condition_time_sent_as_null_is_go_zero_time() {
+        let body = json!({"metadata": {"name": "s"}, "status": {"conditions": [
+            {"type": "StatusUpdated", "status": "True", "reason": "E2E",
+             "message": "Set from e2e test", "lastTransitionTime": null}]}});
+        let out = roundtrip::<Service>(&body).expect("accepted as upstream does");
+        assert_eq!(
+            out["status"]["conditions"][0]["lastTransitionTime"],
+            GO_ZERO_TIME
+        );
+        let bad = json!({"metadata": {"name": "s"}, "spec": {"ports": "x"}});
+        assert!(roundtrip::<Service>(&bad).is_err());
+    }
 }

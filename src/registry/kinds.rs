@@ -126,7 +126,7 @@ pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
             .short(&["ep"])
             .printer(print::ENDPOINTS)
             .build("endpoints"),
-        Describe::of::<core::ConfigMap>(&PLAIN)
+        Describe::of::<core::ConfigMap>(&CONFIG_MAP)
             .short(&["cm"])
             .validate(valid::validate_config_map)
             .printer(print::CONFIGMAPS)
@@ -312,6 +312,7 @@ pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
         Describe::of::<certificates::CertificateSigningRequest>(&PLAIN)
             .short(&["csr"])
             .status()
+            .fields(fields::CERTIFICATE_SIGNING_REQUEST)
             .printer(print::CERTIFICATESIGNINGREQUESTS)
             .subresources(&[APPROVAL])
             .build("certificatesigningrequest"),

@@ -136,6 +136,55 @@ async fn exec_logs_and_port_forward() {
         Some(r#"{"metadata":{},"status":"Success"}"#)
     );
 
+    // The pre-v4 protocol upstream's e2e uses: output only, nothing on the error channel when
+    // the command succeeds, the failure's message (not a Status) when it does not.
+    for (command, want_error) in [("true", None), ("false", Some("exit code 1"))] {
+        let mut s = ws(
+            format!("{base}/exec/default/web/web?command=sh&command=-c&command=echo%20hi%3B{command}&stdout=1"),
+            "channel.k8s.io",
+        )
+        .await;
+        let (mut out, mut error) = (Vec::new(), Vec::new());
+        while let Some(Ok(m)) = s.next().await {
+            if let Message::Binary(b) = m {
+                match b.first() {
+                    Some(1) => out.extend_from_slice(&b[1..]),
+                    Some(3) => error.extend_from_slice(&b[1..]),
+                    _ => {}
+                }
+            }
+        }
+        assert_eq!(String::from_utf8_lossy(&out), "hi\n");
+        let error = String::from_utf8_lossy(&error).into_owned();
+        match want_error {
+            None => assert_eq!(error, ""),
+            Some(tail) => assert!(error.ends_with(tail) && !error.starts_with('{'), "{error}"),
+        }
+    }
+
+    // base64 text framing, stdin included.
+    let mut s = ws(
+        format!("{base}/exec/default/web/web?command=head&command=-n1&stdin=1&stdout=1"),
+        "v4.base64.channel.k8s.io",
+    )
+    .await;
+    s.send(Message::Text("0cGluZwo=".into()))
+        .await
+        .expect("stdin");
+    let mut out = String::new();
+    while let Some(Ok(m)) = s.next().await {
+        if let Message::Text(t) = m {
+            if let Some(b64) = t.as_str().strip_prefix('1') {
+                use base64::Engine;
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .expect("b64");
+                out.push_str(&String::from_utf8_lossy(&bytes));
+            }
+        }
+    }
+    assert_eq!(out, "ping\n");
+
     // Logs over plain HTTP.
     let body = http_get(f.addr, "/containerLogs/default/web/web?tailLines=5").await;
     assert!(body.contains("started"), "logs: {body}");

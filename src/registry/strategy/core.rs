@@ -259,17 +259,6 @@ impl Strategy for ServiceStrategy {
     }
 }
 
-/// Secrets: type Opaque by default.
-pub struct SecretStrategy;
-/// The secret strategy.
-pub static SECRET: SecretStrategy = SecretStrategy;
-
-impl Strategy for SecretStrategy {
-    fn default(&self, obj: &mut Value) {
-        set_default(obj, &["type"], json!("Opaque"));
-    }
-}
-
 /// Nodes: not namespaced, no special defaults beyond upstream's empty pod CIDR handling.
 pub struct NodeStrategy;
 /// The node strategy.

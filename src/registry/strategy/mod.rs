@@ -2,6 +2,7 @@
 //! decisions that differ per kind. Validation of names, labels and per-kind required fields lives
 //! in `ferrokube_apimachinery::validation`; the REST path in `registry::rest` calls both.
 
+mod config_data;
 mod core;
 pub mod crd;
 mod custom;
@@ -11,7 +12,8 @@ mod workloads;
 use ferrokube_apimachinery::validation::FieldError;
 use serde_json::{Map, Value};
 
-pub use self::core::{NAMESPACE, NODE, POD, SECRET, SERVICE, SERVICE_ACCOUNT};
+pub use self::config_data::{CONFIG_MAP, SECRET};
+pub use self::core::{NAMESPACE, NODE, POD, SERVICE, SERVICE_ACCOUNT};
 pub use self::crd::CRD;
 pub use self::custom::{CUSTOM_RESOURCE, CUSTOM_RESOURCE_WITH_STATUS};
 pub use self::workloads::{

@@ -81,6 +81,11 @@ fn validate_pod_spec(spec: Option<&Value>, path: &str) -> Vec<FieldError> {
             }
         }
     }
+    errs.extend(super::validate_sysctls(
+        spec.get("securityContext"),
+        spec,
+        path,
+    ));
     if let Some(policy) = spec.get("restartPolicy").and_then(Value::as_str) {
         if !RESTART_POLICIES.contains(&policy) {
             errs.push(FieldError::not_supported(

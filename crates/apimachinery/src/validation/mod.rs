@@ -6,6 +6,7 @@ mod errors;
 mod kinds;
 mod names;
 mod object_meta;
+mod sysctls;
 
 pub use errors::{aggregate_message, go_map_literal, go_quote, BadValue, ErrorType, FieldError};
 pub use kinds::*;
@@ -20,3 +21,4 @@ pub use object_meta::{
     generate_name, generate_name_with, validate_annotations, validate_labels, validate_object_meta,
     NameRule, TOTAL_ANNOTATION_SIZE_LIMIT_BYTES,
 };
+pub use sysctls::validate_sysctls;

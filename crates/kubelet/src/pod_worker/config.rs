@@ -123,6 +123,8 @@ pub fn container_config(
         cpu_shares,
         user: user_of(pod, c),
         privileged: sc.privileged.unwrap_or(false),
+        // Upstream `AddNoNewPrivileges`: only an explicit `allowPrivilegeEscalation: false`.
+        no_new_privileges: sc.allow_privilege_escalation == Some(false),
         read_only_rootfs: sc.read_only_root_filesystem.unwrap_or(false),
         tty: c.tty.unwrap_or(false),
         stdin: c.stdin.unwrap_or(false),

@@ -3,6 +3,7 @@
 mod api;
 mod backoff;
 mod config;
+mod deadline;
 mod lifecycle;
 
 pub use api::PodApi;
@@ -94,6 +95,8 @@ pub struct PodWorker {
     volumes: Option<(Instant, BTreeMap<String, HostVolume>)>,
     deleted_via_api: bool,
     busy: bool,
+    /// Killed for running past `activeDeadlineSeconds`: reports Failed/DeadlineExceeded.
+    past_deadline: bool,
 }
 
 impl std::fmt::Debug for PodWorker {
@@ -147,6 +150,7 @@ impl PodWorker {
             volumes: None,
             deleted_via_api: false,
             busy: false,
+            past_deadline: false,
         }
     }
 
@@ -220,6 +224,11 @@ impl PodWorker {
             }
             return Ok(STEADY * 3);
         }
+        let deadline = deadline::time_left(&self.pod, chrono::Utc::now());
+        if deadline == Some(Duration::ZERO) {
+            self.fail_past_deadline(&containers).await?;
+            return Ok(FAST);
+        }
         self.busy = false;
         let running: Vec<String> = containers
             .iter()
@@ -247,11 +256,12 @@ impl PodWorker {
             || containers
                 .iter()
                 .any(|c| c.state == ContainerState::Created);
-        Ok(if self.busy || any_waiting {
+        let next = if self.busy || any_waiting {
             FAST
         } else {
             STEADY
-        })
+        };
+        Ok(deadline.map_or(next, |left| next.min(left)))
     }
 
     /// Make sure a running pause container exists; returns a fresh listing if it created one.
@@ -437,7 +447,7 @@ impl PodWorker {
         let messages = self.termination_messages(containers).await;
         let probes = &self.probes;
         let verdicts = |id: &str, c: &Container| probes.verdicts(id, c);
-        let status = compute_status(&StatusInput {
+        let mut status = compute_status(&StatusInput {
             pod: &self.pod,
             containers,
             waiting: &self.waiting,
@@ -446,6 +456,9 @@ impl PodWorker {
             now: chrono::Utc::now(),
             messages: &messages,
         });
+        if self.past_deadline {
+            status = deadline::failed(status);
+        }
         if self.last_status.as_ref() == Some(&status) && self.pod.status.as_ref() == Some(&status) {
             return Ok(());
         }

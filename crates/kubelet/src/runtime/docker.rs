@@ -112,6 +112,9 @@ fn to_engine_config(c: &ContainerConfig) -> ContainerCreateBody {
             nano_cpus: c.nano_cpus,
             cpu_shares: c.cpu_shares,
             privileged: Some(c.privileged),
+            security_opt: c
+                .no_new_privileges
+                .then(|| vec!["no-new-privileges".to_string()]),
             readonly_rootfs: Some(c.read_only_rootfs),
             ..Default::default()
         }),

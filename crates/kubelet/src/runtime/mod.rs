@@ -77,6 +77,8 @@ pub struct ContainerConfig {
     pub user: Option<String>,
     /// Run privileged.
     pub privileged: bool,
+    /// Set the `no_new_privs` bit: setuid binaries cannot raise the effective user.
+    pub no_new_privileges: bool,
     /// Mount the root file system read-only.
     pub read_only_rootfs: bool,
     /// Allocate a TTY.

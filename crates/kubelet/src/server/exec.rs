@@ -1,14 +1,15 @@
-//! `/exec` and `/attach` over WebSocket with the Kubernetes channel protocol
-//! (`v5.channel.k8s.io`, falling back to `v4.channel.k8s.io`).
+//! `/exec` and `/attach` over WebSocket with the Kubernetes channel protocol (every flavour
+//! upstream's kubelet serves: see [`super::channel`]).
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use bytes::{BufMut, Bytes, BytesMut};
 use futures::{SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;
 
+use super::channel::Framing;
+pub use super::channel::PROTOCOLS;
 use super::{query_flag, query_pairs, status_error, ServerState};
 use crate::runtime::{ExecOptions, OutputKind, StreamSession};
 
@@ -24,9 +25,6 @@ pub const ERROR: u8 = 3;
 pub const RESIZE: u8 = 4;
 /// v5 close-stream signal (`[255, channel]`).
 pub const CLOSE: u8 = 255;
-
-/// Subprotocols served, most preferred first.
-pub const PROTOCOLS: [&str; 2] = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
 
 /// The error-channel Status for a finished command, as upstream's kubelet writes it.
 pub fn exit_status(code: i64, command: &[String]) -> serde_json::Value {
@@ -56,13 +54,6 @@ pub fn internal_status(message: &str) -> serde_json::Value {
     })
 }
 
-fn frame(channel: u8, data: &[u8]) -> Message {
-    let mut b = BytesMut::with_capacity(data.len() + 1);
-    b.put_u8(channel);
-    b.put_slice(data);
-    Message::Binary(b.freeze())
-}
-
 /// Parse a resize message (`{"Width":80,"Height":24}`).
 pub fn parse_resize(data: &[u8]) -> Option<(u16, u16)> {
     #[derive(serde::Deserialize)]
@@ -80,7 +71,7 @@ fn not_websocket(what: &str) -> Response {
     status_error(
         StatusCode::BAD_REQUEST,
         "BadRequest",
-        format!("{what} requires a WebSocket upgrade with subprotocol v5.channel.k8s.io or v4.channel.k8s.io (SPDY is not supported by this node)"),
+        format!("{what} requires a WebSocket upgrade with a channel.k8s.io subprotocol (SPDY is not supported by this node)"),
     )
 }
 
@@ -143,9 +134,7 @@ pub async fn exec(
     };
     let ws = ws.protocols(PROTOCOLS);
     ws.on_upgrade(move |socket| async move {
-        let v5 = socket
-            .protocol()
-            .is_some_and(|p| p.as_bytes() == PROTOCOLS[0].as_bytes());
+        let framing = Framing::of(socket.protocol().and_then(|p| p.to_str().ok()));
         let runtime = state.runtime.clone();
         let exec_id = session.id.clone();
         let rt = runtime.clone();
@@ -162,7 +151,7 @@ pub async fn exec(
         let status = pump(
             socket,
             session,
-            v5,
+            framing,
             opts.stdout,
             resize,
             move || async move {
@@ -216,9 +205,7 @@ pub async fn attach(
     };
     ws.protocols(PROTOCOLS)
         .on_upgrade(move |socket| async move {
-            let v5 = socket
-                .protocol()
-                .is_some_and(|p| p.as_bytes() == PROTOCOLS[0].as_bytes());
+            let framing = Framing::of(socket.protocol().and_then(|p| p.to_str().ok()));
             let rt = state.runtime.clone();
             let id = info.id.clone();
             let resize = move |w: u16, h: u16| {
@@ -230,7 +217,7 @@ pub async fn attach(
                     }
                 }
             };
-            let r = pump(socket, session, v5, stdout, resize, || async {
+            let r = pump(socket, session, framing, stdout, resize, || async {
                 serde_json::json!({"metadata": {}, "status": "Success"})
             })
             .await;
@@ -245,7 +232,7 @@ pub async fn attach(
 async fn pump<R, RF, F, FF>(
     socket: WebSocket,
     mut session: StreamSession,
-    v5: bool,
+    framing: Framing,
     stdout_wanted: bool,
     resize: R,
     finish: F,
@@ -258,20 +245,19 @@ where
 {
     let (mut tx, mut rx) = socket.split();
     // Upstream signals readiness with an empty frame on the lowest writable channel.
-    tx.send(frame(if stdout_wanted { STDOUT } else { ERROR }, &[]))
+    tx.send(framing.frame(if stdout_wanted { STDOUT } else { ERROR }, &[]))
         .await?;
     let mut input = session.input.take();
     let reader = async move {
         while let Some(msg) = rx.next().await {
-            let data: Bytes = match msg {
-                Ok(Message::Binary(b)) => b,
-                Ok(Message::Text(t)) => Bytes::copy_from_slice(t.as_str().as_bytes()),
+            let msg = match msg {
                 Ok(Message::Close(_)) | Err(_) => break,
-                Ok(_) => continue,
+                Ok(msg) => msg,
             };
-            let Some((&channel, payload)) = data.split_first() else {
+            let Some((channel, payload)) = framing.parse(msg) else {
                 continue;
             };
+            let payload = &payload[..];
             match channel {
                 STDIN => {
                     if let Some(w) = input.as_mut() {
@@ -285,7 +271,7 @@ where
                         resize(w, h).await;
                     }
                 }
-                CLOSE if v5 && payload.first() == Some(&STDIN) => {
+                CLOSE if framing.close_signal && payload.first() == Some(&STDIN) => {
                     if let Some(mut w) = input.take() {
                         let _ = w.shutdown().await;
                     }
@@ -305,13 +291,15 @@ where
             OutputKind::Stdout => STDOUT,
             OutputKind::Stderr => STDERR,
         };
-        if tx.send(frame(channel, &chunk.data)).await.is_err() {
+        if tx.send(framing.frame(channel, &chunk.data)).await.is_err() {
             reader.abort();
             return Ok(());
         }
     }
     let status = finish().await;
-    tx.send(frame(ERROR, status.to_string().as_bytes())).await?;
+    if let Some(report) = framing.final_status(&status) {
+        tx.send(framing.frame(ERROR, &report)).await?;
+    }
     // A normal-closure code: client-go reads any other close (even one without a code) as an
     // error and reports "error reading from error stream" instead of the command's status.
     let _ = tx

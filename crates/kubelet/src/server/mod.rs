@@ -13,6 +13,7 @@
 //! router in plain HTTP, for tests of the streaming protocols alone.
 
 pub mod auth;
+mod channel;
 mod exec;
 mod logs;
 mod portforward;

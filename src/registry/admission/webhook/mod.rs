@@ -224,10 +224,12 @@ fn denied(name: &str, response: &Value) -> ApiError {
         .as_u64()
         .filter(|c| (400..600).contains(c))
         .unwrap_or(400) as u16;
-    let message = status["message"].as_str().unwrap_or("");
-    let text = match message.is_empty() {
-        true => format!("admission webhook \"{name}\" denied the request without explanation"),
-        false => format!("admission webhook \"{name}\" denied the request: {message}"),
+    let given = |field: &str| status[field].as_str().filter(|s| !s.is_empty());
+    // Upstream `ToStatusErr`: the message, else the reason (webhooks such as upstream's e2e
+    // one explain themselves only there), else "without explanation".
+    let text = match given("message").or(given("reason")) {
+        None => format!("admission webhook \"{name}\" denied the request without explanation"),
+        Some(why) => format!("admission webhook \"{name}\" denied the request: {why}"),
     };
     let reason = match code {
         401 => "Unauthorized",

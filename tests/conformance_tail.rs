@@ -1,0 +1,219 @@
+//! Smaller upstream-conformance behaviours, each driven by kubectl or kube-rs as upstream's e2e
+//! drives them: `allowPrivilegeEscalation: false` sets the no_new_privs bit in the container;
+//! immutable ConfigMaps and Secrets refuse data changes; Secrets' `stringData` is folded into
+//! `data`; invalid sysctl names are refused with upstream's message; a status condition sent with
+//! a `null` lastTransitionTime (as Go clients send an unset time) is accepted.
+
+mod kubelet_common;
+mod support;
+
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::api::{Api, LogParams};
+use kubelet_common::*;
+use serde_json::json;
+use support::TestCluster;
+
+fn write(c: &TestCluster, name: &str, body: &serde_json::Value) -> String {
+    let path = c.scratch().join(name);
+    std::fs::write(&path, body.to_string()).expect("write manifest");
+    path.to_str().expect("utf-8 path").to_string()
+}
+
+fn nnp_pod(name: &str, allow: Option<bool>) -> serde_json::Value {
+    let mut sc = json!({});
+    if let Some(allow) = allow {
+        sc["allowPrivilegeEscalation"] = json!(allow);
+    }
+    json!({"metadata": {"name": name}, "spec": {"restartPolicy": "Never",
+        "terminationGracePeriodSeconds": 0,
+        "containers": [{"name": "c", "image": "busybox", "imagePullPolicy": "Never",
+            "securityContext": sc,
+            "command": ["grep", "NoNewPrivs", "/proc/self/status"]}]}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn privilege_escalation_off_sets_no_new_privs() {
+    let (_serial, _sweep, c, _node) = cluster("e2e-nnp").await;
+    let pods: Api<Pod> = Api::namespaced(c.client().await, "default");
+    for (name, allow, want) in [
+        ("nnp-false", Some(false), "1"),
+        ("nnp-true", Some(true), "0"),
+        ("nnp-unset", None, "0"),
+    ] {
+        create(&pods, nnp_pod(name, allow)).await;
+        wait_pod(&pods, name, "succeeded", |p| phase(p) == "Succeeded").await;
+        let log = pods.logs(name, &LogParams::default()).await.expect("logs");
+        assert_eq!(
+            log.split_whitespace().collect::<Vec<_>>(),
+            ["NoNewPrivs:", want],
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn immutable_data_string_data_sysctls_and_null_condition_times() {
+    let c = TestCluster::start().await;
+    let client = c.client().await;
+
+    // Immutable ConfigMap: data changes and unlocking are refused, metadata changes are not.
+    kubectl_ok(&c, &["create", "configmap", "frozen", "--from-literal=a=1"]);
+    kubectl_ok(
+        &c,
+        &[
+            "patch",
+            "configmap",
+            "frozen",
+            "-p",
+            r#"{"immutable":true}"#,
+        ],
+    );
+    let err = kubectl_fails(
+        &c,
+        &[
+            "patch",
+            "configmap",
+            "frozen",
+            "-p",
+            r#"{"data":{"a":"2"}}"#,
+        ],
+    );
+    assert!(
+        err.contains("data: Forbidden: field is immutable when `immutable` is set"),
+        "{err}"
+    );
+    let err = kubectl_fails(
+        &c,
+        &[
+            "patch",
+            "configmap",
+            "frozen",
+            "-p",
+            r#"{"immutable":false}"#,
+        ],
+    );
+    assert!(err.contains("immutable: Forbidden"), "{err}");
+    kubectl_ok(&c, &["label", "configmap", "frozen", "x=y"]);
+    let data = kubectl_ok(
+        &c,
+        &["get", "configmap", "frozen", "-o", "jsonpath={.data.a}"],
+    );
+    assert_eq!(data, "1");
+
+    // Secrets: stringData lands in data and is not stored; immutable as ConfigMaps; type fixed.
+    let manifest = write(
+        &c,
+        "secret.json",
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+            "immutable": true, "data": {"a": "eA=="}, "stringData": {"b": "hello"}}),
+    );
+    kubectl_ok(&c, &["create", "-f", &manifest]);
+    let secrets: Api<Secret> = Api::default_namespaced(client.clone());
+    let s = secrets.get("s").await.expect("secret");
+    assert!(s.string_data.is_none());
+    let data = s.data.expect("data");
+    assert_eq!(data["b"].0, b"hello");
+    assert_eq!(data["a"].0, b"x");
+    let err = kubectl_fails(
+        &c,
+        &[
+            "patch",
+            "secret",
+            "s",
+            "-p",
+            r#"{"stringData":{"a":"changed"}}"#,
+        ],
+    );
+    assert!(err.contains("data: Forbidden"), "{err}");
+    let err = kubectl_fails(
+        &c,
+        &[
+            "patch",
+            "secret",
+            "s",
+            "-p",
+            r#"{"type":"kubernetes.io/tls"}"#,
+        ],
+    );
+    assert!(err.contains("type: Invalid value"), "{err}");
+
+    // Sysctls: upstream's conformance case, nothing stored.
+    let pod = write(
+        &c,
+        "sysctls.json",
+        &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sysctls"},
+            "spec": {"securityContext": {"sysctls": [
+                {"name": "foo-", "value": "bar"},
+                {"name": "kernel.shmmax", "value": "100000000"},
+                {"name": "safe-and-unsafe", "value": "100000000"},
+                {"name": "bar..", "value": "42"}]},
+            "containers": [{"name": "c", "image": "busybox"}]}}),
+    );
+    let err = kubectl_fails(&c, &["create", "-f", &pod]);
+    assert!(err.contains(r#"Invalid value: "foo-""#), "{err}");
+    assert!(err.contains(r#"Invalid value: "bar..""#), "{err}");
+    assert!(!err.contains("kernel.shmmax") && !err.contains("safe-and-unsafe"));
+    kubectl_fails(&c, &["get", "pod", "sysctls"]);
+
+    // A Service status condition whose time a Go client left unset arrives as null.
+    kubectl_ok(&c, &["create", "service", "clusterip", "web", "--tcp=80"]);
+    let mut svc: serde_json::Value =
+        serde_json::from_str(&kubectl_ok(&c, &["get", "service", "web", "-o", "json"]))
+            .expect("service json");
+    svc["status"]["conditions"] = json!([{"type": "StatusUpdated", "status": "True",
+        "reason": "E2E", "message": "Set from e2e test", "lastTransitionTime": null}]);
+    let updated = write(&c, "svc.json", &svc);
+    kubectl_ok(&c, &["replace", "--subresource=status", "-f", &updated]);
+    let reason = kubectl_ok(
+        &c,
+        &[
+            "get",
+            "service",
+            "web",
+            "-o",
+            "jsonpath={.status.conditions[0].reason}",
+        ],
+    );
+    assert_eq!(reason, "E2E");
+}
+
+/// Upstream's "Pods should allow activeDeadlineSeconds to be updated": a running pod given a
+/// short deadline is killed and ends Failed with reason DeadlineExceeded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_deadline_fails_the_pod() {
+    let (_serial, _sweep, c, _node) = cluster("e2e-deadline").await;
+    let pods: Api<Pod> = Api::namespaced(c.client().await, "default");
+    create(
+        &pods,
+        json!({"metadata": {"name": "deadline"}, "spec": {"terminationGracePeriodSeconds": 0,
+            "containers": [{"name": "c", "image": "busybox", "imagePullPolicy": "Never",
+                "command": ["sleep", "3600"]}]}}),
+    )
+    .await;
+    wait_pod(&pods, "deadline", "running", running).await;
+    kubectl_ok(
+        &c,
+        &[
+            "patch",
+            "pod",
+            "deadline",
+            "-p",
+            r#"{"spec":{"activeDeadlineSeconds":2}}"#,
+        ],
+    );
+    let pod = wait_pod(&pods, "deadline", "failed", |p| phase(p) == "Failed").await;
+    let status = pod.status.expect("status");
+    assert_eq!(status.reason.as_deref(), Some("DeadlineExceeded"));
+    assert_eq!(
+        status.message.as_deref(),
+        Some("Pod was active on the node longer than the specified deadline")
+    );
+    let c0 = &status.container_statuses.expect("statuses")[0];
+    assert!(
+        c0.state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref())
+            .is_some(),
+        "{c0:?}"
+    );
+}

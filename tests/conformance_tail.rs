@@ -49,6 +49,46 @@ async fn privilege_escalation_off_sets_no_new_privs() {
             "{name}"
         );
     }
+    logs_over_websocket(&c, "nnp-false", "NoNewPrivs:\t1\n");
+}
+
+/// Upstream's "Pods should support retrieving logs from the container over websockets": the
+/// log read through a real WebSocket client (websocket-client, which the Python `kubernetes`
+/// client ships with) in both of upstream's framings.
+fn logs_over_websocket(c: &TestCluster, pod: &str, want: &str) {
+    let script = r#"
+import base64, sys, websocket
+from kubernetes import client, config
+config.load_kube_config()
+cfg = client.Configuration.get_default_copy()
+url = cfg.host.replace("https://", "wss://") + "/api/v1/namespaces/default/pods/" + sys.argv[1] + "/log?container=c"
+ssl = {"ca_certs": cfg.ssl_ca_cert, "certfile": cfg.cert_file, "keyfile": cfg.key_file}
+for proto in ["binary.k8s.io", "base64.binary.k8s.io"]:
+    ws = websocket.create_connection(url, subprotocols=[proto], sslopt=ssl)
+    assert ws.getsubprotocol() == proto, ws.getsubprotocol()
+    data = b""
+    while True:
+        op, msg = ws.recv_data(control_frame=True)
+        if op == websocket.ABNF.OPCODE_CLOSE:
+            break
+        data += base64.b64decode(msg) if proto.startswith("base64") else msg
+    print(proto + "=" + repr(data.decode()))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, pod])
+        .env("KUBECONFIG", c.kubeconfig())
+        .env("HOME", c.scratch())
+        .output()
+        .expect("python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for proto in ["binary.k8s.io", "base64.binary.k8s.io"] {
+        let line = format!("{proto}={want:?}").replace('"', "'");
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "want {line}; got: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,6 +11,7 @@ pub mod duplicates;
 pub mod flow_control;
 pub mod kubelet_client;
 pub mod link_rewrite;
+pub mod log_stream;
 pub mod loopback;
 pub mod metrics;
 pub mod page_codec;

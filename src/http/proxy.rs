@@ -78,7 +78,7 @@ pub async fn serve(app: &Arc<AppState>, d: &ResourceDescriptor, call: Call) -> A
     let name = call.info.name.clone().unwrap_or_default();
     let pod = load_pod(app, d, &ns, &name).await?;
     match sub.as_str() {
-        "log" => logs(app, &pod, &ns, &name, &call).await,
+        "log" => logs(app, &pod, &ns, &name, call).await,
         "exec" | "attach" => {
             let container = select_container(&pod, &name, call.query.get("container"))?;
             let node = assigned_node(&pod, &name)?;
@@ -351,7 +351,7 @@ pub fn log_status_error(pod: &Pod, name: &str, container: &str, previous: bool) 
     })
 }
 
-async fn logs(app: &AppState, pod: &Pod, ns: &str, name: &str, call: &Call) -> ApiResult<Response> {
+async fn logs(app: &AppState, pod: &Pod, ns: &str, name: &str, call: Call) -> ApiResult<Response> {
     let container = select_container(pod, name, call.query.get("container"))?;
     let opts = LogOptions::parse(&call.query, name)?;
     let node = match pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) {
@@ -379,7 +379,11 @@ async fn logs(app: &AppState, pod: &Pod, ns: &str, name: &str, call: &Call) -> A
     if resp.status() != StatusCode::OK {
         return Err(kubelet_error(resp).await);
     }
-    Ok(text_response(Body::new(resp.into_body())))
+    let body = Body::new(resp.into_body());
+    if super::log_stream::is_websocket(&call.headers) {
+        return super::log_stream::serve(call.headers, call.uri, call.upgrade, body).await;
+    }
+    Ok(text_response(body))
 }
 
 fn text_response(body: Body) -> Response {

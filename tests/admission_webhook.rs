@@ -74,6 +74,23 @@ async fn observe(Json(review): Json<Value>) -> Json<Value> {
     )
 }
 
+/// Upstream's e2e `denySpecificAttachment`: refuses attaching with stdin to container1.
+async fn attach(Json(review): Json<Value>) -> Json<Value> {
+    let request = &review["request"];
+    let options = &request["object"];
+    let refuse = request["operation"] == "CONNECT"
+        && request["subResource"] == "attach"
+        && request["kind"]["kind"] == "PodAttachOptions"
+        && options["stdin"] == json!(true)
+        && options["container"] == "container1";
+    let response = match refuse {
+        true => json!({"allowed": false,
+            "status": {"message": format!("attaching to pod '{}' is not allowed", request["name"].as_str().unwrap_or(""))}}),
+        false => json!({"allowed": true}),
+    };
+    respond(&review, response)
+}
+
 async fn slow(Json(review): Json<Value>) -> Json<Value> {
     tokio::time::sleep(Duration::from_secs(3)).await;
     respond(&review, json!({"allowed": true}))
@@ -96,7 +113,8 @@ async fn webhook_server() -> (u16, String) {
         .route("/validate", post(validate))
         .route("/mutate", post(mutate))
         .route("/observe", post(observe))
-        .route("/slow", post(slow));
+        .route("/slow", post(slow))
+        .route("/attach", post(attach));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(ferrokube::http::serve::serve_tls(
@@ -145,7 +163,8 @@ webhooks:{}{}
             "slow",
             "secrets",
             "  timeoutSeconds: 1\n  failurePolicy: Fail"
-        ),
+        ) + &hook("attach.test.io", "attach", "pods/attach", "")
+            .replace(r#"["CREATE", "UPDATE"]"#, r#"["CONNECT"]"#),
     )
 }
 
@@ -166,6 +185,7 @@ async fn webhooks_mutate_refuse_and_time_out() {
     );
 
     // Refused by the validating webhook (once the configuration is in effect).
+    connect_is_admitted(&cluster).await;
     let refused = eventually(Duration::from_secs(10), || async {
         let out = cluster.kubectl(&[
             "-n",
@@ -258,7 +278,7 @@ async fn webhooks_mutate_refuse_and_time_out() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("failed calling webhook \"slow.test.io\": failed to call webhook: Post \"https://127.0.0.1:")
-            && stderr.contains("context deadline exceeded"),
+            && stderr.contains("?timeout=1s\": context deadline exceeded"),
         "{stderr}"
     );
     // The request's own deadline is shorter than the webhook's: upstream's 504, nothing stored.
@@ -315,4 +335,63 @@ async fn webhooks_mutate_refuse_and_time_out() {
     })
     .await;
     assert!(allowed.is_some(), "failurePolicy Ignore still refused");
+}
+
+/// A `CONNECT` webhook on `pods/attach` judges the attach options (upstream's "should be able
+/// to deny attaching pod"): refused with its message before any stream opens; exec and other
+/// containers are not its business.
+async fn connect_is_admitted(cluster: &TestCluster) {
+    let pod = cluster.scratch().join("pod.json");
+    std::fs::write(
+        &pod,
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "to-be-attached-pod"},
+            "spec": {"containers": [{"name": "container1", "image": "busybox"}]}})
+        .to_string(),
+    )
+    .unwrap();
+    let created = eventually(Duration::from_secs(10), || async {
+        let out = cluster.kubectl(&["-n", "hooked", "create", "-f", pod.to_str().unwrap()]);
+        out.status.success().then_some(())
+    })
+    .await;
+    assert!(created.is_some(), "pod not created");
+    let http = cluster.http();
+    let base = format!(
+        "{}/api/v1/namespaces/hooked/pods/to-be-attached-pod",
+        cluster.base_url()
+    );
+    let status = eventually(Duration::from_secs(10), || async {
+        let resp = http
+            .post(format!(
+                "{base}/attach?container=container1&stdin=true&stdout=true"
+            ))
+            .send()
+            .await
+            .ok()?;
+        let body: Value = resp.json().await.ok()?;
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("denied the request"))
+            .then_some(body)
+    })
+    .await
+    .expect("the attach webhook never refused");
+    assert_eq!(status["code"], 400, "{status}");
+    assert_eq!(
+        status["message"],
+        "admission webhook \"attach.test.io\" denied the request: attaching to pod 'to-be-attached-pod' is not allowed"
+    );
+    // Other connect requests reach the pod (here: it is not scheduled, upstream's 400).
+    let resp = http
+        .post(format!(
+            "{base}/exec?container=container1&stdin=true&command=sh"
+        ))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = resp.json().await.unwrap();
+    assert!(
+        !body["message"].as_str().unwrap_or("").contains("denied"),
+        "{body}"
+    );
 }

@@ -77,6 +77,9 @@ pub async fn serve(app: &Arc<AppState>, d: &ResourceDescriptor, call: Call) -> A
     let ns = call.info.namespace.clone().unwrap_or_default();
     let name = call.info.name.clone().unwrap_or_default();
     let pod = load_pod(app, d, &ns, &name).await?;
+    if sub != "log" {
+        admit_connect(app, d, &call, &ns, &name).await?;
+    }
     match sub.as_str() {
         "log" => logs(app, &pod, &ns, &name, call).await,
         "exec" | "attach" => {
@@ -104,6 +107,44 @@ pub async fn serve(app: &Arc<AppState>, d: &ResourceDescriptor, call: Call) -> A
             upgrade(app, node, path, call).await
         }
     }
+}
+
+/// Upstream's `CONNECT` admission (webhooks and policies) before a stream is opened.
+async fn admit_connect(
+    app: &AppState,
+    d: &ResourceDescriptor,
+    call: &Call,
+    ns: &str,
+    name: &str,
+) -> ApiResult<()> {
+    let subresource: &'static str = match call.info.subresource.as_deref() {
+        Some("exec") => "exec",
+        Some("attach") => "attach",
+        _ => "portforward",
+    };
+    let query = decoded_pairs(call.raw_query.as_deref());
+    let mut options = crate::registry::connect::pod_connect_options(subresource, ns, name, &query);
+    app.registry
+        .admit_connect(d, call.user.as_ref(), subresource, &mut options)
+        .await
+}
+
+/// The raw query's pairs, percent-decoded, repeated keys kept.
+fn decoded_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    let decode = |s: &str| {
+        let s = s.replace('+', " ");
+        percent_encoding::percent_decode_str(&s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    raw.unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (decode(k), decode(v)),
+            None => (decode(p), String::new()),
+        })
+        .collect()
 }
 
 async fn load_pod(app: &AppState, d: &ResourceDescriptor, ns: &str, name: &str) -> ApiResult<Pod> {

@@ -203,6 +203,18 @@ pub trait StorageHooks: Send + Sync {
     ) -> BoxFuture<'a, ApiResult<()>> {
         Box::pin(async { Ok(()) })
     }
+
+    /// Before a stream to a connect subresource (`pods/exec`, `attach`, `portforward`) opens:
+    /// `options` is what the client asked for (`PodExecOptions`...; its `metadata` names the
+    /// object). Nothing is written, so the transaction is never committed.
+    fn before_connect<'a>(
+        &'a self,
+        _ctx: &'a HookContext<'_>,
+        _options: &'a mut Value,
+        _txn: &'a mut TxnExtras,
+    ) -> BoxFuture<'a, ApiResult<()>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Admission that sees every write as upstream's admission attributes describe it: an
@@ -249,6 +261,15 @@ impl<T: OperationAdmission> StorageHooks for ByOperation<T> {
         txn: &'a mut TxnExtras,
     ) -> BoxFuture<'a, ApiResult<()>> {
         self.0.admit(ctx, "DELETE", None, Some(obj), txn)
+    }
+
+    fn before_connect<'a>(
+        &'a self,
+        ctx: &'a HookContext<'_>,
+        options: &'a mut Value,
+        txn: &'a mut TxnExtras,
+    ) -> BoxFuture<'a, ApiResult<()>> {
+        self.0.admit(ctx, "CONNECT", Some(options), None, txn)
     }
 }
 
@@ -339,6 +360,33 @@ impl Registry {
             }
         }
         Ok(extras)
+    }
+}
+
+impl Registry {
+    /// Admission of a connect request (upstream's `CONNECT` operation) to `subresource` of an
+    /// object of `d`: the kind's hooks see the connect options and may refuse.
+    pub async fn admit_connect(
+        &self,
+        d: &ResourceDescriptor,
+        user: Option<&ferrokube_auth::UserInfo>,
+        subresource: &'static str,
+        options: &mut Value,
+    ) -> ApiResult<()> {
+        let mut hooks = d.hooks();
+        hooks.extend(self.hooks_for_every_kind());
+        let ctx = HookContext {
+            registry: self,
+            descriptor: d,
+            dry_run: false,
+            user,
+            subresource,
+        };
+        let mut unused = TxnExtras::default();
+        for h in &hooks {
+            h.before_connect(&ctx, options, &mut unused).await?;
+        }
+        Ok(())
     }
 }
 

@@ -7,6 +7,7 @@ pub mod bootstrap_tokens;
 pub mod bound_tokens;
 pub mod claims;
 pub mod component_status;
+pub mod connect;
 pub mod csr;
 pub mod descriptor;
 pub mod ephemeral;

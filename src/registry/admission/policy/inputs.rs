@@ -51,8 +51,21 @@ impl Request {
         };
         let d = ctx.descriptor;
         let user = ctx.user.cloned().unwrap_or_default();
+        // A connect request's object is its options (`PodExecOptions`...), named by its
+        // metadata here only: upstream sends the options as they are.
+        let connect = operation == "CONNECT";
+        let kind = match connect {
+            true => text("/kind"),
+            false => d.kind.to_string(),
+        };
+        let new = new.cloned().map(|mut o| {
+            if let (true, Some(map)) = (connect, o.as_object_mut()) {
+                map.remove("metadata");
+            }
+            o
+        });
         let request = json!({
-            "kind": {"group": d.group, "version": d.version, "kind": d.kind},
+            "kind": {"group": d.group, "version": d.version, "kind": kind},
             "resource": {"group": d.group, "version": d.version, "resource": d.plural},
             "subResource": ctx.subresource,
             "name": name, "namespace": namespace, "operation": operation,
@@ -61,7 +74,7 @@ impl Request {
         });
         Ok(Request {
             operation: operation.to_owned(),
-            new: new.cloned(),
+            new,
             old: old.cloned(),
             name,
             namespace,

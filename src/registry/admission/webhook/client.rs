@@ -159,7 +159,14 @@ pub async fn call(
     review: &Value,
 ) -> Result<Value, String> {
     let t = target(registry, client).await?;
-    let url = t.url.clone();
+    // Like upstream's REST client, the request carries its timeout (`?timeout=10s`), so the
+    // webhook may give up in time too; errors name the URL with it.
+    let with_timeout = |u: &str| {
+        let sep = if u.contains('?') { '&' } else { '?' };
+        format!("{u}{sep}timeout={}s", timeout.as_secs())
+    };
+    let url = with_timeout(&t.url);
+    let path_and_query = with_timeout(&t.path_and_query);
     let exchange = async {
         let ca = client.ca_bundle.as_ref().map(|b| b.0.as_slice());
         let config = tls_config(ca)?;
@@ -177,7 +184,7 @@ pub async fn call(
             .map_err(|e| e.to_string())?;
         tokio::spawn(conn);
         let body = serde_json::to_vec(review).map_err(|e| e.to_string())?;
-        let req = hyper::Request::post(&t.path_and_query)
+        let req = hyper::Request::post(&path_and_query)
             .header(hyper::header::HOST, &t.server_name)
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .header(hyper::header::ACCEPT, "application/json")

@@ -103,7 +103,7 @@ impl WebhookAdmission {
             .pass(ctx, operation, &again, new.as_deref_mut(), old, txn)
             .await?;
         let mutated = first.iter().chain(&second).any(|call| call.changed);
-        if let (true, Some(obj)) = (mutated, new.as_deref()) {
+        if let (true, Some(obj), false) = (mutated, new.as_deref(), operation == "CONNECT") {
             crate::registry::admit::validate(ctx.descriptor, obj, old)?;
         }
         Ok(())

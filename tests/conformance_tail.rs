@@ -257,3 +257,76 @@ async fn active_deadline_fails_the_pod() {
         "{c0:?}"
     );
 }
+
+/// Upstream's "LimitRange should create a LimitRange with defaults..." bounds and "ResourceQuota
+/// should capture the life of a service": requests above max are refused even under a
+/// defaulted limit (quoted as written), and a LoadBalancer service uses node ports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limit_range_bounds_requests_and_quota_counts_load_balancer_node_ports() {
+    let c = TestCluster::start().await;
+    let range = write(
+        &c,
+        "lr.json",
+        &json!({"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "lr"},
+            "spec": {"limits": [{"type": "Container",
+                "min": {"cpu": "50m", "ephemeral-storage": "100Gi"},
+                "max": {"cpu": "500m", "ephemeral-storage": "500Gi"},
+                "default": {"cpu": "500m", "ephemeral-storage": "500Gi"},
+                "defaultRequest": {"cpu": "100m", "ephemeral-storage": "200Gi"}}]}}),
+    );
+    kubectl_ok(&c, &["create", "-f", &range]);
+    let pod = |name: &str, cpu: &str, storage: &str| {
+        write(
+            &c,
+            &format!("{name}.json"),
+            &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                "spec": {"containers": [{"name": "c", "image": "busybox", "resources":
+                    {"requests": {"cpu": cpu, "ephemeral-storage": storage}}}]}}),
+        )
+    };
+    let err = kubectl_fails(&c, &["create", "-f", &pod("big", "600m", "600Gi")]);
+    assert!(
+        err.contains("maximum cpu usage per Container is 500m, but request is 600m"),
+        "{err}"
+    );
+    let err = kubectl_fails(&c, &["create", "-f", &pod("small", "10m", "50Gi")]);
+    assert!(
+        err.contains("minimum ephemeral-storage usage per Container is 100Gi, but request is 50Gi"),
+        "{err}"
+    );
+    default_service_account(&c).await;
+    kubectl_ok(&c, &["create", "-f", &pod("fits", "200m", "300Gi")]);
+
+    kubectl_ok(
+        &c,
+        &[
+            "create",
+            "quota",
+            "q",
+            "--hard=services=10,services.nodeports=1,services.loadbalancers=1",
+        ],
+    );
+    // Until the quota controller has filled in its status, upstream's admission refuses
+    // ("status unknown for quota").
+    let created = support::eventually(std::time::Duration::from_secs(30), || async {
+        let out = c.kubectl(&["create", "service", "nodeport", "np", "--tcp=80"]);
+        out.status.success().then_some(())
+    })
+    .await;
+    assert!(created.is_some(), "the NodePort service was never admitted");
+    let err = kubectl_fails(&c, &["create", "service", "loadbalancer", "lb", "--tcp=80"]);
+    assert!(err.contains("exceeded quota: q"), "{err}");
+    assert!(err.contains("services.nodeports"), "{err}");
+}
+
+/// Pods are admitted once the namespace's `default` service account exists (its controller
+/// makes it just after start).
+async fn default_service_account(c: &TestCluster) {
+    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::default_namespaced(c.client().await);
+    let found = support::eventually(std::time::Duration::from_secs(30), || async {
+        accounts.get("default").await.ok()
+    })
+    .await;
+    assert!(found.is_some(), "no default service account");
+}

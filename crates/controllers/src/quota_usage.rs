@@ -65,18 +65,43 @@ pub fn object_usage(group: &str, plural: &str, obj: &Value) -> Usage {
                 u.insert("requests.storage".into(), s);
             }
         }
-        "services" => {
-            let kind = obj.pointer("/spec/type").and_then(Value::as_str);
-            if kind == Some("NodePort") {
-                u.insert("services.nodeports".into(), 1000);
-            }
-            if kind == Some("LoadBalancer") {
-                u.insert("services.loadbalancers".into(), 1000);
-            }
-        }
+        "services" => add_service_ports(&mut u, obj),
         _ => {}
     }
     u
+}
+
+/// Upstream's service evaluator: a NodePort service uses a node port per port; a
+/// LoadBalancer one too (only the explicit ones when `allocateLoadBalancerNodePorts` is false)
+/// plus one load balancer.
+fn add_service_ports(u: &mut BTreeMap<String, i64>, obj: &Value) {
+    let ports = obj
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX).saturating_mul(1000);
+    match obj.pointer("/spec/type").and_then(Value::as_str) {
+        Some("NodePort") => {
+            u.insert("services.nodeports".into(), count(ports.len()));
+        }
+        Some("LoadBalancer") => {
+            let allocate =
+                obj.pointer("/spec/allocateLoadBalancerNodePorts") != Some(&Value::Bool(false));
+            let node_ports = match allocate {
+                true => ports.len(),
+                false => ports
+                    .iter()
+                    .filter(|p| {
+                        p.get("nodePort")
+                            .is_some_and(|n| n.as_i64().unwrap_or(0) > 0)
+                    })
+                    .count(),
+            };
+            u.insert("services.nodeports".into(), count(node_ports));
+            u.insert("services.loadbalancers".into(), 1000);
+        }
+        _ => {}
+    }
 }
 
 fn is_terminal(pod: &Value) -> bool {
@@ -131,6 +156,27 @@ fn add_all(total: &mut Usage, list: Option<&Value>) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn services_use_a_node_port_per_port() {
+        let lb = json!({"spec": {"type": "LoadBalancer", "ports": [{"port": 80}, {"port": 443}]}});
+        let u = object_usage("", "services", &lb);
+        assert_eq!(
+            (u["services.nodeports"], u["services.loadbalancers"]),
+            (2000, 1000)
+        );
+        let np = json!({"spec": {"type": "NodePort", "ports": [{"port": 80}]}});
+        assert_eq!(
+            object_usage("", "services", &np)["services.nodeports"],
+            1000
+        );
+        let explicit = json!({"spec": {"type": "LoadBalancer", "allocateLoadBalancerNodePorts": false,
+            "ports": [{"port": 80, "nodePort": 30001}, {"port": 81}]}});
+        assert_eq!(
+            object_usage("", "services", &explicit)["services.nodeports"],
+            1000
+        );
+    }
 
     #[test]
     fn pods_count_and_charge_compute() {

@@ -3,7 +3,7 @@
 //! from `defaultRequest`, then `min`, `max` and `maxLimitRequestRatio` are enforced with
 //! upstream's messages. It runs before quota, so quota charges the defaulted amounts.
 
-use ferrokube_controllers::quota_usage::{format_milli, milli};
+use ferrokube_controllers::quota_usage::milli;
 use ferrokube_store::RangeRequest;
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
@@ -111,51 +111,54 @@ pub fn apply_defaults(pod: &mut Value, item: &Value) {
     }
 }
 
+/// The resources and quantities an item bounds by `which` (`min`, `max`).
+fn bounds<'a>(item: &'a Value, which: &str) -> impl Iterator<Item = (&'a String, &'a Value)> {
+    item.get(which)
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+}
+
 fn amount(v: Option<&Value>) -> Option<i64> {
     v.and_then(Value::as_str).and_then(milli)
 }
 
-/// min / max / maxLimitRequestRatio for every container, in upstream's words.
+/// min / max / maxLimitRequestRatio for every container, in upstream's words
+/// (`minConstraint`, `maxConstraint`, `limitRequestRatioConstraint`).
 pub fn check(pod: &mut Value, item: &Value) -> Vec<String> {
     let mut errs = Vec::new();
     for c in containers_mut(pod) {
-        let req = |r: &str| amount(c.pointer(&format!("/resources/requests/{r}")));
-        let lim = |r: &str| amount(c.pointer(&format!("/resources/limits/{r}")));
-        for (r, q) in item
-            .get("min")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
-        {
-            let min = amount(Some(q)).unwrap_or(0);
-            let qs = q.as_str().unwrap_or("");
-            match req(r) {
-                None => errs.push(format!(
-                    "minimum {r} usage per Container is {qs}.  No request is specified"
-                )),
-                Some(v) if v < min => errs.push(format!(
-                    "minimum {r} usage per Container is {qs}, but request is {}",
-                    format_milli(v)
-                )),
+        let given = |kind: &str, r: &str| {
+            let q = c.pointer(&format!("/resources/{kind}/{r}"));
+            amount(q).map(|v| (v, q.and_then(Value::as_str).unwrap_or("").to_string()))
+        };
+        let req = |r: &str| given("requests", r).map(|(v, _)| v);
+        let lim = |r: &str| given("limits", r).map(|(v, _)| v);
+        for (r, q) in bounds(item, "min") {
+            let (min, qs) = (amount(Some(q)).unwrap_or(0), q.as_str().unwrap_or(""));
+            let prefix = format!("minimum {r} usage per Container is {qs}");
+            match (given("requests", r), given("limits", r)) {
+                (None, _) => errs.push(format!("{prefix}.  No request is specified")),
+                (Some((v, text)), _) if v < min => {
+                    errs.push(format!("{prefix}, but request is {text}"))
+                }
+                (_, Some((v, text))) if v < min => {
+                    errs.push(format!("{prefix}, but limit is {text}"))
+                }
                 _ => {}
             }
         }
-        for (r, q) in item
-            .get("max")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
-        {
-            let max = amount(Some(q)).unwrap_or(0);
-            let qs = q.as_str().unwrap_or("");
-            match lim(r) {
-                None => errs.push(format!(
-                    "maximum {r} usage per Container is {qs}.  No limit is specified"
-                )),
-                Some(v) if v > max => errs.push(format!(
-                    "maximum {r} usage per Container is {qs}, but limit is {}",
-                    format_milli(v)
-                )),
+        for (r, q) in bounds(item, "max") {
+            let (max, qs) = (amount(Some(q)).unwrap_or(0), q.as_str().unwrap_or(""));
+            let prefix = format!("maximum {r} usage per Container is {qs}");
+            match (given("limits", r), given("requests", r)) {
+                (None, _) => errs.push(format!("{prefix}.  No limit is specified")),
+                (Some((v, text)), _) if v > max => {
+                    errs.push(format!("{prefix}, but limit is {text}"))
+                }
+                (_, Some((v, text))) if v > max => {
+                    errs.push(format!("{prefix}, but request is {text}"))
+                }
                 _ => {}
             }
         }
@@ -206,6 +209,34 @@ mod tests {
         assert_eq!(
             errs[1],
             "cpu max limit to request ratio per Container is 5, but provided ratio is 10.000000"
+        );
+    }
+
+    /// Upstream's conformance LimitRange: a request above max is refused even when the
+    /// defaulted limit is within it, and quantities are quoted as the pod wrote them.
+    #[test]
+    fn requests_are_bounded_too_and_quoted_as_written() {
+        let item = json!({"type": "Container",
+            "min": {"cpu": "50m", "ephemeral-storage": "100Gi"},
+            "max": {"cpu": "500m", "ephemeral-storage": "500Gi"},
+            "default": {"cpu": "500m", "ephemeral-storage": "500Gi"},
+            "defaultRequest": {"cpu": "100m", "ephemeral-storage": "200Gi"}});
+        let mut big = json!({"spec": {"containers": [{"name": "c", "resources":
+            {"requests": {"cpu": "600m", "ephemeral-storage": "600Gi"}}}]}});
+        apply_defaults(&mut big, &item);
+        assert_eq!(
+            check(&mut big, &item),
+            [
+                "maximum cpu usage per Container is 500m, but request is 600m",
+                "maximum ephemeral-storage usage per Container is 500Gi, but request is 600Gi"
+            ]
+        );
+        let mut small = json!({"spec": {"containers": [{"name": "c", "resources":
+            {"requests": {"cpu": "10m", "ephemeral-storage": "50Gi"}}}]}});
+        apply_defaults(&mut small, &item);
+        assert_eq!(
+            check(&mut small, &item)[1],
+            "minimum ephemeral-storage usage per Container is 100Gi, but request is 50Gi"
         );
     }
 }

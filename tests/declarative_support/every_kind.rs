@@ -126,6 +126,8 @@ data:
   a: b
 ",
         ),
+        // `data`, not `stringData`: stringData is write-only, so re-applying it is never
+        // "unchanged", upstream included (kubernetes/kubernetes#87736).
         m(
             "",
             "Secret",
@@ -136,8 +138,8 @@ metadata:
   name: sec
   namespace: rt
 type: Opaque
-stringData:
-  password: hunter2
+data:
+  password: aHVudGVyMg==
 ",
         ),
         m(

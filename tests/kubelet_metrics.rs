@@ -89,8 +89,9 @@ async fn kubectl_top_shows_the_busy_pod_busier() {
             .unwrap_or(0)
     };
     eprintln!("kubectl top pods: {rows:?}");
+    // A whole core when the machine is quiet; on a loaded 2-core builder still a large share.
     assert!(
-        cpu("burn") >= 200 && cpu("burn") > cpu("idle") + 150,
+        cpu("burn") >= 100 && cpu("burn") >= 10 * cpu("idle").max(1),
         "{rows:?}"
     );
 
@@ -122,6 +123,32 @@ async fn kubectl_top_shows_the_busy_pod_busier() {
     .await
     .expect("kubectl top nodes never listed the node");
     eprintln!("kubectl top nodes: {nodes}");
+
+    // The kubelet's own endpoint, through nodes/proxy: upstream's series, one per container.
+    let started = std::time::Instant::now();
+    let raw = kubectl_ok(
+        &c,
+        &[
+            "get",
+            "--raw",
+            &format!("/api/v1/nodes/{node}/proxy/metrics/resource"),
+        ],
+    );
+    eprintln!(
+        "kubectl get --raw .../proxy/metrics/resource: {:?}",
+        started.elapsed()
+    );
+    for series in [
+        "container_cpu_usage_seconds_total{container=\"spin\",namespace=\"default\",pod=\"burn\"} ",
+        "container_memory_working_set_bytes{container=\"spin\",namespace=\"default\",pod=\"idle\"} ",
+        "container_start_time_seconds{container=\"spin\",namespace=\"default\",pod=\"burn\"} ",
+        "pod_cpu_usage_seconds_total{namespace=\"default\",pod=\"burn\"} ",
+        "node_cpu_usage_seconds_total ",
+        "node_memory_working_set_bytes ",
+        "scrape_error 0",
+    ] {
+        assert!(raw.lines().any(|l| l.starts_with(series)), "no {series:?} in\n{raw}");
+    }
 
     // The Python client through CustomObjectsApi.
     let out = Command::new("python3")

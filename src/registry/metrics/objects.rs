@@ -69,7 +69,7 @@ pub fn decimal_quantity(nanos: u64) -> String {
     }
     let mut value = nanos;
     for suffix in ["n", "u", "m"] {
-        if value % 1000 != 0 {
+        if !value.is_multiple_of(1000) {
             return format!("{value}{suffix}");
         }
         value /= 1000;
@@ -85,7 +85,7 @@ pub fn binary_quantity(bytes: u64) -> String {
     let mut value = bytes;
     let mut suffix = "";
     for next in ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei"] {
-        if value % 1024 != 0 {
+        if !value.is_multiple_of(1024) {
             break;
         }
         value /= 1024;

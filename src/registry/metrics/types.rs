@@ -16,6 +16,7 @@ pub const API_VERSION: &str = "metrics.k8s.io/v1beta1";
 /// Resource usage of a node: CPU as a rate over `window`, memory as the working set.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.metrics.pkg.apis.metrics.v1beta1.NodeMetrics")]
 pub struct NodeMetrics {
     /// `metrics.k8s.io/v1beta1`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -36,6 +37,7 @@ pub struct NodeMetrics {
 /// Resource usage of each container of a pod.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.metrics.pkg.apis.metrics.v1beta1.PodMetrics")]
 pub struct PodMetrics {
     /// `metrics.k8s.io/v1beta1`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -55,6 +57,7 @@ pub struct PodMetrics {
 
 /// One container's usage.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "io.k8s.metrics.pkg.apis.metrics.v1beta1.ContainerMetrics")]
 pub struct ContainerMetrics {
     /// The container's name in the pod spec.
     pub name: String,

@@ -28,6 +28,9 @@ pub struct Usage {
     pub memory_bytes: u64,
 }
 
+/// Each container's usage by pod: (namespace, pod) → [(container, usage)].
+pub type PodUsage = BTreeMap<(String, String), Vec<(String, Usage)>>;
+
 /// The last two points of every node and container seen in the latest scrape.
 #[derive(Debug, Default)]
 pub struct Samples {
@@ -63,8 +66,9 @@ impl Samples {
     }
 
     /// Every pod with all its containers' usage (namespace, pod) → [(container, usage)].
-    pub fn pods(&self) -> BTreeMap<(String, String), Vec<(String, Usage)>> {
-        let mut pods: BTreeMap<(String, String), Option<Vec<(String, Usage)>>> = BTreeMap::new();
+    pub fn pods(&self) -> PodUsage {
+        // None: some container of the pod has no rate yet.
+        let mut pods = BTreeMap::new();
         for (key, (prev, last)) in &self.containers {
             let entry = pods
                 .entry((key.namespace.clone(), key.pod.clone()))
@@ -196,12 +200,12 @@ mod tests {
                 (key("p", "b"), point(0, 5.0, -600)),
             ],
         ));
-        // `b` restarted: its counter began again, so the pod has no usage this round.
+        // `b` restarted just now: its counter began again, so the pod has no usage this round.
         s.store(round(
             None,
             &[
                 (key("p", "a"), point(15, 60.0, -600)),
-                (key("p", "b"), point(15, 0.5, 12)),
+                (key("p", "b"), point(15, 0.5, 15)),
             ],
         ));
         assert!(s.pods().is_empty());
@@ -209,7 +213,7 @@ mod tests {
             None,
             &[
                 (key("p", "a"), point(30, 70.0, -600)),
-                (key("p", "b"), point(30, 2.0, 12)),
+                (key("p", "b"), point(30, 2.0, 15)),
             ],
         ));
         assert_eq!(s.pods().values().next().map(Vec::len), Some(2));

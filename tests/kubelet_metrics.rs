@@ -42,11 +42,11 @@ fn millicores(s: &str) -> Option<u64> {
     }
 }
 
-async fn status_of(c: &TestCluster, req: reqwest::RequestBuilder) -> (u16, Value) {
+/// The status code and JSON body (Null when not JSON) of a request.
+async fn status_of(req: reqwest::RequestBuilder) -> (u16, Value) {
     let resp = req.send().await.expect("request");
     let code = resp.status().as_u16();
     let body = resp.json().await.unwrap_or(Value::Null);
-    let _ = c;
     (code, body)
 }
 
@@ -174,14 +174,14 @@ async fn kubectl_top_shows_the_busy_pod_busier() {
 async fn errors_and_permissions(c: &TestCluster) {
     let base = format!("{}/apis/metrics.k8s.io/v1beta1", c.base_url());
     let http = c.http();
-    let (code, body) = status_of(c, http.get(format!("{base}/namespaces/default/pods/nope"))).await;
+    let (code, body) = status_of(http.get(format!("{base}/namespaces/default/pods/nope"))).await;
     assert_eq!(
         (code, body["reason"].as_str()),
         (404, Some("NotFound")),
         "{body}"
     );
     assert_eq!(body["message"], "pods \"default/nope\" not found");
-    let (code, body) = status_of(c, http.get(format!("{base}/nodes/no-such-node"))).await;
+    let (code, body) = status_of(http.get(format!("{base}/nodes/no-such-node"))).await;
     assert_eq!(code, 404, "{body}");
     assert_eq!(body["message"], "nodes \"no-such-node\" not found");
     let err = kubectl_fails(c, &["top", "pod", "nope"]);
@@ -192,17 +192,13 @@ async fn errors_and_permissions(c: &TestCluster) {
             "metadata": {"name": "forged"}, "timestamp": "2026-01-01T00:00:00Z",
             "window": "10s", "containers": []}),
     );
-    let (code, body) = status_of(c, create).await;
+    let (code, body) = status_of(create).await;
     assert_eq!(
         (code, body["reason"].as_str()),
         (405, Some("MethodNotAllowed")),
         "{body}"
     );
-    let (code, _) = status_of(
-        c,
-        http.delete(format!("{base}/namespaces/default/pods/burn")),
-    )
-    .await;
+    let (code, _) = status_of(http.delete(format!("{base}/namespaces/default/pods/burn"))).await;
     assert_eq!(code, 405);
 
     // A service account: 403 until bound to `view`, which aggregates the metrics reader.
@@ -212,7 +208,7 @@ async fn errors_and_permissions(c: &TestCluster) {
         .to_string();
     let anonymous = c.anonymous_http();
     let pods_url = format!("{base}/namespaces/default/pods");
-    let (code, body) = status_of(c, anonymous.get(&pods_url).bearer_auth(&token)).await;
+    let (code, body) = status_of(anonymous.get(&pods_url).bearer_auth(&token)).await;
     assert_eq!(code, 403, "{body}");
     assert_eq!(body["message"], "pods.metrics.k8s.io is forbidden: User \"system:serviceaccount:default:watcher\" cannot list resource \"pods\" in API group \"metrics.k8s.io\" in the namespace \"default\"");
     kubectl_ok(
@@ -226,7 +222,7 @@ async fn errors_and_permissions(c: &TestCluster) {
         ],
     );
     let allowed = eventually(Duration::from_secs(15), || async {
-        let (code, body) = status_of(c, anonymous.get(&pods_url).bearer_auth(&token)).await;
+        let (code, body) = status_of(anonymous.get(&pods_url).bearer_auth(&token)).await;
         (code == 200).then_some(body)
     })
     .await

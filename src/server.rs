@@ -136,6 +136,8 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
     crate::registry::admission::webhook::install_validating(&registry).await?;
     let flow_control =
         crate::flowcontrol::FlowControl::start(registry.store.clone(), opts.max_inflight).await?;
+    let kubelet_tls = http::kubelet_client::tls_config(&pki)?;
+    registry.metrics.set_kubelet_tls(kubelet_tls.clone());
     let state = Arc::new(AppState {
         registry,
         authenticator: Authenticator::from_pki(&pki)?,
@@ -149,7 +151,7 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
             }
             None => None,
         },
-        kubelet_tls: http::kubelet_client::tls_config(&pki)?,
+        kubelet_tls,
         request_timeout: opts.request_timeout,
     });
     tokio::spawn(crate::rbac::aggregation::run(state.clone(), authorizer));

@@ -1,5 +1,6 @@
 //! Serving a kind whose objects are computed on each read ([`ComputedKind`]): get and list in
-//! every representation a stored kind offers (JSON, Table, metadata), everything else 405.
+//! every representation a stored kind offers (JSON, Table, metadata), within a namespace or
+//! across them, filtered by label and field selectors as stored lists are; everything else 405.
 
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
@@ -10,6 +11,7 @@ use super::codec::{self, Output};
 use super::request::query_bool;
 use super::resources::{list_body, list_envelope, table_of, Call};
 use crate::registry::descriptor::ComputedKind;
+use crate::registry::filter::Filter;
 use crate::registry::{Registry, ResourceDescriptor};
 use crate::status::{ApiError, ApiResult};
 
@@ -31,10 +33,26 @@ pub async fn serve(
             d.qualified()
         )));
     }
-    let items = (computed.list)(reg).await?;
+    let ns = call.info.namespace.as_deref();
+    if let (Some(get), Some(name)) = (computed.get, call.info.name.as_deref()) {
+        let item = get(reg, ns, name).await?;
+        return one(d, vec![item], name, call);
+    }
+    let items = (computed.list)(reg)
+        .await?
+        .into_iter()
+        .filter(|i| ns.is_none() || i.pointer("/metadata/namespace").and_then(Value::as_str) == ns);
     let resp = match call.info.name.as_deref() {
-        Some(name) => one(d, items, name, call)?,
-        None => many(d, &items, call),
+        Some(name) => one(d, items.collect(), name, call)?,
+        None => {
+            let filter = Filter::parse(
+                d,
+                call.query.get("labelSelector").map(String::as_str),
+                call.query.get("fieldSelector").map(String::as_str),
+            )?;
+            let selected: Vec<Value> = items.filter(|i| filter.matches(d, i)).collect();
+            many(d, &selected, call)
+        }
     };
     Ok(codec::with_warnings(
         resp,

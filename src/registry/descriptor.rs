@@ -44,6 +44,9 @@ pub struct ComputedKind {
     pub list: ComputeFn,
     /// A deprecation warning every response carries.
     pub warning: Option<&'static str>,
+    /// Reads one object, with the kind's own NotFound (None: found in `list`, else the
+    /// generic NotFound).
+    pub get: Option<ComputeOneFn>,
 }
 
 impl std::fmt::Debug for ComputedKind {
@@ -59,6 +62,14 @@ pub type ComputeFn =
     for<'a> fn(
         &'a super::Registry,
     ) -> futures::future::BoxFuture<'a, crate::status::ApiResult<Vec<Value>>>;
+
+/// Reads one object of a computed kind by namespace and name.
+pub type ComputeOneFn =
+    for<'a> fn(
+        &'a super::Registry,
+        Option<&'a str>,
+        &'a str,
+    ) -> futures::future::BoxFuture<'a, crate::status::ApiResult<Value>>;
 
 /// Where the scale subresource reads and writes its numbers in the parent object.
 #[derive(Clone, Debug)]
@@ -426,7 +437,19 @@ impl Describe {
 
     /// Makes the kind computed on each read instead of stored (see [`ComputedKind`]).
     pub fn computed(mut self, list: ComputeFn, warning: Option<&'static str>) -> Self {
-        self.inner.computed = Some(ComputedKind { list, warning });
+        self.inner.computed = Some(ComputedKind {
+            list,
+            warning,
+            get: None,
+        });
+        self
+    }
+
+    /// A computed kind's own single-object read (see [`ComputedKind::get`]); after `computed`.
+    pub fn computed_get(mut self, get: ComputeOneFn) -> Self {
+        if let Some(computed) = self.inner.computed.as_mut() {
+            computed.get = Some(get);
+        }
         self
     }
 

@@ -369,5 +369,14 @@ pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
             .short(&["pc"])
             .printer(print::PRIORITYCLASSES)
             .build("priorityclass"),
+        // metrics.k8s.io/v1beta1 (computed from the kubelets' resource metrics)
+        Describe::of::<super::metrics::types::NodeMetrics>(&PLAIN)
+            .computed(super::metrics::node_metrics, None)
+            .computed_get(super::metrics::node_metrics_get)
+            .build("nodemetrics"),
+        Describe::of::<super::metrics::types::PodMetrics>(&PLAIN)
+            .computed(super::metrics::pod_metrics, None)
+            .computed_get(super::metrics::pod_metrics_get)
+            .build("podmetrics"),
     ]
 }

@@ -18,6 +18,7 @@ pub mod kinds;
 pub mod list;
 pub mod locate;
 pub mod meta;
+pub mod metrics;
 pub mod patch;
 pub mod pods;
 pub mod rest;
@@ -85,6 +86,8 @@ pub struct Registry {
     every_kind_hooks: RwLock<Vec<Arc<dyn hooks::StorageHooks>>>,
     /// Turns of writers serialised on a key by their hooks.
     pub(crate) key_turns: hooks::KeyTurns,
+    /// Where the metrics.k8s.io kinds get their figures (the nodes' kubelets).
+    pub metrics: metrics::MetricsSource,
 }
 
 impl Registry {
@@ -102,6 +105,7 @@ impl Registry {
             service_ranges: Default::default(),
             every_kind_hooks: RwLock::default(),
             key_turns: Default::default(),
+            metrics: Default::default(),
         }
     }
 

@@ -146,6 +146,17 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
             &[(&to_view, "true")],
             aggregate_to_view(),
         ),
+        // What metrics-server's manifest installs so that view, edit and admin may read
+        // metrics.k8s.io (`kubectl top`).
+        labeled(
+            "system:aggregated-metrics-reader",
+            &[(&to_view, "true"), (&to_edit, "true"), (&to_admin, "true")],
+            vec![rule(
+                &["metrics.k8s.io"],
+                &["pods", "nodes"],
+                &["get", "list", "watch"],
+            )],
+        ),
         role(
             "system:discovery",
             vec![urls(

@@ -403,6 +403,10 @@ impl ContainerRuntime for DockerRuntime {
         Ok(())
     }
 
+    async fn stats(&self, id: &str) -> Result<super::ContainerStats> {
+        super::docker_stats::fetch(&self.docker, id).await
+    }
+
     fn events(&self, labels: &[(String, String)]) -> BoxStream<'static, Result<RuntimeEvent>> {
         let mut filters: HashMap<String, Vec<String>> = HashMap::new();
         filters.insert("type".into(), vec!["container".into()]);

@@ -2,6 +2,7 @@
 //! be tested against [`FakeRuntime`] and run against [`DockerRuntime`].
 
 mod docker;
+mod docker_stats;
 mod fake;
 
 pub use docker::DockerRuntime;
@@ -131,6 +132,17 @@ pub struct ContainerInfo {
     pub ip: Option<String>,
 }
 
+/// A container's resource usage at one instant, as the engine's stats report it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ContainerStats {
+    /// When the engine read the figures.
+    pub timestamp: DateTime<Utc>,
+    /// Cumulative CPU time consumed since the container started, in core-seconds.
+    pub cpu_usage_seconds: f64,
+    /// Memory working set in bytes (usage minus inactive file pages, as cAdvisor counts it).
+    pub memory_working_set_bytes: u64,
+}
+
 /// Which output stream a chunk came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputKind {
@@ -253,6 +265,13 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     async fn resize_container(&self, id: &str, width: u16, height: u16) -> Result<()>;
     /// Live container events for containers carrying every one of the given labels.
     fn events(&self, labels: &[(String, String)]) -> BoxStream<'static, Result<RuntimeEvent>>;
+    /// Resource usage of a running container now (one sample, never a stream). Engines that
+    /// cannot tell answer an error, and the container is left out of the resource metrics.
+    async fn stats(&self, id: &str) -> Result<ContainerStats> {
+        Err(crate::error::KubeletError::Runtime(format!(
+            "no stats for container {id}: the runtime does not report them"
+        )))
+    }
 }
 
 /// Run an exec to completion, collecting output, bounded by `timeout`; returns (exit code, output).

@@ -7,6 +7,7 @@
 //! | `GET /exec/{ns}/{pod}/{container}?command=..` | WebSocket `v5.channel.k8s.io` / `v4.channel.k8s.io` |
 //! | `GET /attach/{ns}/{pod}/{container}` | WebSocket `v5.channel.k8s.io` / `v4.channel.k8s.io` |
 //! | `GET|POST /portforward/{ns}/{pod}` | WebSocket `SPDY/3.1+portforward.k8s.io` (tunneled) or `Upgrade: SPDY/3.1` |
+//! | `GET /metrics/resource` | Prometheus text: upstream's resource metrics (what metrics-server scrapes) |
 //!
 //! The agent serves it with [`bind_secure`]: HTTPS with a serving certificate from the cluster
 //! CA, and every request authenticated and authorized ([`auth`]). [`bind`] serves the bare
@@ -16,7 +17,10 @@ pub mod auth;
 mod channel;
 mod exec;
 mod logs;
+mod node_usage;
 mod portforward;
+mod resource_metrics;
+mod resource_text;
 pub mod spdy;
 pub mod tls;
 
@@ -183,6 +187,7 @@ pub fn router(state: ServerState) -> Router {
         .route("/exec/{ns}/{pod}/{container}", any(exec::exec))
         .route("/attach/{ns}/{pod}/{container}", any(exec::attach))
         .route("/portforward/{ns}/{pod}", any(portforward::port_forward))
+        .route("/metrics/resource", get(resource_metrics::resource_metrics))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(state)
 }

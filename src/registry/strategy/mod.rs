@@ -2,6 +2,7 @@
 //! decisions that differ per kind. Validation of names, labels and per-kind required fields lives
 //! in `ferrokube_apimachinery::validation`; the REST path in `registry::rest` calls both.
 
+pub mod autoscaling;
 mod core;
 pub mod crd;
 mod custom;
@@ -11,6 +12,7 @@ mod workloads;
 use ferrokube_apimachinery::validation::FieldError;
 use serde_json::{Map, Value};
 
+pub use self::autoscaling::{HPA_V1, HPA_V1_CONVERSION, HPA_V2};
 pub use self::core::{NAMESPACE, NODE, POD, SECRET, SERVICE, SERVICE_ACCOUNT};
 pub use self::crd::CRD;
 pub use self::custom::{CUSTOM_RESOURCE, CUSTOM_RESOURCE_WITH_STATUS};

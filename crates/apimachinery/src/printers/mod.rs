@@ -5,6 +5,7 @@
 
 mod columns;
 mod rows_core;
+mod rows_autoscaling;
 mod rows_other;
 
 use std::collections::HashMap;

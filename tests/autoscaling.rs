@@ -24,7 +24,13 @@ async fn hpa_v2(client: &kube::Client, name: &str) -> Value {
 }
 
 /// Waits for condition `type_` of HPA `name` to have `status` and `reason`; returns it.
-async fn wait_condition(client: &kube::Client, name: &str, type_: &str, status: &str, reason: &str) -> Value {
+async fn wait_condition(
+    client: &kube::Client,
+    name: &str,
+    type_: &str,
+    status: &str,
+    reason: &str,
+) -> Value {
     let found = eventually(CONVERGE, || async move {
         let hpa = hpa_v2(client, name).await;
         hpa["status"]["conditions"]
@@ -35,7 +41,10 @@ async fn wait_condition(client: &kube::Client, name: &str, type_: &str, status: 
     .await;
     match found {
         Some(c) => c,
-        None => panic!("{name}: no {type_}={status} ({reason}); hpa is {:#}", hpa_v2(client, name).await),
+        None => panic!(
+            "{name}: no {type_}={status} ({reason}); hpa is {:#}",
+            hpa_v2(client, name).await
+        ),
     }
 }
 
@@ -47,7 +56,9 @@ async fn event_messages(client: &kube::Client, name: &str, reason: &str) -> Vec<
         .expect("events")
         .items
         .into_iter()
-        .filter(|e| e.involved_object.name.as_deref() == Some(name) && e.reason.as_deref() == Some(reason))
+        .filter(|e| {
+            e.involved_object.name.as_deref() == Some(name) && e.reason.as_deref() == Some(reason)
+        })
         .filter_map(|e| e.message)
         .collect()
 }
@@ -67,12 +78,36 @@ async fn kubectl_autoscale_serves_both_versions_and_raises_to_min() {
     let cluster = cluster_with(&[]).await;
     let client = cluster.client().await;
     let _nodes = HollowNodes::start(&cluster, 0, 1);
-    kubectl_ok(&cluster, &["create", "deployment", "web", "--image=busybox", "--replicas=1"]);
-    kubectl_ok(&cluster, &["autoscale", "deployment", "web", "--min=2", "--max=5", "--cpu-percent=50"]);
+    kubectl_ok(
+        &cluster,
+        &[
+            "create",
+            "deployment",
+            "web",
+            "--image=busybox",
+            "--replicas=1",
+        ],
+    );
+    kubectl_ok(
+        &cluster,
+        &[
+            "autoscale",
+            "deployment",
+            "web",
+            "--min=2",
+            "--max=5",
+            "--cpu-percent=50",
+        ],
+    );
 
     // Both versions read the same object.
     let v1: Api<autoscaling_v1::HorizontalPodAutoscaler> = Api::default_namespaced(client.clone());
-    let old = v1.get("web").await.expect("get hpa v1").spec.expect("v1 spec");
+    let old = v1
+        .get("web")
+        .await
+        .expect("get hpa v1")
+        .spec
+        .expect("v1 spec");
     assert_eq!(old.target_cpu_utilization_percentage, Some(50));
     assert_eq!((old.min_replicas, old.max_replicas), (Some(2), 5));
     assert_eq!(old.scale_target_ref.kind, "Deployment");
@@ -93,7 +128,11 @@ async fn kubectl_autoscale_serves_both_versions_and_raises_to_min() {
         }
     })
     .await;
-    assert!(raised.is_some(), "deployment not raised to 2; hpa: {:#}", hpa_v2(&client, "web").await);
+    assert!(
+        raised.is_some(),
+        "deployment not raised to 2; hpa: {:#}",
+        hpa_v2(&client, "web").await
+    );
     let rescales = eventually(CONVERGE, || {
         let client = client.clone();
         async move {
@@ -103,10 +142,20 @@ async fn kubectl_autoscale_serves_both_versions_and_raises_to_min() {
     })
     .await
     .expect("SuccessfulRescale event");
-    assert_eq!(rescales[0], "New size: 2; reason: Current number of replicas below Spec.MinReplicas");
+    assert_eq!(
+        rescales[0],
+        "New size: 2; reason: Current number of replicas below Spec.MinReplicas"
+    );
 
     // Then it needs CPU metrics it cannot get: ScalingActive=False, not a crash loop.
-    let active = wait_condition(&client, "web", "ScalingActive", "False", "FailedGetResourceMetric").await;
+    let active = wait_condition(
+        &client,
+        "web",
+        "ScalingActive",
+        "False",
+        "FailedGetResourceMetric",
+    )
+    .await;
     let message = active["message"].as_str().unwrap_or("");
     assert!(
         message.starts_with("the HPA was unable to compute the replica count: failed to get cpu utilization: unable to get metrics for resource cpu: "),
@@ -114,28 +163,62 @@ async fn kubectl_autoscale_serves_both_versions_and_raises_to_min() {
     );
     wait_condition(&client, "web", "AbleToScale", "True", "SucceededGetScale").await;
     let hpa = hpa_v2(&client, "web").await;
-    assert_eq!((hpa["status"]["currentReplicas"].as_i64(), hpa["status"]["desiredReplicas"].as_i64()), (Some(2), Some(2)));
+    assert_eq!(
+        (
+            hpa["status"]["currentReplicas"].as_i64(),
+            hpa["status"]["desiredReplicas"].as_i64()
+        ),
+        (Some(2), Some(2))
+    );
     assert!(hpa["status"]["lastScaleTime"].is_string(), "{hpa:#}");
 
     // v1 carries the conditions in upstream's annotation.
     let v1_obj = v1.get("web").await.unwrap();
     let notes = v1_obj.metadata.annotations.unwrap_or_default();
-    let conditions: Value = serde_json::from_str(&notes["autoscaling.alpha.kubernetes.io/conditions"]).unwrap();
-    assert!(conditions.as_array().unwrap().iter().any(|c| c["type"] == "ScalingActive"), "{conditions}");
+    let conditions: Value =
+        serde_json::from_str(&notes["autoscaling.alpha.kubernetes.io/conditions"]).unwrap();
+    assert!(
+        conditions
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["type"] == "ScalingActive"),
+        "{conditions}"
+    );
     assert_eq!(v1_obj.status.unwrap().current_replicas, 2);
 
     // kubectl get hpa: upstream's columns and cells.
     let table = kubectl_ok(&cluster, &["get", "hpa"]);
     let mut lines = table.lines();
     let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
-    assert_eq!(header, ["NAME", "REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS", "AGE"]);
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "REFERENCE",
+            "TARGETS",
+            "MINPODS",
+            "MAXPODS",
+            "REPLICAS",
+            "AGE"
+        ]
+    );
     let row = lines.next().unwrap();
     assert!(row.starts_with("web"), "{table}");
-    assert!(row.contains("Deployment/web") && row.contains("cpu: <unknown>/50%"), "{table}");
+    assert!(
+        row.contains("Deployment/web") && row.contains("cpu: <unknown>/50%"),
+        "{table}"
+    );
     let cells: Vec<&str> = row.split_whitespace().collect();
-    assert_eq!(&cells[cells.len() - 4..cells.len() - 1], ["2", "5", "2"], "{table}");
+    assert_eq!(
+        &cells[cells.len() - 4..cells.len() - 1],
+        ["2", "5", "2"],
+        "{table}"
+    );
     // `hpa` is a short name, and HPAs belong to `all`.
-    assert!(kubectl_ok(&cluster, &["get", "all"]).contains("horizontalpodautoscaler.autoscaling/web"));
+    assert!(
+        kubectl_ok(&cluster, &["get", "all"]).contains("horizontalpodautoscaler.autoscaling/web")
+    );
 
     // The official Python client reads both versions.
     let out = python(
@@ -169,19 +252,48 @@ async fn targets_without_scale_say_so_in_able_to_scale() {
         .unwrap()
     };
     let pp = PostParams::default();
-    api.create(&pp, &hpa("no-scale", "ConfigMap", "v1", "settings")).await.unwrap();
-    api.create(&pp, &hpa("no-kind", "Widget", "example.com/v1", "w")).await.unwrap();
-    api.create(&pp, &hpa("no-object", "Deployment", "apps/v1", "absent")).await.unwrap();
+    api.create(&pp, &hpa("no-scale", "ConfigMap", "v1", "settings"))
+        .await
+        .unwrap();
+    api.create(&pp, &hpa("no-kind", "Widget", "example.com/v1", "w"))
+        .await
+        .unwrap();
+    api.create(&pp, &hpa("no-object", "Deployment", "apps/v1", "absent"))
+        .await
+        .unwrap();
 
     let prefix = "the HPA controller was unable to get the target's current scale: ";
     let c = wait_condition(&client, "no-kind", "AbleToScale", "False", "FailedGetScale").await;
-    assert_eq!(c["message"], format!("{prefix}no matches for kind \"Widget\" in group \"example.com\""));
-    let c = wait_condition(&client, "no-object", "AbleToScale", "False", "FailedGetScale").await;
-    assert_eq!(c["message"], format!("{prefix}deployments.apps \"absent\" not found"));
-    let c = wait_condition(&client, "no-scale", "AbleToScale", "False", "FailedGetScale").await;
+    assert_eq!(
+        c["message"],
+        format!("{prefix}no matches for kind \"Widget\" in group \"example.com\"")
+    );
+    let c = wait_condition(
+        &client,
+        "no-object",
+        "AbleToScale",
+        "False",
+        "FailedGetScale",
+    )
+    .await;
+    assert_eq!(
+        c["message"],
+        format!("{prefix}deployments.apps \"absent\" not found")
+    );
+    let c = wait_condition(
+        &client,
+        "no-scale",
+        "AbleToScale",
+        "False",
+        "FailedGetScale",
+    )
+    .await;
     assert!(c["message"].as_str().unwrap().starts_with(prefix), "{c}");
     let warnings = event_messages(&client, "no-kind", "FailedGetScale").await;
-    assert_eq!(warnings, ["no matches for kind \"Widget\" in group \"example.com\""]);
+    assert_eq!(
+        warnings,
+        ["no matches for kind \"Widget\" in group \"example.com\""]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,7 +327,14 @@ spec:
     )
     .unwrap();
     kubectl_ok(&cluster, &["apply", "-f", crd.to_str().unwrap()]);
-    kubectl_ok(&cluster, &["wait", "--for=condition=Established", "crd/workers.example.com"]);
+    kubectl_ok(
+        &cluster,
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/workers.example.com",
+        ],
+    );
     let worker = cluster.scratch().join("worker.yaml");
     std::fs::write(
         &worker,
@@ -245,7 +364,11 @@ spec:
         }
     })
     .await;
-    assert!(raised.is_some(), "worker not raised; hpa: {:#}", hpa_v2(&client, "w").await);
+    assert!(
+        raised.is_some(),
+        "worker not raised; hpa: {:#}",
+        hpa_v2(&client, "w").await
+    );
     // The scale has no selector: the controller says so instead of guessing.
     wait_condition(&client, "w", "ScalingActive", "False", "InvalidSelector").await;
 }
@@ -280,19 +403,36 @@ async fn invalid_specs_are_refused_with_upstreams_messages() {
     ];
     let api: Api<autoscaling_v2::HorizontalPodAutoscaler> = Api::default_namespaced(client.clone());
     for (spec, message) in cases {
-        let hpa = serde_json::from_value(json!({"metadata": {"name": "bad"}, "spec": spec})).unwrap();
+        let hpa =
+            serde_json::from_value(json!({"metadata": {"name": "bad"}, "spec": spec})).unwrap();
         let err = api.create(&PostParams::default(), &hpa).await.unwrap_err();
-        let kube::Error::Api(status) = err else { panic!("{err}") };
+        let kube::Error::Api(status) = err else {
+            panic!("{err}")
+        };
         assert_eq!(status.code, 422, "{status:?}");
-        assert_eq!(status.message, format!("HorizontalPodAutoscaler.autoscaling \"bad\" is invalid: {message}"));
-        assert!(api.get_opt("bad").await.unwrap().is_none(), "nothing is written");
+        assert_eq!(
+            status.message,
+            format!("HorizontalPodAutoscaler.autoscaling \"bad\" is invalid: {message}")
+        );
+        assert!(
+            api.get_opt("bad").await.unwrap().is_none(),
+            "nothing is written"
+        );
     }
     // v1 is validated as the same object: its bounds give the same message.
     let v1: Api<autoscaling_v1::HorizontalPodAutoscaler> = Api::default_namespaced(client.clone());
     let hpa = serde_json::from_value(json!({"metadata": {"name": "bad"}, "spec": {
         "scaleTargetRef": {"kind": "Deployment", "name": "web"}, "minReplicas": 0, "maxReplicas": 3}}))
     .unwrap();
-    let Err(kube::Error::Api(status)) = v1.create(&PostParams::default(), &hpa).await else { panic!("v1 accepted minReplicas 0") };
+    let Err(kube::Error::Api(status)) = v1.create(&PostParams::default(), &hpa).await else {
+        panic!("v1 accepted minReplicas 0")
+    };
     assert_eq!(status.code, 422);
-    assert!(status.message.ends_with("spec.minReplicas: Invalid value: 0: must be greater than or equal to 1"), "{}", status.message);
+    assert!(
+        status
+            .message
+            .ends_with("spec.minReplicas: Invalid value: 0: must be greater than or equal to 1"),
+        "{}",
+        status.message
+    );
 }

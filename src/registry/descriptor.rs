@@ -353,8 +353,9 @@ impl ResourceDescriptor {
     pub fn served_bytes(&self, stored: bytes::Bytes) -> bytes::Bytes {
         if let Some(conv) = &self.conversion {
             return match serde_json::from_slice::<Value>(&stored) {
-                Ok(obj) if obj.get("apiVersion").and_then(Value::as_str)
-                    == Some(conv.storage_api_version) =>
+                Ok(obj)
+                    if obj.get("apiVersion").and_then(Value::as_str)
+                        == Some(conv.storage_api_version) =>
                 {
                     let served = (conv.from_storage)(&obj);
                     bytes::Bytes::from(serde_json::to_vec(&served).unwrap_or_default())

@@ -4,8 +4,8 @@
 //! clients hide `priority: 1` columns unless asked for wide output.
 
 mod columns;
-mod rows_core;
 mod rows_autoscaling;
+mod rows_core;
 mod rows_other;
 
 use std::collections::HashMap;

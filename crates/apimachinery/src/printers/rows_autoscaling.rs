@@ -72,7 +72,11 @@ fn format_metric(spec: &Value, status: Option<&Value>) -> String {
                 format!("{resource}: {current}/{target}")
             }
         }
-        "Pods" => format!("{}/{}", cur("averageValue"), quantity(&target["averageValue"])),
+        "Pods" => format!(
+            "{}/{}",
+            cur("averageValue"),
+            quantity(&target["averageValue"])
+        ),
         _ => match target.get("averageValue") {
             Some(avg) => format!("{}/{} (avg)", cur("averageValue"), quantity(avg)),
             None => format!("{}/{}", cur("value"), quantity(&target["value"])),
@@ -116,8 +120,14 @@ pub(crate) fn hpa_row(hpa: &Value, now: DateTime<Utc>) -> Row {
         json!(reference),
         json!(format_hpa_metrics(&specs, &statuses)),
         json!(min),
-        json!(hpa.pointer("/spec/maxReplicas").and_then(Value::as_i64).unwrap_or(0)),
-        json!(hpa.pointer("/status/currentReplicas").and_then(Value::as_i64).unwrap_or(0)),
+        json!(hpa
+            .pointer("/spec/maxReplicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)),
+        json!(hpa
+            .pointer("/status/currentReplicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)),
         age(hpa, now),
     ])
 }
@@ -130,10 +140,16 @@ mod tests {
     fn targets_show_unknown_until_measured_and_cap_at_two() {
         let cpu = json!({"type": "Resource", "resource": {"name": "cpu",
             "target": {"type": "Utilization", "averageUtilization": 50}}});
-        assert_eq!(format_hpa_metrics(&[cpu.clone()], &[]), "cpu: <unknown>/50%");
+        assert_eq!(
+            format_hpa_metrics(&[cpu.clone()], &[]),
+            "cpu: <unknown>/50%"
+        );
         let status = json!({"type": "Resource", "resource": {"name": "cpu",
             "current": {"averageUtilization": 12, "averageValue": "6m"}}});
-        assert_eq!(format_hpa_metrics(&[cpu.clone()], &[status]), "cpu: 12%/50%");
+        assert_eq!(
+            format_hpa_metrics(&[cpu.clone()], &[status]),
+            "cpu: 12%/50%"
+        );
         let mem = json!({"type": "Resource", "resource": {"name": "memory",
             "target": {"type": "AverageValue", "averageValue": "100Mi"}}});
         assert_eq!(

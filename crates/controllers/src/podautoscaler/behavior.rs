@@ -45,7 +45,9 @@ impl Rules {
             })
             .unwrap_or_default();
         Rules {
-            window: v["stabilizationWindowSeconds"].as_i64().unwrap_or(default_window),
+            window: v["stabilizationWindowSeconds"]
+                .as_i64()
+                .unwrap_or(default_window),
             select: v["selectPolicy"].as_str().unwrap_or("Max").to_string(),
             policies,
         }
@@ -110,7 +112,11 @@ const UP_STABILIZED: (&str, &str) = (
 );
 
 fn decision(replicas: i32, (reason, message): (&'static str, &'static str)) -> Decision {
-    Decision { replicas, reason, message }
+    Decision {
+        replicas,
+        reason,
+        message,
+    }
 }
 
 impl History {
@@ -126,7 +132,11 @@ impl History {
     pub fn stabilize(&mut self, desired: i32, now: i64) -> Decision {
         let cutoff = now - DOWNSCALE_STABILIZATION;
         self.recommendations.retain(|(_, at)| *at >= cutoff);
-        let max = self.recommendations.iter().map(|(r, _)| *r).fold(desired, i32::max);
+        let max = self
+            .recommendations
+            .iter()
+            .map(|(r, _)| *r)
+            .fold(desired, i32::max);
         self.recommendations.push((desired, now));
         if max != desired {
             decision(max, DOWN_STABILIZED)
@@ -137,7 +147,14 @@ impl History {
 
     /// `stabilizeRecommendationWithBehaviors`: within the scale-up window take the lowest
     /// recommendation, within the scale-down window the highest, then clamp current between.
-    pub fn stabilize_with(&mut self, current: i32, desired: i32, up: &Rules, down: &Rules, now: i64) -> Decision {
+    pub fn stabilize_with(
+        &mut self,
+        current: i32,
+        desired: i32,
+        up: &Rules,
+        down: &Rules,
+        now: i64,
+    ) -> Decision {
         let (up_cut, down_cut) = (now - up.window, now - down.window);
         let mut up_rec = desired;
         let mut down_rec = desired;
@@ -150,7 +167,8 @@ impl History {
             }
         }
         let stabilized = current.max(up_rec).min(down_rec);
-        self.recommendations.retain(|(_, at)| *at > up_cut || *at > down_cut);
+        self.recommendations
+            .retain(|(_, at)| *at > up_cut || *at > down_cut);
         self.recommendations.push((desired, now));
         let why = match (stabilized == desired, desired >= current) {
             (true, _) => READY,
@@ -162,7 +180,11 @@ impl History {
 
     /// Net change over the last `period` seconds in one direction.
     fn changed_within(events: &[ScaleEvent], period: i64, now: i64) -> i64 {
-        events.iter().filter(|e| e.at > now - period).map(|e| e.change).sum()
+        events
+            .iter()
+            .filter(|e| e.at > now - period)
+            .map(|e| e.change)
+            .sum()
     }
 
     /// The replica count each policy allows, reduced by `select` (`calculateScaleUpLimit
@@ -193,9 +215,20 @@ impl History {
 
     /// `convertDesiredReplicasWithBehaviorRate`: min/max and the policies' rate limits.
     #[allow(clippy::too_many_arguments)]
-    pub fn limit_with(&self, current: i32, desired: i32, min: i32, max: i32, up: &Rules, down: &Rules, now: i64) -> Decision {
+    pub fn limit_with(
+        &self,
+        current: i32,
+        desired: i32,
+        min: i32,
+        max: i32,
+        up: &Rules,
+        down: &Rules,
+        now: i64,
+    ) -> Decision {
         if desired > current {
-            let limit = self.rate_limit(current, up, true, now).max(i64::from(current));
+            let limit = self
+                .rate_limit(current, up, true, now)
+                .max(i64::from(current));
             let (allowed, why) = if i64::from(max) > limit {
                 (limit as i32, UP_LIMIT)
             } else {
@@ -205,7 +238,9 @@ impl History {
                 return decision(allowed, why);
             }
         } else if desired < current {
-            let limit = self.rate_limit(current, down, false, now).min(i64::from(current));
+            let limit = self
+                .rate_limit(current, down, false, now)
+                .min(i64::from(current));
             let (allowed, why) = if i64::from(min) < limit {
                 (limit as i32, DOWN_LIMIT)
             } else {
@@ -228,7 +263,10 @@ impl History {
         };
         let longest = rules.policies.iter().map(|p| p.period).max().unwrap_or(0);
         events.retain(|e| e.at > now - longest);
-        events.push(ScaleEvent { change: i64::from(change), at: now });
+        events.push(ScaleEvent {
+            change: i64::from(change),
+            at: now,
+        });
     }
 }
 
@@ -264,7 +302,10 @@ mod tests {
     }
 
     fn down(window: i64, policies: Value) -> Rules {
-        Rules::from_json(&json!({"selectPolicy": "Max", "policies": policies}), window)
+        Rules::from_json(
+            &json!({"selectPolicy": "Max", "policies": policies}),
+            window,
+        )
     }
 
     #[test]
@@ -272,7 +313,10 @@ mod tests {
         assert_eq!(limit_without_behavior(3, 1, 2, 10), decision(2, TOO_FEW));
         assert_eq!(limit_without_behavior(3, 20, 1, 10), decision(6, UP_LIMIT));
         assert_eq!(limit_without_behavior(3, 20, 1, 5), decision(5, TOO_MANY));
-        assert_eq!(limit_without_behavior(1, 4, 1, 10), decision(4, WITHIN_RANGE));
+        assert_eq!(
+            limit_without_behavior(1, 4, 1, 10),
+            decision(4, WITHIN_RANGE)
+        );
     }
 
     #[test]
@@ -288,42 +332,88 @@ mod tests {
     #[test]
     fn scale_up_policies_pick_the_largest_change() {
         let h = History::default();
-        let d = down(300, json!([{"type": "Percent", "value": 100, "periodSeconds": 15}]));
-        assert_eq!(h.limit_with(1, 10, 1, 20, &up_default(), &d, 0), decision(5, UP_LIMIT));
-        assert_eq!(h.limit_with(10, 30, 1, 50, &up_default(), &d, 0), decision(20, UP_LIMIT));
-        assert_eq!(h.limit_with(10, 30, 1, 15, &up_default(), &d, 0), decision(15, TOO_MANY));
+        let d = down(
+            300,
+            json!([{"type": "Percent", "value": 100, "periodSeconds": 15}]),
+        );
+        assert_eq!(
+            h.limit_with(1, 10, 1, 20, &up_default(), &d, 0),
+            decision(5, UP_LIMIT)
+        );
+        assert_eq!(
+            h.limit_with(10, 30, 1, 50, &up_default(), &d, 0),
+            decision(20, UP_LIMIT)
+        );
+        assert_eq!(
+            h.limit_with(10, 30, 1, 15, &up_default(), &d, 0),
+            decision(15, TOO_MANY)
+        );
     }
 
     #[test]
     fn recent_scale_events_use_up_the_period_budget() {
         let mut h = History::default();
-        let d = down(0, json!([{"type": "Pods", "value": 2, "periodSeconds": 60}]));
+        let d = down(
+            0,
+            json!([{"type": "Pods", "value": 2, "periodSeconds": 60}]),
+        );
         h.record_scale(&up_default(), &d, 10, 8, 0);
         // 2 pods already removed within the minute: no further scale-down allowed.
-        assert_eq!(h.limit_with(8, 3, 1, 20, &up_default(), &d, 30), decision(8, DOWN_LIMIT));
+        assert_eq!(
+            h.limit_with(8, 3, 1, 20, &up_default(), &d, 30),
+            decision(8, DOWN_LIMIT)
+        );
         // After the period the budget is back.
-        assert_eq!(h.limit_with(8, 3, 1, 20, &up_default(), &d, 61), decision(6, DOWN_LIMIT));
+        assert_eq!(
+            h.limit_with(8, 3, 1, 20, &up_default(), &d, 61),
+            decision(6, DOWN_LIMIT)
+        );
     }
 
     #[test]
     fn min_select_policy_and_disabled() {
         let h = History::default();
-        let rules = Rules::from_json(&json!({"selectPolicy": "Min", "policies": [
+        let rules = Rules::from_json(
+            &json!({"selectPolicy": "Min", "policies": [
             {"type": "Pods", "value": 1, "periodSeconds": 60},
-            {"type": "Percent", "value": 50, "periodSeconds": 60}]}), 0);
-        assert_eq!(h.limit_with(10, 2, 1, 20, &up_default(), &rules, 0).replicas, 9);
-        let off = Rules { select: "Disabled".into(), ..rules };
-        assert_eq!(h.limit_with(10, 2, 1, 20, &up_default(), &off, 0).replicas, 10);
+            {"type": "Percent", "value": 50, "periodSeconds": 60}]}),
+            0,
+        );
+        assert_eq!(
+            h.limit_with(10, 2, 1, 20, &up_default(), &rules, 0)
+                .replicas,
+            9
+        );
+        let off = Rules {
+            select: "Disabled".into(),
+            ..rules
+        };
+        assert_eq!(
+            h.limit_with(10, 2, 1, 20, &up_default(), &off, 0).replicas,
+            10
+        );
     }
 
     #[test]
     fn behavior_windows_stabilize_both_ways() {
         let mut h = History::default();
-        let up = Rules { window: 60, ..up_default() };
-        let d = down(120, json!([{"type": "Percent", "value": 100, "periodSeconds": 15}]));
+        let up = Rules {
+            window: 60,
+            ..up_default()
+        };
+        let d = down(
+            120,
+            json!([{"type": "Percent", "value": 100, "periodSeconds": 15}]),
+        );
         h.stabilize_with(4, 4, &up, &d, 0);
-        assert_eq!(h.stabilize_with(4, 8, &up, &d, 10), decision(4, UP_STABILIZED));
-        assert_eq!(h.stabilize_with(4, 2, &up, &d, 20), decision(4, DOWN_STABILIZED));
+        assert_eq!(
+            h.stabilize_with(4, 8, &up, &d, 10),
+            decision(4, UP_STABILIZED)
+        );
+        assert_eq!(
+            h.stabilize_with(4, 2, &up, &d, 20),
+            decision(4, DOWN_STABILIZED)
+        );
         // A minute later the low recommendations have left the scale-up window.
         assert_eq!(h.stabilize_with(4, 8, &up, &d, 100), decision(8, READY));
     }

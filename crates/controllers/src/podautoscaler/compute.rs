@@ -25,7 +25,11 @@ pub struct MetricsOutcome {
 pub fn pod_info(pod: &Pod, resource: &str, container: Option<&str>) -> PodInfo {
     let spec = pod.spec.clone().unwrap_or_default();
     let mut request = Ok(0);
-    for c in spec.containers.iter().filter(|c| container.is_none_or(|n| n == c.name)) {
+    for c in spec
+        .containers
+        .iter()
+        .filter(|c| container.is_none_or(|n| n == c.name))
+    {
         let req = c
             .resources
             .as_ref()
@@ -64,14 +68,24 @@ async fn resource_metric(
     let ty = spec["type"].as_str().unwrap_or("");
     let (key, reason, what) = match ty {
         "Resource" => ("resource", "FailedGetResourceMetric", "resource metric"),
-        _ => ("containerResource", "FailedGetContainerResourceMetric", "container metric"),
+        _ => (
+            "containerResource",
+            "FailedGetContainerResourceMetric",
+            "container metric",
+        ),
     };
     let src = &spec[key];
     let resource = src["name"].as_str().unwrap_or("");
     let container = src["container"].as_str();
     let target = &src["target"];
     // The condition and event carry the calculator's error; the sync's error wraps it.
-    let fail = |e: String| (reason.to_string(), e, format!("failed to get {resource} {what} value"));
+    let fail = |e: String| {
+        (
+            reason.to_string(),
+            e,
+            format!("failed to get {resource} {what} value"),
+        )
+    };
     let goal = match (target["averageValue"].as_str(), target["averageUtilization"].as_i64()) {
         (Some(avg), _) => Target::AverageValue(milli(avg).unwrap_or(0)),
         (None, Some(u)) => Target::Utilization(u as i32),
@@ -80,15 +94,27 @@ async fn resource_metric(
     let samples = resource_samples(client, ns, selector, resource, container)
         .await
         .map_err(|e| fail(format!("failed to get {resource} utilization: unable to get metrics for resource {resource}: {e}")))?;
-    let infos: Vec<PodInfo> = pods.iter().map(|p| pod_info(p, resource, container)).collect();
-    let p = resource_replicas(current, goal, resource, &infos, samples, crate::util::now_secs())
-        .map_err(|e| fail(format!("failed to get {resource} utilization: {e}")))?;
+    let infos: Vec<PodInfo> = pods
+        .iter()
+        .map(|p| pod_info(p, resource, container))
+        .collect();
+    let p = resource_replicas(
+        current,
+        goal,
+        resource,
+        &infos,
+        samples,
+        crate::util::now_secs(),
+    )
+    .map_err(|e| fail(format!("failed to get {resource} utilization: {e}")))?;
     let mut value = json!({"averageValue": format_milli(p.raw)});
     if let Some(u) = p.utilization {
         value["averageUtilization"] = json!(u);
     }
     let name = match goal {
-        Target::Utilization(_) => format!("{resource} resource utilization (percentage of request)"),
+        Target::Utilization(_) => {
+            format!("{resource} resource utilization (percentage of request)")
+        }
         Target::AverageValue(_) => format!("{resource} resource"),
     };
     let mut status = json!({"type": ty, key: {"name": resource, "current": value}});
@@ -107,7 +133,11 @@ pub async fn compute(
     metrics: &[Value],
     current: i32,
 ) -> MetricsOutcome {
-    let mut out = MetricsOutcome { proposal: None, statuses: Vec::new(), failure: None };
+    let mut out = MetricsOutcome {
+        proposal: None,
+        statuses: Vec::new(),
+        failure: None,
+    };
     let mut failed = 0;
     for spec in metrics {
         let result = match spec["type"].as_str().unwrap_or("") {
@@ -137,7 +167,11 @@ pub async fn compute(
             Err((reason, err, context)) => {
                 failed += 1;
                 if out.failure.is_none() {
-                    let wrapped = if context.is_empty() { err.clone() } else { format!("{context}: {err}") };
+                    let wrapped = if context.is_empty() {
+                        err.clone()
+                    } else {
+                        format!("{context}: {err}")
+                    };
                     out.failure = Some((reason, err, wrapped, 0));
                 }
             }

@@ -29,12 +29,16 @@ pub async fn resource_samples(
     resource: &str,
     container: Option<&str>,
 ) -> Result<Samples, String> {
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), ns, &pod_metrics_resource());
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &pod_metrics_resource());
     let list = api
         .list(&ListParams::default().labels(selector))
         .await
-        .map_err(|e| format!("unable to fetch metrics from resource metrics API: {}", describe(&e)))?;
+        .map_err(|e| {
+            format!(
+                "unable to fetch metrics from resource metrics API: {}",
+                describe(&e)
+            )
+        })?;
     if list.items.is_empty() {
         return Err("no metrics returned from resource metrics API".into());
     }
@@ -46,7 +50,14 @@ pub async fn resource_samples(
             None => pod_usage(item, resource),
         };
         if let Some(value) = value {
-            samples.insert(name, Sample { value, timestamp: timestamp(item), window: window(item) });
+            samples.insert(
+                name,
+                Sample {
+                    value,
+                    timestamp: timestamp(item),
+                    window: window(item),
+                },
+            );
         }
     }
     Ok(samples)
@@ -64,7 +75,10 @@ fn describe(e: &kube::Error) -> String {
 }
 
 fn containers(item: &DynamicObject) -> &[Value] {
-    item.data["containers"].as_array().map(Vec::as_slice).unwrap_or(&[])
+    item.data["containers"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 /// `getPodMetrics`: the containers' sum, None when one container lacks the resource.
@@ -126,20 +140,26 @@ mod tests {
     use serde_json::json;
 
     fn item(containers: Value) -> DynamicObject {
-        serde_json::from_value(json!({"apiVersion": "metrics.k8s.io/v1beta1", "kind": "PodMetrics",
+        serde_json::from_value(
+            json!({"apiVersion": "metrics.k8s.io/v1beta1", "kind": "PodMetrics",
             "metadata": {"name": "web-1", "namespace": "default"},
-            "timestamp": "2026-01-01T00:00:00Z", "window": "1m30s", "containers": containers}))
+            "timestamp": "2026-01-01T00:00:00Z", "window": "1m30s", "containers": containers}),
+        )
         .unwrap()
     }
 
     #[test]
     fn pod_usage_sums_containers_and_needs_each() {
-        let i = item(json!([{"name": "a", "usage": {"cpu": "250m", "memory": "10Mi"}},
-            {"name": "b", "usage": {"cpu": "1"}}]));
+        let i = item(
+            json!([{"name": "a", "usage": {"cpu": "250m", "memory": "10Mi"}},
+            {"name": "b", "usage": {"cpu": "1"}}]),
+        );
         assert_eq!(pod_usage(&i, "cpu"), Some(1250));
         assert_eq!(pod_usage(&i, "memory"), None);
         assert_eq!(container_usage(&i, "cpu", "b"), Ok(1000));
-        assert!(container_usage(&i, "cpu", "c").unwrap_err().contains("container c not present"));
+        assert!(container_usage(&i, "cpu", "c")
+            .unwrap_err()
+            .contains("container c not present"));
         assert_eq!(window(&i), 90);
     }
 }

@@ -54,10 +54,17 @@ pub async fn run(ctx: Context, token: CancellationToken) {
     drain("horizontalpodautoscaler", stream).await;
 }
 
-async fn reconcile(hpa: Arc<HorizontalPodAutoscaler>, state: Arc<Autoscaler>) -> crate::Result<Action> {
+async fn reconcile(
+    hpa: Arc<HorizontalPodAutoscaler>,
+    state: Arc<Autoscaler>,
+) -> crate::Result<Action> {
     let key = format!("{}/{}", hpa.namespace().unwrap_or_default(), hpa.name_any());
     if hpa.metadata.deletion_timestamp.is_some() {
-        state.history.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+        state
+            .history
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
         return Ok(Action::await_change());
     }
     sync::reconcile_autoscaler(&state, &hpa, &key).await?;

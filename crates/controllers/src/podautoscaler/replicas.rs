@@ -216,11 +216,25 @@ pub fn resource_replicas(
         } else {
             0
         };
-        samples.insert(pod.clone(), Sample { value, timestamp: now, window: 0 });
+        samples.insert(
+            pod.clone(),
+            Sample {
+                value,
+                timestamp: now,
+                window: 0,
+            },
+        );
     }
     if scale_up_with_unready {
         for pod in &groups.unready {
-            samples.insert(pod.clone(), Sample { value: 0, timestamp: now, window: 0 });
+            samples.insert(
+                pod.clone(),
+                Sample {
+                    value: 0,
+                    timestamp: now,
+                    window: 0,
+                },
+            );
         }
     }
     let (new_ratio, _, _) = ratio_of(&samples)?;
@@ -257,12 +271,24 @@ mod tests {
         values
             .iter()
             .map(|(n, v)| {
-                (n.to_string(), Sample { value: *v, timestamp: NOW, window: 60 })
+                (
+                    n.to_string(),
+                    Sample {
+                        value: *v,
+                        timestamp: NOW,
+                        window: 60,
+                    },
+                )
             })
             .collect()
     }
 
-    fn calc(current: i32, target: Target, pods: &[PodInfo], s: Samples) -> Result<Proposal, String> {
+    fn calc(
+        current: i32,
+        target: Target,
+        pods: &[PodInfo],
+        s: Samples,
+    ) -> Result<Proposal, String> {
         resource_replicas(current, target, "cpu", pods, s, NOW)
     }
 
@@ -270,15 +296,23 @@ mod tests {
     #[test]
     fn scale_up() {
         let pods = [pod("a", 1000), pod("b", 1000), pod("c", 1000)];
-        let p = calc(3, Target::Utilization(30), &pods, samples(&[("a", 300), ("b", 500), ("c", 700)]))
-            .unwrap();
+        let p = calc(
+            3,
+            Target::Utilization(30),
+            &pods,
+            samples(&[("a", 300), ("b", 500), ("c", 700)]),
+        )
+        .unwrap();
         assert_eq!((p.replicas, p.utilization, p.raw), (5, Some(50), 500));
     }
 
     // TestReplicaCalcScaleDown: 5 pods at 100,300,500,250,250 of 1000m, 50% -> 3.
     #[test]
     fn scale_down() {
-        let pods: Vec<_> = ["a", "b", "c", "d", "e"].iter().map(|n| pod(n, 1000)).collect();
+        let pods: Vec<_> = ["a", "b", "c", "d", "e"]
+            .iter()
+            .map(|n| pod(n, 1000))
+            .collect();
         let s = samples(&[("a", 100), ("b", 300), ("c", 500), ("d", 250), ("e", 250)]);
         let p = calc(5, Target::Utilization(50), &pods, s).unwrap();
         assert_eq!((p.replicas, p.utilization), (3, Some(28)));
@@ -322,7 +356,13 @@ mod tests {
         let mut failed = pod("f", 1000);
         failed.phase = "Failed".into();
         let pods = [pod("a", 1000), pending, failed];
-        let p = calc(3, Target::Utilization(50), &pods, samples(&[("a", 200), ("f", 900)])).unwrap();
+        let p = calc(
+            3,
+            Target::Utilization(50),
+            &pods,
+            samples(&[("a", 200), ("f", 900)]),
+        )
+        .unwrap();
         assert_eq!(p.replicas, 1);
     }
 
@@ -347,7 +387,13 @@ mod tests {
         let mut no_request = pod("a", 0);
         no_request.request = Err("app".into());
         assert_eq!(
-            calc(1, Target::Utilization(50), &[no_request], samples(&[("a", 5)])).unwrap_err(),
+            calc(
+                1,
+                Target::Utilization(50),
+                &[no_request],
+                samples(&[("a", 5)])
+            )
+            .unwrap_err(),
             "missing request for cpu in container app of Pod a"
         );
     }

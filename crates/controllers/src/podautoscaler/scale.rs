@@ -47,7 +47,10 @@ impl ScaleTarget {
 
     /// The current Scale (404 when the kind has no scale subresource or the object is gone).
     pub async fn get(&self) -> Result<Scale, String> {
-        self.api.get_scale(&self.name).await.map_err(|e| api_message(&e))
+        self.api
+            .get_scale(&self.name)
+            .await
+            .map_err(|e| api_message(&e))
     }
 
     /// Sets `spec.replicas`.

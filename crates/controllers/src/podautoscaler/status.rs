@@ -12,7 +12,14 @@ pub const SCALING_LIMITED: &str = "ScalingLimited";
 
 /// Sets condition `type_` in `conditions` (a JSON array), keeping its transition time when
 /// the status is unchanged.
-pub fn set_condition(conditions: &mut Vec<Value>, type_: &str, status: bool, reason: &str, message: &str, now: &str) {
+pub fn set_condition(
+    conditions: &mut Vec<Value>,
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: &str,
+    now: &str,
+) {
     let status = if status { "True" } else { "False" };
     let existing = conditions.iter_mut().find(|c| c["type"] == type_);
     match existing {
@@ -47,11 +54,32 @@ mod tests {
     #[test]
     fn transition_time_moves_only_on_flips() {
         let mut conds = Vec::new();
-        set_condition(&mut conds, ABLE_TO_SCALE, true, "SucceededGetScale", "m", "t1");
-        set_condition(&mut conds, ABLE_TO_SCALE, true, "ReadyForNewScale", "m2", "t2");
+        set_condition(
+            &mut conds,
+            ABLE_TO_SCALE,
+            true,
+            "SucceededGetScale",
+            "m",
+            "t1",
+        );
+        set_condition(
+            &mut conds,
+            ABLE_TO_SCALE,
+            true,
+            "ReadyForNewScale",
+            "m2",
+            "t2",
+        );
         assert_eq!(conds[0]["lastTransitionTime"], "t1");
         assert_eq!(conds[0]["reason"], "ReadyForNewScale");
-        set_condition(&mut conds, ABLE_TO_SCALE, false, "FailedGetScale", "m3", "t3");
+        set_condition(
+            &mut conds,
+            ABLE_TO_SCALE,
+            false,
+            "FailedGetScale",
+            "m3",
+            "t3",
+        );
         assert_eq!(conds[0]["lastTransitionTime"], "t3");
         assert_eq!(conds.len(), 1);
     }

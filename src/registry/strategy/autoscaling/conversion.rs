@@ -35,7 +35,11 @@ pub fn v2_to_v1(v2: &Value) -> Value {
     let mut notes: Map<String, Value> = Map::new();
     let spec = &v2["spec"];
     let mut v1_spec = Map::new();
-    copy(&mut v1_spec, spec, &["scaleTargetRef", "minReplicas", "maxReplicas"]);
+    copy(
+        &mut v1_spec,
+        spec,
+        &["scaleTargetRef", "minReplicas", "maxReplicas"],
+    );
     let metrics = spec["metrics"].as_array().cloned().unwrap_or_default();
     let mut others = Vec::new();
     for m in &metrics {
@@ -49,7 +53,10 @@ pub fn v2_to_v1(v2: &Value) -> Value {
         }
     }
     if !others.is_empty() {
-        notes.insert(METRIC_SPECS.into(), Value::String(Value::Array(others).to_string()));
+        notes.insert(
+            METRIC_SPECS.into(),
+            Value::String(Value::Array(others).to_string()),
+        );
     }
     if let Some(b) = spec.get("behavior").filter(|b| !b.is_null()) {
         notes.insert(BEHAVIOR.into(), Value::String(b.to_string()));
@@ -59,9 +66,17 @@ pub fn v2_to_v1(v2: &Value) -> Value {
     copy(
         &mut v1_status,
         status,
-        &["observedGeneration", "lastScaleTime", "currentReplicas", "desiredReplicas"],
+        &[
+            "observedGeneration",
+            "lastScaleTime",
+            "currentReplicas",
+            "desiredReplicas",
+        ],
     );
-    let current = status["currentMetrics"].as_array().cloned().unwrap_or_default();
+    let current = status["currentMetrics"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     for m in &current {
         if m["type"] == "Resource" && m["resource"]["name"] == "cpu" {
             if let Some(u) = m["resource"]["current"].get("averageUtilization") {
@@ -71,17 +86,26 @@ pub fn v2_to_v1(v2: &Value) -> Value {
     }
     if !current.is_empty() {
         let v1: Vec<Value> = current.iter().map(status_to_v1).collect();
-        notes.insert(METRIC_STATUSES.into(), Value::String(Value::Array(v1).to_string()));
+        notes.insert(
+            METRIC_STATUSES.into(),
+            Value::String(Value::Array(v1).to_string()),
+        );
     }
     if let Some(c) = status["conditions"].as_array().filter(|c| !c.is_empty()) {
-        notes.insert(CONDITIONS.into(), Value::String(Value::Array(c.clone()).to_string()));
+        notes.insert(
+            CONDITIONS.into(),
+            Value::String(Value::Array(c.clone()).to_string()),
+        );
     }
     if !notes.is_empty() {
         let annotations = &mut meta["annotations"];
         if !annotations.is_object() {
             *annotations = json!({});
         }
-        annotations.as_object_mut().into_iter().for_each(|a| a.extend(notes.clone()));
+        annotations
+            .as_object_mut()
+            .into_iter()
+            .for_each(|a| a.extend(notes.clone()));
     }
     v1_status.entry("currentReplicas").or_insert(json!(0));
     v1_status.entry("desiredReplicas").or_insert(json!(0));
@@ -110,7 +134,11 @@ pub fn v1_to_v2(v1: &Value) -> Value {
     }
     let spec = &v1["spec"];
     let mut v2_spec = Map::new();
-    copy(&mut v2_spec, spec, &["scaleTargetRef", "minReplicas", "maxReplicas"]);
+    copy(
+        &mut v2_spec,
+        spec,
+        &["scaleTargetRef", "minReplicas", "maxReplicas"],
+    );
     // Upstream puts the annotation's metrics first, then the CPU target.
     let mut metrics: Vec<Value> = other_metrics
         .and_then(|m| m.as_array().cloned())
@@ -118,7 +146,10 @@ pub fn v1_to_v2(v1: &Value) -> Value {
         .iter()
         .map(spec_from_v1)
         .collect();
-    if let Some(cpu) = spec.get("targetCPUUtilizationPercentage").and_then(Value::as_i64) {
+    if let Some(cpu) = spec
+        .get("targetCPUUtilizationPercentage")
+        .and_then(Value::as_i64)
+    {
         metrics.push(super::defaults::cpu_utilization(cpu));
     }
     if !metrics.is_empty() {
@@ -140,7 +171,12 @@ fn status_from_v1(status: &Value, current: Option<Value>, conditions: Option<Val
     copy(
         &mut s,
         status,
-        &["observedGeneration", "lastScaleTime", "currentReplicas", "desiredReplicas"],
+        &[
+            "observedGeneration",
+            "lastScaleTime",
+            "currentReplicas",
+            "desiredReplicas",
+        ],
     );
     let metrics: Vec<Value> = match current.and_then(|c| c.as_array().cloned()) {
         Some(list) => list.iter().map(status_from_v1_metric).collect(),
@@ -231,7 +267,11 @@ fn metric_to_v1(m: &Value, which: &str) -> Value {
         if let Some(n) = metric.get("name") {
             out.insert("metricName".into(), n.clone());
         }
-        let sel_key = if ty == "External" { "metricSelector" } else { "selector" };
+        let sel_key = if ty == "External" {
+            "metricSelector"
+        } else {
+            "selector"
+        };
         if let Some(s) = metric.get("selector") {
             out.insert(sel_key.into(), s.clone());
         }
@@ -298,9 +338,12 @@ mod tests {
         let v1 = v2_to_v1(&v2());
         assert_eq!(v1["spec"]["targetCPUUtilizationPercentage"], 50);
         assert_eq!(v1["status"]["currentCPUUtilizationPercentage"], 70);
-        let others: Value =
-            serde_json::from_str(v1["metadata"]["annotations"][METRIC_SPECS].as_str().unwrap())
-                .unwrap();
+        let others: Value = serde_json::from_str(
+            v1["metadata"]["annotations"][METRIC_SPECS]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!(
             others,
             json!([{"type": "Resource", "resource": {"name": "memory", "targetAverageValue": "100Mi"}}])
@@ -323,7 +366,10 @@ mod tests {
             "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "maxReplicas": 3,
                 "targetCPUUtilizationPercentage": 60}});
         let v2 = v1_to_v2(&v1);
-        assert_eq!(v2["spec"]["metrics"], json!([super::super::defaults::cpu_utilization(60)]));
+        assert_eq!(
+            v2["spec"]["metrics"],
+            json!([super::super::defaults::cpu_utilization(60)])
+        );
         assert!(v2["metadata"].get("annotations").is_none());
     }
 }

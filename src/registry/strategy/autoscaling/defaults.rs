@@ -17,13 +17,13 @@ pub fn default_v2(obj: &mut Value) {
         .is_none_or(|m| m.is_empty());
     if no_metrics {
         if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
-            spec.insert("metrics".into(), json!([cpu_utilization(DEFAULT_CPU_UTILIZATION)]));
+            spec.insert(
+                "metrics".into(),
+                json!([cpu_utilization(DEFAULT_CPU_UTILIZATION)]),
+            );
         }
     }
-    if let Some(behavior) = obj
-        .pointer_mut("/spec/behavior")
-        .filter(|b| b.is_object())
-    {
+    if let Some(behavior) = obj.pointer_mut("/spec/behavior").filter(|b| b.is_object()) {
         fill_rules(behavior, "scaleUp", scale_up_rules());
         fill_rules(behavior, "scaleDown", scale_down_rules());
     }

@@ -141,13 +141,13 @@ mod tests {
         let cpu = json!({"type": "Resource", "resource": {"name": "cpu",
             "target": {"type": "Utilization", "averageUtilization": 50}}});
         assert_eq!(
-            format_hpa_metrics(&[cpu.clone()], &[]),
+            format_hpa_metrics(std::slice::from_ref(&cpu), &[]),
             "cpu: <unknown>/50%"
         );
         let status = json!({"type": "Resource", "resource": {"name": "cpu",
             "current": {"averageUtilization": 12, "averageValue": "6m"}}});
         assert_eq!(
-            format_hpa_metrics(&[cpu.clone()], &[status]),
+            format_hpa_metrics(std::slice::from_ref(&cpu), &[status]),
             "cpu: 12%/50%"
         );
         let mem = json!({"type": "Resource", "resource": {"name": "memory",

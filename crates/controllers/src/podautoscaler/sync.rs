@@ -64,7 +64,9 @@ impl Sync<'_> {
         });
         let strip = |v: &Value| {
             let mut v = comparable(v);
-            v.as_object_mut().map(|m| m.retain(|_, x| !x.is_null()));
+            if let Some(m) = v.as_object_mut() {
+                m.retain(|_, x| !x.is_null());
+            }
             v
         };
         if strip(&status) == strip(&self.old) {

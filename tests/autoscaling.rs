@@ -290,9 +290,13 @@ async fn targets_without_scale_say_so_in_able_to_scale() {
     .await;
     assert!(c["message"].as_str().unwrap().starts_with(prefix), "{c}");
     let warnings = event_messages(&client, "no-kind", "FailedGetScale").await;
-    assert_eq!(
-        warnings,
-        ["no matches for kind \"Widget\" in group \"example.com\""]
+    // Syncs a few milliseconds apart may record the warning as separate Events: each says it.
+    assert!(!warnings.is_empty(), "no FailedGetScale event");
+    assert!(
+        warnings
+            .iter()
+            .all(|w| w == "no matches for kind \"Widget\" in group \"example.com\""),
+        "{warnings:?}"
     );
 }
 

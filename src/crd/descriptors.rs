@@ -158,6 +158,7 @@ pub fn descriptors(crd: &Value, terminating: bool) -> Vec<ResourceDescriptor> {
                 hooks: Default::default(),
                 create_only: None,
                 computed: None,
+                conversion: None,
             }
         })
         .collect()

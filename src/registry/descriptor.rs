@@ -83,6 +83,27 @@ pub struct ScaleSpec {
     pub selector: Option<String>,
 }
 
+/// How a built-in kind served in several versions maps one served version onto the storage
+/// version (upstream's conversion functions through the internal type): both versions share
+/// one store key, objects are stored in the storage version and converted on every read.
+#[derive(Clone, Copy)]
+pub struct VersionConversion {
+    /// The `apiVersion` objects are stored at (`autoscaling/v2`).
+    pub storage_api_version: &'static str,
+    /// This version's object to the storage version's (defaults of the storage version included).
+    pub to_storage: fn(&Value) -> Value,
+    /// A stored object to this version's.
+    pub from_storage: fn(&Value) -> Value,
+}
+
+impl std::fmt::Debug for VersionConversion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VersionConversion")
+            .field("storage_api_version", &self.storage_api_version)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Functions generated from the kind's k8s-openapi type.
 #[derive(Clone, Copy)]
 pub struct TypedCodec {
@@ -184,6 +205,8 @@ pub struct ResourceDescriptor {
     pub create_only: Option<ActionFn>,
     /// A kind that is never stored: get and list compute its objects.
     pub computed: Option<ComputedKind>,
+    /// A built-in kind served in a version other than its storage version.
+    pub conversion: Option<VersionConversion>,
 }
 
 impl ResourceDescriptor {
@@ -318,6 +341,11 @@ impl ResourceDescriptor {
 
     /// The bytes to store for `obj`: custom resources are kept at their storage version.
     pub fn storage_bytes(&self, obj: &Value) -> Vec<u8> {
+        if let Some(conv) = &self.conversion {
+            if obj.get("apiVersion").and_then(Value::as_str) != Some(conv.storage_api_version) {
+                return serde_json::to_vec(&(conv.to_storage)(obj)).unwrap_or_default();
+            }
+        }
         match self.custom() {
             Some(c)
                 if obj.get("apiVersion").and_then(Value::as_str)
@@ -334,6 +362,18 @@ impl ResourceDescriptor {
     /// Stored bytes as this version serves them. Conversion strategy None: every served version
     /// reads the same objects, only `apiVersion` is rewritten.
     pub fn served_bytes(&self, stored: bytes::Bytes) -> bytes::Bytes {
+        if let Some(conv) = &self.conversion {
+            return match serde_json::from_slice::<Value>(&stored) {
+                Ok(obj)
+                    if obj.get("apiVersion").and_then(Value::as_str)
+                        == Some(conv.storage_api_version) =>
+                {
+                    let served = (conv.from_storage)(&obj);
+                    bytes::Bytes::from(serde_json::to_vec(&served).unwrap_or_default())
+                }
+                _ => stored,
+            };
+        }
         if self.custom().is_none() {
             return stored;
         }
@@ -390,6 +430,7 @@ impl Describe {
                 hooks: RwLock::new(Vec::new()),
                 create_only: None,
                 computed: None,
+                conversion: None,
             },
         }
     }
@@ -431,6 +472,7 @@ impl Describe {
                 hooks: RwLock::new(Vec::new()),
                 create_only: Some(action),
                 computed: None,
+                conversion: None,
             },
         }
     }
@@ -450,6 +492,12 @@ impl Describe {
         if let Some(computed) = self.inner.computed.as_mut() {
             computed.get = Some(get);
         }
+        self
+    }
+
+    /// Serves this version converted from and to the storage version (see [`VersionConversion`]).
+    pub fn converted(mut self, conversion: VersionConversion) -> Self {
+        self.inner.conversion = Some(conversion);
         self
     }
 

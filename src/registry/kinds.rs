@@ -2,7 +2,8 @@
 //! strategy when it needs one), never a new handler.
 
 use k8s_openapi::api::{
-    admissionregistration::v1 as admissionregistration, apps::v1 as apps, batch::v1 as batch,
+    admissionregistration::v1 as admissionregistration, apps::v1 as apps,
+    autoscaling::v1 as autoscaling_v1, autoscaling::v2 as autoscaling_v2, batch::v1 as batch,
     coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
     events::v1 as events, flowcontrol::v1 as flowcontrol, networking::v1 as networking,
     node::v1 as node, policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as scheduling,
@@ -226,6 +227,20 @@ pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
         Describe::of::<apps::ControllerRevision>(&PLAIN)
             .printer(print::CONTROLLERREVISIONS)
             .build("controllerrevision"),
+        // autoscaling/v2 (storage) and autoscaling/v1 (converted, `strategy::autoscaling`)
+        Describe::of::<autoscaling_v2::HorizontalPodAutoscaler>(&HPA_V2)
+            .short(&["hpa"])
+            .categories(ALL)
+            .status()
+            .printer(print::HORIZONTALPODAUTOSCALERS)
+            .build("horizontalpodautoscaler"),
+        Describe::of::<autoscaling_v1::HorizontalPodAutoscaler>(&HPA_V1)
+            .short(&["hpa"])
+            .categories(ALL)
+            .status()
+            .printer(print::HORIZONTALPODAUTOSCALERS)
+            .converted(HPA_V1_CONVERSION)
+            .build("horizontalpodautoscaler"),
         // batch/v1
         Describe::of::<batch::Job>(&JOB)
             .categories(ALL)

@@ -6,7 +6,8 @@
 //!   `kube-system/ferrokube-controller-manager` Lease, then runs every controller (namespace,
 //!   service account, root CA publisher, ReplicaSet, ReplicationController, Deployment,
 //!   garbage collector, Job, CronJob, DaemonSet, StatefulSet, Endpoints, EndpointSlice, node
-//!   lifecycle, pod GC, persistent volumes, disruption budgets, resource quotas) until `shutdown` resolves; on losing the lease it stops them and
+//!   lifecycle, pod GC, persistent volumes, disruption budgets, resource quotas,
+//!   horizontal pod autoscalers) until `shutdown` resolves; on losing the lease it stops them and
 //!   campaigns again. [`run_controllers`] runs them unelected.
 //! - [`run_scheduler`]`(client, shutdown)`: wins `kube-system/ferrokube-scheduler` and binds
 //!   pending `default-scheduler` pods through `pods/binding` ([`scheduler`] holds the pure
@@ -40,6 +41,7 @@ pub mod job;
 pub mod leader;
 pub mod namespace;
 pub mod nodelifecycle;
+pub mod podautoscaler;
 pub mod podgc;
 pub mod quota;
 pub mod quota_scopes;
@@ -165,6 +167,7 @@ pub async fn run_controllers(client: Client, cfg: Arc<ControllerConfig>, token: 
     set.spawn(endpointslice::run(ctx.clone(), token.clone()));
     set.spawn(nodelifecycle::run(ctx.clone(), token.clone()));
     set.spawn(podgc::run(ctx.clone(), token.clone()));
+    set.spawn(podautoscaler::run(ctx.clone(), token.clone()));
     set.spawn(volume::run(ctx.clone(), token.clone()));
     set.spawn(disruption::run(ctx.clone(), token.clone()));
     set.spawn(quota::run(ctx.clone(), token.clone()));

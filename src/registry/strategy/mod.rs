@@ -2,6 +2,7 @@
 //! decisions that differ per kind. Validation of names, labels and per-kind required fields lives
 //! in `ferrokube_apimachinery::validation`; the REST path in `registry::rest` calls both.
 
+pub mod autoscaling;
 mod config_data;
 mod core;
 pub mod crd;
@@ -12,6 +13,7 @@ mod workloads;
 use ferrokube_apimachinery::validation::FieldError;
 use serde_json::{Map, Value};
 
+pub use self::autoscaling::{HPA_V1, HPA_V1_CONVERSION, HPA_V2};
 pub use self::config_data::{CONFIG_MAP, SECRET};
 pub use self::core::{NAMESPACE, NODE, POD, SERVICE, SERVICE_ACCOUNT};
 pub use self::crd::CRD;

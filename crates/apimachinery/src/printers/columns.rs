@@ -688,3 +688,23 @@ fn csr_columns() -> Vec<Column> {
         col("Condition", "string", doc::<certificates::CertificateSigningRequestStatus>("conditions")),
     ]
 }
+
+/// `autoscaling/horizontalpodautoscalers` (both versions).
+pub const HORIZONTALPODAUTOSCALERS: Printer = Printer {
+    columns: hpa_columns,
+    row: super::rows_autoscaling::hpa_row,
+};
+
+#[rustfmt::skip]
+fn hpa_columns() -> Vec<Column> {
+    use k8s_openapi::api::autoscaling::v2 as autoscaling;
+    vec![
+        name_col(),
+        col("Reference", "string", doc::<autoscaling::HorizontalPodAutoscalerSpec>("scaleTargetRef")),
+        col("Targets", "string", doc::<autoscaling::HorizontalPodAutoscalerSpec>("metrics")),
+        col("MinPods", "string", doc::<autoscaling::HorizontalPodAutoscalerSpec>("minReplicas")),
+        col("MaxPods", "string", doc::<autoscaling::HorizontalPodAutoscalerSpec>("maxReplicas")),
+        col("Replicas", "string", doc::<autoscaling::HorizontalPodAutoscalerStatus>("currentReplicas")),
+        age_col(),
+    ]
+}

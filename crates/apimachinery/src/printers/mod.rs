@@ -4,6 +4,7 @@
 //! clients hide `priority: 1` columns unless asked for wide output.
 
 mod columns;
+mod rows_autoscaling;
 mod rows_core;
 mod rows_other;
 

@@ -323,8 +323,11 @@ async fn timed_creates(
     per: usize,
 ) -> anyhow::Result<(Vec<Duration>, Duration)> {
     closed_loop(apis, per, |api, c, i| async move {
-        api.create(&PostParams::default(), &configmap_1k(&format!("cm-{c}-{i}")))
-            .await?;
+        api.create(
+            &PostParams::default(),
+            &configmap_1k(&format!("cm-{c}-{i}")),
+        )
+        .await?;
         Ok(())
     })
     .await

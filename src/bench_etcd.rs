@@ -54,7 +54,12 @@ impl Etcd {
             .args(["--name", "bench", "--log-level", "error", "--logger", "zap"])
             .arg("--data-dir")
             .arg(dir)
-            .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
+            .args([
+                "--listen-client-urls",
+                &url,
+                "--advertise-client-urls",
+                &url,
+            ])
             .args(["--listen-peer-urls", &peer_url])
             .args(["--initial-advertise-peer-urls", &peer_url])
             .args(["--initial-cluster", &format!("bench={peer_url}")])
@@ -149,7 +154,11 @@ impl Row {
 }
 
 /// Runs the comparison against `server` (already started on `root`/a).
-pub(super) async fn run(args: &BenchArgs, server: &ServerProcess, root: &Path) -> anyhow::Result<()> {
+pub(super) async fn run(
+    args: &BenchArgs,
+    server: &ServerProcess,
+    root: &Path,
+) -> anyhow::Result<()> {
     let etcd = match (&args.etcd_endpoint, etcd_on_path()) {
         (Some(url), _) => {
             let etcd = Etcd::existing(url)?;
@@ -178,7 +187,7 @@ pub(super) async fn run(args: &BenchArgs, server: &ServerProcess, root: &Path) -
         );
     }
     println!(
-        "  {:<8}| {:<38}| {:<38}| ratio",
+        "  {:<8}| {:<42}| {:<42}| ratio",
         "clients", "ferrokube creates", "etcd puts"
     );
     for clients in [1usize, 64] {
@@ -192,10 +201,7 @@ pub(super) async fn run(args: &BenchArgs, server: &ServerProcess, root: &Path) -
             Some(t) => (t.cells(), format!("{:.2}×", ours.rate / t.rate)),
             None => ("(no etcd)".to_string(), "-".to_string()),
         };
-        println!(
-            "  {clients:<8}| {:<38}| {cells:<38}| {ratio}",
-            ours.cells()
-        );
+        println!("  {clients:<8}| {:<42}| {cells:<42}| {ratio}", ours.cells());
     }
     Ok(())
 }
@@ -218,11 +224,7 @@ async fn etcd_side(url: &str, clients: usize, per: usize) -> anyhow::Result<Row>
     let b64 = base64::engine::general_purpose::STANDARD;
     let value = b64.encode(value_1k());
     let workers = (0..clients)
-        .map(|_| {
-            reqwest::Client::builder()
-                .pool_max_idle_per_host(1)
-                .build()
-        })
+        .map(|_| reqwest::Client::builder().pool_max_idle_per_host(1).build())
         .collect::<Result<Vec<_>, _>>()?;
     let put = format!("{url}/v3/kv/put");
     let (lat, wall) = closed_loop(workers, per, move |http, c, i| {

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
@@ -23,12 +23,16 @@ mod authz_bench;
 mod claims_bench;
 #[path = "bench_dns.rs"]
 mod dns_bench;
+#[path = "bench_etcd.rs"]
+mod etcd_bench;
 #[path = "bench_ha.rs"]
 mod ha_bench;
 #[path = "bench_pods.rs"]
 mod pods_bench;
 #[path = "bench_proxy.rs"]
 mod proxy_bench;
+#[path = "bench_rss.rs"]
+mod rss_bench;
 #[path = "bench_scheduler.rs"]
 mod scheduler_bench;
 #[path = "bench_proxy_traffic.rs"]
@@ -37,8 +41,8 @@ mod traffic_bench;
 /// Flags of `ferrokube bench`.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
-    /// What to measure: `api`, `ha`, `apply`, `scheduler`, `pods`, `proxy`, `dns`, `authz`, `claims` or
-    /// `admission`.
+    /// What to measure: `api`, `rss`, `ha`, `apply`, `scheduler`, `pods`, `proxy`, `dns`, `authz`,
+    /// `claims` or `admission`.
     pub what: String,
     /// Creates per concurrency level.
     #[arg(long, default_value_t = 3000)]
@@ -58,12 +62,23 @@ pub struct BenchArgs {
     /// Objects written before `ha` times a new member's catch-up (0 skips it).
     #[arg(long, default_value_t = 100_000)]
     pub catchup_objects: usize,
+    /// `api`: only the side-by-side durable creates against a one-member etcd (the `etcd` on
+    /// PATH, started on a temp dir and loopback ports; without one, ferrokube's half alone).
+    #[arg(long)]
+    pub against_etcd: bool,
+    /// With --against-etcd: an etcd already listening here (loopback only) instead of a new one.
+    #[arg(long)]
+    pub etcd_endpoint: Option<String>,
+    /// `rss`: seconds the single node settles before its resident set is read.
+    #[arg(long, default_value_t = 30)]
+    pub settle: u64,
 }
 
 /// Runs a benchmark.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.what.as_str() {
         "api" => api(&args).await,
+        "rss" => rss_bench::run(&args).await,
         "apply" => apply_bench::run().await,
         "scheduler" => scheduler_bench::run(&args).await,
         "pods" => pods_bench::run().await,
@@ -74,7 +89,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "claims" => claims_bench::run().await,
         "ha" => ha_bench::run(&args).await,
         other => bail!(
-            "unknown benchmark {other:?} (known: api, ha, apply, scheduler, pods, proxy, dns, authz, claims, admission)"
+            "unknown benchmark {other:?} (known: api, rss, ha, apply, scheduler, pods, proxy, dns, authz, claims, admission)"
         ),
     }
 }
@@ -144,20 +159,12 @@ impl ServerProcess {
     async fn client(&self) -> anyhow::Result<Client> {
         let kubeconfig = kube::config::Kubeconfig::read_from(self.dir.join("kubeconfig.yaml"))?;
         let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+        etcd_bench::require_loopback(&config.cluster_url.to_string())?;
         Ok(Client::try_from(config)?)
     }
 
-    fn rss_kib(&self) -> anyhow::Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let line = status
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))
-            .context("no VmRSS")?;
-        Ok(line
-            .split_whitespace()
-            .nth(1)
-            .context("bad VmRSS")?
-            .parse()?)
+    fn memory(&self) -> anyhow::Result<rss_bench::Memory> {
+        rss_bench::Memory::of(self.child.id())
     }
 }
 
@@ -202,18 +209,28 @@ fn configmap(name: &str) -> ConfigMap {
 }
 
 async fn api(args: &BenchArgs) -> anyhow::Result<()> {
+    if let Some(endpoint) = &args.etcd_endpoint {
+        etcd_bench::require_loopback(endpoint)?;
+    }
     let root = std::env::temp_dir().join(format!("ferrokube-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     println!(
-        "ferrokube bench api  ({} cores, data dir under {})",
+        "ferrokube bench api  ({} cores, binary {}, data dir under {})",
         std::thread::available_parallelism()?,
+        rss_bench::binary_size(),
         root.display()
     );
 
     let (server, first_start) = ServerProcess::start(&root.join("a"))?;
     println!("start-up to /readyz (fresh data dir): {}", ms(first_start));
     tokio::time::sleep(Duration::from_secs(2)).await;
-    println!("idle RSS after start: {} MiB", server.rss_kib()? / 1024);
+    println!("idle RSS after start (no agent): {}", server.memory()?);
+    if args.against_etcd {
+        let result = etcd_bench::run(args, &server, &root).await;
+        drop(server);
+        let _ = std::fs::remove_dir_all(&root);
+        return result;
+    }
     let client = server.client().await?;
 
     for clients in [1usize, 16, 64] {
@@ -282,6 +299,7 @@ async fn api(args: &BenchArgs) -> anyhow::Result<()> {
     }
 
     watch_fanout(&client, args.watchers).await?;
+    println!("RSS with the objects above: {}", server.memory()?);
 
     drop(client);
     let dir = server.dir.clone();
@@ -292,35 +310,56 @@ async fn api(args: &BenchArgs) -> anyhow::Result<()> {
         ms(restart)
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
-    println!(
-        "idle RSS after restart with data: {} MiB",
-        server.rss_kib()? / 1024
-    );
+    println!("idle RSS after restart with data: {}", server.memory()?);
     drop(server);
     let _ = std::fs::remove_dir_all(&root);
     Ok(())
 }
 
-/// Closed-loop creates: one task per API handle, each creating `per` ConfigMaps one after the
-/// other; every create's latency (sorted) and the wall time of the whole run.
+/// Closed-loop creates: one task per API handle, each creating `per` 1 KiB ConfigMaps one after
+/// the other; every create's latency (sorted) and the wall time of the whole run.
 async fn timed_creates(
     apis: Vec<Api<ConfigMap>>,
     per: usize,
 ) -> anyhow::Result<(Vec<Duration>, Duration)> {
+    closed_loop(apis, per, |api, c, i| async move {
+        api.create(
+            &PostParams::default(),
+            &configmap_1k(&format!("cm-{c}-{i}")),
+        )
+        .await?;
+        Ok(())
+    })
+    .await
+}
+
+/// The closed-loop client program: one task per worker, each sending `per` requests one after
+/// the other (`op(worker, worker index, request index)`); every request's latency (sorted) and
+/// the wall time of the whole run. `bench api --against-etcd` runs it against both stores.
+async fn closed_loop<W, F, Fut>(
+    workers: Vec<W>,
+    per: usize,
+    op: F,
+) -> anyhow::Result<(Vec<Duration>, Duration)>
+where
+    W: Clone + Send + 'static,
+    F: Fn(W, usize, usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
     let began = Instant::now();
-    let tasks: Vec<_> = apis
+    let tasks: Vec<_> = workers
         .into_iter()
         .enumerate()
-        .map(|(c, api)| {
+        .map(|(c, worker)| {
+            let op = op.clone();
             tokio::spawn(async move {
                 let mut lat = Vec::with_capacity(per);
                 for i in 0..per {
                     let t = Instant::now();
-                    api.create(&PostParams::default(), &configmap(&format!("cm-{c}-{i}")))
-                        .await?;
+                    op(worker.clone(), c, i).await?;
                     lat.push(t.elapsed());
                 }
-                Ok::<_, kube::Error>(lat)
+                anyhow::Ok(lat)
             })
         })
         .collect();
@@ -331,6 +370,19 @@ async fn timed_creates(
     let wall = began.elapsed();
     lat.sort();
     Ok((lat, wall))
+}
+
+/// The 1 KiB value both sides of the etcd comparison write (a ConfigMap's one data value).
+fn value_1k() -> String {
+    "x".repeat(1024)
+}
+
+fn configmap_1k(name: &str) -> ConfigMap {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "labels": {"bench": "api"}},
+        "data": {"k": value_1k()}
+    }))
+    .expect("static configmap")
 }
 
 async fn create_namespace(client: &Client, name: &str) -> anyhow::Result<()> {

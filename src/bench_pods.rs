@@ -119,7 +119,7 @@ async fn phases(dir: &Path, node: &str, idle_node: &str) -> anyhow::Result<()> {
     );
     println!(
         "server RSS with 100 running pods (API + controllers + embedded agent): {:.1} MiB",
-        server.rss_kib()? as f64 / 1024.0
+        server.memory()?.rss as f64 / 1024.0
     );
     let cleaned = delete_all(&pods, node).await?;
     println!(

@@ -214,7 +214,7 @@ async fn idle_rss(root: &Path) -> anyhow::Result<()> {
     let with = start_server(&root.join("rss-with"), &[])?;
     let without = start_server(&root.join("rss-without"), &["--no-controllers"])?;
     tokio::time::sleep(Duration::from_secs(10)).await;
-    let (a, b) = (with.rss_kib()?, without.rss_kib()?);
+    let (a, b) = (with.memory()?.rss, without.memory()?.rss);
     println!(
         "idle RSS: server with controllers+scheduler {} MiB, without {} MiB; controller manager + scheduler ≈ {} MiB",
         a / 1024,

@@ -477,6 +477,7 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         };
         Some(crate::components::spawn_agent(&started, &agent_args, shutdown).await?)
     };
+    tokio::spawn(release_startup_code());
     let res = tokio::select! {
         res = started_wait(started) => res,
         _ = shutdown_signal() => Ok(()),
@@ -487,6 +488,19 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), agent).await;
     }
     res
+}
+
+/// Start-up touches code and constants from all over the binary (every registry kind,
+/// controller and the agent), and the kernel maps 64 KiB around each faulting page; once the
+/// components are up, drop this process's mappings of the executable's clean read-only pages
+/// so an idle single node keeps resident only what its loops run (as a standalone agent does:
+/// `ferrokube_kubelet::memory`). Those pages stay in the page cache and fault back in on use.
+async fn release_startup_code() {
+    tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+    match ferrokube_kubelet::memory::release_startup_code() {
+        Ok(bytes) => tracing::debug!(bytes, "released start-up code mappings"),
+        Err(e) => tracing::debug!(error = %e, "cannot release start-up code"),
+    }
 }
 
 fn ha_options(args: &ServerArgs) -> Option<crate::ha::HaOptions> {

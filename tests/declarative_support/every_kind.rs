@@ -396,6 +396,31 @@ data:
 ",
         ),
         m(
+            "autoscaling",
+            "HorizontalPodAutoscaler",
+            "hpa",
+            "apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: hpa
+  namespace: rt
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: web
+  minReplicas: 1
+  maxReplicas: 3
+  metrics:
+  - type: Resource
+    resource:
+      name: cpu
+      target:
+        type: Utilization
+        averageUtilization: 50
+",
+        ),
+        m(
             "batch",
             "Job",
             "job",

@@ -108,30 +108,12 @@ async fn immutable_data_string_data_sysctls_and_null_condition_times() {
             r#"{"immutable":true}"#,
         ],
     );
-    let err = kubectl_fails(
-        &c,
-        &[
-            "patch",
-            "configmap",
-            "frozen",
-            "-p",
-            r#"{"data":{"a":"2"}}"#,
-        ],
-    );
+    let err = patch_refused(&c, "configmap/frozen", r#"{"data":{"a":"2"}}"#);
     assert!(
         err.contains("data: Forbidden: field is immutable when `immutable` is set"),
         "{err}"
     );
-    let err = kubectl_fails(
-        &c,
-        &[
-            "patch",
-            "configmap",
-            "frozen",
-            "-p",
-            r#"{"immutable":false}"#,
-        ],
-    );
+    let err = patch_refused(&c, "configmap/frozen", r#"{"immutable":false}"#);
     assert!(err.contains("immutable: Forbidden"), "{err}");
     kubectl_ok(&c, &["label", "configmap", "frozen", "x=y"]);
     let data = kubectl_ok(
@@ -154,27 +136,9 @@ async fn immutable_data_string_data_sysctls_and_null_condition_times() {
     let data = s.data.expect("data");
     assert_eq!(data["b"].0, b"hello");
     assert_eq!(data["a"].0, b"x");
-    let err = kubectl_fails(
-        &c,
-        &[
-            "patch",
-            "secret",
-            "s",
-            "-p",
-            r#"{"stringData":{"a":"changed"}}"#,
-        ],
-    );
+    let err = patch_refused(&c, "secret/s", r#"{"stringData":{"a":"changed"}}"#);
     assert!(err.contains("data: Forbidden"), "{err}");
-    let err = kubectl_fails(
-        &c,
-        &[
-            "patch",
-            "secret",
-            "s",
-            "-p",
-            r#"{"type":"kubernetes.io/tls"}"#,
-        ],
-    );
+    let err = patch_refused(&c, "secret/s", r#"{"type":"kubernetes.io/tls"}"#);
     assert!(err.contains("type: Invalid value"), "{err}");
 
     // Sysctls: upstream's conformance case, nothing stored.
@@ -215,6 +179,11 @@ async fn immutable_data_string_data_sysctls_and_null_condition_times() {
         ],
     );
     assert_eq!(reason, "E2E");
+}
+
+/// The stderr of a `kubectl patch` the server must refuse.
+fn patch_refused(c: &TestCluster, object: &str, patch: &str) -> String {
+    kubectl_fails(c, &["patch", object, "-p", patch])
 }
 
 /// Upstream's "Pods should allow activeDeadlineSeconds to be updated": a running pod given a

@@ -18,13 +18,11 @@ const PROTOCOLS: [&str; 2] = ["binary.k8s.io", "base64.binary.k8s.io"];
 
 /// Whether the request asks to switch to WebSocket.
 pub fn is_websocket(headers: &HeaderMap) -> bool {
-    let has = |name: header::HeaderName, token: &str| {
-        headers
-            .get(name)
+    super::reverse_proxy::is_upgrade(headers)
+        && headers
+            .get(header::UPGRADE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.to_ascii_lowercase().contains(token))
-    };
-    has(header::CONNECTION, "upgrade") && has(header::UPGRADE, "websocket")
+            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
 /// Completes the WebSocket handshake and streams `body` over the socket.

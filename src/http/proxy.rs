@@ -122,29 +122,11 @@ async fn admit_connect(
         Some("attach") => "attach",
         _ => "portforward",
     };
-    let query = decoded_pairs(call.raw_query.as_deref());
+    let query = super::request::query_pairs(call.raw_query.as_deref());
     let mut options = crate::registry::connect::pod_connect_options(subresource, ns, name, &query);
     app.registry
         .admit_connect(d, call.user.as_ref(), subresource, &mut options)
         .await
-}
-
-/// The raw query's pairs, percent-decoded, repeated keys kept.
-fn decoded_pairs(raw: Option<&str>) -> Vec<(String, String)> {
-    let decode = |s: &str| {
-        let s = s.replace('+', " ");
-        percent_encoding::percent_decode_str(&s)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
-    raw.unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (decode(k), decode(v)),
-            None => (decode(p), String::new()),
-        })
-        .collect()
 }
 
 async fn load_pod(app: &AppState, d: &ResourceDescriptor, ns: &str, name: &str) -> ApiResult<Pod> {
@@ -523,12 +505,7 @@ pub fn error_from_kubelet(code: u16, body: &[u8]) -> ApiError {
 /// Forwards the client's upgrade request to the kubelet; on `101` from the kubelet, answers the
 /// client with the kubelet's handshake and splices both connections until either side ends.
 async fn upgrade(app: &AppState, node: &str, path: String, call: Call) -> ApiResult<Response> {
-    let wants_upgrade = call
-        .headers
-        .get(header::CONNECTION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().contains("upgrade"))
-        && call.headers.contains_key(header::UPGRADE);
+    let wants_upgrade = super::reverse_proxy::is_upgrade(&call.headers);
     let Some(client_upgrade) = call.upgrade.filter(|_| wants_upgrade) else {
         return Err(ApiError::bad_request("Upgrade request required"));
     };

@@ -124,12 +124,20 @@ fn resource_info(group: &str, version: &str, rest: &[&str]) -> ApiPath {
 
 /// The query string as a map (last value wins, percent-decoded).
 pub fn parse_query(query: Option<&str>) -> HashMap<String, String> {
-    let mut out = HashMap::new();
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        out.insert(decode(k), decode(v));
-    }
-    out
+    query_pairs(query).into_iter().collect()
+}
+
+/// The query string's pairs in order, percent-decoded, repeated keys kept.
+pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
 }
 
 fn decode(s: &str) -> String {

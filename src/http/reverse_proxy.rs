@@ -268,7 +268,8 @@ fn forwarded_headers(from: &HeaderMap, keep_upgrade: bool) -> HeaderMap {
     out
 }
 
-fn is_upgrade(headers: &HeaderMap) -> bool {
+/// Whether the request asks to switch protocols (`Connection: upgrade` plus an `Upgrade`).
+pub(crate) fn is_upgrade(headers: &HeaderMap) -> bool {
     let connection_upgrade = headers
         .get_all(header::CONNECTION)
         .iter()

@@ -2,6 +2,7 @@
 //! admission sees it (`PodExecOptions`, `PodAttachOptions`, `PodPortForwardOptions` decoded from
 //! the query), so webhooks and admission policies can judge `CONNECT`.
 
+use ferrokube_kubelet::server::{query_flag, query_get};
 use serde_json::{json, Map, Value};
 
 /// The options of `subresource` from the request's query pairs (repeated keys kept), named by
@@ -19,11 +20,8 @@ pub fn pod_connect_options(
             .map(|(_, v)| v.as_str())
             .collect()
     };
-    let flag = |keys: &[&str]| {
-        keys.iter()
-            .flat_map(|k| all(k))
-            .any(|v| matches!(v, "1" | "true" | "True" | "TRUE"))
-    };
+    // Read as the kubelet reads them, so admission judges what will be done.
+    let flag = |keys: &[&str]| query_flag(query, keys);
     let mut options = Map::new();
     let kind = match subresource {
         "exec" | "attach" => {
@@ -31,7 +29,7 @@ pub fn pod_connect_options(
             options.insert("stdout".into(), json!(flag(&["stdout", "output"])));
             options.insert("stderr".into(), json!(flag(&["stderr", "error"])));
             options.insert("tty".into(), json!(flag(&["tty"])));
-            if let Some(container) = all("container").first() {
+            if let Some(container) = query_get(query, "container") {
                 options.insert("container".into(), json!(container));
             }
             if subresource == "exec" {

@@ -91,12 +91,7 @@ fn containers_mut(pod: &mut Value) -> Vec<&mut Value> {
 pub fn apply_defaults(pod: &mut Value, item: &Value) {
     for c in containers_mut(pod) {
         for (from, to) in [("default", "limits"), ("defaultRequest", "requests")] {
-            for (r, q) in item
-                .get(from)
-                .and_then(Value::as_object)
-                .into_iter()
-                .flatten()
-            {
+            for (r, q) in bounds(item, from) {
                 if !c["resources"].is_object() {
                     c["resources"] = json!({});
                 }
@@ -111,7 +106,8 @@ pub fn apply_defaults(pod: &mut Value, item: &Value) {
     }
 }
 
-/// The resources and quantities an item bounds by `which` (`min`, `max`).
+/// The resources and quantities an item lists under `which` (`min`, `max`,
+/// `maxLimitRequestRatio`, `default`, `defaultRequest`).
 fn bounds<'a>(item: &'a Value, which: &str) -> impl Iterator<Item = (&'a String, &'a Value)> {
     item.get(which)
         .and_then(Value::as_object)
@@ -162,12 +158,7 @@ pub fn check(pod: &mut Value, item: &Value) -> Vec<String> {
                 _ => {}
             }
         }
-        for (r, q) in item
-            .get("maxLimitRequestRatio")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
-        {
+        for (r, q) in bounds(item, "maxLimitRequestRatio") {
             let qs = q.as_str().unwrap_or("");
             let ratio = amount(Some(q)).unwrap_or(0) as f64 / 1000.0;
             match (req(r), lim(r)) {

@@ -244,13 +244,9 @@ fn metric_target(t: &Value, path: &str) -> Vec<FieldError> {
     errs
 }
 
-/// Whether a quantity string is above zero (its leading number decides the sign).
+/// Whether a quantity is above zero (a malformed one is not).
 fn quantity_positive(q: &str) -> bool {
-    let number: String = q
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || matches!(c, '.' | '+' | '-'))
-        .collect();
-    number.parse::<f64>().is_ok_and(|n| n > 0.0)
+    ferrokube_controllers::quota_usage::milli(q).is_some_and(|m| m > 0)
 }
 
 /// `validateScalingRules`: window bounds, a select policy we know, at least one valid policy.

@@ -320,6 +320,13 @@ impl KeyTurns {
 }
 
 impl Registry {
+    /// The kind's own hooks, then those installed on every kind.
+    fn hooks_of(&self, d: &ResourceDescriptor) -> Vec<std::sync::Arc<dyn StorageHooks>> {
+        let mut hooks = d.hooks();
+        hooks.extend(self.hooks_for_every_kind());
+        hooks
+    }
+
     /// Runs the kind's hooks for one write and returns what they add to its transaction.
     pub(crate) async fn run_hooks(
         &self,
@@ -330,8 +337,7 @@ impl Registry {
         write: HookWrite<'_>,
     ) -> ApiResult<TxnExtras> {
         let mut extras = TxnExtras::default();
-        let mut hooks = d.hooks();
-        hooks.extend(self.hooks_for_every_kind());
+        let hooks = self.hooks_of(d);
         if hooks.is_empty() {
             return Ok(extras);
         }
@@ -373,8 +379,7 @@ impl Registry {
         subresource: &'static str,
         options: &mut Value,
     ) -> ApiResult<()> {
-        let mut hooks = d.hooks();
-        hooks.extend(self.hooks_for_every_kind());
+        let hooks = self.hooks_of(d);
         let ctx = HookContext {
             registry: self,
             descriptor: d,

@@ -16,7 +16,7 @@ use crate::server::Started;
 pub async fn admin_client(kubeconfig: &Path) -> anyhow::Result<kube::Client> {
     let kubeconfig = kube::config::Kubeconfig::read_from(kubeconfig)?;
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
-    Ok(kube::Client::try_from(config)?)
+    crate::node_identity::retry::bounded_client(config)
 }
 
 /// Starts the embedded node agent for this machine (a kubelet on the local Docker engine, with

@@ -12,13 +12,15 @@ use futures::future::BoxFuture;
 use http_body_util::BodyExt;
 use kube::client::Body;
 
+use super::retry::bounded_client;
+
 /// Builds one client per URL from `config` and routes between them.
 pub fn client(config: &kube::Config, urls: &[axum::http::Uri]) -> anyhow::Result<kube::Client> {
-    let mut clients = vec![kube::Client::try_from(config.clone())?];
+    let mut clients = vec![bounded_client(config.clone())?];
     for url in urls {
         let mut c = config.clone();
         c.cluster_url = url.clone();
-        clients.push(kube::Client::try_from(c)?);
+        clients.push(bounded_client(c)?);
     }
     if clients.len() == 1 {
         return Ok(clients.remove(0));

@@ -9,6 +9,7 @@ mod client;
 pub mod failover;
 mod files;
 mod request;
+pub mod retry;
 mod rotation;
 
 use std::path::PathBuf;

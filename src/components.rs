@@ -106,15 +106,16 @@ fn component_client(started: &Started, user: &str) -> anyhow::Result<kube::Clien
     crate::http::loopback::client(started.app.clone(), &cert.cert_pem)
 }
 
-/// Starts the reconciler of the `default/kubernetes` Service (part of the API server: it runs
-/// even without controllers).
+/// Starts the reconcilers of the `default/kubernetes` Service and of the local APIServices
+/// (part of the API server: they run even without controllers).
 pub fn spawn_master_service(started: &Started) -> anyhow::Result<()> {
     let client = crate::http::loopback::client(
         started.app.clone(),
         &started.pki.admin_credentials().cert_pem,
     )?;
     let store = started.state.registry.store.clone();
-    crate::master_service::spawn(client, started.master.clone(), store);
+    crate::master_service::spawn(client.clone(), started.master.clone(), store);
+    crate::apiservices::spawn(client, started.state.clone());
     Ok(())
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::ServiceCIDR;
 use kube::api::{Patch, PatchParams};
 use kube::Api;
 use serde_json::{json, Value};
@@ -28,6 +29,8 @@ pub struct MasterEndpoint {
     pub advertise: IpAddr,
     /// The API server's port.
     pub port: u16,
+    /// `--service-cidr`, published as the default ServiceCIDR.
+    pub service_cidr: String,
 }
 
 /// The default advertise address: the Docker bridge's gateway (what pods on `docker0` reach
@@ -91,7 +94,46 @@ pub fn desired(ep: &MasterEndpoint) -> (Value, Value, Value) {
     (service, endpoints, slice)
 }
 
-/// Applies the three objects once (server-side apply: a no-op when they are as wanted).
+/// The default ServiceCIDR (upstream's defaultservicecidr controller): the range ClusterIPs
+/// come from, named `kubernetes`.
+pub fn desired_service_cidr(ep: &MasterEndpoint) -> Value {
+    json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "ServiceCIDR",
+        "metadata": {"name": NAME},
+        "spec": {"cidrs": [ep.service_cidr]},
+    })
+}
+
+fn service_cidr_ready() -> Value {
+    json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "ServiceCIDR",
+        "status": {"conditions": [{
+            "type": "Ready", "status": "True", "reason": "",
+            "message": "Kubernetes default Service CIDR is ready",
+            "lastTransitionTime": crate::registry::meta::now_rfc3339(),
+        }]},
+    })
+}
+
+/// Publishes the default ServiceCIDR and marks it Ready once.
+async fn reconcile_service_cidr(client: &kube::Client, ep: &MasterEndpoint) -> anyhow::Result<()> {
+    let api = Api::<ServiceCIDR>::all(client.clone());
+    let params = PatchParams::apply(MANAGER).force();
+    let stored = api
+        .patch(NAME, &params, &Patch::Apply(desired_service_cidr(ep)))
+        .await?;
+    let ready = stored
+        .status
+        .and_then(|s| s.conditions)
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    if !ready {
+        api.patch_status(NAME, &params, &Patch::Apply(service_cidr_ready()))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Applies the objects once (server-side apply: a no-op when they are as wanted).
 pub async fn reconcile(client: &kube::Client, ep: &MasterEndpoint) -> anyhow::Result<()> {
     let (service, endpoints, slice) = desired(ep);
     let params = PatchParams::apply(MANAGER).force();
@@ -104,7 +146,7 @@ pub async fn reconcile(client: &kube::Client, ep: &MasterEndpoint) -> anyhow::Re
     Api::<EndpointSlice>::namespaced(client.clone(), "default")
         .patch(NAME, &params, &Patch::Apply(slice))
         .await?;
-    Ok(())
+    reconcile_service_cidr(client, ep).await
 }
 
 /// Reconciles now and then every [`RECONCILE_INTERVAL`] for as long as the process runs.
@@ -147,6 +189,7 @@ mod tests {
             cluster_ip: Ipv4Addr::new(10, 96, 0, 1),
             advertise: "172.17.0.1".parse().unwrap(),
             port: 6443,
+            service_cidr: "10.96.0.0/12".into(),
         };
         let (svc, eps, slice) = desired(&ep);
         assert_eq!(svc["spec"]["clusterIP"], "10.96.0.1");
@@ -156,6 +199,10 @@ mod tests {
         assert_eq!(
             slice["metadata"]["labels"]["kubernetes.io/service-name"],
             "kubernetes"
+        );
+        assert_eq!(
+            desired_service_cidr(&ep)["spec"]["cidrs"][0],
+            "10.96.0.0/12"
         );
     }
 }

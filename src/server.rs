@@ -91,6 +91,7 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
             .advertise_address
             .unwrap_or_else(|| master_service::default_advertise_address(host_ip(&host))),
         port: addr.port(),
+        service_cidr: opts.service_ranges.cidr.to_string(),
     };
     // In-cluster clients dial the `kubernetes` ClusterIP or the advertise address (the
     // `kubernetes.default.svc` names are among the PKI's defaults).

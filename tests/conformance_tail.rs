@@ -227,6 +227,54 @@ async fn active_deadline_fails_the_pod() {
     );
 }
 
+/// Upstream's "Pod Generation" specs (KEP 5067): a new pod's generation is 1 whatever the
+/// client set; every spec change adds one and the kubelet reports the generation it acted on
+/// as `status.observedGeneration`; graceful deletion adds one more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_generation_counts_spec_changes_and_graceful_deletion() {
+    let (_serial, _sweep, c, _node) = cluster("e2e-generation").await;
+    let pods: Api<Pod> = Api::namespaced(c.client().await, "default");
+    let created = create(
+        &pods,
+        json!({"metadata": {"name": "gen", "generation": 100}, "spec": {
+            "activeDeadlineSeconds": 5000,
+            "containers": [{"name": "c", "image": "busybox", "imagePullPolicy": "Never",
+                "command": ["sleep", "3600"]}]}}),
+    )
+    .await;
+    assert_eq!(created.metadata.generation, Some(1));
+    wait_pod(&pods, "gen", "running", running).await;
+    for deadline in (4990..5000).rev() {
+        let patch = json!({"spec": {"activeDeadlineSeconds": deadline}});
+        pods.patch("gen", &Default::default(), &kube::api::Patch::Merge(&patch))
+            .await
+            .expect("spec patch");
+    }
+    // A label is not a spec change.
+    kubectl_ok(&c, &["label", "pod", "gen", "touched=yes"]);
+    let pod = wait_pod(&pods, "gen", "observed at generation 11", |p| {
+        p.status.as_ref().and_then(|s| s.observed_generation) == Some(11)
+    })
+    .await;
+    assert_eq!(pod.metadata.generation, Some(11));
+    let ready = pod
+        .status
+        .and_then(|s| s.conditions)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("Ready condition");
+    assert_eq!(ready.observed_generation, Some(11));
+    let params = kube::api::DeleteParams {
+        grace_period_seconds: Some(60),
+        ..Default::default()
+    };
+    pods.delete("gen", &params).await.expect("graceful delete");
+    let deleting = pods.get("gen").await.expect("pod while terminating");
+    assert!(deleting.metadata.deletion_timestamp.is_some());
+    assert_eq!(deleting.metadata.generation, Some(12));
+}
+
 /// Upstream's "LimitRange should create a LimitRange with defaults..." bounds and "ResourceQuota
 /// should capture the life of a service": requests above max are refused even under a
 /// defaulted limit (quoted as written), and a LoadBalancer service uses node ports.

@@ -6,10 +6,11 @@ use k8s_openapi::api::{
     autoscaling::v1 as autoscaling_v1, autoscaling::v2 as autoscaling_v2, batch::v1 as batch,
     coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
     events::v1 as events, flowcontrol::v1 as flowcontrol, networking::v1 as networking,
-    node::v1 as node, policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as scheduling,
-    storage::v1 as storage,
+    node::v1 as node, policy::v1 as policy, rbac::v1 as rbac, resource::v1 as resource,
+    scheduling::v1 as scheduling, storage::v1 as storage,
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
+use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1 as apiregistration;
 
 use ferrokube_apimachinery::{fields, printers as print, validation as valid};
 use valid::NameRule;
@@ -286,6 +287,13 @@ pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
             .short(&["netpol"])
             .build("networkpolicy"),
         Describe::of::<networking::IngressClass>(&PLAIN).build("ingressclass"),
+        // (the service CIDRs and the cluster IPs taken from them: `service_alloc`)
+        Describe::of::<networking::ServiceCIDR>(&GENERATIONAL)
+            .status()
+            .build("servicecidr"),
+        Describe::of::<networking::IPAddress>(&PLAIN)
+            .names(NameRule::IpAddress)
+            .build("ipaddress"),
         // rbac.authorization.k8s.io/v1 (enforced by `crate::rbac`)
         Describe::of::<rbac::ClusterRole>(&PLAIN)
             .names(NameRule::PathSegment)
@@ -352,6 +360,25 @@ pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
             .names(NameRule::Dns1123Subdomain)
             .printer(print::RUNTIMECLASSES)
             .build("runtimeclass"),
+        // resource.k8s.io/v1 (dynamic resource allocation: the API; no driver allocates yet)
+        Describe::of::<resource::DeviceClass>(&GENERATIONAL).build("deviceclass"),
+        Describe::of::<resource::ResourceClaim>(&IMMUTABLE_SPEC)
+            .status()
+            .build("resourceclaim"),
+        Describe::of::<resource::ResourceClaimTemplate>(&IMMUTABLE_SPEC)
+            .build("resourceclaimtemplate"),
+        Describe::of::<resource::ResourceSlice>(&GENERATIONAL)
+            .fields(fields::RESOURCE_SLICE)
+            .build("resourceslice"),
+        // apiregistration.k8s.io/v1 (one Local APIService per served group-version:
+        // `crate::apiservices`)
+        Describe::of::<apiregistration::APIService>(&PLAIN)
+            .names(NameRule::PathSegment)
+            .validate(valid::validate_api_service)
+            .categories(&["api-extensions"])
+            .status()
+            .printer(print::APISERVICES)
+            .build("apiservice"),
         // apiextensions.k8s.io/v1
         Describe::of::<apiextensions::CustomResourceDefinition>(&CRD)
             .short(&["crd", "crds"])

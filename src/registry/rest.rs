@@ -546,7 +546,7 @@ impl Registry {
         meta::metadata_mut(&mut new).remove("resourceVersion");
         d.strategy.default(&mut new);
         if d.strategy.tracks_generation()
-            && matches!(part, Part::Main | Part::Scale)
+            && matches!(part, Part::Main | Part::Scale | Part::EphemeralContainers)
             && d.strategy.generation_changed(&new, current)
         {
             let generation = current
@@ -660,6 +660,13 @@ impl Registry {
                     let seconds = grace.unwrap_or(0);
                     m.insert("deletionTimestamp".into(), json!(meta::rfc3339_in(seconds)));
                     m.insert("deletionGracePeriodSeconds".into(), json!(seconds));
+                    // Deletion changes what the object's controllers must do, so upstream
+                    // counts it as a new generation (where generations are tracked).
+                    if let Some(generation) = m.get("generation").and_then(Value::as_i64) {
+                        if generation > 0 {
+                            m.insert("generation".into(), json!(generation + 1));
+                        }
+                    }
                 }
                 m.remove("resourceVersion");
                 d.strategy.on_delete(&mut obj);

@@ -716,6 +716,100 @@ spec:
 ",
         ),
         m(
+            "networking.k8s.io",
+            "ServiceCIDR",
+            "servicecidr",
+            "apiVersion: networking.k8s.io/v1
+kind: ServiceCIDR
+metadata:
+  name: rt-cidr
+spec:
+  cidrs: [10.250.0.0/24]
+",
+        ),
+        m(
+            "networking.k8s.io",
+            "IPAddress",
+            "ipaddress",
+            "apiVersion: networking.k8s.io/v1
+kind: IPAddress
+metadata:
+  name: 10.250.0.10
+spec:
+  parentRef: {group: \"\", resource: services, namespace: rt, name: web}
+",
+        ),
+        m(
+            "resource.k8s.io",
+            "DeviceClass",
+            "deviceclass",
+            "apiVersion: resource.k8s.io/v1
+kind: DeviceClass
+metadata:
+  name: rt.example.com
+spec:
+  selectors: [{cel: {expression: \"device.driver == 'rt.example.com'\"}}]
+",
+        ),
+        m(
+            "resource.k8s.io",
+            "ResourceClaim",
+            "resourceclaim",
+            "apiVersion: resource.k8s.io/v1
+kind: ResourceClaim
+metadata:
+  name: rt-claim
+  namespace: rt
+spec:
+  devices:
+    requests: [{name: dev, exactly: {deviceClassName: rt.example.com}}]
+",
+        ),
+        m(
+            "resource.k8s.io",
+            "ResourceClaimTemplate",
+            "resourceclaimtemplate",
+            "apiVersion: resource.k8s.io/v1
+kind: ResourceClaimTemplate
+metadata:
+  name: rt-claim-template
+  namespace: rt
+spec:
+  spec:
+    devices:
+      requests: [{name: dev, exactly: {deviceClassName: rt.example.com}}]
+",
+        ),
+        m(
+            "resource.k8s.io",
+            "ResourceSlice",
+            "resourceslice",
+            "apiVersion: resource.k8s.io/v1
+kind: ResourceSlice
+metadata:
+  name: rt-slice
+spec:
+  driver: rt.example.com
+  nodeName: rt-node
+  pool: {name: rt-node, generation: 1, resourceSliceCount: 1}
+",
+        ),
+        m(
+            "apiregistration.k8s.io",
+            "APIService",
+            "apiservice",
+            "apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata:
+  name: v1alpha1.rt.example.com
+spec:
+  group: rt.example.com
+  version: v1alpha1
+  groupPriorityMinimum: 100
+  versionPriority: 10
+",
+        ),
+        m(
             "node.k8s.io",
             "RuntimeClass",
             "runtimeclass",

@@ -471,9 +471,16 @@ pub fn compute_status(input: &StatusInput<'_>) -> PodStatus {
     if !others.iter().any(|c| c.type_ == "PodScheduled") {
         others.push(condition(&[], "PodScheduled", true, None, None, now));
     }
+    // The generation this status describes (KEP 5067), on the pod and on the conditions the
+    // kubelet owns.
+    let generation = pod.metadata.generation;
+    for c in conditions.iter_mut() {
+        c.observed_generation = generation;
+    }
     conditions.extend(others);
 
     PodStatus {
+        observed_generation: generation,
         phase: Some(phase),
         conditions: Some(conditions),
         host_ip: Some(input.host_ip.to_string()),

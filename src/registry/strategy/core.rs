@@ -129,6 +129,13 @@ impl Strategy for PodStrategy {
         crate::registry::ephemeral::validate(new, old)
     }
 
+    /// Pods count generations since 1.34 (KEP 5067): 1 on create whatever the client sent,
+    /// +1 on every spec change (through any subresource) and when graceful deletion begins;
+    /// the kubelet reports what it acted on as `status.observedGeneration`.
+    fn tracks_generation(&self) -> bool {
+        true
+    }
+
     fn graceful_delete_seconds(&self, obj: &Value, requested: Option<i64>) -> Option<i64> {
         let scheduled = obj
             .pointer("/spec/nodeName")

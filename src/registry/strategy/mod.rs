@@ -7,6 +7,7 @@ mod config_data;
 mod core;
 pub mod crd;
 mod custom;
+mod resource;
 pub(crate) mod service_account;
 mod workloads;
 
@@ -18,6 +19,7 @@ pub use self::config_data::{CONFIG_MAP, SECRET};
 pub use self::core::{NAMESPACE, NODE, POD, SERVICE, SERVICE_ACCOUNT};
 pub use self::crd::CRD;
 pub use self::custom::{CUSTOM_RESOURCE, CUSTOM_RESOURCE_WITH_STATUS};
+pub use self::resource::IMMUTABLE_SPEC;
 pub use self::workloads::{
     CRONJOB, DAEMONSET, DEPLOYMENT, JOB, REPLICASET, REPLICATION_CONTROLLER, STATEFULSET,
 };

@@ -76,6 +76,7 @@ const SERVICE_FIELDS: &[&str] = &[
 ];
 const JOB_FIELDS: &[&str] = &["metadata.name", "metadata.namespace", "status.successful"];
 const CSR_FIELDS: &[&str] = &["metadata.name", "spec.signerName"];
+const RESOURCE_SLICE_FIELDS: &[&str] = &["metadata.name", "spec.nodeName", "spec.driver"];
 
 /// A kind's selectable fields (upstream's field-label conversion plus `ToSelectableFields`):
 /// which fields a `fieldSelector` may name, how an unknown one is rejected, and each field's
@@ -161,6 +162,11 @@ pub const JOB: FieldAttrs = FieldAttrs {
 /// certificates.k8s.io/v1 CertificateSigningRequest.
 pub const CERTIFICATE_SIGNING_REQUEST: FieldAttrs =
     attrs(CSR_FIELDS, |o, _| text(o, "/spec/signerName"));
+
+/// resource.k8s.io/v1 ResourceSlice (upstream's `ResourceSliceSelectorNodeName` / `...Driver`).
+pub const RESOURCE_SLICE: FieldAttrs = attrs(RESOURCE_SLICE_FIELDS, |o, f| {
+    text(o, &format!("/{}", f.replace('.', "/")))
+});
 
 impl FieldAttrs {
     /// A custom resource version's fields: metadata's two plus its CRD's `selectableFields`

@@ -603,6 +603,22 @@ fn binding_columns(what: &str) -> Vec<Column> {
     ]
 }
 
+/// apiregistration.k8s.io APIServices (the aggregator's table).
+pub const APISERVICES: Printer = Printer {
+    columns: apiservices_columns,
+    row: ro::api_service_row,
+};
+
+#[rustfmt::skip]
+fn apiservices_columns() -> Vec<Column> {
+    vec![
+        name_col(),
+        col("Service", "string", "The reference to the service that hosts this API endpoint.".into()),
+        col("Available", "string", "Whether this service is available.".into()),
+        age_col(),
+    ]
+}
+
 /// node.k8s.io RuntimeClass.
 pub const RUNTIMECLASSES: Printer = Printer {
     columns: runtimeclasses_columns,

@@ -421,6 +421,23 @@ pub(crate) fn role_binding_row(rb: &Value, now: DateTime<Utc>) -> Row {
     ])
 }
 
+/// `Local` or `<namespace>/<name>`; `True`, or `False (<reason>)` as upstream prints it.
+pub(crate) fn api_service_row(svc: &Value, now: DateTime<Utc>) -> Row {
+    let service = match svc.pointer("/spec/service") {
+        Some(r) if !r.is_null() => format!("{}/{}", str_at(r, "/namespace"), str_at(r, "/name")),
+        _ => "Local".to_string(),
+    };
+    let available = arr_at(svc, "/status/conditions")
+        .iter()
+        .find(|c| str_at(c, "/type") == "Available")
+        .map(|c| match str_at(c, "/status") {
+            "True" => "True".to_string(),
+            status => format!("{status} ({})", str_at(c, "/reason")),
+        })
+        .unwrap_or_else(|| "Unknown".to_string());
+    Row::new(vec![name(svc), s(&service), s(&available), age(svc, now)])
+}
+
 pub(crate) fn runtime_class_row(rc: &Value, now: DateTime<Utc>) -> Row {
     Row::new(vec![name(rc), s(str_at(rc, "/handler")), age(rc, now)])
 }

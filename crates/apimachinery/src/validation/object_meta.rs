@@ -18,6 +18,26 @@ const MAX_GENERATED_PREFIX_LENGTH: usize = 63 - GENERATED_SUFFIX_LENGTH;
 /// Alphabet of `utilrand.String`: no vowels (no accidental words) and no confusable characters.
 const SUFFIX_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
+/// Upstream's `IsValidIP` (strict): an address in its canonical spelling.
+fn is_canonical_ip(name: &str) -> Vec<String> {
+    let Ok(ip) = name.parse::<std::net::IpAddr>() else {
+        return vec!["must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)".into()];
+    };
+    if let std::net::IpAddr::V6(v6) = ip {
+        if v6.to_ipv4_mapped().is_some() {
+            return vec!["must not be an IPv4-mapped IPv6 address".into()];
+        }
+    }
+    let canonical = ip.to_string();
+    if canonical != name {
+        return vec![format!(
+            "must be in canonical form ({})",
+            go_quote(&canonical)
+        )];
+    }
+    Vec::new()
+}
+
 /// Which format `metadata.name` must follow for a kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameRule {
@@ -29,6 +49,9 @@ pub enum NameRule {
     Dns1035Label,
     /// `ValidatePathSegmentName` (RBAC kinds and other free-form names).
     PathSegment,
+    /// `ValidateIPAddressName` (networking.k8s.io IPAddress: the name is the address, strict
+    /// and canonical).
+    IpAddress,
 }
 
 impl NameRule {
@@ -45,6 +68,7 @@ impl NameRule {
                     is_valid_path_segment_name(name)
                 }
             }
+            NameRule::IpAddress => is_canonical_ip(name),
         }
     }
 }

@@ -65,13 +65,15 @@ fn rule_matches(rule: &PodFailurePolicyRule, pod: &Pod) -> Option<String> {
         return None;
     }
     for pattern in rule.on_pod_conditions.iter().flatten() {
+        // An omitted status matches "True", as upstream defaults it.
+        let wanted = pattern.status.as_deref().unwrap_or("True");
         let has = pod
             .status
             .as_ref()
             .and_then(|s| s.conditions.as_ref())
             .into_iter()
             .flatten()
-            .any(|c| c.type_ == pattern.type_ && c.status == pattern.status);
+            .any(|c| c.type_ == pattern.type_ && c.status == wanted);
         if has {
             return Some(format!("Pod {ns}/{name} has condition {}", pattern.type_));
         }

@@ -297,6 +297,64 @@ spec:
                 && r.revision == 2
         ));
 
+    // A canary (upstream's "canary updates and phased rolling updates"): with partition 2
+    // only db-2 moves to the new template, and a deleted pod below the partition comes back
+    // at the current revision.
+    kubectl_ok(
+        &cluster,
+        &[
+            "patch",
+            "sts/db",
+            "-p",
+            r#"{"spec":{"updateStrategy":{"rollingUpdate":{"partition":2}}}}"#,
+        ],
+    );
+    kubectl_ok(&cluster, &["set", "image", "sts/db", "db=busybox:v3"]);
+    let images = |pods: &[Pod]| {
+        let mut v: Vec<(String, String)> = pods
+            .iter()
+            .map(|p| (p.name_any(), image_of(p).to_string()))
+            .collect();
+        v.sort();
+        v
+    };
+    let canary = eventually(CONVERGE, || async {
+        let pods = live_pods(&client, "default", "app=db").await;
+        let want = [
+            ("db-0", "busybox:v2"),
+            ("db-1", "busybox:v2"),
+            ("db-2", "busybox:v3"),
+        ];
+        let got = images(&pods);
+        (got.len() == 3
+            && got
+                .iter()
+                .zip(want)
+                .all(|((n, i), (wn, wi))| n == wn && i == wi)
+            && pods.iter().all(pod_ready))
+        .then_some(())
+    })
+    .await;
+    assert!(
+        canary.is_some(),
+        "canary: {:?}",
+        images(&live_pods(&client, "default", "app=db").await)
+    );
+    kubectl_ok(&cluster, &["delete", "pod", "db-0"]);
+    let restored = eventually(CONVERGE, || async {
+        let pods = live_pods(&client, "default", "app=db").await;
+        let db0 = pods
+            .iter()
+            .find(|p| p.name_any() == "db-0" && pod_ready(p))?;
+        Some(image_of(db0).to_string())
+    })
+    .await;
+    assert_eq!(
+        restored.as_deref(),
+        Some("busybox:v2"),
+        "db-0 came back at the update revision"
+    );
+
     kubectl_ok(&cluster, &["scale", "sts/db", "--replicas=1"]);
     let pods = wait_running(&client, "default", "app=db", 1).await;
     assert_eq!(

@@ -218,6 +218,71 @@ async fn scheduler_predicates_fit_and_misfit() {
     );
 }
 
+/// Preemption, as upstream's "SchedulerPreemption validates basic preemption works": a
+/// higher-priority pod that fits nowhere evicts the lower-priority pod holding the room (marked
+/// `DisruptionTarget`, a `Preempted` event) and is bound in its place; a pod of equal priority
+/// preempts nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn higher_priority_pods_preempt_lower_ones() {
+    let cluster = cluster_with(&[]).await;
+    let client = cluster.client().await;
+    let _nodes = HollowNodes::start(&cluster, 0, 1);
+    wait_nodes_ready(&client, 1).await;
+    kubectl_ok(&cluster, &["create", "priorityclass", "low", "--value=1"]);
+    kubectl_ok(
+        &cluster,
+        &["create", "priorityclass", "high", "--value=1000"],
+    );
+    let api: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let pp = PostParams::default();
+    let wants_cpu = |name: &str, class: &str| {
+        pod(
+            name,
+            json!({"priorityClassName": class, "containers": [{"name": "c", "image": "busybox",
+                "resources": {"requests": {"cpu": "3"}}}]}),
+        )
+    };
+    api.create(&pp, &wants_cpu("victim", "low"))
+        .await
+        .expect("victim");
+    let node = wait_bound(&client, "default", "victim").await;
+    // Same priority: no preemption, the pod waits.
+    api.create(&pp, &wants_cpu("peer", "low"))
+        .await
+        .expect("peer");
+    let msg = unschedulable_message(&api, "peer").await;
+    assert!(msg.contains("Insufficient cpu"), "{msg}");
+    api.delete("peer", &Default::default())
+        .await
+        .expect("delete peer");
+
+    api.create(&pp, &wants_cpu("preemptor", "high"))
+        .await
+        .expect("preemptor");
+    assert_eq!(wait_bound(&client, "default", "preemptor").await, node);
+    let gone = eventually(CONVERGE, || async {
+        api.get_opt("victim")
+            .await
+            .ok()
+            .and_then(|p| p.is_none().then_some(()))
+    })
+    .await;
+    assert!(gone.is_some(), "the victim was not removed");
+    let events = events_for(&client, "default", "victim").await;
+    let preempted = events
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("Preempted"))
+        .unwrap_or_else(|| panic!("no Preempted event: {events:?}"));
+    let expected = format!("on node {node}");
+    assert!(
+        preempted
+            .message
+            .as_deref()
+            .is_some_and(|m| m.ends_with(&expected)),
+        "{preempted:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_loss_evicts_and_replaces_pods() {
     let cluster = cluster_with(&["--node-monitor-grace-period=12s"]).await;

@@ -317,6 +317,139 @@ async fn garbage_collection_background_orphan_foreground() {
     assert!(deps.get_opt("fg").await.expect("get").is_none());
 }
 
+/// Upstream's "Deployment should support proportional scaling": a rollout stalled part way
+/// (old 8, new 5 for 10 replicas with surge 3) resized to 30 spreads the 20 extra replicas in
+/// proportion: old 20, new 13.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployment_resized_mid_rollout_scales_proportionally() {
+    let cluster = cluster_with(&[]).await;
+    let client = cluster.client().await;
+    let _nodes = HollowNodes::start(&cluster, 0, 2);
+    wait_nodes_ready(&client, 2).await;
+    let deploy: Deployment = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "prop"},
+        "spec": {"replicas": 10, "selector": {"matchLabels": {"app": "prop"}},
+            "strategy": {"type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": 3, "maxUnavailable": 2}},
+            "template": {"metadata": {"labels": {"app": "prop"}},
+                "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}))
+    .unwrap();
+    let deploys: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    deploys
+        .create(&PostParams::default(), &deploy)
+        .await
+        .expect("create");
+    wait_running(&client, "default", "app=prop", 10).await;
+    // The new pods never count as available for 300 s, so the rollout stalls.
+    kubectl_ok(
+        &cluster,
+        &[
+            "patch",
+            "deploy",
+            "prop",
+            "-p",
+            r#"{"spec":{"minReadySeconds":300,"template":{"spec":{"containers":[{"name":"c","image":"busybox:v2"}]}}}}"#,
+        ],
+    );
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    let sizes = || async {
+        let mut v: Vec<(String, i32)> = rss
+            .list(&ListParams::default().labels("app=prop"))
+            .await
+            .ok()?
+            .items
+            .iter()
+            .map(|r| {
+                let image = r
+                    .spec
+                    .as_ref()?
+                    .template
+                    .as_ref()?
+                    .spec
+                    .as_ref()?
+                    .containers[0]
+                    .image
+                    .clone()?;
+                Some((image, r.spec.as_ref()?.replicas?))
+            })
+            .collect::<Option<_>>()?;
+        v.sort();
+        Some(v)
+    };
+    let want = |old: i32, new: i32| {
+        vec![
+            ("busybox".to_string(), old),
+            ("busybox:v2".to_string(), new),
+        ]
+    };
+    let stalled = eventually(CONVERGE, || async {
+        sizes().await.filter(|v| *v == want(8, 5))
+    })
+    .await;
+    assert!(
+        stalled.is_some(),
+        "rollout did not stall at 8/5: {:?}",
+        sizes().await
+    );
+    kubectl_ok(&cluster, &["scale", "deploy", "prop", "--replicas=30"]);
+    let spread = eventually(CONVERGE, || async {
+        sizes().await.filter(|v| *v == want(20, 13))
+    })
+    .await;
+    assert!(spread.is_some(), "not proportional: {:?}", sizes().await);
+}
+
+/// Upstream's "Garbage collector should not be blocked by dependency circle": three objects
+/// each owning the next with `blockOwnerDeletion`; deleting one in the foreground removes all
+/// three instead of leaving each waiting for the next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreground_deletion_is_not_blocked_by_a_dependency_circle() {
+    let cluster = cluster_with(&[]).await;
+    let client = cluster.client().await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let mut uids = Vec::new();
+    for name in ["c1", "c2", "c3"] {
+        let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "labels": {"circle": "yes"}}}))
+        .unwrap();
+        let made = cms
+            .create(&PostParams::default(), &cm)
+            .await
+            .expect("create");
+        uids.push(made.uid().expect("uid"));
+    }
+    // c1 is owned by c3, c2 by c1, c3 by c2.
+    for (dep, owner) in [(0, 2), (1, 0), (2, 1)] {
+        let patch = serde_json::json!({"metadata": {"ownerReferences": [{
+            "apiVersion": "v1", "kind": "ConfigMap", "name": format!("c{}", owner + 1),
+            "uid": uids[owner], "controller": true, "blockOwnerDeletion": true}]}});
+        cms.patch(
+            &format!("c{}", dep + 1),
+            &Default::default(),
+            &kube::api::Patch::Strategic(&patch),
+        )
+        .await
+        .expect("owner reference");
+    }
+    kubectl_ok(
+        &cluster,
+        &[
+            "delete",
+            "configmap",
+            "c1",
+            "--cascade=foreground",
+            "--wait=false",
+        ],
+    );
+    assert!(
+        wait_gone(&cms, "circle=yes").await,
+        "the circle was left behind: {:?}",
+        cms.list(&ListParams::default().labels("circle=yes"))
+            .await
+            .map(|l| l.items.iter().map(|c| c.name_any()).collect::<Vec<_>>())
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn namespace_deletion_removes_contents() {
     let cluster = cluster_with(&[]).await;

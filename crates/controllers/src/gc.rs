@@ -266,6 +266,48 @@ pub fn judge(dep: &Node, owners: &HashMap<String, Node>) -> Verdict {
     }
 }
 
+/// Whether one of `uid`'s dependents is itself waiting in the foreground for its own
+/// dependents: deleting `uid` in the foreground too could close a circle of owners each
+/// waiting for the next (upstream's attemptToDeleteItem cycle check).
+fn feeds_a_foreground_deletion(
+    uid: &str,
+    referenced: &HashMap<String, Vec<(String, bool)>>,
+    graph: &HashMap<String, Node>,
+) -> bool {
+    referenced.get(uid).into_iter().flatten().any(|(dep, _)| {
+        graph
+            .get(dep)
+            .is_some_and(|d| d.deleting && d.finalizers.iter().any(|f| f == FOREGROUND))
+    })
+}
+
+/// Makes every owner reference of `dep` non-blocking, so its owners' foreground deletions no
+/// longer wait for it (upstream's unblockOwnerReferences before a cycle can close).
+async fn unblock_owner_references(api: &Api<DynamicObject>, dep: &Node, uid: &str) {
+    let refs: Vec<OwnerReference> = dep
+        .owners
+        .iter()
+        .cloned()
+        .map(|mut r| {
+            if r.block_owner_deletion == Some(true) {
+                r.block_owner_deletion = Some(false);
+            }
+            r
+        })
+        .collect();
+    let patch = json!({"metadata": {"ownerReferences": refs, "uid": uid}});
+    if let Err(e) = api
+        .patch(
+            &dep.name,
+            &crate::util::patch_params(),
+            &Patch::Merge(patch),
+        )
+        .await
+    {
+        tracing::warn!(error = %e, name = %dep.name, "unblocking owner references failed");
+    }
+}
+
 async fn owner_really_gone(
     client: &Client,
     watched: &[Watched],
@@ -328,6 +370,11 @@ async fn sweep(client: &Client, watched: &[Watched]) -> Result<bool> {
                 }
                 if confirmed {
                     acted = true;
+                    if policy == "Foreground"
+                        && feeds_a_foreground_deletion(uid, &referenced, &graph)
+                    {
+                        unblock_owner_references(&api, dep, uid).await;
+                    }
                     let dp = DeleteParams {
                         propagation_policy: Some(if policy == "Foreground" {
                             kube::api::PropagationPolicy::Foreground
@@ -468,5 +515,21 @@ mod tests {
             judge(&node("p", &["rs"], false, &[]), &alive),
             Verdict::Keep
         );
+    }
+
+    #[test]
+    fn a_dependent_waiting_in_the_foreground_signals_a_circle() {
+        // c1 (deleting in the foreground) is owned by c3; c3 is the dependent being judged.
+        let graph = HashMap::from([
+            ("c1".to_owned(), node("c1", &["c3"], true, &[FOREGROUND])),
+            ("c3".to_owned(), node("c3", &["c2"], false, &[])),
+        ]);
+        let referenced = HashMap::from([("c3".to_owned(), vec![("c1".to_owned(), true)])]);
+        assert!(feeds_a_foreground_deletion("c3", &referenced, &graph));
+        let calm = HashMap::from([
+            ("c1".to_owned(), node("c1", &["c3"], false, &[])),
+            ("c3".to_owned(), node("c3", &["c2"], false, &[])),
+        ]);
+        assert!(!feeds_a_foreground_deletion("c3", &referenced, &calm));
     }
 }

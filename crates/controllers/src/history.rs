@@ -37,6 +37,25 @@ pub fn revision_hash(data: &Value, collision_count: Option<i32>) -> String {
     safe_encode(&fnv32a(&bytes).to_string())
 }
 
+/// The pod template a ControllerRevision recorded (its `data` from [`revision_data`]), if it
+/// still exists.
+pub async fn revision_template(
+    api: &Api<ControllerRevision>,
+    name: &str,
+) -> Result<Option<PodTemplateSpec>> {
+    let Some(rev) = api.get_opt(name).await? else {
+        return Ok(None);
+    };
+    let mut template = rev
+        .data
+        .and_then(|d| d.0.pointer("/spec/template").cloned())
+        .unwrap_or(Value::Null);
+    if let Some(o) = template.as_object_mut() {
+        o.remove("$patch");
+    }
+    Ok(serde_json::from_value(template).ok())
+}
+
 /// The revision number of a ControllerRevision.
 fn number(r: &ControllerRevision) -> i64 {
     r.revision

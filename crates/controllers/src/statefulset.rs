@@ -256,10 +256,31 @@ async fn reconcile(set: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Action> {
         retention::sync_pod_claims(&claims, &set, p, in_range).await?;
     }
     let step = scale_step(replicas, start, &existing, parallel);
+    let prev_current = set
+        .status
+        .as_ref()
+        .and_then(|s| s.current_revision.clone())
+        .unwrap_or_else(|| update.name.clone());
+    let partition = spec
+        .update_strategy
+        .as_ref()
+        .and_then(|s| s.rolling_update.as_ref())
+        .and_then(|r| r.partition)
+        .unwrap_or(0);
+    // Upstream's newVersionedStatefulSetPod: below the partition a recreated pod keeps the
+    // current revision; only ordinals at or above it get the update.
+    let current_template = if prev_current != update.name && partition > 0 {
+        history::revision_template(&revs, &prev_current).await?
+    } else {
+        None
+    };
     match &step {
         Step::Create(ordinals) => {
             for o in ordinals {
-                let pod = pod_for(&set, &spec.template, *o, &update.name);
+                let pod = match &current_template {
+                    Some(t) if *o < start + partition => pod_for(&set, t, *o, &prev_current),
+                    _ => pod_for(&set, &spec.template, *o, &update.name),
+                };
                 let pname = pod.name_any();
                 ensure_claims(&set, &pname, &claims).await?;
                 match pods_api.create(&crate::util::post_params(), &pod).await {
@@ -306,12 +327,6 @@ async fn reconcile(set: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Action> {
         .and_then(|s| s.type_.as_deref())
         .unwrap_or("RollingUpdate")
         == "RollingUpdate";
-    let partition = spec
-        .update_strategy
-        .as_ref()
-        .and_then(|s| s.rolling_update.as_ref())
-        .and_then(|r| r.partition)
-        .unwrap_or(0);
     let all_healthy = step == Step::Done && !terminating;
     if rolling && all_healthy {
         let stale = by_ordinal.iter().rev().find(|(o, p)| {
@@ -341,11 +356,6 @@ async fn reconcile(set: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Action> {
         .iter()
         .filter(|p| p.labels().get(REVISION_HASH) == Some(&update.name))
         .count();
-    let prev_current = set
-        .status
-        .as_ref()
-        .and_then(|s| s.current_revision.clone())
-        .unwrap_or_else(|| update.name.clone());
     // The update is complete once every wanted pod runs the update revision.
     let done = updated == usize::try_from(replicas.max(0)).unwrap_or(0) && live.len() == updated;
     let current_revision = if done {

@@ -4,6 +4,7 @@
 //! history/undo` read, RollingUpdate within maxSurge/maxUnavailable, Recreate, pause,
 //! history cleanup, and the status/conditions `kubectl rollout status` reads.
 
+mod proportional;
 pub mod rollout;
 pub mod status;
 
@@ -99,6 +100,51 @@ fn counts(rs: &ReplicaSet) -> RsCounts {
         replicas: rs_replicas(rs),
         available: rs_available(rs),
     }
+}
+
+/// The active ReplicaSets' sizes after a resize mid-rollout (see [`proportional`]).
+fn proportional_plan<'a>(
+    d: &Deployment,
+    olds: &'a [ReplicaSet],
+    new_rs: Option<&'a ReplicaSet>,
+    desired: i32,
+    max_surge: i32,
+) -> Vec<(&'a ReplicaSet, i32)> {
+    let status_replicas = d.status.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+    // Oldest first (olds are sorted by creation), the new one last.
+    let actives: Vec<&ReplicaSet> = olds
+        .iter()
+        .chain(new_rs)
+        .filter(|r| rs_replicas(r) > 0)
+        .collect();
+    let sized: Vec<proportional::Sized> = actives
+        .iter()
+        .enumerate()
+        .map(|(rank, r)| proportional::Sized {
+            name: r.name_any(),
+            replicas: rs_replicas(r),
+            max_replicas_before: annotation_int(r, MAX_REPLICAS),
+            age_rank: rank,
+        })
+        .collect();
+    proportional::sizes(&sized, desired, max_surge, status_replicas)
+        .into_iter()
+        .filter_map(|(name, to)| {
+            let rs = actives.iter().find(|r| r.name_any() == name)?;
+            Some((*rs, to))
+        })
+        .collect()
+}
+
+fn annotation_int(rs: &ReplicaSet, key: &str) -> Option<i32> {
+    rs.metadata.annotations.as_ref()?.get(key)?.parse().ok()
+}
+
+/// Upstream `isScalingEvent`: an active ReplicaSet was last sized for another replica count.
+fn is_scaling_event<'a>(rss: impl Iterator<Item = &'a ReplicaSet>, desired: i32) -> bool {
+    rss.filter(|r| rs_replicas(r) > 0)
+        .filter_map(|r| annotation_int(r, DESIRED_REPLICAS))
+        .any(|d| d != desired)
 }
 
 /// Annotations the RS inherits from its Deployment plus the revision.
@@ -305,9 +351,15 @@ async fn reconcile(d: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action> {
         let d = d.clone();
         let rs_name = rs.name_any();
         let from = rs_replicas(rs);
-        let ann = json!({DESIRED_REPLICAS: desired.to_string(), MAX_REPLICAS: (desired + max_surge).to_string()});
+        let (want_desired, want_max) = (desired.to_string(), (desired + max_surge).to_string());
+        // The size annotations follow the Deployment even when the size stays: a stale
+        // desired-replicas would read as a scaling event forever.
+        let annotated = rs.metadata.annotations.as_ref().is_some_and(|a| {
+            a.get(DESIRED_REPLICAS) == Some(&want_desired) && a.get(MAX_REPLICAS) == Some(&want_max)
+        });
+        let ann = json!({DESIRED_REPLICAS: want_desired, MAX_REPLICAS: want_max});
         async move {
-            if from == to {
+            if from == to && (annotated || to == 0) {
                 return Ok::<(), crate::Error>(());
             }
             patch_merge(
@@ -316,6 +368,9 @@ async fn reconcile(d: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action> {
                 json!({"metadata": {"annotations": ann}, "spec": {"replicas": to}}),
             )
             .await?;
+            if from == to {
+                return Ok(());
+            }
             let dir = if to > from { "up" } else { "down" };
             rec.normal(
                 d.as_ref(),
@@ -344,6 +399,17 @@ async fn reconcile(d: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action> {
             if let Some(t) = target {
                 scale(t, desired).await?;
             }
+        } else if !recreate {
+            for (rs, to) in proportional_plan(&d, &olds, new_rs.as_ref(), desired, max_surge) {
+                scale(rs, to).await?;
+            }
+        }
+    } else if !recreate
+        && !active_olds.is_empty()
+        && is_scaling_event(new_rs.iter().chain(&olds), desired)
+    {
+        for (rs, to) in proportional_plan(&d, &olds, new_rs.as_ref(), desired, max_surge) {
+            scale(rs, to).await?;
         }
     } else if let (Some(new), true) = (&new_rs, active_olds.is_empty()) {
         scale(new, desired).await?;

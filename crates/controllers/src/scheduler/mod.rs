@@ -10,6 +10,7 @@ pub mod algorithm;
 pub mod cache;
 pub mod nodeinfo;
 pub mod predicates;
+pub mod preemption;
 mod queue;
 pub mod resources;
 pub mod scores;
@@ -182,9 +183,14 @@ async fn schedule_loop(client: Client, token: CancellationToken) {
                     }
                     Err(msg) => {
                         queue.requeue(&uid, true);
+                        let nodes: Vec<&nodeinfo::NodeInfo> = cache.nodes().iter().collect();
+                        let plan = preemption::plan(&pod, &nodes);
                         let (client, rec) = (client.clone(), recorder.clone());
                         tokio::spawn(async move {
                             mark_unschedulable(&client, &rec, &pod, &msg).await;
+                            if let Some(plan) = plan {
+                                preemption::execute(&client, &rec, &pod, &plan).await;
+                            }
                             drop(permit);
                         });
                     }

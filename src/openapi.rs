@@ -67,10 +67,12 @@ pub fn generate_for<'a>(
 ) -> Result<Documents, OpenApiError> {
     let kinds: Vec<&ResourceDescriptor> = kinds.into_iter().collect();
     let docs = ferrokube_openapi::generate(&api_kinds(kinds.iter().copied()))?;
-    let custom: Vec<String> = kinds
+    let custom: Vec<(String, Value)> = kinds
         .iter()
-        .filter(|d| d.custom().is_some())
-        .map(|d| crate::crd::openapi::definition_name(&d.group, &d.version, &d.kind))
+        .filter_map(|d| {
+            let name = crate::crd::openapi::definition_name(&d.group, &d.version, &d.kind);
+            Some((name, d.custom()?.schema.raw().clone()))
+        })
         .collect();
     finish(&docs, &custom)
 }
@@ -107,9 +109,10 @@ pub fn with_merge_extensions(docs: &Documents) -> Result<Documents, OpenApiError
     finish(docs, &[])
 }
 
-/// The merge extensions, and the v2 form of the CRD definitions named in `custom` (the
-/// generator writes one schema for both documents; v2 publishes a reduced one).
-fn finish(docs: &Documents, custom: &[String]) -> Result<Documents, OpenApiError> {
+/// The merge extensions, and the v2 form of the CRD definitions in `custom` (name and
+/// `openAPIV3Schema`): the generator writes one schema for both documents, v2 publishes a
+/// reduced one.
+fn finish(docs: &Documents, custom: &[(String, Value)]) -> Result<Documents, OpenApiError> {
     let parse = |what: &str, bytes: &[u8]| {
         serde_json::from_slice::<Value>(bytes).map_err(|source| OpenApiError::Parse {
             what: what.to_string(),
@@ -119,9 +122,9 @@ fn finish(docs: &Documents, custom: &[String]) -> Result<Documents, OpenApiError
     let mut v2 = parse("v2", &docs.v2.json)?;
     if let Some(defs) = v2.get_mut("definitions").and_then(Value::as_object_mut) {
         annotate_definitions(defs);
-        for name in custom {
+        for (name, raw) in custom {
             if let Some(def) = defs.get_mut(name) {
-                *def = crate::crd::openapi_v2::definition(def);
+                *def = crate::crd::openapi_v2::definition(raw, def);
             }
         }
     }

@@ -19,22 +19,38 @@ fn is_true(map: &Map<String, Value>, key: &str) -> bool {
     map.get(key).and_then(Value::as_bool) == Some(true)
 }
 
-/// A published CRD definition (schema plus `apiVersion`/`kind`/`metadata` and the GVK
-/// extension) in its v2 form. A root that preserves unknown fields becomes a bare
-/// `type: object`: any property listed would make kubectl reject every other field.
-pub fn definition(published: &Value) -> Value {
-    let Some(map) = published.as_object() else {
-        return published.clone();
+/// The v2 definition of a CRD version from its `openAPIV3Schema` (`raw`) and its published
+/// (v3-form) definition, whose `apiVersion`/`kind`/`metadata` properties and GVK extension it
+/// takes. A root that preserves unknown fields (or no schema) becomes a bare `type: object`:
+/// any property listed would make kubectl reject every other field.
+pub fn definition(raw: &Value, published: &Value) -> Value {
+    let mut out = match raw.as_object() {
+        Some(map) if !is_true(map, PRESERVE) => kube_native(raw, published),
+        _ => json!({"type": "object"}),
     };
-    if is_true(map, PRESERVE) {
-        let mut bare = json!({"type": "object"});
-        if let Some(gvk) = map.get(GVK) {
-            bare[GVK] = gvk.clone();
-        }
-        return bare;
+    if let Some(gvk) = published.get(GVK) {
+        out[GVK] = gvk.clone();
     }
-    let mut out = published.clone();
+    out
+}
+
+/// The reduced schema with the published root properties and embedded resources' own.
+fn kube_native(raw: &Value, published: &Value) -> Value {
+    let mut out = raw.clone();
     reduce(&mut out);
+    if let Some(map) = out.as_object_mut() {
+        let props = map.entry("properties").or_insert_with(|| json!({}));
+        for key in ["apiVersion", "kind", "metadata"] {
+            if let Some(prop) = published.pointer(&format!("/properties/{key}")) {
+                props[key] = prop.clone();
+            }
+        }
+    }
+    let metadata = published
+        .pointer("/properties/metadata")
+        .cloned()
+        .unwrap_or(Value::Null);
+    super::openapi::add_embedded_properties(&mut out, &metadata, true);
     out
 }
 
@@ -114,26 +130,28 @@ fn drop_nullable_required(map: &mut Map<String, Value>) {
 mod tests {
     use super::*;
 
-    fn gvk() -> Value {
-        json!([{"group": "example.com", "kind": "Widget", "version": "v1"}])
+    fn published() -> Value {
+        json!({
+            "properties": {"metadata": {"$ref": "#/definitions/ObjectMeta"}},
+            "x-kubernetes-group-version-kind":
+                [{"group": "example.com", "kind": "Widget", "version": "v1"}],
+        })
     }
 
     #[test]
     fn root_preserving_unknown_fields_is_a_bare_object() {
-        let published = json!({
+        let raw = json!({
             "type": "object", "x-kubernetes-preserve-unknown-fields": true,
-            "description": "anything", "properties": {"kind": {"type": "string"}},
-            "x-kubernetes-group-version-kind": gvk(),
+            "description": "anything", "properties": {"spec": {"type": "string"}},
         });
-        assert_eq!(
-            definition(&published),
-            json!({"type": "object", "x-kubernetes-group-version-kind": gvk()})
-        );
+        let mut bare = json!({"type": "object"});
+        bare[GVK] = published()[GVK].clone();
+        assert_eq!(definition(&raw, &published()), bare);
     }
 
     #[test]
     fn nullable_preserving_and_junctors_are_reduced() {
-        let published = json!({
+        let raw = json!({
             "type": "object",
             "required": ["spec", "name"],
             "properties": {
@@ -148,7 +166,7 @@ mod tests {
                            "additionalProperties": {"type": "string", "nullable": true}},
             },
         });
-        let v2 = definition(&published);
+        let v2 = definition(&raw, &published());
         assert_eq!(v2["required"], json!(["name"]));
         assert_eq!(v2["properties"]["spec"], json!({}));
         assert_eq!(v2["properties"]["name"], json!({"type": "string"}));
@@ -165,17 +183,47 @@ mod tests {
             v2["properties"]["labels"],
             json!({"type": "object", "additionalProperties": {}})
         );
+        assert_eq!(
+            v2["properties"]["metadata"],
+            published()["properties"]["metadata"]
+        );
+        assert_eq!(v2[GVK], published()[GVK]);
+    }
+
+    #[test]
+    fn embedded_resources_get_type_meta_unless_preserving() {
+        let raw = json!({"type": "object", "properties": {
+            "template": {"type": "object", "x-kubernetes-embedded-resource": true,
+                         "properties": {"spec": {"type": "string"}}},
+            "raw": {"type": "object", "x-kubernetes-embedded-resource": true,
+                    "x-kubernetes-preserve-unknown-fields": true},
+        }});
+        let v2 = definition(&raw, &published());
+        let template = &v2["properties"]["template"];
+        assert_eq!(template["required"], json!(["kind", "apiVersion"]));
+        assert_eq!(
+            template["properties"]["metadata"]["$ref"],
+            "#/definitions/ObjectMeta"
+        );
+        assert_eq!(template["properties"]["kind"]["type"], "string");
+        assert_eq!(
+            v2["properties"]["raw"],
+            json!({"x-kubernetes-embedded-resource": true,
+                   "x-kubernetes-preserve-unknown-fields": true})
+        );
     }
 
     #[test]
     fn a_plain_schema_is_unchanged() {
-        let published = json!({
+        let raw = json!({
             "type": "object", "description": "Foo",
             "properties": {"spec": {"type": "object", "properties": {
                 "bars": {"type": "array", "items": {"type": "object", "required": ["name"],
                     "properties": {"name": {"type": "string", "enum": ["a", "b"]}}}}}}},
-            "x-kubernetes-group-version-kind": gvk(),
         });
-        assert_eq!(definition(&published), published);
+        let mut expected = raw.clone();
+        expected["properties"]["metadata"] = published()["properties"]["metadata"].clone();
+        expected[GVK] = published()[GVK].clone();
+        assert_eq!(definition(&raw, &published()), expected);
     }
 }

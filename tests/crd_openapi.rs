@@ -2,14 +2,18 @@
 //! the CRD changes, through real clients: kubectl's v2 explain (protobuf), its v3 explain, and
 //! `create --validate=strict`; a version renamed or no longer served takes its definition with
 //! it. And defaults added to a CRD's schema show on objects stored before them, on every read
-//! (kube-rs get, list and create), as upstream's storage decoder applies them.
+//! (kube-rs get, list, watch and create), as upstream's storage decoder applies them.
 
 mod support;
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{
+    Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams, WatchEvent,
+    WatchParams,
+};
 use kube::core::GroupVersionKind;
 use serde_json::{json, Value};
 use support::{eventually, stdout_ok, TestCluster};
@@ -325,6 +329,16 @@ async fn defaults_added_to_the_crd_show_on_stored_objects() {
     assert_eq!(got, Some(json!("A")), "cr-1 never defaulted on read");
     let listed = api.list(&ListParams::default()).await.expect("list");
     assert_eq!(listed.items[0].data["a"], "A");
+    // A watch's events carry it too.
+    let mut events = api
+        .watch(&WatchParams::default().timeout(5), "0")
+        .await
+        .expect("watch")
+        .boxed();
+    match events.next().await {
+        Some(Ok(WatchEvent::Added(obj))) => assert_eq!(obj.data["a"], "A"),
+        other => panic!("expected the Added event of cr-1, got {other:?}"),
+    }
 
     let cr2 = api
         .create(&PostParams::default(), &DynamicObject::new("cr-2", &ar))

@@ -43,9 +43,10 @@ fn schema_fns(d: &ResourceDescriptor) -> (SchemaFn, SchemaFn) {
         Codec::Custom(custom) => {
             let name = crate::crd::openapi::definition_name(&d.group, &d.version, &d.kind);
             let raw = custom.schema.raw().clone();
+            let selectable = custom.selectable_fields.clone();
             let item_name = name.clone();
             let schema: SchemaFn = Arc::new(move |generator| {
-                crate::crd::openapi::register(generator, &item_name, &raw)
+                crate::crd::openapi::register(generator, &item_name, &raw, &selectable)
             });
             let (kind, list_kind, plural) = (d.kind.clone(), d.list_kind.clone(), d.plural.clone());
             let list: SchemaFn = Arc::new(move |generator| {

@@ -29,6 +29,7 @@ spec:
   - name: v1
     served: true
     storage: true
+    selectableFields: [{jsonPath: .spec.name}]
     schema:
       openAPIV3Schema:
         description: Gadget CRD for testing
@@ -117,6 +118,10 @@ async fn published(cluster: &TestCluster) {
         "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
     );
     assert_eq!(v1["properties"]["spec"]["required"], json!(["name"]));
+    assert_eq!(
+        v1["x-kubernetes-selectable-fields"],
+        json!([{"fieldPath": "spec.name"}])
+    );
     // v2 has no nullable: the property is left untyped.
     assert_eq!(
         v1["properties"]["spec"]["properties"]["note"],

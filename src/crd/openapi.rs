@@ -24,8 +24,18 @@ fn reference(generator: &SchemaGenerator, name: &str) -> Schema {
     json_schema!({ "$ref": format!("#{path}/{name}") })
 }
 
-/// Registers a custom kind's definition from its version's `openAPIV3Schema`.
-pub fn register(generator: &mut SchemaGenerator, name: &str, raw: &Value) -> Schema {
+/// The extension naming a version's selectable fields, as upstream publishes it on the kind's
+/// definition: `[{"fieldPath": "spec.color"}]` in declared order.
+pub const SELECTABLE_FIELDS: &str = "x-kubernetes-selectable-fields";
+
+/// Registers a custom kind's definition from its version's `openAPIV3Schema` and its
+/// `selectableFields` JSON paths.
+pub fn register(
+    generator: &mut SchemaGenerator,
+    name: &str,
+    raw: &Value,
+    selectable: &[String],
+) -> Schema {
     let object_meta = generator.subschema_for::<meta::ObjectMeta>().to_value();
     let mut def = raw.clone();
     if !def.is_object() {
@@ -41,6 +51,13 @@ pub fn register(generator: &mut SchemaGenerator, name: &str, raw: &Value) -> Sch
     metadata["description"] = json!(METADATA_DESCRIPTION);
     props["metadata"] = metadata.clone();
     add_embedded_properties(&mut def, &metadata, false);
+    if !selectable.is_empty() {
+        let fields: Vec<Value> = selectable
+            .iter()
+            .map(|path| json!({"fieldPath": path.trim_start_matches('.')}))
+            .collect();
+        def[SELECTABLE_FIELDS] = Value::Array(fields);
+    }
     generator.definitions_mut().insert(name.to_string(), def);
     reference(generator, name)
 }
@@ -137,7 +154,8 @@ mod tests {
         );
         let mut generator = ferrokube_openapi::new_generator();
         let raw = json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {"replicas": {"type": "integer"}}}}});
-        let r = register(&mut generator, "com.example.v1.Widget", &raw);
+        let selectable = [".spec.replicas".to_string()];
+        let r = register(&mut generator, "com.example.v1.Widget", &raw, &selectable);
         assert_eq!(r.as_value()["$ref"], "#/definitions/com.example.v1.Widget");
         let def = &generator.definitions()["com.example.v1.Widget"];
         assert_eq!(
@@ -147,6 +165,10 @@ mod tests {
         assert_eq!(
             def["properties"]["metadata"]["$ref"],
             "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+        );
+        assert_eq!(
+            def[SELECTABLE_FIELDS],
+            json!([{"fieldPath": "spec.replicas"}])
         );
         let l = register_list(
             &mut generator,
@@ -167,7 +189,7 @@ mod tests {
         let raw = json!({"type": "object", "properties": {"template": {
             "type": "object", "x-kubernetes-embedded-resource": true,
             "x-kubernetes-preserve-unknown-fields": true, "required": ["kind"]}}});
-        register(&mut generator, "com.example.v1.Widget", &raw);
+        register(&mut generator, "com.example.v1.Widget", &raw, &[]);
         let template = &generator.definitions()["com.example.v1.Widget"]["properties"]["template"];
         assert_eq!(template["required"], json!(["kind", "apiVersion"]));
         assert_eq!(

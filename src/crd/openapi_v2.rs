@@ -20,16 +20,19 @@ fn is_true(map: &Map<String, Value>, key: &str) -> bool {
 }
 
 /// The v2 definition of a CRD version from its `openAPIV3Schema` (`raw`) and its published
-/// (v3-form) definition, whose `apiVersion`/`kind`/`metadata` properties and GVK extension it
-/// takes. A root that preserves unknown fields (or no schema) becomes a bare `type: object`:
-/// any property listed would make kubectl reject every other field.
+/// (v3-form) definition, whose `apiVersion`/`kind`/`metadata` properties and GVK and
+/// selectable-fields extensions it takes. A root that preserves unknown fields (or no schema)
+/// becomes a bare `type: object`: any property listed would make kubectl reject every other
+/// field.
 pub fn definition(raw: &Value, published: &Value) -> Value {
     let mut out = match raw.as_object() {
         Some(map) if !is_true(map, PRESERVE) => kube_native(raw, published),
         _ => json!({"type": "object"}),
     };
-    if let Some(gvk) = published.get(GVK) {
-        out[GVK] = gvk.clone();
+    for key in [GVK, super::openapi::SELECTABLE_FIELDS] {
+        if let Some(value) = published.get(key) {
+            out[key] = value.clone();
+        }
     }
     out
 }

@@ -157,6 +157,8 @@ pub struct CustomCodec {
     pub columns: Vec<PrinterColumn>,
     /// The CRD is being deleted: new objects are refused.
     pub terminating: bool,
+    /// The version's `selectableFields` JSON paths (`.spec.color`), for the OpenAPI documents.
+    pub selectable_fields: Vec<String>,
 }
 
 /// Everything the generic REST path needs to know about one kind.

@@ -43,9 +43,10 @@ fn schema_fns(d: &ResourceDescriptor) -> (SchemaFn, SchemaFn) {
         Codec::Custom(custom) => {
             let name = crate::crd::openapi::definition_name(&d.group, &d.version, &d.kind);
             let raw = custom.schema.raw().clone();
+            let selectable = custom.selectable_fields.clone();
             let item_name = name.clone();
             let schema: SchemaFn = Arc::new(move |generator| {
-                crate::crd::openapi::register(generator, &item_name, &raw)
+                crate::crd::openapi::register(generator, &item_name, &raw, &selectable)
             });
             let (kind, list_kind, plural) = (d.kind.clone(), d.list_kind.clone(), d.plural.clone());
             let list: SchemaFn = Arc::new(move |generator| {
@@ -65,8 +66,16 @@ pub fn generate() -> Result<Documents, OpenApiError> {
 pub fn generate_for<'a>(
     kinds: impl IntoIterator<Item = &'a ResourceDescriptor>,
 ) -> Result<Documents, OpenApiError> {
-    let docs = ferrokube_openapi::generate(&api_kinds(kinds))?;
-    with_merge_extensions(&docs)
+    let kinds: Vec<&ResourceDescriptor> = kinds.into_iter().collect();
+    let docs = ferrokube_openapi::generate(&api_kinds(kinds.iter().copied()))?;
+    let custom: Vec<(String, Value)> = kinds
+        .iter()
+        .filter_map(|d| {
+            let name = crate::crd::openapi::definition_name(&d.group, &d.version, &d.kind);
+            Some((name, d.custom()?.schema.raw().clone()))
+        })
+        .collect();
+    finish(&docs, &custom)
 }
 
 /// The OpenAPI router over the documents of what `registry` serves now. Built lazily and kept
@@ -98,6 +107,13 @@ pub async fn router(registry: &Registry) -> Result<axum::Router, String> {
 /// and `kubectl diff` compute strategic merge patches from exactly these (without them every
 /// list would be replaced, and a re-apply would never be "unchanged").
 pub fn with_merge_extensions(docs: &Documents) -> Result<Documents, OpenApiError> {
+    finish(docs, &[])
+}
+
+/// The merge extensions, and the v2 form of the CRD definitions in `custom` (name and
+/// `openAPIV3Schema`): the generator writes one schema for both documents, v2 publishes a
+/// reduced one.
+fn finish(docs: &Documents, custom: &[(String, Value)]) -> Result<Documents, OpenApiError> {
     let parse = |what: &str, bytes: &[u8]| {
         serde_json::from_slice::<Value>(bytes).map_err(|source| OpenApiError::Parse {
             what: what.to_string(),
@@ -107,6 +123,11 @@ pub fn with_merge_extensions(docs: &Documents) -> Result<Documents, OpenApiError
     let mut v2 = parse("v2", &docs.v2.json)?;
     if let Some(defs) = v2.get_mut("definitions").and_then(Value::as_object_mut) {
         annotate_definitions(defs);
+        for (name, raw) in custom {
+            if let Some(def) = defs.get_mut(name) {
+                *def = crate::crd::openapi_v2::definition(raw, def);
+            }
+        }
     }
     let mut v3 = Vec::new();
     for (group_version, doc) in &docs.v3 {

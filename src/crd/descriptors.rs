@@ -142,6 +142,7 @@ pub fn descriptors(crd: &Value, terminating: bool) -> Vec<ResourceDescriptor> {
                     storage_api_version: storage_api_version.clone(),
                     columns: crate::crd::table::columns_or_default(columns),
                     terminating,
+                    selectable_fields: selectable_fields(v),
                 })),
                 strategy: if status {
                     &CUSTOM_RESOURCE_WITH_STATUS

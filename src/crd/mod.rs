@@ -7,6 +7,7 @@
 pub mod descriptors;
 pub mod names;
 pub mod openapi;
+pub mod openapi_v2;
 pub mod table;
 
 use std::collections::BTreeSet;

@@ -157,6 +157,8 @@ pub struct CustomCodec {
     pub columns: Vec<PrinterColumn>,
     /// The CRD is being deleted: new objects are refused.
     pub terminating: bool,
+    /// The version's `selectableFields` JSON paths (`.spec.color`), for the OpenAPI documents.
+    pub selectable_fields: Vec<String>,
 }
 
 /// Everything the generic REST path needs to know about one kind.
@@ -360,7 +362,8 @@ impl ResourceDescriptor {
     }
 
     /// Stored bytes as this version serves them. Conversion strategy None: every served version
-    /// reads the same objects, only `apiVersion` is rewritten.
+    /// reads the same objects, only `apiVersion` is rewritten; custom objects also get their
+    /// version's schema defaults (see [`served_custom`]).
     pub fn served_bytes(&self, stored: bytes::Bytes) -> bytes::Bytes {
         if let Some(conv) = &self.conversion {
             return match serde_json::from_slice::<Value>(&stored) {
@@ -374,21 +377,30 @@ impl ResourceDescriptor {
                 _ => stored,
             };
         }
-        if self.custom().is_none() {
-            return stored;
+        match self.custom() {
+            Some(custom) => served_custom(custom, self.api_version(), stored),
+            None => stored,
         }
-        let api_version = self.api_version();
-        let Ok(mut obj) = serde_json::from_slice::<Value>(&stored) else {
-            return stored;
-        };
-        if obj.get("apiVersion").and_then(Value::as_str) == Some(api_version.as_str()) {
-            return stored;
-        }
-        if let Some(map) = obj.as_object_mut() {
-            map.insert("apiVersion".into(), Value::String(api_version));
-        }
-        bytes::Bytes::from(serde_json::to_vec(&obj).unwrap_or_default())
     }
+}
+
+/// A stored custom object as `api_version` serves it: `apiVersion` rewritten and the version's
+/// schema defaults applied. Upstream's storage decoder defaults on every read (get, list,
+/// watch), so a default added to the CRD after an object was written shows on that object
+/// without a write. Unchanged objects keep their stored bytes.
+fn served_custom(custom: &CustomCodec, api_version: String, stored: bytes::Bytes) -> bytes::Bytes {
+    let Ok(original) = serde_json::from_slice::<Value>(&stored) else {
+        return stored;
+    };
+    let mut obj = original.clone();
+    if let Some(map) = obj.as_object_mut() {
+        map.insert("apiVersion".into(), Value::String(api_version));
+    }
+    custom.schema.apply_defaults(&mut obj);
+    if obj == original {
+        return stored;
+    }
+    bytes::Bytes::from(serde_json::to_vec(&obj).unwrap_or_default())
 }
 
 /// Builder for a descriptor from a k8s-openapi type: identity comes from the type itself.

@@ -21,6 +21,7 @@
 
 mod documents;
 mod error;
+mod gzip;
 mod kind;
 mod params;
 mod paths;

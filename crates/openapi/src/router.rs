@@ -13,6 +13,15 @@ use axum::Router;
 use bytes::Bytes;
 
 use crate::documents::Documents;
+use crate::gzip;
+
+/// What the handlers serve: the documents and the gzip forms made of them so far.
+struct Served {
+    docs: Arc<Documents>,
+    gzip: gzip::Cache,
+}
+
+type Shared = State<Arc<Served>>;
 
 /// JSON, the one v3 encoding served (v3 protobuf is not; those Accepts get 406).
 const JSON: &str = "application/json";
@@ -29,7 +38,10 @@ pub fn router(docs: Arc<Documents>) -> Router {
         .route("/openapi/v2", get(serve_v2))
         .route("/openapi/v3", get(serve_v3_root))
         .route("/openapi/v3/{*group_version}", get(serve_v3_group_version))
-        .with_state(docs)
+        .with_state(Arc::new(Served {
+            docs,
+            gzip: gzip::Cache::default(),
+        }))
 }
 
 /// One `Accept` clause: type, subtype and quality.
@@ -118,35 +130,56 @@ fn status(code: StatusCode, text: &'static str) -> Response {
     response
 }
 
-/// A 200 with body, content type and ETag, or a 304 when the client's copy is current.
-fn content(headers: &HeaderMap, body: Bytes, content_type: &str, etag: &str) -> Response {
-    let etag = quoted(etag);
-    let mut response = if not_modified(headers, &etag) {
+/// A 200 with body, content type and ETag (gzipped when the client takes it and the body is
+/// large), or a 304 when the client's copy is current.
+fn content(
+    served: &Served,
+    headers: &HeaderMap,
+    body: Bytes,
+    content_type: &str,
+    etag: &str,
+) -> Response {
+    let quoted_etag = quoted(etag);
+    let mut response = if not_modified(headers, &quoted_etag) {
         let mut r = Response::new(Body::empty());
         *r.status_mut() = StatusCode::NOT_MODIFIED;
         r
     } else {
-        Response::new(Body::from(body))
+        let compressed = gzip::accepted(headers)
+            .then(|| served.gzip.get(&format!("{content_type} {etag}"), &body))
+            .flatten();
+        match compressed {
+            Some(gz) => {
+                let mut r = Response::new(Body::from(gz));
+                let out = r.headers_mut();
+                out.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                out.append(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+                r
+            }
+            None => Response::new(Body::from(body)),
+        }
     };
     let out = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(content_type) {
         out.insert(header::CONTENT_TYPE, value);
     }
-    if let Ok(value) = HeaderValue::from_str(&etag) {
+    if let Ok(value) = HeaderValue::from_str(&quoted_etag) {
         out.insert(header::ETAG, value);
     }
     response
 }
 
-async fn serve_v2(State(docs): State<Arc<Documents>>, headers: HeaderMap) -> Response {
+async fn serve_v2(State(served): Shared, headers: HeaderMap) -> Response {
+    let docs = &served.docs;
     let Some(media) = negotiate(&headers, &[JSON, V2_PROTOBUF, V2_PROTOBUF_ALT]) else {
         return status(StatusCode::NOT_ACCEPTABLE, "406 not acceptable\n");
     };
     let mut response = if media == JSON {
-        content(&headers, docs.v2.json.clone(), JSON, &docs.v2.hash)
+        content(&served, &headers, docs.v2.json.clone(), JSON, &docs.v2.hash)
     } else {
         // Upstream answers with the dotted spelling: Go's mime parser rejects the `@` form.
         content(
+            &served,
             &headers,
             docs.v2_protobuf.clone(),
             V2_PROTOBUF_ALT,
@@ -155,12 +188,14 @@ async fn serve_v2(State(docs): State<Arc<Documents>>, headers: HeaderMap) -> Res
     };
     response
         .headers_mut()
-        .insert(header::VARY, HeaderValue::from_static("Accept"));
+        .append(header::VARY, HeaderValue::from_static("Accept"));
     response
 }
 
-async fn serve_v3_root(State(docs): State<Arc<Documents>>, headers: HeaderMap) -> Response {
+async fn serve_v3_root(State(served): Shared, headers: HeaderMap) -> Response {
+    let docs = &served.docs;
     content(
+        &served,
         &headers,
         docs.v3_root.json.clone(),
         JSON,
@@ -177,20 +212,20 @@ fn hash_param(query: Option<&str>) -> Option<&str> {
 }
 
 async fn serve_v3_group_version(
-    State(docs): State<Arc<Documents>>,
+    State(served): Shared,
     Path(group_version): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
     let group_version = group_version.trim_matches('/');
-    let Some(doc) = docs.v3.get(group_version) else {
+    let Some(doc) = served.docs.v3.get(group_version) else {
         return status(StatusCode::NOT_FOUND, "404 page not found\n");
     };
     if negotiate(&headers, &[JSON]).is_none() {
         let mut response = status(StatusCode::NOT_ACCEPTABLE, "406 not acceptable\n");
         response
             .headers_mut()
-            .insert(header::VARY, HeaderValue::from_static("Accept"));
+            .append(header::VARY, HeaderValue::from_static("Accept"));
         return response;
     }
     let mut response = match hash_param(query.as_deref()) {
@@ -205,7 +240,7 @@ async fn serve_v3_group_version(
             response
         }
         Some(_) => {
-            let mut response = content(&headers, doc.json.clone(), JSON, &doc.hash);
+            let mut response = content(&served, &headers, doc.json.clone(), JSON, &doc.hash);
             let out = response.headers_mut();
             out.insert(
                 header::CACHE_CONTROL,
@@ -217,11 +252,11 @@ async fn serve_v3_group_version(
             }
             response
         }
-        None => content(&headers, doc.json.clone(), JSON, &doc.hash),
+        None => content(&served, &headers, doc.json.clone(), JSON, &doc.hash),
     };
     response
         .headers_mut()
-        .insert(header::VARY, HeaderValue::from_static("Accept"));
+        .append(header::VARY, HeaderValue::from_static("Accept"));
     response
 }
 

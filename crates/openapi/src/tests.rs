@@ -354,3 +354,34 @@ async fn serves_v2_json_and_protobuf_with_etag() {
     let response = router(docs.clone()).oneshot(request).await.ok();
     assert_eq!(response.map(|r| r.status()), Some(StatusCode::NOT_MODIFIED));
 }
+
+#[tokio::test]
+async fn large_documents_are_gzipped_for_clients_that_take_gzip() {
+    let docs = Arc::new(docs());
+    let Ok(request) = Request::builder()
+        .uri("/openapi/v2")
+        .header(header::ACCEPT, "application/json")
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .body(Body::empty())
+    else {
+        panic!("bad request")
+    };
+    let Ok(response) = router(docs.clone()).oneshot(request).await;
+    assert_eq!(response.headers()[header::CONTENT_ENCODING], "gzip");
+    let vary: Vec<_> = response.headers().get_all(header::VARY).iter().collect();
+    assert_eq!(vary, ["Accept-Encoding", "Accept"]);
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes().to_vec())
+        .unwrap_or_default();
+    let mut plain = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut plain)
+        .expect("gunzip");
+    assert_eq!(plain, docs.v2.json.to_vec());
+    // Without Accept-Encoding the same document goes out as it is.
+    let (_, headers, body) = get(&docs, "/openapi/v2", Some("application/json")).await;
+    assert!(headers.get(header::CONTENT_ENCODING).is_none());
+    assert_eq!(body, docs.v2.json.to_vec());
+}

@@ -129,6 +129,14 @@ impl Strategy for PodStrategy {
         crate::registry::ephemeral::validate(new, old)
     }
 
+    fn validate_update(&self, new: &Value, old: &Value, subresource: &str) -> Vec<FieldError> {
+        match subresource {
+            "" => crate::registry::pod_update::validate(new, old),
+            crate::registry::resize::RESIZE => crate::registry::resize::validate(new, old),
+            _ => Vec::new(),
+        }
+    }
+
     fn graceful_delete_seconds(&self, obj: &Value, requested: Option<i64>) -> Option<i64> {
         let scheduled = obj
             .pointer("/spec/nodeName")
@@ -154,7 +162,8 @@ impl Strategy for PodStrategy {
 
 /// Upstream's QoS class: Guaranteed when every container's limits equal requests for cpu and
 /// memory, BestEffort when nothing is set, Burstable otherwise.
-fn qos_class(spec: &Value) -> &'static str {
+/// A pod's QoS class from its spec (upstream's `ComputePodQOS`).
+pub(crate) fn qos_class(spec: &Value) -> &'static str {
     let containers: Vec<&Value> = ["containers", "initContainers"]
         .iter()
         .filter_map(|k| spec.get(*k).and_then(Value::as_array))

@@ -78,7 +78,11 @@ async fn resize_in_place_restart_and_refusals() {
     let pods: Api<Pod> = Api::namespaced(c.client().await, "default");
     let before = resources(("100m", "200m"), ("32Mi", "64Mi"));
     create(&pods, resizable("live", before.clone(), "NotRequired")).await;
-    create(&pods, resizable("again", before.clone(), "RestartContainer")).await;
+    create(
+        &pods,
+        resizable("again", before.clone(), "RestartContainer"),
+    )
+    .await;
 
     // Every running container reports what is applied, resized or not.
     let live = wait_pod(&pods, "live", "running with status resources", |p| {

@@ -309,14 +309,16 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
             .with_name(name);
             watch::serve_watch(app.clone(), d, ns, filter, &call).await
         }
-        (&Method::GET, Some(name), None | Some("status" | "approval" | "ephemeralcontainers" | "resize")) => {
-            object_reply(
-                &d,
-                StatusCode::OK,
-                reg.get(&d, ns, name).await?.value,
-                &call,
-            )
-        }
+        (
+            &Method::GET,
+            Some(name),
+            None | Some("status" | "approval" | "ephemeralcontainers" | "resize"),
+        ) => object_reply(
+            &d,
+            StatusCode::OK,
+            reg.get(&d, ns, name).await?.value,
+            &call,
+        ),
         (&Method::GET, Some(name), Some("scale")) => Ok(codec::json_value(
             StatusCode::OK,
             &reg.get_scale(&d, ns, name).await?,

@@ -94,7 +94,12 @@ fn munge(new: &Value, old: &Value) -> Value {
         .get("terminationGracePeriodSeconds")
         .and_then(Value::as_i64)
         .is_some_and(|g| g < 0);
-    if negative && out.get("terminationGracePeriodSeconds").and_then(Value::as_i64) == Some(1) {
+    if negative
+        && out
+            .get("terminationGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            == Some(1)
+    {
         copy(&mut out, old, "terminationGracePeriodSeconds");
     }
     // A pod still gated may gain node selectors and affinity before it is scheduled.
@@ -164,9 +169,9 @@ mod tests {
         let errs = validate(&pod("busybox:1", "2"), &pod("busybox:1", "1"));
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].field, "spec");
-        assert!(errs[0]
-            .message
-            .starts_with("Forbidden: pod updates may not change fields other than `spec.containers[*].image`"));
+        assert!(errs[0].message.starts_with(
+            "Forbidden: pod updates may not change fields other than `spec.containers[*].image`"
+        ));
         assert!(errs[0].message.contains("containers"));
         let mut longer = pod("busybox:1", "1");
         longer["spec"]["activeDeadlineSeconds"] = json!(60);
@@ -175,9 +180,9 @@ mod tests {
             "Invalid value: 60: must be less than or equal to previous value"
         );
         let mut more = pod("busybox:1", "1");
-        more["spec"]["containers"]
-            .as_array_mut()
-            .map(|c| c.push(json!({"name": "d"})));
+        if let Some(c) = more["spec"]["containers"].as_array_mut() {
+            c.push(json!({"name": "d"}));
+        }
         assert_eq!(
             validate(&more, &pod("busybox:1", "1"))[0].message,
             "Forbidden: pod updates may not add or remove containers"

@@ -283,8 +283,10 @@ mod tests {
 
     #[test]
     fn requests_and_limits_may_not_be_removed_nor_other_resources_changed() {
-        let old = pod(json!({"requests": {"cpu": "100m", "ephemeral-storage": "1Gi"},
-            "limits": {"memory": "1Gi"}}));
+        let old = pod(
+            json!({"requests": {"cpu": "100m", "ephemeral-storage": "1Gi"},
+            "limits": {"memory": "1Gi"}}),
+        );
         let req = json!({"spec": {"containers": [{"name": "c", "resources": {
             "requests": {"cpu": "100m", "ephemeral-storage": "2Gi"}}}]}});
         assert_eq!(

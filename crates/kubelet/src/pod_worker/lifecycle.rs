@@ -168,7 +168,13 @@ impl PodWorker {
     }
 
     /// Create and start attempt `attempt` of a container; failures become waiting reasons.
-    pub(super) async fn start(&mut self, spec: &Container, role: Role, attempt: u32, sandbox: &ContainerInfo) {
+    pub(super) async fn start(
+        &mut self,
+        spec: &Container,
+        role: Role,
+        attempt: u32,
+        sandbox: &ContainerInfo,
+    ) {
         self.busy = true;
         let image = spec.image.clone().unwrap_or_default();
         let policy = spec.image_pull_policy.clone().unwrap_or_else(|| {

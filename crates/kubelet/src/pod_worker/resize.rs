@@ -56,9 +56,8 @@ fn quantity_of(r: &ResourceRequirements, list: &str, name: &str) -> Option<Strin
 /// The engine settings of `r` (upstream's cgroup values: quota from the cpu limit, shares from
 /// the cpu request, at least 2).
 pub fn engine_update(r: &ResourceRequirements) -> ResourceUpdate {
-    let millis = |list, name| {
-        quantity_of(r, list, name).and_then(|q| quantity::parse_millis_ceil(&q))
-    };
+    let millis =
+        |list, name| quantity_of(r, list, name).and_then(|q| quantity::parse_millis_ceil(&q));
     ResourceUpdate {
         memory_limit: quantity_of(r, "limits", "memory")
             .and_then(|q| quantity::parse_units_ceil(&q))
@@ -110,7 +109,10 @@ pub fn infeasible(containers: &[&Container], node: &NodeResources) -> Option<Str
     };
     let (cpu, memory) = (total("cpu", true), total("memory", false));
     let detail = if memory > node.memory_bytes {
-        format!("memory, requested: {memory}, capacity: {}", node.memory_bytes)
+        format!(
+            "memory, requested: {memory}, capacity: {}",
+            node.memory_bytes
+        )
     } else if cpu > node.cpu_millis {
         format!("cpu, requested: {cpu}, capacity: {}", node.cpu_millis)
     } else {
@@ -209,6 +211,10 @@ impl PodWorker {
                 continue;
             }
             let update = engine_update(&desired);
+            if let Some(msg) = self.below_usage(&c.name, &info.id, &update).await {
+                self.resize.condition = Some((POD_RESIZE_IN_PROGRESS, "Error", msg));
+                continue;
+            }
             match self.deps.runtime.update_resources(&info.id, &update).await {
                 Ok(()) => self.remember(&info.id, &desired),
                 Err(e) => {
@@ -217,6 +223,25 @@ impl PodWorker {
                 }
             }
         }
+    }
+
+    /// Upstream's best-effort guard on a memory limit decrease (v1.34+): a new limit below
+    /// what the container uses now is not applied (it would be OOM-killed); the resize stays in
+    /// progress with an Error until usage falls.
+    async fn below_usage(&self, name: &str, id: &str, update: &ResourceUpdate) -> Option<String> {
+        let limit = u64::try_from(update.memory_limit?).ok()?;
+        let usage = self
+            .deps
+            .runtime
+            .stats(id)
+            .await
+            .ok()?
+            .memory_working_set_bytes;
+        (usage > limit).then(|| {
+            format!(
+                "attempting to set container {name:?} memory limit ({limit}) below current usage ({usage})"
+            )
+        })
     }
 
     /// Adds what is applied and allocated to each container status, and the resize
@@ -240,7 +265,11 @@ impl PodWorker {
             s.allocated_resources = r.requests.clone();
             s.resources = Some(r);
         };
-        status.container_statuses.iter_mut().flatten().for_each(fill);
+        status
+            .container_statuses
+            .iter_mut()
+            .flatten()
+            .for_each(fill);
         status
             .init_container_statuses
             .iter_mut()
@@ -272,8 +301,8 @@ impl PodWorker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
     use k8s_openapi::api::core::v1::ContainerResizePolicy;
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
     fn quantity(n: &str) -> Quantity {
         Quantity(n.to_string())
@@ -302,7 +331,10 @@ mod tests {
         assert_eq!(u.nano_cpus, Some(500_000_000));
         assert_eq!(u.cpu_shares, Some(512));
         assert_eq!(u.memory_limit, Some(64 << 20));
-        assert_eq!(engine_update(&wanted(&Container::default())), ResourceUpdate::default());
+        assert_eq!(
+            engine_update(&wanted(&Container::default())),
+            ResourceUpdate::default()
+        );
     }
 
     #[test]

@@ -195,6 +195,67 @@ async fn resize_in_place_restart_and_refusals() {
     .await;
     assert_eq!(status_resources(&live), after);
     assert_eq!(restarts(&live), 0);
+
+    quota_charges_what_a_resize_adds(&c).await;
+}
+
+/// A resize is charged to the namespace's quota by what it adds.
+async fn quota_charges_what_a_resize_adds(c: &TestCluster) {
+    kubectl_ok(c, &["create", "namespace", "tight"]);
+    kubectl_ok(
+        c,
+        &[
+            "create",
+            "quota",
+            "q",
+            "--hard=requests.memory=100Mi",
+            "-n",
+            "tight",
+        ],
+    );
+    let known = support::eventually(POD_WAIT, || async {
+        let used = kubectl_ok(
+            c,
+            &[
+                "get",
+                "quota",
+                "q",
+                "-n",
+                "tight",
+                "-o",
+                "jsonpath={.status.used}",
+            ],
+        );
+        (!used.trim().is_empty()).then_some(())
+    })
+    .await;
+    assert!(known.is_some(), "quota usage never computed");
+    let pods: Api<Pod> = Api::namespaced(c.client().await, "tight");
+    let small = resources(("100m", "200m"), ("32Mi", "64Mi"));
+    create(&pods, resizable("held", small, "NotRequired")).await;
+    let within = resources(("100m", "200m"), ("64Mi", "64Mi"));
+    let resize = |r: &Value| {
+        vec![
+            "patch".to_string(),
+            "pod".into(),
+            "held".into(),
+            "-n".into(),
+            "tight".into(),
+            "--subresource".into(),
+            "resize".into(),
+            "--patch".into(),
+            resize_patch(r),
+        ]
+    };
+    let args = resize(&within);
+    kubectl_ok(c, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let beyond = resources(("100m", "200m"), ("128Mi", "128Mi"));
+    let args = resize(&beyond);
+    let err = kubectl_fails(c, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        err.contains("pods \"held\" is forbidden: exceeded quota: q"),
+        "{err}"
+    );
 }
 
 /// `kubectl replace` of the pod with other resources: refused as upstream's pod update.

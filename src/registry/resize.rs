@@ -16,9 +16,10 @@ const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
 /// Container lists a resize may touch, with where their resources live.
 const LISTS: [&str; 2] = ["containers", "initContainers"];
 
-/// Upstream's `dropNonResizeUpdates`: the stored pod with each named container's `resources`
-/// and `resizePolicy` taken from the request (containers matched by name; unknown names and
-/// every other field of the request are ignored).
+/// Upstream's `dropNonResizeUpdates`: the stored pod with each container's `resizable`
+/// fields taken from the request, position by position (the name too, so that [`validate`]
+/// can refuse renaming or reordering); a list of another length is taken whole, for
+/// [`validate`] to refuse. Every other field of the request is ignored.
 pub fn prepare(current: &Value, proposed: &Value) -> Value {
     let mut new = current.clone();
     for list in LISTS {
@@ -34,11 +35,12 @@ pub fn prepare(current: &Value, proposed: &Value) -> Value {
         else {
             continue;
         };
-        for w in wanted {
-            let Some(c) = have.iter_mut().find(|c| c.get("name") == w.get("name")) else {
-                continue;
-            };
-            for field in ["resources", "resizePolicy"] {
+        if have.len() != wanted.len() {
+            *have = wanted.clone();
+            continue;
+        }
+        for (c, w) in have.iter_mut().zip(wanted) {
+            for field in ["name", "resources", "resizePolicy"] {
                 set_or_remove(c, field, w.get(field));
             }
         }
@@ -85,31 +87,62 @@ pub fn validate(new: &Value, old: &Value) -> Vec<FieldError> {
         ));
     }
     for list in LISTS {
-        let olds = containers(old, list);
-        let news = containers(new, list);
-        for (i, (o, n)) in olds.iter().zip(news.iter()).enumerate() {
-            let sidecar = list == "initContainers";
-            if sidecar && !is_restartable(o) {
-                if o != n {
-                    errs.push(FieldError::forbidden(
-                        "spec",
-                        "resources for non-sidecar init containers are immutable",
-                    ));
-                }
-                continue;
-            }
-            errs.extend(removals(n, o, &format!("spec.{list}[{i}].resources")));
-            if &with_cpu_memory_of(n, o) != o {
-                errs.push(FieldError::forbidden(
-                    "spec",
-                    if sidecar {
-                        "only cpu and memory resources for sidecar containers are mutable"
-                    } else {
-                        "only cpu and memory resources are mutable"
-                    },
-                ));
-            }
+        let (olds, news) = (containers(old, list), containers(new, list));
+        let moved = moved(&news, &olds, list);
+        if !moved.is_empty() {
+            errs.extend(moved);
+            continue;
         }
+        for (i, (o, n)) in olds.iter().zip(news.iter()).enumerate() {
+            errs.extend(container_errors(n, o, list, i));
+        }
+    }
+    errs
+}
+
+/// Containers added, removed, renamed or reordered by a resize.
+fn moved(news: &[Value], olds: &[Value], list: &str) -> Vec<FieldError> {
+    if news.len() != olds.len() {
+        return vec![FieldError::forbidden(
+            &format!("spec.{list}"),
+            &format!("{list} may not be added or removed on resize"),
+        )];
+    }
+    olds.iter()
+        .zip(news)
+        .enumerate()
+        .filter(|(_, (o, n))| o.get("name") != n.get("name"))
+        .map(|(i, _)| {
+            FieldError::forbidden(
+                &format!("spec.{list}[{i}].name"),
+                &format!("{list} may not be renamed or reordered on resize"),
+            )
+        })
+        .collect()
+}
+
+/// One container's resize errors (`i`-th of `list`).
+fn container_errors(n: &Value, o: &Value, list: &str, i: usize) -> Vec<FieldError> {
+    let sidecar = list == "initContainers";
+    if sidecar && !is_restartable(o) {
+        return match o == n {
+            true => Vec::new(),
+            false => vec![FieldError::forbidden(
+                "spec",
+                "resources for non-sidecar init containers are immutable",
+            )],
+        };
+    }
+    let mut errs = removals(n, o, &format!("spec.{list}[{i}].resources"));
+    if &with_cpu_memory_of(n, o) != o {
+        errs.push(FieldError::forbidden(
+            "spec",
+            if sidecar {
+                "only cpu and memory resources for sidecar containers are mutable"
+            } else {
+                "only cpu and memory resources are mutable"
+            },
+        ));
     }
     errs
 }
@@ -257,8 +290,8 @@ mod tests {
     fn prepare_takes_only_resources_and_resize_policy() {
         let old = pod(json!({"requests": {"cpu": "100m"}}));
         let req = json!({"metadata": {"labels": {"x": "y"}}, "spec": {"containers": [{
-            "name": "c", "image": "other", "resources": {"requests": {"cpu": "200m"}}},
-            {"name": "nope", "resources": {}}], "restartPolicy": "Never"}});
+            "name": "c", "image": "other", "resources": {"requests": {"cpu": "200m"}}}],
+            "restartPolicy": "Never"}});
         let new = prepare(&old, &req);
         assert_eq!(new["spec"]["containers"][0]["image"], "busybox");
         assert_eq!(
@@ -268,6 +301,30 @@ mod tests {
         assert!(new["metadata"].get("labels").is_none());
         assert!(new["spec"].get("restartPolicy").is_none());
         assert!(validate(&new, &old).is_empty());
+    }
+
+    #[test]
+    fn containers_keep_their_names_and_places() {
+        let mut old = pod(json!({"requests": {"cpu": "100m"}}));
+        old["spec"]["containers"]
+            .as_array_mut()
+            .expect("containers")
+            .push(json!({"name": "d", "image": "busybox"}));
+        let swapped = json!({"spec": {"containers": [{"name": "d"}, {"name": "c",
+            "resources": {"requests": {"cpu": "100m"}}}]}});
+        assert_eq!(
+            resize(&old, swapped),
+            [
+                "spec.containers[0].name: Forbidden: containers may not be renamed or reordered on resize",
+                "spec.containers[1].name: Forbidden: containers may not be renamed or reordered on resize",
+            ]
+        );
+        let fewer = json!({"spec": {"containers": [{"name": "c",
+            "resources": {"requests": {"cpu": "100m"}}}]}});
+        assert_eq!(
+            resize(&old, fewer),
+            ["spec.containers: Forbidden: containers may not be added or removed on resize"]
+        );
     }
 
     #[test]

@@ -89,6 +89,7 @@ async fn resize_in_place_restart_and_refusals() {
         running(p) && status_resources(p) == before
     })
     .await;
+    assert_eq!(live.metadata.generation, Some(1));
     assert_eq!(engine_limits(&live), "200000000 67108864 102");
     let discovery = kubectl_ok(&c, &["get", "--raw", "/api/v1"]);
     assert!(discovery.contains("\"pods/resize\""), "{discovery}");
@@ -109,6 +110,20 @@ async fn resize_in_place_restart_and_refusals() {
     );
     let live = wait_pod(&pods, "live", "resized", |p| status_resources(p) == after).await;
     assert_eq!(restarts(&live), 0);
+    // A resize is a spec change: generation 1 became 2, and the kubelet observed it.
+    assert_eq!(live.metadata.generation, Some(2));
+    let observed = live.status.as_ref().and_then(|s| s.observed_generation);
+    assert_eq!(observed, Some(2));
+    let via_resize = kubectl_ok(
+        &c,
+        &[
+            "get",
+            "--raw",
+            "/api/v1/namespaces/default/pods/live/resize",
+        ],
+    );
+    let via_resize: Value = serde_json::from_str(&via_resize).expect("pod json");
+    assert_eq!(via_resize["spec"]["containers"][0]["resources"], after);
     assert_eq!(engine_limits(&live), "300000000 100663296 153");
     let allocated = container_status(&live, "main").and_then(|s| s.allocated_resources.clone());
     assert_eq!(

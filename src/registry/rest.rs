@@ -555,7 +555,10 @@ impl Registry {
         meta::metadata_mut(&mut new).remove("resourceVersion");
         d.strategy.default(&mut new);
         if d.strategy.tracks_generation()
-            && matches!(part, Part::Main | Part::Scale)
+            && matches!(
+                part,
+                Part::Main | Part::Scale | Part::Resize | Part::EphemeralContainers
+            )
             && d.strategy.generation_changed(&new, current)
         {
             let generation = current

@@ -129,6 +129,12 @@ impl Strategy for PodStrategy {
         crate::registry::ephemeral::validate(new, old)
     }
 
+    /// Pods count spec changes (resizes included) in `metadata.generation` since upstream's
+    /// v1.34 (`PodObservedGenerationTracking`), status writes not.
+    fn tracks_generation(&self) -> bool {
+        true
+    }
+
     fn validate_update(&self, new: &Value, old: &Value, subresource: &str) -> Vec<FieldError> {
         match subresource {
             "" => crate::registry::pod_update::validate(new, old),

@@ -244,8 +244,8 @@ impl PodWorker {
         })
     }
 
-    /// Adds what is applied and allocated to each container status, and the resize
-    /// condition, to a computed status.
+    /// Adds what is applied and allocated to each container status, the resize condition
+    /// and the observed generation to a computed status.
     pub(super) fn report_resources(&self, status: &mut PodStatus, all: &[ContainerInfo]) {
         let spec = self.pod.spec.clone().unwrap_or_default();
         let specs: Vec<&Container> = spec
@@ -275,6 +275,8 @@ impl PodWorker {
             .iter_mut()
             .flatten()
             .for_each(fill);
+        // The kubelet reports which spec generation its status reflects (upstream v1.34+).
+        status.observed_generation = self.pod.metadata.generation;
         let old = self.pod.status.as_ref().and_then(|s| s.conditions.clone());
         let conditions = status.conditions.get_or_insert_with(Vec::new);
         conditions.retain(|c| c.type_ != POD_RESIZE_PENDING && c.type_ != POD_RESIZE_IN_PROGRESS);

@@ -238,6 +238,7 @@ fn part_of(sub: Option<&str>) -> Part {
         Some("finalize") => Part::Finalize,
         Some("approval") => Part::Approval,
         Some(crate::registry::rest::EPHEMERAL_CONTAINERS) => Part::EphemeralContainers,
+        Some(crate::registry::resize::RESIZE) => Part::Resize,
         _ => Part::Main,
     }
 }
@@ -308,14 +309,16 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
             .with_name(name);
             watch::serve_watch(app.clone(), d, ns, filter, &call).await
         }
-        (&Method::GET, Some(name), None | Some("status" | "approval" | "ephemeralcontainers")) => {
-            object_reply(
-                &d,
-                StatusCode::OK,
-                reg.get(&d, ns, name).await?.value,
-                &call,
-            )
-        }
+        (
+            &Method::GET,
+            Some(name),
+            None | Some("status" | "approval" | "ephemeralcontainers" | "resize"),
+        ) => object_reply(
+            &d,
+            StatusCode::OK,
+            reg.get(&d, ns, name).await?.value,
+            &call,
+        ),
         (&Method::GET, Some(name), Some("scale")) => Ok(codec::json_value(
             StatusCode::OK,
             &reg.get_scale(&d, ns, name).await?,
@@ -330,7 +333,7 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
         (
             &Method::PUT,
             Some(name),
-            None | Some("status" | "finalize" | "approval" | "ephemeralcontainers"),
+            None | Some("status" | "finalize" | "approval" | "ephemeralcontainers" | "resize"),
         ) => {
             let body = codec::decode_object(call.content_type.as_deref(), &call.body)?;
             let written = reg
@@ -360,7 +363,7 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
         (
             &Method::PATCH,
             Some(name),
-            None | Some("status" | "scale" | "approval" | "ephemeralcontainers"),
+            None | Some("status" | "scale" | "approval" | "ephemeralcontainers" | "resize"),
         ) => {
             let force = query_bool(q, "force") == Some(true);
             let patch = codec::decode_patch(call.content_type.as_deref(), &call.body, force)?;

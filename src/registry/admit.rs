@@ -256,6 +256,16 @@ fn is_empty_container(value: &Value) -> bool {
 
 /// Validates metadata and per-kind rules; 422 Invalid naming each bad field.
 pub fn validate(d: &ResourceDescriptor, obj: &Value, old: Option<&Value>) -> ApiResult<()> {
+    validate_with(d, obj, old, Vec::new())
+}
+
+/// [`validate`] with errors the caller found beforehand (an update's per-endpoint rules).
+pub fn validate_with(
+    d: &ResourceDescriptor,
+    obj: &Value,
+    old: Option<&Value>,
+    found: Vec<ferrokube_apimachinery::validation::FieldError>,
+) -> ApiResult<()> {
     let mut errors =
         ferrokube_apimachinery::validation::validate_object_meta(obj, d.namespaced, d.name_rule);
     if let Some(validator) = d.validator {
@@ -263,6 +273,7 @@ pub fn validate(d: &ResourceDescriptor, obj: &Value, old: Option<&Value>) -> Api
     }
     errors.extend(d.schema_errors(obj));
     errors.extend(d.strategy.validate(obj, old));
+    errors.extend(found);
     let causes: Vec<Cause> = errors
         .into_iter()
         .map(|e| Cause {

@@ -66,6 +66,13 @@ const POD_SUBRESOURCES: &[Subresource] = &[
         kind: None,
         handler: Handler::Status,
     },
+    Subresource {
+        name: super::resize::RESIZE,
+        verbs: &["get", "patch", "update"],
+        response: None,
+        kind: None,
+        handler: Handler::Status,
+    },
 ];
 
 /// `serviceaccounts/token`: TokenRequest.

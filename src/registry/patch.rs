@@ -108,6 +108,7 @@ pub fn subresource_name(part: Part) -> &'static str {
         Part::Approval => "approval",
         Part::Scale => "scale",
         Part::EphemeralContainers => super::rest::EPHEMERAL_CONTAINERS,
+        Part::Resize => super::resize::RESIZE,
     }
 }
 

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use ferrokube_store::{Compare, KeyValue, Op, Txn, TxnOutcome};
 use serde_json::{json, Value};
 
-use super::admit::{admit_body, validate, FieldValidation};
+use super::admit::{admit_body, validate, validate_with, FieldValidation};
 use super::descriptor::ResourceDescriptor;
 use super::hooks::{too_many_retries, HookWrite, TxnExtras, MAX_HOOK_RETRIES};
 use super::meta;
@@ -29,6 +29,8 @@ pub enum Part {
     /// `/ephemeralcontainers` (pods): only `spec.ephemeralContainers` changes are kept; the
     /// main resource never changes them.
     EphemeralContainers,
+    /// `/resize` (pods): only containers' `resources` and `resizePolicy` changes are kept.
+    Resize,
 }
 
 /// Options every write carries.
@@ -504,6 +506,13 @@ impl Registry {
                 }
                 new
             }
+            Part::Resize => {
+                let mut new = super::resize::prepare(current, &proposed);
+                if let Some(fields) = proposed.pointer("/metadata/managedFields") {
+                    meta::metadata_mut(&mut new).insert("managedFields".into(), fields.clone());
+                }
+                new
+            }
             Part::Status => {
                 let mut new = current.clone();
                 copy_field(&mut new, &proposed, "status");
@@ -546,7 +555,10 @@ impl Registry {
         meta::metadata_mut(&mut new).remove("resourceVersion");
         d.strategy.default(&mut new);
         if d.strategy.tracks_generation()
-            && matches!(part, Part::Main | Part::Scale | Part::EphemeralContainers)
+            && matches!(
+                part,
+                Part::Main | Part::Scale | Part::Resize | Part::EphemeralContainers
+            )
             && d.strategy.generation_changed(&new, current)
         {
             let generation = current
@@ -574,7 +586,10 @@ impl Registry {
                 }]));
             }
         }
-        validate(d, &new, Some(current))?;
+        let endpoint_errors =
+            d.strategy
+                .validate_update(&new, current, super::patch::subresource_name(part));
+        validate_with(d, &new, Some(current), endpoint_errors)?;
         if let Some(rv) = current.pointer("/metadata/resourceVersion").cloned() {
             meta::metadata_mut(&mut new).insert("resourceVersion".into(), rv);
         }

@@ -1,9 +1,10 @@
 //! ResourceQuota admission (upstream's `ResourceQuota` plugin) as a storage hook on every
-//! namespaced built-in kind: a create is charged against each quota of its namespace that
-//! limits something the object uses. The charge is the quota's `status.used` rewritten in the
-//! create's own transaction, guarded by the quota's mod revision, so parallel creators
-//! serialise on the quota and can never overshoot it (the loser re-reads and is refused or
-//! charged again). The quota controller recomputes `status.used` from reality (releases).
+//! namespaced built-in kind: a create (and a pod resize, by what it adds) is charged against
+//! each quota of its namespace that limits something the object uses. The charge is the
+//! quota's `status.used` rewritten in the write's own transaction, guarded by the quota's mod
+//! revision, so parallel writers serialise on the quota and can never overshoot it (the loser
+//! re-reads and is refused or charged again). The quota controller recomputes `status.used`
+//! from reality (releases).
 
 use ferrokube_store::{Compare, RangeRequest};
 use futures::future::BoxFuture;
@@ -25,46 +26,87 @@ impl StorageHooks for QuotaAdmission {
         txn: &'a mut TxnExtras,
     ) -> BoxFuture<'a, ApiResult<()>> {
         Box::pin(async move {
-            let Some(ns) = obj.pointer("/metadata/namespace").and_then(Value::as_str) else {
-                return Ok(());
-            };
-            let Some(qd) = ctx.registry.lookup_kind("", "ResourceQuota") else {
-                return Ok(());
-            };
             let d = ctx.descriptor;
             let usage = object_usage(&d.group, &d.plural, obj);
-            let quotas = ctx
-                .registry
-                .store
-                .range(RangeRequest {
-                    prefix: qd.namespace_prefix(Some(ns)),
-                    start: String::new(),
-                    limit: 0,
-                    revision: 0,
-                })
-                .await?;
-            for kv in quotas.items {
-                let mut quota = crate::registry::rest::parse(&kv)?;
-                if !quota_selects(&quota, &d.group, &d.plural, obj) {
-                    continue;
-                }
-                if !charge(&mut quota, &usage).map_err(|why| refused(d, obj, why))? {
-                    continue;
-                }
-                if let Some(m) = quota.get_mut("metadata").and_then(Value::as_object_mut) {
-                    m.remove("resourceVersion");
-                }
-                txn.require(
-                    &kv.key,
-                    Compare::ModRevision(kv.mod_revision),
-                    OnFail::Retry,
-                );
-                txn.put_bytes(&kv.key, qd.storage_bytes(&quota));
-                txn.serialize_on(&kv.key);
-            }
-            Ok(())
+            charge_namespace(ctx, obj, &usage, txn).await
         })
     }
+
+    /// A pod resize is charged what it adds (upstream's quota evaluator handles
+    /// `pods/resize` updates since in-place resize: the increase of each resource).
+    fn before_update<'a>(
+        &'a self,
+        ctx: &'a HookContext<'_>,
+        old: &'a Value,
+        new: &'a mut Value,
+        txn: &'a mut TxnExtras,
+    ) -> BoxFuture<'a, ApiResult<()>> {
+        Box::pin(async move {
+            if ctx.subresource != crate::registry::resize::RESIZE {
+                return Ok(());
+            }
+            let d = ctx.descriptor;
+            let before = object_usage(&d.group, &d.plural, old);
+            let increase: Usage = object_usage(&d.group, &d.plural, new)
+                .into_iter()
+                .filter_map(|(r, v)| {
+                    let more = v - before.get(&r).copied().unwrap_or(0);
+                    (more > 0).then_some((r, more))
+                })
+                .collect();
+            if increase.is_empty() {
+                return Ok(());
+            }
+            charge_namespace(ctx, new, &increase, txn).await
+        })
+    }
+}
+
+/// Charges `usage` of `obj` to every quota of its namespace that selects it, in the write's
+/// own transaction.
+async fn charge_namespace(
+    ctx: &HookContext<'_>,
+    obj: &Value,
+    usage: &Usage,
+    txn: &mut TxnExtras,
+) -> ApiResult<()> {
+    let Some(ns) = obj.pointer("/metadata/namespace").and_then(Value::as_str) else {
+        return Ok(());
+    };
+    let Some(qd) = ctx.registry.lookup_kind("", "ResourceQuota") else {
+        return Ok(());
+    };
+    let d = ctx.descriptor;
+    let quotas = ctx
+        .registry
+        .store
+        .range(RangeRequest {
+            prefix: qd.namespace_prefix(Some(ns)),
+            start: String::new(),
+            limit: 0,
+            revision: 0,
+        })
+        .await?;
+    for kv in quotas.items {
+        let mut quota = crate::registry::rest::parse(&kv)?;
+        if !quota_selects(&quota, &d.group, &d.plural, obj) {
+            continue;
+        }
+        if !charge(&mut quota, usage).map_err(|why| refused(d, obj, why))? {
+            continue;
+        }
+        if let Some(m) = quota.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+        }
+        txn.require(
+            &kv.key,
+            Compare::ModRevision(kv.mod_revision),
+            OnFail::Retry,
+        );
+        txn.put_bytes(&kv.key, qd.storage_bytes(&quota));
+        txn.serialize_on(&kv.key);
+    }
+    Ok(())
 }
 
 /// Adds `usage` to the quota's `status.used` for the resources it limits. Ok(false) when the

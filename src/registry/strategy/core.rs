@@ -130,10 +130,19 @@ impl Strategy for PodStrategy {
     }
 
     /// Pods count generations since 1.34 (KEP 5067): 1 on create whatever the client sent,
-    /// +1 on every spec change (through any subresource) and when graceful deletion begins;
-    /// the kubelet reports what it acted on as `status.observedGeneration`.
+    /// +1 on every spec change (resizes and ephemeral containers included, status writes not)
+    /// and when graceful deletion begins; the kubelet reports what it acted on as
+    /// `status.observedGeneration`.
     fn tracks_generation(&self) -> bool {
         true
+    }
+
+    fn validate_update(&self, new: &Value, old: &Value, subresource: &str) -> Vec<FieldError> {
+        match subresource {
+            "" => crate::registry::pod_update::validate(new, old),
+            crate::registry::resize::RESIZE => crate::registry::resize::validate(new, old),
+            _ => Vec::new(),
+        }
     }
 
     fn graceful_delete_seconds(&self, obj: &Value, requested: Option<i64>) -> Option<i64> {
@@ -161,7 +170,8 @@ impl Strategy for PodStrategy {
 
 /// Upstream's QoS class: Guaranteed when every container's limits equal requests for cpu and
 /// memory, BestEffort when nothing is set, Burstable otherwise.
-fn qos_class(spec: &Value) -> &'static str {
+/// A pod's QoS class from its spec (upstream's `ComputePodQOS`).
+pub(crate) fn qos_class(spec: &Value) -> &'static str {
     let containers: Vec<&Value> = ["containers", "initContainers"]
         .iter()
         .filter_map(|k| spec.get(*k).and_then(Value::as_array))

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 pub use self::autoscaling::{HPA_V1, HPA_V1_CONVERSION, HPA_V2};
 pub use self::config_data::{CONFIG_MAP, SECRET};
+pub(crate) use self::core::qos_class;
 pub use self::core::{NAMESPACE, NODE, POD, SERVICE, SERVICE_ACCOUNT};
 pub use self::crd::CRD;
 pub use self::custom::{CUSTOM_RESOURCE, CUSTOM_RESOURCE_WITH_STATUS};
@@ -51,6 +52,11 @@ pub trait Strategy: Sync + Send {
     }
     /// Kind-specific validation beyond the per-kind field rules (`old` on update).
     fn validate(&self, _new: &Value, _old: Option<&Value>) -> Vec<FieldError> {
+        Vec::new()
+    }
+    /// Update rules that depend on the endpoint written through (`subresource`: "" for the
+    /// main resource, else the subresource's name), as upstream's per-endpoint strategies.
+    fn validate_update(&self, _new: &Value, _old: &Value, _subresource: &str) -> Vec<FieldError> {
         Vec::new()
     }
     /// A finalizer the first delete request adds, holding the object until a controller has

@@ -157,7 +157,7 @@ impl PodWorker {
         }
     }
 
-    fn container_grace(&self) -> Duration {
+    pub(super) fn container_grace(&self) -> Duration {
         let secs = self
             .pod
             .spec
@@ -168,7 +168,13 @@ impl PodWorker {
     }
 
     /// Create and start attempt `attempt` of a container; failures become waiting reasons.
-    async fn start(&mut self, spec: &Container, role: Role, attempt: u32, sandbox: &ContainerInfo) {
+    pub(super) async fn start(
+        &mut self,
+        spec: &Container,
+        role: Role,
+        attempt: u32,
+        sandbox: &ContainerInfo,
+    ) {
         self.busy = true;
         let image = spec.image.clone().unwrap_or_default();
         let policy = spec.image_pull_policy.clone().unwrap_or_else(|| {
@@ -395,7 +401,7 @@ impl PodWorker {
         out
     }
 
-    async fn stop_one(&self, spec: &Container, c: &ContainerInfo, grace: Duration) {
+    pub(super) async fn stop_one(&self, spec: &Container, c: &ContainerInfo, grace: Duration) {
         let started = Instant::now();
         let rt = self.deps.runtime.clone();
         if let Some(pre_stop) = spec.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()) {

@@ -5,6 +5,7 @@ mod backoff;
 mod config;
 mod deadline;
 mod lifecycle;
+pub mod resize;
 
 pub use api::PodApi;
 pub use backoff::{go_duration, Backoff};
@@ -97,6 +98,8 @@ pub struct PodWorker {
     busy: bool,
     /// Killed for running past `activeDeadlineSeconds`: reports Failed/DeadlineExceeded.
     past_deadline: bool,
+    /// What in-place resizes applied, and the resize condition to report.
+    resize: resize::ResizeState,
 }
 
 impl std::fmt::Debug for PodWorker {
@@ -151,6 +154,7 @@ impl PodWorker {
             deleted_via_api: false,
             busy: false,
             past_deadline: false,
+            resize: resize::ResizeState::default(),
         }
     }
 
@@ -248,6 +252,7 @@ impl PodWorker {
             let sandbox = (*sandbox).clone();
             if self.ensure_volumes().await {
                 self.sync_containers(&containers, &sandbox).await;
+                self.actuate_resizes(&containers, &sandbox).await;
             }
         }
         let containers = self.list().await?;
@@ -456,6 +461,7 @@ impl PodWorker {
             now: chrono::Utc::now(),
             messages: &messages,
         });
+        self.report_resources(&mut status, containers);
         if self.past_deadline {
             status = deadline::failed(status);
         }

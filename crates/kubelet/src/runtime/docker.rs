@@ -6,7 +6,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
-use bollard::models::{ContainerCreateBody, ContainerStateStatusEnum, HostConfig};
+use bollard::models::{
+    ContainerCreateBody, ContainerStateStatusEnum, ContainerUpdateBody, HostConfig,
+};
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
     ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
@@ -19,7 +21,8 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::{
     ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, ExecOptions, LogOptions,
-    NetworkMode, OutputChunk, OutputKind, RuntimeEvent, RuntimeVersion, StreamSession,
+    NetworkMode, OutputChunk, OutputKind, ResourceUpdate, RuntimeEvent, RuntimeVersion,
+    StreamSession,
 };
 use crate::error::{KubeletError, Result};
 
@@ -400,6 +403,20 @@ impl ContainerRuntime for DockerRuntime {
             .h(i32::from(height))
             .build();
         self.docker.resize_container_tty(id, opts).await?;
+        Ok(())
+    }
+
+    async fn update_resources(&self, id: &str, update: &ResourceUpdate) -> Result<()> {
+        let body = ContainerUpdateBody {
+            memory: update.memory_limit,
+            // No swap beyond the limit, and raising the limit past the engine's default swap
+            // ceiling (twice the old limit) must not be refused.
+            memory_swap: update.memory_limit,
+            nano_cpus: update.nano_cpus,
+            cpu_shares: update.cpu_shares,
+            ..Default::default()
+        };
+        self.docker.update_container(id, body).await?;
         Ok(())
     }
 

@@ -13,7 +13,7 @@ use futures::StreamExt;
 
 use super::{
     ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, ExecOptions, LogOptions,
-    OutputChunk, OutputKind, RuntimeEvent, RuntimeVersion, StreamSession,
+    OutputChunk, OutputKind, ResourceUpdate, RuntimeEvent, RuntimeVersion, StreamSession,
 };
 use crate::error::{KubeletError, Result};
 
@@ -287,6 +287,19 @@ impl ContainerRuntime for FakeRuntime {
     }
 
     async fn resize_container(&self, _id: &str, _width: u16, _height: u16) -> Result<()> {
+        Ok(())
+    }
+
+    async fn update_resources(&self, id: &str, update: &ResourceUpdate) -> Result<()> {
+        let mut g = self.lock();
+        let c = g
+            .containers
+            .get_mut(id)
+            .ok_or_else(|| KubeletError::Runtime(format!("no such container: {id}")))?;
+        let cfg = &mut c.config;
+        cfg.memory_limit = update.memory_limit.or(cfg.memory_limit);
+        cfg.nano_cpus = update.nano_cpus.or(cfg.nano_cpus);
+        cfg.cpu_shares = update.cpu_shares.or(cfg.cpu_shares);
         Ok(())
     }
 

@@ -90,6 +90,17 @@ pub struct ContainerConfig {
     pub stdin_once: bool,
 }
 
+/// The cgroup settings an in-place resize changes on a running container (None: unchanged).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResourceUpdate {
+    /// Memory limit in bytes.
+    pub memory_limit: Option<i64>,
+    /// CPU limit in billionths of a CPU.
+    pub nano_cpus: Option<i64>,
+    /// Relative CPU weight derived from the CPU request.
+    pub cpu_shares: Option<i64>,
+}
+
 /// Coarse engine state of a container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContainerState {
@@ -263,6 +274,9 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     async fn attach(&self, id: &str, stdin: bool) -> Result<StreamSession>;
     /// Resize the TTY of a container.
     async fn resize_container(&self, id: &str, width: u16, height: u16) -> Result<()>;
+    /// Change a running container's cpu and memory settings in place (upstream's CRI
+    /// `UpdateContainerResources`).
+    async fn update_resources(&self, id: &str, update: &ResourceUpdate) -> Result<()>;
     /// Live container events for containers carrying every one of the given labels.
     fn events(&self, labels: &[(String, String)]) -> BoxStream<'static, Result<RuntimeEvent>>;
     /// Resource usage of a running container now (one sample, never a stream). Engines that

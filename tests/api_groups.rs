@@ -131,4 +131,39 @@ async fn python_client_uses_the_newer_groups() {
         slices.trim(),
         "resourceslice.resource.k8s.io/n1-gpu.example.com"
     );
+    // Upstream's table columns.
+    let table = stdout_ok(
+        "get resourceslices",
+        &cluster.kubectl(&["get", "resourceslices"]),
+    );
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "NODE", "DRIVER", "POOL", "AGE"], "{table}");
+    assert!(
+        table.lines().any(|l| l.split_whitespace().take(4).eq([
+            "n2-nic.example.com",
+            "n2",
+            "nic.example.com",
+            "n2"
+        ])),
+        "{table}"
+    );
+    let claims = stdout_ok(
+        "get resourceclaims",
+        &cluster.kubectl(&["get", "resourceclaims"]),
+    );
+    let row: Vec<&str> = claims.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(&row[..2], ["c1", "allocated"], "{claims}");
+    let cidrs = stdout_ok(
+        "get servicecidrs",
+        &cluster.kubectl(&["get", "servicecidrs"]),
+    );
+    let row: Vec<&str> = cidrs.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(&row[..2], ["kubernetes", "10.96.0.0/12"], "{cidrs}");
+    let ips = stdout_ok("get ipaddresses", &cluster.kubectl(&["get", "ipaddresses"]));
+    assert!(
+        ips.lines().any(|l| l
+            .split_whitespace()
+            .eq(["fe80::42:1dff:fe84:f9e2", "myresources.mygroup/foo/bar"])),
+        "{ips}"
+    );
 }

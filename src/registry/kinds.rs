@@ -297,9 +297,11 @@ pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
         // (the service CIDRs and the cluster IPs taken from them: `service_alloc`)
         Describe::of::<networking::ServiceCIDR>(&GENERATIONAL)
             .status()
+            .printer(print::SERVICECIDRS)
             .build("servicecidr"),
         Describe::of::<networking::IPAddress>(&PLAIN)
             .names(NameRule::IpAddress)
+            .printer(print::IPADDRESSES)
             .build("ipaddress"),
         // rbac.authorization.k8s.io/v1 (enforced by `crate::rbac`)
         Describe::of::<rbac::ClusterRole>(&PLAIN)
@@ -371,11 +373,13 @@ pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
         Describe::of::<resource::DeviceClass>(&GENERATIONAL).build("deviceclass"),
         Describe::of::<resource::ResourceClaim>(&IMMUTABLE_SPEC)
             .status()
+            .printer(print::RESOURCECLAIMS)
             .build("resourceclaim"),
         Describe::of::<resource::ResourceClaimTemplate>(&IMMUTABLE_SPEC)
             .build("resourceclaimtemplate"),
         Describe::of::<resource::ResourceSlice>(&GENERATIONAL)
             .fields(fields::RESOURCE_SLICE)
+            .printer(print::RESOURCESLICES)
             .build("resourceslice"),
         // apiregistration.k8s.io/v1 (one Local APIService per served group-version:
         // `crate::apiservices`)

@@ -619,6 +619,63 @@ fn apiservices_columns() -> Vec<Column> {
     ]
 }
 
+/// resource.k8s.io ResourceClaims.
+pub const RESOURCECLAIMS: Printer = Printer {
+    columns: resourceclaims_columns,
+    row: ro::resource_claim_row,
+};
+
+#[rustfmt::skip]
+fn resourceclaims_columns() -> Vec<Column> {
+    vec![
+        name_col(),
+        col("State", "string", "A summary of the current state (allocated, pending, reserved, etc.).".into()),
+        age_col(),
+    ]
+}
+
+/// resource.k8s.io ResourceSlices.
+pub const RESOURCESLICES: Printer = Printer {
+    columns: resourceslices_columns,
+    row: ro::resource_slice_row,
+};
+
+#[rustfmt::skip]
+fn resourceslices_columns() -> Vec<Column> {
+    use k8s_openapi::api::resource::v1::ResourceSliceSpec;
+    vec![
+        name_col(),
+        col("Node", "string", doc::<ResourceSliceSpec>("nodeName")),
+        col("Driver", "string", doc::<ResourceSliceSpec>("driver")),
+        col("Pool", "string", "The name of the resource pool that this ResourceSlice belongs to.".into()),
+        age_col(),
+    ]
+}
+
+/// networking.k8s.io ServiceCIDRs.
+pub const SERVICECIDRS: Printer = Printer {
+    columns: servicecidrs_columns,
+    row: ro::service_cidr_row,
+};
+
+#[rustfmt::skip]
+fn servicecidrs_columns() -> Vec<Column> {
+    use k8s_openapi::api::networking::v1::ServiceCIDRSpec;
+    vec![name_col(), col("CIDRs", "string", doc::<ServiceCIDRSpec>("cidrs")), age_col()]
+}
+
+/// networking.k8s.io IPAddresses (upstream prints no age).
+pub const IPADDRESSES: Printer = Printer {
+    columns: ipaddresses_columns,
+    row: ro::ip_address_row,
+};
+
+#[rustfmt::skip]
+fn ipaddresses_columns() -> Vec<Column> {
+    use k8s_openapi::api::networking::v1::IPAddressSpec;
+    vec![name_col(), col("ParentRef", "string", doc::<IPAddressSpec>("parentRef"))]
+}
+
 /// node.k8s.io RuntimeClass.
 pub const RUNTIMECLASSES: Printer = Printer {
     columns: runtimeclasses_columns,

@@ -438,6 +438,69 @@ pub(crate) fn api_service_row(svc: &Value, now: DateTime<Utc>) -> Row {
     Row::new(vec![name(svc), s(&service), s(&available), age(svc, now)])
 }
 
+/// Upstream's resourceClaimState: `deleted`, `pending`, `allocated`, `reserved`, joined.
+pub(crate) fn resource_claim_row(claim: &Value, now: DateTime<Utc>) -> Row {
+    let deleting = claim.pointer("/metadata/deletionTimestamp").is_some();
+    let allocated = claim
+        .pointer("/status/allocation")
+        .is_some_and(|a| !a.is_null());
+    let mut states = Vec::new();
+    if deleting {
+        states.push("deleted");
+    }
+    if allocated {
+        states.push("allocated");
+        if !arr_at(claim, "/status/reservedFor").is_empty() {
+            states.push("reserved");
+        }
+    } else if !deleting {
+        states.push("pending");
+    }
+    Row::new(vec![name(claim), s(&states.join(",")), age(claim, now)])
+}
+
+pub(crate) fn resource_slice_row(slice: &Value, now: DateTime<Utc>) -> Row {
+    Row::new(vec![
+        name(slice),
+        s(str_at(slice, "/spec/nodeName")),
+        s(str_at(slice, "/spec/driver")),
+        s(str_at(slice, "/spec/pool/name")),
+        age(slice, now),
+    ])
+}
+
+pub(crate) fn service_cidr_row(cidr: &Value, now: DateTime<Utc>) -> Row {
+    let cidrs: Vec<&str> = arr_at(cidr, "/spec/cidrs")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    Row::new(vec![name(cidr), s(&cidrs.join(",")), age(cidr, now)])
+}
+
+/// `<resource>[.<group>]/[<namespace>/]<name>`, as upstream prints the parent.
+pub(crate) fn ip_address_row(ip: &Value, _now: DateTime<Utc>) -> Row {
+    let parent = match ip.pointer("/spec/parentRef") {
+        Some(r) if r.is_object() => {
+            let (group, resource) = (str_at(r, "/group"), str_at(r, "/resource"));
+            let mut text = if group.is_empty() {
+                resource.to_lowercase()
+            } else {
+                format!("{resource}.{group}").to_lowercase()
+            };
+            let ns = str_at(r, "/namespace");
+            if !ns.is_empty() {
+                text.push('/');
+                text.push_str(ns);
+            }
+            text.push('/');
+            text.push_str(str_at(r, "/name"));
+            text
+        }
+        _ => "<none>".to_string(),
+    };
+    Row::new(vec![name(ip), s(&parent)])
+}
+
 pub(crate) fn runtime_class_row(rc: &Value, now: DateTime<Utc>) -> Row {
     Row::new(vec![name(rc), s(str_at(rc, "/handler")), age(rc, now)])
 }

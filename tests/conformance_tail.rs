@@ -275,6 +275,37 @@ async fn pod_generation_counts_spec_changes_and_graceful_deletion() {
     assert_eq!(deleting.metadata.generation, Some(12));
 }
 
+/// Upstream's "should reject validating/mutating webhook configurations with invalid match
+/// conditions": a matchCondition that is not CEL is refused when the configuration is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_configurations_with_invalid_match_conditions_are_refused() {
+    let c = TestCluster::start().await;
+    for kind in [
+        "ValidatingWebhookConfiguration",
+        "MutatingWebhookConfiguration",
+    ] {
+        let manifest = write(
+            &c,
+            &format!("{kind}.json"),
+            &json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": kind,
+                "metadata": {"name": "bad-conditions"},
+                "webhooks": [{"name": "deny.example.com", "sideEffects": "None",
+                    "admissionReviewVersions": ["v1"],
+                    "clientConfig": {"url": "https://127.0.0.1:1/hook"},
+                    "rules": [{"operations": ["CREATE"], "apiGroups": [""],
+                        "apiVersions": ["v1"], "resources": ["configmaps"]}],
+                    "matchConditions": [{"name": "invalid-expression-1",
+                        "expression": "... [] bad expression"}]}]}),
+        );
+        let err = kubectl_fails(&c, &["create", "-f", &manifest]);
+        assert!(
+            err.contains("webhooks[0].matchConditions[0].expression")
+                && err.contains("compilation failed"),
+            "{kind}: {err}"
+        );
+    }
+}
+
 /// Upstream's "LimitRange should create a LimitRange with defaults..." bounds and "ResourceQuota
 /// should capture the life of a service": requests above max are refused even under a
 /// defaulted limit (quoted as written), and a LoadBalancer service uses node ports.

@@ -404,10 +404,12 @@ pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
         Describe::of::<admissionregistration::ValidatingAdmissionPolicyBinding>(&GENERATIONAL)
             .categories(&["api-extensions"])
             .build("validatingadmissionpolicybinding"),
-        Describe::of::<admissionregistration::ValidatingWebhookConfiguration>(&GENERATIONAL)
-            .categories(&["api-extensions"])
-            .build("validatingwebhookconfiguration"),
-        Describe::of::<admissionregistration::MutatingWebhookConfiguration>(&GENERATIONAL)
+        Describe::of::<admissionregistration::ValidatingWebhookConfiguration>(
+            &WEBHOOK_CONFIGURATION,
+        )
+        .categories(&["api-extensions"])
+        .build("validatingwebhookconfiguration"),
+        Describe::of::<admissionregistration::MutatingWebhookConfiguration>(&WEBHOOK_CONFIGURATION)
             .categories(&["api-extensions"])
             .build("mutatingwebhookconfiguration"),
         // flowcontrol.apiserver.k8s.io/v1 (read by `crate::flowcontrol`)

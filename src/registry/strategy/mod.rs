@@ -9,6 +9,7 @@ pub mod crd;
 mod custom;
 mod resource;
 pub(crate) mod service_account;
+mod webhook_config;
 mod workloads;
 
 use ferrokube_apimachinery::validation::FieldError;
@@ -21,6 +22,7 @@ pub use self::core::{NAMESPACE, NODE, POD, SERVICE, SERVICE_ACCOUNT};
 pub use self::crd::CRD;
 pub use self::custom::{CUSTOM_RESOURCE, CUSTOM_RESOURCE_WITH_STATUS};
 pub use self::resource::IMMUTABLE_SPEC;
+pub use self::webhook_config::WEBHOOK_CONFIGURATION;
 pub use self::workloads::{
     CRONJOB, DAEMONSET, DEPLOYMENT, JOB, REPLICASET, REPLICATION_CONTROLLER, STATEFULSET,
 };

@@ -166,16 +166,16 @@ pub async fn reconcile(client: &kube::Client, reg: &Registry) -> anyhow::Result<
 
 /// Reconciles now and every [`RECONCILE_INTERVAL`] while this server leads the store.
 pub fn spawn(client: kube::Client, state: std::sync::Arc<crate::http::AppState>) {
-    tokio::spawn(async move {
-        loop {
-            if state.registry.store.is_leader() {
-                if let Err(e) = reconcile(&client, &state.registry).await {
-                    tracing::warn!("reconciling the local APIServices: {e}");
-                }
-            }
-            tokio::time::sleep(RECONCILE_INTERVAL).await;
-        }
-    });
+    let store = state.registry.store.clone();
+    crate::leader_loop::spawn(
+        store,
+        RECONCILE_INTERVAL,
+        "the local APIServices",
+        move || {
+            let (client, state) = (client.clone(), state.clone());
+            async move { reconcile(&client, &state.registry).await }
+        },
+    );
 }
 
 #[cfg(test)]

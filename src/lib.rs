@@ -15,6 +15,7 @@ pub mod crd;
 pub mod flowcontrol;
 pub mod ha;
 pub mod http;
+pub mod leader_loop;
 pub mod master_service;
 pub mod node_identity;
 pub mod openapi;

@@ -155,18 +155,15 @@ pub async fn reconcile(client: &kube::Client, ep: &MasterEndpoint) -> anyhow::Re
 /// overwriting the endpoints with their own address (every server serves the full API, so the
 /// leader's address is as good as any, and it only changes on failover).
 pub fn spawn(client: kube::Client, ep: MasterEndpoint, store: ferrokube_store::Store) {
-    tokio::spawn(async move {
-        loop {
-            if !store.is_leader() {
-                tokio::time::sleep(RECONCILE_INTERVAL).await;
-                continue;
-            }
-            if let Err(e) = reconcile(&client, &ep).await {
-                tracing::warn!("reconciling the kubernetes Service: {e:#}");
-            }
-            tokio::time::sleep(RECONCILE_INTERVAL).await;
-        }
-    });
+    crate::leader_loop::spawn(
+        store,
+        RECONCILE_INTERVAL,
+        "the kubernetes Service",
+        move || {
+            let (client, ep) = (client.clone(), ep.clone());
+            async move { reconcile(&client, &ep).await }
+        },
+    );
 }
 
 #[cfg(test)]

@@ -340,12 +340,17 @@ spec:
         "canary: {:?}",
         images(&live_pods(&client, "default", "app=db").await)
     );
-    kubectl_ok(&cluster, &["delete", "pod", "db-0"]);
+    let pods = live_pods(&client, "default", "app=db").await;
+    let old_uid = pods
+        .iter()
+        .find(|p| p.name_any() == "db-0")
+        .and_then(|p| p.uid());
+    kubectl_ok(&cluster, &["delete", "pod", "db-0", "--wait=false"]);
     let restored = eventually(CONVERGE, || async {
         let pods = live_pods(&client, "default", "app=db").await;
         let db0 = pods
             .iter()
-            .find(|p| p.name_any() == "db-0" && pod_ready(p))?;
+            .find(|p| p.name_any() == "db-0" && p.uid() != old_uid && pod_ready(p))?;
         Some(image_of(db0).to_string())
     })
     .await;

@@ -31,6 +31,40 @@ fn resources(cpu: (&str, &str), memory: (&str, &str)) -> Value {
         "limits": {"cpu": cpu.1, "memory": memory.1}})
 }
 
+/// `kubectl patch pod <name> --subresource resize` with these container resources.
+fn resize_ok(c: &TestCluster, pod: &str, resources: &Value) -> String {
+    let patch = resize_patch(resources);
+    kubectl_ok(
+        c,
+        &[
+            "patch",
+            "pod",
+            pod,
+            "--subresource",
+            "resize",
+            "--patch",
+            &patch,
+        ],
+    )
+}
+
+/// The same resize, expected to be refused; its stderr.
+fn resize_refused(c: &TestCluster, pod: &str, resources: &Value) -> String {
+    let patch = resize_patch(resources);
+    kubectl_fails(
+        c,
+        &[
+            "patch",
+            "pod",
+            pod,
+            "--subresource",
+            "resize",
+            "--patch",
+            &patch,
+        ],
+    )
+}
+
 fn resize_patch(r: &Value) -> String {
     json!({"spec": {"containers": [{"name": "main", "resources": r}]}}).to_string()
 }
@@ -96,18 +130,7 @@ async fn resize_in_place_restart_and_refusals() {
 
     // More cpu and memory, in place.
     let after = resources(("150m", "300m"), ("48Mi", "96Mi"));
-    kubectl_ok(
-        &c,
-        &[
-            "patch",
-            "pod",
-            "live",
-            "--subresource",
-            "resize",
-            "--patch",
-            &resize_patch(&after),
-        ],
-    );
+    resize_ok(&c, "live", &after);
     let live = wait_pod(&pods, "live", "resized", |p| status_resources(p) == after).await;
     assert_eq!(restarts(&live), 0);
     // A resize is a spec change: generation 1 became 2, and the kubelet observed it.
@@ -134,18 +157,7 @@ async fn resize_in_place_restart_and_refusals() {
 
     // Requests equal to limits would make the Burstable pod Guaranteed.
     let guaranteed = resources(("300m", "300m"), ("96Mi", "96Mi"));
-    let err = kubectl_fails(
-        &c,
-        &[
-            "patch",
-            "pod",
-            "live",
-            "--subresource",
-            "resize",
-            "--patch",
-            &resize_patch(&guaranteed),
-        ],
-    );
+    let err = resize_refused(&c, "live", &guaranteed);
     assert!(
         err.contains(
             "spec: Invalid value: \"Burstable\": Pod QOS Class may not change as a result of resizing"
@@ -172,18 +184,7 @@ async fn resize_in_place_restart_and_refusals() {
     // Memory with a RestartContainer policy: a new container with the new limit.
     wait_pod(&pods, "again", "running", running).await;
     let bigger = resources(("100m", "200m"), ("32Mi", "128Mi"));
-    kubectl_ok(
-        &c,
-        &[
-            "patch",
-            "pod",
-            "again",
-            "--subresource",
-            "resize",
-            "--patch",
-            &resize_patch(&bigger),
-        ],
-    );
+    resize_ok(&c, "again", &bigger);
     let again = wait_pod(&pods, "again", "restarted with more memory", |p| {
         running(p) && restarts(p) == 1 && status_resources(p) == bigger
     })
@@ -192,18 +193,7 @@ async fn resize_in_place_restart_and_refusals() {
 
     // More cpu than the node has: Infeasible, nothing applied.
     let huge = resources(("1000", "1000"), ("48Mi", "96Mi"));
-    kubectl_ok(
-        &c,
-        &[
-            "patch",
-            "pod",
-            "live",
-            "--subresource",
-            "resize",
-            "--patch",
-            &resize_patch(&huge),
-        ],
-    );
+    resize_ok(&c, "live", &huge);
     let live = wait_pod(&pods, "live", "infeasible", |p| {
         has_condition(p, "PodResizePending", "Infeasible")
     })

@@ -30,7 +30,7 @@ pub fn validate(new: &Value, old: &Value) -> Vec<FieldError> {
     }
     let mut errs = active_deadline(new_spec, old_spec);
     let munged = munge(new_spec, old_spec);
-    if &munged != old_spec {
+    if semantic(&munged) != semantic(old_spec) {
         errs.push(FieldError::forbidden(
             "spec",
             &format!(
@@ -40,6 +40,31 @@ pub fn validate(new: &Value, old: &Value) -> Vec<FieldError> {
         ));
     }
     errs
+}
+
+/// A spec as upstream's `Semantic.DeepEqual` compares it: an absent field, `null` and an empty
+/// list or map are the same. Clients that decode and re-encode a pod (client-go over protobuf)
+/// send back `{}`/`[]` where the stored object has nothing, and the reverse.
+fn semantic(v: &Value) -> Value {
+    match v {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), semantic(v)))
+                .filter(|(_, v)| !is_empty(v))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(semantic).collect()),
+        other => other.clone(),
+    }
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Object(m) => m.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
 }
 
 /// Upstream's two allowed `activeDeadlineSeconds` updates: nil to positive, or lower.
@@ -161,6 +186,17 @@ mod tests {
     fn pod(image: &str, cpu: &str) -> Value {
         json!({"spec": {"containers": [{"name": "c", "image": image,
             "resources": {"requests": {"cpu": cpu}}}], "activeDeadlineSeconds": 30}})
+    }
+
+    #[test]
+    fn absent_and_empty_fields_are_the_same() {
+        let mut stored = pod("busybox:1", "1");
+        stored["spec"]["tolerations"] = json!([]);
+        stored["spec"]["securityContext"] = json!({});
+        let mut resent = pod("busybox:1", "1");
+        resent["spec"]["activeDeadlineSeconds"] = json!(29);
+        resent["spec"]["nodeSelector"] = json!(null);
+        assert!(validate(&resent, &stored).is_empty());
     }
 
     #[test]

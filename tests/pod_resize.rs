@@ -31,38 +31,27 @@ fn resources(cpu: (&str, &str), memory: (&str, &str)) -> Value {
         "limits": {"cpu": cpu.1, "memory": memory.1}})
 }
 
+/// The kubectl arguments of a resize of `pod` by `patch`.
+fn resize_args<'a>(pod: &'a str, patch: &'a str) -> [&'a str; 7] {
+    [
+        "patch",
+        "pod",
+        pod,
+        "--subresource",
+        "resize",
+        "--patch",
+        patch,
+    ]
+}
+
 /// `kubectl patch pod <name> --subresource resize` with these container resources.
 fn resize_ok(c: &TestCluster, pod: &str, resources: &Value) -> String {
-    let patch = resize_patch(resources);
-    kubectl_ok(
-        c,
-        &[
-            "patch",
-            "pod",
-            pod,
-            "--subresource",
-            "resize",
-            "--patch",
-            &patch,
-        ],
-    )
+    kubectl_ok(c, &resize_args(pod, &resize_patch(resources)))
 }
 
 /// The same resize, expected to be refused; its stderr.
 fn resize_refused(c: &TestCluster, pod: &str, resources: &Value) -> String {
-    let patch = resize_patch(resources);
-    kubectl_fails(
-        c,
-        &[
-            "patch",
-            "pod",
-            pod,
-            "--subresource",
-            "resize",
-            "--patch",
-            &patch,
-        ],
-    )
+    kubectl_fails(c, &resize_args(pod, &resize_patch(resources)))
 }
 
 fn resize_patch(r: &Value) -> String {

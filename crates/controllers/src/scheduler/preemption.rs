@@ -26,7 +26,8 @@ pub struct Plan {
     pub victims: Vec<Arc<Pod>>,
 }
 
-fn priority(pod: &Pod) -> i32 {
+/// A pod's priority (0 when unset), as the queue and preemption both order by it.
+pub(super) fn priority(pod: &Pod) -> i32 {
     pod.spec.as_ref().and_then(|s| s.priority).unwrap_or(0)
 }
 

@@ -85,7 +85,7 @@ impl Queue {
             }
             None => {
                 self.seq += 1;
-                let prio = pod.spec.as_ref().and_then(|s| s.priority).unwrap_or(0);
+                let prio = super::preemption::priority(&pod);
                 let key = (Reverse(prio), self.seq);
                 self.active.insert((key, uid.clone()));
                 self.entries.insert(

@@ -9,6 +9,7 @@ pub mod deadline;
 pub mod discovery;
 pub mod duplicates;
 pub mod flow_control;
+pub mod health;
 pub mod kubelet_client;
 pub mod link_rewrite;
 pub mod log_stream;
@@ -69,12 +70,12 @@ pub fn router(state: Arc<AppState>) -> Router {
     // Every path is authenticated, authorized, counted, then given a seat by flow control
     // (the layer added last runs first).
     Router::new()
-        .route("/healthz", get(ok))
-        .route("/livez", get(ok))
-        .route("/readyz", get(ok))
-        .route("/healthz/{*check}", get(ok))
-        .route("/livez/{*check}", get(ok))
-        .route("/readyz/{*check}", get(ok))
+        .route("/healthz", get(health::all))
+        .route("/livez", get(health::all))
+        .route("/readyz", get(health::all))
+        .route("/healthz/{check}", get(health::one))
+        .route("/livez/{check}", get(health::one))
+        .route("/readyz/{check}", get(health::one))
         .route("/version", get(version))
         .route("/metrics", get(metrics::serve))
         .route("/openapi/{*rest}", axum::routing::any(openapi))
@@ -133,10 +134,6 @@ async fn openapi(State(state): State<Arc<AppState>>, req: Request) -> Response {
         Err(e) => crate::status::ApiError::internal(format!("generating OpenAPI documents: {e}"))
             .into_response(),
     }
-}
-
-async fn ok() -> &'static str {
-    "ok"
 }
 
 /// `/version`: we claim the Kubernetes version whose API we serve.

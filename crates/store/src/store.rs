@@ -161,7 +161,7 @@ impl Store {
         let (log_store, sm) = {
             let (dir, shared) = (dir.clone(), shared.clone());
             tokio::task::spawn_blocking(move || {
-                let log = LogStore::open(&dir)?;
+                let log = LogStore::open(&dir, shared.disk.clone())?;
                 let sm = StateMachine::open(&dir, shared, cfg.history_events)?;
                 Ok::<_, StoreError>((log, sm))
             })
@@ -334,8 +334,27 @@ impl Store {
 
     /// Runs a transaction through raft (batched with concurrent ones) and returns what it did
     /// once it is applied locally.
+    /// While this server's disk is full, new writes are refused at once: one already waiting
+    /// for space still completes once there is room again.
     pub async fn txn(&self, txn: Txn) -> Result<TxnOutcome, StoreError> {
+        if let Some(why) = self.disk_full() {
+            return Err(StoreError::Unavailable(why));
+        }
         self.inner.proposer.submit(txn).await
+    }
+
+    /// Why this server cannot persist writes now (its disk is full), or None when it can.
+    pub fn disk_full(&self) -> Option<String> {
+        self.inner.shared.disk.current()
+    }
+
+    /// Whether this server's store can take writes: its raft core runs and its disk has room
+    /// (what `/readyz/etcd` reports).
+    pub fn health(&self) -> Result<(), String> {
+        if let Err(fatal) = &self.inner.raft.metrics().borrow().running_state {
+            return Err(format!("raft stopped: {fatal}"));
+        }
+        self.disk_full().map_or(Ok(()), Err)
     }
 
     /// The latest value of `key` (linearizable).

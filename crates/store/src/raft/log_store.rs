@@ -13,6 +13,7 @@ use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{AnyError, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote};
 use parking_lot::Mutex;
 
+use super::disk_full::{retry_while_full, DiskFull};
 use super::wal::{self, encode_record, FlushDone, RecordRef, WalOp};
 use super::{log_err, TypeConfig};
 use crate::error::StoreError;
@@ -40,17 +41,23 @@ pub struct LogStore {
     writer: Option<std::thread::JoinHandle<()>>,
     dir: PathBuf,
     vote: Option<Vote<u64>>,
+    disk: Arc<DiskFull>,
 }
 
 impl LogStore {
-    /// Opens (or creates) the log under `dir`, replaying the WAL and reading the vote.
-    pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        Self::open_with(dir, wal::SEGMENT_BYTES)
+    /// Opens (or creates) the log under `dir`, replaying the WAL and reading the vote; `disk`
+    /// reports writes waiting for disk space.
+    pub fn open(dir: &Path, disk: Arc<DiskFull>) -> Result<Self, StoreError> {
+        Self::open_with(dir, wal::SEGMENT_BYTES, disk)
     }
 
-    pub(crate) fn open_with(dir: &Path, segment_bytes: u64) -> Result<Self, StoreError> {
+    pub(crate) fn open_with(
+        dir: &Path,
+        segment_bytes: u64,
+        disk: Arc<DiskFull>,
+    ) -> Result<Self, StoreError> {
         fs::create_dir_all(dir)?;
-        let recovered = wal::open_with(&dir.join("log"), segment_bytes)?;
+        let recovered = wal::open_with(&dir.join("log"), segment_bytes, disk.clone())?;
         let vote = read_vote_file(dir)?;
         Ok(LogStore {
             reader: LogReader {
@@ -63,6 +70,7 @@ impl LogStore {
             writer: Some(recovered.writer),
             dir: dir.to_path_buf(),
             vote,
+            disk,
         })
     }
 
@@ -196,13 +204,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<u64>) -> Result<(), StorageError<u64>> {
-        let dir = self.dir.clone();
+        let (dir, disk) = (self.dir.clone(), self.disk.clone());
         let v = *vote;
         // Vote changes are rare; do the fsyncs off the async worker threads.
-        tokio::task::spawn_blocking(move || write_vote_file(&dir, &v))
-            .await
-            .map_err(|e| StorageIOError::write_vote(AnyError::error(e)))?
-            .map_err(|e| StorageIOError::write_vote(AnyError::error(e)))?;
+        tokio::task::spawn_blocking(move || {
+            retry_while_full(&disk, "save the raft vote", || write_vote_file(&dir, &v))
+        })
+        .await
+        .map_err(|e| StorageIOError::write_vote(AnyError::error(e)))?
+        .map_err(|e| StorageIOError::write_vote(AnyError::error(e)))?;
         self.vote = Some(*vote);
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! openraft wiring: the type config, the durable log store (a WAL of our own), the in-memory state
 //! machine with file snapshots, and the network seam for multi-node clusters.
 
+mod disk_full;
 mod log_store;
 mod network;
 mod state_machine;
@@ -19,6 +20,7 @@ use crate::state::KvState;
 use crate::types::{Event, Txn, TxnOutcome};
 use crate::watch::WatchHub;
 
+pub use disk_full::DiskFull;
 pub use log_store::{LogReader, LogStore};
 pub(crate) use network::serve_raft_rpc;
 pub use network::{Network, NetworkFactory};
@@ -74,6 +76,8 @@ pub struct Shared {
     pub(crate) hub: Mutex<WatchHub>,
     revision: AtomicU64,
     compacted: AtomicU64,
+    /// Whether a durable write (log, vote, snapshot) is waiting for disk space.
+    pub(crate) disk: Arc<DiskFull>,
 }
 
 impl Shared {
@@ -88,6 +92,7 @@ impl Shared {
             hub: Mutex::new(WatchHub::default()),
             revision: AtomicU64::new(0),
             compacted: AtomicU64::new(0),
+            disk: Arc::default(),
         })
     }
 

@@ -13,6 +13,7 @@ use openraft::{
     StorageError, StoredMembership,
 };
 
+use super::disk_full::retry_while_full;
 use super::wal::sync_dir;
 use super::{sm_err, ApplyResult, Shared, TypeConfig};
 use crate::error::StoreError;
@@ -59,7 +60,17 @@ impl StateMachine {
 }
 
 /// File layout: magic, meta length (u64 LE), CRC32 of the rest (u32 LE), meta (postcard), data.
+/// A failed write removes its temporary file, so a full disk does not keep a partial snapshot's
+/// space while it waits for room.
 fn write_snapshot_file(dir: &Path, meta: &Meta, data: &[u8]) -> Result<(), StoreError> {
+    let res = write_snapshot_tmp(dir, meta, data);
+    if res.is_err() {
+        let _ = fs::remove_file(dir.join(SNAPSHOT_TMP));
+    }
+    res
+}
+
+fn write_snapshot_tmp(dir: &Path, meta: &Meta, data: &[u8]) -> Result<(), StoreError> {
     let meta_bytes = postcard::to_stdvec(meta)
         .map_err(|e| StoreError::Corrupt(format!("encode snapshot meta: {e}")))?;
     let mut crc = crc32fast::Hasher::new();
@@ -145,8 +156,14 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             last_membership,
             snapshot_id,
         };
-        let (dir, m) = (self.dir.clone(), meta.clone());
-        let data = blocking(move || write_snapshot_file(&dir, &m, &data).map(|()| data)).await?;
+        let (dir, m, shared) = (self.dir.clone(), meta.clone(), self.shared.clone());
+        let data = blocking(move || {
+            retry_while_full(&shared.disk, "write a raft snapshot", || {
+                write_snapshot_file(&dir, &m, &data)
+            })
+            .map(|()| data)
+        })
+        .await?;
         Ok(Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(data)),
@@ -216,8 +233,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     ) -> Result<(), StorageError<u64>> {
         let data = snapshot.into_inner();
         let kv = KvState::decode(&data, self.history_limit).map_err(sm_err)?;
-        let (dir, m) = (self.dir.clone(), meta.clone());
-        blocking(move || write_snapshot_file(&dir, &m, &data)).await?;
+        let (dir, m, shared) = (self.dir.clone(), meta.clone(), self.shared.clone());
+        blocking(move || {
+            retry_while_full(&shared.disk, "install a raft snapshot", || {
+                write_snapshot_file(&dir, &m, &data)
+            })
+        })
+        .await?;
         let mut guard = self.shared.data.write();
         guard.kv = kv;
         guard.last_applied = meta.last_log_id;

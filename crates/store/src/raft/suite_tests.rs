@@ -13,7 +13,8 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Bui
     ) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError<u64>> {
         let dir = tempfile::tempdir().map_err(super::log_err)?;
         // Small segments so the suite's purges also exercise rotation and segment deletion.
-        let log = LogStore::open_with(dir.path(), 256).map_err(super::log_err)?;
+        let log =
+            LogStore::open_with(dir.path(), 256, Default::default()).map_err(super::log_err)?;
         let sm = StateMachine::open(dir.path(), Shared::new(1000), 1000).map_err(super::sm_err)?;
         Ok((dir, log, sm))
     }

@@ -16,8 +16,10 @@ use std::sync::mpsc;
 use openraft::LogId;
 use serde::{Deserialize, Serialize};
 
+use super::disk_full::{retry_while_full, DiskFull};
 use super::TypeConfig;
 use crate::error::StoreError;
+use std::sync::Arc;
 
 type Entry = openraft::Entry<TypeConfig>;
 
@@ -102,11 +104,15 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 /// Replays the WAL in `dir` (creating it if needed) and starts the writer thread.
 #[cfg(test)]
 pub(crate) fn open(dir: &Path) -> Result<Recovered, StoreError> {
-    open_with(dir, SEGMENT_BYTES)
+    open_with(dir, SEGMENT_BYTES, Arc::default())
 }
 
-/// [`open`] with a chosen segment size.
-pub(crate) fn open_with(dir: &Path, segment_bytes: u64) -> Result<Recovered, StoreError> {
+/// [`open`] with a chosen segment size; `disk` reports appends waiting for space.
+pub(crate) fn open_with(
+    dir: &Path,
+    segment_bytes: u64,
+    disk: Arc<DiskFull>,
+) -> Result<Recovered, StoreError> {
     fs::create_dir_all(dir)?;
     let mut seqs: Vec<u64> = fs::read_dir(dir)?
         .filter_map(|e| e.ok())
@@ -163,7 +169,13 @@ pub(crate) fn open_with(dir: &Path, segment_bytes: u64) -> Result<Recovered, Sto
         segments.push_back(Segment { seq, max_index });
     }
 
-    let writer = Writer::open(dir.to_path_buf(), segments, last_purged, segment_bytes)?;
+    let writer = Writer::open(
+        dir.to_path_buf(),
+        segments,
+        last_purged,
+        segment_bytes,
+        disk,
+    )?;
     let (tx, rx) = mpsc::channel();
     let handle = std::thread::Builder::new()
         .name("raft-wal".into())
@@ -193,6 +205,10 @@ struct Writer {
     size: u64,
     last_purged: Option<LogId<u64>>,
     segment_bytes: u64,
+    /// The current segment still needs its leading purge record (see [`Writer::rotate`]).
+    header_pending: bool,
+    /// Reports appends waiting for disk space.
+    disk: Arc<DiskFull>,
     /// Once a write or fsync fails the file's state is unknown; every later op fails too.
     failed: Option<String>,
 }
@@ -203,6 +219,7 @@ impl Writer {
         mut segments: VecDeque<Segment>,
         last_purged: Option<LogId<u64>>,
         segment_bytes: u64,
+        disk: Arc<DiskFull>,
     ) -> io::Result<Self> {
         let seq = match segments.back() {
             Some(s) => s.seq,
@@ -225,6 +242,8 @@ impl Writer {
             size,
             last_purged,
             segment_bytes,
+            header_pending: false,
+            disk,
             failed: None,
         })
     }
@@ -292,14 +311,12 @@ impl Writer {
         if self.failed.is_some() {
             return;
         }
-        let res = (|| -> io::Result<()> {
-            if self.size >= self.segment_bytes {
-                self.rotate()?;
-            }
-            self.file.write_all(buf)?;
-            self.size += buf.len() as u64;
-            Ok(())
-        })();
+        // A full disk pauses the writer (and with it every append queued behind this one)
+        // until space is freed; any other error fails the log for good.
+        let disk = self.disk.clone();
+        let res = retry_while_full(&disk, "append to the raft log", || {
+            self.write_once(buf).map_err(StoreError::Io)
+        });
         match res {
             Ok(()) => {
                 if let (Some(seg), Some(idx)) = (self.segments.back_mut(), max_index) {
@@ -310,24 +327,58 @@ impl Writer {
         }
     }
 
-    /// Closes the current segment (durably) and starts the next one with the purge marker.
+    /// One attempt at appending `buf`: rotates when the segment is full and writes a new
+    /// segment's purge record first. On failure the segment is cut back to its last good length,
+    /// so a retry appends whole records after intact ones.
+    fn write_once(&mut self, buf: &[u8]) -> io::Result<()> {
+        let res = (|| -> io::Result<()> {
+            if self.size >= self.segment_bytes {
+                self.rotate()?;
+            }
+            if self.header_pending {
+                if let Some(p) = self.last_purged {
+                    let mut header = Vec::new();
+                    encode_record(&RecordRef::Purge(&p), &mut header).map_err(io::Error::other)?;
+                    self.file.write_all(&header)?;
+                    self.size += header.len() as u64;
+                }
+                self.header_pending = false;
+            }
+            self.file.write_all(buf)?;
+            self.size += buf.len() as u64;
+            Ok(())
+        })();
+        if let Err(e) = &res {
+            if let Err(cut) = self.file.set_len(self.size) {
+                // Not an out-of-space error, so the caller stops retrying: the segment may
+                // end in a partial record and must not be appended to.
+                return Err(io::Error::other(format!(
+                    "{e}; cutting the partial write back also failed: {cut}"
+                )));
+            }
+        }
+        res
+    }
+
+    /// Closes the current segment (durably) and starts the next one; its first record, written
+    /// by [`Writer::write_once`], is the purge marker. Nothing changes until the new file is
+    /// durably created, so a failed rotation can simply be tried again.
     fn rotate(&mut self) -> io::Result<()> {
-        self.file.sync_data()?;
+        // A failed fsync is never retried (see `disk_full`): report it as a plain error.
+        self.file
+            .sync_data()
+            .map_err(|e| io::Error::other(format!("fsync raft log: {e}")))?;
         let seq = self.segments.back().map_or(1, |s| s.seq + 1);
         let path = segment_path(&self.dir, seq);
-        self.file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        sync_dir(&self.dir)?;
+        self.file = file;
         self.size = 0;
         self.segments.push_back(Segment {
             seq,
             max_index: None,
         });
-        sync_dir(&self.dir)?;
-        if let Some(p) = self.last_purged {
-            let mut buf = Vec::new();
-            encode_record(&RecordRef::Purge(&p), &mut buf).map_err(io::Error::other)?;
-            self.file.write_all(&buf)?;
-            self.size += buf.len() as u64;
-        }
+        self.header_pending = true;
         Ok(())
     }
 
@@ -447,7 +498,7 @@ mod tests {
     #[test]
     fn rotation_purge_and_reopen() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let r = open_with(dir.path(), 64).expect("open");
+        let r = open_with(dir.path(), 64, Arc::default()).expect("open");
         let (done_tx, done_rx) = mpsc::channel();
         for i in 1..=40 {
             let mut buf = Vec::new();
@@ -504,7 +555,7 @@ mod tests {
         let segs_after = fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(0);
         assert!(segs_after < segs_before, "purged segments deleted");
         drop(r);
-        let r = open_with(dir.path(), 64).expect("reopen");
+        let r = open_with(dir.path(), 64, Arc::default()).expect("reopen");
         assert_eq!(r.last_purged, Some(purged2));
         assert_eq!(
             r.entries.keys().copied().collect::<Vec<_>>(),

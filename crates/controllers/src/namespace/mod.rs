@@ -1,13 +1,16 @@
-//! Namespace controller: for a Terminating namespace, deletes every namespaced resource the
-//! discovery lists, reports progress in status conditions, then PUTs `finalize` with the
-//! `kubernetes` finalizer removed (upstream `namespaced_resources_deleter.go`).
+//! Namespace controller: for a Terminating namespace, deletes its pods and then every other
+//! namespaced resource the discovery lists ([`content`]), reports progress in upstream's
+//! status conditions ([`conditions`]), then PUTs `finalize` with the `kubernetes` finalizer
+//! removed (upstream `namespaced_resources_deleter.go`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Namespace, NamespaceCondition};
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
-use kube::discovery::{verbs, Discovery, Scope};
+mod conditions;
+mod content;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DeleteParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
 use kube::ResourceExt;
@@ -15,7 +18,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{kube_not_found, Result};
-use crate::util::{drain, now, on_error, patch_status};
+use crate::util::{drain, on_error, patch_status};
 use crate::Context;
 
 /// The finalizer the namespace controller owns in `spec.finalizers`.
@@ -47,22 +50,12 @@ async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action> {
         delete_namespace(&ctx, &name).await?;
         return Ok(Action::await_change());
     }
-    let remaining = delete_content(&ctx, &name).await?;
-    if remaining > 0 {
-        let cond = NamespaceCondition {
-            type_: "NamespaceContentRemaining".into(),
-            status: "True".into(),
-            reason: Some("SomeResourcesRemain".into()),
-            message: Some(format!("Some resources are remaining: {remaining} objects")),
-            last_transition_time: Some(now()),
-        };
-        let nsapi: Api<Namespace> = Api::all(ctx.client.clone());
-        let _ = patch_status(
-            &nsapi,
-            &name,
-            json!({"phase": "Terminating", "conditions": [cond]}),
-        )
-        .await;
+    let pass = content::delete_all(&ctx, &name).await;
+    report(&ctx, &ns, &pass).await;
+    if !pass.is_done() {
+        if !pass.delete_errors.is_empty() || pass.discovery_error.is_some() {
+            tracing::warn!(namespace = %name, ?pass, "namespace content not deleted yet");
+        }
         return Ok(Action::requeue(Duration::from_secs(2)));
     }
     finalize(&ctx, &ns).await?;
@@ -70,48 +63,21 @@ async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action> {
     Ok(Action::await_change())
 }
 
-/// Deletes all namespaced content; returns how many objects still exist afterwards.
-async fn delete_content(ctx: &Context, ns: &str) -> Result<usize> {
-    let discovery = Discovery::new(ctx.client.clone()).run().await?;
-    let mut remaining = 0;
-    for group in discovery.groups() {
-        // Only the preferred version of each group: other versions are the same objects.
-        for (ar, caps) in group.recommended_resources() {
-            if caps.scope != Scope::Namespaced
-                || !caps.supports_operation(verbs::LIST)
-                || !caps.supports_operation(verbs::DELETE)
-            {
-                continue;
-            }
-            let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), ns, &ar);
-            let list = match api.list(&ListParams::default()).await {
-                Ok(l) => l,
-                Err(e) if kube_not_found(&e) => continue,
-                Err(e) => return Err(e.into()),
-            };
-            if list.items.is_empty() {
-                continue;
-            }
-            let dp = DeleteParams::background();
-            let bulk = caps.supports_operation(verbs::DELETE_COLLECTION)
-                && api
-                    .delete_collection(&dp, &ListParams::default())
-                    .await
-                    .is_ok();
-            if !bulk {
-                for item in &list.items {
-                    match api.delete(&item.name_any(), &dp).await {
-                        Ok(_) => {}
-                        Err(e) if kube_not_found(&e) => {}
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-            }
-            let left = api.list(&ListParams::default()).await?;
-            remaining += left.items.len();
-        }
+/// Writes the deletion conditions when they changed.
+async fn report(ctx: &Context, ns: &Namespace, pass: &conditions::Pass) {
+    let old = ns
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.clone())
+        .unwrap_or_default();
+    let Some(conditions) = conditions::updated(&old, pass) else {
+        return;
+    };
+    let nsapi: Api<Namespace> = Api::all(ctx.client.clone());
+    let status = json!({"phase": "Terminating", "conditions": conditions});
+    if let Err(e) = patch_status(&nsapi, &ns.name_any(), status).await {
+        tracing::warn!(namespace = %ns.name_any(), error = %e, "could not update namespace conditions");
     }
-    Ok(remaining)
 }
 
 async fn finalize(ctx: &Context, ns: &Namespace) -> Result<()> {

@@ -264,12 +264,20 @@ impl ResourceDescriptor {
         }
     }
 
-    /// The store key prefix of this resource: `/<group or core>/<plural>/`.
+    /// The store key prefix of this resource: `/<group or core>/<plural>/`. A version served
+    /// converted from another group's storage (events.k8s.io from core) shares that group's keys.
     pub fn key_prefix(&self) -> String {
-        let group = if self.group.is_empty() {
+        let storage_group = match &self.conversion {
+            Some(conv) => conv
+                .storage_api_version
+                .rsplit_once('/')
+                .map_or("", |(group, _)| group),
+            None => self.group.as_str(),
+        };
+        let group = if storage_group.is_empty() {
             "core"
         } else {
-            &self.group
+            storage_group
         };
         format!("/{group}/{}/", self.plural)
     }

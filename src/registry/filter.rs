@@ -66,12 +66,24 @@ impl Filter {
             && self.field.as_ref().is_none_or(|f| f.is_empty())
     }
 
-    /// Whether `obj` passes both selectors.
+    /// Whether the stored `obj` passes both selectors. Field selectors name the served
+    /// version's fields, so a kind served converted from another version's storage is matched
+    /// in its served form (upstream converts the field labels instead; the result is the same).
     pub fn matches(&self, d: &ResourceDescriptor, obj: &Value) -> bool {
-        self.label.as_ref().is_none_or(|l| l.matches_object(obj))
-            && self
-                .field
-                .as_ref()
-                .is_none_or(|f| fields::matches(f, &d.field_attrs, obj))
+        if !self.label.as_ref().is_none_or(|l| l.matches_object(obj)) {
+            return false;
+        }
+        let Some(field) = self.field.as_ref() else {
+            return true;
+        };
+        match &d.conversion {
+            Some(conv)
+                if obj.get("apiVersion").and_then(Value::as_str)
+                    == Some(conv.storage_api_version) =>
+            {
+                fields::matches(field, &d.field_attrs, &(conv.from_storage)(obj))
+            }
+            _ => fields::matches(field, &d.field_attrs, obj),
+        }
     }
 }

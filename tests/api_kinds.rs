@@ -1,5 +1,6 @@
 //! Kinds beyond the workload core, through the real kubectl: node.k8s.io RuntimeClass with
-//! its pod admission, and the storage.k8s.io CSI kinds with their printer columns.
+//! its pod admission, the storage.k8s.io CSI kinds with their printer columns, and
+//! VolumeAttributesClass with its fixed driver and parameters.
 
 mod support;
 
@@ -320,4 +321,61 @@ async fn component_statuses_report_health() {
         .await
         .expect("anonymous");
     assert_eq!(anonymous.status().as_u16(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn volume_attributes_classes_fix_their_driver_and_parameters() {
+    let cluster = TestCluster::start().await;
+    let class = "apiVersion: storage.k8s.io/v1
+kind: VolumeAttributesClass
+metadata: {name: gold}
+driverName: csi.example.com
+parameters: {iops: \"3000\"}
+";
+    let out = kubectl_stdin(&cluster, &["create", "-f", "-"], class);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = stdout_ok("get vac", &cluster.kubectl(&["get", "vac"]));
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "DRIVERNAME", "AGE"], "{table}");
+    assert!(
+        table.contains("gold") && table.contains("csi.example.com"),
+        "{table}"
+    );
+    // Labels may change; the driver and the parameters may not (upstream's 422s).
+    stdout_ok(
+        "label",
+        &cluster.kubectl(&["label", "volumeattributesclass", "gold", "tier=gold"]),
+    );
+    let changed = cluster.kubectl(&[
+        "patch",
+        "vac",
+        "gold",
+        "--type=merge",
+        "-p",
+        r#"{"driverName":"other.example.com","parameters":{"iops":"1"}}"#,
+    ]);
+    let err = String::from_utf8_lossy(&changed.stderr);
+    assert!(!changed.status.success(), "{err}");
+    assert!(
+        err.contains("driverName: Forbidden: updates to driverName are forbidden."),
+        "{err}"
+    );
+    assert!(
+        err.contains("parameters: Forbidden: updates to parameters are forbidden."),
+        "{err}"
+    );
+    let empty = kubectl_stdin(
+        &cluster,
+        &["create", "-f", "-"],
+        "apiVersion: storage.k8s.io/v1\nkind: VolumeAttributesClass\nmetadata: {name: none}\ndriverName: csi.example.com\n",
+    );
+    let err = String::from_utf8_lossy(&empty.stderr);
+    assert!(
+        err.contains("parameters: Required value: must contain at least one key/value pair"),
+        "{err}"
+    );
 }

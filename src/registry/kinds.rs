@@ -272,11 +272,12 @@ pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
         Describe::of::<discovery::EndpointSlice>(&PLAIN)
             .printer(print::ENDPOINTSLICES)
             .build("endpointslice"),
-        // events.k8s.io/v1
+        // events.k8s.io/v1, kept in core/v1 Event storage (`strategy::events`)
         Describe::of::<events::Event>(&PLAIN)
             .short(&["ev"])
             .fields(fields::EVENTS_API)
             .printer(print::EVENTS_API)
+            .converted(super::strategy::events::EVENTS_V1_CONVERSION)
             .build("event"),
         // policy/v1
         Describe::of::<policy::PodDisruptionBudget>(&GENERATIONAL)
@@ -353,6 +354,10 @@ pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
             .short(&["sc"])
             .printer(print::STORAGECLASSES)
             .build("storageclass"),
+        Describe::of::<storage::VolumeAttributesClass>(&VOLUME_ATTRIBUTES_CLASS)
+            .short(&["vac"])
+            .printer(print::VOLUMEATTRIBUTESCLASSES)
+            .build("volumeattributesclass"),
         Describe::of::<storage::CSIDriver>(&PLAIN)
             .printer(print::CSIDRIVERS)
             .build("csidriver"),

@@ -663,6 +663,19 @@ provisioner: example.com/none
         ),
         m(
             "storage.k8s.io",
+            "VolumeAttributesClass",
+            "volumeattributesclass",
+            "apiVersion: storage.k8s.io/v1
+kind: VolumeAttributesClass
+metadata:
+  name: rt-vac
+driverName: csi.example.com
+parameters:
+  iops: \"100\"
+",
+        ),
+        m(
+            "storage.k8s.io",
             "CSIDriver",
             "csidriver",
             "apiVersion: storage.k8s.io/v1

@@ -7,8 +7,10 @@ mod config_data;
 mod core;
 pub mod crd;
 mod custom;
+pub mod events;
 mod resource;
 pub(crate) mod service_account;
+mod volume_attributes;
 mod webhook_config;
 mod workloads;
 
@@ -22,6 +24,7 @@ pub use self::core::{NAMESPACE, NODE, POD, SERVICE, SERVICE_ACCOUNT};
 pub use self::crd::CRD;
 pub use self::custom::{CUSTOM_RESOURCE, CUSTOM_RESOURCE_WITH_STATUS};
 pub use self::resource::IMMUTABLE_SPEC;
+pub use self::volume_attributes::VOLUME_ATTRIBUTES_CLASS;
 pub use self::webhook_config::WEBHOOK_CONFIGURATION;
 pub use self::workloads::{
     CRONJOB, DAEMONSET, DEPLOYMENT, JOB, REPLICASET, REPLICATION_CONTROLLER, STATEFULSET,

@@ -534,6 +534,21 @@ fn storageclasses_columns() -> Vec<Column> {
     ]
 }
 
+/// `storage.k8s.io/volumeattributesclasses`.
+pub const VOLUMEATTRIBUTESCLASSES: Printer = Printer {
+    columns: volumeattributesclasses_columns,
+    row: ro::volume_attributes_class_row,
+};
+
+#[rustfmt::skip]
+fn volumeattributesclasses_columns() -> Vec<Column> {
+    vec![
+        name_col(),
+        col("DriverName", "string", doc::<storage::VolumeAttributesClass>("driverName")),
+        age_col(),
+    ]
+}
+
 /// `scheduling.k8s.io/priorityclasses`.
 pub const PRIORITYCLASSES: Printer = Printer {
     columns: priorityclasses_columns,

@@ -317,6 +317,14 @@ pub(crate) fn endpoint_slice_row(es: &Value, now: DateTime<Utc>) -> Row {
 }
 
 /// `printStorageClass`: `(default)` marks the default class.
+pub(crate) fn volume_attributes_class_row(vac: &Value, now: DateTime<Utc>) -> Row {
+    Row::new(vec![
+        name(vac),
+        s(str_at(vac, "/driverName")),
+        age(vac, now),
+    ])
+}
+
 pub(crate) fn storage_class_row(sc: &Value, now: DateTime<Utc>) -> Row {
     let is_default = [
         "storageclass.kubernetes.io~1is-default-class",

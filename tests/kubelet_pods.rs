@@ -92,8 +92,39 @@ async fn lifecycle_exit_codes_bad_input_and_cleanup() {
     let err = kubectl_fails(&c, &["logs", "ok", "--tail=-5", "--since=0s"]);
     assert!(!err.is_empty());
 
+    // Sysctls: a safe one is set in the pod's namespaces; any other is refused at admission
+    // with upstream's reason and words, and the pod never starts.
+    let with_sysctls = |name: &str, sysctl: &str| {
+        json!({"metadata": {"name": name}, "spec": {"restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 1,
+            "securityContext": {"sysctls": [{"name": sysctl, "value": "1"}]},
+            "containers": [{"name": "main", "image": "busybox",
+                "command": ["/bin/sysctl", "kernel.shm_rmid_forced"]}]}})
+    };
+    create(&pods, with_sysctls("sysctl", "kernel.shm_rmid_forced")).await;
+    create(&pods, with_sysctls("unsafe-sysctl", "kernel.msgmax")).await;
+    wait_pod(&pods, "sysctl", "Succeeded", |p| phase(p) == "Succeeded").await;
+    let log = kubectl_ok(&c, &["logs", "sysctl"]);
+    assert!(log.contains("kernel.shm_rmid_forced = 1"), "{log}");
+    let refused = wait_pod(&pods, "unsafe-sysctl", "Failed", |p| phase(p) == "Failed").await;
+    let status = refused.status.clone().unwrap_or_default();
+    assert_eq!(status.reason.as_deref(), Some("SysctlForbidden"));
+    assert_eq!(
+        status.message.as_deref(),
+        Some("forbidden sysctl: \"kernel.msgmax\" not allowlisted")
+    );
+    assert!(status
+        .container_statuses
+        .unwrap_or_default()
+        .iter()
+        .all(|s| s
+            .state
+            .as_ref()
+            .and_then(|st| st.running.as_ref())
+            .is_none()));
+
     // Deleting the pods leaves no containers behind on the engine.
-    for name in ["ok", "three", "absent", "nocmd"] {
+    for name in ["ok", "three", "absent", "nocmd", "sysctl", "unsafe-sysctl"] {
         pods.delete(name, &DeleteParams::default())
             .await
             .expect("delete pod");

@@ -38,6 +38,7 @@ pub fn sandbox_config(
             NetworkMode::Bridge
         }),
         hostname: (!host_network).then_some(hostname),
+        sysctls: super::sysctls::of(pod),
         ..Default::default()
     }
 }
@@ -129,6 +130,8 @@ pub fn container_config(
         tty: c.tty.unwrap_or(false),
         stdin: c.stdin.unwrap_or(false),
         stdin_once: c.stdin_once.unwrap_or(false),
+        // Set once, in the sandbox whose namespaces this container joins.
+        sysctls: BTreeMap::new(),
         env,
     }
 }

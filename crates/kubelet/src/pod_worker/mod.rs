@@ -6,6 +6,7 @@ mod config;
 mod deadline;
 mod lifecycle;
 pub mod resize;
+mod sysctls;
 
 pub use api::PodApi;
 pub use backoff::{go_duration, Backoff};
@@ -98,6 +99,8 @@ pub struct PodWorker {
     busy: bool,
     /// Killed for running past `activeDeadlineSeconds`: reports Failed/DeadlineExceeded.
     past_deadline: bool,
+    /// Refused at admission (a forbidden sysctl): reports Failed with this message.
+    refused: Option<String>,
     /// What in-place resizes applied, and the resize condition to report.
     resize: resize::ResizeState,
 }
@@ -154,6 +157,7 @@ impl PodWorker {
             deleted_via_api: false,
             busy: false,
             past_deadline: false,
+            refused: None,
             resize: resize::ResizeState::default(),
         }
     }
@@ -227,6 +231,13 @@ impl PodWorker {
                     .await?;
             }
             return Ok(STEADY * 3);
+        }
+        if let Some(why) = sysctls::forbidden(&self.pod) {
+            // Upstream's kubelet admission: the pod never starts and ends Failed.
+            tracing::info!(namespace = %self.pod_ref.namespace, pod = %self.pod_ref.name, %why, "pod refused");
+            self.refused = Some(why);
+            self.report(&containers).await?;
+            return Ok(STEADY);
         }
         let deadline = deadline::time_left(&self.pod, chrono::Utc::now());
         if deadline == Some(Duration::ZERO) {
@@ -464,6 +475,9 @@ impl PodWorker {
         self.report_resources(&mut status, containers);
         if self.past_deadline {
             status = deadline::failed(status);
+        }
+        if let Some(why) = &self.refused {
+            status = sysctls::refused(status, why);
         }
         if self.last_status.as_ref() == Some(&status) && self.pod.status.as_ref() == Some(&status) {
             return Ok(());

@@ -119,6 +119,12 @@ fn to_engine_config(c: &ContainerConfig) -> ContainerCreateBody {
                 .no_new_privileges
                 .then(|| vec!["no-new-privileges".to_string()]),
             readonly_rootfs: Some(c.read_only_rootfs),
+            sysctls: (!c.sysctls.is_empty()).then(|| {
+                c.sysctls
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            }),
             ..Default::default()
         }),
         ..Default::default()

@@ -88,6 +88,8 @@ pub struct ContainerConfig {
     pub stdin: bool,
     /// Close stdin after the first attach disconnects.
     pub stdin_once: bool,
+    /// Namespaced sysctls to set (the sandbox's; its containers share its namespaces).
+    pub sysctls: BTreeMap<String, String>,
 }
 
 /// The cgroup settings an in-place resize changes on a running container (None: unchanged).

@@ -1,0 +1,115 @@
+//! Pod sysctls (`spec.securityContext.sysctls`), as upstream's kubelet handles them: a pod asking
+//! for a sysctl outside the safe set is refused at admission (Failed, reason `SysctlForbidden`);
+//! the allowed ones are set in the pod's sandbox, whose network and IPC namespaces every
+//! container of the pod joins, so one setting covers them all.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Pod, PodStatus};
+
+/// Upstream's reason for a pod refused over its sysctls.
+pub const REASON: &str = "SysctlForbidden";
+
+/// Upstream's safe sysctls (`pkg/kubelet/sysctl/safe_sysctls.go`): namespaced, and unable to
+/// affect other pods or the node.
+const SAFE: &[&str] = &[
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+    "net.ipv4.tcp_rmem",
+    "net.ipv4.tcp_wmem",
+];
+
+/// `net/ipv4/x` and `net.ipv4.x` name the same sysctl.
+fn canonical(name: &str) -> String {
+    name.replace('/', ".")
+}
+
+/// The pod's sysctls, canonically named.
+pub fn of(pod: &Pod) -> BTreeMap<String, String> {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.security_context.as_ref())
+        .and_then(|sc| sc.sysctls.as_ref())
+        .map(|list| {
+            list.iter()
+                .map(|s| (canonical(&s.name), s.value.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Why the kubelet refuses `pod`, in upstream's words, or None when its sysctls are allowed.
+pub fn forbidden(pod: &Pod) -> Option<String> {
+    let host_network = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.host_network)
+        .unwrap_or(false);
+    of(pod).into_keys().find_map(|name| {
+        if !SAFE.contains(&name.as_str()) {
+            Some(format!("forbidden sysctl: \"{name}\" not allowlisted"))
+        } else if host_network && name.starts_with("net.") {
+            Some(format!(
+                "forbidden sysctl: \"{name}\" not allowed with host net enabled"
+            ))
+        } else {
+            None
+        }
+    })
+}
+
+/// The status of a pod refused over its sysctls.
+pub fn refused(mut status: PodStatus, message: &str) -> PodStatus {
+    status.phase = Some("Failed".into());
+    status.reason = Some(REASON.into());
+    status.message = Some(message.into());
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(sysctls: serde_json::Value, host_network: bool) -> Pod {
+        serde_json::from_value(
+            json!({"spec": {"containers": [], "hostNetwork": host_network,
+            "securityContext": {"sysctls": sysctls}}}),
+        )
+        .expect("pod")
+    }
+
+    #[test]
+    fn safe_sysctls_pass_and_others_are_refused_in_upstream_words() {
+        let safe = pod(
+            json!([{"name": "kernel.shm_rmid_forced", "value": "1"},
+            {"name": "net/ipv4/tcp_syncookies", "value": "1"}]),
+            false,
+        );
+        assert_eq!(forbidden(&safe), None);
+        assert_eq!(
+            of(&safe).get("net.ipv4.tcp_syncookies").map(String::as_str),
+            Some("1")
+        );
+        let unsafe_one = pod(json!([{"name": "kernel.msgmax", "value": "1"}]), false);
+        assert_eq!(
+            forbidden(&unsafe_one).as_deref(),
+            Some("forbidden sysctl: \"kernel.msgmax\" not allowlisted")
+        );
+        let host = pod(
+            json!([{"name": "net.ipv4.tcp_syncookies", "value": "1"}]),
+            true,
+        );
+        assert!(forbidden(&host).is_some_and(|m| m.contains("host net")));
+        let none: Pod = serde_json::from_value(json!({"spec": {"containers": []}})).expect("pod");
+        assert!(forbidden(&none).is_none() && of(&none).is_empty());
+    }
+}

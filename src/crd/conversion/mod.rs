@@ -3,6 +3,11 @@
 //! sends them through one ConversionReview to the CRD's webhook, as upstream's
 //! `webhookConverter` does. What the webhook answers is checked the way upstream checks it
 //! (uid, count, apiVersion and kind, metadata other than labels and annotations kept).
+//!
+//! As upstream's CRD handler does (its request scope's hub version is the request's own
+//! version), a write is defaulted, admitted and validated in the version it was sent in, and
+//! converted to the storage version only when it is encoded for the store (see
+//! `registry::convert::storage`); the answer is the stored object converted back.
 
 mod review;
 
@@ -117,4 +122,45 @@ fn checked(
         format!("conversion for {gvk} returned invalid metadata in object at index {index}: {e}")
     })?;
     Ok(converted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(version: &str, kind: &str) -> Value {
+        json!({"apiVersion": format!("g/{version}"), "kind": kind,
+               "metadata": {"name": "a", "uid": "u", "resourceVersion": "3"}})
+    }
+
+    #[test]
+    fn converted_objects_are_checked_in_upstreams_words() {
+        let gvk = "g/v1, Kind=W";
+        let original = obj("v1", "W");
+        let mut answer = obj("v2", "W");
+        answer["metadata"]["resourceVersion"] = json!("9");
+        let kept = checked(gvk, 1, "g/v2", &original, answer).unwrap();
+        assert_eq!(kept["metadata"]["resourceVersion"], "3");
+        assert_eq!(
+            checked(gvk, 1, "g/v2", &original, obj("v3", "W")).unwrap_err(),
+            "conversion for g/v1, Kind=W returned invalid converted object at index 1: invalid groupVersion (expected g/v2, received g/v3)"
+        );
+        assert_eq!(
+            checked(gvk, 2, "g/v2", &original, obj("v2", "X")).unwrap_err(),
+            "conversion for g/v1, Kind=W returned invalid converted object at index 2: invalid kind (expected W, received X)"
+        );
+    }
+
+    #[test]
+    fn only_a_webhook_strategy_makes_a_webhook() {
+        let crd = |conversion: Value| json!({"spec": {"conversion": conversion}});
+        assert!(ConversionWebhook::of_crd(&crd(json!({"strategy": "None"}))).is_none());
+        let hook = ConversionWebhook::of_crd(&crd(json!({"strategy": "Webhook", "webhook": {
+            "clientConfig": {"url": "https://h/convert"},
+            "conversionReviewVersions": ["v1beta1", "v1"]}})))
+        .expect("a webhook");
+        assert_eq!(hook.review_version, "v1beta1");
+        assert_eq!(hook.client.url.as_deref(), Some("https://h/convert"));
+    }
 }

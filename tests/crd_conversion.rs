@@ -5,7 +5,8 @@
 //! objects stored at different versions (one review per list, objects already at the wanted
 //! version not sent), a kube-rs watch sees converted events, the webhook is reached through a
 //! selectorless Service whose EndpointSlice names the Docker bridge address, and a webhook that
-//! is down fails reads with a 500 and refuses writes without storing anything.
+//! is down fails reads with a 500 (an ERROR event for a watch) and refuses writes without
+//! storing anything.
 
 mod support;
 
@@ -433,6 +434,38 @@ endpoints: [{{addresses: [\"{bridge}\"], conditions: {{ready: true}}}}]
     // Objects already at the requested version are still served without the webhook.
     let three = get_json(&cluster, &v2("three"));
     assert_eq!(three["spec"], json!({"host": "db", "port": "5432"}));
+    // A watch in v1 gets an ERROR event for an object stored at v2 it cannot convert; a write
+    // at the storage version needs no conversion and still succeeds.
+    let since = three["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut events = servers
+        .watch(&WatchParams::default().timeout(20), &since)
+        .await
+        .expect("watch")
+        .boxed();
+    stdout_ok(
+        "create six",
+        &create(&cluster, "six.yaml", &server_v2("six", "queue", "5672")),
+    );
+    let status = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(event) = events.try_next().await.expect("watch event") {
+            if let WatchEvent::Error(status) = event {
+                return status;
+            }
+        }
+        panic!("the watch ended without an ERROR event");
+    })
+    .await
+    .expect("no ERROR event");
+    assert_eq!(status.code, 500, "{status:?}");
+    assert!(
+        status.message.contains(&format!(
+            "conversion webhook for {GROUP}/v2, Kind=Server failed"
+        )),
+        "{status:?}"
+    );
 
     // CRD validation of spec.conversion, as upstream words it.
     let both = format!(

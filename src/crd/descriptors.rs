@@ -1,5 +1,6 @@
 //! From a CustomResourceDefinition to the descriptors serving it: one per served version, all
-//! under the CRD's accepted names and the same store keys (conversion strategy None).
+//! under the CRD's accepted names and the same store keys (conversion strategy None, or the
+//! CRD's conversion webhook, see [`crate::crd::conversion`]).
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -81,6 +82,7 @@ pub fn descriptors(crd: &Value, terminating: bool) -> Vec<ResourceDescriptor> {
         })
         .unwrap_or_default();
     versions.sort_by(|a, b| compare_versions(&s(a.get("name")), &s(b.get("name"))));
+    let webhook = crate::crd::conversion::ConversionWebhook::of_crd(crd);
     versions
         .into_iter()
         .map(|v| {
@@ -143,6 +145,7 @@ pub fn descriptors(crd: &Value, terminating: bool) -> Vec<ResourceDescriptor> {
                     columns: crate::crd::table::columns_or_default(columns),
                     terminating,
                     selectable_fields: selectable_fields(v),
+                    webhook: webhook.clone(),
                 })),
                 strategy: if status {
                     &CUSTOM_RESOURCE_WITH_STATUS

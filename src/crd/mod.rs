@@ -4,6 +4,7 @@
 //! conditions, installs and replaces the serving descriptors, and on deletion removes every
 //! custom object before letting the CRD go.
 
+pub mod conversion;
 pub mod descriptors;
 pub mod names;
 pub mod openapi;

@@ -159,6 +159,8 @@ pub struct CustomCodec {
     pub terminating: bool,
     /// The version's `selectableFields` JSON paths (`.spec.color`), for the OpenAPI documents.
     pub selectable_fields: Vec<String>,
+    /// The CRD's conversion webhook (strategy Webhook); None: strategy None.
+    pub webhook: Option<Arc<crate::crd::conversion::ConversionWebhook>>,
 }
 
 /// Everything the generic REST path needs to know about one kind.
@@ -349,7 +351,8 @@ impl ResourceDescriptor {
             .unwrap_or_default()
     }
 
-    /// The bytes to store for `obj`: custom resources are kept at their storage version.
+    /// The bytes to store for `obj`: custom resources are kept at their storage version
+    /// (strategy None; [`super::convert::storage`] converts through a CRD's webhook).
     pub fn storage_bytes(&self, obj: &Value) -> Vec<u8> {
         if let Some(conv) = &self.conversion {
             if obj.get("apiVersion").and_then(Value::as_str) != Some(conv.storage_api_version) {
@@ -371,7 +374,9 @@ impl ResourceDescriptor {
 
     /// Stored bytes as this version serves them. Conversion strategy None: every served version
     /// reads the same objects, only `apiVersion` is rewritten; custom objects also get their
-    /// version's schema defaults (see [`served_custom`]).
+    /// version's schema defaults (see [`served_custom`]). A CRD with a conversion webhook is
+    /// served through [`super::convert`] instead, which calls this for objects already at
+    /// the requested version.
     pub fn served_bytes(&self, stored: bytes::Bytes) -> bytes::Bytes {
         if let Some(conv) = &self.conversion {
             return match serde_json::from_slice::<Value>(&stored) {
@@ -396,7 +401,11 @@ impl ResourceDescriptor {
 /// schema defaults applied. Upstream's storage decoder defaults on every read (get, list,
 /// watch), so a default added to the CRD after an object was written shows on that object
 /// without a write. Unchanged objects keep their stored bytes.
-fn served_custom(custom: &CustomCodec, api_version: String, stored: bytes::Bytes) -> bytes::Bytes {
+pub(super) fn served_custom(
+    custom: &CustomCodec,
+    api_version: String,
+    stored: bytes::Bytes,
+) -> bytes::Bytes {
     let Ok(original) = serde_json::from_slice::<Value>(&stored) else {
         return stored;
     };

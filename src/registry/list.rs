@@ -77,6 +77,19 @@ impl Registry {
         ns: Option<&str>,
         opts: &ListOptions,
     ) -> ApiResult<ListPage> {
+        let mut page = self.list_stored(d, ns, opts).await?;
+        // One conversion for the whole page (one review when the CRD has a webhook).
+        page.items = super::convert::served_all(&self.store, d, page.items).await?;
+        Ok(page)
+    }
+
+    /// [`Registry::list`] with the items as stored.
+    async fn list_stored(
+        &self,
+        d: &ResourceDescriptor,
+        ns: Option<&str>,
+        opts: &ListOptions,
+    ) -> ApiResult<ListPage> {
         let prefix = d.namespace_prefix(ns);
         let (mut start, mut revision) = (String::new(), 0);
         // Upstream parses resourceVersion first: a malformed one is a 400, never ignored.
@@ -130,7 +143,7 @@ impl Registry {
             let last_key = page.items.last().map(|kv| kv.key.clone());
             for kv in page.items {
                 if everything || self.item_matches(d, &opts.filter, &kv.value) {
-                    items.push(d.served_bytes(kv.value));
+                    items.push(kv.value);
                 }
             }
             let more = page.remaining > 0;

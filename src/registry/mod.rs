@@ -8,6 +8,7 @@ pub mod bound_tokens;
 pub mod claims;
 pub mod component_status;
 pub mod connect;
+pub mod convert;
 pub mod csr;
 pub mod descriptor;
 pub mod ephemeral;
@@ -33,6 +34,7 @@ pub mod subresource;
 mod tests;
 pub mod token;
 pub mod watch;
+pub mod webhook_client;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};

@@ -6,6 +6,7 @@ use ferrokube_store::{Compare, KeyValue, Op, Txn, TxnOutcome};
 use serde_json::{json, Value};
 
 use super::admit::{admit_body, validate, validate_with, FieldValidation};
+use super::convert;
 use super::descriptor::ResourceDescriptor;
 use super::hooks::{too_many_retries, HookWrite, TxnExtras, MAX_HOOK_RETRIES};
 use super::meta;
@@ -157,7 +158,7 @@ impl Registry {
             .get(&d.key(ns, name))
             .await?
             .ok_or_else(|| ApiError::not_found(&d.group, &d.plural, name))?;
-        kv.value = d.served_bytes(kv.value);
+        kv.value = convert::served(&self.store, d, kv.value).await?;
         Ok(kv)
     }
 
@@ -292,13 +293,13 @@ impl Registry {
             }
             let main = Op::Put {
                 key: key.clone(),
-                value: d.storage_bytes(&obj),
+                value: convert::storage(&self.store, d, &obj).await?,
             };
             let txn = with_extras((key.clone(), Compare::Absent), main, &extras);
             match self.store.txn(txn).await? {
                 TxnOutcome::Applied { values, .. } => {
                     return Ok(Written {
-                        object: d.served_bytes(stored_value(values)?),
+                        object: convert::served(&self.store, d, stored_value(values)?).await?,
                         warnings,
                         created: true,
                     })
@@ -440,14 +441,14 @@ impl Registry {
             } else {
                 Op::Put {
                     key: key.clone(),
-                    value: d.storage_bytes(&new),
+                    value: convert::storage(&self.store, d, &new).await?,
                 }
             };
             let main = (key.clone(), Compare::ModRevision(current_kv.mod_revision));
             match self.store.txn(with_extras(main, op, &extras)).await? {
                 TxnOutcome::Applied { values, .. } => {
                     return Ok(Written {
-                        object: d.served_bytes(stored_value(values)?),
+                        object: convert::served(&self.store, d, stored_value(values)?).await?,
                         warnings,
                         created: false,
                     })
@@ -685,9 +686,10 @@ impl Registry {
                 }
                 m.remove("resourceVersion");
                 d.strategy.on_delete(&mut obj);
+                // The value is encoded below, once the hooks have run.
                 Op::Put {
                     key: key.clone(),
-                    value: d.storage_bytes(&obj),
+                    value: Vec::new(),
                 }
             } else {
                 Op::Delete { key: key.clone() }
@@ -700,14 +702,6 @@ impl Registry {
             };
             let mut extras = pre.clone();
             extras.append(self.run_hooks(d, opts.dry_run, None, "", write).await?);
-            let op = match op {
-                // A hook may have changed the object whose deletion begins.
-                Op::Put { key, .. } => Op::Put {
-                    key,
-                    value: d.storage_bytes(&obj),
-                },
-                delete => delete,
-            };
             if opts.dry_run {
                 return Ok(if pending {
                     Deleted::Pending(to_bytes(&obj))
@@ -715,10 +709,18 @@ impl Registry {
                     Deleted::Gone(kv.value)
                 });
             }
+            let op = match op {
+                // A hook may have changed the object whose deletion begins.
+                Op::Put { key, .. } => Op::Put {
+                    key,
+                    value: convert::storage(&self.store, d, &obj).await?,
+                },
+                delete => delete,
+            };
             let main = (key.clone(), Compare::ModRevision(kv.mod_revision));
             match self.store.txn(with_extras(main, op, &extras)).await? {
                 TxnOutcome::Applied { values, .. } => {
-                    let value = d.served_bytes(stored_value(values)?);
+                    let value = convert::served(&self.store, d, stored_value(values)?).await?;
                     return Ok(if pending {
                         Deleted::Pending(value)
                     } else {

@@ -99,17 +99,24 @@ impl Registry {
                     revision: 0,
                 })
                 .await?;
-            let items: Vec<WatchItem> = page
+            let (stored, revisions): (Vec<Bytes>, Vec<Revision>) = page
                 .items
                 .into_iter()
                 .filter(|kv| {
                     filter.is_everything()
                         || parse(&kv.value).is_some_and(|o| filter.matches(&d, &o))
                 })
-                .map(|kv| WatchItem {
+                .map(|kv| (kv.value, kv.mod_revision))
+                .unzip();
+            // The initial state converts like a list: in one review.
+            let served = super::convert::served_all(&self.store, &d, stored).await?;
+            let items: Vec<WatchItem> = served
+                .into_iter()
+                .zip(revisions)
+                .map(|(object, revision)| WatchItem {
                     kind: WatchType::Added,
-                    object: d.served_bytes(kv.value),
-                    revision: kv.mod_revision,
+                    object,
+                    revision,
                 })
                 .collect();
             (items, page.revision)
@@ -141,13 +148,16 @@ impl Registry {
         };
         let everything = filter.is_everything();
         let descriptor = d.clone();
-        let live = live.filter_map(move |event| {
-            let item = match event {
-                Ok(event) => translate(&descriptor, &filter, everything, &event),
-                Err(err) => Some(error_item(&err)),
-            };
-            futures::future::ready(item)
-        });
+        let store = self.store.clone();
+        let live = live
+            .filter_map(move |event| {
+                let item = match event {
+                    Ok(event) => translate(&descriptor, &filter, everything, &event),
+                    Err(err) => Some(error_item(&err)),
+                };
+                futures::future::ready(item)
+            })
+            .then(move |item| serve(store.clone(), d.clone(), item));
         Ok(WatchFeed {
             events: stream::iter(initial_items).chain(live).boxed(),
             start_revision: from,
@@ -182,6 +192,30 @@ fn error_item(err: &ferrokube_store::StoreError) -> WatchItem {
     }
 }
 
+/// A live event's object as the watched version serves it; each event converts on its own. A
+/// conversion that fails becomes an ERROR event carrying its Status.
+async fn serve(
+    store: ferrokube_store::Store,
+    d: Arc<ResourceDescriptor>,
+    mut item: WatchItem,
+) -> WatchItem {
+    if item.kind == WatchType::Error {
+        return item;
+    }
+    match super::convert::served(&store, &d, item.object.clone()).await {
+        Ok(object) => item.object = object,
+        Err(e) => {
+            item = WatchItem {
+                kind: WatchType::Error,
+                object: Bytes::from(serde_json::to_vec(&e.to_status()).unwrap_or_default()),
+                revision: 0,
+            }
+        }
+    }
+    item
+}
+
+/// A store event as the watcher sees it through its filter (the object still as stored).
 fn translate(
     d: &ResourceDescriptor,
     filter: &Filter,
@@ -196,7 +230,7 @@ fn translate(
     if everything {
         return Some(WatchItem {
             kind,
-            object: d.served_bytes(event.value.clone()),
+            object: event.value.clone(),
             revision: event.revision,
         });
     }
@@ -216,7 +250,7 @@ fn translate(
     };
     Some(WatchItem {
         kind,
-        object: d.served_bytes(event.value.clone()),
+        object: event.value.clone(),
         revision: event.revision,
     })
 }

@@ -43,6 +43,24 @@ impl Strategy for Crd {
                 json!(["v1"]),
             );
         }
+        // Upstream's v1 `ServiceReference` defaulting.
+        if obj
+            .pointer("/spec/conversion/webhook/clientConfig/service")
+            .is_some_and(Value::is_object)
+        {
+            set_default(
+                obj,
+                &[
+                    "spec",
+                    "conversion",
+                    "webhook",
+                    "clientConfig",
+                    "service",
+                    "port",
+                ],
+                json!(443),
+            );
+        }
         // A storage version that is new to this CRD joins storedVersions (upstream's
         // PrepareForUpdate); the status subresource keeps the rest of the status.
         if let Some(storage) = storage_version(obj) {

@@ -10,8 +10,8 @@
 //! (upstream's reinvocation, among the webhooks). Not yet: the `Equivalent` match policy (rules
 //! match the exact version written).
 
-mod client;
 mod config;
+mod patch;
 
 use std::sync::{Arc, RwLock};
 
@@ -161,7 +161,15 @@ impl WebhookAdmission {
         let review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
             "request": request.review_request(&uid)});
         let answer = match hook.speaks_v1 {
-            true => client::call(ctx.registry, &hook.client, hook.timeout, &review).await,
+            true => {
+                crate::registry::webhook_client::call(
+                    &ctx.registry.store,
+                    &hook.client,
+                    hook.timeout,
+                    &review,
+                )
+                .await
+            }
             false => {
                 Err("the webhook accepts no admissionReviewVersions this server sends (v1)".into())
             }
@@ -247,7 +255,7 @@ fn denied(name: &str, response: &Value) -> ApiError {
 /// Applies a mutating webhook's patch; whether it changed anything (a patch restating what the
 /// object holds is no change, so it triggers no reinvocation).
 fn apply_patch(hook: &Webhook, response: &Value, obj: &mut Value) -> ApiResult<bool> {
-    let patch = client::decode_patch(response).map_err(|e| {
+    let patch = patch::decode_patch(response).map_err(|e| {
         ApiError::internal(format!("failed calling webhook \"{}\": {e}", hook.name))
     })?;
     let Some(patch) = patch else {

@@ -1,10 +1,15 @@
-//! Calling a webhook: resolve where it listens (its `url`, or its Service's ready endpoint, as
-//! upstream's aggregator routing does), verify it with the configuration's `caBundle`, POST the
-//! AdmissionReview over HTTPS within the webhook's timeout, and read the review back.
+//! Calling a webhook, shared by admission webhooks and CRD conversion webhooks: resolve where
+//! it listens (its `url`, or its Service's ready endpoint), verify it with the configuration's
+//! `caBundle`, POST the review over HTTPS within the timeout, and read the review back.
+//!
+//! A Service target is dialled at one of its ready EndpointSlice addresses, as upstream's
+//! aggregator routing does, not at its cluster IP (upstream's default for webhooks): cluster IPs
+//! only work where the agent's service proxy runs, while endpoint addresses (pod IPs on our
+//! Docker bridge, or any address a selectorless Service's slice names) are reachable from the
+//! server's host whether or not an agent runs there. TLS still verifies `<name>.<ns>.svc`.
 
 use std::sync::Arc;
 
-use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::TokioIo;
@@ -13,7 +18,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde_json::Value;
 use tokio::net::TcpStream;
 
-use crate::registry::Registry;
+use ferrokube_store::{RangeRequest, Store};
 
 /// The most of a webhook's answer we read.
 const MAX_RESPONSE: usize = 3 * 1024 * 1024;
@@ -26,7 +31,7 @@ struct Target {
     path_and_query: String,
 }
 
-async fn target(registry: &Registry, client: &WebhookClientConfig) -> Result<Target, String> {
+async fn target(store: &Store, client: &WebhookClientConfig) -> Result<Target, String> {
     if let Some(url) = &client.url {
         let uri: hyper::Uri = url
             .parse()
@@ -54,7 +59,7 @@ async fn target(registry: &Registry, client: &WebhookClientConfig) -> Result<Tar
     let port = svc.port.unwrap_or(443);
     let path = svc.path.clone().unwrap_or_else(|| "/".into());
     let host = format!("{}.{}.svc", svc.name, svc.namespace);
-    let dial = service_endpoint(registry, &svc.namespace, &svc.name, port).await?;
+    let dial = service_endpoint(store, &svc.namespace, &svc.name, port).await?;
     Ok(Target {
         url: format!("https://{host}:{port}{path}"),
         dial,
@@ -65,15 +70,18 @@ async fn target(registry: &Registry, client: &WebhookClientConfig) -> Result<Tar
 
 /// A ready endpoint of the Service port `port`: `ip:targetPort`.
 async fn service_endpoint(
-    registry: &Registry,
+    store: &Store,
     ns: &str,
     name: &str,
     port: i32,
 ) -> Result<String, String> {
-    let service = registry
-        .get_value("", "Service", Some(ns), name)
+    // Read from the store directly (keys as the core and discovery descriptors spell them), so
+    // a conversion running inside a watch stream needs only a store handle.
+    let service: Value = store
+        .get(&format!("/core/services/{ns}/{name}"))
         .await
-        .map_err(|e| e.message)?
+        .map_err(|e| e.to_string())?
+        .and_then(|kv| serde_json::from_slice(&kv.value).ok())
         .ok_or_else(|| format!("service \"{name}\" not found"))?;
     let ports = service
         .pointer("/spec/ports")
@@ -85,13 +93,9 @@ async fn service_endpoint(
         .find(|p| p["port"].as_i64() == Some(i64::from(port)))
         .map(|p| p["name"].as_str().unwrap_or("").to_owned())
         .ok_or_else(|| format!("service {ns}/{name} has no port {port}"))?;
-    let d = registry
-        .lookup_kind("discovery.k8s.io", "EndpointSlice")
-        .ok_or("no EndpointSlices")?;
-    let page = registry
-        .store
-        .range(ferrokube_store::RangeRequest {
-            prefix: d.namespace_prefix(Some(ns)),
+    let page = store
+        .range(RangeRequest {
+            prefix: format!("/discovery.k8s.io/endpointslices/{ns}/"),
             start: String::new(),
             limit: 0,
             revision: 0,
@@ -99,10 +103,7 @@ async fn service_endpoint(
         .await
         .map_err(|e| e.to_string())?;
     for kv in &page.items {
-        let Ok(obj) = crate::registry::rest::parse(kv) else {
-            continue;
-        };
-        let Ok(slice) = serde_json::from_value::<EndpointSlice>(obj) else {
+        let Ok(slice) = serde_json::from_slice::<EndpointSlice>(&kv.value) else {
             continue;
         };
         let owner = slice
@@ -150,15 +151,16 @@ fn tls_config(ca_bundle: Option<&[u8]>) -> Result<Arc<rustls::ClientConfig>, Str
     Ok(Arc::new(config))
 }
 
-/// POSTs `review` and returns the webhook's review; the error text is upstream's shape
-/// (`Post "<url>": <why>`).
+/// POSTs `review` (a `kind` of review) and returns the webhook's answer; the error text is
+/// upstream's shape (`Post "<url>": <why>`).
 pub async fn call(
-    registry: &Registry,
+    store: &Store,
     client: &WebhookClientConfig,
     timeout: std::time::Duration,
     review: &Value,
 ) -> Result<Value, String> {
-    let t = target(registry, client).await?;
+    let kind = review["kind"].as_str().unwrap_or("review").to_owned();
+    let t = target(store, client).await?;
     // Like upstream's REST client, the request carries its timeout (`?timeout=10s`), so the
     // webhook may give up in time too; errors name the URL with it.
     let with_timeout = |u: &str| {
@@ -200,27 +202,10 @@ pub async fn call(
         if !status.is_success() {
             return Err(format!("server responded with {status}"));
         }
-        serde_json::from_slice(&bytes)
-            .map_err(|e| format!("the response is not an AdmissionReview: {e}"))
+        serde_json::from_slice(&bytes).map_err(|e| format!("the response is not a {kind}: {e}"))
     };
     match tokio::time::timeout(timeout, exchange).await {
         Ok(result) => result.map_err(|e| format!("Post \"{url}\": {e}")),
         Err(_) => Err(format!("Post \"{url}\": context deadline exceeded")),
     }
-}
-
-/// The JSON patch a mutating webhook answered, decoded.
-pub fn decode_patch(response: &Value) -> Result<Option<json_patch::Patch>, String> {
-    let Some(patch) = response.get("patch").and_then(Value::as_str) else {
-        return Ok(None);
-    };
-    if response.get("patchType").and_then(Value::as_str) != Some("JSONPatch") {
-        return Err("the webhook returned a patch without patchType JSONPatch".into());
-    }
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(patch)
-        .map_err(|e| format!("the patch is not base64: {e}"))?;
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| format!("the patch is not a JSON patch: {e}"))
 }

@@ -66,6 +66,29 @@ impl Filter {
             && self.field.as_ref().is_none_or(|f| f.is_empty())
     }
 
+    /// This filter without its field selector (labels are the same in every version).
+    pub fn labels_only(&self) -> Filter {
+        Filter {
+            label: self.label.clone(),
+            field: None,
+        }
+    }
+
+    /// Whether `obj`, already in the served version, passes the field selector.
+    pub fn fields_match(&self, d: &ResourceDescriptor, obj: &Value) -> bool {
+        self.field
+            .as_ref()
+            .is_none_or(|f| fields::matches(f, &d.field_attrs, obj))
+    }
+
+    /// Whether the field selector must see objects in the served version, which only a network
+    /// call can produce (a CRD's conversion webhook): the caller then filters by labels on the
+    /// stored objects and by fields after converting them.
+    pub fn needs_served_fields(&self, d: &ResourceDescriptor) -> bool {
+        self.field.as_ref().is_some_and(|f| !f.is_empty())
+            && d.custom().is_some_and(|c| c.webhook.is_some())
+    }
+
     /// Whether the stored `obj` passes both selectors. Field selectors name the served
     /// version's fields, so a kind served converted from another version's storage is matched
     /// in its served form (upstream converts the field labels instead; the result is the same).

@@ -77,9 +77,36 @@ impl Registry {
         ns: Option<&str>,
         opts: &ListOptions,
     ) -> ApiResult<ListPage> {
+        if opts.filter.needs_served_fields(d) {
+            return self.list_served_fields(d, ns, opts).await;
+        }
         let mut page = self.list_stored(d, ns, opts).await?;
         // One conversion for the whole page (one review when the CRD has a webhook).
         page.items = super::convert::served_all(&self.store, d, page.items).await?;
+        Ok(page)
+    }
+
+    /// A list whose field selector names fields of a webhook-converted version: labels select
+    /// among the stored objects, fields among the converted ones (a page may then hold fewer
+    /// than `limit` items, which the API allows).
+    async fn list_served_fields(
+        &self,
+        d: &ResourceDescriptor,
+        ns: Option<&str>,
+        opts: &ListOptions,
+    ) -> ApiResult<ListPage> {
+        let by_labels = ListOptions {
+            filter: opts.filter.labels_only(),
+            ..opts.clone()
+        };
+        let mut page = self.list_stored(d, ns, &by_labels).await?;
+        let served = super::convert::served_all(&self.store, d, page.items).await?;
+        page.items = served
+            .into_iter()
+            .filter(|b| {
+                serde_json::from_slice::<Value>(b).is_ok_and(|o| opts.filter.fields_match(d, &o))
+            })
+            .collect();
         Ok(page)
     }
 

@@ -81,6 +81,13 @@ impl Registry {
         start: &WatchStart,
     ) -> ApiResult<WatchFeed> {
         let prefix = d.namespace_prefix(ns);
+        // Fields of a webhook-converted version are matched after conversion (see `Filter`).
+        let served_fields = filter.needs_served_fields(&d);
+        let stored_filter = if served_fields {
+            filter.labels_only()
+        } else {
+            filter.clone()
+        };
         let rv = super::meta::parse_rv(start.resource_version.as_deref())
             .map_err(ApiError::bad_request)?;
         let rv_is_zero = start.resource_version.as_deref() == Some("0");
@@ -103,8 +110,8 @@ impl Registry {
                 .items
                 .into_iter()
                 .filter(|kv| {
-                    filter.is_everything()
-                        || parse(&kv.value).is_some_and(|o| filter.matches(&d, &o))
+                    stored_filter.is_everything()
+                        || parse(&kv.value).is_some_and(|o| stored_filter.matches(&d, &o))
                 })
                 .map(|kv| (kv.value, kv.mod_revision))
                 .unzip();
@@ -113,6 +120,9 @@ impl Registry {
             let items: Vec<WatchItem> = served
                 .into_iter()
                 .zip(revisions)
+                .filter(|(object, _)| {
+                    !served_fields || parse(object).is_some_and(|o| filter.fields_match(&d, &o))
+                })
                 .map(|(object, revision)| WatchItem {
                     kind: WatchType::Added,
                     object,
@@ -146,18 +156,26 @@ impl Registry {
             }
             Err(other) => return Err(ApiError::from(other)),
         };
-        let everything = filter.is_everything();
-        let descriptor = d.clone();
         let store = self.store.clone();
-        let live = live
-            .filter_map(move |event| {
+        let live = if served_fields {
+            live.then(move |event| {
+                translate_served(store.clone(), d.clone(), filter.clone(), event)
+            })
+            .filter_map(futures::future::ready)
+            .boxed()
+        } else {
+            let everything = filter.is_everything();
+            let descriptor = d.clone();
+            live.filter_map(move |event| {
                 let item = match event {
                     Ok(event) => translate(&descriptor, &filter, everything, &event),
                     Err(err) => Some(error_item(&err)),
                 };
                 futures::future::ready(item)
             })
-            .then(move |item| serve(store.clone(), d.clone(), item));
+            .then(move |item| serve(store.clone(), d.clone(), item))
+            .boxed()
+        };
         Ok(WatchFeed {
             events: stream::iter(initial_items).chain(live).boxed(),
             start_revision: from,
@@ -215,6 +233,55 @@ async fn serve(
     item
 }
 
+/// A store event through a filter whose fields name a webhook-converted version: the new and
+/// the previous object are converted together (one review), then matched as [`translate`] does
+/// — labels and fields — so an object whose converted fields stop matching is DELETED for the
+/// watcher. The item carries the served object.
+async fn translate_served(
+    store: ferrokube_store::Store,
+    d: Arc<ResourceDescriptor>,
+    filter: Filter,
+    event: Result<Arc<ferrokube_store::Event>, ferrokube_store::StoreError>,
+) -> Option<WatchItem> {
+    let event = match event {
+        Ok(event) => event,
+        Err(err) => return Some(error_item(&err)),
+    };
+    let mut stored = vec![event.value.clone()];
+    stored.extend(event.prev.clone());
+    let served = match super::convert::served_all(&store, &d, stored).await {
+        Ok(served) => served,
+        Err(e) => {
+            return Some(WatchItem {
+                kind: WatchType::Error,
+                object: Bytes::from(serde_json::to_vec(&e.to_status()).unwrap_or_default()),
+                revision: 0,
+            })
+        }
+    };
+    let passes = |b: &Bytes| parse(b).is_some_and(|o| filter.matches(&d, &o));
+    let now = served.first().is_some_and(passes);
+    let before = served.get(1).is_some_and(passes);
+    let kind = transition(&event.kind, before, now)?;
+    Some(WatchItem {
+        kind,
+        object: served.into_iter().next()?,
+        revision: event.revision,
+    })
+}
+
+/// What a watcher whose filter passed the object `before` and `now` sees of a store event.
+fn transition(kind: &EventKind, before: bool, now: bool) -> Option<WatchType> {
+    match (kind, before, now) {
+        (EventKind::Added, _, true) => Some(WatchType::Added),
+        (EventKind::Deleted, _, true) => Some(WatchType::Deleted),
+        (EventKind::Modified, true, true) => Some(WatchType::Modified),
+        (EventKind::Modified, false, true) => Some(WatchType::Added),
+        (EventKind::Modified, true, false) => Some(WatchType::Deleted),
+        _ => None,
+    }
+}
+
 /// A store event as the watcher sees it through its filter (the object still as stored).
 fn translate(
     d: &ResourceDescriptor,
@@ -240,14 +307,7 @@ fn translate(
         .as_ref()
         .and_then(parse)
         .is_some_and(|o| filter.matches(d, &o));
-    let kind = match (kind, before, now) {
-        (WatchType::Added, _, true) => WatchType::Added,
-        (WatchType::Deleted, _, true) => WatchType::Deleted,
-        (WatchType::Modified, true, true) => WatchType::Modified,
-        (WatchType::Modified, false, true) => WatchType::Added,
-        (WatchType::Modified, true, false) => WatchType::Deleted,
-        _ => return None,
-    };
+    let kind = transition(&event.kind, before, now)?;
     Some(WatchItem {
         kind,
         object: event.value.clone(),

@@ -18,7 +18,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the API server (store, scheduler, controllers) — the default.
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Run a node agent (kubelet on Docker) for another node against a running server.
     Agent(AgentArgs),
     /// Local images for clusters without a registry.
@@ -275,7 +275,7 @@ pub struct ServerArgs {
 impl Default for ServerArgs {
     fn default() -> Self {
         match Cli::parse_from(["ferrokube", "server"]).command {
-            Some(Command::Server(args)) => args,
+            Some(Command::Server(args)) => *args,
             _ => unreachable!("`server` parses as the server command"),
         }
     }
@@ -301,9 +301,9 @@ pub fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli
             .command
-            .unwrap_or(Command::Server(ServerArgs::default()))
+            .unwrap_or_else(|| Command::Server(Box::default()))
         {
-            Command::Server(args) => run_server(args).await,
+            Command::Server(args) => run_server(*args).await,
             Command::Kubeconfig { data_dir } => {
                 let path = data_dir.join("kubeconfig.yaml");
                 let text = std::fs::read_to_string(&path).map_err(|e| {

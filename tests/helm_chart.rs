@@ -67,7 +67,9 @@ impl Image {
 impl Drop for Image {
     fn drop(&mut self) {
         let reference = format!("{}:{}", self.repository, self.tag);
-        let _ = Command::new("docker").args(["rmi", "-f", &reference]).output();
+        let _ = Command::new("docker")
+            .args(["rmi", "-f", &reference])
+            .output();
     }
 }
 
@@ -266,7 +268,11 @@ async fn chart_installs_upgrades_rolls_back_and_uninstalls_on_ferrokube() {
     let inner = inner_kubeconfig(&c, ns, "fk-ferrokube-0", &ip);
     let namespaces = inner_kubectl(&c, &inner, &["get", "ns", "-o", "name"]);
     assert!(namespaces.contains("namespace/kube-system"), "{namespaces}");
-    inner_kubectl(&c, &inner, &["create", "configmap", "kept", "--from-literal=a=1"]);
+    inner_kubectl(
+        &c,
+        &inner,
+        &["create", "configmap", "kept", "--from-literal=a=1"],
+    );
     let listing = members(&c, ns, "fk-ferrokube-0");
     assert!(listing.contains("leader"), "{listing}");
 
@@ -278,7 +284,13 @@ async fn chart_installs_upgrades_rolls_back_and_uninstalls_on_ferrokube() {
     inner_kubectl(
         &c,
         &inner,
-        &["-n", "kube-system", "get", "secret", &format!("bootstrap-token-{id}")],
+        &[
+            "-n",
+            "kube-system",
+            "get",
+            "secret",
+            &format!("bootstrap-token-{id}"),
+        ],
     );
 
     // Upgrade: a pod annotation changes the template, the set rolls the pod; the data and
@@ -290,15 +302,25 @@ async fn chart_installs_upgrades_rolls_back_and_uninstalls_on_ferrokube() {
     );
     assert_eq!(revision(&upgraded), 2, "{upgraded}");
     let rolled = eventually(POD_READY, || async {
-        (pod_annotation(&pods, "fk-ferrokube-0", "example.com/rev").await.as_deref() == Some("two"))
-            .then_some(())
+        (pod_annotation(&pods, "fk-ferrokube-0", "example.com/rev")
+            .await
+            .as_deref()
+            == Some("two"))
+        .then_some(())
     })
     .await;
     assert!(rolled.is_some(), "the upgrade never rolled pod 0");
     let ip = ready_pod(&pods, "fk-ferrokube-0").await;
-    assert_eq!(secret_token(&secrets, "fk-ferrokube-join-token").await, token);
+    assert_eq!(
+        secret_token(&secrets, "fk-ferrokube-join-token").await,
+        token
+    );
     let inner = inner_kubeconfig(&c, ns, "fk-ferrokube-0", &ip);
-    let kept = inner_kubectl(&c, &inner, &["get", "configmap", "kept", "-o", "jsonpath={.data.a}"]);
+    let kept = inner_kubectl(
+        &c,
+        &inner,
+        &["get", "configmap", "kept", "-o", "jsonpath={.data.a}"],
+    );
     assert_eq!(kept, "1", "the data dir outlived the pod");
 
     // Rollback to revision 1: a third revision without the annotation.
@@ -316,15 +338,28 @@ async fn chart_installs_upgrades_rolls_back_and_uninstalls_on_ferrokube() {
         (!annotated && is_ready(&pod)).then_some(())
     })
     .await;
-    assert!(back.is_some(), "the rollback never brought back the first template");
-    assert_eq!(secret_token(&secrets, "fk-ferrokube-join-token").await, token);
+    assert!(
+        back.is_some(),
+        "the rollback never brought back the first template"
+    );
+    assert_eq!(
+        secret_token(&secrets, "fk-ferrokube-join-token").await,
+        token
+    );
 
     // Uninstall: the release's objects are gone.
     helm(Some(&c), &["uninstall", "fk", ns]);
     let gone = eventually(Duration::from_secs(120), || async {
         let left = kubectl_ok(
             &c,
-            &["-n", ns, "get", "statefulsets,services,secrets,pods", "-o", "name"],
+            &[
+                "-n",
+                ns,
+                "get",
+                "statefulsets,services,secrets,pods",
+                "-o",
+                "name",
+            ],
         );
         (!left.contains("fk-ferrokube")).then_some(())
     })
@@ -361,9 +396,17 @@ async fn three_replicas_form_one_raft_cluster() {
     }
     // Every server lists the same three members, one leader, by their stable names.
     let listing = members(&c, ns, "ha-ferrokube-2");
-    let rows: Vec<&str> = listing.lines().skip(1).filter(|l| !l.trim().is_empty()).collect();
+    let rows: Vec<&str> = listing
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .collect();
     assert_eq!(rows.len(), 3, "{listing}");
-    assert_eq!(rows.iter().filter(|r| r.contains("leader")).count(), 1, "{listing}");
+    assert_eq!(
+        rows.iter().filter(|r| r.contains("leader")).count(),
+        1,
+        "{listing}"
+    );
     for i in 0..3 {
         assert!(
             listing.contains(&format!("ha-ferrokube-{i}.ha-ferrokube-peers")),
@@ -372,9 +415,17 @@ async fn three_replicas_form_one_raft_cluster() {
     }
     // A write through one server is read through another.
     let first = inner_kubeconfig(&c, ns, "ha-ferrokube-1", &ips[1]);
-    inner_kubectl(&c, &first, &["create", "configmap", "shared", "--from-literal=k=v"]);
+    inner_kubectl(
+        &c,
+        &first,
+        &["create", "configmap", "shared", "--from-literal=k=v"],
+    );
     let last = inner_kubeconfig(&c, ns, "ha-ferrokube-2", &ips[2]);
-    let read = inner_kubectl(&c, &last, &["get", "configmap", "shared", "-o", "jsonpath={.data.k}"]);
+    let read = inner_kubectl(
+        &c,
+        &last,
+        &["get", "configmap", "shared", "-o", "jsonpath={.data.k}"],
+    );
     assert_eq!(read, "v");
     helm(Some(&c), &["uninstall", "ha", ns]);
 }

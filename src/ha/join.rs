@@ -181,3 +181,26 @@ pub async fn prepare(data_dir: &Path, ha: &HaOptions) -> anyhow::Result<MemberPl
         join_via: Some(via),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ha::JoinTarget;
+
+    #[tokio::test]
+    async fn a_server_told_to_join_itself_starts_the_cluster() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ha = HaOptions {
+            peer_listen: "0.0.0.0:7443".parse().expect("addr"),
+            peer_advertise: Some("fk-0.fk-peers.ns.svc.cluster.local:7443".into()),
+            join: Some(JoinTarget {
+                url: "https://fk-0.fk-peers.ns.svc.cluster.local:7443".into(),
+                token: "abcdef.0123456789abcdef".into(),
+            }),
+        };
+        let plan = prepare(dir.path(), &ha).await.expect("plan");
+        assert!(plan.bootstrap);
+        assert_eq!(plan.node_id, 1);
+        assert!(plan.join_via.is_none());
+    }
+}

@@ -51,7 +51,11 @@ impl HaOptions {
     pub fn advertised_host(&self) -> Option<String> {
         let a = self.peer_advertise.as_deref()?;
         let host = a.rsplit_once(':').map_or(a, |(h, _)| h);
-        Some(host.trim_start_matches('[').trim_end_matches(']').to_string())
+        Some(
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+        )
     }
 }
 
@@ -76,5 +80,38 @@ impl JoinTarget {
             anyhow::bail!("--join {:?} has no host", self.url);
         }
         Ok(authority.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(advertise: Option<&str>) -> HaOptions {
+        HaOptions {
+            peer_listen: "0.0.0.0:7443".parse().expect("addr"),
+            peer_advertise: advertise.map(str::to_string),
+            join: None,
+        }
+    }
+
+    #[test]
+    fn the_advertised_peer_address_is_the_flag_else_the_listen_address() {
+        let bound = "0.0.0.0:7443".parse().expect("addr");
+        assert_eq!(options(None).advertised(bound), "127.0.0.1:7443");
+        assert_eq!(options(None).advertised_host(), None);
+        let named = options(Some("fk-0.fk-peers.ns.svc.cluster.local:7443"));
+        assert_eq!(
+            named.advertised(bound),
+            "fk-0.fk-peers.ns.svc.cluster.local:7443"
+        );
+        assert_eq!(
+            named.advertised_host().as_deref(),
+            Some("fk-0.fk-peers.ns.svc.cluster.local")
+        );
+        assert_eq!(
+            options(Some("[fd00::1]:7443")).advertised_host().as_deref(),
+            Some("fd00::1")
+        );
     }
 }

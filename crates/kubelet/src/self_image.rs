@@ -20,7 +20,10 @@ const ETC_FILES: &[(&str, &str)] = &[
         "root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n",
     ),
     ("etc/group", "root:x:0:\nnobody:x:65534:\n"),
-    ("etc/nsswitch.conf", "hosts: files dns\npasswd: files\ngroup: files\n"),
+    (
+        "etc/nsswitch.conf",
+        "hosts: files dns\npasswd: files\ngroup: files\n",
+    ),
 ];
 
 /// The shared objects `ldd` reports for `binary`: every `=> /path` and the loader's bare
@@ -31,7 +34,10 @@ pub fn parse_ldd(output: &str) -> Vec<PathBuf> {
         let line = line.trim();
         let path = match line.split_once("=>") {
             Some((_, rest)) => rest.split_whitespace().next(),
-            None => line.split_whitespace().next().filter(|p| p.starts_with('/')),
+            None => line
+                .split_whitespace()
+                .next()
+                .filter(|p| p.starts_with('/')),
         };
         if let Some(p) = path.filter(|p| p.starts_with('/')) {
             if !libs.iter().any(|l: &PathBuf| l == Path::new(p)) {
@@ -124,7 +130,11 @@ pub fn self_rootfs(binary: &[u8], libraries: &[(PathBuf, Vec<u8>)]) -> Result<Ve
 }
 
 /// Builds the image from `binary` and tags it with every entry of `tags`.
-pub async fn build_self_image(runtime: &DockerRuntime, binary: &Path, tags: &[String]) -> Result<()> {
+pub async fn build_self_image(
+    runtime: &DockerRuntime,
+    binary: &Path,
+    tags: &[String],
+) -> Result<()> {
     let bin = tokio::fs::read(binary)
         .await
         .map_err(|e| KubeletError::Runtime(format!("reading {}: {e}", binary.display())))?;

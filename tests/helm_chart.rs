@@ -427,5 +427,35 @@ async fn three_replicas_form_one_raft_cluster() {
         &["get", "configmap", "shared", "-o", "jsonpath={.data.k}"],
     );
     assert_eq!(read, "v");
+
+    // Pod 0, the one that started the cluster, is deleted: the set recreates it, it restarts
+    // from its volume as the member it was (not a new cluster) and serves what the others wrote.
+    let old_uid = pods
+        .get("ha-ferrokube-0")
+        .await
+        .expect("pod 0")
+        .metadata
+        .uid;
+    kubectl_ok(
+        &c,
+        &["-n", ns, "delete", "pod", "ha-ferrokube-0", "--wait=false"],
+    );
+    let replaced = eventually(POD_READY, || async {
+        let pod = pods.get("ha-ferrokube-0").await.ok()?;
+        (pod.metadata.uid != old_uid && is_ready(&pod)).then_some(())
+    })
+    .await;
+    assert!(replaced.is_some(), "pod 0 never came back Ready");
+    let ip0 = ready_pod(&pods, "ha-ferrokube-0").await;
+    let zero = inner_kubeconfig(&c, ns, "ha-ferrokube-0", &ip0);
+    let read = inner_kubectl(
+        &c,
+        &zero,
+        &["get", "configmap", "shared", "-o", "jsonpath={.data.k}"],
+    );
+    assert_eq!(read, "v");
+    let listing = members(&c, ns, "ha-ferrokube-0");
+    let rows = listing.lines().skip(1).filter(|l| !l.trim().is_empty());
+    assert_eq!(rows.count(), 3, "{listing}");
     helm(Some(&c), &["uninstall", "ha", ns]);
 }

@@ -18,7 +18,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the API server (store, scheduler, controllers) — the default.
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Run a node agent (kubelet on Docker) for another node against a running server.
     Agent(AgentArgs),
     /// Local images for clusters without a registry.
@@ -83,6 +83,17 @@ enum ImagesCommand {
     ImportBusybox {
         /// Extra tags, e.g. `busybox:v2`.
         tags: Vec<String>,
+    },
+    /// Build the `ferrokube` image from this binary (or `--binary`): the binary at
+    /// `/ferrokube` (the entrypoint) with the shared libraries it loads, imported into the
+    /// local Docker engine; no registry or base image is involved.
+    Build {
+        /// Tags to give it (repeatable; default `ferrokube:<version>` and `ferrokube:latest`).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        /// The binary to package (default: the running one).
+        #[arg(long)]
+        binary: Option<PathBuf>,
     },
 }
 
@@ -244,11 +255,19 @@ pub struct ServerArgs {
     /// mutual TLS with the cluster CA). Must be an address they can dial.
     #[arg(long)]
     pub peer_listen: Option<SocketAddr>,
+    /// The peer address (`host:port`) the other servers dial, when it is not --peer-listen's
+    /// (a StatefulSet pod's stable DNS name; a 0.0.0.0 listener). The peer certificate names
+    /// its host.
+    #[arg(long, requires = "peer_listen", env = "FERROKUBE_PEER_ADVERTISE")]
+    pub peer_advertise: Option<String>,
     /// Join the cluster of the server whose peer listener is at this URL
-    /// (`https://host:port`), with --token; needs --peer-listen.
+    /// (`https://host:port`), with --token; needs --peer-listen. A URL naming this server's
+    /// own peer address starts the cluster instead (one command line for every replica).
     #[arg(long, requires = "token", requires = "peer_listen")]
     pub join: Option<String>,
-    /// The cluster's join token (`<data-dir>/pki/join-token` of a member), with --join.
+    /// The cluster's join token (`<data-dir>/pki/join-token` of a member), with --join; on a
+    /// server starting a new cluster it becomes that cluster's join token
+    /// (`[a-z0-9]{6}.[a-z0-9]{16}`; a data dir that has a token keeps it).
     #[arg(long, env = "FERROKUBE_JOIN_TOKEN")]
     pub token: Option<String>,
 }
@@ -256,7 +275,7 @@ pub struct ServerArgs {
 impl Default for ServerArgs {
     fn default() -> Self {
         match Cli::parse_from(["ferrokube", "server"]).command {
-            Some(Command::Server(args)) => args,
+            Some(Command::Server(args)) => *args,
             _ => unreachable!("`server` parses as the server command"),
         }
     }
@@ -282,9 +301,9 @@ pub fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli
             .command
-            .unwrap_or(Command::Server(ServerArgs::default()))
+            .unwrap_or_else(|| Command::Server(Box::default()))
         {
-            Command::Server(args) => run_server(args).await,
+            Command::Server(args) => run_server(*args).await,
             Command::Kubeconfig { data_dir } => {
                 let path = data_dir.join("kubeconfig.yaml");
                 let text = std::fs::read_to_string(&path).map_err(|e| {
@@ -315,6 +334,9 @@ pub fn main() -> anyhow::Result<()> {
                 );
                 Ok(())
             }
+            Command::Images {
+                command: ImagesCommand::Build { tags, binary },
+            } => build_image(tags, binary).await,
             Command::HollowNodes {
                 count,
                 first,
@@ -337,6 +359,23 @@ pub fn main() -> anyhow::Result<()> {
             }
         }
     })
+}
+
+/// `ferrokube images build`.
+async fn build_image(mut tags: Vec<String>, binary: Option<PathBuf>) -> anyhow::Result<()> {
+    let binary = match binary {
+        Some(b) => b,
+        None => std::env::current_exe()?,
+    };
+    if tags.is_empty() {
+        tags = vec![
+            format!("ferrokube:{}", env!("CARGO_PKG_VERSION")),
+            "ferrokube:latest".to_string(),
+        ];
+    }
+    ferrokube_kubelet::build_self_image(&binary, &tags).await?;
+    println!("built {} from {}", tags.join(", "), binary.display());
+    Ok(())
 }
 
 async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
@@ -447,6 +486,7 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         request_timeout: args.request_timeout,
         audit: audit_options(&args)?,
         ha: ha_options(&args),
+        join_token: args.token.clone(),
     })
     .await?;
     crate::components::spawn_master_service(&started)?;
@@ -512,7 +552,11 @@ fn ha_options(args: &ServerArgs) -> Option<crate::ha::HaOptions> {
         }),
         _ => None,
     };
-    Some(crate::ha::HaOptions { peer_listen, join })
+    Some(crate::ha::HaOptions {
+        peer_listen,
+        peer_advertise: args.peer_advertise.clone(),
+        join,
+    })
 }
 
 async fn started_wait(started: server::Started) -> anyhow::Result<()> {

@@ -40,6 +40,8 @@ pub struct ServerOptions {
     pub request_timeout: std::time::Duration,
     /// `--peer-listen` (and `--join`): run as a member of a multi-server cluster.
     pub ha: Option<crate::ha::HaOptions>,
+    /// `--token`: the join token a new data dir starts with (an existing one is kept).
+    pub join_token: Option<String>,
 }
 
 /// The namespaces that exist from the first start.
@@ -106,6 +108,12 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
         Some(ha) => Some(crate::ha::join::prepare(&opts.data_dir, ha).await?),
         None => None,
     };
+    if let Some(token) = &opts.join_token {
+        // After a join installed the cluster's secrets, whose token is this one anyway.
+        if !ferrokube_auth::seed_bootstrap_token(&opts.data_dir, token)? {
+            tracing::debug!("the data dir already has a join token; --token does not replace it");
+        }
+    }
     let pki = Pki::load_or_create(&opts.data_dir, &pki_opts)?;
     let kubeconfig = opts.data_dir.join("kubeconfig.yaml");
     pki.write_kubeconfig(&kubeconfig, &server_url)?;
@@ -203,8 +211,13 @@ async fn open_member_store(
     let listener = tokio::net::TcpListener::bind(ha.peer_listen)
         .await
         .with_context(|| format!("binding the peer listener {}", ha.peer_listen))?;
-    let address = peer_server::advertised(listener.local_addr()?);
-    let mut sans = vec![address.ip().to_string(), "localhost".to_string()];
+    let bound = listener.local_addr()?;
+    let address = ha.advertised(bound);
+    let mut sans = vec![
+        peer_server::advertised(bound).ip().to_string(),
+        "localhost".to_string(),
+    ];
+    sans.extend(ha.advertised_host());
     sans.extend(opts.tls_san.iter().cloned());
     let cert = pki.issue_peer_certificate(plan.node_id, &sans)?;
     let transport = std::sync::Arc::new(PeerClient::new(pki.ca_cert_der(), &cert)?);
@@ -212,7 +225,7 @@ async fn open_member_store(
         history_events: opts.watch_history,
         node_id: plan.node_id,
         peer: Some(ferrokube_store::PeerConfig {
-            address: address.to_string(),
+            address: address.clone(),
             transport,
             bootstrap: plan.bootstrap,
         }),
@@ -237,7 +250,7 @@ async fn open_member_store(
     if let Some(via) = &plan.join_via {
         if !store.is_member().await? {
             tracing::info!(%via, "joining the cluster (learner, catch-up, then voter)");
-            store.join(via, &address.to_string()).await?;
+            store.join(via, &address).await?;
         }
     }
     store.wait_ready().await?;

@@ -65,7 +65,7 @@ pub async fn fetch_secrets(url: &str, token: &str) -> anyhow::Result<ClusterSecr
         .bearer_auth(token)
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("joining {url}: {e:#}"))?;
+        .map_err(|e| anyhow::Error::new(e).context(format!("joining {url}")))?;
     let status = resp.status();
     if status == reqwest::StatusCode::UNAUTHORIZED {
         anyhow::bail!("join refused by {url}: wrong join token");
@@ -75,6 +75,36 @@ pub async fn fetch_secrets(url: &str, token: &str) -> anyhow::Result<ClusterSecr
         anyhow::bail!("join refused by {url}: {status}: {}", text.trim());
     }
     Ok(resp.json::<JoinResponse>().await?.secrets)
+}
+
+/// How long a new server keeps trying to reach the member it joins through: replicas started
+/// together (a StatefulSet in parallel) come up before the first server listens.
+const JOIN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// [`fetch_secrets`], retried while the member cannot be reached when `patient` (an answer,
+/// such as a refused token, ends it at once).
+async fn fetch_secrets_patiently(
+    url: &str,
+    token: &str,
+    patient: bool,
+) -> anyhow::Result<ClusterSecrets> {
+    let deadline = std::time::Instant::now() + JOIN_PATIENCE;
+    loop {
+        match fetch_secrets(url, token).await {
+            Err(e) if patient && unreachable(&e) && std::time::Instant::now() < deadline => {
+                tracing::info!("waiting for {url} to answer the join: {e:#}");
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether the join failed before any answer (no connection, or none in time).
+fn unreachable(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<reqwest::Error>())
+        .any(|r| r.is_connect() || r.is_timeout())
 }
 
 /// What this start must do about membership.
@@ -92,7 +122,16 @@ pub struct MemberPlan {
 /// belongs to another cluster (its CA differs from the one the member sends) is refused.
 pub async fn prepare(data_dir: &Path, ha: &HaOptions) -> anyhow::Result<MemberPlan> {
     let existing = MemberFile::load(data_dir)?;
-    let Some(join) = &ha.join else {
+    // Joining oneself is starting the cluster: one pod template serves every replica.
+    let own = ha.advertised(ha.peer_listen);
+    let join = match &ha.join {
+        Some(j) if j.peer_address()? == own => {
+            tracing::info!(%own, "--join names this server: starting the cluster");
+            None
+        }
+        other => other.as_ref(),
+    };
+    let Some(join) = join else {
         return Ok(MemberPlan {
             node_id: existing.map_or(1, |m| m.node_id),
             bootstrap: true,
@@ -102,7 +141,7 @@ pub async fn prepare(data_dir: &Path, ha: &HaOptions) -> anyhow::Result<MemberPl
     let via = join.peer_address()?;
     let installed = ferrokube_auth::installed_ca_fingerprint(data_dir)?;
     let mut cluster = existing.as_ref().map(|m| m.cluster.clone());
-    match fetch_secrets(&join.url, &join.token).await {
+    match fetch_secrets_patiently(&join.url, &join.token, existing.is_none()).await {
         Ok(secrets) => {
             let theirs = secrets.ca_fingerprint()?;
             cluster = Some(theirs.clone());
@@ -141,4 +180,27 @@ pub async fn prepare(data_dir: &Path, ha: &HaOptions) -> anyhow::Result<MemberPl
         bootstrap: false,
         join_via: Some(via),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ha::JoinTarget;
+
+    #[tokio::test]
+    async fn a_server_told_to_join_itself_starts_the_cluster() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ha = HaOptions {
+            peer_listen: "0.0.0.0:7443".parse().expect("addr"),
+            peer_advertise: Some("fk-0.fk-peers.ns.svc.cluster.local:7443".into()),
+            join: Some(JoinTarget {
+                url: "https://fk-0.fk-peers.ns.svc.cluster.local:7443".into(),
+                token: "abcdef.0123456789abcdef".into(),
+            }),
+        };
+        let plan = prepare(dir.path(), &ha).await.expect("plan");
+        assert!(plan.bootstrap);
+        assert_eq!(plan.node_id, 1);
+        assert!(plan.join_via.is_none());
+    }
 }

@@ -57,7 +57,7 @@ pub use kubeconfig::{
     Cluster, Context, Kubeconfig, NamedCluster, NamedContext, NamedUser, UserCredentials,
     CLUSTER_NAME, KUBECONFIG_USER,
 };
-pub use pki::{Pki, PkiOptions, ADMIN_GROUP, ADMIN_USER};
+pub use pki::{seed_bootstrap_token, Pki, PkiOptions, ADMIN_GROUP, ADMIN_USER};
 pub use service_account::{
     IssuedToken, ObjectRef, ServiceAccountTokens, TokenGrant, ALL_SERVICE_ACCOUNTS,
     SERVICE_ACCOUNT_ISSUER, SERVICE_ACCOUNT_USER_PREFIX,

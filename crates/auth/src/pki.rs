@@ -465,6 +465,26 @@ fn load_or_create_service_account_key(paths: &PkiPaths) -> Result<(String, Strin
     Ok((key.serialize_pem(), public_pem))
 }
 
+/// Makes `token` the join token of a data dir that has none yet (`<data_dir>/pki/join-token`),
+/// so a deployment can choose the token before the first start (a Helm chart's Secret). An
+/// existing token is kept — it is the cluster's — and `Ok(false)` says so.
+pub fn seed_bootstrap_token(data_dir: &Path, token: &str) -> Result<bool, PkiError> {
+    let token = token.trim();
+    if !is_bootstrap_token(token) {
+        return Err(PkiError::MalformedBootstrapToken {
+            path: PathBuf::from("--token"),
+        });
+    }
+    let dir = data_dir.join("pki");
+    files::ensure_private_dir(&dir)?;
+    let path = dir.join("join-token");
+    if files::read_optional(&path)?.is_some() {
+        return Ok(false);
+    }
+    files::write_atomic(&path, format!("{token}\n").as_bytes(), SECRET_MODE)?;
+    Ok(true)
+}
+
 /// Bootstrap tokens follow upstream's `[a-z0-9]{6}.[a-z0-9]{16}` (token id . secret) shape.
 pub(crate) fn is_bootstrap_token(token: &str) -> bool {
     let valid = |s: &str, len: usize| {

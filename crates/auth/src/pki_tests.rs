@@ -174,3 +174,19 @@ fn authenticator_from_pki_reads_token_file() {
         Err(PkiError::TokenFile { .. })
     ));
 }
+
+#[test]
+fn a_seeded_join_token_is_the_new_clusters_and_never_replaces_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chosen = "abcdef.0123456789abcdef";
+    assert!(matches!(
+        seed_bootstrap_token(dir.path(), "Not-A-Token"),
+        Err(PkiError::MalformedBootstrapToken { .. })
+    ));
+    assert!(seed_bootstrap_token(dir.path(), chosen).expect("seed"));
+    let pki = Pki::load_or_create(dir.path(), &options(&[])).expect("create");
+    assert_eq!(pki.bootstrap_token(), chosen);
+    assert!(!seed_bootstrap_token(dir.path(), "zzzzzz.zzzzzzzzzzzzzzzz").expect("seed again"));
+    let again = Pki::load_or_create(dir.path(), &options(&[])).expect("reload");
+    assert_eq!(again.bootstrap_token(), chosen);
+}

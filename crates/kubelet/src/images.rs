@@ -85,26 +85,43 @@ pub async fn import_busybox_with(runtime: &DockerRuntime, tags: &[String]) -> Re
         ))
     })?;
     let list = applets(BUSYBOX_PATH).await?;
-    let tarball = Bytes::from(busybox_rootfs(&bin, &list)?);
+    let tarball = busybox_rootfs(&bin, &list)?;
     let mut all = vec!["busybox:latest".to_string()];
-    all.extend(tags.iter().filter(|t| !t.is_empty()).cloned());
+    all.extend(tags.iter().cloned());
+    docker_import(runtime, tarball, &all, vec!["ENV PATH=/bin".to_string()]).await
+}
+
+/// `docker import` a rootfs tarball as every tag in `tags` (the first is the import's, the
+/// rest are added), with Dockerfile-style `changes` (`ENV ...`, `ENTRYPOINT [...]`). Images
+/// the tags pointed at before are removed when nothing uses them any more, so re-imports do
+/// not pile up dangling images.
+pub async fn docker_import(
+    runtime: &DockerRuntime,
+    tarball: Vec<u8>,
+    tags: &[String],
+    changes: Vec<String>,
+) -> Result<()> {
+    let mut all: Vec<String> = tags.iter().filter(|t| !t.is_empty()).cloned().collect();
     all.dedup();
+    let Some(first) = all.first().cloned() else {
+        return Err(KubeletError::Runtime("docker import needs a tag".into()));
+    };
     let docker = runtime.client();
-    // Remember what the tags pointed at so re-imports do not pile up dangling images.
     let mut previous = Vec::new();
     for tag in &all {
         if let Ok(i) = docker.inspect_image(tag).await {
             previous.extend(i.id);
         }
     }
-    let (repo, version) = split_tag(&all[0]);
+    let (repo, version) = split_tag(&first);
     let opts = bollard::query_parameters::CreateImageOptionsBuilder::default()
         .from_src("-")
         .repo(repo)
         .tag(version)
-        .changes(vec!["ENV PATH=/bin".to_string()])
+        .changes(changes)
         .build();
-    let mut stream = docker.create_image(Some(opts), Some(bollard::body_full(tarball)), None);
+    let body = bollard::body_full(Bytes::from(tarball));
+    let mut stream = docker.create_image(Some(opts), Some(body), None);
     while let Some(item) = stream.next().await {
         item?;
     }
@@ -114,9 +131,9 @@ pub async fn import_busybox_with(runtime: &DockerRuntime, tags: &[String]) -> Re
             .repo(repo)
             .tag(version)
             .build();
-        docker.tag_image(&all[0], Some(opts)).await?;
+        docker.tag_image(&first, Some(opts)).await?;
     }
-    let current = docker.inspect_image(&all[0]).await?.id;
+    let current = docker.inspect_image(&first).await?.id;
     for old in previous {
         if Some(&old) == current.as_ref() {
             continue;

@@ -6,7 +6,8 @@
 //!   pods (pause container + init + app containers, probes, volumes, restarts, graceful
 //!   deletion), report `pods/status`, and serve the kubelet streaming API.
 //! - [`import_busybox`]`(tags)` — build `busybox:latest` (plus `tags`) offline from Debian's
-//!   `busybox-static` with `docker import`.
+//!   `busybox-static` with `docker import`; [`build_self_image`]`(binary, tags)` — the
+//!   `ferrokube` image of a binary and its shared libraries, no base image.
 //! - [`runtime::ContainerRuntime`] — the engine seam, with [`runtime::DockerRuntime`] (bollard)
 //!   and [`runtime::FakeRuntime`] (tests).
 //! - [`server`] — the streaming endpoints the API server proxies to:
@@ -43,6 +44,7 @@ pub mod provisioner;
 pub mod proxy;
 pub mod quantity;
 pub mod runtime;
+pub mod self_image;
 pub mod server;
 pub mod service_env;
 pub mod serving_cert;
@@ -64,6 +66,14 @@ pub async fn run_agent(
 ) -> anyhow::Result<()> {
     let runtime = runtime::DockerRuntime::connect().await?;
     run_agent_with(client, cfg, Arc::new(runtime), shutdown).await
+}
+
+/// Build the `ferrokube` image from `binary` (see [`self_image`]), tagged with every entry of
+/// `tags`.
+pub async fn build_self_image(binary: &std::path::Path, tags: &[String]) -> anyhow::Result<()> {
+    let runtime = runtime::DockerRuntime::connect().await?;
+    self_image::build_self_image(&runtime, binary, tags).await?;
+    Ok(())
 }
 
 /// Build and import `busybox:latest` (plus every tag in `tags`) from `/bin/busybox`.

@@ -148,10 +148,12 @@ spec:
   - name: v1
     served: true
     storage: {storage_v1}
+    selectableFields: [{{jsonPath: .spec.hostPort}}]
     {}
   - name: v2
     served: true
     storage: {}
+    selectableFields: [{{jsonPath: .spec.host}}, {{jsonPath: .spec.port}}]
     {}
 ",
         schema("hostPort: {type: string}"),
@@ -316,7 +318,42 @@ async fn conversion_webhook_converts_reads_writes_lists_and_watches() {
         ]
     );
 
-    // A kube-rs watch in v1 sees an object written in v2 converted.
+    // Field selectors name the requested version's fields, whatever version is stored.
+    for (version, selector, want) in [
+        (
+            "v2",
+            "spec.host=db",
+            json!([{"host": "db", "port": "5432"}]),
+        ),
+        ("v2", "spec.host=db,spec.port=80", json!([])),
+        (
+            "v1",
+            "spec.hostPort=example.org:443",
+            json!([{"hostPort": "example.org:443"}]),
+        ),
+    ] {
+        let out = stdout_ok(
+            "field selector",
+            &cluster.kubectl(&[
+                "get",
+                &format!("servers.{version}.{GROUP}"),
+                &format!("--field-selector={selector}"),
+                "-o",
+                "json",
+            ]),
+        );
+        let list: Value = serde_json::from_str(&out).expect("json");
+        let specs: Vec<Value> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["spec"].clone())
+            .collect();
+        assert_eq!(json!(specs), want, "{version} {selector}: {out}");
+    }
+
+    // A kube-rs watch in v1 sees an object written in v2 converted; one in v2 selecting
+    // `spec.host=cache` sees only that object.
     let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(GROUP, "v1", "Server"));
     let servers: Api<DynamicObject> =
         Api::namespaced_with(cluster.client().await, "default", &resource);
@@ -324,6 +361,17 @@ async fn conversion_webhook_converts_reads_writes_lists_and_watches() {
         .watch(&WatchParams::default().timeout(30), "0")
         .await
         .expect("watch")
+        .boxed();
+    let resource_v2 = ApiResource::from_gvk(&GroupVersionKind::gvk(GROUP, "v2", "Server"));
+    let servers_v2: Api<DynamicObject> =
+        Api::namespaced_with(cluster.client().await, "default", &resource_v2);
+    let mut selected = servers_v2
+        .watch(
+            &WatchParams::default().timeout(30).fields("spec.host=cache"),
+            "0",
+        )
+        .await
+        .expect("watch with a field selector")
         .boxed();
     stdout_ok(
         "create four",
@@ -347,6 +395,18 @@ async fn conversion_webhook_converts_reads_writes_lists_and_watches() {
     );
     assert_eq!(seen.data["spec"], json!({"hostPort": "cache:6379"}));
     drop(events);
+    let first = tokio::time::timeout(Duration::from_secs(20), selected.try_next())
+        .await
+        .expect("no event through the field selector")
+        .expect("watch event");
+    match first {
+        Some(WatchEvent::Added(obj)) => {
+            assert_eq!(obj.metadata.name.as_deref(), Some("four"));
+            assert_eq!(obj.data["spec"], json!({"host": "cache", "port": "6379"}));
+        }
+        other => panic!("expected ADDED four through spec.host=cache, got {other:?}"),
+    }
+    drop(selected);
 
     // The same webhook through a selectorless Service whose EndpointSlice names the Docker
     // bridge address (where a pod serving it would be reachable from the host).

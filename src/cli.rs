@@ -128,6 +128,10 @@ pub struct AgentArgs {
     /// Never ask the container engine to pull images.
     #[arg(long, env = "FERROKUBE_NO_IMAGE_PULL", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
     pub no_image_pull: bool,
+    /// Unsafe sysctls pods on this node may set beyond the safe set (upstream
+    /// `--allowed-unsafe-sysctls`): names or prefixes ending in `*`, namespaced ones only.
+    #[arg(long, value_delimiter = ',')]
+    pub allowed_unsafe_sysctls: Vec<String>,
     /// The node's InternalIP, where the API server reaches this kubelet for logs/exec/attach/
     /// port-forward (upstream `--node-ip`). Default: the `--address` when specific, else the
     /// primary outbound interface's address.
@@ -197,6 +201,9 @@ pub struct ServerArgs {
     /// Never ask the container engine to pull images.
     #[arg(long, env = "FERROKUBE_NO_IMAGE_PULL", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
     pub no_image_pull: bool,
+    /// Unsafe sysctls pods on the embedded agent's node may set (see `ferrokube agent`).
+    #[arg(long, value_delimiter = ',')]
+    pub allowed_unsafe_sysctls: Vec<String>,
     /// Node name of the embedded agent (default: the host name); servers sharing one Docker
     /// engine need distinct names, since each agent removes containers of its node it does not know.
     #[arg(long, env = "FERROKUBE_NODE_NAME")]
@@ -418,6 +425,7 @@ async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
     };
     let mut cfg = ferrokube_kubelet::AgentConfig::new(&args.node_name, data_dir);
     cfg.no_image_pull = args.no_image_pull;
+    cfg.allowed_unsafe_sysctls = args.allowed_unsafe_sysctls.clone();
     cfg.cluster_id = cluster;
     if let Some(dir) = &args.volume_dir {
         cfg.volume_dir = std::path::absolute(dir)?;

@@ -35,6 +35,7 @@ pub async fn spawn_agent(
     let boot = agent_bootstrap(started, &node_name, &agent_dir).await?;
     let mut cfg = ferrokube_kubelet::AgentConfig::new(node_name, agent_dir);
     cfg.no_image_pull = args.no_image_pull;
+    cfg.allowed_unsafe_sysctls = args.allowed_unsafe_sysctls.clone();
     cfg.cluster_id = cluster_id(started.pki.ca_cert_der());
     cfg.client_ca = vec![started.pki.ca_cert_der().to_vec()];
     cfg.volume_dir = match &args.volume_dir {

@@ -98,17 +98,7 @@ async fn slow(Json(review): Json<Value>) -> Json<Value> {
 
 /// Starts the webhook server on a free loopback port; returns its port and CA bundle (PEM).
 async fn webhook_server() -> (u16, String) {
-    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
-    let pem = cert.cert.pem();
-    let key = rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![cert.cert.der().clone()], key)
-    .unwrap();
+    let (config, pem) = support::self_signed_tls(&["127.0.0.1"]);
     let app = Router::new()
         .route("/validate", post(validate))
         .route("/mutate", post(mutate))
@@ -117,11 +107,7 @@ async fn webhook_server() -> (u16, String) {
         .route("/attach", post(attach));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    tokio::spawn(ferrokube::http::serve::serve_tls(
-        listener,
-        Arc::new(config),
-        app,
-    ));
+    tokio::spawn(ferrokube::http::serve::serve_tls(listener, config, app));
     (port, pem)
 }
 

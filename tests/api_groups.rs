@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::Duration;
 
 use support::{stdout_ok, TestCluster};
@@ -101,21 +100,7 @@ async fn python_client_uses_the_newer_groups() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let out = Command::new("python3")
-        .arg(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/python/api_groups_client.py"),
-        )
-        .env("KUBECONFIG", cluster.kubeconfig())
-        .env("HOME", cluster.scratch())
-        .output()
-        .expect("python3");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.trim_end().ends_with("ok"),
-        "api_groups_client.py: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::python_script(&cluster, "api_groups_client.py", &[]);
     // kubectl reads the same objects.
     let slices = stdout_ok(
         "get resourceslices",

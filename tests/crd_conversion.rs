@@ -96,19 +96,7 @@ async fn serve(addr: &str, config: Arc<rustls::ServerConfig>, hook: Hook) -> u16
 
 /// A certificate for the loopback URL and the Service name; returns the TLS config and its PEM.
 fn certificate() -> (Arc<rustls::ServerConfig>, String) {
-    let names = vec!["127.0.0.1".to_string(), "convert.conv-test.svc".to_string()];
-    let cert = rcgen::generate_simple_self_signed(names).unwrap();
-    let pem = cert.cert.pem();
-    let key = rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![cert.cert.der().clone()], key)
-    .unwrap();
-    (Arc::new(config), pem)
+    support::self_signed_tls(&["127.0.0.1", "convert.conv-test.svc"])
 }
 
 /// The host's Docker bridge address (`docker0`), where pods (and so endpoints) live.

@@ -3,8 +3,6 @@
 
 mod support;
 
-use std::process::Command;
-
 use support::{stdout_ok, TestCluster};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -14,19 +12,7 @@ async fn events_api_and_core_events_share_one_resource() {
         "create ns",
         &cluster.kubectl(&["create", "namespace", "ev"]),
     );
-    let out = Command::new("python3")
-        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/events_client.py"))
-        .arg("ev")
-        .env("KUBECONFIG", cluster.kubeconfig())
-        .env("HOME", cluster.scratch())
-        .output()
-        .expect("python3");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.trim_end().ends_with("ok"),
-        "events_client.py: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::python_script(&cluster, "events_client.py", &["ev"]);
     // kubectl's core/v1 table shows the event the script recorded through core, and the
     // events.k8s.io/v1 table the same objects.
     let core = stdout_ok(

@@ -177,9 +177,9 @@ async fn ready_pod(pods: &Api<Pod>, name: &str) -> String {
         .expect("a ready pod has an IP")
 }
 
-/// The admin kubeconfig the server in `pod` wrote, pointed at its pod IP.
-fn inner_kubeconfig(c: &TestCluster, ns: &str, pod: &str, ip: &str) -> std::path::PathBuf {
-    let text = kubectl_ok(
+/// Runs `ferrokube <command> --data-dir /var/lib/ferrokube` inside the server pod `pod`.
+fn in_pod(c: &TestCluster, ns: &str, pod: &str, command: &str) -> String {
+    kubectl_ok(
         c,
         &[
             "-n",
@@ -188,11 +188,16 @@ fn inner_kubeconfig(c: &TestCluster, ns: &str, pod: &str, ip: &str) -> std::path
             pod,
             "--",
             "/ferrokube",
-            "kubeconfig",
+            command,
             "--data-dir",
             "/var/lib/ferrokube",
         ],
-    );
+    )
+}
+
+/// The admin kubeconfig the server in `pod` wrote, pointed at its pod IP.
+fn inner_kubeconfig(c: &TestCluster, ns: &str, pod: &str, ip: &str) -> std::path::PathBuf {
+    let text = in_pod(c, ns, pod, "kubeconfig");
     let text = text.replace("https://127.0.0.1:6443", &format!("https://{ip}:6443"));
     let path = c.scratch().join(format!("inner-{pod}.yaml"));
     std::fs::write(&path, text).expect("writing the inner kubeconfig");
@@ -211,20 +216,7 @@ fn inner_kubectl(c: &TestCluster, kubeconfig: &Path, args: &[&str]) -> String {
 }
 
 fn members(c: &TestCluster, ns: &str, pod: &str) -> String {
-    kubectl_ok(
-        c,
-        &[
-            "-n",
-            ns,
-            "exec",
-            pod,
-            "--",
-            "/ferrokube",
-            "members",
-            "--data-dir",
-            "/var/lib/ferrokube",
-        ],
-    )
+    in_pod(c, ns, pod, "members")
 }
 
 fn revision(release: &Value) -> i64 {

@@ -141,6 +141,28 @@ async fn lifecycle_exit_codes_bad_input_and_cleanup() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsafe_sysctls_run_where_the_node_allows_them() {
+    let (_serial, _sweep, c, _node) =
+        cluster_with("e2e-sysctl", &["--allowed-unsafe-sysctls=kernel.msg*"]).await;
+    let pods: Api<Pod> = Api::namespaced(c.client().await, "default");
+    create(
+        &pods,
+        json!({"metadata": {"name": "msgmax"}, "spec": {"restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 1,
+            "securityContext": {"sysctls": [{"name": "kernel.msgmax", "value": "12345"}]},
+            "containers": [{"name": "main", "image": "busybox",
+                "command": ["/bin/sysctl", "kernel.msgmax"]}]}}),
+    )
+    .await;
+    wait_pod(&pods, "msgmax", "Succeeded", |p| phase(p) == "Succeeded").await;
+    let log = kubectl_ok(&c, &["logs", "msgmax"]);
+    assert!(log.contains("kernel.msgmax = 12345"), "{log}");
+    pods.delete("msgmax", &DeleteParams::default())
+        .await
+        .expect("delete pod");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_logs_port_forward_cp_and_volumes() {
     let (_serial, _sweep, c, _node) = cluster("e2e-stream").await;
     let client = c.client().await;

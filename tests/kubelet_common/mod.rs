@@ -82,17 +82,31 @@ pub async fn cluster(
     TestCluster,
     String,
 ) {
+    cluster_with(prefix, &[]).await
+}
+
+/// [`cluster`] with extra server arguments.
+pub async fn cluster_with(
+    prefix: &str,
+    args: &[&str],
+) -> (
+    tokio::sync::MutexGuard<'static, ()>,
+    ContainerSweep,
+    TestCluster,
+    String,
+) {
     let serial = SERIAL.lock().await;
     import_busybox();
     let node = unique_node(prefix);
     let sweep = ContainerSweep(vec![node.clone()]);
-    let cluster = TestCluster::start_with(
-        ClusterOptions::default()
-            .with_agent()
-            .arg("--node-name")
-            .arg(&node),
-    )
-    .await;
+    let mut options = ClusterOptions::default()
+        .with_agent()
+        .arg("--node-name")
+        .arg(&node);
+    for arg in args {
+        options = options.arg(arg);
+    }
+    let cluster = TestCluster::start_with(options).await;
     (serial, sweep, cluster, node)
 }
 

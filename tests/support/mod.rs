@@ -448,3 +448,41 @@ pub fn kubectls() -> Vec<std::path::PathBuf> {
     out.extend(beside);
     out
 }
+
+/// A TLS server config with a fresh self-signed certificate for `names` (IPs or DNS names), and
+/// that certificate's PEM — the `caBundle` a webhook or aggregated server is registered with.
+pub fn self_signed_tls(names: &[&str]) -> (std::sync::Arc<rustls::ServerConfig>, String) {
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let cert = rcgen::generate_simple_self_signed(names).expect("self-signed certificate");
+    let pem = cert.cert.pem();
+    let key = rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der())
+        .expect("private key");
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocol versions")
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.cert.der().clone()], key)
+    .expect("server certificate");
+    (std::sync::Arc::new(config), pem)
+}
+
+/// Runs `tests/python/<script>` with `args` against `cluster` (its kubeconfig, a scratch HOME)
+/// and returns its stdout; fails the test unless the script exits 0 and ends by printing `ok`.
+pub fn python_script(cluster: &TestCluster, script: &str, args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python").join(script))
+        .args(args)
+        .env("KUBECONFIG", cluster.kubeconfig())
+        .env("HOME", cluster.scratch())
+        .output()
+        .expect("python3");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && stdout.trim_end().ends_with("ok"),
+        "{script}: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}

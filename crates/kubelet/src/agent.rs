@@ -34,6 +34,8 @@ pub struct AgentConfig {
     pub data_dir: PathBuf,
     /// Never ask the engine to pull (also `FERROKUBE_NO_IMAGE_PULL=1`).
     pub no_image_pull: bool,
+    /// Unsafe sysctls (names or `prefix*`) pods may set beyond the safe set.
+    pub allowed_unsafe_sysctls: Vec<String>,
     /// Address of the kubelet streaming server (port 0 picks a free one).
     pub listen_addr: SocketAddr,
     /// Address reported as the node's InternalIP (default: derived from `listen_addr`).
@@ -68,6 +70,7 @@ impl AgentConfig {
             volume_dir: data_dir.join("volumes"),
             data_dir,
             no_image_pull: no_image_pull_from_env(),
+            allowed_unsafe_sysctls: Vec::new(),
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             node_ip: None,
             pause_image: DEFAULT_PAUSE_IMAGE.into(),
@@ -147,6 +150,8 @@ pub async fn run_agent_with(
     runtime: Arc<dyn ContainerRuntime>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    crate::pod_worker::sysctls::validate_allowed(&cfg.allowed_unsafe_sysctls)
+        .map_err(|e| anyhow::anyhow!("--allowed-unsafe-sysctls: {e}"))?;
     std::fs::create_dir_all(cfg.data_dir.join("pods"))?;
     let facts = MachineFacts::detect(&cfg.data_dir);
     let host_ip = cfg
@@ -169,6 +174,7 @@ pub async fn run_agent_with(
         cluster_id: cfg.cluster_id.clone(),
         data_dir: cfg.data_dir.clone(),
         no_image_pull: cfg.no_image_pull,
+        allowed_unsafe_sysctls: cfg.allowed_unsafe_sysctls.clone(),
         pause_image: cfg.pause_image.clone(),
         resources: facts.allocatable(),
         host_ip: host_ip.to_string(),

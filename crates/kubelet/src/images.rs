@@ -159,6 +159,17 @@ pub fn split_tag(reference: &str) -> (&str, &str) {
     }
 }
 
+/// The paths a tarball holds, in order (for tests of the rootfs builders).
+#[cfg(test)]
+pub(crate) fn tar_entry_names(tarball: &[u8]) -> Vec<String> {
+    tar::Archive::new(tarball)
+        .entries()
+        .expect("entries")
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.path().ok().map(|p| p.to_string_lossy().into_owned()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,13 +190,7 @@ mod tests {
             "/usr/bin/wget".to_string(),
         ];
         let tarball = busybox_rootfs(b"\x7fELF", &list).expect("tar");
-        let mut archive = tar::Archive::new(&tarball[..]);
-        let names: Vec<String> = archive
-            .entries()
-            .expect("entries")
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.path().ok().map(|p| p.to_string_lossy().into_owned()))
-            .collect();
+        let names = crate::images::tar_entry_names(&tarball);
         assert!(names.contains(&"bin/sh".to_string()));
         assert!(names.contains(&"bin/wget".to_string()));
         assert_eq!(names.iter().filter(|n| *n == "bin/busybox").count(), 1);

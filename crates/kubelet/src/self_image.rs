@@ -194,13 +194,7 @@ mod tests {
     fn rootfs_holds_the_binary_libraries_and_their_directories() {
         let libs = vec![(PathBuf::from("/lib64/ld-linux-x86-64.so.2"), b"ld".to_vec())];
         let tarball = self_rootfs(b"\x7fELF", &libs).expect("tar");
-        let mut archive = tar::Archive::new(&tarball[..]);
-        let names: Vec<String> = archive
-            .entries()
-            .expect("entries")
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.path().ok().map(|p| p.to_string_lossy().into_owned()))
-            .collect();
+        let names = crate::images::tar_entry_names(&tarball);
         for want in [
             "ferrokube",
             "lib64/",

@@ -6,7 +6,7 @@ mod config;
 mod deadline;
 mod lifecycle;
 pub mod resize;
-mod sysctls;
+pub mod sysctls;
 
 pub use api::PodApi;
 pub use backoff::{go_duration, Backoff};
@@ -40,6 +40,8 @@ pub struct NodeContext {
     pub data_dir: PathBuf,
     /// Never ask the engine to pull.
     pub no_image_pull: bool,
+    /// Unsafe sysctls (names or `prefix*`) pods may set beyond the safe set.
+    pub allowed_unsafe_sysctls: Vec<String>,
     /// Image the pause container runs.
     pub pause_image: String,
     /// Allocatable resources (resourceFieldRef defaults).
@@ -232,7 +234,7 @@ impl PodWorker {
             }
             return Ok(STEADY * 3);
         }
-        if let Some(why) = sysctls::forbidden(&self.pod) {
+        if let Some(why) = sysctls::forbidden(&self.pod, &self.deps.node.allowed_unsafe_sysctls) {
             // Upstream's kubelet admission: the pod never starts and ends Failed.
             tracing::info!(namespace = %self.pod_ref.namespace, pod = %self.pod_ref.name, %why, "pod refused");
             self.refused = Some(why);

@@ -1,5 +1,6 @@
 //! Pod sysctls (`spec.securityContext.sysctls`), as upstream's kubelet handles them: a pod asking
-//! for a sysctl outside the safe set is refused at admission (Failed, reason `SysctlForbidden`);
+//! for a sysctl outside the safe set and the node's `--allowed-unsafe-sysctls` is refused at
+//! admission (Failed, reason `SysctlForbidden`);
 //! the allowed ones are set in the pod's sandbox, whose network and IPC namespaces every
 //! container of the pod joins, so one setting covers them all.
 
@@ -46,15 +47,42 @@ pub fn of(pod: &Pod) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// Why the kubelet refuses `pod`, in upstream's words, or None when its sysctls are allowed.
-pub fn forbidden(pod: &Pod) -> Option<String> {
+/// Sysctl groups that live in a namespace a pod owns (upstream's `namespacedSysctls`): only
+/// these may be allowed as unsafe sysctls, since the others would change the whole node.
+const NAMESPACED_PREFIXES: &[&str] = &["kernel.shm", "kernel.msg", "kernel.sem", "fs.mqueue.", "net."];
+
+/// Checks the node's `--allowed-unsafe-sysctls` as upstream's kubelet does at start-up.
+pub fn validate_allowed(patterns: &[String]) -> Result<(), String> {
+    for pattern in patterns {
+        let name = canonical(pattern);
+        let prefix = name.strip_suffix('*').unwrap_or(&name);
+        if !NAMESPACED_PREFIXES.iter().any(|p| prefix.starts_with(p)) {
+            return Err(format!(
+                "the sysctls {pattern:?} are not known to be namespaced"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `name` matches one of the node's unsafe-sysctl patterns (`name` or `prefix*`).
+fn allowed_unsafe(name: &str, patterns: &[String]) -> bool {
+    patterns.iter().map(|p| canonical(p)).any(|p| match p.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => name == p,
+    })
+}
+
+/// Why the kubelet refuses `pod`, in upstream's words, or None when its sysctls are allowed
+/// (the safe set plus the node's `allowed_unsafe` patterns).
+pub fn forbidden(pod: &Pod, allowed_unsafe: &[String]) -> Option<String> {
     let host_network = pod
         .spec
         .as_ref()
         .and_then(|s| s.host_network)
         .unwrap_or(false);
     of(pod).into_keys().find_map(|name| {
-        if !SAFE.contains(&name.as_str()) {
+        if !SAFE.contains(&name.as_str()) && !allowed_unsafe(&name, allowed_unsafe) {
             Some(format!("forbidden sysctl: \"{name}\" not allowlisted"))
         } else if host_network && name.starts_with("net.") {
             Some(format!(
@@ -94,22 +122,35 @@ mod tests {
             {"name": "net/ipv4/tcp_syncookies", "value": "1"}]),
             false,
         );
-        assert_eq!(forbidden(&safe), None);
+        assert_eq!(forbidden(&safe, &[]), None);
         assert_eq!(
             of(&safe).get("net.ipv4.tcp_syncookies").map(String::as_str),
             Some("1")
         );
         let unsafe_one = pod(json!([{"name": "kernel.msgmax", "value": "1"}]), false);
         assert_eq!(
-            forbidden(&unsafe_one).as_deref(),
+            forbidden(&unsafe_one, &[]).as_deref(),
             Some("forbidden sysctl: \"kernel.msgmax\" not allowlisted")
         );
+        assert_eq!(forbidden(&unsafe_one, &["kernel.msg*".to_string()]), None);
+        assert_eq!(forbidden(&unsafe_one, &["kernel.msgmax".to_string()]), None);
+        assert!(forbidden(&unsafe_one, &["kernel.msgmnb".to_string()]).is_some());
         let host = pod(
             json!([{"name": "net.ipv4.tcp_syncookies", "value": "1"}]),
             true,
         );
-        assert!(forbidden(&host).is_some_and(|m| m.contains("host net")));
+        assert!(forbidden(&host, &[]).is_some_and(|m| m.contains("host net")));
         let none: Pod = serde_json::from_value(json!({"spec": {"containers": []}})).expect("pod");
-        assert!(forbidden(&none).is_none() && of(&none).is_empty());
+        assert!(forbidden(&none, &[]).is_none() && of(&none).is_empty());
+    }
+
+    #[test]
+    fn only_namespaced_sysctls_may_be_allowed_as_unsafe() {
+        for ok in ["kernel.msg*", "kernel.shmmax", "net.core.somaxconn", "net.*", "fs.mqueue.*"] {
+            assert_eq!(validate_allowed(&[ok.to_string()]), Ok(()), "{ok}");
+        }
+        for bad in ["kernel.panic", "vm.swappiness", "*", "kernel.*"] {
+            assert!(validate_allowed(&[bad.to_string()]).is_err(), "{bad}");
+        }
     }
 }

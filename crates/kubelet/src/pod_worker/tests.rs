@@ -76,6 +76,7 @@ fn harness(pod: serde_json::Value, no_pull: bool) -> Harness {
             cluster_id: "cluster-a".into(),
             data_dir: tmp.path().to_path_buf(),
             no_image_pull: no_pull,
+            allowed_unsafe_sysctls: Vec::new(),
             pause_image: "busybox:latest".into(),
             resources: NodeResources {
                 cpu_millis: 2000,

@@ -110,6 +110,7 @@ pub fn deps(
             cluster_id: "docker-tests".into(),
             data_dir: dir.to_path_buf(),
             no_image_pull: true,
+            allowed_unsafe_sysctls: Vec::new(),
             pause_image: "busybox:latest".into(),
             resources: NodeResources {
                 cpu_millis: 2000,

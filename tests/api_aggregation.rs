@@ -370,7 +370,7 @@ spec:
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     for expected in [
-        r#"APIService.apiregistration.k8s.io "v1.bad.example.com" is invalid"#,
+        r#"The APIService "v1.bad.example.com" is invalid"#,
         "spec.groupPriorityMinimum: Invalid value: 0: must be positive and less than 20000",
         "spec.versionPriority: Invalid value: 2000: must be positive and less than 1000",
         "spec.service.namespace: Required value",

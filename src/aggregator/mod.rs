@@ -190,6 +190,15 @@ async fn load(reg: &Registry) -> anyhow::Result<Vec<Remote>> {
         .collect())
 }
 
+/// One APIService as stored now, if it names a service.
+pub async fn reload(reg: &Registry, name: &str) -> Option<Remote> {
+    let obj = reg
+        .get_value("apiregistration.k8s.io", "APIService", None, name)
+        .await
+        .ok()??;
+    remote_of(&obj)
+}
+
 /// The [`Remote`] an APIService object describes, if it names a service.
 pub fn remote_of(obj: &Value) -> Option<Remote> {
     let spec = obj.get("spec")?;

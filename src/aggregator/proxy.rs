@@ -39,9 +39,16 @@ fn plain(code: StatusCode, message: &str) -> Response {
 
 /// Proxies one request to `remote`'s extension server.
 pub async fn serve(app: &Arc<AppState>, remote: Remote, req: Request) -> Response {
-    if !remote.available {
-        return plain(StatusCode::SERVICE_UNAVAILABLE, "service unavailable");
-    }
+    // The table is reloaded every couple of seconds; a condition that just turned True is
+    // read from the store rather than refused for the rest of that period.
+    let remote = if remote.available {
+        remote
+    } else {
+        match super::reload(&app.registry, &remote.name).await {
+            Some(fresh) if fresh.available => fresh,
+            _ => return plain(StatusCode::SERVICE_UNAVAILABLE, "service unavailable"),
+        }
+    };
     let Some(user) = req.extensions().get::<UserInfo>().cloned() else {
         return plain(StatusCode::INTERNAL_SERVER_ERROR, "missing user");
     };

@@ -667,18 +667,4 @@ mod tests {
         let ok = d(json!({"key": "app", "operator": "In", "values": ["a"]}));
         assert!(validate_kind("apps", "Deployment", &ok).is_empty());
     }
-
-    #[test]
-    fn api_service_names_are_version_dot_group() {
-        let svc = |name: &str| {
-            serde_json::json!({"metadata": {"name": name},
-                "spec": {"group": "apps", "version": "v1"}})
-        };
-        assert!(validate_api_service(&svc("v1.apps")).is_empty());
-        let errs = validate_api_service(&svc("apps.v1"));
-        assert_eq!(errs[0].field, "metadata.name");
-        assert!(errs[0]
-            .message
-            .contains("must be `spec.version+\".\"+spec.group`: \"v1.apps\""));
-    }
 }

@@ -44,18 +44,20 @@ fn bridge_address() -> String {
         .expect("docker0 has an IPv4 address")
 }
 
-/// Refuses anyone but the front-proxy client certificate, as `requestheader-allowed-names` does.
-fn front_proxy(peer: &PeerCertificates) -> Result<(), Response> {
+/// The refusal of anyone but the front-proxy client certificate, as `requestheader-allowed-names` does.
+fn refused(peer: &PeerCertificates) -> Option<Response> {
     let name = peer
         .0
         .as_deref()
         .and_then(|r| r.as_ref().ok().cloned().flatten())
         .map(|u| u.name);
-    if name.as_deref() == Some("front-proxy-client") {
-        Ok(())
-    } else {
-        Err((StatusCode::UNAUTHORIZED, format!("not the front proxy: {name:?}")).into_response())
-    }
+    (name.as_deref() != Some("front-proxy-client")).then(|| {
+        (
+            StatusCode::UNAUTHORIZED,
+            format!("not the front proxy: {name:?}"),
+        )
+            .into_response()
+    })
 }
 
 fn remote_user(headers: &HeaderMap) -> String {
@@ -67,7 +69,7 @@ fn remote_user(headers: &HeaderMap) -> String {
 }
 
 async fn discovery(Extension(peer): Extension<PeerCertificates>) -> Response {
-    if let Err(resp) = front_proxy(&peer) {
+    if let Some(resp) = refused(&peer) {
         return resp;
     }
     Json(json!({
@@ -98,7 +100,7 @@ async fn list(
     Path(ns): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(resp) = front_proxy(&peer) {
+    if let Some(resp) = refused(&peer) {
         return resp;
     }
     seen.lock().unwrap().push(remote_user(&headers));
@@ -115,7 +117,7 @@ async fn get_one(
     Path((ns, name)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(resp) = front_proxy(&peer) {
+    if let Some(resp) = refused(&peer) {
         return resp;
     }
     seen.lock().unwrap().push(remote_user(&headers));
@@ -141,10 +143,12 @@ async fn extension_server(
     for ca in rustls_pemfile::certs(&mut &cluster_ca_pem[..]) {
         roots.add(ca.unwrap()).unwrap();
     }
-    let verifier =
-        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .build()
-            .unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -155,9 +159,14 @@ async fn extension_server(
     let app = Router::new()
         .route(&base, get(discovery))
         .route(&format!("{base}/namespaces/{{ns}}/flunders"), get(list))
-        .route(&format!("{base}/namespaces/{{ns}}/flunders/{{name}}"), get(get_one))
+        .route(
+            &format!("{base}/namespaces/{{ns}}/flunders/{{name}}"),
+            get(get_one),
+        )
         .with_state(seen);
-    let listener = tokio::net::TcpListener::bind(format!("{host}:0")).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(format!("{host}:0"))
+        .await
+        .unwrap();
     let port = listener.local_addr().unwrap().port();
     let task = tokio::spawn(ferrokube::http::serve::serve_tls(
         listener,
@@ -207,7 +216,13 @@ spec:
 /// `status/reason/message` of the APIService's Available condition.
 fn available(cluster: &TestCluster) -> String {
     let path = r#"{.status.conditions[?(@.type=="Available")].status}/{.status.conditions[?(@.type=="Available")].reason}/{.status.conditions[?(@.type=="Available")].message}"#;
-    let out = cluster.kubectl(&["get", "apiservice", APISERVICE, "-o", &format!("jsonpath={path}")]);
+    let out = cluster.kubectl(&[
+        "get",
+        "apiservice",
+        APISERVICE,
+        "-o",
+        &format!("jsonpath={path}"),
+    ]);
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -228,7 +243,8 @@ async fn wait_for_condition(cluster: &TestCluster, prefix: &str) -> String {
 
 /// The official Python client's dynamic discovery and a list through the aggregator.
 fn python_dynamic_client(cluster: &TestCluster) {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/aggregated_client.py");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/aggregated_client.py");
     let out = std::process::Command::new("python3")
         .arg(&script)
         .arg("wardle")
@@ -253,21 +269,40 @@ async fn an_apiservice_with_a_service_proxies_its_group() {
     let (ca_pem, port, server) = extension_server(&host, &cluster_ca, seen.clone()).await;
     let file = cluster.scratch().join("wardle.yaml");
     std::fs::write(&file, manifests(&host, port, &ca_pem)).unwrap();
-    stdout_ok("apply", &cluster.kubectl(&["apply", "-f", file.to_str().unwrap()]));
+    stdout_ok(
+        "apply",
+        &cluster.kubectl(&["apply", "-f", file.to_str().unwrap()]),
+    );
 
     let condition = wait_for_condition(&cluster, "True/").await;
     assert_eq!(condition, "True/Passed/all checks passed");
-    let port_default = cluster.kubectl(&["get", "apiservice", APISERVICE, "-o", "jsonpath={.spec.service.port}"]);
+    let port_default = cluster.kubectl(&[
+        "get",
+        "apiservice",
+        APISERVICE,
+        "-o",
+        "jsonpath={.spec.service.port}",
+    ]);
     assert_eq!(stdout_ok("port", &port_default), "443");
 
     // Discovery: legacy, aggregated (kubectl api-resources uses it) and the group document.
     let resources = stdout_ok(
         "api-resources",
-        &cluster.kubectl(&["api-resources", "--api-group=wardle.example.com", "--no-headers"]),
+        &cluster.kubectl(&[
+            "api-resources",
+            "--api-group=wardle.example.com",
+            "--no-headers",
+        ]),
     );
-    assert!(resources.contains("flunders") && resources.contains("Flunder"), "{resources}");
+    assert!(
+        resources.contains("flunders") && resources.contains("Flunder"),
+        "{resources}"
+    );
     let apis = stdout_ok("raw /apis", &cluster.kubectl(&["get", "--raw", "/apis"]));
-    assert!(apis.contains(r#""groupVersion":"wardle.example.com/v1alpha1""#), "{apis}");
+    assert!(
+        apis.contains(r#""groupVersion":"wardle.example.com/v1alpha1""#),
+        "{apis}"
+    );
     let group = stdout_ok(
         "raw group",
         &cluster.kubectl(&["get", "--raw", "/apis/wardle.example.com"]),
@@ -286,11 +321,22 @@ async fn an_apiservice_with_a_service_proxies_its_group() {
         .as_str()
         .unwrap()
         .contains("system:masters"));
-    let one = cluster.kubectl(&["get", "fl", "one", "-n", "wardle", "-o", "jsonpath={.metadata.name}"]);
+    let one = cluster.kubectl(&[
+        "get",
+        "fl",
+        "one",
+        "-n",
+        "wardle",
+        "-o",
+        "jsonpath={.metadata.name}",
+    ]);
     assert_eq!(stdout_ok("get fl one", &one), "one");
     let missing = cluster.kubectl(&["get", "flunder", "two", "-n", "wardle"]);
     let stderr = String::from_utf8_lossy(&missing.stderr);
-    assert!(stderr.contains("NotFound") && stderr.contains("\"two\" not found"), "{stderr}");
+    assert!(
+        stderr.contains("NotFound") && stderr.contains("\"two\" not found"),
+        "{stderr}"
+    );
 
     python_dynamic_client(&cluster);
 
@@ -300,7 +346,8 @@ async fn an_apiservice_with_a_service_proxies_its_group() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
         stderr.contains("Forbidden")
-            && stderr.contains(r#"cannot list resource "flunders" in API group "wardle.example.com""#),
+            && stderr
+                .contains(r#"cannot list resource "flunders" in API group "wardle.example.com""#),
         "{stderr}"
     );
     assert_eq!(seen.lock().unwrap().len(), before);
@@ -308,8 +355,13 @@ async fn an_apiservice_with_a_service_proxies_its_group() {
 
     // Extension servers learn whom to trust from the published ConfigMap.
     let names = cluster.kubectl(&[
-        "get", "configmap", "-n", "kube-system", "extension-apiserver-authentication",
-        "-o", "jsonpath={.data.requestheader-allowed-names}",
+        "get",
+        "configmap",
+        "-n",
+        "kube-system",
+        "extension-apiserver-authentication",
+        "-o",
+        "jsonpath={.data.requestheader-allowed-names}",
     ]);
     assert_eq!(stdout_ok("configmap", &names), r#"["front-proxy-client"]"#);
 
@@ -318,16 +370,23 @@ async fn an_apiservice_with_a_service_proxies_its_group() {
     let _ = server.await;
     let condition = wait_for_condition(&cluster, "False/").await;
     assert!(
-        condition.starts_with("False/FailedDiscoveryCheck/failing or missing response from https://"),
+        condition
+            .starts_with("False/FailedDiscoveryCheck/failing or missing response from https://"),
         "{condition}"
     );
     let down = cluster.kubectl(&["get", "flunders", "-n", "wardle"]);
     let stderr = String::from_utf8_lossy(&down.stderr);
     assert!(!down.status.success());
-    assert!(stderr.contains("ServiceUnavailable") || stderr.contains("unable to handle"), "{stderr}");
+    assert!(
+        stderr.contains("ServiceUnavailable") || stderr.contains("unable to handle"),
+        "{stderr}"
+    );
     let resp = cluster
         .http()
-        .get(format!("{}/apis/{GROUP_VERSION}/namespaces/wardle/flunders", cluster.base_url()))
+        .get(format!(
+            "{}/apis/{GROUP_VERSION}/namespaces/wardle/flunders",
+            cluster.base_url()
+        ))
         .send()
         .await
         .unwrap();
@@ -340,10 +399,19 @@ async fn an_apiservice_with_a_service_proxies_its_group() {
         &cluster.kubectl(&["delete", "endpointslice", "-n", "wardle", "api-1"]),
     );
     let condition = wait_for_condition(&cluster, "False/EndpointsNotFound").await;
-    assert!(condition.ends_with(r#"cannot find endpoints for service/api in "wardle""#), "{condition}");
-    stdout_ok("delete svc", &cluster.kubectl(&["delete", "service", "-n", "wardle", "api"]));
+    assert!(
+        condition.ends_with(r#"cannot find endpoints for service/api in "wardle""#),
+        "{condition}"
+    );
+    stdout_ok(
+        "delete svc",
+        &cluster.kubectl(&["delete", "service", "-n", "wardle", "api"]),
+    );
     let condition = wait_for_condition(&cluster, "False/ServiceNotFound").await;
-    assert!(condition.ends_with(r#"service/api in "wardle" is not present"#), "{condition}");
+    assert!(
+        condition.ends_with(r#"service/api in "wardle" is not present"#),
+        "{condition}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -86,8 +86,17 @@ mod tests {
     fn headers_are_upstreams() {
         let cm = config_map("PEM");
         let data = &cm["data"];
-        assert_eq!(data["requestheader-allowed-names"], "[\"front-proxy-client\"]");
-        assert_eq!(data["requestheader-extra-headers-prefix"], "[\"X-Remote-Extra-\"]");
-        assert_eq!(data["requestheader-username-headers"], "[\"X-Remote-User\"]");
+        assert_eq!(
+            data["requestheader-allowed-names"],
+            "[\"front-proxy-client\"]"
+        );
+        assert_eq!(
+            data["requestheader-extra-headers-prefix"],
+            "[\"X-Remote-Extra-\"]"
+        );
+        assert_eq!(
+            data["requestheader-username-headers"],
+            "[\"X-Remote-User\"]"
+        );
     }
 }

@@ -55,9 +55,7 @@ pub async fn probe(agg: &Aggregator, reg: &Registry, remote: &Remote) -> Probe {
         Ok(Ok((code, _))) if !code.is_success() && !code.is_redirection() => {
             failed(format!("bad status from {url}: {}", code.as_u16()))
         }
-        Ok(Ok((_, body))) => {
-            Probe::Passed(serde_json::from_slice(&body).unwrap_or(Value::Null))
-        }
+        Ok(Ok((_, body))) => Probe::Passed(serde_json::from_slice(&body).unwrap_or(Value::Null)),
     }
 }
 

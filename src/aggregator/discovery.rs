@@ -90,10 +90,15 @@ pub fn merge_aggregated(doc: &mut Value, entries: &[Entry]) {
         return;
     };
     for (group, remote) in remote_groups(entries) {
-        let index = match items.iter().position(|i| i["metadata"]["name"] == group.as_str()) {
+        let index = match items
+            .iter()
+            .position(|i| i["metadata"]["name"] == group.as_str())
+        {
             Some(i) => i,
             None => {
-                items.push(json!({"metadata": {"name": group, "creationTimestamp": null}, "versions": []}));
+                items.push(
+                    json!({"metadata": {"name": group, "creationTimestamp": null}, "versions": []}),
+                );
                 items.len() - 1
             }
         };
@@ -208,7 +213,10 @@ mod tests {
         merge_group_list(&mut list, &entries);
         let wardle = &list["groups"][1];
         assert_eq!(wardle["preferredVersion"]["version"], "v1beta1");
-        assert_eq!(wardle["versions"][1]["groupVersion"], "wardle.example.com/v1alpha1");
+        assert_eq!(
+            wardle["versions"][1]["groupVersion"],
+            "wardle.example.com/v1alpha1"
+        );
         let g = group(None, "wardle.example.com", &entries).expect("group");
         assert_eq!(g["kind"], "APIGroup");
         assert!(group(None, "other", &entries).is_none());

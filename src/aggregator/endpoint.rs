@@ -33,7 +33,10 @@ pub async fn resolve(reg: &Registry, svc: &ServiceRef) -> Result<String, Unresol
         .map_err(|e| {
             unresolved(
                 "ServiceAccessError",
-                format!("service/{name} in {ns:?} cannot be checked due to: {}", e.message),
+                format!(
+                    "service/{name} in {ns:?} cannot be checked due to: {}",
+                    e.message
+                ),
             )
         })?
         .ok_or_else(|| {
@@ -50,7 +53,12 @@ pub async fn resolve(reg: &Registry, svc: &ServiceRef) -> Result<String, Unresol
     let port_name = ports
         .iter()
         .find(|p| p.get("port").and_then(Value::as_i64) == Some(i64::from(svc.port)))
-        .map(|p| p.get("name").and_then(Value::as_str).unwrap_or("").to_string())
+        .map(|p| {
+            p.get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        })
         .ok_or_else(|| {
             unresolved(
                 "ServicePortError",

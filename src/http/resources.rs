@@ -13,9 +13,9 @@ use serde_json::{json, Value};
 
 use super::codec::{self, Output};
 use super::discovery;
-use crate::aggregator::discovery as remote;
 use super::request::{parse_path, query_bool, ApiPath, RequestInfo};
 use super::{watch, AppState};
+use crate::aggregator::discovery as remote;
 use crate::registry::admit::FieldValidation;
 use crate::registry::filter::Filter;
 use crate::registry::list::ListOptions;

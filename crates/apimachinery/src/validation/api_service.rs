@@ -148,7 +148,9 @@ mod tests {
     fn upstream_rules() {
         assert!(msgs(spec(json!({}))).is_empty());
         assert_eq!(
-            msgs(spec(json!({"groupPriorityMinimum": 0, "versionPriority": 1001}))),
+            msgs(spec(
+                json!({"groupPriorityMinimum": 0, "versionPriority": 1001})
+            )),
             vec![
                 "spec.groupPriorityMinimum: Invalid value: 0: must be positive and less than 20000",
                 "spec.versionPriority: Invalid value: 1001: must be positive and less than 1000",

@@ -9,8 +9,8 @@ mod names;
 mod object_meta;
 mod sysctls;
 
-pub use errors::{aggregate_message, go_map_literal, go_quote, BadValue, ErrorType, FieldError};
 pub use api_service::validate_api_service;
+pub use errors::{aggregate_message, go_map_literal, go_quote, BadValue, ErrorType, FieldError};
 pub use kinds::*;
 pub use names::{
     empty_error, is_config_map_key, is_dns1035_label, is_dns1123_label, is_dns1123_subdomain,

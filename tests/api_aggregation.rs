@@ -381,17 +381,21 @@ async fn an_apiservice_with_a_service_proxies_its_group() {
         stderr.contains("ServiceUnavailable") || stderr.contains("unable to handle"),
         "{stderr}"
     );
-    let resp = cluster
-        .http()
-        .get(format!(
-            "{}/apis/{GROUP_VERSION}/namespaces/wardle/flunders",
-            cluster.base_url()
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 503);
-    assert_eq!(resp.text().await.unwrap(), "service unavailable\n");
+    // Every answer is a 503: the dial error until this server's table has the new condition,
+    // then upstream's plain "service unavailable".
+    let url = format!(
+        "{}/apis/{GROUP_VERSION}/namespaces/wardle/flunders",
+        cluster.base_url()
+    );
+    let http = cluster.http();
+    let refused = eventually(Duration::from_secs(10), || async {
+        let resp = http.get(&url).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 503);
+        let body = resp.text().await.unwrap();
+        (body == "service unavailable\n").then_some(())
+    })
+    .await;
+    assert!(refused.is_some(), "never answered \"service unavailable\"");
 
     // Without endpoints, the condition says so.
     stdout_ok(

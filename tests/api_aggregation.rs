@@ -12,13 +12,14 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use base64::Engine;
 use ferrokube::http::PeerCertificates;
+use futures::StreamExt;
 use serde_json::{json, Value};
 use support::{eventually, stdout_ok, TestCluster};
 
@@ -98,12 +99,21 @@ async fn list(
     State(seen): State<Seen>,
     Extension(peer): Extension<PeerCertificates>,
     Path(ns): Path<String>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
     if let Some(resp) = refused(&peer) {
         return resp;
     }
     seen.lock().unwrap().push(remote_user(&headers));
+    if query.get("watch").is_some_and(|w| w == "true" || w == "1") {
+        // One event, then the stream stays open, as a watch does.
+        let event = json!({"type": "ADDED", "object": flunder(&ns, "one", &headers)});
+        let first =
+            futures::stream::once(async move { Ok::<_, std::io::Error>(format!("{event}\n")) });
+        let body = axum::body::Body::from_stream(first.chain(futures::stream::pending()));
+        return ([("content-type", "application/json")], body).into_response();
+    }
     Json(json!({
         "apiVersion": GROUP_VERSION, "kind": "FlunderList", "metadata": {"resourceVersion": "1"},
         "items": [flunder(&ns, "one", &headers)],
@@ -241,6 +251,24 @@ async fn wait_for_condition(cluster: &TestCluster, prefix: &str) -> String {
     })
 }
 
+/// A watch's first event arrives while the extension server keeps the stream open.
+async fn watch_streams_through(cluster: &TestCluster) {
+    let url = format!(
+        "{}/apis/{GROUP_VERSION}/namespaces/wardle/flunders?watch=true",
+        cluster.base_url()
+    );
+    let mut resp = cluster.http().get(&url).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let chunk = tokio::time::timeout(Duration::from_secs(10), resp.chunk())
+        .await
+        .expect("the first event arrives before the stream ends")
+        .unwrap()
+        .expect("a chunk");
+    let event: Value = serde_json::from_slice(&chunk).unwrap();
+    assert_eq!(event["type"], "ADDED");
+    assert_eq!(event["object"]["metadata"]["name"], "one");
+}
+
 /// The official Python client's dynamic discovery and a list through the aggregator.
 fn python_dynamic_client(cluster: &TestCluster) {
     let script =
@@ -339,6 +367,7 @@ async fn an_apiservice_with_a_service_proxies_its_group() {
     );
 
     python_dynamic_client(&cluster);
+    watch_streams_through(&cluster).await;
 
     // The aggregator authorizes first: a user without RBAC never reaches the server.
     let before = seen.lock().unwrap().len();

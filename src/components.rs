@@ -115,8 +115,14 @@ pub fn spawn_master_service(started: &Started) -> anyhow::Result<()> {
         &started.pki.admin_credentials().cert_pem,
     )?;
     let store = started.state.registry.store.clone();
-    crate::master_service::spawn(client.clone(), started.master.clone(), store);
-    crate::apiservices::spawn(client, started.state.clone());
+    crate::master_service::spawn(client.clone(), started.master.clone(), store.clone());
+    crate::apiservices::spawn(client.clone(), started.state.clone());
+    // The aggregation layer: every server probes, the leader writes status and the
+    // extension servers' authentication ConfigMap.
+    crate::aggregator::spawn(started.state.clone());
+    crate::aggregator::availability::spawn(client.clone(), started.state.clone());
+    let ca_pem = started.pki.ca_cert_pem().to_string();
+    crate::aggregator::authentication_config::spawn(client, store, ca_pem);
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 //! → [`registry`] (one generic REST implementation driven by a per-kind table) → the
 //! revisioned store (`ferrokube-store`, replicated by openraft).
 
+pub mod aggregator;
 pub mod apiservices;
 pub mod audit;
 pub mod bench;

@@ -162,6 +162,12 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
         },
         kubelet_tls,
         request_timeout: opts.request_timeout,
+        aggregator: crate::aggregator::Aggregator::new(
+            crate::aggregator::transport::Transport::new(
+                pki.issue_client_certificate(crate::aggregator::transport::FRONT_PROXY_USER, None)?,
+                pki.ca_cert_pem().to_string(),
+            ),
+        ),
     });
     tokio::spawn(crate::rbac::aggregation::run(state.clone(), authorizer));
     // Custom resources stored before a restart are served before the first request.

@@ -56,6 +56,8 @@ pub struct AppState {
     pub kubelet_tls: Arc<rustls::ClientConfig>,
     /// The longest a non-long-running request may take (`--request-timeout`).
     pub request_timeout: std::time::Duration,
+    /// The remote group-versions of APIServices with a service, and how to reach them.
+    pub aggregator: crate::aggregator::Aggregator,
 }
 
 /// Who a TLS connection's client certificate names (None: no certificate), resolved once

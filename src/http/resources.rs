@@ -15,6 +15,7 @@ use super::codec::{self, Output};
 use super::discovery;
 use super::request::{parse_path, query_bool, ApiPath, RequestInfo};
 use super::{watch, AppState};
+use crate::aggregator::discovery as remote;
 use crate::registry::admit::FieldValidation;
 use crate::registry::filter::Filter;
 use crate::registry::list::ListOptions;
@@ -60,7 +61,14 @@ pub async fn handle(State(app): State<Arc<AppState>>, req: Request) -> Response 
     }
 }
 
-async fn dispatch(app: Arc<AppState>, req: Request) -> ApiResult<Response> {
+async fn dispatch(app: Arc<AppState>, mut req: Request) -> ApiResult<Response> {
+    // A group-version an APIService hands to an extension server is proxied there whole.
+    if let Some(remote) = app.aggregator.claim(req.uri().path()) {
+        if let Some(axum::extract::OriginalUri(uri)) = req.extensions_mut().remove() {
+            *req.uri_mut() = uri;
+        }
+        return Ok(crate::aggregator::proxy::serve(&app, remote, req).await);
+    }
     let (mut parts, body) = req.into_parts();
     let accept = codec::header_str(&parts.headers, header::ACCEPT).map(str::to_string);
     // The path as the client sent it (before the trailing slash was trimmed for routing).
@@ -160,7 +168,10 @@ fn discovery_response(
         ApiPath::LegacyRoot | ApiPath::GroupsRoot => {
             let core = matches!(parse_path(path), ApiPath::LegacyRoot);
             if let Some(version) = discovery::aggregated_version(accept) {
-                let doc = discovery::aggregated(reg, core, version);
+                let mut doc = discovery::aggregated(reg, core, version);
+                if !core {
+                    remote::merge_aggregated(&mut doc, &app.aggregator.entries());
+                }
                 // Upstream's aggregated discovery carries an ETag of the document, which
                 // clients revalidate with If-None-Match; it changes when a CRD comes or goes.
                 let body = Bytes::from(serde_json::to_vec(&doc).unwrap_or_default());
@@ -191,10 +202,16 @@ fn discovery_response(
             if core {
                 discovery::api_versions(&app.advertise_address)
             } else {
-                discovery::api_group_list(reg)
+                let mut doc = discovery::api_group_list(reg);
+                remote::merge_group_list(&mut doc, &app.aggregator.entries());
+                doc
             }
         }
-        ApiPath::Group(g) => discovery::api_group(reg, &g).ok_or_else(ApiError::not_found_path)?,
+        ApiPath::Group(g) => {
+            let local = discovery::api_group(reg, &g);
+            remote::group(local, &g, &app.aggregator.entries())
+                .ok_or_else(ApiError::not_found_path)?
+        }
         ApiPath::GroupVersion(g, v) => {
             discovery::api_resource_list(reg, &g, &v).ok_or_else(ApiError::not_found_path)?
         }

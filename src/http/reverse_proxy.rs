@@ -42,7 +42,7 @@ const PROXY_METHODS: &[Method] = &[
 /// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1, as Go's
 /// `httputil.ReverseProxy`), plus the client's credentials, which upstream's authentication
 /// and impersonation filters strip before any handler.
-const HOP_BY_HOP: &[&str] = &[
+pub(crate) const HOP_BY_HOP: &[&str] = &[
     "connection",
     "keep-alive",
     "proxy-authenticate",
@@ -243,7 +243,7 @@ fn backend_request(
 }
 
 /// The client's headers without per-connection ones and credentials.
-fn forwarded_headers(from: &HeaderMap, keep_upgrade: bool) -> HeaderMap {
+pub(crate) fn forwarded_headers(from: &HeaderMap, keep_upgrade: bool) -> HeaderMap {
     let listed: Vec<String> = from
         .get_all(header::CONNECTION)
         .iter()

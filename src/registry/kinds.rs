@@ -387,8 +387,8 @@ pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
             .printer(print::RESOURCESLICES)
             .build("resourceslice"),
         // apiregistration.k8s.io/v1 (one Local APIService per served group-version:
-        // `crate::apiservices`)
-        Describe::of::<apiregistration::APIService>(&PLAIN)
+        // `crate::apiservices`; those with a service: `crate::aggregator`)
+        Describe::of::<apiregistration::APIService>(&API_SERVICE)
             .names(NameRule::PathSegment)
             .validate(valid::validate_api_service)
             .categories(&["api-extensions"])

@@ -75,3 +75,19 @@ pub fn insecure_client_config() -> Arc<rustls::ClientConfig> {
         })
         .clone()
 }
+
+/// An unverified client config presenting `identity` (an APIService with
+/// `insecureSkipTLSVerify` still gets the aggregator's front-proxy client certificate).
+pub fn insecure_client_config_with(
+    identity: &crate::IssuedCertificate,
+) -> Result<Arc<rustls::ClientConfig>, crate::PkiError> {
+    let (chain, key) = crate::tls::identity_der(identity)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(SkipVerify(provider)))
+        .with_client_auth_cert(chain, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}

@@ -52,7 +52,7 @@ pub use authn::{
 pub use certs::{IssuedCertificate, San, CA_COMMON_NAME, SERVING_COMMON_NAME};
 pub use cluster_secrets::{installed_ca_fingerprint, ClusterSecrets, PEER_GROUP, PEER_USER_PREFIX};
 pub use error::{AuthError, PkiError};
-pub use insecure::insecure_client_config;
+pub use insecure::{insecure_client_config, insecure_client_config_with};
 pub use kubeconfig::{
     Cluster, Context, Kubeconfig, NamedCluster, NamedContext, NamedUser, UserCredentials,
     CLUSTER_NAME, KUBECONFIG_USER,
@@ -62,7 +62,7 @@ pub use service_account::{
     IssuedToken, ObjectRef, ServiceAccountTokens, TokenGrant, ALL_SERVICE_ACCOUNTS,
     SERVICE_ACCOUNT_ISSUER, SERVICE_ACCOUNT_USER_PREFIX,
 };
-pub use tls::{client_config, server_config, ALPN_PROTOCOLS};
+pub use tls::{client_config, client_config_from_pem, server_config, ALPN_PROTOCOLS};
 pub use tokenfile::StaticTokens;
 
 /// Re-export so callers name certificate types from the same rustls version we use.

@@ -87,6 +87,39 @@ pub fn client_config(
     Ok(Arc::new(config))
 }
 
+/// Builds a client config trusting the certificates of a PEM bundle (an APIService's
+/// `caBundle`), optionally presenting `identity`; HTTP/1.1 only.
+pub fn client_config_from_pem(
+    roots_pem: &str,
+    identity: Option<&IssuedCertificate>,
+) -> Result<Arc<rustls::ClientConfig>, PkiError> {
+    let mut roots = RootCertStore::empty();
+    for cert in certs_from_pem(roots_pem)? {
+        roots.add(cert)?;
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots);
+    let mut config = match identity {
+        Some(id) => builder
+            .with_client_auth_cert(certs_from_pem(&id.cert_pem)?, key_from_pem(&id.key_pem)?)?,
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The identity in `identity` as rustls wants it (certificate chain and key), for callers
+/// that build their own config.
+pub fn identity_der(
+    identity: &IssuedCertificate,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), PkiError> {
+    Ok((
+        certs_from_pem(&identity.cert_pem)?,
+        key_from_pem(&identity.key_pem)?,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

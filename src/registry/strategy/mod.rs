@@ -2,6 +2,7 @@
 //! decisions that differ per kind. Validation of names, labels and per-kind required fields lives
 //! in `ferrokube_apimachinery::validation`; the REST path in `registry::rest` calls both.
 
+mod api_service;
 pub mod autoscaling;
 mod config_data;
 mod core;
@@ -17,6 +18,7 @@ mod workloads;
 use ferrokube_apimachinery::validation::FieldError;
 use serde_json::{Map, Value};
 
+pub use self::api_service::API_SERVICE;
 pub use self::autoscaling::{HPA_V1, HPA_V1_CONVERSION, HPA_V2};
 pub use self::config_data::{CONFIG_MAP, SECRET};
 pub(crate) use self::core::qos_class;

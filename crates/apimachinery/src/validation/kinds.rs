@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use super::errors::{go_map_literal, go_quote, BadValue, FieldError};
+use super::errors::{go_map_literal, BadValue, FieldError};
 use super::names::{is_config_map_key, is_dns1123_label, is_valid_port_num};
 use crate::labels::Selector;
 
@@ -480,25 +480,6 @@ pub fn validate_cron_job(obj: &Value) -> Vec<FieldError> {
     errs
 }
 
-/// kube-aggregator's `ValidateAPIService` name rule: an APIService is named
-/// `<spec.version>.<spec.group>` (the core group's `v1.` included).
-pub fn validate_api_service(obj: &Value) -> Vec<FieldError> {
-    let text = |ptr: &str| obj.pointer(ptr).and_then(Value::as_str).unwrap_or("");
-    let required = format!("{}.{}", text("/spec/version"), text("/spec/group"));
-    let name = text("/metadata/name");
-    if name.is_empty() || name == required {
-        return Vec::new();
-    }
-    vec![FieldError::invalid(
-        "metadata.name",
-        name,
-        &format!(
-            "must be `spec.version+\".\"+spec.group`: {}",
-            go_quote(&required)
-        ),
-    )]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -685,19 +666,5 @@ mod tests {
         );
         let ok = d(json!({"key": "app", "operator": "In", "values": ["a"]}));
         assert!(validate_kind("apps", "Deployment", &ok).is_empty());
-    }
-
-    #[test]
-    fn api_service_names_are_version_dot_group() {
-        let svc = |name: &str| {
-            serde_json::json!({"metadata": {"name": name},
-                "spec": {"group": "apps", "version": "v1"}})
-        };
-        assert!(validate_api_service(&svc("v1.apps")).is_empty());
-        let errs = validate_api_service(&svc("apps.v1"));
-        assert_eq!(errs[0].field, "metadata.name");
-        assert!(errs[0]
-            .message
-            .contains("must be `spec.version+\".\"+spec.group`: \"v1.apps\""));
     }
 }

@@ -1,6 +1,7 @@
 //! Validation helpers ported from upstream `util/validation`, `api/validation` (ObjectMeta)
 //! and a table of per-kind checks; errors carry upstream's exact message shape.
 
+mod api_service;
 mod cron;
 mod errors;
 mod kinds;
@@ -8,6 +9,7 @@ mod names;
 mod object_meta;
 mod sysctls;
 
+pub use api_service::validate_api_service;
 pub use errors::{aggregate_message, go_map_literal, go_quote, BadValue, ErrorType, FieldError};
 pub use kinds::*;
 pub use names::{

@@ -271,21 +271,7 @@ async fn watch_streams_through(cluster: &TestCluster) {
 
 /// The official Python client's dynamic discovery and a list through the aggregator.
 fn python_dynamic_client(cluster: &TestCluster) {
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/aggregated_client.py");
-    let out = std::process::Command::new("python3")
-        .arg(&script)
-        .arg("wardle")
-        .env("KUBECONFIG", cluster.kubeconfig())
-        .env("HOME", cluster.scratch())
-        .output()
-        .expect("running python3");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.trim_end().ends_with("ok"),
-        "aggregated_client.py failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::python_script(cluster, "aggregated_client.py", &["wardle"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

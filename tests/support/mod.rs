@@ -472,7 +472,11 @@ pub fn self_signed_tls(names: &[&str]) -> (std::sync::Arc<rustls::ServerConfig>,
 /// and returns its stdout; fails the test unless the script exits 0 and ends by printing `ok`.
 pub fn python_script(cluster: &TestCluster, script: &str, args: &[&str]) -> String {
     let out = Command::new("python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python").join(script))
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/python")
+                .join(script),
+        )
         .args(args)
         .env("KUBECONFIG", cluster.kubeconfig())
         .env("HOME", cluster.scratch())

@@ -49,7 +49,13 @@ pub fn of(pod: &Pod) -> BTreeMap<String, String> {
 
 /// Sysctl groups that live in a namespace a pod owns (upstream's `namespacedSysctls`): only
 /// these may be allowed as unsafe sysctls, since the others would change the whole node.
-const NAMESPACED_PREFIXES: &[&str] = &["kernel.shm", "kernel.msg", "kernel.sem", "fs.mqueue.", "net."];
+const NAMESPACED_PREFIXES: &[&str] = &[
+    "kernel.shm",
+    "kernel.msg",
+    "kernel.sem",
+    "fs.mqueue.",
+    "net.",
+];
 
 /// Checks the node's `--allowed-unsafe-sysctls` as upstream's kubelet does at start-up.
 pub fn validate_allowed(patterns: &[String]) -> Result<(), String> {
@@ -66,11 +72,14 @@ pub fn validate_allowed(patterns: &[String]) -> Result<(), String> {
 }
 
 /// Whether `name` matches one of the node's unsafe-sysctl patterns (`name` or `prefix*`).
-fn allowed_unsafe(name: &str, patterns: &[String]) -> bool {
-    patterns.iter().map(|p| canonical(p)).any(|p| match p.strip_suffix('*') {
-        Some(prefix) => name.starts_with(prefix),
-        None => name == p,
-    })
+fn matches_unsafe(name: &str, patterns: &[String]) -> bool {
+    patterns
+        .iter()
+        .map(|p| canonical(p))
+        .any(|p| match p.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None => name == p,
+        })
 }
 
 /// Why the kubelet refuses `pod`, in upstream's words, or None when its sysctls are allowed
@@ -82,7 +91,7 @@ pub fn forbidden(pod: &Pod, allowed_unsafe: &[String]) -> Option<String> {
         .and_then(|s| s.host_network)
         .unwrap_or(false);
     of(pod).into_keys().find_map(|name| {
-        if !SAFE.contains(&name.as_str()) && !allowed_unsafe(&name, allowed_unsafe) {
+        if !SAFE.contains(&name.as_str()) && !matches_unsafe(&name, allowed_unsafe) {
             Some(format!("forbidden sysctl: \"{name}\" not allowlisted"))
         } else if host_network && name.starts_with("net.") {
             Some(format!(
@@ -146,7 +155,13 @@ mod tests {
 
     #[test]
     fn only_namespaced_sysctls_may_be_allowed_as_unsafe() {
-        for ok in ["kernel.msg*", "kernel.shmmax", "net.core.somaxconn", "net.*", "fs.mqueue.*"] {
+        for ok in [
+            "kernel.msg*",
+            "kernel.shmmax",
+            "net.core.somaxconn",
+            "net.*",
+            "fs.mqueue.*",
+        ] {
             assert_eq!(validate_allowed(&[ok.to_string()]), Ok(()), "{ok}");
         }
         for bad in ["kernel.panic", "vm.swappiness", "*", "kernel.*"] {

@@ -28,6 +28,37 @@ pub(crate) fn env() -> Arc<cel::Env> {
     ENV.get_or_init(|| Arc::new(cel::Env::stdlib())).clone()
 }
 
+/// A JSON value as CEL sees a Kubernetes object: integers are `int`, as upstream's OpenAPI-typed
+/// values are (int32/int64 fields), so `object.spec.replicas % 2` works; only integers beyond
+/// int64 stay `uint`. (Serializing JSON through serde would make every positive integer a
+/// `uint`, which CEL's arithmetic refuses to mix with `int` literals.)
+pub fn json_value(v: &Value) -> cel::Value {
+    match v {
+        Value::Null => cel::Value::Null,
+        Value::Bool(b) => cel::Value::Bool(*b),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => cel::Value::Int(i),
+            (None, Some(u)) => cel::Value::UInt(u),
+            _ => cel::Value::Float(n.as_f64().unwrap_or(0.0)),
+        },
+        Value::String(s) => cel::Value::String(Arc::new(s.clone())),
+        Value::Array(items) => cel::Value::List(Arc::new(items.iter().map(json_value).collect())),
+        Value::Object(fields) => cel::Value::Map(cel::objects::Map {
+            map: Arc::new(
+                fields
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            cel::objects::Key::String(Arc::new(k.clone())),
+                            json_value(v),
+                        )
+                    })
+                    .collect(),
+            ),
+        }),
+    }
+}
+
 /// Parses a rule; the error text when it does not compile. The parser is guarded so that
 /// no expression can take the server down.
 pub(crate) fn compile(rule: &str) -> Result<cel::Program, String> {
@@ -122,8 +153,7 @@ fn check(node: &Node, rule: &Rule, value: &Value, path: &Path, errs: &mut Vec<Fi
     }
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let mut ctx = cel::Context::with_env(env());
-        let this = cel::to_value(value).map_err(|e| e.to_string())?;
-        ctx.add_variable_from_value("self", this);
+        ctx.add_variable_from_value("self", json_value(value));
         program.execute(&ctx).map_err(|e| e.to_string())
     }))
     .unwrap_or_else(|_| Err("evaluation failed".to_owned()));

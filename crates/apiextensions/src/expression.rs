@@ -50,10 +50,10 @@ pub struct Bindings {
 }
 
 impl Bindings {
-    /// Binds `name` to a JSON value (JSON null binds CEL null).
+    /// Binds `name` to a JSON value (JSON null binds CEL null; see [`crate::cel::json_value`]).
     pub fn bind_json(&mut self, name: &str, value: &serde_json::Value) -> Result<(), String> {
-        let v = cel::to_value(value).map_err(|e| e.to_string())?;
-        self.inputs.push((name.to_owned(), v));
+        self.inputs
+            .push((name.to_owned(), crate::cel::json_value(value)));
         Ok(())
     }
 
@@ -110,5 +110,31 @@ mod tests {
             .eval(&Expression::compile("object.nope > 1").unwrap())
             .is_err());
         assert!(Expression::compile("object.").is_err());
+    }
+
+    #[test]
+    fn json_integers_are_cel_ints_so_arithmetic_mixes_with_literals() {
+        let mut b = Bindings::default();
+        b.bind_json("object", &json!({"spec": {"replicas": 3, "ratio": 0.5}}))
+            .unwrap();
+        b.define(
+            "replicas",
+            &Expression::compile("object.spec.replicas").unwrap(),
+        )
+        .unwrap();
+        b.define(
+            "odd",
+            &Expression::compile("variables.replicas % 2 == 1").unwrap(),
+        )
+        .unwrap();
+        for (source, want) in [
+            ("variables.odd", true),
+            ("variables.replicas > 1", true),
+            ("object.spec.replicas * 2 == 6", true),
+            ("object.spec.ratio < 1.0", true),
+        ] {
+            let e = Expression::compile(source).unwrap();
+            assert_eq!(b.eval(&e), Ok(Outcome::Bool(want)), "{source}");
+        }
     }
 }

@@ -57,6 +57,19 @@ async fn mutate(Json(review): Json<Value>) -> Json<Value> {
     )
 }
 
+/// Adds an init container without the fields the API server defaults (upstream's e2e "should
+/// mutate pod and apply defaults after mutation").
+async fn add_init(Json(review): Json<Value>) -> Json<Value> {
+    let patch = json!([{"op": "add", "path": "/spec/initContainers",
+        "value": [{"name": "webhook-added-init-container", "image": "busybox",
+            "command": ["true"]}]}]);
+    let encoded = base64::engine::general_purpose::STANDARD.encode(patch.to_string());
+    respond(
+        &review,
+        json!({"allowed": true, "patchType": "JSONPatch", "patch": encoded}),
+    )
+}
+
 /// Records in label `seen` the `mutated` label it finds (`absent` when none): with
 /// `reinvocationPolicy: IfNeeded` it is called again after the mutate webhook adds that label.
 async fn observe(Json(review): Json<Value>) -> Json<Value> {
@@ -101,6 +114,7 @@ async fn webhook_server() -> (u16, String) {
     let app = Router::new()
         .route("/validate", post(validate))
         .route("/mutate", post(mutate))
+        .route("/addinit", post(add_init))
         .route("/observe", post(observe))
         .route("/slow", post(slow))
         .route("/attach", post(attach));
@@ -141,7 +155,8 @@ webhooks:{}{}
             "configmaps",
             "  reinvocationPolicy: IfNeeded"
         ),
-        hook("mutate.test.io", "mutate", "configmaps", ""),
+        hook("mutate.test.io", "mutate", "configmaps", "")
+            + &hook("addinit.test.io", "addinit", "pods", ""),
         hook("deny.test.io", "validate", "configmaps", ""),
         hook(
             "slow.test.io",
@@ -231,6 +246,25 @@ async fn webhooks_mutate_refuse_and_time_out() {
     // The IfNeeded webhook ran first, saw no label, and was called again after the mutating
     // webhook after it added one.
     assert!(labels.contains("\"seen\":\"yes\""), "{labels}");
+
+    // What a webhook adds gets the kind's defaults before validation and storage.
+    stdout_ok(
+        "pod",
+        &cluster.kubectl(&["-n", "hooked", "run", "p", "--image=busybox", "--restart=Never"]),
+    );
+    let init = stdout_ok(
+        "get pod",
+        &cluster.kubectl(&[
+            "-n",
+            "hooked",
+            "get",
+            "pod",
+            "p",
+            "-o",
+            "jsonpath={.spec.initContainers[0].terminationMessagePolicy} {.spec.initContainers[0].imagePullPolicy}",
+        ]),
+    );
+    assert_eq!(init, "File Always", "defaults of the webhook's init container");
 
     // Namespaces the selector leaves out are not sent to the webhooks.
     stdout_ok(

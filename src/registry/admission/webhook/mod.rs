@@ -103,7 +103,10 @@ impl WebhookAdmission {
             .pass(ctx, operation, &again, new.as_deref_mut(), old, txn)
             .await?;
         let mutated = first.iter().chain(&second).any(|call| call.changed);
-        if let (true, Some(obj), false) = (mutated, new.as_deref(), operation == "CONNECT") {
+        if let (true, Some(obj), false) = (mutated, new.as_deref_mut(), operation == "CONNECT") {
+            // Upstream decodes a webhook's patched object with defaulting, so what a webhook
+            // adds (an init container, say) gets the kind's defaults before validation.
+            ctx.descriptor.strategy.default(obj);
             crate::registry::admit::validate(ctx.descriptor, obj, old)?;
         }
         Ok(())

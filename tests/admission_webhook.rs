@@ -58,11 +58,12 @@ async fn mutate(Json(review): Json<Value>) -> Json<Value> {
 }
 
 /// Adds an init container without the fields the API server defaults (upstream's e2e "should
-/// mutate pod and apply defaults after mutation").
+/// mutate pod and apply defaults after mutation"), and a field pods do not have.
 async fn add_init(Json(review): Json<Value>) -> Json<Value> {
     let patch = json!([{"op": "add", "path": "/spec/initContainers",
         "value": [{"name": "webhook-added-init-container", "image": "busybox",
-            "command": ["true"]}]}]);
+            "command": ["true"]}]},
+        {"op": "add", "path": "/spec/notAPodField", "value": "pruned"}]);
     let encoded = base64::engine::general_purpose::STANDARD.encode(patch.to_string());
     respond(
         &review,
@@ -250,7 +251,14 @@ async fn webhooks_mutate_refuse_and_time_out() {
     // What a webhook adds gets the kind's defaults before validation and storage.
     stdout_ok(
         "pod",
-        &cluster.kubectl(&["-n", "hooked", "run", "p", "--image=busybox", "--restart=Never"]),
+        &cluster.kubectl(&[
+            "-n",
+            "hooked",
+            "run",
+            "p",
+            "--image=busybox",
+            "--restart=Never",
+        ]),
     );
     let init = stdout_ok(
         "get pod",
@@ -264,7 +272,18 @@ async fn webhooks_mutate_refuse_and_time_out() {
             "jsonpath={.spec.initContainers[0].terminationMessagePolicy} {.spec.initContainers[0].imagePullPolicy}",
         ]),
     );
-    assert_eq!(init, "File Always", "defaults of the webhook's init container");
+    assert_eq!(
+        init, "File Always",
+        "defaults of the webhook's init container"
+    );
+    let spec = stdout_ok(
+        "get pod",
+        &cluster.kubectl(&["-n", "hooked", "get", "pod", "p", "-o", "jsonpath={.spec}"]),
+    );
+    assert!(
+        !spec.contains("notAPodField"),
+        "a field the kind lacks is dropped: {spec}"
+    );
 
     // Namespaces the selector leaves out are not sent to the webhooks.
     stdout_ok(

@@ -104,8 +104,15 @@ impl WebhookAdmission {
             .await?;
         let mutated = first.iter().chain(&second).any(|call| call.changed);
         if let (true, Some(obj), false) = (mutated, new.as_deref_mut(), operation == "CONNECT") {
-            // Upstream decodes a webhook's patched object with defaulting, so what a webhook
-            // adds (an init container, say) gets the kind's defaults before validation.
+            // Upstream decodes a webhook's patched object: fields the kind (or the CRD's schema)
+            // does not know are dropped, and what a webhook adds (an init container, say) gets
+            // the kind's defaults before validation.
+            let (decoded, _dropped) = ctx.descriptor.canonicalize(obj).map_err(|e| {
+                ApiError::internal(format!(
+                    "decoding the object mutating webhooks returned: {e}"
+                ))
+            })?;
+            *obj = decoded;
             ctx.descriptor.strategy.default(obj);
             crate::registry::admit::validate(ctx.descriptor, obj, old)?;
         }

@@ -103,7 +103,7 @@ impl WebhookAdmission {
             .pass(ctx, operation, &again, new.as_deref_mut(), old, txn)
             .await?;
         let mutated = first.iter().chain(&second).any(|call| call.changed);
-        if let (true, Some(obj), false) = (mutated, new.as_deref_mut(), operation == "CONNECT") {
+        if let (true, Some(obj), false) = (mutated, new, operation == "CONNECT") {
             // Upstream decodes a webhook's patched object: fields the kind (or the CRD's schema)
             // does not know are dropped, and what a webhook adds (an init container, say) gets
             // the kind's defaults before validation.

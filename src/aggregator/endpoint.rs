@@ -10,6 +10,7 @@ use rand::Rng;
 use serde_json::Value;
 
 use super::ServiceRef;
+use crate::registry::endpoints;
 use crate::registry::list::ListOptions;
 use crate::registry::Registry;
 
@@ -45,29 +46,15 @@ pub async fn resolve(reg: &Registry, svc: &ServiceRef) -> Result<String, Unresol
                 format!("service/{name} in {ns:?} is not present"),
             )
         })?;
-    let ports = service
-        .pointer("/spec/ports")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let port_name = ports
-        .iter()
-        .find(|p| p.get("port").and_then(Value::as_i64) == Some(i64::from(svc.port)))
-        .map(|p| {
-            p.get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        })
-        .ok_or_else(|| {
-            unresolved(
-                "ServicePortError",
-                format!(
-                    "service/{name} in {ns:?} is not listening on port {}",
-                    svc.port
-                ),
-            )
-        })?;
+    let port_name = endpoints::port_name(&service, svc.port).ok_or_else(|| {
+        unresolved(
+            "ServicePortError",
+            format!(
+                "service/{name} in {ns:?} is not listening on port {}",
+                svc.port
+            ),
+        )
+    })?;
     let slices = slices_of(reg, svc).await;
     if slices.is_empty() {
         return Err(unresolved(
@@ -75,7 +62,7 @@ pub async fn resolve(reg: &Registry, svc: &ServiceRef) -> Result<String, Unresol
             format!("cannot find endpoints for service/{name} in {ns:?}"),
         ));
     }
-    let addresses = ready_addresses(&slices, &port_name);
+    let addresses = endpoints::ready_addresses(&slices, &port_name);
     if addresses.is_empty() {
         return Err(unresolved(
             "MissingEndpoints",
@@ -100,66 +87,6 @@ async fn slices_of(reg: &Registry, svc: &ServiceRef) -> Vec<Value> {
     page.items
         .iter()
         .filter_map(|raw| serde_json::from_slice::<Value>(raw).ok())
-        .filter(|s| {
-            s.pointer("/metadata/labels/kubernetes.io~1service-name")
-                .and_then(Value::as_str)
-                == Some(svc.name.as_str())
-        })
+        .filter(|s| endpoints::serves(s, &svc.name))
         .collect()
-}
-
-/// `host:port` of every ready endpoint address serving the port named `port_name`.
-pub fn ready_addresses(slices: &[Value], port_name: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for slice in slices {
-        let port = slice
-            .get("ports")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .find(|p| p.get("name").and_then(Value::as_str).unwrap_or("") == port_name)
-            .and_then(|p| p.get("port").and_then(Value::as_i64));
-        let Some(port) = port else { continue };
-        let endpoints = slice.get("endpoints").and_then(Value::as_array);
-        for ep in endpoints.into_iter().flatten() {
-            // Upstream counts an endpoint whose readiness is unknown as ready.
-            let ready = ep.pointer("/conditions/ready").and_then(Value::as_bool) != Some(false);
-            let addresses = ep.get("addresses").and_then(Value::as_array);
-            for addr in addresses.into_iter().flatten().filter_map(Value::as_str) {
-                if ready {
-                    let host = if addr.contains(':') {
-                        format!("[{addr}]")
-                    } else {
-                        addr.to_string()
-                    };
-                    out.push(format!("{host}:{port}"));
-                }
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn only_ready_addresses_of_the_named_port() {
-        let slices = vec![json!({
-            "ports": [{"name": "https", "port": 8443}, {"name": "", "port": 9}],
-            "endpoints": [
-                {"addresses": ["10.0.0.1"]},
-                {"addresses": ["10.0.0.2"], "conditions": {"ready": false}},
-                {"addresses": ["fd00::3"], "conditions": {"ready": true}},
-            ],
-        })];
-        assert_eq!(
-            ready_addresses(&slices, "https"),
-            vec!["10.0.0.1:8443", "[fd00::3]:8443"]
-        );
-        assert_eq!(ready_addresses(&slices, "")[0], "10.0.0.1:9");
-        assert!(ready_addresses(&slices, "other").is_empty());
-    }
 }

@@ -11,6 +11,7 @@ pub mod connect;
 pub mod convert;
 pub mod csr;
 pub mod descriptor;
+pub mod endpoints;
 pub mod ephemeral;
 pub mod filter;
 pub mod follow;

@@ -14,7 +14,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::TokioIo;
 use k8s_openapi::api::admissionregistration::v1::WebhookClientConfig;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde_json::Value;
 use tokio::net::TcpStream;
 
@@ -83,15 +82,7 @@ async fn service_endpoint(
         .map_err(|e| e.to_string())?
         .and_then(|kv| serde_json::from_slice(&kv.value).ok())
         .ok_or_else(|| format!("service \"{name}\" not found"))?;
-    let ports = service
-        .pointer("/spec/ports")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let port_name = ports
-        .iter()
-        .find(|p| p["port"].as_i64() == Some(i64::from(port)))
-        .map(|p| p["name"].as_str().unwrap_or("").to_owned())
+    let port_name = super::endpoints::port_name(&service, port)
         .ok_or_else(|| format!("service {ns}/{name} has no port {port}"))?;
     let page = store
         .range(RangeRequest {
@@ -102,35 +93,16 @@ async fn service_endpoint(
         })
         .await
         .map_err(|e| e.to_string())?;
-    for kv in &page.items {
-        let Ok(slice) = serde_json::from_slice::<EndpointSlice>(&kv.value) else {
-            continue;
-        };
-        let owner = slice
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get("kubernetes.io/service-name"));
-        if owner.map(String::as_str) != Some(name) {
-            continue;
-        }
-        let target_port = slice
-            .ports
-            .iter()
-            .flatten()
-            .find(|p| p.name.clone().unwrap_or_default() == port_name)
-            .and_then(|p| p.port);
-        let ready = slice
-            .endpoints
-            .iter()
-            .find(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true));
-        if let (Some(port), Some(ep)) = (target_port, ready) {
-            if let Some(ip) = ep.addresses.first() {
-                return Ok(format!("{ip}:{port}"));
-            }
-        }
-    }
-    Err(format!("no endpoints available for service \"{name}\""))
+    let slices: Vec<Value> = page
+        .items
+        .iter()
+        .filter_map(|kv| serde_json::from_slice::<Value>(&kv.value).ok())
+        .filter(|slice| super::endpoints::serves(slice, name))
+        .collect();
+    super::endpoints::ready_addresses(&slices, &port_name)
+        .into_iter()
+        .next()
+        .ok_or_else(|| format!("no endpoints available for service \"{name}\""))
 }
 
 fn tls_config(ca_bundle: Option<&[u8]>) -> Result<Arc<rustls::ClientConfig>, String> {

@@ -227,6 +227,32 @@ globalDefault: true
         "{stderr}"
     );
     assert!(!cluster.kubectl(&["get", "pod", "ghost"]).status.success());
+
+    // A class's value and preemption policy are fixed once it exists (upstream's 422s).
+    let changed = cluster.kubectl(&[
+        "patch",
+        "priorityclass",
+        "high",
+        "--type=merge",
+        "-p",
+        r#"{"value":2000,"preemptionPolicy":"PreemptLowerPriority"}"#,
+    ]);
+    let stderr = String::from_utf8_lossy(&changed.stderr);
+    assert!(!changed.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("value: Forbidden: may not be changed in an update."),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "preemptionPolicy: Invalid value: \"PreemptLowerPriority\": field is immutable"
+        ),
+        "{stderr}"
+    );
+    stdout_ok(
+        "label pc",
+        &cluster.kubectl(&["label", "priorityclass", "high", "tier=gold"]),
+    );
 }
 
 /// `kubectl get cs`: the control plane's health, computed on each read (scheduler and

@@ -425,7 +425,7 @@ pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
             .status()
             .build("prioritylevelconfiguration"),
         // scheduling.k8s.io/v1
-        Describe::of::<scheduling::PriorityClass>(&PLAIN)
+        Describe::of::<scheduling::PriorityClass>(&PRIORITY_CLASS)
             .short(&["pc"])
             .printer(print::PRIORITYCLASSES)
             .build("priorityclass"),

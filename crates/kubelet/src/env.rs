@@ -170,15 +170,22 @@ pub fn expand(input: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
     out
 }
 
-/// Upstream's C_IDENTIFIER-ish env var name check used to drop bad envFrom keys.
+/// Upstream's env var name check for envFrom keys (`IsRelaxedEnvVarName`, the rule since
+/// v1.34): any printable ASCII but `=`, so keys such as `1st` or `data$1` reach the container;
+/// other keys are dropped.
 fn valid_env_name(name: &str) -> bool {
-    !name.is_empty()
-        && name != "."
-        && name != ".."
-        && !name.starts_with(|c: char| c.is_ascii_digit())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+    !name.is_empty() && name.chars().all(|c| (' '..='~').contains(&c) && c != '=')
+}
+
+#[cfg(test)]
+#[test]
+fn env_names_are_printable_ascii_without_equals() {
+    for ok in ["color", "1st", "data-1", "a.b", "$x#y@z!", "with space"] {
+        assert!(valid_env_name(ok), "{ok}");
+    }
+    for bad in ["", "a=b", "tab\there", "é"] {
+        assert!(!valid_env_name(bad), "{bad:?}");
+    }
 }
 
 fn set(env: &mut Vec<(String, String)>, key: String, value: String) {

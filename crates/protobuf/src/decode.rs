@@ -44,7 +44,7 @@ const POINTER_BOOLS: &[&str] = &[
 /// Integer fields that are pointers (`*int32`, `*int64`) upstream and whose explicit zero means
 /// something other than "unset" (`runAsUser: 0` is root, which the restricted Pod Security level
 /// refuses; `tolerationSeconds: 0` evicts at once; `ttlSecondsAfterFinished: 0` deletes at
-/// once). Fields with a non-zero default already keep their zero (the generated `keep_zero`).
+/// once; `completions: 0` needs no pod). Fields with a non-zero default already keep their zero (the generated `keep_zero`).
 const POINTER_INTS: &[&str] = &[
     "leaseDurationSeconds",
     "leaseTransitions",
@@ -60,6 +60,11 @@ const POINTER_INTS: &[&str] = &[
     "backoffLimitPerIndex",
     "maxFailedIndexes",
     "mode",
+    // A pod's resolved priority: 0 is what the Priority admission stored, and a client that
+    // reads a pod over protobuf and sends it back must not appear to have changed it.
+    "priority",
+    "completions",
+    "minDomains",
 ];
 
 /// The 4 bytes that start every Kubernetes protobuf body.

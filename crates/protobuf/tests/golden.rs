@@ -605,4 +605,11 @@ fn explicit_zero_of_pointer_ints_survives() {
         decoded["spec"]["containers"][0]["securityContext"]["runAsUser"],
         0
     );
+    // client-go reads a pod over protobuf and sends it back: the stored `priority: 0` must come
+    // back as 0, or the update looks like a forbidden spec change (run 6's pod generation and
+    // ordered namespace deletion specs).
+    let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}], "priority": 0}});
+    let decoded = ferrokube_protobuf::decode(&ferrokube_protobuf::encode(&pod).unwrap()).unwrap();
+    assert_eq!(decoded["spec"]["priority"], 0, "{decoded}");
 }

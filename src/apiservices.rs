@@ -103,14 +103,14 @@ pub fn desired(gv: &Served) -> Value {
 
 /// The status of a local APIService (upstream's local availability controller).
 pub fn available_status() -> Value {
-    json!({
-        "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
-        "status": {"conditions": [{
-            "type": "Available", "status": "True", "reason": "Local",
-            "message": "Local APIServices are always available",
-            "lastTransitionTime": crate::registry::meta::now_rfc3339(),
-        }]},
-    })
+    crate::leader_loop::Condition {
+        type_: "Available",
+        status: "True",
+        reason: "Local",
+        message: "Local APIServices are always available",
+        since: &crate::registry::meta::now_rfc3339(),
+    }
+    .apply_body("apiregistration.k8s.io/v1", "APIService")
 }
 
 /// Whether a stored APIService is local and already marked available.

@@ -27,3 +27,27 @@ pub fn spawn<F, Fut>(
         }
     });
 }
+
+/// One status condition a reconciler sets on an object it owns.
+pub struct Condition<'a> {
+    pub type_: &'a str,
+    pub status: &'a str,
+    pub reason: &'a str,
+    pub message: &'a str,
+    /// `lastTransitionTime` (RFC 3339).
+    pub since: &'a str,
+}
+
+impl Condition<'_> {
+    /// The server-side-apply body of the status subresource that sets this condition on a
+    /// `kind` of `api_version`.
+    pub fn apply_body(&self, api_version: &str, kind: &str) -> serde_json::Value {
+        serde_json::json!({
+            "apiVersion": api_version, "kind": kind,
+            "status": {"conditions": [{
+                "type": self.type_, "status": self.status, "reason": self.reason,
+                "message": self.message, "lastTransitionTime": self.since,
+            }]},
+        })
+    }
+}

@@ -105,14 +105,14 @@ pub fn desired_service_cidr(ep: &MasterEndpoint) -> Value {
 }
 
 fn service_cidr_ready() -> Value {
-    json!({
-        "apiVersion": "networking.k8s.io/v1", "kind": "ServiceCIDR",
-        "status": {"conditions": [{
-            "type": "Ready", "status": "True", "reason": "",
-            "message": "Kubernetes default Service CIDR is ready",
-            "lastTransitionTime": crate::registry::meta::now_rfc3339(),
-        }]},
-    })
+    crate::leader_loop::Condition {
+        type_: "Ready",
+        status: "True",
+        reason: "",
+        message: "Kubernetes default Service CIDR is ready",
+        since: &crate::registry::meta::now_rfc3339(),
+    }
+    .apply_body("networking.k8s.io/v1", "ServiceCIDR")
 }
 
 /// Publishes the default ServiceCIDR and marks it Ready once.

@@ -15,7 +15,7 @@ use hyper_util::rt::TokioIo;
 use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
 use kube::api::{Patch, PatchParams};
 use kube::Api;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{endpoint, transport, Aggregator, Probe, Remote};
 use crate::registry::Registry;
@@ -123,13 +123,14 @@ pub async fn write_conditions(client: &kube::Client, agg: &Aggregator) -> anyhow
             _ => None,
         }
         .unwrap_or_else(crate::registry::meta::now_rfc3339);
-        let status = json!({
-            "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
-            "status": {"conditions": [{
-                "type": "Available", "status": wanted.0, "reason": wanted.1,
-                "message": wanted.2, "lastTransitionTime": since,
-            }]},
-        });
+        let status = crate::leader_loop::Condition {
+            type_: "Available",
+            status: &wanted.0,
+            reason: &wanted.1,
+            message: &wanted.2,
+            since: &since,
+        }
+        .apply_body("apiregistration.k8s.io/v1", "APIService");
         api.patch_status(&entry.remote.name, &params, &Patch::Apply(status))
             .await?;
     }

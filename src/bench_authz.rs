@@ -28,7 +28,7 @@ fn policy() -> Policy {
                 ..ObjectMeta::default()
             },
             role_ref: RoleRef {
-                api_group: "rbac.authorization.k8s.io".into(),
+                api_group: Some("rbac.authorization.k8s.io".into()),
                 kind: "ClusterRole".into(),
                 name: "view".into(),
             },

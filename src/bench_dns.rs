@@ -140,7 +140,12 @@ async fn dns_address(client: &kube::Client) -> anyhow::Result<SocketAddr> {
     let began = Instant::now();
     loop {
         if let Some(slice) = slices.get_opt("kube-dns").await? {
-            let ip = slice.endpoints.first().and_then(|e| e.addresses.first());
+            let ip = slice
+                .endpoints
+                .iter()
+                .flatten()
+                .next()
+                .and_then(|e| e.addresses.first());
             let port = slice.ports.as_ref().and_then(|p| p.first()?.port);
             if let (Some(ip), Some(port)) = (ip, port) {
                 return Ok(SocketAddr::new(ip.parse()?, u16::try_from(port)?));

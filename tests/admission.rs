@@ -37,8 +37,8 @@ async fn wait_budget(
     let got = eventually(CONVERGE, || async {
         let p = pdbs.get(name).await.ok()?;
         let s = p.status.clone()?;
-        (s.expected_pods == expected
-            && s.disruptions_allowed == allowed
+        (s.expected_pods == Some(expected)
+            && s.disruptions_allowed == Some(allowed)
             && s.observed_generation == p.metadata.generation)
             .then_some(p)
     })
@@ -93,7 +93,7 @@ async fn drain_waits_for_the_disruption_budget() {
     let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), "default");
     let web = wait_budget(&pdbs, "web", 3, 1).await;
     let s = web.status.unwrap();
-    assert_eq!((s.current_healthy, s.desired_healthy), (3, 2));
+    assert_eq!((s.current_healthy, s.desired_healthy), (Some(3), Some(2)));
     let cond = &s.conditions.unwrap()[0];
     assert_eq!(
         (
@@ -105,7 +105,7 @@ async fn drain_waits_for_the_disruption_budget() {
     );
     // maxUnavailable 50% of the Deployment's 2 replicas rounds up to 1: one must stay.
     let api = wait_budget(&pdbs, "api", 2, 1).await;
-    assert_eq!(api.status.unwrap().desired_healthy, 1);
+    assert_eq!(api.status.unwrap().desired_healthy, Some(1));
 
     // Replacements of evicted pods must not land back on the node.
     kubectl_ok(&cluster, &["cordon", "hollow-0"]);

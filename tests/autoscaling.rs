@@ -102,12 +102,7 @@ async fn kubectl_autoscale_serves_both_versions_and_raises_to_min() {
 
     // Both versions read the same object.
     let v1: Api<autoscaling_v1::HorizontalPodAutoscaler> = Api::default_namespaced(client.clone());
-    let old = v1
-        .get("web")
-        .await
-        .expect("get hpa v1")
-        .spec
-        .expect("v1 spec");
+    let old = v1.get("web").await.expect("get hpa v1").spec;
     assert_eq!(old.target_cpu_utilization_percentage, Some(50));
     assert_eq!((old.min_replicas, old.max_replicas), (Some(2), 5));
     assert_eq!(old.scale_target_ref.kind, "Deployment");

@@ -131,7 +131,14 @@ async fn dns_address(client: &kube::Client) -> SocketAddr {
     let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "kube-system");
     eventually(WAIT, || async {
         let slice = slices.get_opt("kube-dns").await.ok()??;
-        let ip: IpAddr = slice.endpoints.first()?.addresses.first()?.parse().ok()?;
+        let ip: IpAddr = slice
+            .endpoints
+            .as_ref()?
+            .first()?
+            .addresses
+            .first()?
+            .parse()
+            .ok()?;
         let port = slice.ports.as_ref()?.first()?.port?;
         Some(SocketAddr::new(ip, u16::try_from(port).ok()?))
     })

@@ -516,7 +516,7 @@ async fn endpoints_and_slices_follow_ready_pods() {
                 let slice_ready: usize = sl
                     .items
                     .iter()
-                    .flat_map(|s| s.endpoints.iter())
+                    .flat_map(|s| s.endpoints.iter().flatten())
                     .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) == Some(true))
                     .count();
                 let pods = live_pods(&client, "default", "app=web").await;

@@ -108,7 +108,7 @@ async fn resolv_conf_and_hosts_follow_dns_policy() {
     let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "kube-system");
     let server = eventually(kubelet_common::POD_WAIT, || async {
         let s = slices.get_opt("kube-dns").await.ok()??;
-        let ip = s.endpoints.first()?.addresses.first()?.clone();
+        let ip = s.endpoints.as_ref()?.first()?.addresses.first()?.clone();
         Some(format!("{ip}:{}", s.ports.as_ref()?.first()?.port?))
     })
     .await

@@ -444,7 +444,7 @@ async fn nodes_are_confined_to_their_own_objects() {
     let pb_uid = kubectl_ok(&c, &["get", "pod", "pb", "-o", "jsonpath={.metadata.uid}"]);
     let accounts: Api<ServiceAccount> = Api::namespaced(client_for(&a).await, "default");
     let request = |name: &str, uid: &str| TokenRequest {
-        spec: TokenRequestSpec {
+        spec: Some(TokenRequestSpec {
             bound_object_ref: Some(BoundObjectReference {
                 api_version: Some("v1".into()),
                 kind: Some("Pod".into()),
@@ -452,7 +452,7 @@ async fn nodes_are_confined_to_their_own_objects() {
                 uid: Some(uid.into()),
             }),
             ..Default::default()
-        },
+        }),
         ..Default::default()
     };
     let refused = accounts

@@ -63,7 +63,10 @@ async fn kubernetes_service_points_at_the_advertise_address_and_survives_restart
     assert_eq!(subset.addresses.as_ref().unwrap()[0].ip, "127.0.0.2");
     assert_eq!(subset.ports.as_ref().unwrap()[0].port, port as i32);
     assert_eq!(slice.address_type, "IPv4");
-    assert_eq!(slice.endpoints[0].addresses, vec!["127.0.0.2".to_string()]);
+    assert_eq!(
+        slice.endpoints.as_ref().expect("endpoints")[0].addresses,
+        vec!["127.0.0.2".to_string()]
+    );
     assert_eq!(slice.ports.as_ref().unwrap()[0].port, Some(port as i32));
     assert_eq!(
         slice.metadata.labels.as_ref().unwrap()["kubernetes.io/service-name"],

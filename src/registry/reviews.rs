@@ -265,7 +265,7 @@ pub fn self_subject_review(a: Action<'_>) -> BoxFuture<'_, ApiResult<ActionOutco
 pub fn token_review(a: Action<'_>) -> BoxFuture<'_, ApiResult<ActionOutcome>> {
     Box::pin(async move {
         let mut review: authn::TokenReview = decode(a.body.clone())?;
-        let token = review.spec.token.clone().unwrap_or_default();
+        let token = review.spec.token.clone();
         if token.is_empty() {
             return Err(ApiError::bad_request(
                 "token is required for TokenReview in authentication",

@@ -129,7 +129,7 @@ async fn reconcile(cj: Arc<CronJob>, ctx: Arc<Context>) -> Result<Action> {
     let cronjobs: Api<CronJob> = Api::namespaced(client.clone(), &ns);
     let jobs_api: Api<Job> = Api::namespaced(client.clone(), &ns);
     let rec = Recorder::new(client.clone(), "cronjob-controller", None);
-    let spec = cj.spec.clone().unwrap_or_default();
+    let spec = cj.spec.clone();
     let status = cj.status.clone().unwrap_or_default();
 
     let jobs: Vec<Job> = jobs_api
@@ -295,7 +295,7 @@ async fn reconcile(cj: Arc<CronJob>, ctx: Arc<Context>) -> Result<Action> {
 /// The Job for the schedule time `t` (upstream `getJobFromTemplate2`); the scheduled-time
 /// annotation is written in the CronJob's zone, as upstream.
 fn job_for(cj: &CronJob, zone: Tz, t: i64) -> Job {
-    let spec = cj.spec.clone().unwrap_or_default();
+    let spec = cj.spec.clone();
     let tpl = spec.job_template;
     let tmeta = tpl.metadata.unwrap_or_default();
     let mut annotations = tmeta.annotations.unwrap_or_default();

@@ -223,7 +223,7 @@ fn ready_endpoints(slices: &[&EndpointSlice], publish_unready: bool) -> Vec<Endp
             .flatten()
             .filter_map(|p| named_port(p.name.as_deref(), p.protocol.as_deref(), p.port))
             .collect();
-        for ep in &slice.endpoints {
+        for ep in slice.endpoints.iter().flatten() {
             let ready = ep.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
             if !ready && !publish_unready {
                 continue;

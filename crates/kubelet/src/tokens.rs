@@ -63,8 +63,8 @@ impl TokenCache {
     ) -> Result<Option<Cached>> {
         let api: kube::Api<ServiceAccount> = kube::Api::namespaced(self.client.clone(), namespace);
         let req = TokenRequest {
-            spec: TokenRequestSpec {
-                audiences: audience.map(|a| vec![a.to_string()]).unwrap_or_default(),
+            spec: Some(TokenRequestSpec {
+                audiences: audience.map(|a| vec![a.to_string()]),
                 expiration_seconds: Some(expiration_seconds),
                 bound_object_ref: Some(BoundObjectReference {
                     api_version: Some("v1".into()),
@@ -72,7 +72,7 @@ impl TokenCache {
                     name: pod.metadata.name.clone(),
                     uid: pod.metadata.uid.clone(),
                 }),
-            },
+            }),
             ..Default::default()
         };
         match api
@@ -84,11 +84,16 @@ impl TokenCache {
             )
             .await
         {
-            Ok(t) => Ok(t.status.map(|s| Cached {
-                token: s.token,
-                expiration_seconds: t.spec.expiration_seconds.unwrap_or(expiration_seconds),
-                expires: DateTime::from_timestamp(s.expiration_timestamp.0.as_second(), 0)
-                    .unwrap_or(DateTime::UNIX_EPOCH),
+            Ok(t) => Ok(t.status.and_then(|s| {
+                Some(Cached {
+                    token: s.token?,
+                    expiration_seconds: t
+                        .spec
+                        .and_then(|spec| spec.expiration_seconds)
+                        .unwrap_or(expiration_seconds),
+                    expires: DateTime::from_timestamp(s.expiration_timestamp?.0.as_second(), 0)
+                        .unwrap_or(DateTime::UNIX_EPOCH),
+                })
             })),
             // No such account (or no token endpoint): the projection is simply skipped.
             Err(kube::Error::Api(e)) if e.code == 404 || e.code == 405 => Ok(None),

@@ -686,7 +686,7 @@ fn binding(name: &str, role: &str, subjects: Vec<Subject>) -> ClusterRoleBinding
     ClusterRoleBinding {
         metadata: meta(name, &[]),
         role_ref: RoleRef {
-            api_group: RBAC_GROUP.into(),
+            api_group: Some(RBAC_GROUP.into()),
             kind: "ClusterRole".into(),
             name: role.into(),
         },

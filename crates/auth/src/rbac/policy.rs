@@ -330,7 +330,7 @@ impl Policy {
         namespace: &str,
     ) -> Option<Vec<PolicyRule>> {
         let role_ref = RoleRef {
-            api_group: super::RBAC_GROUP.into(),
+            api_group: Some(super::RBAC_GROUP.into()),
             kind: kind.into(),
             name: name.into(),
         };

@@ -45,7 +45,7 @@ fn bind(p: &mut Policy, ns: &str, name: &str, kind: &str, role: &str, subject: S
             ..ObjectMeta::default()
         },
         role_ref: RoleRef {
-            api_group: RBAC_GROUP.into(),
+            api_group: Some(RBAC_GROUP.into()),
             kind: kind.into(),
             name: role.into(),
         },

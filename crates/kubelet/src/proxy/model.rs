@@ -199,7 +199,7 @@ fn endpoints_of<'a>(
         else {
             continue;
         };
-        for ep in &slice.endpoints {
+        for ep in slice.endpoints.iter().flatten() {
             let c = ep.conditions.as_ref();
             // Upstream: an unset `ready` or `serving` means true, an unset `terminating` false.
             let ready = c.and_then(|c| c.ready).unwrap_or(true);

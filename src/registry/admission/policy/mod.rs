@@ -86,16 +86,16 @@ impl PolicyAdmission {
         }
         let request = inputs::Request::gather(ctx, operation, new, old).await?;
         for binding in &set.bindings {
-            let spec = binding.spec.clone().unwrap_or_default();
-            let Some(policy) = spec.policy_name.as_ref().and_then(|n| set.policies.get(n)) else {
+            let spec = &binding.spec;
+            let Some(policy) = set.policies.get(&spec.policy_name) else {
                 continue;
             };
-            if !request.matched_by(policy, &spec) {
+            if !request.matched_by(policy, spec) {
                 continue;
             }
             let binding_name = binding.metadata.name.clone().unwrap_or_default();
-            let outcome = request.evaluate(ctx, policy, &spec).await;
-            let actions = spec.validation_actions.clone().unwrap_or_default();
+            let outcome = request.evaluate(ctx, policy, spec).await;
+            let actions = &spec.validation_actions;
             for failure in failures(outcome, policy.fail_closed) {
                 let (message, reason) = failure;
                 let what = format!(

@@ -31,7 +31,7 @@ impl Reviewer for kube::Client {
     async fn review_token(&self, token: &str) -> Result<Option<UserInfo>, String> {
         let review = TokenReview {
             spec: TokenReviewSpec {
-                token: Some(token.to_string()),
+                token: token.to_string(),
                 audiences: None,
             },
             ..Default::default()

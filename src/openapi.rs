@@ -7,6 +7,8 @@ use ferrokube_merge::{ListKind, MergeKeyTable, StructDef, Ty};
 use ferrokube_openapi::{ApiKind, Documents, OpenApiError, SchemaFn};
 use serde_json::{json, Map, Value};
 
+use crate::aggregator::openapi::RemoteSpec;
+use crate::aggregator::Aggregator;
 use crate::registry::descriptor::Codec;
 use crate::registry::{kinds::builtin_kinds, Registry, ResourceDescriptor};
 
@@ -80,26 +82,63 @@ pub fn generate_for<'a>(
 
 /// The OpenAPI router over the documents of what `registry` serves now. Built lazily and kept
 /// until the served kinds change (a CRD comes, changes or goes), then rebuilt on next use.
-pub async fn router(registry: &Registry) -> Result<axum::Router, String> {
+pub async fn router(registry: &Registry, aggregator: &Aggregator) -> Result<axum::Router, String> {
     // Keyed by registry too: generations of two registries in one process (benchmarks) may
     // coincide.
-    static CACHE: tokio::sync::Mutex<Option<((usize, u64), axum::Router)>> =
+    static CACHE: tokio::sync::Mutex<Option<((usize, u64, u64), axum::Router)>> =
         tokio::sync::Mutex::const_new(None);
     let mut cache = CACHE.lock().await;
-    let key = (registry as *const Registry as usize, registry.generation());
+    let key = (
+        registry as *const Registry as usize,
+        registry.generation(),
+        aggregator.specs.generation(),
+    );
     if let Some((built, router)) = cache.as_ref() {
         if *built == key {
             return Ok(router.clone());
         }
     }
     let kinds = registry.kinds();
-    let docs = tokio::task::spawn_blocking(move || generate_for(kinds.iter().map(|k| k.as_ref())))
-        .await
+    let remote = aggregator.specs.snapshot();
+    let docs = tokio::task::spawn_blocking(move || {
+        with_remote(generate_for(kinds.iter().map(|k| k.as_ref()))?, &remote)
+    })
+    .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
     let router = ferrokube_openapi::router(Arc::new(docs));
     *cache = Some((key, router.clone()));
     Ok(router)
+}
+
+/// `docs` with the extension servers' documents: v2 merged in, v3 group-versions added.
+fn with_remote(docs: Documents, remote: &[RemoteSpec]) -> Result<Documents, OpenApiError> {
+    if remote.is_empty() {
+        return Ok(docs);
+    }
+    let mut v2: Value = serde_json::from_slice(&docs.v2.json).map_err(|source| {
+        OpenApiError::Parse {
+            what: "v2".into(),
+            source,
+        }
+    })?;
+    let mut v3: Vec<(String, Vec<u8>)> = docs
+        .v3
+        .iter()
+        .map(|(gv, doc)| (gv.clone(), doc.json.to_vec()))
+        .collect();
+    for spec in remote {
+        if let Some(theirs) = &spec.v2 {
+            crate::aggregator::openapi::merge_v2(&mut v2, theirs);
+        }
+        let served_here = docs.v3.contains_key(&spec.group_version);
+        if let (Some(doc), false) = (&spec.v3, served_here) {
+            let bytes = serde_json::to_vec(doc).map_err(OpenApiError::Serialize)?;
+            v3.push((spec.group_version.clone(), bytes));
+        }
+    }
+    let v2 = serde_json::to_vec(&v2).map_err(OpenApiError::Serialize)?;
+    Documents::from_json(&v2, v3)
 }
 
 /// Adds `x-kubernetes-patch-merge-key`, `-patch-strategy`, `-list-type`, `-list-map-keys` and

@@ -3,15 +3,18 @@
 //! accepting only the front-proxy one) on the Docker bridge's host address, fronted by a
 //! selectorless Service and a hand-made EndpointSlice. An APIService hands it
 //! `wardle.example.com/v1alpha1`; kubectl then sees the APIService Available, the remote
-//! resource in `api-resources`, its objects through the proxy with the user forwarded, a user
-//! without RBAC refused by the aggregator itself, and, once the server stops, the APIService
-//! unavailable and requests answered 503. Bad APIServices get upstream's validation errors.
+//! resource in `api-resources`, its objects through the proxy with the user forwarded, its
+//! OpenAPI documents published with the cluster's (`kubectl explain`), a WebSocket upgrade
+//! carried through, a user without RBAC refused by the aggregator itself, and, once the server
+//! stops, the APIService unavailable and requests answered 503. Bad APIServices get upstream's
+//! validation errors.
 
 mod support;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::extract::ws::{Message as WsMessage, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -19,7 +22,7 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 use base64::Engine;
 use ferrokube::http::PeerCertificates;
-use futures::StreamExt;
+use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use support::{eventually, stdout_ok, TestCluster};
 
@@ -140,6 +143,60 @@ async fn get_one(
     Json(flunder(&ns, &name, &headers)).into_response()
 }
 
+/// The description `kubectl explain flunders` must show, from the extension server's documents.
+const FLUNDER_DOC: &str = "A Flunder is what the wardle extension server serves.";
+
+fn flunder_schema() -> Value {
+    json!({"type": "object", "description": FLUNDER_DOC,
+        "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
+            "spec": {"type": "object", "description": "What the flunder wants.",
+                "properties": {"reference": {"type": "string"}}}},
+        "x-kubernetes-group-version-kind": [
+            {"group": "wardle.example.com", "version": "v1alpha1", "kind": "Flunder"}]})
+}
+
+async fn openapi_v2(Extension(peer): Extension<PeerCertificates>) -> Response {
+    if let Some(resp) = refused(&peer) {
+        return resp;
+    }
+    Json(json!({"swagger": "2.0", "info": {"title": "wardle", "version": "v0"},
+        "paths": {format!("/apis/{GROUP_VERSION}/namespaces/{{namespace}}/flunders"): {
+            "get": {"operationId": "listWardleFlunders",
+                "responses": {"200": {"description": "OK"}}}}},
+        "definitions": {"com.example.wardle.v1alpha1.Flunder": flunder_schema()}}))
+    .into_response()
+}
+
+async fn openapi_v3(Extension(peer): Extension<PeerCertificates>) -> Response {
+    if let Some(resp) = refused(&peer) {
+        return resp;
+    }
+    let gvk = json!({"group": "wardle.example.com", "version": "v1alpha1", "kind": "Flunder"});
+    let schema = json!({"$ref": "#/components/schemas/com.example.wardle.v1alpha1.Flunder"});
+    Json(json!({"openapi": "3.0.0", "info": {"title": "wardle", "version": "v0"},
+        "paths": {format!("/apis/{GROUP_VERSION}/namespaces/{{namespace}}/flunders/{{name}}"): {
+            "get": {"x-kubernetes-action": "get", "x-kubernetes-group-version-kind": gvk,
+                "responses": {"200": {"description": "OK",
+                    "content": {"application/json": {"schema": schema}}}}}}},
+        "components": {"schemas": {"com.example.wardle.v1alpha1.Flunder": flunder_schema()}}}))
+    .into_response()
+}
+
+/// A WebSocket that echoes, speaking a channel protocol as exec does.
+async fn echo(Extension(peer): Extension<PeerCertificates>, ws: WebSocketUpgrade) -> Response {
+    if let Some(resp) = refused(&peer) {
+        return resp;
+    }
+    ws.protocols(["v5.channel.k8s.io", "v4.channel.k8s.io"])
+        .on_upgrade(|mut socket| async move {
+            while let Some(Ok(msg)) = socket.recv().await {
+                if matches!(msg, WsMessage::Close(_)) || socket.send(msg).await.is_err() {
+                    break;
+                }
+            }
+        })
+}
+
 /// Starts the extension server on `host`; its CA (PEM), port and the task serving it.
 async fn extension_server(
     host: &str,
@@ -168,6 +225,12 @@ async fn extension_server(
     let base = format!("/apis/{GROUP_VERSION}");
     let app = Router::new()
         .route(&base, get(discovery))
+        .route("/openapi/v2", get(openapi_v2))
+        .route(&format!("/openapi/v3/apis/{GROUP_VERSION}"), get(openapi_v3))
+        .route(
+            &format!("{base}/namespaces/{{ns}}/flunders/{{name}}/echo"),
+            get(echo),
+        )
         .route(&format!("{base}/namespaces/{{ns}}/flunders"), get(list))
         .route(
             &format!("{base}/namespaces/{{ns}}/flunders/{{name}}"),
@@ -269,6 +332,55 @@ async fn watch_streams_through(cluster: &TestCluster) {
     assert_eq!(event["object"]["metadata"]["name"], "one");
 }
 
+/// The extension server's OpenAPI documents are published with the cluster's: kubectl explain
+/// (OpenAPI v3) describes the remote kind, and the v2 document carries its definition.
+async fn openapi_is_aggregated(cluster: &TestCluster) {
+    let explained = eventually(Duration::from_secs(30), || async {
+        let out = cluster.kubectl(&["explain", "flunders.spec"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.contains("What the flunder wants.").then_some(text)
+    })
+    .await
+    .unwrap_or_else(|| {
+        let out = cluster.kubectl(&["explain", "flunders.spec"]);
+        let root = cluster.kubectl(&["get", "--raw", "/openapi/v3"]);
+        panic!(
+            "kubectl explain never described the aggregated kind: {}{}\n/openapi/v3: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&root.stdout)
+        )
+    });
+    assert!(explained.contains("reference"), "{explained}");
+    let root = stdout_ok("v3 root", &cluster.kubectl(&["get", "--raw", "/openapi/v3"]));
+    assert!(root.contains(&format!("\"apis/{GROUP_VERSION}\"")), "{root}");
+    let v2 = stdout_ok("v2", &cluster.kubectl(&["get", "--raw", "/openapi/v2"]));
+    let v2: Value = serde_json::from_str(&v2).unwrap();
+    assert_eq!(
+        v2["definitions"]["com.example.wardle.v1alpha1.Flunder"]["description"],
+        FLUNDER_DOC
+    );
+    assert!(v2["definitions"]["io.k8s.api.core.v1.Pod"].is_object());
+}
+
+/// An upgrade request (a WebSocket, as exec-like subresources use) is carried to the
+/// extension server and spliced: what is sent comes back.
+async fn upgrades_pass_through(cluster: &TestCluster) {
+    let client = cluster.client().await;
+    let path = format!("/apis/{GROUP_VERSION}/namespaces/wardle/flunders/one/echo");
+    let req = axum::http::Request::get(path).body(Vec::new()).unwrap();
+    let conn = client.connect(req).await.expect("upgrade through the aggregator");
+    let mut stream = conn.into_stream();
+    let hello = tokio_tungstenite::tungstenite::Message::binary(b"\x01hello".to_vec());
+    stream.send(hello.clone()).await.expect("send");
+    let echoed = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("an answer in time")
+        .expect("the stream stays open")
+        .expect("a message");
+    assert_eq!(echoed, hello);
+}
+
 /// The official Python client's dynamic discovery and a list through the aggregator.
 fn python_dynamic_client(cluster: &TestCluster) {
     support::python_script(cluster, "aggregated_client.py", &["wardle"]);
@@ -354,6 +466,8 @@ async fn an_apiservice_with_a_service_proxies_its_group() {
 
     python_dynamic_client(&cluster);
     watch_streams_through(&cluster).await;
+    openapi_is_aggregated(&cluster).await;
+    upgrades_pass_through(&cluster).await;
 
     // The aggregator authorizes first: a user without RBAC never reaches the server.
     let before = seen.lock().unwrap().len();

@@ -14,6 +14,7 @@ use controllers_common::{
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, PostParams, WatchEvent, WatchParams};
 use kube::ResourceExt;
 use serde_json::{json, Value};
@@ -281,6 +282,69 @@ async fn higher_priority_pods_preempt_lower_ones() {
             .is_some_and(|m| m.ends_with(&expected)),
         "{preempted:?}"
     );
+}
+
+/// Preemption weighs PodDisruptionBudgets as upstream's does: of two nodes where evicting one
+/// lower-priority pod makes room, the one whose victim no budget protects is chosen, even
+/// though the protected victim there is the less important one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preemption_spares_pods_a_budget_protects() {
+    let cluster = cluster_with(&[]).await;
+    let client = cluster.client().await;
+    let _nodes = HollowNodes::start(&cluster, 0, 2);
+    wait_nodes_ready(&client, 2).await;
+    for (class, value) in [("low", "1"), ("mid", "5"), ("high", "1000")] {
+        let value = format!("--value={value}");
+        kubectl_ok(&cluster, &["create", "priorityclass", class, &value]);
+    }
+    let api: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let pp = PostParams::default();
+    let wants_cpu = |name: &str, app: &str, class: &str, node: Option<&str>| {
+        let mut p = pod(
+            name,
+            json!({"priorityClassName": class, "nodeName": node,
+                "containers": [{"name": "c", "image": "busybox",
+                    "resources": {"requests": {"cpu": "3"}}}]}),
+        );
+        p.metadata.labels = Some([("app".to_string(), app.to_string())].into());
+        p
+    };
+    // Without the budget, `db` (the least important pod) would be the victim.
+    for (name, class, node) in [("db", "low", "hollow-0"), ("cache", "mid", "hollow-1")] {
+        api.create(&pp, &wants_cpu(name, name, class, Some(node)))
+            .await
+            .expect("victim candidate");
+    }
+    wait_running(&client, "default", "app=db", 1).await;
+    wait_running(&client, "default", "app=cache", 1).await;
+    kubectl_ok(
+        &cluster,
+        &["create", "pdb", "db", "--selector=app=db", "--min-available=1"],
+    );
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), "default");
+    let guarded = eventually(CONVERGE, || async {
+        let s = pdbs.get("db").await.ok()?.status?;
+        (s.current_healthy == Some(1) && s.disruptions_allowed == Some(0)).then_some(())
+    })
+    .await;
+    assert!(guarded.is_some(), "the budget never counted db as healthy");
+
+    api.create(&pp, &wants_cpu("preemptor", "web", "high", None))
+        .await
+        .expect("preemptor");
+    assert_eq!(
+        wait_bound(&client, "default", "preemptor").await,
+        "hollow-1"
+    );
+    let events = events_for(&client, "default", "cache").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("Preempted")),
+        "cache was not preempted: {events:?}"
+    );
+    let db = api.get("db").await.expect("db survives");
+    assert!(db.metadata.deletion_timestamp.is_none(), "db is being deleted");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

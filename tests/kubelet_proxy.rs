@@ -178,10 +178,29 @@ async fn pod_service_and_node_proxies() {
         ],
     );
     assert_eq!(out.trim(), "ok");
+    node_logs(&c, &node);
 
     bad_input(&c, &http).await;
     python_client(&c);
     rbac(&c, &http).await;
+}
+
+/// The kubelet's `/logs/` (upstream's file server over `/var/log`) through `nodes/proxy`: the
+/// listing names a file the test put there and the file reads back; nothing outside is served.
+fn node_logs(c: &TestCluster, node: &str) {
+    let name = format!("ferrokube-test-{node}.log");
+    let file = std::path::Path::new("/var/log").join(&name);
+    std::fs::write(&file, "node log line\n").expect("write a file under /var/log");
+    let base = format!("/api/v1/nodes/{node}/proxy/logs/");
+    let listing = kubectl_ok(c, &["get", "--raw", &base]);
+    let link = format!("<a href=\"{name}\">{name}</a>");
+    let content = kubectl_ok(c, &["get", "--raw", &format!("{base}{name}")]);
+    let escape = kubectl_fails(c, &["get", "--raw", &format!("{base}..%2Fetc%2Fpasswd")]);
+    let _ = std::fs::remove_file(&file);
+    assert!(listing.starts_with("<!doctype html>"), "{listing}");
+    assert!(listing.contains(&link), "{listing}");
+    assert_eq!(content.trim(), "node log line");
+    assert!(escape.contains("NotFound") || escape.contains("not found"), "{escape}");
 }
 
 /// Upstream's answers where no backend can be reached or named.

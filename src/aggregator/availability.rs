@@ -60,7 +60,7 @@ pub async fn probe(agg: &Aggregator, reg: &Registry, remote: &Remote) -> Probe {
 }
 
 /// `GET path` on one endpoint as the probe's identity: the status and body.
-async fn get(
+pub(super) async fn get(
     agg: &Aggregator,
     remote: &Remote,
     addr: &str,

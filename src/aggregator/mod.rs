@@ -14,6 +14,7 @@ pub mod authentication_config;
 pub mod availability;
 pub mod discovery;
 pub mod endpoint;
+pub mod openapi;
 pub mod proxy;
 pub mod transport;
 
@@ -82,6 +83,8 @@ pub struct Entry {
 #[derive(Default)]
 pub struct Aggregator {
     entries: RwLock<BTreeMap<String, Entry>>,
+    /// The OpenAPI documents the available extension servers publish.
+    pub specs: openapi::Specs,
     /// The front-proxy client identity and TLS settings for dialing extension servers.
     pub transport: transport::Transport,
 }
@@ -91,6 +94,7 @@ impl Aggregator {
     pub fn new(transport: transport::Transport) -> Self {
         Aggregator {
             entries: RwLock::default(),
+            specs: openapi::Specs::default(),
             transport,
         }
     }
@@ -169,6 +173,7 @@ impl Aggregator {
         for (name, probe) in futures::future::join_all(probes).await {
             self.record(&name, probe);
         }
+        openapi::refresh(self, reg).await;
         Ok(())
     }
 }

@@ -4,22 +4,22 @@
 //! the `X-Remote-*` headers; the answer streams back as it comes, so watches pass through.
 //! An APIService that is not Available, or whose Service has no endpoint, is upstream's plain
 //! `503 service unavailable`; failing to reach the endpoint is a 503 with the error.
-//! Upgrade requests (exec-like subresources of extension servers) are not carried: they get a
-//! 501 Status rather than a connection that can never switch protocols.
+//! Upgrade requests (exec-like subresources of extension servers, WebSockets) are forwarded
+//! with their upgrade headers; when the extension server switches protocols, the two
+//! connections are spliced, as upstream's upgrade-aware proxy does.
 
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use ferrokube_auth::UserInfo;
 use hyper_util::rt::TokioIo;
 
 use super::{endpoint, transport, Remote};
 use crate::http::reverse_proxy::{forwarded_headers, is_upgrade, HOP_BY_HOP};
 use crate::http::AppState;
-use crate::status::ApiError;
 
 /// Upstream's `proxyError`: `http.Error`'s plain-text answer.
 fn plain(code: StatusCode, message: &str) -> Response {
@@ -52,14 +52,6 @@ pub async fn serve(app: &Arc<AppState>, remote: Remote, req: Request) -> Respons
     let Some(user) = req.extensions().get::<UserInfo>().cloned() else {
         return plain(StatusCode::INTERNAL_SERVER_ERROR, "missing user");
     };
-    if is_upgrade(req.headers()) {
-        return ApiError::new(
-            501,
-            "NotImplemented",
-            "upgrade requests to aggregated API servers are not supported by this server",
-        )
-        .into_response();
-    }
     let addr = match endpoint::resolve(&app.registry, &remote.service).await {
         Ok(addr) => addr,
         Err(e) => {
@@ -82,15 +74,16 @@ async fn forward(
     remote: &Remote,
     addr: &str,
     user: &UserInfo,
-    req: Request,
+    mut req: Request,
 ) -> Result<Response, String> {
+    let client_upgrade = is_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
     let (parts, body) = req.into_parts();
     let tls = app.aggregator.transport.dial(remote, addr).await?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
         .await
         .map_err(|e| e.to_string())?;
     tokio::spawn(async move {
-        if let Err(e) = conn.await {
+        if let Err(e) = conn.with_upgrades().await {
             tracing::debug!(error = %e, "aggregated API connection ended");
         }
     });
@@ -99,7 +92,7 @@ async fn forward(
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| parts.uri.path().to_string());
-    let mut headers = forwarded_headers(&parts.headers, false);
+    let mut headers = forwarded_headers(&parts.headers, client_upgrade.is_some());
     transport::set_identity(&mut headers, user);
     let host = format!("{}.{}.svc", remote.service.name, remote.service.namespace);
     headers.insert(
@@ -115,10 +108,18 @@ async fn forward(
         .body(body)
         .map_err(|e| e.to_string())?;
     *backend.headers_mut() = headers;
-    let resp = sender
+    let mut resp = sender
         .send_request(backend)
         .await
         .map_err(|e| format!("error trying to reach service: {e}"))?;
+    if let (Some(client), StatusCode::SWITCHING_PROTOCOLS) = (client_upgrade, resp.status()) {
+        let backend = hyper::upgrade::on(&mut resp);
+        tokio::spawn(crate::http::proxy::splice(client, backend));
+        let mut reply = Response::new(Body::empty());
+        *reply.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        *reply.headers_mut() = resp.headers().clone();
+        return Ok(reply);
+    }
     let (mut parts, body) = resp.into_parts();
     for name in HOP_BY_HOP {
         parts.headers.remove(*name);

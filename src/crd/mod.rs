@@ -122,7 +122,7 @@ async fn run(app: Arc<AppState>, mut from: Revision, mut retry: BTreeSet<String>
                 // Build the OpenAPI documents now rather than on the next request for them.
                 let app = app.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = crate::openapi::router(&app.registry).await {
+                    if let Err(e) = crate::openapi::router(&app.registry, &app.aggregator).await {
                         tracing::warn!(error = %e, "rebuilding OpenAPI documents");
                     }
                 });

@@ -122,7 +122,7 @@ const ANONYMOUS_PATHS: &[&str] = &["/healthz", "/livez", "/readyz", "/version"];
 /// kinds change (CRDs).
 async fn openapi(State(state): State<Arc<AppState>>, req: Request) -> Response {
     use tower::ServiceExt;
-    let router = crate::openapi::router(&state.registry).await;
+    let router = crate::openapi::router(&state.registry, &state.aggregator).await;
     // The outer `{*rest}` match left its path parameters in the extensions; the inner router
     // would append its own to them and its `Path` extractor would then see two.
     let (mut parts, body) = req.into_parts();

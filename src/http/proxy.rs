@@ -555,7 +555,7 @@ fn forwarded_headers(from: &HeaderMap) -> HeaderMap {
 
 /// Copies bytes both ways; when one direction ends, both connections close (as upstream's
 /// proxy does), so neither kubectl nor the kubelet waits on a half-dead session.
-pub(super) async fn splice(client: OnUpgrade, backend: OnUpgrade) {
+pub(crate) async fn splice(client: OnUpgrade, backend: OnUpgrade) {
     let (client, backend) = tokio::join!(client, backend);
     let (client, backend) = match (client, backend) {
         (Ok(c), Ok(b)) => (TokioIo::new(c), TokioIo::new(b)),

@@ -7,6 +7,7 @@
 
 pub mod affinity;
 pub mod algorithm;
+pub mod budgets;
 pub mod cache;
 pub mod nodeinfo;
 pub mod predicates;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Binding, Namespace, Node, ObjectReference, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams};
 use kube::runtime::watcher;
@@ -33,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{kube_conflict, kube_not_found};
 use crate::events::Recorder;
 use crate::leader::{ElectionTiming, LeaderElector};
-use crate::util::{forward_watch, is_deleting, now, pod_phase};
+use crate::util::{forward_watch, is_deleting, now, pod_phase, spawn_store};
 use queue::Queue;
 
 /// The scheduler name we serve.
@@ -91,6 +93,12 @@ async fn schedule_loop(client: Client, token: CancellationToken) {
     let mut nodes = forward_watch(Api::<Node>::all(client.clone()), token.clone());
     let mut nss = forward_watch(Api::<Namespace>::all(client.clone()), token.clone());
     let vstores = volumebinding::VolumeStores::spawn(&client, &token);
+    let pdbs = spawn_store(
+        Api::<PodDisruptionBudget>::all(client.clone()),
+        watcher::Config::default(),
+        None,
+        token.clone(),
+    );
     let recorder = Recorder::with_manager(client.clone(), SCHEDULER_NAME, None, FIELD_MANAGER);
     let binds = Arc::new(Semaphore::new(BIND_CONCURRENCY));
     let (tx, mut rx) = mpsc::unbounded_channel::<(String, BindOutcome)>();
@@ -184,7 +192,8 @@ async fn schedule_loop(client: Client, token: CancellationToken) {
                     Err(msg) => {
                         queue.requeue(&uid, true);
                         let nodes: Vec<&nodeinfo::NodeInfo> = cache.nodes().iter().collect();
-                        let plan = preemption::plan(&pod, &nodes);
+                        let budgets = budgets::Budgets::new(pdbs.state().iter().map(|b| b.as_ref()));
+                        let plan = preemption::plan(&pod, &nodes, &budgets);
                         let (client, rec) = (client.clone(), recorder.clone());
                         tokio::spawn(async move {
                             mark_unschedulable(&client, &rec, &pod, &msg).await;

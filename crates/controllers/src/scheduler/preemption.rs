@@ -1,8 +1,9 @@
-//! Preemption (upstream's DefaultPreemption PostFilter, without its PDB and extender
-//! refinements): when a pod fits nowhere, find the node where evicting the fewest and
-//! least important lower-priority pods lets it fit, nominate that node in the pod's
-//! `status.nominatedNodeName`, mark each victim `DisruptionTarget` and delete it. The pod
-//! stays queued and is placed once the victims are gone.
+//! Preemption (upstream's DefaultPreemption PostFilter, without extenders): when a pod fits
+//! nowhere, find the node where evicting the fewest and least important lower-priority pods
+//! lets it fit — breaking as few PodDisruptionBudgets as possible first — nominate that node in
+//! the pod's `status.nominatedNodeName`, mark each victim `DisruptionTarget` and delete it.
+//! The pod stays queued and is placed once the victims are gone. As upstream, budgets are a
+//! preference, not a guarantee: when every choice breaks one, the least bad one is taken.
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
+use super::budgets::Budgets;
 use super::nodeinfo::NodeInfo;
 use super::predicates::{filter_node, PodFacts};
 use super::{FIELD_MANAGER, SCHEDULER_NAME};
@@ -53,9 +55,16 @@ fn eligible(pod: &Pod, nodes: &[&NodeInfo]) -> bool {
         .any(|p| is_deleting(&p.metadata) && priority(p) < mine)
 }
 
+/// The pods one node would lose, and how many of them break a budget.
+#[derive(Default)]
+struct Victims {
+    pods: Vec<Arc<Pod>>,
+    violations: usize,
+}
+
 /// The minimal victims on one node, or None when evicting every lower-priority pod there
 /// would still not make the pod fit.
-fn victims_on(facts: &PodFacts<'_>, info: &NodeInfo) -> Option<Vec<Arc<Pod>>> {
+fn victims_on(facts: &PodFacts<'_>, info: &NodeInfo, budgets: &Budgets) -> Option<Victims> {
     let mine = priority(facts.pod);
     let mut trial = info.clone();
     let mut lower: Vec<(String, Arc<Pod>)> = info
@@ -71,42 +80,49 @@ fn victims_on(facts: &PodFacts<'_>, info: &NodeInfo) -> Option<Vec<Arc<Pod>>> {
         trial.remove_pod(uid);
     }
     filter_node(facts, &trial).ok()?;
-    // Reprieve as many as possible, most important first (upstream's selectVictimsOnNode).
+    // Reprieve as many as possible, most important first, and pods whose eviction would
+    // break a budget before the others (upstream's selectVictimsOnNode).
     lower.sort_by_key(|(_, p)| std::cmp::Reverse(priority(p)));
-    let mut victims = Vec::new();
-    for (uid, pod) in lower {
-        trial.add_pod(&uid, pod.clone());
-        if filter_node(facts, &trial).is_err() {
-            trial.remove_pod(&uid);
-            victims.push(pod);
+    let (violating, sparing) = budgets.split(lower);
+    let mut victims = Victims::default();
+    for (breaks_budget, group) in [(true, violating), (false, sparing)] {
+        for (uid, pod) in group {
+            trial.add_pod(&uid, pod.clone());
+            if filter_node(facts, &trial).is_err() {
+                trial.remove_pod(&uid);
+                victims.violations += usize::from(breaks_budget);
+                victims.pods.push(pod);
+            }
         }
     }
-    (!victims.is_empty()).then_some(victims)
+    (!victims.pods.is_empty()).then_some(victims)
 }
 
-/// Upstream's pickOneNodeForPreemption order: the lowest highest-victim priority, then the
-/// lowest sum of victim priorities, then the fewest victims.
-fn cost(victims: &[Arc<Pod>]) -> (i32, i64, usize) {
-    let highest = victims
-        .iter()
-        .map(|p| priority(p))
-        .max()
-        .unwrap_or(i32::MIN);
-    let sum = victims.iter().map(|p| i64::from(priority(p))).sum();
-    (highest, sum, victims.len())
+/// Upstream's pickOneNodeForPreemption order: the fewest broken budgets, then the lowest
+/// highest-victim priority, then the lowest sum of victim priorities, then the fewest victims.
+fn cost(victims: &Victims) -> (usize, i32, i64, usize) {
+    let pods = &victims.pods;
+    let highest = pods.iter().map(|p| priority(p)).max().unwrap_or(i32::MIN);
+    let sum = pods.iter().map(|p| i64::from(priority(p))).sum();
+    (victims.violations, highest, sum, pods.len())
 }
 
-/// The cheapest preemption that lets `pod` fit, if any.
-pub fn plan(pod: &Pod, nodes: &[&NodeInfo]) -> Option<Plan> {
+/// The cheapest preemption that lets `pod` fit, if any, weighing `budgets`.
+pub fn plan(pod: &Pod, nodes: &[&NodeInfo], budgets: &Budgets) -> Option<Plan> {
     if !eligible(pod, nodes) {
         return None;
     }
     let facts = PodFacts::new(pod);
     nodes
         .iter()
-        .filter_map(|info| victims_on(&facts, info).map(|v| (info.name().to_owned(), v)))
+        .filter_map(|info| {
+            victims_on(&facts, info, budgets).map(|v| (info.name().to_owned(), v))
+        })
         .min_by_key(|(_, victims)| cost(victims))
-        .map(|(node, victims)| Plan { node, victims })
+        .map(|(node, victims)| Plan {
+            node,
+            victims: victims.pods,
+        })
 }
 
 /// Carries a plan out: nominate the node, then mark and delete each victim.
@@ -166,7 +182,11 @@ mod tests {
     use k8s_openapi::api::core::v1::Node;
 
     fn node(cpu: &str) -> NodeInfo {
-        let node: Node = serde_json::from_value(json!({"metadata": {"name": "n1"},
+        named_node("n1", cpu)
+    }
+
+    fn named_node(name: &str, cpu: &str) -> NodeInfo {
+        let node: Node = serde_json::from_value(json!({"metadata": {"name": name},
             "status": {"allocatable": {"cpu": cpu, "memory": "1Gi", "pods": "110"},
                 "conditions": [{"type": "Ready", "status": "True"}]}}))
         .unwrap();
@@ -186,7 +206,7 @@ mod tests {
         for (name, prio) in [("low", 1), ("mid", 5), ("high", 100)] {
             info.add_pod(name, Arc::new(pod(name, prio, "1")));
         }
-        let plan = plan(&pod("new", 10, "1"), &[&info]).expect("a plan");
+        let plan = plan(&pod("new", 10, "1"), &[&info], &Budgets::default()).expect("a plan");
         let names: Vec<String> = plan.victims.iter().map(|p| p.name_any()).collect();
         assert_eq!(plan.node, "n1");
         assert_eq!(names, ["low"]);
@@ -198,16 +218,43 @@ mod tests {
     }
 
     fn plan_for(info: &NodeInfo, p: Pod) -> Plan {
-        plan(&p, &[info]).expect("a plan")
+        plan(&p, &[info], &Budgets::default()).expect("a plan")
     }
 
     #[test]
     fn no_plan_without_lower_priority_room_or_when_never() {
         let mut info = node("1");
         info.add_pod("high", Arc::new(pod("high", 100, "1")));
-        assert!(plan(&pod("new", 10, "1"), &[&info]).is_none());
+        let none = Budgets::default();
+        assert!(plan(&pod("new", 10, "1"), &[&info], &none).is_none());
         let mut never = pod("never", 1000, "1");
         never.spec.as_mut().unwrap().preemption_policy = Some("Never".into());
-        assert!(plan(&never, &[&info]).is_none());
+        assert!(plan(&never, &[&info], &none).is_none());
+    }
+
+    #[test]
+    fn budgets_steer_preemption_to_the_node_that_breaks_none() {
+        let labelled = |name: &str, app: &str| {
+            let mut p = pod(name, 1, "1");
+            p.metadata.namespace = Some("ns".into());
+            p.metadata.labels = Some([("app".to_string(), app.to_string())].into());
+            Arc::new(p)
+        };
+        let mut guarded = node("1");
+        guarded.add_pod("db", labelled("db", "db"));
+        let mut free = named_node("n2", "1");
+        free.add_pod("cache", labelled("cache", "cache"));
+        let pdb = serde_json::from_value(json!({"metadata": {"name": "db", "namespace": "ns"},
+            "spec": {"selector": {"matchLabels": {"app": "db"}}},
+            "status": {"disruptionsAllowed": 0}}))
+        .unwrap();
+        let budgets = Budgets::new(&[pdb]);
+        // Without budgets the first node wins the tie; the budget on `db` moves it.
+        let p = pod("new", 10, "1");
+        let plan = plan(&p, &[&guarded, &free], &budgets).expect("a plan");
+        assert_eq!(plan.node, "n2");
+        // When breaking the budget is the only way, it is broken.
+        let plan = super::plan(&p, &[&guarded], &budgets).expect("a plan");
+        assert_eq!(plan.victims[0].name_any(), "db");
     }
 }

@@ -8,6 +8,7 @@
 //! | `GET /attach/{ns}/{pod}/{container}` | WebSocket `v5.channel.k8s.io` / `v4.channel.k8s.io` |
 //! | `GET|POST /portforward/{ns}/{pod}` | WebSocket `SPDY/3.1+portforward.k8s.io` (tunneled) or `Upgrade: SPDY/3.1` |
 //! | `GET /metrics/resource` | Prometheus text: upstream's resource metrics (what metrics-server scrapes) |
+//! | `GET /logs/`, `GET /logs/{path}` | the node's `/var/log`, as upstream's file server |
 //!
 //! The agent serves it with [`bind_secure`]: HTTPS with a serving certificate from the cluster
 //! CA, and every request authenticated and authorized ([`auth`]). [`bind`] serves the bare
@@ -17,6 +18,7 @@ pub mod auth;
 mod channel;
 mod exec;
 mod logs;
+mod node_logs;
 mod node_usage;
 mod portforward;
 mod resource_metrics;
@@ -189,6 +191,8 @@ pub fn router(state: ServerState) -> Router {
         .route("/portforward/{ns}/{pod}", any(portforward::port_forward))
         .route("/metrics/resource", get(resource_metrics::resource_metrics))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/logs/", get(node_logs::root))
+        .route("/logs/{*path}", get(node_logs::entry))
         .with_state(state)
 }
 

@@ -226,6 +226,10 @@ pub struct ServerArgs {
     /// with a 504 (upstream's `--request-timeout`; a request's own `?timeout=` may shorten it).
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub request_timeout: std::time::Duration,
+    /// How much history the store keeps at least: every such interval it compacts to the
+    /// revision it had one interval before (upstream's `--etcd-compaction-interval`; 0 never).
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub etcd_compaction_interval: std::time::Duration,
     /// Audit policy (`audit.k8s.io/v1` Policy); with --audit-log-path, turns auditing on.
     #[arg(long)]
     pub audit_policy_file: Option<PathBuf>,
@@ -492,6 +496,7 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         advertise_address: args.advertise_address,
         max_inflight: args.max_requests_inflight + args.max_mutating_requests_inflight,
         request_timeout: args.request_timeout,
+        compaction_interval: args.etcd_compaction_interval,
         audit: audit_options(&args)?,
         ha: ha_options(&args),
         join_token: args.token.clone(),

@@ -38,6 +38,8 @@ pub struct ServerOptions {
     pub max_inflight: usize,
     /// The longest a non-long-running request may take (`--request-timeout`).
     pub request_timeout: std::time::Duration,
+    /// `--etcd-compaction-interval`: the history the store keeps at least (zero: no compactor).
+    pub compaction_interval: std::time::Duration,
     /// `--peer-listen` (and `--join`): run as a member of a multi-server cluster.
     pub ha: Option<crate::ha::HaOptions>,
     /// `--token`: the join token a new data dir starts with (an existing one is kept).
@@ -170,6 +172,13 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
         ),
     });
     tokio::spawn(crate::rbac::aggregation::run(state.clone(), authorizer));
+    if !opts.compaction_interval.is_zero() {
+        let store = state.registry.store.clone();
+        tokio::spawn(crate::registry::compactor::run(
+            store,
+            opts.compaction_interval,
+        ));
+    }
     // Custom resources stored before a restart are served before the first request.
     crate::crd::start(state.clone()).await?;
     let app = http::router(state.clone());

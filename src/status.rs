@@ -25,6 +25,8 @@ pub struct ApiError {
     pub message: String,
     /// `Status.details` (name, group, kind, causes), when upstream sends them.
     pub details: Option<Value>,
+    /// `Status.metadata.continue`: how an expired list may go on (inconsistently).
+    pub continue_token: Option<String>,
 }
 
 /// Result alias for the API machinery.
@@ -38,6 +40,7 @@ impl ApiError {
             reason,
             message: message.into(),
             details: None,
+            continue_token: None,
         }
     }
 
@@ -192,6 +195,9 @@ impl ApiError {
         });
         if let Some(details) = &self.details {
             status["details"] = details.clone();
+        }
+        if let Some(token) = &self.continue_token {
+            status["metadata"]["continue"] = json!(token);
         }
         status
     }

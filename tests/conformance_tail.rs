@@ -2,7 +2,9 @@
 //! drives them: `allowPrivilegeEscalation: false` sets the no_new_privs bit in the container;
 //! immutable ConfigMaps and Secrets refuse data changes; Secrets' `stringData` is folded into
 //! `data`; invalid sysctl names are refused with upstream's message; a status condition sent with
-//! a `null` lastTransitionTime (as Go clients send an unset time) is accepted.
+//! a `null` lastTransitionTime (as Go clients send an unset time) is accepted; a stateful pod
+//! refused by the kubelet over a taken host port is recreated until it runs; eviction marks the
+//! pod `DisruptionTarget`; new volumes and claims read `Pending` through their status.
 
 mod kubelet_common;
 mod support;
@@ -377,4 +379,280 @@ async fn default_service_account(c: &TestCluster) {
     })
     .await;
     assert!(found.is_some(), "no default service account");
+}
+
+/// Upstream's "StatefulSet Should recreate evicted statefulset": a stateful pod that names a
+/// node whose host port another pod holds is refused by the kubelet (Failed, reason NodePorts,
+/// as upstream's admission), deleted and recreated by the controller until the port is free,
+/// then runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stateful_pod_refused_over_a_host_port_is_recreated_until_it_runs() {
+    use futures::StreamExt;
+    use k8s_openapi::api::apps::v1::StatefulSet;
+    let (_serial, _sweep, c, node) = cluster("e2e-ss-port").await;
+    let client = c.client().await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let conflict = json!([{"name": "conflict", "containerPort": 21017, "hostPort": 21017}]);
+    let container = json!({"name": "c", "image": "busybox", "imagePullPolicy": "Never",
+        "command": ["sleep", "3600"], "ports": conflict});
+    create(
+        &pods,
+        json!({"metadata": {"name": "test-pod"}, "spec": {"nodeName": node,
+            "terminationGracePeriodSeconds": 0, "containers": [container.clone()]}}),
+    )
+    .await;
+    wait_pod(&pods, "test-pod", "running", running).await;
+    let mut events = kube::runtime::watcher(
+        pods.clone(),
+        kube::runtime::watcher::Config::default().fields("metadata.name=ss-0"),
+    )
+    .boxed();
+    let set: StatefulSet = serde_json::from_value(json!({"metadata": {"name": "ss"},
+        "spec": {"replicas": 1, "serviceName": "test", "selector": {"matchLabels": {"app": "ss"}},
+            "template": {"metadata": {"labels": {"app": "ss"}},
+                "spec": {"nodeName": node, "terminationGracePeriodSeconds": 0,
+                    "containers": [container]}}}}))
+    .unwrap();
+    Api::<StatefulSet>::namespaced(client, "default")
+        .create(&Default::default(), &set)
+        .await
+        .expect("create statefulset");
+    // The refused pod is seen Failed in upstream's words, then deleted.
+    let mut refused: Option<String> = None;
+    let deleted = tokio::time::timeout(POD_WAIT, async {
+        while let Some(ev) = events.next().await {
+            match ev {
+                Ok(kube::runtime::watcher::Event::Apply(p)) if phase(&p) == "Failed" => {
+                    let status = p.status.clone().unwrap_or_default();
+                    assert_eq!(status.reason.as_deref(), Some("NodePorts"), "{status:?}");
+                    assert_eq!(
+                        status.message.as_deref(),
+                        Some("Predicate NodePorts failed: node(s) didn't have free ports for the requested pod ports")
+                    );
+                    refused = p.metadata.uid.clone();
+                }
+                Ok(kube::runtime::watcher::Event::Delete(p)) if refused.is_some() => {
+                    return p.metadata.uid;
+                }
+                _ => {}
+            }
+        }
+        None
+    })
+    .await;
+    let first = deleted
+        .ok()
+        .flatten()
+        .expect("ss-0 was never refused and deleted");
+    pods.delete(
+        "test-pod",
+        &kube::api::DeleteParams::default().grace_period(0),
+    )
+    .await
+    .expect("delete test-pod");
+    let pod = wait_pod(&pods, "ss-0", "running again", |p| {
+        running(p) && p.metadata.uid.as_ref() != Some(&first)
+    })
+    .await;
+    assert!(pod.status.and_then(|s| s.reason).is_none());
+}
+
+/// Upstream's eviction marks the pod `DisruptionTarget=True` (reason `EvictionByEvictionAPI`)
+/// before deleting it, so a Job's podFailurePolicy can ignore evictions; a resourceVersion
+/// precondition is checked against the pod as the client saw it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eviction_marks_the_pod_as_a_disruption_target() {
+    let cluster = TestCluster::start().await;
+    let client = cluster.client().await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    // A finalizer keeps the evicted pod readable once it is marked for deletion; no scheduler
+    // writes to it meanwhile.
+    let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "evictee",
+        "finalizers": ["example.com/hold"]},
+        "spec": {"schedulerName": "none-such", "containers": [{"name": "c", "image": "busybox"}]}}))
+    .unwrap();
+    let made = pods
+        .create(&kube::api::PostParams::default(), &pod)
+        .await
+        .unwrap();
+    // A policy/v1 Eviction as client-go sends it (kube-rs spells `deleteOptions` its own way).
+    let evict = |preconditions: serde_json::Value| {
+        let (http, base) = (cluster.http(), cluster.base_url());
+        async move {
+            let body = json!({"apiVersion": "policy/v1", "kind": "Eviction",
+                "metadata": {"name": "evictee", "namespace": "default"},
+                "deleteOptions": {"preconditions": preconditions}});
+            let r = http
+                .post(format!(
+                    "{base}/api/v1/namespaces/default/pods/evictee/eviction"
+                ))
+                .json(&body)
+                .send()
+                .await
+                .expect("evict");
+            (r.status().as_u16(), r.text().await.unwrap_or_default())
+        }
+    };
+    let (code, body) = evict(json!({"resourceVersion": "1"})).await;
+    assert_eq!(code, 409, "{body}");
+    let untouched = pods.get("evictee").await.unwrap();
+    assert!(untouched.metadata.deletion_timestamp.is_none());
+    let no_condition = untouched
+        .status
+        .and_then(|s| s.conditions)
+        .unwrap_or_default();
+    assert!(no_condition.iter().all(|c| c.type_ != "DisruptionTarget"));
+    let (code, body) = evict(json!({
+        "resourceVersion": kube::ResourceExt::resource_version(&made),
+        "uid": kube::ResourceExt::uid(&made)}))
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let evicted = pods.get("evictee").await.unwrap();
+    assert!(evicted.metadata.deletion_timestamp.is_some());
+    let conditions = evicted.status.unwrap().conditions.unwrap_or_default();
+    let target = conditions
+        .iter()
+        .find(|c| c.type_ == "DisruptionTarget")
+        .unwrap_or_else(|| panic!("no DisruptionTarget: {conditions:?}"));
+    assert_eq!(target.status, "True");
+    assert_eq!(target.reason.as_deref(), Some("EvictionByEvictionAPI"));
+    assert_eq!(target.message.as_deref(), Some("Eviction API: evicting"));
+    assert!(target.last_transition_time.is_some());
+    pods.patch(
+        "evictee",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+}
+
+/// Upstream's "PersistentVolumes CSI Conformance should apply changes to a pv/pvc status" reads
+/// the status subresource right after create: a new claim is `Pending` and a new volume
+/// `Pending` (or already bound), with upstream's defaults (reclaim policy Retain, Filesystem).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_volumes_and_claims_read_pending_through_their_status() {
+    let cluster = TestCluster::start().await;
+    use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+    let client = cluster.client().await;
+    let pvs: Api<PersistentVolume> = Api::all(client.clone());
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client, "default");
+    let pv: PersistentVolume = serde_json::from_value(json!({"metadata": {"name": "status-pv"},
+        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+            "storageClassName": "none-such",
+            "csi": {"driver": "e2e-driver", "volumeHandle": "e2e-status-conformance"}}}))
+    .unwrap();
+    let pvc: PersistentVolumeClaim = serde_json::from_value(json!({
+        "metadata": {"name": "status-pvc"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "other-class",
+            "resources": {"requests": {"storage": "1Gi"}}}}))
+    .unwrap();
+    pvs.create(&Default::default(), &pv)
+        .await
+        .expect("create pv");
+    pvcs.create(&Default::default(), &pvc)
+        .await
+        .expect("create pvc");
+    let claim = pvcs.get_status("status-pvc").await.expect("claim status");
+    let phase = claim.status.as_ref().and_then(|s| s.phase.as_deref());
+    assert_eq!(phase, Some("Pending"), "{claim:?}");
+    let mode = claim.spec.as_ref().and_then(|s| s.volume_mode.as_deref());
+    assert_eq!(mode, Some("Filesystem"));
+    let volume = pvs.get_status("status-pv").await.expect("volume status");
+    let phase = volume.status.as_ref().and_then(|s| s.phase.as_deref());
+    assert!(matches!(phase, Some("Pending" | "Available")), "{volume:?}");
+    let policy = volume
+        .spec
+        .as_ref()
+        .and_then(|s| s.persistent_volume_reclaim_policy.as_deref());
+    assert_eq!(policy, Some("Retain"));
+}
+
+/// Upstream's "API chunking should support continue listing from the last key if the original
+/// version has been compacted away, though the list is inconsistent": once the store compacts
+/// (here every 2 s instead of 5 minutes) a first page's continue token answers 410 Expired with
+/// a new token in the Status; that one lists the rest at the latest revision.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_continue_token_offers_an_inconsistent_continuation() {
+    use k8s_openapi::api::core::v1::{ConfigMap, PodTemplate};
+    use kube::api::ListParams;
+    let options = support::ClusterOptions::default()
+        .arg("--etcd-compaction-interval")
+        .arg("2s");
+    let cluster = TestCluster::start_with(options).await;
+    let client = cluster.client().await;
+    let templates: Api<PodTemplate> = Api::namespaced(client.clone(), "default");
+    const TOTAL: usize = 40;
+    for i in 0..TOTAL {
+        let t: PodTemplate = serde_json::from_value(json!({
+            "metadata": {"name": format!("template-{i:04}")},
+            "template": {"spec": {"containers": [{"name": "c", "image": "busybox"}]}}}))
+        .unwrap();
+        templates
+            .create(&Default::default(), &t)
+            .await
+            .expect("create");
+    }
+    let first = templates
+        .list(&ListParams::default().limit(4))
+        .await
+        .expect("first page");
+    let first_token = first.metadata.continue_.clone().expect("a continue token");
+    let first_rv = first.metadata.resource_version.clone();
+
+    // Writes move the revision on; the compactor soon passes the first page's revision.
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let (http, base) = (cluster.http(), cluster.base_url());
+    let mut status = serde_json::Value::Null;
+    for i in 0..60 {
+        let cm: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": format!("tick-{i}")}})).unwrap();
+        cms.create(&Default::default(), &cm).await.expect("tick");
+        let r = http
+            .get(format!("{base}/api/v1/namespaces/default/podtemplates"))
+            .query(&[("limit", "4"), ("continue", first_token.as_str())])
+            .send()
+            .await
+            .expect("list");
+        if r.status() == 410 {
+            status = r.json().await.expect("Status");
+            break;
+        }
+        assert_eq!(r.status(), 200);
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert_eq!(status["reason"], "Expired", "{status}");
+    assert!(status["message"]
+        .as_str()
+        .is_some_and(|m| m.starts_with("The provided continue parameter is too old")));
+    let inconsistent = status["metadata"]["continue"]
+        .as_str()
+        .expect("a continue token in the Status")
+        .to_string();
+
+    let mut found = 4;
+    let mut token = inconsistent;
+    loop {
+        let page = templates
+            .list(&ListParams::default().limit(4).continue_token(&token))
+            .await
+            .expect("inconsistent continuation");
+        assert_ne!(page.metadata.resource_version, first_rv);
+        for t in &page.items {
+            assert_eq!(
+                kube::ResourceExt::name_any(t),
+                format!("template-{found:04}")
+            );
+            found += 1;
+        }
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(next) => {
+                let remaining = page.metadata.remaining_item_count.expect("remaining");
+                assert_eq!(remaining as usize + found, TOTAL);
+                token = next;
+            }
+            None => break,
+        }
+    }
+    assert_eq!(found, TOTAL);
 }

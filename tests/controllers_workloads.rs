@@ -450,6 +450,78 @@ async fn foreground_deletion_is_not_blocked_by_a_dependency_circle() {
     );
 }
 
+/// Upstream's "Garbage collector should not delete dependents that have both valid owner and
+/// owner that's waiting for dependents to be deleted": an owner deleted in the foreground goes
+/// once its sole dependents are gone; dependents that also have a valid owner stay, with only
+/// that owner's reference left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreground_deletion_leaves_dependents_with_another_valid_owner() {
+    let cluster = cluster_with(&[]).await;
+    let client = cluster.client().await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let create = |name: &str, owners: serde_json::Value| {
+        let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "labels": {"gc": "two-owners"},
+                "ownerReferences": owners}}))
+        .unwrap();
+        let cms = cms.clone();
+        async move {
+            cms.create(&PostParams::default(), &cm)
+                .await
+                .expect("create")
+        }
+    };
+    let owner_ref = |cm: &ConfigMap, block: bool| {
+        serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "name": cm.name_any(),
+            "uid": cm.uid().unwrap(), "blockOwnerDeletion": block})
+    };
+    let doomed = create("to-be-deleted", serde_json::json!([])).await;
+    let stay = create("to-stay", serde_json::json!([])).await;
+    for i in 0..4 {
+        let mut owners = vec![owner_ref(&doomed, true)];
+        if i % 2 == 0 {
+            owners.push(owner_ref(&stay, false));
+        }
+        create(&format!("dep-{i}"), serde_json::json!(owners)).await;
+    }
+    let dp = kube::api::DeleteParams::foreground();
+    cms.delete("to-be-deleted", &dp).await.expect("delete");
+    let gone = eventually(CONVERGE, || async {
+        cms.get_opt("to-be-deleted")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let names = |l: &kube::api::ObjectList<ConfigMap>| -> Vec<String> {
+        l.items.iter().map(|c| c.name_any()).collect()
+    };
+    let left = cms
+        .list(&ListParams::default().labels("gc=two-owners"))
+        .await
+        .expect("list");
+    assert!(
+        gone.is_some(),
+        "the owner was never deleted: {:?}",
+        names(&left)
+    );
+    assert_eq!(names(&left), ["dep-0", "dep-2", "to-stay"]);
+    for cm in left
+        .items
+        .iter()
+        .filter(|c| c.name_any().starts_with("dep-"))
+    {
+        assert!(cm.metadata.deletion_timestamp.is_none(), "{cm:?}");
+        let owners: Vec<String> = cm
+            .owner_references()
+            .iter()
+            .map(|r| r.name.clone())
+            .collect();
+        assert_eq!(owners, ["to-stay"], "{}", cm.name_any());
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn namespace_deletion_removes_contents() {
     let cluster = cluster_with(&[]).await;

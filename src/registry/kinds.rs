@@ -189,12 +189,12 @@ pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
             .short(&["quota"])
             .status()
             .build("resourcequota"),
-        Describe::of::<core::PersistentVolume>(&PLAIN)
+        Describe::of::<core::PersistentVolume>(&PERSISTENT_VOLUME)
             .short(&["pv"])
             .status()
             .printer(print::PERSISTENTVOLUMES)
             .build("persistentvolume"),
-        Describe::of::<core::PersistentVolumeClaim>(&PLAIN)
+        Describe::of::<core::PersistentVolumeClaim>(&PERSISTENT_VOLUME_CLAIM)
             .short(&["pvc"])
             .status()
             .printer(print::PERSISTENTVOLUMECLAIMS)

@@ -43,11 +43,18 @@ pub struct ListPage {
 #[derive(Serialize, Deserialize)]
 struct ContinueToken {
     v: String,
-    rv: Revision,
+    /// The revision the list reads at; -1 (upstream's value) continues at the latest one.
+    rv: i64,
     start: String,
 }
 
-fn encode_continue(rv: Revision, start: &str) -> String {
+/// The `rv` of a token that continues at the latest revision (upstream's `-1`).
+const LATEST: i64 = -1;
+
+/// Upstream's message for a continue token older than the compacted revision.
+const INCONSISTENT_CONTINUE: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
+
+fn encode_continue(rv: i64, start: &str) -> String {
     let token = ContinueToken {
         v: "meta.k8s.io/v1".into(),
         rv,
@@ -138,13 +145,18 @@ impl Registry {
                     "continue key is not valid: the continue token does not belong to this list",
                 ));
             }
-            start = token.start;
-            revision = token.rv;
-            if revision < self.store.compacted_revision() {
-                return Err(ApiError::expired(
-                    "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
-                ));
+            if token.rv != LATEST {
+                revision = Revision::try_from(token.rv).map_err(|_| {
+                    ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
+                })?;
+                if revision < self.store.compacted_revision() {
+                    // As upstream: the remainder is offered at the latest revision instead.
+                    let mut expired = ApiError::expired(INCONSISTENT_CONTINUE);
+                    expired.continue_token = Some(encode_continue(LATEST, &token.start));
+                    return Err(expired);
+                }
             }
+            start = token.start;
         } else if opts.resource_version_match.as_deref() == Some("Exact") {
             revision = requested_rv.ok_or_else(|| {
                 ApiError::bad_request("resourceVersionMatch=Exact requires a resourceVersion")
@@ -188,7 +200,7 @@ impl Registry {
                 return Ok(ListPage {
                     items,
                     revision,
-                    continue_token: Some(encode_continue(revision, &next)),
+                    continue_token: Some(encode_continue(revision as i64, &next)),
                     remaining: everything.then_some(page.remaining),
                 });
             }

@@ -6,6 +6,7 @@ pub mod admit;
 pub mod bootstrap_tokens;
 pub mod bound_tokens;
 pub mod claims;
+pub mod compactor;
 pub mod component_status;
 pub mod connect;
 pub mod convert;

@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::admission::eviction;
 use super::hooks::{too_many_retries, HookWrite, MAX_HOOK_RETRIES};
-use super::rest::{parse, with_extras, DeleteOptions, Deleted};
+use super::rest::{parse, with_extras, DeleteOptions, Deleted, Mutation, Part, WriteOptions};
 use super::subresource::{Action, ActionOutcome};
 use super::{Registry, ResourceDescriptor};
 use crate::status::{ApiError, ApiResult};
@@ -104,14 +104,19 @@ impl BindingRequest {
                 ann.extend(self.annotations.clone());
             }
         }
-        set_condition_true(obj, "PodScheduled", now);
+        set_condition_true(obj, "PodScheduled", now, None);
         Ok(())
     }
 }
 
 /// Upstream `UpdatePodCondition` for a True condition: the transition time moves only when
-/// the status changes.
-fn set_condition_true(pod: &mut Map<String, Value>, kind: &str, now: &str) {
+/// the status changes; `detail` (reason, message) replaces the condition's own.
+fn set_condition_true(
+    pod: &mut Map<String, Value>,
+    kind: &str,
+    now: &str,
+    detail: Option<(&str, &str)>,
+) {
     let status = pod.entry("status").or_insert_with(|| json!({}));
     if !status.is_object() {
         *status = json!({});
@@ -138,6 +143,14 @@ fn set_condition_true(pod: &mut Map<String, Value>, kind: &str, now: &str) {
             }
         }
         None => list.push(fresh),
+    }
+    if let (Some((reason, message)), Some(c)) = (
+        detail,
+        list.iter_mut()
+            .find(|c| c.get("type").and_then(Value::as_str) == Some(kind)),
+    ) {
+        c["reason"] = json!(reason);
+        c["message"] = json!(message);
     }
 }
 
@@ -219,7 +232,7 @@ impl Registry {
             .get("deleteOptions")
             .cloned()
             .unwrap_or(Value::Null);
-        let delete = DeleteOptions {
+        let mut delete = DeleteOptions {
             grace_period_seconds: opts.get("gracePeriodSeconds").and_then(Value::as_i64),
             propagation_policy: opts
                 .get("propagationPolicy")
@@ -235,15 +248,68 @@ impl Registry {
                 .map(str::to_string),
             dry_run,
         };
+        let mut marked = false;
         for _ in 0..MAX_HOOK_RETRIES {
             let pod = parse(&self.get(d, ns, name).await?)?;
             let charge = eviction::budget_charge(self, ns.unwrap_or(""), &pod).await?;
+            if !dry_run && !marked {
+                let rv = self.mark_disruption_target(d, ns, name, &delete).await?;
+                if delete.precondition_rv.is_some() {
+                    // The condition is this eviction's own write: the delete checks against it.
+                    delete.precondition_rv = Some(rv);
+                }
+                marked = true;
+            }
             match self.delete_with(d, ns, name, &delete, &charge).await {
                 Err(e) if eviction::lost_budget_race(&e) => continue,
                 other => return other,
             }
         }
         Err(too_many_retries(d, name))
+    }
+
+    /// Upstream's eviction `addConditionAndDeletePod`: before the delete, the pod's status gets
+    /// `DisruptionTarget=True` (reason `EvictionByEvictionAPI`), so its controller (a Job's
+    /// podFailurePolicy, say) can tell an eviction from a failure. The delete's preconditions
+    /// are checked against the pod first; returns the resourceVersion after the write.
+    async fn mark_disruption_target(
+        &self,
+        d: &ResourceDescriptor,
+        ns: Option<&str>,
+        name: &str,
+        delete: &DeleteOptions,
+    ) -> ApiResult<String> {
+        let rv = super::meta::parse_rv(delete.precondition_rv.as_deref())
+            .map_err(ApiError::bad_request)?;
+        let uid = delete.precondition_uid.clone();
+        let (group, plural, pod_name) = (d.group.clone(), d.plural.clone(), name.to_string());
+        let mutate: Mutation = Box::new(move |current: &Value| {
+            let actual = super::meta::meta_str(current, "uid").unwrap_or("");
+            if let Some(want) = uid.as_deref().filter(|u| *u != actual) {
+                return Err(ApiError::conflict(
+                    &group,
+                    &plural,
+                    &pod_name,
+                    &format!(
+                    "Precondition failed: UID in precondition: {want}, UID in object meta: {actual}"
+                ),
+                ));
+            }
+            let mut new = current.clone();
+            if let Some(obj) = new.as_object_mut() {
+                let now = super::meta::now_rfc3339();
+                let detail = Some(("EvictionByEvictionAPI", "Eviction API: evicting"));
+                set_condition_true(obj, "DisruptionTarget", &now, detail);
+            }
+            Ok(new)
+        });
+        let opts = WriteOptions {
+            field_manager: Some("kube-apiserver".into()),
+            ..Default::default()
+        };
+        self.guaranteed_update(d, ns, name, Part::Status, rv, mutate, &opts)
+            .await?;
+        Ok(self.get(d, ns, name).await?.mod_revision.to_string())
     }
 }
 

@@ -6,6 +6,8 @@
 //! - [`fields`]: `FieldSelector::parse`; per kind a [`fields::FieldAttrs`] (`fields::POD`,
 //!   `fields::META`, ...) with `validate(&sel)` (upstream `field label not supported: <f>`
 //!   messages) and `value(obj, field)`; `matches(&sel, &attrs, obj)`.
+//! - [`host_ports`]: a pod's host ports (`of`) and whether two sets `clash`, as the
+//!   scheduler's NodePorts filter and the kubelet's admission both decide.
 //! - [`validation`]: `is_dns1123_subdomain`/`_label`, `is_dns1035_label`, `is_qualified_name`,
 //!   `is_valid_label_value`, `is_config_map_key`, `validate_object_meta(obj, namespaced, NameRule)`,
 //!   one `validate_<kind>(obj)` per kind with checks of its own ([`validation::KindValidator`]),
@@ -26,6 +28,7 @@
 #![deny(missing_docs)]
 
 pub mod fields;
+pub mod host_ports;
 pub mod labels;
 pub mod printers;
 pub mod validation;

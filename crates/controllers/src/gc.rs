@@ -230,14 +230,16 @@ pub enum Verdict {
     DropRefs(Vec<String>),
 }
 
-/// Decides a dependent's fate (pure; `owners` maps uid -> owner node when it exists).
+/// Decides a dependent's fate (pure; `owners` maps uid -> owner node when it exists), as
+/// upstream's attemptToDeleteItem: owners are *solid* (alive, or being orphaned, which strips
+/// its own references), *dangling* (gone) or *waiting* (deleting in the foreground).
 pub fn judge(dep: &Node, owners: &HashMap<String, Node>) -> Verdict {
     if dep.deleting || dep.owners.is_empty() {
         return Verdict::Keep;
     }
     let mut gone = Vec::new();
     let mut orphaning = Vec::new();
-    let mut foreground = false;
+    let mut waiting = Vec::new();
     for r in &dep.owners {
         match owners.get(&r.uid) {
             None => gone.push(r.uid.clone()),
@@ -245,20 +247,25 @@ pub fn judge(dep: &Node, owners: &HashMap<String, Node>) -> Verdict {
                 orphaning.push(r.uid.clone())
             }
             Some(o) if o.deleting && o.finalizers.iter().any(|f| f == FOREGROUND) => {
-                foreground = true
+                waiting.push(r.uid.clone())
             }
             Some(_) => {}
         }
     }
-    let remaining = dep.owners.len() - gone.len() - orphaning.len();
-    if remaining == 0 && orphaning.is_empty() && !gone.is_empty() {
+    let solid = dep.owners.len() - gone.len() - orphaning.len() - waiting.len();
+    if solid == 0 && orphaning.is_empty() {
+        if !waiting.is_empty() {
+            return Verdict::Delete("Foreground");
+        }
         return Verdict::Delete("Background");
     }
-    if foreground && gone.len() + orphaning.len() + 1 >= dep.owners.len() {
-        return Verdict::Delete("Foreground");
-    }
+    // A dependent that keeps a valid owner stays; references to owners waiting for their
+    // dependents go too, or those owners would wait for it forever.
     let mut drop = gone;
     drop.extend(orphaning);
+    if solid > 0 {
+        drop.extend(waiting);
+    }
     if drop.is_empty() {
         Verdict::Keep
     } else {
@@ -397,8 +404,10 @@ async fn sweep(client: &Client, watched: &[Watched]) -> Result<bool> {
             Verdict::DropRefs(uids) => {
                 let mut drop: HashSet<String> = HashSet::new();
                 for r in dep.owners.iter().filter(|r| uids.contains(&r.uid)) {
-                    let orphaning = graph.contains_key(&r.uid);
-                    if orphaning || owner_really_gone(client, watched, dep, r).await {
+                    // Present owners (orphaning, or waiting in the foreground) are dropped as
+                    // judged; absent ones only once the API confirms they are gone.
+                    let present = graph.contains_key(&r.uid);
+                    if present || owner_really_gone(client, watched, dep, r).await {
                         drop.insert(r.uid.clone());
                     }
                 }
@@ -514,6 +523,23 @@ mod tests {
         assert_eq!(
             judge(&node("p", &["rs"], false, &[]), &alive),
             Verdict::Keep
+        );
+    }
+
+    #[test]
+    fn a_valid_owner_keeps_the_dependent_and_releases_the_waiting_one() {
+        let graph = HashMap::from([
+            ("rc1".to_owned(), node("rc1", &[], true, &[FOREGROUND])),
+            ("rc2".to_owned(), node("rc2", &[], false, &[])),
+        ]);
+        assert_eq!(
+            judge(&node("p", &["rc1", "rc2"], false, &[]), &graph),
+            Verdict::DropRefs(vec!["rc1".into()])
+        );
+        // Only owners waiting in the foreground (or gone): deleted in the foreground.
+        assert_eq!(
+            judge(&node("p", &["rc1", "gone"], false, &[]), &graph),
+            Verdict::Delete("Foreground")
         );
     }
 

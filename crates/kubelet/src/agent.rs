@@ -15,9 +15,10 @@ use tokio::task::JoinHandle;
 
 use crate::naming::LABEL_POD_UID;
 use crate::node::{self, MachineFacts, NodeSettings};
-use crate::pod_worker::{run_worker, NodeContext, PodUpdate, PodWorker, WorkerDeps};
+use crate::pod_worker::{admission, run_worker, NodeContext, PodUpdate, PodWorker, WorkerDeps};
 use crate::runtime::ContainerRuntime;
 use crate::server::{self, ServerState};
+use ferrokube_apimachinery::host_ports::HostPort;
 
 /// Default image for pause containers (the locally imported busybox).
 pub const DEFAULT_PAUSE_IMAGE: &str = "busybox:latest";
@@ -98,6 +99,18 @@ struct WorkerHandle {
     updates: watch::Sender<PodUpdate>,
     wake: Arc<Notify>,
     task: JoinHandle<()>,
+    /// The host ports the pod was admitted with (none when it was refused).
+    host_ports: Vec<HostPort>,
+}
+
+impl WorkerHandle {
+    /// The host ports this pod holds: admitted, still in the API and not finished.
+    fn held_ports(&self) -> &[HostPort] {
+        match &*self.updates.borrow() {
+            PodUpdate::Present(p) if !admission::terminal(p) => &self.host_ports,
+            _ => &[],
+        }
+    }
 }
 
 type Workers = Arc<Mutex<HashMap<String, WorkerHandle>>>;
@@ -302,9 +315,18 @@ fn spawn_worker(deps: &WorkerDeps, workers: &Workers, pod: Pod, stop: &watch::Re
         h.wake.notify_one();
         return;
     }
+    let held: Vec<HostPort> = map.values().flat_map(|h| h.held_ports().to_vec()).collect();
+    let refusal = admission::ports_refusal(&pod, &held);
+    let host_ports = match refusal {
+        Some(_) => Vec::new(),
+        None => ferrokube_apimachinery::host_ports::of(&pod),
+    };
     let wake = Arc::new(Notify::new());
     let (tx, rx) = watch::channel(PodUpdate::Present(Box::new(pod.clone())));
-    let worker = PodWorker::new(deps.clone(), pod, wake.clone());
+    let mut worker = PodWorker::new(deps.clone(), pod, wake.clone());
+    if let Some(refusal) = refusal {
+        worker.refuse(refusal);
+    }
     let workers2 = workers.clone();
     let uid2 = uid.clone();
     let stop = stop.clone();
@@ -318,6 +340,7 @@ fn spawn_worker(deps: &WorkerDeps, workers: &Workers, pod: Pod, stop: &watch::Re
             updates: tx,
             wake,
             task,
+            host_ports,
         },
     );
 }

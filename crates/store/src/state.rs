@@ -1,7 +1,7 @@
 //! The applied key-value state: MVCC versions, the revision counter and the event history window.
 //! Applying a transaction here is deterministic, so every raft member computes the same result.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize, Serializer};
@@ -195,6 +195,10 @@ impl KvState {
                     }
                     None => values.push(None),
                 },
+                Op::Compact { revision } => {
+                    self.compact_to(*revision);
+                    values.push(None);
+                }
             }
         }
         if events.is_empty() {
@@ -234,6 +238,24 @@ impl KvState {
             for key in keys {
                 self.mvcc.compact_key(&key, oldest);
             }
+        }
+    }
+
+    /// Compacts through `revision` (an explicit compaction, as etcd's): the history up to it
+    /// goes, and the key versions only those revisions could still show.
+    fn compact_to(&mut self, revision: Revision) {
+        if revision <= self.compacted || revision > self.revision {
+            return;
+        }
+        let mut keys = HashSet::new();
+        while self.history.front().is_some_and(|e| e.revision <= revision) {
+            if let Some(e) = self.history.pop_front() {
+                keys.insert(e.key.clone());
+            }
+        }
+        self.compacted = revision;
+        for key in keys {
+            self.mvcc.compact_key(&key, revision);
         }
     }
 
@@ -419,6 +441,30 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(r.map(|r| r.items.len()).ok(), Some(1));
+    }
+
+    #[test]
+    fn an_explicit_compaction_forgets_history_through_its_revision() {
+        let mut s = KvState::new(1000);
+        for i in 0..6 {
+            s.apply_txn(&txn(vec![], vec![put(&format!("/k/{}", i % 2), "{}")]));
+        }
+        let (outcome, events) = s.apply_txn(&txn(vec![], vec![Op::Compact { revision: 4 }]));
+        assert!(events.is_empty());
+        assert!(matches!(outcome, TxnOutcome::Applied { revision: 6, .. }));
+        assert_eq!((s.revision(), s.compacted()), (6, 4));
+        let at = |revision| RangeRequest {
+            prefix: "/k/".into(),
+            revision,
+            ..Default::default()
+        };
+        assert!(s.range(&at(3)).is_err());
+        assert_eq!(s.range(&at(4)).map(|r| r.items.len()).ok(), Some(2));
+        assert_eq!(s.events_after("/", 4).map(|e| e.len()).ok(), Some(2));
+        // Older or future revisions change nothing.
+        s.apply_txn(&txn(vec![], vec![Op::Compact { revision: 2 }]));
+        s.apply_txn(&txn(vec![], vec![Op::Compact { revision: 9 }]));
+        assert_eq!((s.revision(), s.compacted()), (6, 4));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::membership::MemberInfo;
 use crate::proposer::Proposer;
 use crate::raft::transport::PeerTransport;
 use crate::raft::{LogStore, NetworkFactory, Shared, StateMachine, StoreRaft};
-use crate::types::{KeyValue, RangeRequest, RangeResponse, Revision, Txn, TxnOutcome};
+use crate::types::{KeyValue, Op, RangeRequest, RangeResponse, Revision, Txn, TxnOutcome};
 use crate::watch::{WatchStream, WATCH_BUFFER};
 
 /// Default size of the watch/MVCC history window, in events.
@@ -341,6 +341,16 @@ impl Store {
             return Err(StoreError::Unavailable(why));
         }
         self.inner.proposer.submit(txn).await
+    }
+
+    /// Compacts the history through `revision` on every member (etcd's Compact): lists and
+    /// watches from older revisions answer `Compacted` from then on.
+    pub async fn compact(&self, revision: Revision) -> Result<(), StoreError> {
+        let txn = Txn {
+            compares: Vec::new(),
+            ops: vec![Op::Compact { revision }],
+        };
+        self.txn(txn).await.map(|_| ())
     }
 
     /// Why this server cannot persist writes now (its disk is full), or None when it can.

@@ -49,6 +49,13 @@ pub enum Op {
         /// The key to remove.
         key: String,
     },
+    /// etcd's compaction: forget the history at and before `revision` (reads and watches
+    /// from then on start after it). Writes nothing and takes no revision; a revision not
+    /// newer than the last compaction, or past the current one, changes nothing.
+    Compact {
+        /// The newest revision to forget.
+        revision: Revision,
+    },
 }
 
 /// An atomic transaction: if every compare holds, apply every op at one new revision.

@@ -13,6 +13,7 @@ mod priority_class;
 mod resource;
 pub(crate) mod service_account;
 mod volume_attributes;
+mod volumes;
 mod webhook_config;
 mod workloads;
 
@@ -29,6 +30,7 @@ pub use self::custom::{CUSTOM_RESOURCE, CUSTOM_RESOURCE_WITH_STATUS};
 pub use self::priority_class::PRIORITY_CLASS;
 pub use self::resource::IMMUTABLE_SPEC;
 pub use self::volume_attributes::VOLUME_ATTRIBUTES_CLASS;
+pub use self::volumes::{PERSISTENT_VOLUME, PERSISTENT_VOLUME_CLAIM};
 pub use self::webhook_config::WEBHOOK_CONFIGURATION;
 pub use self::workloads::{
     CRONJOB, DAEMONSET, DEPLOYMENT, JOB, REPLICASET, REPLICATION_CONTROLLER, STATEFULSET,

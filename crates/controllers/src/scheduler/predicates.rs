@@ -263,22 +263,7 @@ pub fn node_affinity(pod: &Pod, node: &Node) -> Result<(), Failure> {
 }
 
 /// Host ports a pod asks for: (protocol, hostIP, port).
-pub fn host_ports(pod: &Pod) -> Vec<(String, String, i32)> {
-    let mut out = Vec::new();
-    for c in pod.spec.iter().flat_map(|s| s.containers.iter()) {
-        for p in c.ports.iter().flatten() {
-            if let Some(hp) = p.host_port.filter(|p| *p > 0) {
-                let ip = p
-                    .host_ip
-                    .clone()
-                    .filter(|s| !s.is_empty())
-                    .unwrap_or_else(|| "0.0.0.0".into());
-                out.push((p.protocol.clone().unwrap_or_else(|| "TCP".into()), ip, hp));
-            }
-        }
-    }
-    out
-}
+pub use ferrokube_apimachinery::host_ports::of as host_ports;
 
 /// NodePorts: no wanted host port may clash with one in use (0.0.0.0 clashes with any IP).
 pub fn node_ports(pod: &Pod, info: &NodeInfo) -> Result<(), Failure> {
@@ -290,15 +275,8 @@ fn ports_free(wanted: &[(String, String, i32)], info: &NodeInfo) -> Result<(), F
         return Ok(());
     }
     for other in info.pods.values() {
-        for (proto, ip, port) in host_ports(other) {
-            let clash = wanted.iter().any(|(wp, wip, wport)| {
-                *wport == port
-                    && *wp == proto
-                    && (wip == &ip || wip == "0.0.0.0" || ip == "0.0.0.0")
-            });
-            if clash {
-                return Err(Failure::resolvable(ERR_PORTS));
-            }
+        if ferrokube_apimachinery::host_ports::clash(wanted, &host_ports(other)) {
+            return Err(Failure::resolvable(ERR_PORTS));
         }
     }
     Ok(())

@@ -1,5 +1,6 @@
 //! One worker per pod bound to this node: drives the engine toward the pod spec and reports status.
 
+pub mod admission;
 mod api;
 mod backoff;
 mod config;
@@ -101,8 +102,8 @@ pub struct PodWorker {
     busy: bool,
     /// Killed for running past `activeDeadlineSeconds`: reports Failed/DeadlineExceeded.
     past_deadline: bool,
-    /// Refused at admission (a forbidden sysctl): reports Failed with this message.
-    refused: Option<String>,
+    /// Refused at admission (a forbidden sysctl, a taken host port): reports Failed.
+    refused: Option<admission::Refusal>,
     /// What in-place resizes applied, and the resize condition to report.
     resize: resize::ResizeState,
 }
@@ -164,6 +165,11 @@ impl PodWorker {
         }
     }
 
+    /// Refuses the pod at admission: it never starts and reports Failed for `refusal`.
+    pub fn refuse(&mut self, refusal: admission::Refusal) {
+        self.refused = Some(refusal);
+    }
+
     /// The handle probes and engine events use to wake this worker.
     pub fn wake_handle(&self) -> Arc<Notify> {
         self.wake.clone()
@@ -216,11 +222,7 @@ impl PodWorker {
             }
             return Ok(STEADY);
         }
-        let terminal = matches!(
-            self.pod.status.as_ref().and_then(|s| s.phase.as_deref()),
-            Some("Succeeded") | Some("Failed")
-        );
-        if terminal {
+        if admission::terminal(&self.pod) {
             // Finished pods keep their containers (for logs) but nothing runs.
             self.probes.stop_all();
             for c in containers
@@ -234,10 +236,16 @@ impl PodWorker {
             }
             return Ok(STEADY * 3);
         }
-        if let Some(why) = sysctls::forbidden(&self.pod, &self.deps.node.allowed_unsafe_sysctls) {
-            // Upstream's kubelet admission: the pod never starts and ends Failed.
-            tracing::info!(namespace = %self.pod_ref.namespace, pod = %self.pod_ref.name, %why, "pod refused");
+        let forbidden = sysctls::forbidden(&self.pod, &self.deps.node.allowed_unsafe_sysctls);
+        if let Some(why) = forbidden.map(|message| admission::Refusal {
+            reason: sysctls::REASON,
+            message,
+        }) {
             self.refused = Some(why);
+        }
+        if let Some(why) = &self.refused {
+            // Upstream's kubelet admission: the pod never starts and ends Failed.
+            tracing::info!(namespace = %self.pod_ref.namespace, pod = %self.pod_ref.name, reason = why.reason, "pod refused");
             self.report(&containers).await?;
             return Ok(STEADY);
         }
@@ -479,7 +487,7 @@ impl PodWorker {
             status = deadline::failed(status);
         }
         if let Some(why) = &self.refused {
-            status = sysctls::refused(status, why);
+            status = admission::refused(status, why);
         }
         if self.last_status.as_ref() == Some(&status) && self.pod.status.as_ref() == Some(&status) {
             return Ok(());

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Pod, PodStatus};
+use k8s_openapi::api::core::v1::Pod;
 
 /// Upstream's reason for a pod refused over its sysctls.
 pub const REASON: &str = "SysctlForbidden";
@@ -101,14 +101,6 @@ pub fn forbidden(pod: &Pod, allowed_unsafe: &[String]) -> Option<String> {
             None
         }
     })
-}
-
-/// The status of a pod refused over its sysctls.
-pub fn refused(mut status: PodStatus, message: &str) -> PodStatus {
-    status.phase = Some("Failed".into());
-    status.reason = Some(REASON.into());
-    status.message = Some(message.into());
-    status
 }
 
 #[cfg(test)]

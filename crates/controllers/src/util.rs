@@ -24,7 +24,7 @@ use crate::error::{kube_not_found, Result};
 
 /// The field manager of the controller manager's writes: upstream's component name (which
 /// upstream derives from its User-Agent; kube-rs sends none, so we name it explicitly).
-pub const FIELD_MANAGER: &str = "kube-controller-manager";
+pub const FIELD_MANAGER: &str = ferrokube_events::CONTROLLER_MANAGER;
 
 /// Create/replace options recording `manager` in managedFields.
 pub fn post_params_as(manager: &str) -> PostParams {

@@ -199,6 +199,7 @@ pub async fn run_agent_with(
         objects: Arc::new(client.clone()),
         tokens: Arc::new(crate::tokens::TokenCache::new(client.clone())),
         api: Arc::new(client.clone()),
+        events: Arc::new(crate::events::node_recorder(client.clone(), &cfg.node_name)),
         node: ctx,
     };
     let workers: Workers = Arc::new(Mutex::new(HashMap::new()));

@@ -33,6 +33,7 @@ pub mod downward;
 pub mod env;
 pub mod ephemeral;
 pub mod error;
+pub mod events;
 pub mod images;
 pub mod memory;
 pub mod naming;

@@ -12,6 +12,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use crate::events::{EventSink, WARNING};
 use crate::runtime::{exec_collect, ContainerRuntime};
 
 mod grpc;
@@ -35,6 +36,26 @@ pub enum ProbeKind {
     Readiness,
     /// Holds the other two back until it first succeeds.
     Startup,
+}
+
+impl ProbeKind {
+    /// Upstream's name of the probe in events ("Liveness probe failed: ...").
+    pub fn label(self) -> &'static str {
+        match self {
+            ProbeKind::Liveness => "Liveness",
+            ProbeKind::Readiness => "Readiness",
+            ProbeKind::Startup => "Startup",
+        }
+    }
+}
+
+/// Where a container's probe failures are reported (`Unhealthy` events).
+#[derive(Clone)]
+pub struct ProbeEvents {
+    /// The event sink.
+    pub sink: Arc<dyn EventSink>,
+    /// The container's reference (`spec.containers{name}`).
+    pub reference: k8s_openapi::api::core::v1::ObjectReference,
 }
 
 /// The action part shared by probes and lifecycle handlers.
@@ -235,6 +256,7 @@ impl ProbeManager {
         container: &Container,
         pod_ip: Option<String>,
         wake: Arc<Notify>,
+        events: ProbeEvents,
     ) {
         let initial = ProbeVerdicts {
             live: true,
@@ -256,6 +278,7 @@ impl ProbeManager {
                 pod_ip: pod_ip.clone(),
                 verdicts: self.verdicts.clone(),
                 wake: wake.clone(),
+                events: events.clone(),
             };
             handles.push(tokio::spawn(ctx.run(kind, probe)));
         }
@@ -297,6 +320,7 @@ struct ProbeLoop {
     pod_ip: Option<String>,
     verdicts: Arc<Mutex<HashMap<String, ProbeVerdicts>>>,
     wake: Arc<Notify>,
+    events: ProbeEvents,
 }
 
 impl ProbeLoop {
@@ -337,6 +361,10 @@ impl ProbeLoop {
             let ok = outcome == ProbeOutcome::Success;
             if let ProbeOutcome::Failure(msg) = &outcome {
                 tracing::debug!(container = %self.container.name, ?kind, %msg, "probe failed");
+                // Every failed run is an event, as upstream's prober records them.
+                let message = format!("{} probe failed: {msg}", kind.label());
+                let reason = crate::events::reason::UNHEALTHY;
+                (self.events.sink).record(&self.events.reference, WARNING, reason, &message);
             }
             let Some(verdict) = thresholds.observe(ok, success_threshold, failure_threshold) else {
                 continue;

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::{Container, LifecycleHandler};
 
 use super::{go_duration, should_restart, PodWorker, Resolved};
+use crate::events::{reason, NORMAL, WARNING};
 use crate::naming::{attempt_of, Role, SANDBOX_CONTAINER};
 use crate::probes::{run_action, Action, ProbeOutcome};
 use crate::runtime::{ContainerInfo, ContainerState};
@@ -28,23 +29,36 @@ fn handler_action(h: &LifecycleHandler) -> Action {
 
 impl PodWorker {
     /// Image present (or pulled) per policy and node mode; otherwise the waiting reason.
+    /// Images of a container (`for_container`) get upstream's image manager events.
     pub(super) async fn ensure_image(
         &mut self,
         image: &str,
         policy: &str,
+        for_container: Option<&str>,
     ) -> Result<String, Waiting> {
-        let present = self
-            .deps
-            .runtime
-            .image_id(image)
-            .await
-            .map_err(|e| waiting("ErrImagePull", e.to_string()))?;
+        let present = match self.deps.runtime.image_id(image).await {
+            Ok(present) => present,
+            Err(e) => {
+                let msg = format!("Failed to inspect image \"{image}\": {e}");
+                self.image_event(for_container, WARNING, reason::INSPECT_FAILED, &msg);
+                return Err(waiting("ImageInspectError", msg));
+            }
+        };
         let no_pull = self.deps.node.no_image_pull;
         match present {
-            Some(id) if policy != "Always" || no_pull => return Ok(id),
+            Some(id) if policy != "Always" || no_pull => {
+                // v1.36's wording (KubeletEnsureSecretPulledImages is on by default): an
+                // image pulled without credentials may be used by any pod.
+                let msg = format!(
+                    "Container image \"{image}\" already present on machine and can be accessed by the pod"
+                );
+                self.image_event(for_container, NORMAL, reason::PULLED, &msg);
+                return Ok(id);
+            }
             None if no_pull || policy == "Never" => {
                 let mut msg =
                     format!("Container image \"{image}\" is not present with pull policy of Never");
+                self.image_event(for_container, WARNING, reason::ERR_IMAGE_NEVER_PULL, &msg);
                 if no_pull && policy != "Never" {
                     msg.push_str(" (image pulls are disabled on this node: --no-image-pull)");
                 }
@@ -55,27 +69,48 @@ impl PodWorker {
         let key = format!("pull/{image}");
         let now = Instant::now();
         if self.backoff.in_backoff(&key, now).is_some() {
-            return Err(waiting(
-                "ImagePullBackOff",
-                format!("Back-off pulling image \"{image}\""),
-            ));
+            let msg = format!("Back-off pulling image \"{image}\"");
+            self.image_event(for_container, NORMAL, reason::BACK_OFF, &msg);
+            return Err(waiting("ImagePullBackOff", msg));
         }
-        match self.deps.runtime.pull_image(image).await {
-            Ok(()) => {
+        self.image_event(
+            for_container,
+            NORMAL,
+            reason::PULLING,
+            &format!("Pulling image \"{image}\""),
+        );
+        let started = Instant::now();
+        let pulled = match self.deps.runtime.pull_image(image).await {
+            Ok(()) => match self.deps.runtime.image_id(image).await {
+                Ok(Some(id)) => Ok(id),
+                Ok(None) => Err(format!("image {image} missing after pull")),
+                Err(e) => Err(e.to_string()),
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        match pulled {
+            Ok(id) => {
                 self.backoff.reset(&key);
-                match self.deps.runtime.image_id(image).await {
-                    Ok(Some(id)) => Ok(id),
-                    Ok(None) => Err(waiting(
-                        "ErrImagePull",
-                        format!("image {image} missing after pull"),
-                    )),
-                    Err(e) => Err(waiting("ErrImagePull", e.to_string())),
-                }
+                let took = go_duration(started.elapsed());
+                let msg = format!(
+                    "Successfully pulled image \"{image}\" in {took} ({took} including waiting)"
+                );
+                self.image_event(for_container, NORMAL, reason::PULLED, &msg);
+                Ok(id)
             }
             Err(e) => {
                 self.backoff.next(&key, now);
-                Err(waiting("ErrImagePull", e.to_string()))
+                let msg = format!("Failed to pull image \"{image}\": {e}");
+                self.image_event(for_container, WARNING, reason::FAILED, &msg);
+                Err(waiting("ErrImagePull", e))
             }
+        }
+    }
+
+    /// An image manager event, about the container whose image it is (none for the sandbox).
+    fn image_event(&self, container: Option<&str>, type_: &str, reason: &str, msg: &str) {
+        if let Some(name) = container {
+            self.container_event(name, type_, reason, msg);
         }
     }
 
@@ -97,16 +132,31 @@ impl PodWorker {
                 let verdicts = self.probes.verdicts(&latest.id, spec);
                 if !verdicts.live {
                     tracing::info!(container = %spec.name, "liveness probe failed, restarting");
-                    self.stop_one(spec, latest, self.container_grace()).await;
+                    let probe = if verdicts.started {
+                        "liveness"
+                    } else {
+                        "startup"
+                    };
+                    let why = format!(
+                        "Container {} failed {probe} probe, will be restarted",
+                        spec.name
+                    );
+                    self.stop_one(spec, latest, self.container_grace(), Some(why))
+                        .await;
                     self.busy = true;
                 } else if !self.probes.is_running(&latest.id) {
                     // Adopted after an agent restart, or started by us a moment ago.
+                    let events = crate::probes::ProbeEvents {
+                        sink: self.deps.events.clone(),
+                        reference: crate::events::container_reference(&self.pod, &spec.name),
+                    };
                     self.probes.start(
                         self.deps.runtime.clone(),
                         &latest.id,
                         spec,
                         sandbox.ip.clone(),
                         self.wake.clone(),
+                        events,
                     );
                 }
                 self.waiting.remove(&spec.name);
@@ -134,6 +184,11 @@ impl PodWorker {
                 }
                 let now = Instant::now();
                 if let Some(delay) = self.backoff.in_backoff(&spec.name, now) {
+                    let msg = format!(
+                        "Back-off restarting failed container {} in pod {}_{}({})",
+                        spec.name, self.pod_ref.name, self.pod_ref.namespace, self.pod_ref.uid
+                    );
+                    self.container_event(&spec.name, WARNING, reason::BACK_OFF, &msg);
                     self.waiting.insert(
                         spec.name.clone(),
                         waiting(
@@ -188,7 +243,10 @@ impl PodWorker {
                 "Always".into()
             }
         });
-        if let Err(w) = self.ensure_image(&image, &policy).await {
+        if let Err(w) = self.ensure_image(&image, &policy, Some(&spec.name)).await {
+            // Upstream names the error kind here ("Error: ErrImageNeverPull").
+            let msg = format!("Error: {}", w.reason);
+            self.container_event(&spec.name, WARNING, reason::FAILED, &msg);
             self.waiting.insert(spec.name.clone(), w);
             return;
         }
@@ -203,10 +261,7 @@ impl PodWorker {
         {
             Ok(env) => env,
             Err(e) => {
-                self.waiting.insert(
-                    spec.name.clone(),
-                    waiting("CreateContainerConfigError", e.to_string()),
-                );
+                self.create_failed(spec, "CreateContainerConfigError", e.to_string());
                 return;
             }
         };
@@ -218,10 +273,7 @@ impl PodWorker {
         let mounts = match crate::volumes::container_mounts(spec, &volumes, &env) {
             Ok(m) => m,
             Err(e) => {
-                self.waiting.insert(
-                    spec.name.clone(),
-                    waiting("CreateContainerConfigError", e.to_string()),
-                );
+                self.create_failed(spec, "CreateContainerConfigError", e.to_string());
                 return;
             }
         };
@@ -269,34 +321,20 @@ impl PodWorker {
         let id = match rt.create_container(&cfg).await {
             Ok(id) => id,
             Err(e) => {
-                self.waiting.insert(
-                    spec.name.clone(),
-                    waiting("CreateContainerError", e.to_string()),
-                );
+                self.create_failed(spec, "CreateContainerError", e.to_string());
                 return;
             }
         };
         self.waiting.remove(&spec.name);
+        self.container_event(&spec.name, NORMAL, reason::CREATED, "Container created");
         if let Err(e) = rt.start_container(&id).await {
             // The engine records the error on the container; status reports it as StartError.
             tracing::info!(container = %spec.name, error = %e, "container failed to start");
-        } else if let Some(post_start) = spec.lifecycle.as_ref().and_then(|l| l.post_start.as_ref())
-        {
-            let outcome = run_action(
-                rt.as_ref(),
-                &id,
-                spec,
-                sandbox.ip.as_deref(),
-                &handler_action(post_start),
-                self.container_grace().max(Duration::from_secs(1)),
-            )
-            .await;
-            if let ProbeOutcome::Failure(msg) = outcome {
-                tracing::info!(container = %spec.name, %msg, "postStart hook failed, killing container");
-                if let Err(e) = rt.stop_container(&id, Duration::ZERO).await {
-                    tracing::warn!(error = %e, "cannot kill container");
-                }
-            }
+            let msg = format!("Error: {}", e.to_string().replace(&id, &spec.name));
+            self.container_event(&spec.name, WARNING, reason::FAILED, &msg);
+        } else {
+            self.container_event(&spec.name, NORMAL, reason::STARTED, "Container started");
+            self.post_start(spec, &id, sandbox).await;
         }
         // Keep the newest two attempts (current and `--previous` logs), drop older ones.
         if let Ok(all) = self.list().await {
@@ -306,6 +344,41 @@ impl PodWorker {
                 }
             }
         }
+    }
+
+    /// Runs the postStart hook of a just-started container; a failure kills it (upstream).
+    async fn post_start(&self, spec: &Container, id: &str, sandbox: &ContainerInfo) {
+        let Some(hook) = spec.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()) else {
+            return;
+        };
+        let rt = self.deps.runtime.clone();
+        let outcome = run_action(
+            rt.as_ref(),
+            id,
+            spec,
+            sandbox.ip.as_deref(),
+            &handler_action(hook),
+            self.container_grace().max(Duration::from_secs(1)),
+        )
+        .await;
+        if let ProbeOutcome::Failure(msg) = outcome {
+            tracing::info!(container = %spec.name, %msg, "postStart hook failed, killing container");
+            // Like upstream, the hook's output stays out of the event (it may hold secrets).
+            let failed = reason::FAILED_POST_START_HOOK;
+            self.container_event(&spec.name, WARNING, failed, "PostStartHook failed");
+            self.container_event(&spec.name, NORMAL, reason::KILLING, failed);
+            if let Err(e) = rt.stop_container(id, Duration::ZERO).await {
+                tracing::warn!(error = %e, "cannot kill container");
+            }
+        }
+    }
+
+    /// Creating a container failed: a `Failed` event and the waiting reason.
+    fn create_failed(&mut self, spec: &Container, why: &str, message: String) {
+        let msg = format!("Error: {message}");
+        self.container_event(&spec.name, WARNING, reason::FAILED, &msg);
+        self.waiting
+            .insert(spec.name.clone(), waiting(why, message));
     }
 
     /// The running container an ephemeral container's `targetContainerName` names, whose
@@ -401,14 +474,24 @@ impl PodWorker {
         out
     }
 
-    pub(super) async fn stop_one(&self, spec: &Container, c: &ContainerInfo, grace: Duration) {
+    /// Stops one container (preStop hook first) with a `Killing` event saying `why`
+    /// (upstream's "Stopping container X" when none is given).
+    pub(super) async fn stop_one(
+        &self,
+        spec: &Container,
+        c: &ContainerInfo,
+        grace: Duration,
+        why: Option<String>,
+    ) {
+        let why = why.unwrap_or_else(|| format!("Stopping container {}", spec.name));
+        self.container_event(&spec.name, NORMAL, reason::KILLING, &why);
         let started = Instant::now();
         let rt = self.deps.runtime.clone();
         if let Some(pre_stop) = spec.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()) {
             let ip = self.last_status.as_ref().and_then(|s| s.pod_ip.clone());
             let action = handler_action(pre_stop);
             // The hook shares the grace period with the stop itself.
-            let _ = tokio::time::timeout(
+            let outcome = tokio::time::timeout(
                 grace,
                 run_action(
                     rt.as_ref(),
@@ -420,6 +503,10 @@ impl PodWorker {
                 ),
             )
             .await;
+            if let Ok(ProbeOutcome::Failure(_)) = outcome {
+                let hook = reason::FAILED_PRE_STOP_HOOK;
+                self.container_event(&spec.name, WARNING, hook, "PreStopHook failed");
+            }
         }
         let left = grace.saturating_sub(started.elapsed());
         if let Err(e) = rt.stop_container(&c.id, left).await {
@@ -467,7 +554,7 @@ impl PodWorker {
                     name,
                     ..Default::default()
                 });
-            async move { this.stop_one(&spec, c, grace).await }
+            async move { this.stop_one(&spec, c, grace, None).await }
         });
         futures::future::join_all(stops).await;
         for sb in crate::status::sandboxes(containers) {

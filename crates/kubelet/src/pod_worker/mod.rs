@@ -24,6 +24,7 @@ use tokio::sync::{watch, Notify};
 use crate::downward::NodeResources;
 use crate::env::ObjectSource;
 use crate::error::Result;
+use crate::events::{container_reference, pod_reference, EventSink, NORMAL, WARNING};
 use crate::naming::{attempt_of, Owner, PodRef, Role, LABEL_POD_UID};
 use crate::probes::ProbeManager;
 use crate::runtime::{ContainerInfo, ContainerRuntime, ContainerState};
@@ -76,6 +77,8 @@ pub struct WorkerDeps {
     pub tokens: Arc<dyn TokenSource>,
     /// Status and deletion writes.
     pub api: Arc<dyn PodApi>,
+    /// Where pod and container events go.
+    pub events: Arc<dyn EventSink>,
     /// Node settings.
     pub node: Arc<NodeContext>,
 }
@@ -178,6 +181,18 @@ impl PodWorker {
     /// Take a newer version of the pod from the API.
     pub fn update(&mut self, pod: Pod) {
         self.pod = pod;
+    }
+
+    /// Records an event about container `name` of this pod.
+    fn container_event(&self, name: &str, type_: &str, reason: &str, message: &str) {
+        let obj = container_reference(&self.pod, name);
+        self.deps.events.record(&obj, type_, reason, message);
+    }
+
+    /// Records an event about the pod itself.
+    fn pod_event(&self, type_: &str, reason: &str, message: &str) {
+        let obj = pod_reference(&self.pod);
+        self.deps.events.record(&obj, type_, reason, message);
     }
 
     /// Per-pod directory on the host.
@@ -325,8 +340,12 @@ impl PodWorker {
                 .stop_container(&c.id, Duration::from_secs(2))
                 .await?;
         }
+        if latest.is_some() {
+            let msg = "Pod sandbox changed, it will be killed and re-created.";
+            self.pod_event(NORMAL, crate::events::reason::SANDBOX_CHANGED, msg);
+        }
         let image = self.deps.node.pause_image.clone();
-        if let Err(w) = self.ensure_image(&image, "IfNotPresent").await {
+        if let Err(w) = self.ensure_image(&image, "IfNotPresent", None).await {
             for c in spec
                 .init_containers
                 .iter()
@@ -378,6 +397,8 @@ impl PodWorker {
             }
             Err(e) => {
                 tracing::warn!(pod = %self.pod_ref.name, error = %e, "volume setup failed");
+                let reason = crate::events::reason::FAILED_MOUNT;
+                self.pod_event(WARNING, reason, &format!("MountVolume.SetUp failed: {e}"));
                 // Existing volumes keep serving running containers; new ones wait.
                 self.busy = true;
                 self.volumes.is_some()

@@ -205,7 +205,9 @@ impl PodWorker {
             self.busy = true;
             if needs_restart(&c, &diff) {
                 tracing::info!(container = %c.name, "resize needs a restart");
-                self.stop_one(&c, &info, self.container_grace()).await;
+                let why = format!("Container {} resize requires restart", c.name);
+                self.stop_one(&c, &info, self.container_grace(), Some(why))
+                    .await;
                 self.start(&c, role, attempt_of(&info.labels) + 1, sandbox)
                     .await;
                 continue;

@@ -57,6 +57,7 @@ impl TokenSource for NoObjects {
 struct Harness {
     rt: FakeRuntime,
     api: Arc<Recorder>,
+    events: Arc<crate::events::Collected>,
     worker: PodWorker,
     _tmp: tempfile::TempDir,
 }
@@ -66,11 +67,13 @@ fn harness(pod: serde_json::Value, no_pull: bool) -> Harness {
     let rt = FakeRuntime::new();
     rt.add_image("busybox:latest");
     let api = Arc::new(Recorder::default());
+    let events = Arc::new(crate::events::Collected::default());
     let deps = WorkerDeps {
         runtime: Arc::new(rt.clone()),
         objects: Arc::new(NoObjects),
         tokens: Arc::new(NoObjects),
         api: api.clone(),
+        events: events.clone(),
         node: Arc::new(NodeContext {
             node_name: "node-a".into(),
             cluster_id: "cluster-a".into(),
@@ -92,6 +95,7 @@ fn harness(pod: serde_json::Value, no_pull: bool) -> Harness {
     Harness {
         rt,
         api,
+        events,
         worker: PodWorker::new(deps, pod, Arc::new(Notify::new())),
         _tmp: tmp,
     }
@@ -386,5 +390,48 @@ async fn failing_liveness_restarts_the_container() {
             .container_statuses
             .map(|c| c[0].restart_count),
         Some(1)
+    );
+}
+
+#[tokio::test]
+async fn starting_a_container_records_upstreams_events() {
+    let mut h = harness(simple_pod("Always"), true);
+    h.worker.sync().await.expect("sync");
+    let events = h.events.all();
+    let main: Vec<_> = events
+        .iter()
+        .filter(|e| e.field_path == "spec.containers{main}")
+        .map(|e| (e.type_.as_str(), e.reason.as_str(), e.message.as_str()))
+        .collect();
+    let pulled = "Container image \"busybox:latest\" already present on machine and can be accessed by the pod";
+    assert_eq!(
+        main,
+        vec![
+            ("Normal", "Pulled", pulled),
+            ("Normal", "Created", "Container created"),
+            ("Normal", "Started", "Container started"),
+        ]
+    );
+    // The pause container's image is no container of the spec: no event about it.
+    assert_eq!(events.len(), 3, "{events:?}");
+}
+
+#[tokio::test]
+async fn a_missing_image_under_never_is_err_image_never_pull() {
+    let mut pod = simple_pod("Always");
+    pod["spec"]["containers"][0]["image"] = json!("absent:1");
+    let mut h = harness(pod, true);
+    h.worker.sync().await.expect("sync");
+    let reasons = h.events.reasons();
+    assert_eq!(
+        reasons,
+        vec!["ErrImageNeverPull", "Failed"],
+        "{:?}",
+        h.events.all()
+    );
+    let failed = &h.events.all()[1];
+    assert_eq!(
+        (failed.type_.as_str(), failed.message.as_str()),
+        ("Warning", "Error: ErrImageNeverPull")
     );
 }

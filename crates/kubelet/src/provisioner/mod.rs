@@ -10,13 +10,13 @@
 //! PV. A claim grown beyond its volume (the class allows expansion; admission checked that)
 //! is recorded on the PV's capacity, which the PV controller copies to the claim's status.
 
-mod events;
 mod paths;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferrokube_events::Recorder;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use k8s_openapi::api::storage::v1::StorageClass;
@@ -66,10 +66,15 @@ impl LocalPath {
         let (volumes, volumes_w) = reflector::store::<PersistentVolume>();
         let watch_claims = watch(Api::all(self.client.clone()), claims_w, wake.clone());
         let watch_volumes = watch(Api::all(self.client.clone()), volumes_w, wake.clone());
+        // Events on claims, as upstream's external provisioners record them (`kubectl
+        // describe pvc` shows why a claim is still Pending).
+        let component = format!("{PROVISIONER}_{}", self.node);
+        let host = Some(self.node.clone());
+        let events = Recorder::with_manager(self.client.clone(), &component, host, "kubelet");
         let passes = async {
             let _ = tokio::join!(claims.wait_until_ready(), volumes.wait_until_ready());
             loop {
-                self.pass(&claims.state(), &volumes.state()).await;
+                self.pass(&claims.state(), &volumes.state(), &events).await;
                 tokio::select! {
                     _ = wake.notified() => {}
                     _ = tokio::time::sleep(RESYNC) => {}
@@ -84,11 +89,16 @@ impl LocalPath {
         }
     }
 
-    async fn pass(&self, claims: &[Arc<PersistentVolumeClaim>], volumes: &[Arc<PersistentVolume>]) {
+    async fn pass(
+        &self,
+        claims: &[Arc<PersistentVolumeClaim>],
+        volumes: &[Arc<PersistentVolume>],
+        events: &Recorder,
+    ) {
         for c in claims.iter().filter(|c| self.wants(c, volumes)) {
-            let (warning, reason, msg) = match self.provision(c).await {
+            let (type_, reason, msg) = match self.provision(c).await {
                 Ok(Some(pv)) => (
-                    false,
+                    "Normal",
                     "ProvisioningSucceeded",
                     format!("Successfully provisioned volume {pv}"),
                 ),
@@ -99,10 +109,12 @@ impl LocalPath {
                         "failed to provision volume with StorageClass {:?}: {e}",
                         claim_class(c)
                     );
-                    (true, "ProvisioningFailed", msg)
+                    ("Warning", "ProvisioningFailed", msg)
                 }
             };
-            events::record(&self.client, &self.node, c, warning, reason, &msg).await;
+            events
+                .record(&Recorder::reference(c.as_ref()), type_, reason, &msg)
+                .await;
         }
         for v in volumes.iter().filter(|v| self.owns(v)) {
             if let Err(e) = self.sync_volume(v, claims).await {

@@ -105,6 +105,7 @@ pub fn deps(
         objects: Arc::new(Objects),
         tokens: Arc::new(Objects),
         api,
+        events: Arc::new(ferrokube_kubelet::events::Collected::default()),
         node: Arc::new(NodeContext {
             node_name: node.to_string(),
             cluster_id: "docker-tests".into(),

@@ -141,7 +141,9 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
     crate::registry::admission::priority::ensure_system_classes(&registry).await?;
     crate::registry::csr::install(&registry, &authorizer);
     crate::flowcontrol::bootstrap::ensure(&registry).await?;
-    // Upstream's order for every kind: mutating webhooks, policies, validating webhooks.
+    // Upstream's order for every kind: mutating policies, mutating webhooks, validating
+    // policies, validating webhooks.
+    crate::registry::admission::mutating_policy::install(&registry).await?;
     crate::registry::admission::webhook::install_mutating(&registry).await?;
     crate::registry::admission::policy::install(&registry).await?;
     crate::registry::admission::webhook::install_validating(&registry).await?;

@@ -409,6 +409,17 @@ pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
         Describe::of::<admissionregistration::ValidatingAdmissionPolicyBinding>(&GENERATIONAL)
             .categories(&["api-extensions"])
             .build("validatingadmissionpolicybinding"),
+        // (enforced by `admission::mutating_policy`)
+        Describe::of::<admissionregistration::MutatingAdmissionPolicy>(&MUTATING_POLICY)
+            .categories(&["api-extensions"])
+            .printer(print::MUTATINGADMISSIONPOLICIES)
+            .build("mutatingadmissionpolicy"),
+        Describe::of::<admissionregistration::MutatingAdmissionPolicyBinding>(
+            &MUTATING_POLICY_BINDING,
+        )
+        .categories(&["api-extensions"])
+        .printer(print::MUTATINGADMISSIONPOLICYBINDINGS)
+        .build("mutatingadmissionpolicybinding"),
         Describe::of::<admissionregistration::ValidatingWebhookConfiguration>(
             &WEBHOOK_CONFIGURATION,
         )

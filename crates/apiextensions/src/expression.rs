@@ -14,6 +14,8 @@ use cel::objects::{Key, Map};
 pub struct Expression {
     pub source: String,
     program: Arc<cel::Program>,
+    /// The environment of a mutation (its struct types); the shared one otherwise.
+    env: Option<Arc<cel::Env>>,
 }
 
 impl std::fmt::Debug for Expression {
@@ -29,8 +31,29 @@ impl Expression {
         Ok(Expression {
             source: source.to_owned(),
             program: Arc::new(program),
+            env: None,
         })
     }
+
+    /// Compiles a MutatingAdmissionPolicy mutation: its struct literals (`Object{...}`,
+    /// `JSONPatch{...}`) construct values, and `jsonpatch.escapeKey` is defined.
+    pub fn compile_mutation(source: &str) -> Result<Expression, String> {
+        let mut e = Expression::compile(source)?;
+        let env = catch_unwind(AssertUnwindSafe(|| {
+            crate::cel_structs::mutation_env(&e.program)
+        }))
+        .unwrap_or_else(|_| Err("the expression could not be compiled".to_owned()))?;
+        e.env = Some(Arc::new(env));
+        Ok(e)
+    }
+}
+
+/// What a mutation evaluated to, as JSON: a constructed struct's type name (`Object`,
+/// `JSONPatch`) or, for a list, that of its first item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Constructed {
+    pub type_name: Option<String>,
+    pub value: serde_json::Value,
 }
 
 /// What an expression evaluated to, as admission needs it.
@@ -74,9 +97,21 @@ impl Bindings {
         })
     }
 
+    /// Evaluates a mutation (see [`Expression::compile_mutation`]) into JSON.
+    pub fn eval_json(&self, expr: &Expression) -> Result<Constructed, String> {
+        let value = self.run(expr)?;
+        let type_name = match &value {
+            cel::Value::List(items) => items.first().and_then(crate::cel_structs::struct_name),
+            other => crate::cel_structs::struct_name(other),
+        };
+        let value = crate::cel_structs::to_json(&value)?;
+        Ok(Constructed { type_name, value })
+    }
+
     fn run(&self, expr: &Expression) -> Result<cel::Value, String> {
         catch_unwind(AssertUnwindSafe(|| {
-            let mut ctx = cel::Context::with_env(crate::cel::env());
+            let env = expr.env.clone().unwrap_or_else(crate::cel::env);
+            let mut ctx = cel::Context::with_env(env);
             for (name, value) in &self.inputs {
                 ctx.add_variable_from_value(name.clone(), value.clone());
             }
@@ -110,6 +145,34 @@ mod tests {
             .eval(&Expression::compile("object.nope > 1").unwrap())
             .is_err());
         assert!(Expression::compile("object.").is_err());
+    }
+
+    #[test]
+    fn mutations_construct_objects_and_json_patches() {
+        let mut b = Bindings::default();
+        b.bind_json("object", &json!({"metadata": {"labels": {"a/b": "x"}}}))
+            .unwrap();
+        let apply = Expression::compile_mutation(
+            "Object{spec: Object.spec{replicas: 3}, metadata: Object.metadata{labels: {'k': 'v'}}}",
+        )
+        .unwrap();
+        let got = b.eval_json(&apply).unwrap();
+        assert_eq!(got.type_name.as_deref(), Some("Object"));
+        assert_eq!(
+            got.value,
+            json!({"spec": {"replicas": 3}, "metadata": {"labels": {"k": "v"}}})
+        );
+        let patch = Expression::compile_mutation(
+            "object.metadata.labels.map(k, JSONPatch{op: 'remove', \
+             path: '/metadata/labels/' + jsonpatch.escapeKey(k)})",
+        )
+        .unwrap();
+        let got = b.eval_json(&patch).unwrap();
+        assert_eq!(got.type_name.as_deref(), Some("JSONPatch"));
+        assert_eq!(
+            got.value,
+            json!([{"op": "remove", "path": "/metadata/labels/a~1b"}])
+        );
     }
 
     #[test]

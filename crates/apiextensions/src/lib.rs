@@ -18,6 +18,7 @@
 //! - `printer_cell(json_path, obj)`: the value of an additionalPrinterColumn's JSONPath.
 
 mod cel;
+mod cel_structs;
 mod crd;
 mod defaults;
 mod embedded;

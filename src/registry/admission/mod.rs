@@ -11,11 +11,13 @@
 //! - [`priority`]: `priorityClassName` → `spec.priority`/`preemptionPolicy` (Priority plugin).
 //! - [`limitrange`]: LimitRange defaults, min/max and ratio on pod creation (before quota).
 //! - [`pod_security`]: Pod Security Standards by namespace labels (enforce, warn).
+//! - [`mutating_policy`]: MutatingAdmissionPolicy, CEL mutations before the mutating webhooks.
 //! - [`quota`]: ResourceQuota charged at create, atomically with the object ([`usage`] says
 //!   what an object counts).
 
 pub mod eviction;
 pub mod limitrange;
+pub mod mutating_policy;
 pub mod node_restriction;
 pub mod pod_security;
 pub mod policy;

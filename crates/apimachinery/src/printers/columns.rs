@@ -549,6 +549,52 @@ fn volumeattributesclasses_columns() -> Vec<Column> {
     ]
 }
 
+/// `admissionregistration.k8s.io/mutatingadmissionpolicies`.
+pub const MUTATINGADMISSIONPOLICIES: Printer = Printer {
+    columns: mutating_admission_policies_columns,
+    row: ro::mutating_admission_policy_row,
+};
+
+fn mutating_admission_policies_columns() -> Vec<Column> {
+    vec![
+        name_col(),
+        col(
+            "Mutations",
+            "integer",
+            "Mutation indicates the number of mutations rules defined in this configuration".into(),
+        ),
+        col(
+            "ParamKind",
+            "string",
+            "ParamKind specifies the kind of resources used to parameterize this policy".into(),
+        ),
+        age_col(),
+    ]
+}
+
+/// `admissionregistration.k8s.io/mutatingadmissionpolicybindings`.
+pub const MUTATINGADMISSIONPOLICYBINDINGS: Printer = Printer {
+    columns: mutating_admission_policy_bindings_columns,
+    row: ro::mutating_admission_policy_binding_row,
+};
+
+fn mutating_admission_policy_bindings_columns() -> Vec<Column> {
+    vec![
+        name_col(),
+        col(
+            "PolicyName",
+            "string",
+            "PolicyName indicates the policy definition which the policy binding binded to".into(),
+        ),
+        col(
+            "ParamRef",
+            "string",
+            "ParamRef indicates the param resource which sets the configuration param".into(),
+        ),
+        age_col(),
+    ]
+}
+
 /// `scheduling.k8s.io/priorityclasses`.
 pub const PRIORITYCLASSES: Printer = Printer {
     columns: priorityclasses_columns,

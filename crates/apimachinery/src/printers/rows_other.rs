@@ -372,6 +372,40 @@ pub(crate) fn priority_class_row(pc: &Value, now: DateTime<Utc>) -> Row {
     ])
 }
 
+/// `printMutatingAdmissionPolicy`: the number of mutations and the parameter kind.
+pub(crate) fn mutating_admission_policy_row(p: &Value, now: DateTime<Utc>) -> Row {
+    let mutations = p
+        .pointer("/spec/mutations")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let param_kind = match p.pointer("/spec/paramKind") {
+        Some(k) if k.is_object() => format!("{}/{}", str_at(k, "/apiVersion"), str_at(k, "/kind")),
+        _ => "<unset>".into(),
+    };
+    Row::new(vec![name(p), json!(mutations), s(&param_kind), age(p, now)])
+}
+
+/// `printMutatingAdmissionPolicyBinding`: the policy and the parameter reference
+/// (`<ns>/<name>`, `*/<name>` without a namespace, or the selector).
+pub(crate) fn mutating_admission_policy_binding_row(b: &Value, now: DateTime<Utc>) -> Row {
+    let param = match b.pointer("/spec/paramRef") {
+        Some(r) if !str_at(r, "/name").is_empty() => match str_at(r, "/namespace") {
+            "" => format!("*/{}", str_at(r, "/name")),
+            ns => format!("{ns}/{}", str_at(r, "/name")),
+        },
+        Some(r) if r.get("selector").is_some_and(Value::is_object) => {
+            format_label_selector(r.get("selector"))
+        }
+        _ => "<unset>".into(),
+    };
+    Row::new(vec![
+        name(b),
+        s(str_at(b, "/spec/policyName")),
+        s(&param),
+        age(b, now),
+    ])
+}
+
 /// `IntOrString.String()`, or `N/A` when unset.
 fn int_or_string(v: Option<&Value>) -> String {
     match v {

@@ -3,7 +3,11 @@
 //! turned into upstream's message.
 
 use ferrokube_apiextensions::expression::{Bindings, Expression, Outcome};
-use k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicy;
+use k8s_openapi::api::admissionregistration::v1::{
+    MatchCondition, ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBindingSpec, Variable,
+};
+
+use super::inputs::PolicyScope;
 
 /// An expression as written, compiled or with its compile error (reported when it is used,
 /// under the policy's failure policy, as upstream reports type-check errors).
@@ -13,20 +17,90 @@ pub struct Compiled {
 }
 
 impl Compiled {
-    fn new(source: &str) -> Compiled {
+    pub fn new(source: &str) -> Compiled {
+        Compiled::of(source, Expression::compile(source))
+    }
+
+    /// A mutation (`Object{...}`, `JSONPatch{...}` constructions).
+    pub fn mutation(source: &str) -> Compiled {
+        Compiled::of(source, Expression::compile_mutation(source))
+    }
+
+    fn of(source: &str, program: Result<Expression, String>) -> Compiled {
         Compiled {
             source: source.to_owned(),
-            program: Expression::compile(source),
+            program,
         }
     }
 
-    fn eval(&self, b: &Bindings) -> Result<Outcome, String> {
-        let program = self
-            .program
+    /// The compiled program, or upstream's compile error.
+    pub fn program(&self) -> Result<&Expression, String> {
+        self.program
             .as_ref()
-            .map_err(|e| format!("compilation failed for expression '{}': {e}", self.source))?;
-        b.eval(program)
+            .map_err(|e| format!("compilation failed for expression '{}': {e}", self.source))
+    }
+
+    fn eval(&self, b: &Bindings) -> Result<Outcome, String> {
+        b.eval(self.program()?)
             .map_err(|e| format!("expression '{}' resulted in error: {e}", self.source))
+    }
+}
+
+/// A policy's `matchConditions` and `variables`, compiled: what validating and mutating
+/// policies evaluate before their validations or mutations.
+pub struct Preamble {
+    match_conditions: Vec<(String, Compiled)>,
+    variables: Vec<(String, Compiled)>,
+}
+
+impl Preamble {
+    pub fn new(conditions: Option<Vec<MatchCondition>>, variables: Option<Vec<Variable>>) -> Self {
+        Preamble {
+            match_conditions: (conditions.into_iter().flatten())
+                .map(|c| (c.name, Compiled::new(&c.expression)))
+                .collect(),
+            variables: (variables.into_iter().flatten())
+                .map(|v| (v.name, Compiled::new(&v.expression)))
+                .collect(),
+        }
+    }
+
+    /// The inputs with the variables defined; None when a match condition excludes the
+    /// request.
+    pub fn prepare(&self, inputs: &Bindings) -> Result<Option<Bindings>, Failure> {
+        if !self.conditions_hold(inputs)? {
+            return Ok(None);
+        }
+        Ok(Some(self.with_variables(inputs)))
+    }
+
+    /// Whether every match condition holds.
+    pub fn conditions_hold(&self, inputs: &Bindings) -> Result<bool, Failure> {
+        for (name, condition) in &self.match_conditions {
+            match condition.eval(inputs) {
+                Ok(Outcome::Bool(true)) => {}
+                Ok(Outcome::Bool(false)) => return Ok(false),
+                Ok(_) => {
+                    return Err(Failure::Error(format!(
+                        "matchCondition '{name}' did not evaluate to a bool"
+                    )))
+                }
+                Err(e) => return Err(Failure::Error(e)),
+            }
+        }
+        Ok(true)
+    }
+
+    /// The inputs with `variables.<name>` defined.
+    pub fn with_variables(&self, inputs: &Bindings) -> Bindings {
+        let mut b = inputs.clone();
+        for (name, variable) in &self.variables {
+            if let Ok(program) = &variable.program {
+                // A variable that fails is an error only for the expressions that use it.
+                let _ = b.define(name, program);
+            }
+        }
+        b
     }
 }
 
@@ -42,8 +116,7 @@ pub struct CompiledPolicy {
     pub policy: ValidatingAdmissionPolicy,
     pub name: String,
     pub fail_closed: bool,
-    match_conditions: Vec<(String, Compiled)>,
-    variables: Vec<(String, Compiled)>,
+    preamble: Preamble,
     validations: Vec<CompiledValidation>,
 }
 
@@ -58,29 +131,10 @@ pub enum Failure {
 impl CompiledPolicy {
     pub fn new(policy: ValidatingAdmissionPolicy) -> CompiledPolicy {
         let spec = policy.spec.clone().unwrap_or_default();
-        let named = |pairs: Vec<(String, String)>| -> Vec<(String, Compiled)> {
-            pairs
-                .into_iter()
-                .map(|(n, e)| (n, Compiled::new(&e)))
-                .collect()
-        };
-        let conditions = spec.match_conditions.unwrap_or_default();
-        let variables = spec.variables.unwrap_or_default();
         CompiledPolicy {
             name: policy.metadata.name.clone().unwrap_or_default(),
             fail_closed: spec.failure_policy.as_deref() != Some("Ignore"),
-            match_conditions: named(
-                conditions
-                    .into_iter()
-                    .map(|c| (c.name, c.expression))
-                    .collect(),
-            ),
-            variables: named(
-                variables
-                    .into_iter()
-                    .map(|v| (v.name, v.expression))
-                    .collect(),
-            ),
+            preamble: Preamble::new(spec.match_conditions, spec.variables),
             validations: spec
                 .validations
                 .unwrap_or_default()
@@ -96,27 +150,25 @@ impl CompiledPolicy {
         }
     }
 
-    /// Evaluates the policy; `Ok(None)` when a match condition excluded the request.
+    /// How the policy and `binding` match and find parameters.
+    pub fn scope<'a>(
+        &'a self,
+        binding: &'a ValidatingAdmissionPolicyBindingSpec,
+    ) -> PolicyScope<'a> {
+        let spec = self.policy.spec.as_ref();
+        PolicyScope {
+            constraints: spec.and_then(|s| s.match_constraints.as_ref()),
+            narrowing: binding.match_resources.as_ref(),
+            param_kind: spec.and_then(|s| s.param_kind.as_ref()),
+            param_ref: binding.param_ref.as_ref(),
+        }
+    }
+
+    /// Evaluates the policy; no failures when a match condition excluded the request.
     pub fn evaluate(&self, inputs: &Bindings) -> Result<Vec<Failure>, Failure> {
-        for (name, condition) in &self.match_conditions {
-            match condition.eval(inputs) {
-                Ok(Outcome::Bool(true)) => {}
-                Ok(Outcome::Bool(false)) => return Ok(Vec::new()),
-                Ok(_) => {
-                    return Err(Failure::Error(format!(
-                        "matchCondition '{name}' did not evaluate to a bool"
-                    )))
-                }
-                Err(e) => return Err(Failure::Error(e)),
-            }
-        }
-        let mut b = inputs.clone();
-        for (name, variable) in &self.variables {
-            if let Ok(program) = &variable.program {
-                // A variable that fails is an error only for the expressions that use it.
-                let _ = b.define(name, program);
-            }
-        }
+        let Some(b) = self.preamble.prepare(inputs)? else {
+            return Ok(Vec::new());
+        };
         let mut failures = Vec::new();
         for v in &self.validations {
             match v.expression.eval(&b) {

@@ -4,15 +4,24 @@
 use std::collections::BTreeMap;
 
 use ferrokube_apiextensions::expression::Bindings;
-use k8s_openapi::api::admissionregistration::v1::{
-    MatchResources, ParamRef, ValidatingAdmissionPolicyBindingSpec,
-};
+use k8s_openapi::api::admissionregistration::v1::{MatchResources, ParamKind, ParamRef};
 use serde_json::{json, Value};
 
-use super::compiled::{CompiledPolicy, Failure};
+use super::compiled::Failure;
 use super::matching::{self, Attributes};
 use crate::registry::hooks::HookContext;
 use crate::status::ApiResult;
+
+/// What a policy and one of its bindings say about matching and parameters: the same for
+/// validating and mutating policies.
+pub struct PolicyScope<'a> {
+    /// The policy's `matchConstraints`.
+    pub constraints: Option<&'a MatchResources>,
+    /// The binding's `matchResources`.
+    pub narrowing: Option<&'a MatchResources>,
+    pub param_kind: Option<&'a ParamKind>,
+    pub param_ref: Option<&'a ParamRef>,
+}
 
 pub struct Request {
     operation: String,
@@ -109,19 +118,21 @@ impl Request {
         matching::matches(m, &attrs)
     }
 
+    /// The object being written (None for a delete or connect without one).
+    pub fn object(&self) -> Option<&Value> {
+        self.new.as_ref()
+    }
+
+    /// The object as an earlier mutation left it, for the next one's `object`.
+    pub fn set_object(&mut self, obj: Value) {
+        self.new = Some(obj);
+    }
+
     /// Whether the policy's constraints and the binding's narrowing both cover this request.
-    pub fn matched_by(
-        &self,
-        policy: &CompiledPolicy,
-        binding: &ValidatingAdmissionPolicyBindingSpec,
-    ) -> bool {
-        let constraints = policy
-            .policy
-            .spec
-            .as_ref()
-            .and_then(|s| s.match_constraints.as_ref());
+    pub fn matched_by(&self, scope: &PolicyScope) -> bool {
+        let constraints = scope.constraints;
         constraints.is_some_and(|c| self.matches(c))
-            && binding.match_resources.as_ref().is_none_or(|m| {
+            && scope.narrowing.is_none_or(|m| {
                 // A binding without rules narrows by selectors only.
                 let mut m = m.clone();
                 if m.resource_rules.as_ref().is_none_or(|r| r.is_empty()) {
@@ -153,10 +164,10 @@ impl Request {
     pub async fn evaluate(
         &self,
         ctx: &HookContext<'_>,
-        policy: &CompiledPolicy,
-        binding: &ValidatingAdmissionPolicyBindingSpec,
+        policy: &super::compiled::CompiledPolicy,
+        scope: &PolicyScope<'_>,
     ) -> Result<Vec<Failure>, Failure> {
-        let params = self.params(ctx, policy, binding).await?;
+        let params = self.params(ctx, scope).await?;
         let mut all = Vec::new();
         for param in params {
             let inputs = self.bindings(&param).map_err(Failure::Error)?;
@@ -180,18 +191,12 @@ impl Request {
 
     /// The parameter objects: by name, or by label selector, in the binding's namespace (or
     /// the request's) for namespaced parameter kinds.
-    async fn params(
+    pub async fn params(
         &self,
         ctx: &HookContext<'_>,
-        policy: &CompiledPolicy,
-        binding: &ValidatingAdmissionPolicyBindingSpec,
+        scope: &PolicyScope<'_>,
     ) -> Result<Vec<Value>, Failure> {
-        let kind = policy
-            .policy
-            .spec
-            .as_ref()
-            .and_then(|s| s.param_kind.clone());
-        let Some(kind) = kind else {
+        let Some(kind) = scope.param_kind.cloned() else {
             return Ok(vec![Value::Null]);
         };
         let api_version = kind.api_version.unwrap_or_default();
@@ -202,7 +207,7 @@ impl Request {
                 "paramKind {api_version}, Kind={kind_name} is not served"
             )));
         };
-        let Some(r) = &binding.param_ref else {
+        let Some(r) = scope.param_ref else {
             return Err(Failure::Error(
                 "the policy has a paramKind but the binding no paramRef".into(),
             ));

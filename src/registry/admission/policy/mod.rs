@@ -5,7 +5,7 @@
 //! message and reason, `Warn` adds a `Warning` header, `Audit` has no audit log to go to yet.
 //! Policies and bindings are compiled once and followed live from the store.
 
-mod compiled;
+pub mod compiled;
 pub mod inputs;
 pub mod matching;
 
@@ -90,11 +90,12 @@ impl PolicyAdmission {
             let Some(policy) = set.policies.get(&spec.policy_name) else {
                 continue;
             };
-            if !request.matched_by(policy, spec) {
+            let scope = policy.scope(spec);
+            if !request.matched_by(&scope) {
                 continue;
             }
             let binding_name = binding.metadata.name.clone().unwrap_or_default();
-            let outcome = request.evaluate(ctx, policy, spec).await;
+            let outcome = request.evaluate(ctx, policy, &scope).await;
             let actions = &spec.validation_actions;
             for failure in failures(outcome, policy.fail_closed) {
                 let (message, reason) = failure;

@@ -104,17 +104,7 @@ impl WebhookAdmission {
             .await?;
         let mutated = first.iter().chain(&second).any(|call| call.changed);
         if let (true, Some(obj), false) = (mutated, new, operation == "CONNECT") {
-            // Upstream decodes a webhook's patched object: fields the kind (or the CRD's schema)
-            // does not know are dropped, and what a webhook adds (an init container, say) gets
-            // the kind's defaults before validation.
-            let (decoded, _dropped) = ctx.descriptor.canonicalize(obj).map_err(|e| {
-                ApiError::internal(format!(
-                    "decoding the object mutating webhooks returned: {e}"
-                ))
-            })?;
-            *obj = decoded;
-            ctx.descriptor.strategy.default(obj);
-            crate::registry::admit::validate(ctx.descriptor, obj, old)?;
+            admit_mutated(ctx, obj, old, "mutating webhooks")?;
         }
         Ok(())
     }
@@ -201,6 +191,24 @@ impl WebhookAdmission {
             }
         }
     }
+}
+
+/// Upstream decodes an object an admission plugin mutated (`by`): fields the kind (or the
+/// CRD's schema) does not know are dropped, and what was added (an init container, say) gets
+/// the kind's defaults before it is validated again.
+pub fn admit_mutated(
+    ctx: &HookContext<'_>,
+    obj: &mut Value,
+    old: Option<&Value>,
+    by: &str,
+) -> ApiResult<()> {
+    let (decoded, _dropped) = ctx
+        .descriptor
+        .canonicalize(obj)
+        .map_err(|e| ApiError::internal(format!("decoding the object {by} returned: {e}")))?;
+    *obj = decoded;
+    ctx.descriptor.strategy.default(obj);
+    crate::registry::admit::validate(ctx.descriptor, obj, old)
 }
 
 /// One webhook call of a pass.

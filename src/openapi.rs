@@ -104,8 +104,8 @@ pub async fn router(registry: &Registry, aggregator: &Aggregator) -> Result<axum
         with_remote(generate_for(kinds.iter().map(|k| k.as_ref()))?, &remote)
     })
     .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
     let router = ferrokube_openapi::router(Arc::new(docs));
     *cache = Some((key, router.clone()));
     Ok(router)
@@ -116,12 +116,11 @@ fn with_remote(docs: Documents, remote: &[RemoteSpec]) -> Result<Documents, Open
     if remote.is_empty() {
         return Ok(docs);
     }
-    let mut v2: Value = serde_json::from_slice(&docs.v2.json).map_err(|source| {
-        OpenApiError::Parse {
+    let mut v2: Value =
+        serde_json::from_slice(&docs.v2.json).map_err(|source| OpenApiError::Parse {
             what: "v2".into(),
             source,
-        }
-    })?;
+        })?;
     let mut v3: Vec<(String, Vec<u8>)> = docs
         .v3
         .iter()

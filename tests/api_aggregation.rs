@@ -159,11 +159,13 @@ async fn openapi_v2(Extension(peer): Extension<PeerCertificates>) -> Response {
     if let Some(resp) = refused(&peer) {
         return resp;
     }
-    Json(json!({"swagger": "2.0", "info": {"title": "wardle", "version": "v0"},
+    Json(
+        json!({"swagger": "2.0", "info": {"title": "wardle", "version": "v0"},
         "paths": {format!("/apis/{GROUP_VERSION}/namespaces/{{namespace}}/flunders"): {
             "get": {"operationId": "listWardleFlunders",
                 "responses": {"200": {"description": "OK"}}}}},
-        "definitions": {"com.example.wardle.v1alpha1.Flunder": flunder_schema()}}))
+        "definitions": {"com.example.wardle.v1alpha1.Flunder": flunder_schema()}}),
+    )
     .into_response()
 }
 
@@ -173,12 +175,14 @@ async fn openapi_v3(Extension(peer): Extension<PeerCertificates>) -> Response {
     }
     let gvk = json!({"group": "wardle.example.com", "version": "v1alpha1", "kind": "Flunder"});
     let schema = json!({"$ref": "#/components/schemas/com.example.wardle.v1alpha1.Flunder"});
-    Json(json!({"openapi": "3.0.0", "info": {"title": "wardle", "version": "v0"},
+    Json(
+        json!({"openapi": "3.0.0", "info": {"title": "wardle", "version": "v0"},
         "paths": {format!("/apis/{GROUP_VERSION}/namespaces/{{namespace}}/flunders/{{name}}"): {
             "get": {"x-kubernetes-action": "get", "x-kubernetes-group-version-kind": gvk,
                 "responses": {"200": {"description": "OK",
                     "content": {"application/json": {"schema": schema}}}}}}},
-        "components": {"schemas": {"com.example.wardle.v1alpha1.Flunder": flunder_schema()}}}))
+        "components": {"schemas": {"com.example.wardle.v1alpha1.Flunder": flunder_schema()}}}),
+    )
     .into_response()
 }
 
@@ -226,7 +230,10 @@ async fn extension_server(
     let app = Router::new()
         .route(&base, get(discovery))
         .route("/openapi/v2", get(openapi_v2))
-        .route(&format!("/openapi/v3/apis/{GROUP_VERSION}"), get(openapi_v3))
+        .route(
+            &format!("/openapi/v3/apis/{GROUP_VERSION}"),
+            get(openapi_v3),
+        )
         .route(
             &format!("{base}/namespaces/{{ns}}/flunders/{{name}}/echo"),
             get(echo),
@@ -352,8 +359,14 @@ async fn openapi_is_aggregated(cluster: &TestCluster) {
         )
     });
     assert!(explained.contains("reference"), "{explained}");
-    let root = stdout_ok("v3 root", &cluster.kubectl(&["get", "--raw", "/openapi/v3"]));
-    assert!(root.contains(&format!("\"apis/{GROUP_VERSION}\"")), "{root}");
+    let root = stdout_ok(
+        "v3 root",
+        &cluster.kubectl(&["get", "--raw", "/openapi/v3"]),
+    );
+    assert!(
+        root.contains(&format!("\"apis/{GROUP_VERSION}\"")),
+        "{root}"
+    );
     let v2 = stdout_ok("v2", &cluster.kubectl(&["get", "--raw", "/openapi/v2"]));
     let v2: Value = serde_json::from_str(&v2).unwrap();
     assert_eq!(
@@ -369,7 +382,10 @@ async fn upgrades_pass_through(cluster: &TestCluster) {
     let client = cluster.client().await;
     let path = format!("/apis/{GROUP_VERSION}/namespaces/wardle/flunders/one/echo");
     let req = axum::http::Request::get(path).body(Vec::new()).unwrap();
-    let conn = client.connect(req).await.expect("upgrade through the aggregator");
+    let conn = client
+        .connect(req)
+        .await
+        .expect("upgrade through the aggregator");
     let mut stream = conn.into_stream();
     let hello = tokio_tungstenite::tungstenite::Message::binary(b"\x01hello".to_vec());
     stream.send(hello.clone()).await.expect("send");

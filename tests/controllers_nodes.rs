@@ -319,7 +319,13 @@ async fn preemption_spares_pods_a_budget_protects() {
     wait_running(&client, "default", "app=cache", 1).await;
     kubectl_ok(
         &cluster,
-        &["create", "pdb", "db", "--selector=app=db", "--min-available=1"],
+        &[
+            "create",
+            "pdb",
+            "db",
+            "--selector=app=db",
+            "--min-available=1",
+        ],
     );
     let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), "default");
     let guarded = eventually(CONVERGE, || async {
@@ -344,7 +350,10 @@ async fn preemption_spares_pods_a_budget_protects() {
         "cache was not preempted: {events:?}"
     );
     let db = api.get("db").await.expect("db survives");
-    assert!(db.metadata.deletion_timestamp.is_none(), "db is being deleted");
+    assert!(
+        db.metadata.deletion_timestamp.is_none(),
+        "db is being deleted"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

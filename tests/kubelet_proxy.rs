@@ -200,7 +200,10 @@ fn node_logs(c: &TestCluster, node: &str) {
     assert!(listing.starts_with("<!doctype html>"), "{listing}");
     assert!(listing.contains(&link), "{listing}");
     assert_eq!(content.trim(), "node log line");
-    assert!(escape.contains("NotFound") || escape.contains("not found"), "{escape}");
+    assert!(
+        escape.contains("NotFound") || escape.contains("not found"),
+        "{escape}"
+    );
 }
 
 /// Upstream's answers where no backend can be reached or named.

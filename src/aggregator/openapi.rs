@@ -108,11 +108,9 @@ async fn fetch(agg: &Aggregator, reg: &Registry, remote: &Remote) -> Option<Remo
     let document = |path: String| {
         let addr = addr.clone();
         async move {
-            let got = tokio::time::timeout(
-                FETCH_TIMEOUT,
-                availability::get(agg, remote, &addr, &path),
-            )
-            .await;
+            let got =
+                tokio::time::timeout(FETCH_TIMEOUT, availability::get(agg, remote, &addr, &path))
+                    .await;
             match got {
                 Ok(Ok((code, body))) if code.is_success() => {
                     serde_json::from_slice::<Value>(&body).ok()
@@ -170,7 +168,10 @@ mod tests {
         merge_v2(&mut local, &remote);
         assert_eq!(local["paths"]["/api/v1/pods"], json!({"get": {}}));
         assert!(local["paths"]["/apis/wardle.example.com/v1alpha1/flunders"].is_object());
-        assert_eq!(local["definitions"]["io.k8s.api.core.v1.Pod"]["type"], "object");
+        assert_eq!(
+            local["definitions"]["io.k8s.api.core.v1.Pod"]["type"],
+            "object"
+        );
         assert!(local["definitions"]["com.example.wardle.v1alpha1.Flunder"].is_object());
     }
 

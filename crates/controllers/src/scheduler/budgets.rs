@@ -108,7 +108,12 @@ mod tests {
     #[test]
     fn victims_beyond_the_allowance_violate() {
         let budgets = Budgets::new(&[pdb("web", 1), pdb("db", 0)]);
-        let pods = vec![pod("web-1", "web"), pod("web-2", "web"), pod("db-1", "db"), pod("x", "x")];
+        let pods = vec![
+            pod("web-1", "web"),
+            pod("web-2", "web"),
+            pod("db-1", "db"),
+            pod("x", "x"),
+        ];
         let (violating, sparing) = budgets.split(pods);
         assert_eq!(names(&violating), ["web-2", "db-1"]);
         assert_eq!(names(&sparing), ["web-1", "x"]);

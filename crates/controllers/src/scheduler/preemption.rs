@@ -115,9 +115,7 @@ pub fn plan(pod: &Pod, nodes: &[&NodeInfo], budgets: &Budgets) -> Option<Plan> {
     let facts = PodFacts::new(pod);
     nodes
         .iter()
-        .filter_map(|info| {
-            victims_on(&facts, info, budgets).map(|v| (info.name().to_owned(), v))
-        })
+        .filter_map(|info| victims_on(&facts, info, budgets).map(|v| (info.name().to_owned(), v)))
         .min_by_key(|(_, victims)| cost(victims))
         .map(|(node, victims)| Plan {
             node,

@@ -103,8 +103,9 @@ async fn listing(dir: &Path) -> Response {
         names.push(name);
     }
     names.sort();
-    let mut page =
-        String::from("<!doctype html>\n<meta name=\"viewport\" content=\"width=device-width\">\n<pre>\n");
+    let mut page = String::from(
+        "<!doctype html>\n<meta name=\"viewport\" content=\"width=device-width\">\n<pre>\n",
+    );
     for name in names {
         let href: String = form_urlencoded::byte_serialize(name.as_bytes())
             .collect::<String>()
@@ -113,11 +114,7 @@ async fn listing(dir: &Path) -> Response {
         page.push_str(&format!("<a href=\"{href}\">{}</a>\n", html_escape(&name)));
     }
     page.push_str("</pre>\n");
-    (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        page,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
 }
 
 fn html_escape(s: &str) -> String {
@@ -158,7 +155,11 @@ mod tests {
         assert_eq!(moved.status(), StatusCode::MOVED_PERMANENTLY);
         assert_eq!(moved.headers()[header::LOCATION], "apt/");
         for outside in ["../secret", "escape", "apt/../../secret", "missing"] {
-            assert_eq!(serve(&root, outside).await.status(), StatusCode::NOT_FOUND, "{outside}");
+            assert_eq!(
+                serve(&root, outside).await.status(),
+                StatusCode::NOT_FOUND,
+                "{outside}"
+            );
         }
     }
 }

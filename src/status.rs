@@ -23,8 +23,9 @@ pub struct ApiError {
     pub reason: &'static str,
     /// `Status.message`.
     pub message: String,
-    /// `Status.details` (name, group, kind, causes), when upstream sends them.
-    pub details: Option<Value>,
+    /// `Status.details` (name, group, kind, causes), when upstream sends them. Boxed: every
+    /// fallible call returns this error, and most carry no details.
+    pub details: Option<Box<Value>>,
     /// `Status.metadata.continue`: how an expired list may go on (inconsistently).
     pub continue_token: Option<String>,
 }
@@ -178,7 +179,7 @@ impl ApiError {
 
     /// Attach `Status.details`.
     pub fn with_details(mut self, details: Value) -> Self {
-        self.details = Some(details);
+        self.details = Some(Box::new(details));
         self
     }
 
@@ -194,7 +195,7 @@ impl ApiError {
             "code": self.code,
         });
         if let Some(details) = &self.details {
-            status["details"] = details.clone();
+            status["details"] = (**details).clone();
         }
         if let Some(token) = &self.continue_token {
             status["metadata"]["continue"] = json!(token);

@@ -867,6 +867,40 @@ spec:
         ),
         m(
             "admissionregistration.k8s.io",
+            "MutatingAdmissionPolicy",
+            "mutatingadmissionpolicy",
+            "apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingAdmissionPolicy
+metadata:
+  name: rt-mutating-policy
+spec:
+  matchConstraints:
+    resourceRules:
+    - apiGroups: [\"rt.example.com\"]
+      apiVersions: [\"v1\"]
+      operations: [\"CREATE\"]
+      resources: [\"widgets\"]
+  reinvocationPolicy: Never
+  mutations:
+  - patchType: JSONPatch
+    jsonPatch:
+      expression: \"[]\"
+",
+        ),
+        m(
+            "admissionregistration.k8s.io",
+            "MutatingAdmissionPolicyBinding",
+            "mutatingadmissionpolicybinding",
+            "apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingAdmissionPolicyBinding
+metadata:
+  name: rt-mutating-binding
+spec:
+  policyName: rt-mutating-policy
+",
+        ),
+        m(
+            "admissionregistration.k8s.io",
             "ValidatingWebhookConfiguration",
             "validatingwebhookconfiguration",
             "apiVersion: admissionregistration.k8s.io/v1

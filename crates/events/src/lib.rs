@@ -6,9 +6,14 @@
 //! holds 1000 and drops when full) that a sink task drains with a few writes in flight, so a
 //! burst of events (one `Scheduled` per pod) never slows the work it describes.
 //!
+//! Repeats beyond upstream's spam budget per object are dropped ([`spam`]).
+//!
 //! Shared by the controllers (re-exported as `ferrokube_controllers::events`) and the kubelet.
 
+mod spam;
+
 use std::collections::HashMap;
+use std::time::Instant;
 
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
@@ -69,6 +74,7 @@ impl Recorder {
             host,
             manager: manager.to_owned(),
             seen: HashMap::new(),
+            spam: spam::SpamFilter::default(),
         };
         tokio::spawn(sink.run(rx));
         Self { queue }
@@ -134,6 +140,7 @@ struct Sink {
     host: Option<String>,
     manager: String,
     seen: HashMap<EventKey, (String, i32)>,
+    spam: spam::SpamFilter,
 }
 
 impl Sink {
@@ -143,6 +150,11 @@ impl Sink {
             tokio::select! {
                 item = rx.recv(), if writes.len() < IN_FLIGHT => {
                     let Some(item) = item else { break };
+                    let object = item.obj.uid.clone().or_else(|| item.obj.name.clone()).unwrap_or_default();
+                    if !self.spam.allow(&object, Instant::now()) {
+                        tracing::debug!(reason = %item.reason, %object, "event dropped by the spam filter");
+                        continue;
+                    }
                     let key = (
                         item.obj.uid.clone().unwrap_or_default(),
                         item.type_.clone(),

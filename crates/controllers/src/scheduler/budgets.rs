@@ -13,6 +13,9 @@ use kube::ResourceExt;
 
 use crate::util::selector;
 
+/// A would-be victim with the caller's key for it.
+type Candidate<T> = (T, Arc<Pod>);
+
 /// One budget's selector and the disruptions its status still allows.
 struct Budget {
     namespace: String,
@@ -54,7 +57,7 @@ impl Budgets {
 
     /// Splits `pods` (kept in order) into those whose eviction would break a budget and those
     /// whose would not, charging each budget as it goes.
-    pub fn split<T>(&self, pods: Vec<(T, Arc<Pod>)>) -> (Vec<(T, Arc<Pod>)>, Vec<(T, Arc<Pod>)>) {
+    pub fn split<T>(&self, pods: Vec<Candidate<T>>) -> (Vec<Candidate<T>>, Vec<Candidate<T>>) {
         let mut allowed: Vec<i32> = self.0.iter().map(|b| b.allowed).collect();
         let (mut violating, mut sparing) = (Vec::new(), Vec::new());
         for (key, pod) in pods {

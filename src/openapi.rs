@@ -4,12 +4,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ferrokube_merge::{ListKind, MergeKeyTable, StructDef, Ty};
-use ferrokube_openapi::{ApiKind, Documents, OpenApiError, SchemaFn};
+use ferrokube_openapi::{
+    self as openapi, ApiKind, Documents, OpenApiError, SchemaFn, SubresourceShape,
+};
 use serde_json::{json, Map, Value};
 
 use crate::aggregator::openapi::RemoteSpec;
 use crate::aggregator::Aggregator;
 use crate::registry::descriptor::Codec;
+use crate::registry::subresource::{Handler, Subresource};
 use crate::registry::{kinds::builtin_kinds, Registry, ResourceDescriptor};
 
 /// One `ApiKind` per served kind, as the OpenAPI generator needs them.
@@ -25,16 +28,43 @@ pub fn api_kinds<'a>(kinds: impl IntoIterator<Item = &'a ResourceDescriptor>) ->
                 plural: d.plural.to_string(),
                 namespaced: d.namespaced,
                 verbs: d.verbs().iter().map(|v| v.to_string()).collect(),
-                subresources: ["status", "scale"]
+                subresources: d
+                    .subresources()
                     .iter()
-                    .filter(|s| d.subresource(s).is_some())
-                    .map(|s| s.to_string())
+                    .map(|s| subresource_doc(d, s))
                     .collect(),
                 schema,
                 list_schema,
             }
         })
         .collect()
+}
+
+/// How the documents describe a subresource, from what serves it.
+fn subresource_doc(d: &ResourceDescriptor, sub: &Subresource) -> openapi::Subresource {
+    let options = || sub.options.unwrap_or_default().to_string();
+    let shape = match sub.handler {
+        Handler::Scale => SubresourceShape::Scale,
+        Handler::Status | Handler::Finalize => SubresourceShape::Parent,
+        Handler::Action(_) => match sub.body_schema {
+            Some(register) => SubresourceShape::Create {
+                gvk: sub.response_kind(d),
+                schema: Arc::new(register),
+            },
+            None => SubresourceShape::Parent,
+        },
+        // A connection serving only `get` of the parent kind is a getter with options (log).
+        Handler::Connect if sub.kind == Some(d.kind.as_str()) => {
+            SubresourceShape::Text { options: options() }
+        }
+        Handler::Connect => SubresourceShape::Connect { options: options() },
+        Handler::Proxy(_) => SubresourceShape::Proxy { options: options() },
+    };
+    openapi::Subresource {
+        name: sub.name.to_string(),
+        verbs: sub.verbs.iter().map(|v| v.to_string()).collect(),
+        shape,
+    }
 }
 
 /// The schema registrars of a kind: k8s-openapi's for built-ins, the CRD version's schema for

@@ -354,3 +354,106 @@ async fn cluster_ips_and_node_ports_are_allocated_checked_and_released() {
     .await
     .expect("the address freed before the restart is free after it");
 }
+
+/// The slices of a selectorless Service, as kubectl lists them: `(name, address type, ports,
+/// endpoints)` per slice of `service`.
+fn kubectl_slices(cluster: &TestCluster, service: &str) -> Vec<Value> {
+    let out = cluster.kubectl(&[
+        "get",
+        "endpointslices",
+        "-l",
+        &format!("kubernetes.io/service-name={service}"),
+        "-o",
+        "json",
+    ]);
+    let list: Value = serde_json::from_str(&stdout_ok("get endpointslices", &out)).unwrap();
+    list["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// Upstream's EndpointSliceMirroring conformance spec, through kubectl: hand-written Endpoints
+/// of a Service without a selector are mirrored into slices managed by the mirroring
+/// controller and owned by the Endpoints; an update moves the address, a delete removes them.
+/// Endpoints labelled `skip-mirror` are left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_endpoints_are_mirrored_into_endpoint_slices() {
+    let cluster = TestCluster::start().await;
+    let apply = |yaml: Value| {
+        let path = cluster.scratch().join("mirror.json");
+        std::fs::write(&path, yaml.to_string()).unwrap();
+        let out = cluster.kubectl(&["apply", "-f", path.to_str().unwrap()]);
+        stdout_ok("kubectl apply", &out);
+    };
+    let endpoints = |name: &str, ip: &str, labels: Value| {
+        json!({"apiVersion": "v1", "kind": "Endpoints",
+            "metadata": {"name": name, "labels": labels},
+            "subsets": [{"ports": [{"port": 80}], "addresses": [{"ip": ip}]}]})
+    };
+    apply(json!({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "example-custom-endpoints"},
+         "spec": {"ports": [{"name": "example", "port": 80, "protocol": "TCP"}]}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "opted-out"},
+         "spec": {"ports": [{"port": 80}]}},
+        endpoints("opted-out", "10.9.9.9", json!({"endpointslice.kubernetes.io/skip-mirror": "true"})),
+    ]}));
+    apply(endpoints(
+        "example-custom-endpoints",
+        "10.1.2.3",
+        json!({"team": "a"}),
+    ));
+
+    let addresses = |want: &'static str| {
+        let cluster = &cluster;
+        move || async move {
+            let slices = kubectl_slices(cluster, "example-custom-endpoints");
+            let ok = slices.len() == 1
+                && slices[0]["endpoints"][0]["addresses"] == json!([want])
+                && slices[0]["ports"] == json!([{"port": 80, "protocol": "TCP"}]);
+            ok.then(|| slices[0].clone())
+        }
+    };
+    let slice = eventually(WAIT, addresses("10.1.2.3"))
+        .await
+        .expect("the custom Endpoints mirrored");
+    assert_eq!(slice["addressType"], "IPv4");
+    assert_eq!(slice["endpoints"][0]["conditions"], json!({"ready": true}));
+    let labels = &slice["metadata"]["labels"];
+    assert_eq!(
+        labels["endpointslice.kubernetes.io/managed-by"],
+        "endpointslicemirroring-controller.k8s.io"
+    );
+    assert_eq!(labels["team"], "a", "the Endpoints' labels are copied");
+    let owner = &slice["metadata"]["ownerReferences"][0];
+    assert_eq!(
+        (owner["kind"].as_str(), owner["name"].as_str()),
+        (Some("Endpoints"), Some("example-custom-endpoints"))
+    );
+    assert!(slice["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .starts_with("example-custom-endpoints-"));
+
+    apply(endpoints(
+        "example-custom-endpoints",
+        "10.2.3.4",
+        json!({"team": "a"}),
+    ));
+    eventually(WAIT, addresses("10.2.3.4"))
+        .await
+        .expect("the update mirrored");
+
+    stdout_ok(
+        "delete endpoints",
+        &cluster.kubectl(&["delete", "endpoints", "example-custom-endpoints"]),
+    );
+    eventually(WAIT, || async {
+        kubectl_slices(&cluster, "example-custom-endpoints")
+            .is_empty()
+            .then_some(())
+    })
+    .await
+    .expect("the delete mirrored");
+    assert!(
+        kubectl_slices(&cluster, "opted-out").is_empty(),
+        "skip-mirror Endpoints were mirrored"
+    );
+}

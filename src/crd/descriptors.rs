@@ -163,6 +163,7 @@ pub fn descriptors(crd: &Value, terminating: bool) -> Vec<ResourceDescriptor> {
                 create_only: None,
                 computed: None,
                 conversion: None,
+                delete_collection: true,
             }
         })
         .collect()

@@ -418,7 +418,9 @@ async fn serve(app: &Arc<AppState>, d: Arc<ResourceDescriptor>, call: Call) -> A
                 }
             }
         }
-        (&Method::DELETE, None, None) => delete_collection(app, &d, ns, &call).await,
+        (&Method::DELETE, None, None) if d.delete_collection => {
+            delete_collection(app, &d, ns, &call).await
+        }
         _ => Err(ApiError::method_not_allowed(format!(
             "the server does not allow this method on the requested resource ({} {})",
             call.method,

@@ -30,6 +30,12 @@ pub const STORED_VERBS: &[&str] = &[
     "watch",
 ];
 
+/// Verbs of a stored kind whose collection cannot be deleted in one request (upstream's
+/// namespaces: each must go through its own finalization).
+pub const STORED_VERBS_WITHOUT_DELETECOLLECTION: &[&str] = &[
+    "create", "delete", "get", "list", "patch", "update", "watch",
+];
+
 /// Verbs of a create-only kind.
 pub const CREATE_ONLY_VERBS: &[&str] = &["create"];
 
@@ -211,6 +217,8 @@ pub struct ResourceDescriptor {
     pub computed: Option<ComputedKind>,
     /// A built-in kind served in a version other than its storage version.
     pub conversion: Option<VersionConversion>,
+    /// `DELETE` on the collection is served (upstream refuses it for namespaces).
+    pub delete_collection: bool,
 }
 
 impl ResourceDescriptor {
@@ -234,6 +242,8 @@ impl ResourceDescriptor {
             CREATE_ONLY_VERBS
         } else if self.computed.is_some() {
             COMPUTED_VERBS
+        } else if !self.delete_collection {
+            STORED_VERBS_WITHOUT_DELETECOLLECTION
         } else {
             STORED_VERBS
         }
@@ -460,6 +470,7 @@ impl Describe {
                 create_only: None,
                 computed: None,
                 conversion: None,
+                delete_collection: true,
             },
         }
     }
@@ -502,6 +513,7 @@ impl Describe {
                 create_only: Some(action),
                 computed: None,
                 conversion: None,
+                delete_collection: true,
             },
         }
     }
@@ -569,6 +581,12 @@ impl Describe {
     /// Categories.
     pub fn categories(mut self, categories: &'static [&'static str]) -> Self {
         self.inner.categories = categories.iter().map(|c| c.to_string()).collect();
+        self
+    }
+
+    /// Refuses `DELETE` on the collection (405), as upstream does for namespaces.
+    pub fn no_delete_collection(mut self) -> Self {
+        self.inner.delete_collection = false;
         self
     }
 

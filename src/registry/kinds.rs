@@ -42,21 +42,18 @@ const FINALIZE: Subresource = Subresource {
     response: Some(("", "v1")),
     kind: Some("Namespace"),
     handler: Handler::Finalize,
+    options: None,
+    body_schema: None,
 };
 
 /// Pods' subresources beyond status: the scheduler's binding, eviction, and the streams the
 /// node agent serves (kinds and verbs as upstream's discovery lists them).
 const POD_SUBRESOURCES: &[Subresource] = &[
-    Subresource::action("binding", ("", "v1"), "Binding", super::pods::bind_action),
-    Subresource::action(
-        "eviction",
-        ("policy", "v1"),
-        "Eviction",
-        super::pods::evict_action,
-    ),
+    Subresource::action::<core::Binding>("binding", super::pods::bind_action),
+    Subresource::action::<policy::Eviction>("eviction", super::pods::evict_action),
     Subresource::connect("attach", "PodAttachOptions", &["create", "get"]),
     Subresource::connect("exec", "PodExecOptions", &["create", "get"]),
-    Subresource::connect("log", "Pod", &["get"]),
+    Subresource::getter("log", "Pod", "PodLogOptions"),
     Subresource::connect("portforward", "PodPortForwardOptions", &["create", "get"]),
     Subresource::proxy("PodProxyOptions", super::locate::pod),
     Subresource {
@@ -65,6 +62,8 @@ const POD_SUBRESOURCES: &[Subresource] = &[
         response: None,
         kind: None,
         handler: Handler::Status,
+        options: None,
+        body_schema: None,
     },
     Subresource {
         name: super::resize::RESIZE,
@@ -72,16 +71,14 @@ const POD_SUBRESOURCES: &[Subresource] = &[
         response: None,
         kind: None,
         handler: Handler::Status,
+        options: None,
+        body_schema: None,
     },
 ];
 
 /// `serviceaccounts/token`: TokenRequest.
-const TOKEN: Subresource = Subresource::action(
-    "token",
-    ("authentication.k8s.io", "v1"),
-    "TokenRequest",
-    super::token::token_action,
-);
+const TOKEN: Subresource =
+    Subresource::action::<authn::TokenRequest>("token", super::token::token_action);
 
 /// `certificatesigningrequests/approval`: writes keep only `status.conditions` changes; who may
 /// add Approved or Denied is checked by `super::csr`.
@@ -91,6 +88,8 @@ const APPROVAL: Subresource = Subresource {
     response: None,
     kind: None,
     handler: Handler::Status,
+    options: None,
+    body_schema: None,
 };
 
 /// Every built-in kind, in the order discovery lists them.
@@ -104,6 +103,7 @@ pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
             .fields(fields::NAMESPACE)
             .printer(print::NAMESPACES)
             .subresources(&[FINALIZE])
+            .no_delete_collection()
             .build("namespace"),
         Describe::of::<core::Pod>(&POD)
             .short(&["po"])

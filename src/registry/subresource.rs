@@ -26,6 +26,20 @@ pub struct Subresource {
     pub kind: Option<&'static str>,
     /// What serves it.
     pub handler: Handler,
+    /// The kind whose fields are the request's query parameters (connections' and getters'
+    /// options: `PodExecOptions`, `PodLogOptions`), as the OpenAPI documents list them.
+    pub options: Option<&'static str>,
+    /// Registers the schema of an action's body (policy/v1 Eviction) in the OpenAPI documents.
+    pub body_schema: Option<SchemaRegistrar>,
+}
+
+/// Registers a type's schema in an OpenAPI generator and answers a `$ref` to it.
+pub type SchemaRegistrar = fn(&mut schemars::SchemaGenerator) -> schemars::Schema;
+
+fn schema_of<K: schemars::JsonSchema>(
+    generator: &mut schemars::SchemaGenerator,
+) -> schemars::Schema {
+    generator.subschema_for::<K>()
 }
 
 /// How a subresource is served.
@@ -70,6 +84,8 @@ impl Subresource {
         response: None,
         kind: None,
         handler: Handler::Status,
+        options: None,
+        body_schema: None,
     };
 
     /// `scale` with upstream's verbs and response kind.
@@ -79,6 +95,8 @@ impl Subresource {
         response: Some(("autoscaling", "v1")),
         kind: Some("Scale"),
         handler: Handler::Scale,
+        options: None,
+        body_schema: None,
     };
 
     /// A connect subresource (streamed to the node agent) answering `kind` with `verbs`.
@@ -93,6 +111,26 @@ impl Subresource {
             response: Some(("", "v1")),
             kind: Some(kind),
             handler: Handler::Connect,
+            options: Some(kind),
+            body_schema: None,
+        }
+    }
+
+    /// A connect subresource serving only `get` of the parent kind, configured by `options`
+    /// (`pods/log` with `PodLogOptions`): upstream's getter with options.
+    pub const fn getter(
+        name: &'static str,
+        kind: &'static str,
+        options: &'static str,
+    ) -> Subresource {
+        Subresource {
+            name,
+            verbs: &["get"],
+            response: Some(("", "v1")),
+            kind: Some(kind),
+            handler: Handler::Connect,
+            options: Some(options),
+            body_schema: None,
         }
     }
 
@@ -106,22 +144,25 @@ impl Subresource {
             response: Some(("", "v1")),
             kind: Some(kind),
             handler: Handler::Proxy(locate),
+            options: Some(kind),
+            body_schema: None,
         }
     }
 
-    /// A create-only action answering with `group/version` `kind`.
-    pub const fn action(
-        name: &'static str,
-        response: (&'static str, &'static str),
-        kind: &'static str,
-        handler: ActionFn,
-    ) -> Subresource {
+    /// A create-only action whose body and answer are a `K` (`pods/eviction`: policy/v1
+    /// Eviction).
+    pub const fn action<K>(name: &'static str, handler: ActionFn) -> Subresource
+    where
+        K: k8s_openapi::Resource + schemars::JsonSchema,
+    {
         Subresource {
             name,
             verbs: &["create"],
-            response: Some(response),
-            kind: Some(kind),
+            response: Some((K::GROUP, K::VERSION)),
+            kind: Some(K::KIND),
             handler: Handler::Action(handler),
+            options: None,
+            body_schema: Some(schema_of::<K>),
         }
     }
 

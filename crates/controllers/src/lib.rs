@@ -31,6 +31,7 @@ pub mod deployment;
 pub mod disruption;
 pub mod endpoints;
 pub mod endpointslice;
+pub mod endpointslice_mirroring;
 pub mod error;
 pub mod events;
 pub mod gc;
@@ -165,6 +166,7 @@ pub async fn run_controllers(client: Client, cfg: Arc<ControllerConfig>, token: 
     set.spawn(statefulset::run(ctx.clone(), token.clone()));
     set.spawn(endpoints::run(ctx.clone(), token.clone()));
     set.spawn(endpointslice::run(ctx.clone(), token.clone()));
+    set.spawn(endpointslice_mirroring::run(ctx.clone(), token.clone()));
     set.spawn(nodelifecycle::run(ctx.clone(), token.clone()));
     set.spawn(podgc::run(ctx.clone(), token.clone()));
     set.spawn(podautoscaler::run(ctx.clone(), token.clone()));

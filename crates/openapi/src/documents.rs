@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha512};
 
 use crate::error::OpenApiError;
-use crate::kind::{group_version_path, ApiKind};
+use crate::kind::{group_version_path, ApiKind, SubresourceShape};
 use crate::paths::{self, PathItem};
 use crate::schema::{self, Gvk};
 
@@ -219,10 +219,11 @@ pub fn generate(kinds: &[ApiKind]) -> Result<Documents, OpenApiError> {
                 .or_default()
                 .insert(Gvk::new("autoscaling", "v1", "Scale"));
         }
+        let bodies = register_bodies(kind, &mut generator, &mut gvks)?;
         by_group_version
             .entry((kind.group.clone(), kind.version.clone()))
             .or_default()
-            .extend(paths::kind_paths(kind, &item_name, &list_name));
+            .extend(paths::kind_paths(kind, &item_name, &list_name, &bodies));
     }
     gvks.entry(paths::STATUS.to_string())
         .or_default()
@@ -290,6 +291,28 @@ pub fn generate(kinds: &[ApiKind]) -> Result<Documents, OpenApiError> {
         "security": [ { "BearerToken": [] } ],
     });
     Documents::assemble(&schema::sorted(&v2), v3_docs)
+}
+
+/// Registers the bodies of a kind's create subresources (`pods/eviction`'s policy/v1 Eviction)
+/// with their group-version-kinds; answers their definition names by subresource.
+fn register_bodies(
+    kind: &ApiKind,
+    generator: &mut schemars::SchemaGenerator,
+    gvks: &mut BTreeMap<String, BTreeSet<Gvk>>,
+) -> Result<BTreeMap<String, String>, OpenApiError> {
+    let mut bodies = BTreeMap::new();
+    for sub in &kind.subresources {
+        let SubresourceShape::Create { gvk, schema } = &sub.shape else {
+            continue;
+        };
+        let name = schema::ref_name(schema(generator).as_value())
+            .ok_or_else(|| OpenApiError::NotAReference(gvk.2.clone()))?;
+        gvks.entry(name.clone())
+            .or_default()
+            .insert(Gvk::new(&gvk.0, &gvk.1, &gvk.2));
+        bodies.insert(sub.name.clone(), name);
+    }
+    Ok(bodies)
 }
 
 /// The bearer-token security scheme both documents declare (the same shape in v2 and v3).

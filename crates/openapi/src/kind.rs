@@ -23,8 +23,8 @@ pub struct ApiKind {
     pub namespaced: bool,
     /// Supported verbs: get list watch create update patch delete deletecollection.
     pub verbs: Vec<String>,
-    /// Supported subresources among `status` and `scale`.
-    pub subresources: Vec<String>,
+    /// Served subresources, each with the shape its operations take.
+    pub subresources: Vec<Subresource>,
     /// Registers the kind's schema in the generator and returns a `$ref` to it.
     pub schema: SchemaFn,
     /// Registers the kind's list schema in the generator and returns a `$ref` to it.
@@ -40,7 +40,14 @@ impl std::fmt::Debug for ApiKind {
             .field("plural", &self.plural)
             .field("namespaced", &self.namespaced)
             .field("verbs", &self.verbs)
-            .field("subresources", &self.subresources)
+            .field(
+                "subresources",
+                &self
+                    .subresources
+                    .iter()
+                    .map(|s| &s.name)
+                    .collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -59,7 +66,10 @@ impl ApiKind {
             plural: K::URL_PATH_SEGMENT.to_string(),
             namespaced: is_namespaced_scope::<K::Scope>(),
             verbs: verbs.iter().map(|v| v.to_string()).collect(),
-            subresources: subresources.iter().map(|s| s.to_string()).collect(),
+            subresources: subresources
+                .iter()
+                .map(|name| Subresource::object(name))
+                .collect(),
             schema: Arc::new(|generator| generator.subschema_for::<K>()),
             list_schema: Arc::new(list_schema_of::<K>),
         }
@@ -86,7 +96,67 @@ impl ApiKind {
 
     /// Whether `subresource` is among the supported subresources.
     pub fn has_subresource(&self, subresource: &str) -> bool {
-        self.subresources.iter().any(|s| s == subresource)
+        self.subresources.iter().any(|s| s.name == subresource)
+    }
+}
+
+/// One subresource of a served kind, as its operations are documented.
+#[derive(Clone)]
+pub struct Subresource {
+    /// The path segment after the object's name (`status`, `exec`, `proxy`).
+    pub name: String,
+    /// Discovery verbs (`get`, `create`, `update`, `patch`): which operations are documented.
+    pub verbs: Vec<String>,
+    /// What a request carries and answers.
+    pub shape: SubresourceShape,
+}
+
+/// What a subresource's operations carry, as kube-apiserver's installer tells its storage
+/// interfaces apart (updater, creater, getter with options, connecter).
+#[derive(Clone)]
+pub enum SubresourceShape {
+    /// Reads and writes the parent kind (`status`, `ephemeralcontainers`, `finalize`).
+    Parent,
+    /// Reads and writes an `autoscaling/v1` Scale.
+    Scale,
+    /// Creates an object of another kind in the parent's name (`binding`, `eviction`, `token`):
+    /// its group, version, kind and schema.
+    Create {
+        /// `(group, version, kind)` of the body and the answer.
+        gvk: (String, String, String),
+        /// Registers the body's schema and returns a `$ref` to it.
+        schema: SchemaFn,
+    },
+    /// A read whose query parameters are the fields of `options` and whose answer is text
+    /// (`pods/log` with `PodLogOptions`).
+    Text {
+        /// The options kind (core/v1).
+        options: String,
+    },
+    /// A connection configured by the fields of `options` (`exec`, `attach`, `portforward`).
+    Connect {
+        /// The options kind (core/v1).
+        options: String,
+    },
+    /// A proxy to what the object names, with or without a subpath (`pods/proxy`).
+    Proxy {
+        /// The options kind (core/v1).
+        options: String,
+    },
+}
+
+impl Subresource {
+    /// `status` (the parent kind) or `scale` (a Scale) with get, update and patch.
+    pub fn object(name: &str) -> Self {
+        Subresource {
+            name: name.to_string(),
+            verbs: ["get", "patch", "update"].map(String::from).to_vec(),
+            shape: if name == "scale" {
+                SubresourceShape::Scale
+            } else {
+                SubresourceShape::Parent
+            },
+        }
     }
 }
 

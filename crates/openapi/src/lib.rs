@@ -31,7 +31,9 @@ mod v2proto;
 
 pub use documents::{generate, Document, Documents};
 pub use error::OpenApiError;
-pub use kind::{group_version_path, list_schema_of, ApiKind, SchemaFn};
+pub use kind::{
+    group_version_path, list_schema_of, ApiKind, SchemaFn, Subresource, SubresourceShape,
+};
 pub use router::{router, V2_PROTOBUF, V2_PROTOBUF_ALT};
 pub use schema::new_generator;
 pub use v2proto::encode_v2;

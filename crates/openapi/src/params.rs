@@ -190,6 +190,83 @@ pub(crate) fn delete_collection() -> Vec<Param> {
     ]
 }
 
+/// The query parameters of a connect or getter options kind (core/v1 `PodExecOptions`,
+/// `PodLogOptions`, `…ProxyOptions`): its fields, sorted by name. Unknown kinds have none.
+pub(crate) fn options(kind: &str) -> Vec<Param> {
+    use ParamType::{Boolean, Integer, String};
+    let container = |verb: &str| {
+        Param::query(
+            "container",
+            String,
+            &format!("The container to {verb}. Defaults to the only container if the pod has one."),
+        )
+    };
+    let streams = [
+        Param::query(
+            "stderr",
+            Boolean,
+            "Redirect the standard error stream of the container for this call.",
+        ),
+        Param::query(
+            "stdin",
+            Boolean,
+            "Redirect the standard input stream of the container for this call. Defaults to false.",
+        ),
+        Param::query(
+            "stdout",
+            Boolean,
+            "Redirect the standard output stream of the container for this call.",
+        ),
+        Param::query(
+            "tty",
+            Boolean,
+            "Allocate a terminal for this call (stdin must be true too). Defaults to false.",
+        ),
+    ];
+    let mut out = match kind {
+        "PodAttachOptions" => {
+            let mut out = vec![container("attach to")];
+            out.extend(streams);
+            out
+        }
+        "PodExecOptions" => {
+            let mut out = vec![
+                Param::query("command", String, "The command to run, one argv element per parameter; not run in a shell."),
+                container("run the command in"),
+            ];
+            out.extend(streams);
+            out
+        }
+        "PodPortForwardOptions" => vec![Param::query(
+            "ports",
+            Integer,
+            "The ports of the pod to forward (required over WebSockets).",
+        )],
+        "PodLogOptions" => vec![
+            container("stream the log of"),
+            Param::query("follow", Boolean, "Keep streaming the log as it grows. Defaults to false."),
+            Param::query("insecureSkipTLSVerifyBackend", Boolean, "Do not verify the serving certificate of the node agent the log is read from."),
+            Param::query("limitBytes", Integer, "Stop after about this many bytes of log (the last line may be cut)."),
+            Param::query("previous", Boolean, "Return the log of the container's previous, terminated instance. Defaults to false."),
+            Param::query("sinceSeconds", Integer, "Only lines newer than this many seconds (or the container's start, whichever is later)."),
+            Param::query("stream", String, "Which stream to return: All (the default), Stdout or Stderr."),
+            Param::query("tailLines", Integer, "Only this many lines from the end of the log."),
+            Param::query("timestamps", Boolean, "Begin every line with an RFC3339 or RFC3339Nano timestamp. Defaults to false."),
+        ],
+        "PodProxyOptions" | "ServiceProxyOptions" | "NodeProxyOptions" => {
+            vec![Param::query("path", String, "The URL path of the proxied request, relative to what the object names.")]
+        }
+        _ => Vec::new(),
+    };
+    out.sort_by(|a, b| a.name.cmp(b.name));
+    out
+}
+
+/// `{path}`: the rest of a proxied request's URL.
+pub(crate) fn proxy_path() -> Param {
+    Param::path("path", "path to the resource".to_string())
+}
+
 fn continue_token() -> Param {
     Param::query("continue", ParamType::String, "The continue option should be set when retrieving more results from the server. Since this value is server defined, clients may only use the continue value from a previous query result with identical query parameters (except for the value of continue) and the server may reject a continue value it does not recognize. If the specified continue value is no longer valid whether due to expiration (generally five to fifteen minutes) or a configuration change on the server, the server will respond with a 410 ResourceExpired error together with a continue token. This field is not supported when watch is true.")
 }

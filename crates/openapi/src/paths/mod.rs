@@ -1,11 +1,15 @@
 //! REST paths and operations for each served kind, shaped like kube-apiserver's installer
 //! documents them, rendered in either OpenAPI version.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value};
 
 use crate::kind::ApiKind;
 use crate::params::{self, Param};
 use crate::schema::{Gvk, GVK_EXTENSION, V2_REF_PREFIX, V3_REF_PREFIX};
+
+mod subresources;
 
 /// Definition name of meta/v1 Status, answered by deletes.
 pub(crate) const STATUS: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Status";
@@ -48,7 +52,25 @@ const CONSUMES_PATCH: &[&str] = &[
 struct Response {
     code: &'static str,
     description: &'static str,
-    schema: Option<String>,
+    schema: Option<Answer>,
+}
+
+/// What a response carries.
+#[derive(Clone, Debug)]
+enum Answer {
+    /// An object of the named definition.
+    Object(String),
+    /// Text or bytes that are not an API object (logs, connections, proxied answers).
+    Text,
+}
+
+impl Answer {
+    fn schema(&self, v3: bool) -> Value {
+        match self {
+            Answer::Object(name) => reference(name, v3),
+            Answer::Text => serde_json::json!({ "type": "string" }),
+        }
+    }
 }
 
 /// One HTTP operation on a path.
@@ -123,7 +145,7 @@ fn ok(schema: &str) -> Response {
     Response {
         code: "200",
         description: "OK",
-        schema: Some(schema.to_string()),
+        schema: Some(Answer::Object(schema.to_string())),
     }
 }
 
@@ -131,7 +153,7 @@ fn created(schema: &str) -> Response {
     Response {
         code: "201",
         description: "Created",
-        schema: Some(schema.to_string()),
+        schema: Some(Answer::Object(schema.to_string())),
     }
 }
 
@@ -139,7 +161,16 @@ fn accepted(schema: &str) -> Response {
     Response {
         code: "202",
         description: "Accepted",
-        schema: Some(schema.to_string()),
+        schema: Some(Answer::Object(schema.to_string())),
+    }
+}
+
+/// 200 with a text answer.
+fn ok_text() -> Response {
+    Response {
+        code: "200",
+        description: "OK",
+        schema: Some(Answer::Text),
     }
 }
 
@@ -151,276 +182,307 @@ fn unauthorized() -> Response {
     }
 }
 
-/// Builds the paths for one kind; `schema`/`list_schema` are its definition names.
-pub(crate) fn kind_paths(kind: &ApiKind, schema: &str, list_schema: &str) -> Vec<PathItem> {
-    let base = prefix(&kind.group, &kind.version);
-    let group = group_word(&kind.group);
-    let version = capitalize(&kind.version);
-    let scope = if kind.namespaced { "Namespaced" } else { "" };
-    let gv_id = format!("{group}{version}");
-    let name = &kind.kind;
-    let gvk = Gvk::new(&kind.group, &kind.version, &kind.kind);
-    let tag = tag(&kind.group, &kind.version);
-    let ns_segment = if kind.namespaced {
-        "/namespaces/{namespace}"
-    } else {
-        ""
-    };
-    let scope_params = |extra: Vec<Param>| -> Vec<Param> {
-        let mut out = extra;
-        if kind.namespaced {
-            out.push(params::namespace());
+/// What every operation on one kind shares: its URL base, the words of its operation ids, its
+/// tag, and whether it is namespaced.
+pub(crate) struct KindScope<'a> {
+    kind: &'a ApiKind,
+    /// `/api/v1` or `/apis/<group>/<version>`.
+    base: String,
+    /// `CoreV1`, `AppsV1`: the group-version as operation ids spell it.
+    gv_id: String,
+    /// `Namespaced` or nothing, as operation ids spell the scope.
+    scope: &'static str,
+    /// `/namespaces/{namespace}` or nothing.
+    ns_segment: &'static str,
+    gvk: Gvk,
+    tag: String,
+}
+
+impl<'a> KindScope<'a> {
+    fn new(kind: &'a ApiKind) -> Self {
+        KindScope {
+            kind,
+            base: prefix(&kind.group, &kind.version),
+            gv_id: format!("{}{}", group_word(&kind.group), capitalize(&kind.version)),
+            scope: if kind.namespaced { "Namespaced" } else { "" },
+            ns_segment: if kind.namespaced {
+                "/namespaces/{namespace}"
+            } else {
+                ""
+            },
+            gvk: Gvk::new(&kind.group, &kind.version, &kind.kind),
+            tag: tag(&kind.group, &kind.version),
         }
+    }
+
+    /// An operation on the kind: `id` is `<verb>` + the group-version, scope and kind words +
+    /// `suffix` (`readCoreV1NamespacedPodStatus`); parameters, body and responses are the
+    /// caller's to add.
+    fn op(&self, method: &'static str, verb: &str, suffix: &str, description: String) -> Operation {
+        let (gv_id, scope, name) = (&self.gv_id, self.scope, &self.kind.kind);
+        Operation {
+            method,
+            id: format!("{verb}{gv_id}{scope}{name}{suffix}"),
+            description,
+            action: None,
+            gvk: Some(self.gvk.clone()),
+            params: Vec::new(),
+            body: None,
+            consumes: &["*/*"],
+            produces: PRODUCES,
+            responses: Vec::new(),
+            tag: self.tag.clone(),
+        }
+    }
+
+    /// The path of one object, e.g. `/api/v1/namespaces/{namespace}/pods/{name}`.
+    fn object_path(&self) -> String {
+        format!(
+            "{}{}/{}/{{name}}",
+            self.base, self.ns_segment, self.kind.plural
+        )
+    }
+
+    /// Path-level parameters: `extra`, the namespace when namespaced, then `pretty`.
+    fn scope_params(&self, extra: Vec<Param>) -> Vec<Param> {
+        let mut out = self.scope_params_plain(extra);
         out.push(params::pretty());
         out
-    };
-    let op = |method, id: String, description: String, action, params, body, responses| Operation {
-        method,
-        id,
-        description,
-        action: Some(action),
-        gvk: Some(gvk.clone()),
-        params,
-        body,
-        consumes: &["*/*"],
-        produces: PRODUCES,
-        responses,
-        tag: tag.clone(),
-    };
+    }
 
+    /// Path-level parameters without `pretty` (connections answer no object to indent).
+    fn scope_params_plain(&self, extra: Vec<Param>) -> Vec<Param> {
+        let mut out = extra;
+        if self.kind.namespaced {
+            out.push(params::namespace());
+        }
+        out
+    }
+}
+
+impl Operation {
+    fn action(mut self, action: &'static str) -> Self {
+        self.action = Some(action);
+        self
+    }
+
+    fn params(mut self, params: Vec<Param>) -> Self {
+        self.params = params;
+        self
+    }
+
+    fn body(mut self, schema: &str, required: bool) -> Self {
+        self.body = Some((schema.to_string(), required));
+        self
+    }
+
+    fn responses(mut self, responses: Vec<Response>) -> Self {
+        self.responses = responses;
+        self
+    }
+}
+
+/// Builds the paths for one kind; `schema`/`list_schema` are its definition names and `bodies`
+/// the definition names of its create subresources' bodies, by subresource.
+pub(crate) fn kind_paths(
+    kind: &ApiKind,
+    schema: &str,
+    list_schema: &str,
+    bodies: &BTreeMap<String, String>,
+) -> Vec<PathItem> {
+    let ks = KindScope::new(kind);
+    let name = &kind.kind;
     let mut items = Vec::new();
 
     // The collection: list, create, deletecollection.
     let mut collection = Vec::new();
     if kind.supports("list") {
-        let mut list = op(
-            "get",
-            format!("list{gv_id}{scope}{name}"),
-            format!("list or watch objects of kind {name}"),
-            "list",
-            params::list(),
-            None,
-            vec![ok(list_schema), unauthorized()],
-        );
+        let mut list = ks
+            .op(
+                "get",
+                "list",
+                "",
+                format!("list or watch objects of kind {name}"),
+            )
+            .action("list")
+            .params(params::list())
+            .responses(vec![ok(list_schema), unauthorized()]);
         list.produces = PRODUCES_STREAM;
         collection.push(list);
     }
     if kind.supports("create") {
-        collection.push(op(
-            "post",
-            format!("create{gv_id}{scope}{name}"),
-            format!("create a {name}"),
-            "post",
-            params::write(false),
-            Some((schema.to_string(), true)),
-            vec![
-                ok(schema),
-                created(schema),
-                accepted(schema),
-                unauthorized(),
-            ],
-        ));
+        collection.push(
+            ks.op("post", "create", "", format!("create a {name}"))
+                .action("post")
+                .params(params::write(false))
+                .body(schema, true)
+                .responses(vec![
+                    ok(schema),
+                    created(schema),
+                    accepted(schema),
+                    unauthorized(),
+                ]),
+        );
     }
     if kind.supports("deletecollection") {
-        collection.push(op(
-            "delete",
-            format!("delete{gv_id}Collection{scope}{name}"),
-            format!("delete collection of {name}"),
-            "deletecollection",
-            params::delete_collection(),
-            Some((DELETE_OPTIONS.to_string(), false)),
-            vec![ok(STATUS), unauthorized()],
-        ));
+        let mut delete = ks
+            .op(
+                "delete",
+                "delete",
+                "",
+                format!("delete collection of {name}"),
+            )
+            .action("deletecollection")
+            .params(params::delete_collection())
+            .body(DELETE_OPTIONS, false)
+            .responses(vec![ok(STATUS), unauthorized()]);
+        // Upstream spells it `deleteCoreV1CollectionNamespacedPod`.
+        delete.id = format!("delete{}Collection{}{name}", ks.gv_id, ks.scope);
+        collection.push(delete);
     }
     if !collection.is_empty() {
         items.push(PathItem {
-            path: format!("{base}{ns_segment}/{}", kind.plural),
-            params: scope_params(Vec::new()),
+            path: format!("{}{}/{}", ks.base, ks.ns_segment, kind.plural),
+            params: ks.scope_params(Vec::new()),
             operations: collection,
         });
     }
 
     // The single object: read, replace, patch, delete.
-    let mut object = Vec::new();
-    if kind.supports("get") {
-        object.push(op(
-            "get",
-            format!("read{gv_id}{scope}{name}"),
-            format!("read the specified {name}"),
-            "get",
-            Vec::new(),
-            None,
-            vec![ok(schema), unauthorized()],
-        ));
-    }
-    if kind.supports("update") {
-        object.push(op(
-            "put",
-            format!("replace{gv_id}{scope}{name}"),
-            format!("replace the specified {name}"),
-            "put",
-            params::write(false),
-            Some((schema.to_string(), true)),
-            vec![ok(schema), created(schema), unauthorized()],
-        ));
-    }
+    let mut object = object_operations(&ks, "", "the specified", schema);
     if kind.supports("delete") {
-        object.push(op(
-            "delete",
-            format!("delete{gv_id}{scope}{name}"),
-            format!("delete a {name}"),
-            "delete",
-            params::delete(),
-            Some((DELETE_OPTIONS.to_string(), false)),
-            vec![ok(STATUS), accepted(STATUS), unauthorized()],
-        ));
-    }
-    if kind.supports("patch") {
-        let mut patch = op(
-            "patch",
-            format!("patch{gv_id}{scope}{name}"),
-            format!("partially update the specified {name}"),
-            "patch",
-            params::patch(),
-            Some((PATCH.to_string(), true)),
-            vec![ok(schema), created(schema), unauthorized()],
+        object.push(
+            ks.op("delete", "delete", "", format!("delete a {name}"))
+                .action("delete")
+                .params(params::delete())
+                .body(DELETE_OPTIONS, false)
+                .responses(vec![ok(STATUS), accepted(STATUS), unauthorized()]),
         );
-        patch.consumes = CONSUMES_PATCH;
-        object.push(patch);
     }
     if !object.is_empty() {
         items.push(PathItem {
-            path: format!("{base}{ns_segment}/{}/{{name}}", kind.plural),
-            params: scope_params(vec![params::name(name)]),
+            path: ks.object_path(),
+            params: ks.scope_params(vec![params::name(name)]),
             operations: object,
         });
     }
 
-    // Subresources: status carries the kind itself, scale carries autoscaling/v1 Scale.
-    for sub in ["status", "scale"] {
-        if !kind.has_subresource(sub) {
-            continue;
-        }
-        let (body, sub_gvk, word) = match sub {
-            "scale" => (SCALE, Gvk::new("autoscaling", "v1", "Scale"), "Scale"),
-            _ => (schema, gvk.clone(), "Status"),
-        };
-        let mut ops = Vec::new();
-        if kind.supports("get") {
-            ops.push(op(
-                "get",
-                format!("read{gv_id}{scope}{name}{word}"),
-                format!("read {sub} of the specified {name}"),
-                "get",
-                Vec::new(),
-                None,
-                vec![ok(body), unauthorized()],
-            ));
-        }
-        if kind.supports("update") {
-            ops.push(op(
-                "put",
-                format!("replace{gv_id}{scope}{name}{word}"),
-                format!("replace {sub} of the specified {name}"),
-                "put",
-                params::write(false),
-                Some((body.to_string(), true)),
-                vec![ok(body), created(body), unauthorized()],
-            ));
-        }
-        if kind.supports("patch") {
-            let mut patch = op(
-                "patch",
-                format!("patch{gv_id}{scope}{name}{word}"),
-                format!("partially update {sub} of the specified {name}"),
-                "patch",
-                params::patch(),
-                Some((PATCH.to_string(), true)),
-                vec![ok(body), created(body), unauthorized()],
-            );
-            patch.consumes = CONSUMES_PATCH;
-            ops.push(patch);
-        }
-        for operation in &mut ops {
-            operation.gvk = Some(sub_gvk.clone());
-        }
-        if !ops.is_empty() {
-            items.push(PathItem {
-                path: format!("{base}{ns_segment}/{}/{{name}}/{sub}", kind.plural),
-                params: scope_params(vec![params::name(name)]),
-                operations: ops,
-            });
-        }
+    for sub in &kind.subresources {
+        items.extend(subresources::paths(&ks, sub, schema, bodies));
     }
 
-    if kind.supports("list") && kind.namespaced {
-        let mut all = op(
-            "get",
-            format!("list{gv_id}{name}ForAllNamespaces"),
-            format!("list or watch objects of kind {name}"),
-            "list",
-            Vec::new(),
-            None,
-            vec![ok(list_schema), unauthorized()],
-        );
-        all.produces = PRODUCES_STREAM;
-        let mut shared = params::list();
-        shared.push(params::pretty());
-        items.push(PathItem {
-            path: format!("{base}/{}", kind.plural),
-            params: shared,
-            operations: vec![all],
-        });
-    }
-
-    // Deprecated watch paths: upstream still documents them, with every list parameter shared.
-    if kind.supports("watch") {
-        let watch_op = |id: String, description: String, action| {
-            let mut watch = op(
-                "get",
-                id,
-                description,
-                action,
-                Vec::new(),
-                None,
-                vec![ok(WATCH_EVENT), unauthorized()],
-            );
-            watch.produces = PRODUCES_STREAM;
-            watch
-        };
-        let watch_params = |extra: Vec<Param>| {
-            let mut shared = params::list();
-            shared.extend(extra);
-            if kind.namespaced {
-                shared.push(params::namespace());
-            }
-            shared.push(params::pretty());
-            shared
-        };
-        items.push(PathItem {
-            path: format!("{base}/watch{ns_segment}/{}", kind.plural),
-            params: watch_params(Vec::new()),
-            operations: vec![watch_op(format!("watch{gv_id}{scope}{name}List"), format!("watch individual changes to a list of {name}. deprecated: use the 'watch' parameter with a list operation instead."), "watchlist")],
-        });
-        items.push(PathItem {
-            path: format!("{base}/watch{ns_segment}/{}/{{name}}", kind.plural),
-            params: watch_params(vec![params::name(name)]),
-            operations: vec![watch_op(format!("watch{gv_id}{scope}{name}"), format!("watch changes to an object of kind {name}. deprecated: use the 'watch' parameter with a list operation instead, filtered to a single item with the 'fieldSelector' parameter."), "watch")],
-        });
-        if kind.namespaced {
-            items.push(PathItem {
-                path: format!("{base}/watch/{}", kind.plural),
-                params: {
-                    let mut shared = params::list();
-                    shared.push(params::pretty());
-                    shared
-                },
-                operations: vec![watch_op(format!("watch{gv_id}{name}ListForAllNamespaces"), format!("watch individual changes to a list of {name}. deprecated: use the 'watch' parameter with a list operation instead."), "watchlist")],
-            });
-        }
-    }
+    items.extend(cross_namespace_and_watch_paths(&ks, list_schema));
     for item in &mut items {
         item.params.sort_by(|a, b| a.name.cmp(b.name));
+    }
+    items
+}
+
+/// Reads, replaces and patches of one object or of a subresource carrying `body`, as the verbs
+/// allow; `suffix` ends the operation ids (`Status`) and `what` the descriptions.
+fn object_operations(ks: &KindScope, suffix: &str, what: &str, body: &str) -> Vec<Operation> {
+    let name = &ks.kind.kind;
+    let mut ops = Vec::new();
+    if ks.kind.supports("get") {
+        ops.push(
+            ks.op("get", "read", suffix, format!("read {what} {name}"))
+                .action("get")
+                .responses(vec![ok(body), unauthorized()]),
+        );
+    }
+    if ks.kind.supports("update") {
+        ops.push(
+            ks.op("put", "replace", suffix, format!("replace {what} {name}"))
+                .action("put")
+                .params(params::write(false))
+                .body(body, true)
+                .responses(vec![ok(body), created(body), unauthorized()]),
+        );
+    }
+    if ks.kind.supports("patch") {
+        let mut patch = ks
+            .op(
+                "patch",
+                "patch",
+                suffix,
+                format!("partially update {what} {name}"),
+            )
+            .action("patch")
+            .params(params::patch())
+            .body(PATCH, true)
+            .responses(vec![ok(body), created(body), unauthorized()]);
+        patch.consumes = CONSUMES_PATCH;
+        ops.push(patch);
+    }
+    ops
+}
+
+/// The list across namespaces and the deprecated watch paths, which upstream still documents
+/// with every list parameter shared.
+fn cross_namespace_and_watch_paths(ks: &KindScope, list_schema: &str) -> Vec<PathItem> {
+    let (kind, base, gv_id, scope) = (ks.kind, &ks.base, &ks.gv_id, ks.scope);
+    let (name, plural, ns_segment) = (&kind.kind, &kind.plural, ks.ns_segment);
+    let shared = |extra: Vec<Param>, namespaced: bool| {
+        let mut shared = params::list();
+        shared.extend(extra);
+        if namespaced {
+            shared.push(params::namespace());
+        }
+        shared.push(params::pretty());
+        shared
+    };
+    let streaming = |id: String, description: String, action, schema: &str| {
+        let mut op = ks
+            .op("get", "", "", description)
+            .action(action)
+            .responses(vec![ok(schema), unauthorized()]);
+        op.id = id;
+        op.produces = PRODUCES_STREAM;
+        op
+    };
+    let mut items = Vec::new();
+    if kind.supports("list") && kind.namespaced {
+        items.push(PathItem {
+            path: format!("{base}/{plural}"),
+            params: shared(Vec::new(), false),
+            operations: vec![streaming(
+                format!("list{gv_id}{name}ForAllNamespaces"),
+                format!("list or watch objects of kind {name}"),
+                "list",
+                list_schema,
+            )],
+        });
+    }
+    if !kind.supports("watch") {
+        return items;
+    }
+    let list_text = format!("watch individual changes to a list of {name}. deprecated: use the 'watch' parameter with a list operation instead.");
+    items.push(PathItem {
+        path: format!("{base}/watch{ns_segment}/{plural}"),
+        params: shared(Vec::new(), kind.namespaced),
+        operations: vec![streaming(
+            format!("watch{gv_id}{scope}{name}List"),
+            list_text.clone(),
+            "watchlist",
+            WATCH_EVENT,
+        )],
+    });
+    items.push(PathItem {
+        path: format!("{base}/watch{ns_segment}/{plural}/{{name}}"),
+        params: shared(vec![params::name(name)], kind.namespaced),
+        operations: vec![streaming(format!("watch{gv_id}{scope}{name}"), format!("watch changes to an object of kind {name}. deprecated: use the 'watch' parameter with a list operation instead, filtered to a single item with the 'fieldSelector' parameter."), "watch", WATCH_EVENT)],
+    });
+    if kind.namespaced {
+        items.push(PathItem {
+            path: format!("{base}/watch/{plural}"),
+            params: shared(Vec::new(), false),
+            operations: vec![streaming(
+                format!("watch{gv_id}{name}ListForAllNamespaces"),
+                list_text,
+                "watchlist",
+                WATCH_EVENT,
+            )],
+        });
     }
     items
 }
@@ -511,12 +573,12 @@ impl Operation {
                     let mut content = Map::new();
                     for media in self.produces {
                         let mut typed = Map::new();
-                        typed.insert("schema".into(), reference(schema, true));
+                        typed.insert("schema".into(), schema.schema(true));
                         content.insert((*media).to_string(), Value::Object(typed));
                     }
                     entry.insert("content".into(), Value::Object(content));
                 } else {
-                    entry.insert("schema".into(), reference(schema, false));
+                    entry.insert("schema".into(), schema.schema(false));
                 }
             }
             responses.insert(response.code.to_string(), Value::Object(entry));
@@ -594,7 +656,12 @@ mod tests {
     #[test]
     fn namespaced_kind_paths_and_ids() {
         let pod = ApiKind::of::<Pod>(ALL, &["status"]);
-        let items = kind_paths(&pod, "io.k8s.api.core.v1.Pod", "io.k8s.api.core.v1.PodList");
+        let items = kind_paths(
+            &pod,
+            "io.k8s.api.core.v1.Pod",
+            "io.k8s.api.core.v1.PodList",
+            &BTreeMap::new(),
+        );
         let ids = ids(&items);
         let has = |path: &str, id: &str| ids.iter().any(|(p, i)| p == path && i == id);
         assert!(has(
@@ -635,6 +702,7 @@ mod tests {
             &ns,
             "io.k8s.api.core.v1.Namespace",
             "io.k8s.api.core.v1.NamespaceList",
+            &BTreeMap::new(),
         );
         let ids = ids(&items);
         assert!(ids.contains(&("/api/v1/namespaces".into(), "listCoreV1Namespace".into())));
@@ -657,6 +725,7 @@ mod tests {
             &deploy,
             "io.k8s.api.apps.v1.Deployment",
             "io.k8s.api.apps.v1.DeploymentList",
+            &BTreeMap::new(),
         );
         let object = items
             .iter()

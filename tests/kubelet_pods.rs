@@ -513,3 +513,74 @@ async fn two_agents_and_agent_restart_adoption() {
     assert!(gone.is_some(), "containers left after delete");
     drop(agent);
 }
+
+/// One HTTP/1.0 GET of `/` at `addr`; the body, or None if nothing answered.
+fn http_get(addr: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let addr: std::net::SocketAddr = addr.parse().ok()?;
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.split("\r\n\r\n").nth(1).map(|b| b.trim().to_string())
+}
+
+/// Upstream's HostPort spec, on Docker: three pods publish the same `hostPort`, on 127.0.0.1,
+/// on the node's address (127.0.0.2 for a test agent on loopback), and on that address over UDP — no conflict, all three run,
+/// and each TCP address reaches its own pod.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_ports_on_different_addresses_and_protocols() {
+    let (_serial, _sweep, c, node) = cluster("e2e-hostport").await;
+    let client = c.client().await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    let node_ip = eventually(Duration::from_secs(20), || async {
+        let n = nodes.get_opt(&node).await.ok()??;
+        let addresses = n.status?.addresses?;
+        let internal = addresses.into_iter().find(|a| a.type_ == "InternalIP")?;
+        Some(internal.address)
+    })
+    .await
+    .expect("the node registers its InternalIP");
+    // Test agents listen on loopback and report it as their address: take another one then.
+    let node_ip = if node_ip == "127.0.0.1" {
+        "127.0.0.2".to_string()
+    } else {
+        node_ip
+    };
+    // A port free on this machine now.
+    let port = std::net::TcpListener::bind("0.0.0.0:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let server = |name: &str, host_ip: &str, protocol: &str| {
+        json!({"metadata": {"name": name}, "spec": {"terminationGracePeriodSeconds": 1,
+            "nodeName": node,
+            "containers": [{"name": "web", "image": "busybox",
+                "command": ["sh", "-c", format!("mkdir /w; echo {name} > /w/index.html; httpd -f -p 8080 -h /w")],
+                "ports": [{"containerPort": 8080, "hostPort": port, "hostIP": host_ip, "protocol": protocol}]}]}})
+    };
+    create(&pods, server("loopback", "127.0.0.1", "TCP")).await;
+    create(&pods, server("node-ip", &node_ip, "TCP")).await;
+    create(&pods, server("node-ip-udp", &node_ip, "UDP")).await;
+    for name in ["loopback", "node-ip", "node-ip-udp"] {
+        wait_pod(&pods, name, "Running", running).await;
+    }
+    for (addr, want) in [
+        (format!("127.0.0.1:{port}"), "loopback"),
+        (format!("{node_ip}:{port}"), "node-ip"),
+    ] {
+        let body = eventually(Duration::from_secs(20), || {
+            let addr = addr.clone();
+            async move { http_get(&addr).filter(|b| b == want) }
+        })
+        .await;
+        assert_eq!(body.as_deref(), Some(want), "{addr}");
+    }
+    for name in ["loopback", "node-ip", "node-ip-udp"] {
+        pods.delete(name, &DeleteParams::default())
+            .await
+            .expect("delete pod");
+    }
+}

@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::{Container, Pod};
 
 use crate::naming::{container_labels, container_name, Owner, PodRef, Role, SANDBOX_CONTAINER};
 use crate::quantity;
-use crate::runtime::{BindMount, ContainerConfig, NetworkMode};
+use crate::runtime::{BindMount, ContainerConfig, NetworkMode, PublishedPort};
 
 /// Command run by the pause container: sleep forever and exit promptly on SIGTERM.
 pub const PAUSE_COMMAND: &str = "trap 'exit 0' TERM INT; sleep 2147483647 & wait";
@@ -39,8 +39,35 @@ pub fn sandbox_config(
         }),
         hostname: (!host_network).then_some(hostname),
         sysctls: super::sysctls::of(pod),
+        // On the host's network a container port is already the node's.
+        published_ports: if host_network {
+            Vec::new()
+        } else {
+            published_ports(pod)
+        },
         ..Default::default()
     }
+}
+
+/// The `hostPort`s of a pod's containers (`hostIP` empty: every node address).
+pub fn published_ports(pod: &Pod) -> Vec<PublishedPort> {
+    let containers = pod.spec.iter().flat_map(|s| s.containers.iter());
+    containers
+        .flat_map(|c| c.ports.iter().flatten())
+        .filter_map(|p| {
+            let host_port = u16::try_from(p.host_port?).ok().filter(|p| *p > 0)?;
+            Some(PublishedPort {
+                protocol: p.protocol.as_deref().unwrap_or("TCP").to_ascii_lowercase(),
+                host_ip: p
+                    .host_ip
+                    .clone()
+                    .filter(|ip| !ip.is_empty())
+                    .unwrap_or_else(|| "0.0.0.0".into()),
+                host_port,
+                container_port: u16::try_from(p.container_port).ok()?,
+            })
+        })
+        .collect()
 }
 
 fn user_of(pod: &Pod, c: &Container) -> Option<String> {
@@ -132,6 +159,8 @@ pub fn container_config(
         stdin_once: c.stdin_once.unwrap_or(false),
         // Set once, in the sandbox whose namespaces this container joins.
         sysctls: BTreeMap::new(),
+        // Published once, on the sandbox that owns the network namespace.
+        published_ports: Vec::new(),
         env,
     }
 }
@@ -188,5 +217,47 @@ mod tests {
         assert_eq!(sb.name, "k8s_POD_p_ns_u_0");
         assert_eq!(sb.hostname.as_deref(), Some("p"));
         assert_eq!(sb.network, Some(NetworkMode::Bridge));
+    }
+
+    #[test]
+    fn host_ports_are_published_on_the_sandbox_unless_on_the_host_network() {
+        let pod = |host_network: bool| -> Pod {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "p", "namespace": "ns", "uid": "u"},
+                "spec": {"hostNetwork": host_network, "containers": [
+                    {"name": "a", "image": "busybox", "ports": [
+                        {"containerPort": 8080, "hostPort": 54323, "hostIP": "127.0.0.1"},
+                        {"containerPort": 8081},
+                        {"containerPort": 53, "hostPort": 5353, "protocol": "UDP"}]}]}
+            }))
+            .expect("pod")
+        };
+        let pr = PodRef {
+            namespace: "ns".into(),
+            name: "p".into(),
+            uid: "u".into(),
+        };
+        let sb = sandbox_config(OWNER, &pod(false), &pr, "busybox:latest", 0);
+        let published: Vec<(String, String, u16, u16)> = sb
+            .published_ports
+            .iter()
+            .map(|p| {
+                (
+                    p.protocol.clone(),
+                    p.host_ip.clone(),
+                    p.host_port,
+                    p.container_port,
+                )
+            })
+            .collect();
+        assert_eq!(
+            published,
+            vec![
+                ("tcp".into(), "127.0.0.1".into(), 54323, 8080),
+                ("udp".into(), "0.0.0.0".into(), 5353, 53),
+            ]
+        );
+        let on_host = sandbox_config(OWNER, &pod(true), &pr, "busybox:latest", 0);
+        assert!(on_host.published_ports.is_empty());
     }
 }

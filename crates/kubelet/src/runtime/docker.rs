@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use bollard::models::{
-    ContainerCreateBody, ContainerStateStatusEnum, ContainerUpdateBody, HostConfig,
+    ContainerCreateBody, ContainerStateStatusEnum, ContainerUpdateBody, HostConfig, PortBinding,
+    PortMap,
 };
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
@@ -21,8 +22,8 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::{
     ContainerConfig, ContainerInfo, ContainerRuntime, ContainerState, ExecOptions, LogOptions,
-    NetworkMode, OutputChunk, OutputKind, ResourceUpdate, RuntimeEvent, RuntimeVersion,
-    StreamSession,
+    NetworkMode, OutputChunk, OutputKind, PublishedPort, ResourceUpdate, RuntimeEvent,
+    RuntimeVersion, StreamSession,
 };
 use crate::error::{KubeletError, Result};
 
@@ -67,6 +68,30 @@ fn parse_time(s: Option<&String>) -> Option<DateTime<Utc>> {
     (t.timestamp() > 0).then_some(t)
 }
 
+/// Docker's form of published ports: `"<port>/<proto>"` keys, exposed and bound to the node
+/// address and port (Docker's own NAT rules and proxy carry the traffic, as the CNI `portmap`
+/// plugin does for upstream's runtimes).
+fn port_map(ports: &[PublishedPort]) -> (Option<Vec<String>>, Option<PortMap>) {
+    if ports.is_empty() {
+        return (None, None);
+    }
+    let mut map = PortMap::new();
+    for p in ports {
+        let bindings = map
+            .entry(format!("{}/{}", p.container_port, p.protocol))
+            .or_insert_with(|| Some(Vec::new()));
+        if let Some(list) = bindings {
+            list.push(PortBinding {
+                host_ip: Some(p.host_ip.clone()),
+                host_port: Some(p.host_port.to_string()),
+            });
+        }
+    }
+    let mut exposed: Vec<String> = map.keys().cloned().collect();
+    exposed.sort();
+    (Some(exposed), Some(map))
+}
+
 fn to_engine_config(c: &ContainerConfig) -> ContainerCreateBody {
     let network_mode = c.network.as_ref().map(|n| match n {
         NetworkMode::Bridge => "bridge".to_string(),
@@ -82,7 +107,9 @@ fn to_engine_config(c: &ContainerConfig) -> ContainerCreateBody {
         })
         .collect();
     let joins_namespace = matches!(c.network, Some(NetworkMode::Container(_)));
+    let (exposed_ports, port_bindings) = port_map(&c.published_ports);
     ContainerCreateBody {
+        exposed_ports,
         image: Some(c.image.clone()),
         entrypoint: (!c.entrypoint.is_empty()).then(|| c.entrypoint.clone()),
         cmd: (!c.args.is_empty()).then(|| c.args.clone()),
@@ -105,6 +132,7 @@ fn to_engine_config(c: &ContainerConfig) -> ContainerCreateBody {
         host_config: Some(HostConfig {
             binds: (!binds.is_empty()).then_some(binds),
             network_mode,
+            port_bindings,
             // Pods share IPC with the sandbox like upstream's shareable IPC namespace.
             ipc_mode: Some(match &c.network {
                 Some(NetworkMode::Container(id)) => format!("container:{id}"),

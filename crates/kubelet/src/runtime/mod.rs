@@ -31,6 +31,19 @@ pub enum NetworkMode {
     Container(String),
 }
 
+/// A container port published on the node (a pod's `hostPort`), set on the pod's sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedPort {
+    /// `tcp`, `udp` or `sctp`.
+    pub protocol: String,
+    /// Node address it is published on (`0.0.0.0`: every address).
+    pub host_ip: String,
+    /// Port on the node.
+    pub host_port: u16,
+    /// Port in the pod's network namespace.
+    pub container_port: u16,
+}
+
 /// One bind mount from the host into a container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BindMount {
@@ -90,6 +103,8 @@ pub struct ContainerConfig {
     pub stdin_once: bool,
     /// Namespaced sysctls to set (the sandbox's; its containers share its namespaces).
     pub sysctls: BTreeMap<String, String>,
+    /// Ports published on the node (the sandbox's: its containers' `hostPort`s).
+    pub published_ports: Vec<PublishedPort>,
 }
 
 /// The cgroup settings an in-place resize changes on a running container (None: unchanged).

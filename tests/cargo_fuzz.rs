@@ -1,0 +1,170 @@
+//! Coverage-guided fuzzing (cargo-fuzz, libFuzzer) of the library crates' decoders of untrusted
+//! input, in every test run: each target in `fuzz/` runs for a bounded time from seeds this test
+//! makes with the real encoders (a pod in protobuf, a service-account JWT, a DNS query, selectors,
+//! patches, CEL), and must find no crash. On stable Rust, so without a sanitizer (`-s none`):
+//! libFuzzer still steers by coverage, and a panic is a crash. A crash leaves its input under
+//! `fuzz/artifacts/<target>/`; replay it with `cargo fuzz run -s none <target> <file>` (in `fuzz/`).
+//! `.ci/run` installs cargo-fuzz (`cargo install cargo-fuzz --locked`).
+//!
+//! `tests/decoder_fuzz.rs` keeps the random-input runs of the server's own decoders (JSON and
+//! YAML bodies, patches through the registry, quantities), which live in the main crate.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ferrokube_dns::proto::op::{Message, Query};
+use ferrokube_dns::proto::rr::{Name, RecordType};
+use serde_json::json;
+
+/// Every target, as `fuzz/Cargo.toml` names them.
+const TARGETS: &[&str] = &[
+    "selectors",
+    "protobuf_body",
+    "strategic_merge_patch",
+    "dns_packet",
+    "service_account_token",
+    "cel_expression",
+];
+
+/// Seconds each target runs (`FERROKUBE_FUZZ_SECONDS` overrides).
+const SECONDS_PER_TARGET: u64 = 15;
+
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(fuzz_dir());
+    c
+}
+
+fn seeds_of(target: &str) -> Vec<Vec<u8>> {
+    let text = |items: &[&str]| items.iter().map(|s| s.as_bytes().to_vec()).collect();
+    let pod = json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "ns", "labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "c", "image": "busybox",
+            "ports": [{"containerPort": 80}], "env": [{"name": "A", "value": "1"}]}]}});
+    match target {
+        "selectors" => text(&[
+            "app=web,tier!=db",
+            "env in (a,b),!gone",
+            "x notin (1),k",
+            "metadata.name=a,spec.nodeName!=b",
+            "a\\,b=c",
+        ]),
+        "protobuf_body" => vec![ferrokube_protobuf::encode(&pod).expect("encode pod")],
+        "strategic_merge_patch" => text(&[
+            r#"{"spec":{"containers":[{"name":"c","image":"x"}]}}"#,
+            r#"{"spec":{"containers":[{"name":"c","$patch":"delete"}]}}"#,
+            r#"{"metadata":{"$deleteFromPrimitiveList/finalizers":["a"]}}"#,
+            r#"{"spec":{"$setElementOrder/containers":[{"name":"c"}],"tolerations":[{"$patch":"replace"}]}}"#,
+            r#"{"spec":{"containers":[{"name":"c","env":[{"name":"A","$patch":"delete"}],"$retainKeys":["name"]}]}}"#,
+        ]),
+        "dns_packet" => ["web.default.svc.cluster.local.", "1.0.96.10.in-addr.arpa."]
+            .iter()
+            .zip([RecordType::A, RecordType::PTR])
+            .map(|(name, ty)| {
+                let mut m = Message::new();
+                m.add_query(Query::query(Name::from_ascii(name).expect("name"), ty));
+                m.to_vec().expect("encode query")
+            })
+            .collect(),
+        "service_account_token" => vec![service_account_token().into_bytes()],
+        "cel_expression" => text(&[
+            "object.spec.replicas <= 5 && has(object.metadata.labels)",
+            "object.metadata.name.startsWith('a') ? [1,2].all(x, x > 0) : 'x'.size() == 1",
+            "{'a': 1}['a'] + int('3') > 2.0 || matches('ab', 'a+')",
+            "object.spec.items.map(i, i * 2).exists(i, i == 4)",
+        ]),
+        other => panic!("no seeds for {other}"),
+    }
+}
+
+/// A well-formed token of a key the fuzz target does not know.
+fn service_account_token() -> String {
+    use ferrokube_auth::{ObjectRef, ServiceAccountTokens, TokenGrant};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let options = ferrokube_auth::PkiOptions {
+        tls_sans: vec![],
+        server_url: "https://127.0.0.1:6443".into(),
+    };
+    let pki = ferrokube_auth::Pki::load_or_create(dir.path(), &options).expect("pki");
+    let tokens = ServiceAccountTokens::from_pki(&pki).expect("tokens");
+    let grant = TokenGrant {
+        namespace: "dev".into(),
+        service_account: ObjectRef {
+            name: "ci".into(),
+            uid: "u1".into(),
+        },
+        audiences: tokens.api_audiences().to_vec(),
+        expiration_seconds: 600,
+        pod: None,
+        secret: None,
+        node: None,
+        warn_after: None,
+    };
+    tokens
+        .issue(&grant, chrono::Utc::now().timestamp())
+        .expect("issue")
+        .token
+}
+
+#[test]
+fn fuzz_targets_find_no_crash() {
+    let version = cargo().args(["fuzz", "--version"]).output();
+    assert!(
+        version.as_ref().is_ok_and(|o| o.status.success()),
+        "cargo-fuzz is not installed (`cargo install cargo-fuzz --locked`; .ci/run does): {version:?}"
+    );
+    let seconds = std::env::var("FERROKUBE_FUZZ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(SECONDS_PER_TARGET);
+    let build = cargo()
+        .args(["fuzz", "build", "-s", "none"])
+        .output()
+        .expect("cargo fuzz build");
+    assert!(
+        build.status.success(),
+        "cargo fuzz build failed:\n{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let work = tempfile::tempdir().expect("temp dir");
+    for target in TARGETS {
+        let seeds = work.path().join("seeds").join(target);
+        let corpus = work.path().join("corpus").join(target);
+        std::fs::create_dir_all(&seeds).unwrap();
+        std::fs::create_dir_all(&corpus).unwrap();
+        for (i, seed) in seeds_of(target).iter().enumerate() {
+            std::fs::write(seeds.join(format!("seed-{i}")), seed).unwrap();
+        }
+        let started = std::time::Instant::now();
+        let run = cargo()
+            .args(["fuzz", "run", "-s", "none", target])
+            .arg(&corpus)
+            .arg(&seeds)
+            .args([
+                "--",
+                &format!("-max_total_time={seconds}"),
+                "-timeout=10",
+                "-rss_limit_mb=2048",
+            ])
+            .output()
+            .expect("cargo fuzz run");
+        let log = String::from_utf8_lossy(&run.stderr);
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        assert!(
+            run.status.success(),
+            "{target} crashed (input under fuzz/artifacts/{target}/):\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+        let done = log
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("Done "))
+            .unwrap_or("");
+        eprintln!("{target}: {done} ({:?})", started.elapsed());
+        assert!(done.contains("runs"), "{target} did not run:\n{log}");
+    }
+}

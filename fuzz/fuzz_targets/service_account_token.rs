@@ -5,7 +5,9 @@
 
 use std::sync::OnceLock;
 
-use ferrokube_auth::{ObjectRef, Pki, PkiOptions, ServiceAccountTokens, TokenAuthenticator, TokenGrant};
+use ferrokube_auth::{
+    ObjectRef, Pki, PkiOptions, ServiceAccountTokens, TokenAuthenticator, TokenGrant,
+};
 use libfuzzer_sys::fuzz_target;
 
 struct Issuer {
@@ -49,6 +51,9 @@ fuzz_target!(|data: &[u8]| {
     let token = String::from_utf8_lossy(data);
     if let Ok(Some(user)) = issuer.tokens.authenticate_token(&token) {
         // Base64 may spell the same bytes more than one way; the claims must be the issued ones.
-        assert_eq!(user.name, "system:serviceaccount:dev:ci", "forged token {token:?}");
+        assert_eq!(
+            user.name, "system:serviceaccount:dev:ci",
+            "forged token {token:?}"
+        );
     }
 });

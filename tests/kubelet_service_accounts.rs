@@ -251,3 +251,82 @@ async fn tokens_projected_volumes_and_service_env() {
     let env = kubectl_ok(&c, &["exec", "plain", "--", "env"]);
     assert!(!env.contains("DB_SERVICE_HOST"), "{env}");
 }
+
+/// What upstream's OIDC discovery conformance pod does (agnhost
+/// `test-service-account-issuer-discovery`), with busybox: authenticated by its own token, it
+/// fetches the discovery document at the issuer URL and the key set at the `jwks_uri` the
+/// document names, both through the `kubernetes` Service; the projected token it was given
+/// then verifies against them (tests/python/oidc_verify.py).
+const DISCOVERY_SCRIPT: &str = r#"set -e
+auth="Authorization: Bearer $(cat /var/run/secrets/kubernetes.io/serviceaccount/token)"
+get() { wget -q -O - --no-check-certificate --header "$auth" "$1"; }
+doc=$(get https://kubernetes.default.svc.cluster.local/.well-known/openid-configuration)
+echo "$doc"
+get "$(echo "$doc" | sed -n 's/.*"jwks_uri":"\([^"]*\)".*/\1/p')"
+echo
+cat /var/run/secrets/tokens/sa-token
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_verifies_its_token_through_issuer_discovery() {
+    let (_serial, _sweep, c, _node) = cluster("e2e-oidc").await;
+    let client = c.client().await;
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), "default");
+    let exists = eventually(POD_WAIT, || async { accounts.get("default").await.ok() }).await;
+    assert!(
+        exists.is_some(),
+        "the default service account never appeared"
+    );
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+    create(
+        &pods,
+        json!({"metadata": {"name": "oidc-discovery-validator"},
+            "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 0,
+                "containers": [{"name": "c", "image": "busybox", "imagePullPolicy": "Never",
+                    "command": ["sh", "-c", DISCOVERY_SCRIPT],
+                    "volumeMounts": [{"name": "token", "mountPath": "/var/run/secrets/tokens"}]}],
+                "volumes": [{"name": "token", "projected": {"sources": [{"serviceAccountToken":
+                    {"path": "sa-token", "audience": "oidc-discovery-test",
+                     "expirationSeconds": 600}}]}}]}}),
+    )
+    .await;
+    let pod = wait_pod(&pods, "oidc-discovery-validator", "finished", |p| {
+        matches!(phase(p), "Succeeded" | "Failed")
+    })
+    .await;
+    let log = pods
+        .logs("oidc-discovery-validator", &Default::default())
+        .await
+        .expect("logs");
+    assert_eq!(phase(&pod), "Succeeded", "log: {log}");
+    let lines: Vec<&str> = log.lines().filter(|l| !l.is_empty()).collect();
+    let [doc, keys, token] = lines[..] else {
+        panic!("expected document, key set and token: {log}");
+    };
+    let given = json!({"doc": serde_json::from_str::<Value>(doc).expect("document"),
+        "keys": serde_json::from_str::<Value>(keys).expect("key set"),
+        "token": token, "audience": "oidc-discovery-test"});
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/oidc_verify.py");
+    let mut child = std::process::Command::new("python3")
+        .arg(&script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(given.to_string().as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("python3");
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
+        "verification failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        given
+    );
+}

@@ -15,9 +15,12 @@ AUDIENCE = "oidc-discovery-test"
 
 
 def fetch(api_client, path, content_type):
-    resp = api_client.call_api(
-        path, "GET", auth_settings=["BearerToken"], _preload_content=False
-    )[0]
+    """One discovery document through the client's own WellKnownApi / OpenidApi."""
+    if path == "/.well-known/openid-configuration":
+        call = client.WellKnownApi(api_client).get_service_account_issuer_open_id_configuration
+    else:
+        call = client.OpenidApi(api_client).get_service_account_issuer_open_id_keyset
+    resp = call(_preload_content=False)
     assert resp.status == 200, (path, resp.status)
     got = resp.headers.get("Content-Type")
     assert got == content_type, (path, got)

@@ -110,12 +110,16 @@ pub fn generate_for<'a>(
     finish(&docs, &custom)
 }
 
+/// What the cached router was built for: (registry address, its generation, the aggregated
+/// specs' generation).
+type RouterKey = (usize, u64, u64);
+
 /// The OpenAPI router over the documents of what `registry` serves now. Built lazily and kept
 /// until the served kinds change (a CRD comes, changes or goes), then rebuilt on next use.
 pub async fn router(registry: &Registry, aggregator: &Aggregator) -> Result<axum::Router, String> {
     // Keyed by registry too: generations of two registries in one process (benchmarks) may
     // coincide.
-    static CACHE: tokio::sync::Mutex<Option<((usize, u64, u64), axum::Router)>> =
+    static CACHE: tokio::sync::Mutex<Option<(RouterKey, axum::Router)>> =
         tokio::sync::Mutex::const_new(None);
     let mut cache = CACHE.lock().await;
     let key = (

@@ -4,7 +4,8 @@
 //! `data`; invalid sysctl names are refused with upstream's message; a status condition sent with
 //! a `null` lastTransitionTime (as Go clients send an unset time) is accepted; a stateful pod
 //! refused by the kubelet over a taken host port is recreated until it runs; eviction marks the
-//! pod `DisruptionTarget`; new volumes and claims read `Pending` through their status.
+//! pod `DisruptionTarget`; new volumes and claims read `Pending` through their status, whose
+//! subresource takes merge patches and updates.
 
 mod kubelet_common;
 mod support;
@@ -566,6 +567,76 @@ async fn new_volumes_and_claims_read_pending_through_their_status() {
         .as_ref()
         .and_then(|s| s.persistent_volume_reclaim_policy.as_deref());
     assert_eq!(policy, Some("Retain"));
+    status_patches_and_updates_apply(&cluster);
+}
+
+/// The rest of that spec, through kubectl: merge patches of both statuses (a claim condition;
+/// a volume's reason and message), then read-modify-write updates of the status subresource.
+fn status_patches_and_updates_apply(c: &TestCluster) {
+    let patch = |object: &str, body: &str| -> serde_json::Value {
+        let out = kubectl_ok(
+            c,
+            &[
+                "patch",
+                object,
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                body,
+                "-o",
+                "json",
+            ],
+        );
+        serde_json::from_str(&out).expect("patched object")
+    };
+    let condition = |obj: &serde_json::Value, kind: &str| -> serde_json::Value {
+        obj["status"]["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == kind).cloned())
+            .unwrap_or_else(|| panic!("no {kind} condition in {obj}"))
+    };
+    let claim = patch(
+        "pvc/status-pvc",
+        r#"{"status":{"conditions":[{"type":"StatusPatched","status":"True",
+            "reason":"E2E patchedStatus","message":"Set from e2e test"}]}}"#,
+    );
+    let patched = condition(&claim, "StatusPatched");
+    assert_eq!(patched["reason"], "E2E patchedStatus", "{claim}");
+    assert_eq!(patched["message"], "Set from e2e test", "{claim}");
+    let volume = patch(
+        "pv/status-pv",
+        r#"{"status":{"message":"StatusPatched","reason":"E2E patchStatus"}}"#,
+    );
+    assert_eq!(volume["status"]["reason"], "E2E patchStatus", "{volume}");
+    assert_eq!(volume["status"]["message"], "StatusPatched", "{volume}");
+
+    let update = |object: &str, change: &dyn Fn(&mut serde_json::Value)| -> serde_json::Value {
+        let mut obj: serde_json::Value =
+            serde_json::from_str(&kubectl_ok(c, &["get", object, "-o", "json"])).expect("json");
+        change(&mut obj);
+        let file = write(c, "status-update.json", &obj);
+        let out = kubectl_ok(
+            c,
+            &["replace", "--subresource=status", "-f", &file, "-o", "json"],
+        );
+        serde_json::from_str(&out).expect("updated object")
+    };
+    let claim = update("pvc/status-pvc", &|claim| {
+        let conditions = claim["status"]["conditions"]
+            .as_array_mut()
+            .expect("conditions");
+        conditions.push(json!({"type": "StatusUpdated", "status": "True",
+            "reason": "E2E updateStatus", "message": "Set from e2e test"}));
+    });
+    let updated = condition(&claim, "StatusUpdated");
+    assert_eq!(updated["reason"], "E2E updateStatus", "{claim}");
+    assert_eq!(condition(&claim, "StatusPatched")["status"], "True");
+    let volume = update("pv/status-pv", &|volume| {
+        volume["status"]["reason"] = json!("E2E updateStatus");
+        volume["status"]["message"] = json!("StatusUpdated");
+    });
+    assert_eq!(volume["status"]["reason"], "E2E updateStatus", "{volume}");
+    assert_eq!(volume["status"]["message"], "StatusUpdated", "{volume}");
 }
 
 /// Upstream's "API chunking should support continue listing from the last key if the original

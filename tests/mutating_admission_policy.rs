@@ -378,6 +378,9 @@ async fn policies_mutate_deployments_through_kubectl() {
     assert!(!out.status.success());
 }
 
+/// How a mutated Deployment is recognised.
+type Check = fn(&Value) -> bool;
+
 /// Upstream's "should mutate a Deployment" and "… with annotations" specs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_mutate_a_deployment() {
@@ -391,7 +394,7 @@ async fn conformance_mutate_a_deployment() {
     let policies: Api<MutatingAdmissionPolicy> = Api::all(client.clone());
     let bindings: Api<MutatingAdmissionPolicyBinding> = Api::all(client.clone());
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "e2e-map");
-    let cases: [(&str, &str, fn(&Value) -> bool); 2] = [
+    let cases: [(&str, &str, Check); 2] = [
         (
             "replicas",
             "Object{spec: Object.spec{replicas: 1337}}",

@@ -53,3 +53,11 @@ async fn lightkube_client() {
     let cluster = TestCluster::start().await;
     run_script(&cluster, "lightkube_client.py", "py-lightkube");
 }
+
+/// Upstream's "ServiceAccountIssuerDiscovery should support OIDC discovery of service account
+/// issuer": a TokenRequest token verified against the discovery document and key set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_account_issuer_discovery() {
+    let cluster = TestCluster::start().await;
+    run_script(&cluster, "issuer_discovery_client.py", "py-oidc");
+}

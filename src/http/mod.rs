@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod duplicates;
 pub mod flow_control;
 pub mod health;
+pub mod issuer_discovery;
 pub mod kubelet_client;
 pub mod link_rewrite;
 pub mod log_stream;
@@ -80,6 +81,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz/{check}", get(health::one))
         .route("/version", get(version))
         .route("/metrics", get(metrics::serve))
+        .route(
+            ferrokube_auth::oidc_discovery::OPENID_CONFIGURATION_PATH,
+            get(issuer_discovery::openid_configuration),
+        )
+        .route(
+            ferrokube_auth::oidc_discovery::JWKS_PATH,
+            get(issuer_discovery::key_set),
+        )
         .route("/openapi/{*rest}", axum::routing::any(openapi))
         .route(
             crate::ha::members::MEMBERS_PATH,

@@ -38,6 +38,7 @@ mod files;
 mod insecure;
 mod kubeconfig;
 pub mod node_credentials;
+pub mod oidc_discovery;
 mod pki;
 pub mod rbac;
 mod service_account;

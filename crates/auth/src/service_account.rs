@@ -105,6 +105,8 @@ pub struct ServiceAccountTokens {
     encoding: EncodingKey,
     decoding: DecodingKey,
     key_id: String,
+    /// The public key as a JWK, for the issuer discovery key set.
+    jwk: serde_json::Value,
     issuer: String,
     api_audiences: Vec<String>,
 }
@@ -143,10 +145,13 @@ impl ServiceAccountTokens {
             .map_err(|e| format!("service-account signing key: {e}"))?;
         let decoding = DecodingKey::from_ec_pem(public_pem.as_bytes())
             .map_err(|e| format!("service-account public key: {e}"))?;
+        let spki = crate::oidc_discovery::pem_der(public_pem)?;
+        let key_id = key_id(&spki);
         Ok(ServiceAccountTokens {
             encoding,
             decoding,
-            key_id: key_id(public_pem)?,
+            jwk: crate::oidc_discovery::p256_jwk(&spki, &key_id)?,
+            key_id,
             issuer: issuer.to_string(),
             api_audiences: vec![issuer.to_string()],
         })
@@ -155,6 +160,21 @@ impl ServiceAccountTokens {
     /// The audiences the API server itself accepts (the default for TokenRequests without any).
     pub fn api_audiences(&self) -> &[String] {
         &self.api_audiences
+    }
+
+    /// The `iss` of every token we sign.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The OpenID discovery document for [`issuer`](Self::issuer).
+    pub fn openid_configuration(&self) -> serde_json::Value {
+        crate::oidc_discovery::openid_configuration(&self.issuer, &["ES256"])
+    }
+
+    /// The JSON Web Key Set holding the public key tokens are verified with.
+    pub fn key_set(&self) -> serde_json::Value {
+        crate::oidc_discovery::key_set(std::slice::from_ref(&self.jwk))
     }
 
     /// Signs a token for `grant`, valid from `now` (Unix seconds).
@@ -200,16 +220,9 @@ impl ServiceAccountTokens {
 }
 
 /// Upstream's key id: base64url(SHA-256(DER of the public key)), unpadded.
-fn key_id(public_pem: &str) -> Result<String, String> {
-    let body: String = public_pem
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .collect();
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(body.trim())
-        .map_err(|e| format!("service-account public key: {e}"))?;
-    let digest = ring::digest::digest(&ring::digest::SHA256, &der);
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref()))
+fn key_id(spki_der: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, spki_der);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
 }
 
 fn random_jti() -> String {

@@ -273,6 +273,7 @@ pub async fn prepare_volumes(
 ) -> Result<BTreeMap<String, HostVolume>> {
     let uid = pod.metadata.uid.as_deref().unwrap_or("nouid");
     let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+    let fs_group = ownership::FsGroup::of(pod);
     let mut out = BTreeMap::new();
     let volumes: &[Volume] = pod
         .spec
@@ -371,9 +372,22 @@ pub async fn prepare_volumes(
                 v.name
             )));
         };
+        if let Some(group) = fs_group.filter(|_| takes_fs_group(v)) {
+            ownership::apply(&path, group, read_only)?;
+        }
         out.insert(v.name.clone(), HostVolume { path, read_only });
     }
     Ok(out)
+}
+
+/// Volumes whose content the kubelet owns, which upstream hands to the pod's fsGroup
+/// (hostPath and claims keep the ownership they have on the host).
+fn takes_fs_group(v: &Volume) -> bool {
+    v.empty_dir.is_some()
+        || v.config_map.is_some()
+        || v.secret.is_some()
+        || v.downward_api.is_some()
+        || v.projected.is_some()
 }
 
 /// Bind mounts for one container's volumeMounts (subPath and subPathExpr resolved).
@@ -425,6 +439,7 @@ pub fn cleanup_pod_dirs(pod_dir: &Path, memory_root: &Path, uid: &str) {
 }
 
 pub mod claims;
+pub mod ownership;
 
 #[cfg(test)]
 mod tests;

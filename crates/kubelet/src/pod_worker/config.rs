@@ -84,6 +84,23 @@ fn user_of(pod: &Pod, c: &Container) -> Option<String> {
     })
 }
 
+/// Groups every container of the pod runs with besides its primary one: upstream's CRI
+/// `SupplementalGroups` are the pod's `fsGroup` (so volumes group-owned by it are usable by a
+/// non-root user) followed by `supplementalGroups`.
+fn supplemental_groups(pod: &Pod) -> Vec<i64> {
+    let psc = pod.spec.as_ref().and_then(|s| s.security_context.as_ref());
+    let mut groups: Vec<i64> = psc.and_then(|sc| sc.fs_group).into_iter().collect();
+    for g in psc
+        .and_then(|sc| sc.supplemental_groups.as_deref())
+        .unwrap_or_default()
+    {
+        if !groups.contains(g) {
+            groups.push(*g);
+        }
+    }
+    groups
+}
+
 /// Inputs of an app or init container's config that the worker resolved beforehand.
 pub struct Resolved {
     /// Final environment.
@@ -150,6 +167,7 @@ pub fn container_config(
         nano_cpus,
         cpu_shares,
         user: user_of(pod, c),
+        supplemental_groups: supplemental_groups(pod),
         privileged: sc.privileged.unwrap_or(false),
         // Upstream `AddNoNewPrivileges`: only an explicit `allowPrivilegeEscalation: false`.
         no_new_privileges: sc.allow_privilege_escalation == Some(false),
@@ -179,7 +197,8 @@ mod tests {
     fn resources_and_security_map_to_engine_settings() {
         let pod: Pod = serde_json::from_value(json!({
             "metadata": {"name": "p", "namespace": "ns", "uid": "u"},
-            "spec": {"securityContext": {"runAsUser": 1000}, "containers": [{
+            "spec": {"securityContext": {"runAsUser": 1000, "fsGroup": 2000,
+                    "supplementalGroups": [4000, 2000]}, "containers": [{
                 "name": "c", "image": "busybox", "command": ["sh", "-c"], "args": ["echo $(MSG)"],
                 "workingDir": "/tmp", "tty": true, "stdin": true,
                 "securityContext": {"runAsGroup": 3000, "readOnlyRootFilesystem": true},
@@ -210,6 +229,7 @@ mod tests {
         assert_eq!(cfg.nano_cpus, Some(500_000_000));
         assert_eq!(cfg.cpu_shares, Some(256));
         assert_eq!(cfg.user.as_deref(), Some("1000:3000"));
+        assert_eq!(cfg.supplemental_groups, vec![2000, 4000]);
         assert!(cfg.read_only_rootfs && cfg.tty && cfg.stdin);
         assert_eq!(cfg.network, Some(NetworkMode::Container("sb".into())));
 

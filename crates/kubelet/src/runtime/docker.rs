@@ -143,6 +143,8 @@ fn to_engine_config(c: &ContainerConfig) -> ContainerCreateBody {
             nano_cpus: c.nano_cpus,
             cpu_shares: c.cpu_shares,
             privileged: Some(c.privileged),
+            group_add: (!c.supplemental_groups.is_empty())
+                .then(|| c.supplemental_groups.iter().map(i64::to_string).collect()),
             security_opt: c
                 .no_new_privileges
                 .then(|| vec!["no-new-privileges".to_string()]),

@@ -89,6 +89,9 @@ pub struct ContainerConfig {
     pub cpu_shares: Option<i64>,
     /// User (`uid` or `uid:gid`).
     pub user: Option<String>,
+    /// Supplementary groups of the container's processes (the pod's `fsGroup` and
+    /// `supplementalGroups`).
+    pub supplemental_groups: Vec<i64>,
     /// Run privileged.
     pub privileged: bool,
     /// Set the `no_new_privs` bit: setuid binaries cannot raise the effective user.

@@ -19,13 +19,43 @@ use crate::util::{delete_ignore_missing, fnv32a, is_controlled_by, safe_encode};
 /// Label on pods and revisions naming the revision (upstream `controller-revision-hash`).
 pub const REVISION_HASH: &str = "controller-revision-hash";
 
-/// Upstream's revision `data` for a template: a strategic-merge patch replacing it.
+mod go_json;
+
+/// Upstream's revision `data` for a template: a strategic-merge patch replacing it, rendered
+/// as Go renders it (see [`go_json`]) so clients' `Match` finds the current revision.
 pub fn revision_data(template: &PodTemplateSpec) -> Value {
-    let mut t = serde_json::to_value(template).unwrap_or_else(|_| json!({}));
+    let t = serde_json::to_value(template).unwrap_or_else(|_| json!({}));
+    data_for(t)
+}
+
+/// [`revision_data`] for a template's JSON.
+fn data_for(template: Value) -> Value {
+    let mut t = go_json::go_template(template);
     if let Some(o) = t.as_object_mut() {
-        o.insert("$patch".into(), json!("replace"));
+        // "$" sorts before every letter: Go writes it first.
+        let mut with_patch = serde_json::Map::new();
+        with_patch.insert("$patch".into(), json!("replace"));
+        with_patch.append(o);
+        t = Value::Object(with_patch);
     }
     json!({"spec": {"template": t}})
+}
+
+/// Whether a stored revision records the same template as `data`, whatever rendering an
+/// older version of ours gave it (so an upgrade does not roll every DaemonSet's pods).
+fn same_template(stored: &Value, data: &Value) -> bool {
+    let Some(template) = stored.pointer("/spec/template") else {
+        return false;
+    };
+    let mut template = template.clone();
+    if let Some(o) = template.as_object_mut() {
+        o.remove("$patch");
+    }
+    // Through the typed struct first, as the template itself went.
+    let typed = serde_json::from_value::<PodTemplateSpec>(template)
+        .ok()
+        .and_then(|t| serde_json::to_value(t).ok());
+    typed.map(data_for).as_ref() == Some(data)
 }
 
 /// `HashControllerRevision`: fnv32a over the data (plus collision count), safe-encoded.
@@ -116,7 +146,7 @@ pub async fn sync(
     let max = revisions.iter().map(number).max().unwrap_or(0);
     let same = revisions
         .iter()
-        .filter(|r| r.data.as_ref().map(|d| &d.0) == Some(&data))
+        .filter(|r| r.data.as_ref().is_some_and(|d| same_template(&d.0, &data)))
         .max_by_key(|r| number(r));
     let current = match same {
         Some(r) if number(r) == max => r.clone(),
@@ -198,6 +228,25 @@ mod tests {
         let d = revision_data(&t);
         assert_eq!(d["spec"]["template"]["$patch"], "replace");
         assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["image"], "i");
+        let text = serde_json::to_string(&d).unwrap();
+        assert!(
+            text.starts_with(r#"{"spec":{"template":{"$patch":"replace","metadata":{"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn older_renderings_of_a_template_still_match() {
+        let t: PodTemplateSpec = serde_json::from_value(json!({
+            "metadata": {"labels": {"app": "a"}},
+            "spec": {"containers": [{"name": "c", "image": "i"}]}}))
+        .unwrap();
+        let old = json!({"spec": {"template": {"metadata": {"labels": {"app": "a"}},
+            "spec": {"containers": [{"name": "c", "image": "i"}]}, "$patch": "replace"}}});
+        assert!(same_template(&old, &revision_data(&t)));
+        let other = json!({"spec": {"template": {"metadata": {"labels": {"app": "a"}},
+            "spec": {"containers": [{"name": "c", "image": "j"}]}, "$patch": "replace"}}});
+        assert!(!same_template(&other, &revision_data(&t)));
     }
 
     #[test]

@@ -110,17 +110,21 @@ pub async fn audit(State(state): State<Arc<AppState>>, req: Request, next: Next)
     }
     let mut event = skeleton(&req, &user, &info, decision.level);
     let (parts, body) = req.into_parts();
-    let body = if decision.level >= Level::Request {
+    // A create names its object in the body, and upstream's objectRef shows that name from
+    // the Metadata level on, so a create's body is read even when it is not logged.
+    let names_in_body = info.verb == "create" && info.resource_request;
+    let body = if decision.level >= Level::Request || names_in_body {
         let (body, object) = buffered(body, &parts.headers).await;
         if let Some(object) = object {
-            // A create names its object in the body, as upstream's objectRef then shows.
             let name = object.pointer("/metadata/name").cloned();
             if let (Some(name), Some(r)) = (name, event.get_mut("objectRef")) {
                 if r.get("name").is_none() {
                     r["name"] = name;
                 }
             }
-            event["requestObject"] = object;
+            if decision.level >= Level::Request {
+                event["requestObject"] = object;
+            }
         }
         body
     } else {

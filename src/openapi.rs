@@ -85,7 +85,9 @@ pub fn generate_for<'a>(
 pub async fn router(registry: &Registry, aggregator: &Aggregator) -> Result<axum::Router, String> {
     // Keyed by registry too: generations of two registries in one process (benchmarks) may
     // coincide.
-    static CACHE: tokio::sync::Mutex<Option<((usize, u64, u64), axum::Router)>> =
+    /// (registry address, registry generation, aggregated specs' generation).
+    type Key = (usize, u64, u64);
+    static CACHE: tokio::sync::Mutex<Option<(Key, axum::Router)>> =
         tokio::sync::Mutex::const_new(None);
     let mut cache = CACHE.lock().await;
     let key = (

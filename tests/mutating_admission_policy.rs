@@ -391,7 +391,9 @@ async fn conformance_mutate_a_deployment() {
     let policies: Api<MutatingAdmissionPolicy> = Api::all(client.clone());
     let bindings: Api<MutatingAdmissionPolicyBinding> = Api::all(client.clone());
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "e2e-map");
-    let cases: [(&str, &str, fn(&Value) -> bool); 2] = [
+    /// (name, mutation, what the mutated Deployment shows).
+    type Case = (&'static str, &'static str, fn(&Value) -> bool);
+    let cases: [Case; 2] = [
         (
             "replicas",
             "Object{spec: Object.spec{replicas: 1337}}",

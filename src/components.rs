@@ -117,6 +117,7 @@ pub fn spawn_master_service(started: &Started) -> anyhow::Result<()> {
     let store = started.state.registry.store.clone();
     crate::master_service::spawn(client.clone(), started.master.clone(), store.clone());
     crate::apiservices::spawn(client.clone(), started.state.clone());
+    crate::policy_typecheck::spawn(client.clone());
     // The aggregation layer: every server probes, the leader writes status and the
     // extension servers' authentication ConfigMap.
     crate::aggregator::spawn(started.state.clone());

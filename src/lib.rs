@@ -20,6 +20,7 @@ pub mod leader_loop;
 pub mod master_service;
 pub mod node_identity;
 pub mod openapi;
+pub mod policy_typecheck;
 pub mod rbac;
 pub mod registry;
 pub mod server;

@@ -2,7 +2,8 @@
 //! self-signed certificate, given to the configurations as `caBundle`); kubectl then sees a
 //! mutating webhook's patch and warning, a validating webhook's refusal with its code and
 //! message, a namespace selector leaving other namespaces alone, and a slow webhook refusing
-//! under `failurePolicy: Fail` (context deadline) but skipped under `Ignore`.
+//! under `failurePolicy: Fail` (context deadline) but skipped under `Ignore`. The audit log
+//! shows the webhooks' audit annotations and which mutating webhooks changed the object.
 
 mod support;
 
@@ -12,7 +13,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use base64::Engine;
 use serde_json::{json, Value};
-use support::{eventually, stdout_ok, TestCluster};
+use support::{eventually, stdout_ok, ClusterOptions, TestCluster};
 
 fn respond(review: &Value, response: Value) -> Json<Value> {
     let mut response = response;
@@ -37,7 +38,8 @@ async fn validate(Json(review): Json<Value>) -> Json<Value> {
         (_, true) => {
             json!({"allowed": false, "status": {"reason": "the configmap contains unwanted key and value"}})
         }
-        _ => json!({"allowed": true, "warnings": ["checked by the test webhook"]}),
+        _ => json!({"allowed": true, "warnings": ["checked by the test webhook"],
+            "auditAnnotations": {"checked": "yes"}}),
     };
     respond(&review, response)
 }
@@ -169,9 +171,56 @@ webhooks:{}{}
     )
 }
 
+const AUDIT_POLICY: &str = r#"
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: Metadata
+  resources: [{group: "", resources: ["configmaps"]}]
+- level: None
+"#;
+
+/// The create of `good`: the validating webhook's audit annotation under its name, and each
+/// mutating webhook call by round and index (the IfNeeded one called again in round 1).
+async fn audit_shows_the_webhooks(log: &std::path::Path) {
+    let event = eventually(Duration::from_secs(10), || async {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|e| e["verb"] == "create" && e["objectRef"]["name"] == "good")
+    })
+    .await
+    .expect("the create of good in the audit log");
+    let annotations = &event["annotations"];
+    assert_eq!(annotations["deny.test.io/checked"], "yes", "{event}");
+    let call = |key: &str| -> Value {
+        let at = format!("mutation.webhook.admission.k8s.io/{key}");
+        let text = annotations[&at]
+            .as_str()
+            .unwrap_or_else(|| panic!("{at}: {event}"));
+        serde_json::from_str(text).unwrap()
+    };
+    assert_eq!(
+        call("round_0_index_1"),
+        json!({"configuration": "label-adder", "webhook": "mutate.test.io", "mutated": true})
+    );
+    assert_eq!(call("round_0_index_0")["webhook"], "observe.test.io");
+    assert_eq!(call("round_1_index_0")["mutated"], true);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_mutate_refuse_and_time_out() {
-    let cluster = TestCluster::start().await;
+    let scratch = tempfile::tempdir().unwrap();
+    let audit_policy = scratch.path().join("audit-policy.yaml");
+    std::fs::write(&audit_policy, AUDIT_POLICY).unwrap();
+    let audit_log = scratch.path().join("audit.log");
+    let cluster = TestCluster::start_with(
+        ClusterOptions::default()
+            .arg(&format!("--audit-policy-file={}", audit_policy.display()))
+            .arg(&format!("--audit-log-path={}", audit_log.display())),
+    )
+    .await;
     let (port, ca) = webhook_server().await;
     stdout_ok("ns", &cluster.kubectl(&["create", "ns", "hooked"]));
     stdout_ok(
@@ -247,6 +296,7 @@ async fn webhooks_mutate_refuse_and_time_out() {
     // The IfNeeded webhook ran first, saw no label, and was called again after the mutating
     // webhook after it added one.
     assert!(labels.contains("\"seen\":\"yes\""), "{labels}");
+    audit_shows_the_webhooks(&audit_log).await;
 
     // What a webhook adds gets the kind's defaults before validation and storage.
     stdout_ok(

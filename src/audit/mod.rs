@@ -5,6 +5,7 @@
 //! body at `RequestResponse`. A writer task appends to the log and rotates it by size, so a
 //! request never waits for the disk.
 
+pub mod annotations;
 pub mod policy;
 mod writer;
 
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+pub use annotations::{annotate, AnnotationSink};
 pub use policy::{Decision, Level, Policy};
 
 /// Where and how big the log may grow.

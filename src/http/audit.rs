@@ -1,8 +1,9 @@
 //! The audit filter, right after authentication as upstream's: the policy decides the level;
 //! the event gets the request's metadata (and body at `Request`), then its response status
 //! (and body at `RequestResponse`) at `ResponseComplete`. Long-running requests log
-//! `ResponseStarted` when their stream begins and `ResponseComplete` when it ends. Every
-//! audited response carries the event's id in `Audit-Id`.
+//! `ResponseStarted` when their stream begins and `ResponseComplete` when it ends. What
+//! admission annotated during the request (see [`crate::audit::annotations`]) is in the
+//! response stages' `annotations`. Every audited response carries the event's id in `Audit-Id`.
 
 use std::sync::Arc;
 
@@ -16,7 +17,7 @@ use ferrokube_auth::UserInfo;
 use serde_json::{json, Value};
 
 use super::AppState;
-use crate::audit::{Auditor, Level};
+use crate::audit::{AnnotationSink, Auditor, Level};
 
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
@@ -109,26 +110,35 @@ pub async fn audit(State(state): State<Arc<AppState>>, req: Request, next: Next)
     }
     let mut event = skeleton(&req, &user, &info, decision.level);
     let (parts, body) = req.into_parts();
-    let body = if decision.level >= Level::Request {
+    // A create names its object in the body, and upstream's objectRef shows that name from
+    // the Metadata level on, so a create's body is read even when it is not logged.
+    let names_in_body = info.verb == "create" && info.resource_request;
+    let body = if decision.level >= Level::Request || names_in_body {
         let (body, object) = buffered(body, &parts.headers).await;
         if let Some(object) = object {
-            // A create names its object in the body, as upstream's objectRef then shows.
             let name = object.pointer("/metadata/name").cloned();
             if let (Some(name), Some(r)) = (name, event.get_mut("objectRef")) {
                 if r.get("name").is_none() {
                     r["name"] = name;
                 }
             }
-            event["requestObject"] = object;
+            if decision.level >= Level::Request {
+                event["requestObject"] = object;
+            }
         }
         body
     } else {
         body
     };
     emit(&auditor, &event, "RequestReceived", &decision.omit_stages);
-    let resp = next.run(Request::from_parts(parts, body)).await;
+    let sink = AnnotationSink::default();
+    let resp = sink.scope(next.run(Request::from_parts(parts, body))).await;
     let code = resp.status().as_u16();
     event["responseStatus"] = json!({"metadata": {}, "code": code});
+    let annotations = sink.annotations();
+    if !annotations.is_empty() {
+        event["annotations"] = json!(annotations);
+    }
     let id = event["auditID"].as_str().unwrap_or_default().to_owned();
     let mut resp = if super::flow_control::long_running(&info) {
         emit(&auditor, &event, "ResponseStarted", &decision.omit_stages);

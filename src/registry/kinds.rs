@@ -402,13 +402,15 @@ pub fn builtin_kinds() -> Vec<ResourceDescriptor> {
             .status()
             .build("customresourcedefinition"),
         // admissionregistration.k8s.io/v1 (enforced by `admission::policy`)
-        Describe::of::<admissionregistration::ValidatingAdmissionPolicy>(&GENERATIONAL)
+        Describe::of::<admissionregistration::ValidatingAdmissionPolicy>(&VALIDATING_POLICY)
             .categories(&["api-extensions"])
             .status()
             .build("validatingadmissionpolicy"),
-        Describe::of::<admissionregistration::ValidatingAdmissionPolicyBinding>(&GENERATIONAL)
-            .categories(&["api-extensions"])
-            .build("validatingadmissionpolicybinding"),
+        Describe::of::<admissionregistration::ValidatingAdmissionPolicyBinding>(
+            &VALIDATING_POLICY_BINDING,
+        )
+        .categories(&["api-extensions"])
+        .build("validatingadmissionpolicybinding"),
         // (enforced by `admission::mutating_policy`)
         Describe::of::<admissionregistration::MutatingAdmissionPolicy>(&MUTATING_POLICY)
             .categories(&["api-extensions"])

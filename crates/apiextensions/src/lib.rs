@@ -30,6 +30,7 @@ mod listtype;
 mod prune;
 mod schema;
 mod structural;
+pub mod typecheck;
 mod validate;
 
 pub use ferrokube_apimachinery::validation::FieldError;

@@ -20,7 +20,7 @@ pub static MUTATING_POLICY_BINDING: MutatingPolicyBindingStrategy = MutatingPoli
 const MUTATING_OPERATIONS: &[&str] = &["*", "CREATE", "UPDATE"];
 
 /// `SetDefaults_MatchResources`.
-fn default_match_resources(obj: &mut Value, at: &[&str]) {
+pub(super) fn default_match_resources(obj: &mut Value, at: &[&str]) {
     if obj.pointer(&format!("/{}", at.join("/"))).is_none() {
         return;
     }
@@ -77,7 +77,7 @@ impl Strategy for MutatingPolicyBindingStrategy {
 }
 
 /// `validateParamRef`: a name or a selector (not both), and a parameterNotFoundAction.
-fn validate_param_ref(r: &Value) -> Vec<FieldError> {
+pub(super) fn validate_param_ref(r: &Value) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let named = r["name"].as_str().is_some_and(|n| !n.is_empty());
     if named && !r["selector"].is_null() {
@@ -120,7 +120,7 @@ fn mutating_operations(resources: &Value, at: &str) -> Vec<FieldError> {
 }
 
 /// One of `allowed` (required when absent).
-fn one_of(errs: &mut Vec<FieldError>, spec: &Value, field: &str, allowed: &[&str]) {
+pub(super) fn one_of(errs: &mut Vec<FieldError>, spec: &Value, field: &str, allowed: &[&str]) {
     let at = format!("spec.{field}");
     match spec[field].as_str() {
         None | Some("") => errs.push(FieldError::required(&at, "")),
@@ -131,7 +131,7 @@ fn one_of(errs: &mut Vec<FieldError>, spec: &Value, field: &str, allowed: &[&str
 
 /// A named CEL expression list (`matchConditions`, `variables`): names and expressions
 /// present, expressions compiling.
-fn named_expressions(errs: &mut Vec<FieldError>, list: &Value, at: &str) {
+pub(super) fn named_expressions(errs: &mut Vec<FieldError>, list: &Value, at: &str) {
     for (i, item) in list.as_array().into_iter().flatten().enumerate() {
         if item["name"].as_str().unwrap_or("").is_empty() {
             errs.push(FieldError::required(&format!("{at}[{i}].name"), ""));
@@ -141,7 +141,7 @@ fn named_expressions(errs: &mut Vec<FieldError>, list: &Value, at: &str) {
     }
 }
 
-fn expression(at: &str, source: &str, mutation: bool) -> Option<FieldError> {
+pub(super) fn expression(at: &str, source: &str, mutation: bool) -> Option<FieldError> {
     if source.trim().is_empty() {
         return Some(FieldError::required(at, ""));
     }

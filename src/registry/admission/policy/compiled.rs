@@ -112,12 +112,45 @@ pub struct CompiledValidation {
     pub reason: String,
 }
 
+/// An `auditAnnotations` entry: its key (unprefixed) and value expression.
+pub struct CompiledAuditAnnotation {
+    pub key: String,
+    pub value: Compiled,
+}
+
 pub struct CompiledPolicy {
     pub policy: ValidatingAdmissionPolicy,
     pub name: String,
     pub fail_closed: bool,
     preamble: Preamble,
     validations: Vec<CompiledValidation>,
+    audit_annotations: Vec<CompiledAuditAnnotation>,
+}
+
+/// What one evaluation of a policy found.
+#[derive(Default)]
+pub struct Evaluation {
+    /// Failures, each with the index of its validation in `spec.validations` (0 for what failed
+    /// before any validation ran: a match condition, the parameters).
+    pub failures: Vec<(usize, Failure)>,
+    /// The audit annotations that gave a value: (unprefixed key, value).
+    pub annotations: Vec<(String, String)>,
+}
+
+impl Evaluation {
+    /// An evaluation that failed before its validations.
+    pub fn failed(failure: Failure) -> Evaluation {
+        Evaluation {
+            failures: vec![(0, failure)],
+            annotations: Vec::new(),
+        }
+    }
+
+    /// Adds another evaluation's findings (another parameter object's).
+    pub fn extend(&mut self, other: Evaluation) {
+        self.failures.extend(other.failures);
+        self.annotations.extend(other.annotations);
+    }
 }
 
 /// Why a request fails a policy.
@@ -146,6 +179,15 @@ impl CompiledPolicy {
                     reason: v.reason.unwrap_or_else(|| "Invalid".into()),
                 })
                 .collect(),
+            audit_annotations: spec
+                .audit_annotations
+                .unwrap_or_default()
+                .into_iter()
+                .map(|a| CompiledAuditAnnotation {
+                    value: Compiled::new(&a.value_expression),
+                    key: a.key,
+                })
+                .collect(),
             policy,
         }
     }
@@ -164,28 +206,56 @@ impl CompiledPolicy {
         }
     }
 
-    /// Evaluates the policy; no failures when a match condition excluded the request.
-    pub fn evaluate(&self, inputs: &Bindings) -> Result<Vec<Failure>, Failure> {
+    /// Evaluates the policy; nothing found when a match condition excluded the request.
+    pub fn evaluate(&self, inputs: &Bindings) -> Result<Evaluation, Failure> {
         let Some(b) = self.preamble.prepare(inputs)? else {
-            return Ok(Vec::new());
+            return Ok(Evaluation::default());
         };
-        let mut failures = Vec::new();
-        for v in &self.validations {
-            match v.expression.eval(&b) {
-                Ok(Outcome::Bool(true)) => {}
-                Ok(Outcome::Bool(false)) => failures.push(Failure::Denied {
+        let mut found = Evaluation::default();
+        for (index, v) in self.validations.iter().enumerate() {
+            let failure = match v.expression.eval(&b) {
+                Ok(Outcome::Bool(true)) => continue,
+                Ok(Outcome::Bool(false)) => Failure::Denied {
                     message: message_of(v, &b),
                     reason: v.reason.clone(),
-                }),
-                Ok(other) => failures.push(Failure::Error(format!(
+                },
+                Ok(other) => Failure::Error(format!(
                     "expression '{}' resulted in a {other:?}, not a bool",
                     v.expression.source
-                ))),
-                Err(e) => failures.push(Failure::Error(e)),
+                )),
+                Err(e) => Failure::Error(e),
+            };
+            found.failures.push((index, failure));
+        }
+        for a in &self.audit_annotations {
+            match annotation_value(a, &b) {
+                Ok(Some(value)) => found.annotations.push((a.key.clone(), value)),
+                Ok(None) => {}
+                Err(e) => found.failures.push((0, Failure::Error(e))),
             }
         }
-        Ok(failures)
+        Ok(found)
     }
+}
+
+/// An audit annotation's value: a non-empty string; None (omitted) for null or ""; an error
+/// for anything else, as upstream's `valueExpression` must give a string or null.
+fn annotation_value(a: &CompiledAuditAnnotation, b: &Bindings) -> Result<Option<String>, String> {
+    match a.value.eval(b)? {
+        Outcome::String(s) if s.is_empty() => Ok(None),
+        Outcome::String(s) => Ok(Some(s)),
+        Outcome::Other(t) if t == "Null" => Ok(None),
+        Outcome::Bool(_) => Err(unsupported(a, "bool")),
+        Outcome::Other(t) => Err(unsupported(a, &t.to_lowercase())),
+    }
+}
+
+fn unsupported(a: &CompiledAuditAnnotation, type_name: &str) -> String {
+    format!(
+        "valueExpression '{}' resulted in unsupported return type: {type_name}. \
+         Return type must be either string or null.",
+        a.value.source
+    )
 }
 
 /// `messageExpression` when it gives a non-empty string, else `message`, else upstream's

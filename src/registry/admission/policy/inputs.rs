@@ -7,7 +7,7 @@ use ferrokube_apiextensions::expression::Bindings;
 use k8s_openapi::api::admissionregistration::v1::{MatchResources, ParamKind, ParamRef};
 use serde_json::{json, Value};
 
-use super::compiled::Failure;
+use super::compiled::{Evaluation, Failure};
 use super::matching::{self, Attributes};
 use crate::registry::hooks::HookContext;
 use crate::status::ApiResult;
@@ -166,9 +166,9 @@ impl Request {
         ctx: &HookContext<'_>,
         policy: &super::compiled::CompiledPolicy,
         scope: &PolicyScope<'_>,
-    ) -> Result<Vec<Failure>, Failure> {
+    ) -> Result<Evaluation, Failure> {
         let params = self.params(ctx, scope).await?;
-        let mut all = Vec::new();
+        let mut all = Evaluation::default();
         for param in params {
             let inputs = self.bindings(&param).map_err(Failure::Error)?;
             all.extend(policy.evaluate(&inputs)?);

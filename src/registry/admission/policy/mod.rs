@@ -2,9 +2,11 @@
 //! operator binds to resources, evaluated in the write path of every kind (custom resources
 //! included) after the kinds' own admission. A binding selects a policy, narrows what it
 //! matches, picks its parameters and says what a failure does: `Deny` refuses with upstream's
-//! message and reason, `Warn` adds a `Warning` header, `Audit` has no audit log to go to yet.
+//! message and reason, `Warn` adds a `Warning` header, `Audit` records the failure in the
+//! request's audit event (see [`audit`]), where the policies' `auditAnnotations` go too.
 //! Policies and bindings are compiled once and followed live from the store.
 
+pub mod audit;
 pub mod compiled;
 pub mod inputs;
 pub mod matching;
@@ -19,7 +21,8 @@ use k8s_openapi::api::admissionregistration::v1::{
 };
 use serde_json::Value;
 
-use self::compiled::{CompiledPolicy, Failure};
+use self::audit::{PolicyAudit, ValidationFailure};
+use self::compiled::{CompiledPolicy, Evaluation, Failure};
 use crate::registry::hooks::{ByOperation, HookContext, OperationAdmission, TxnExtras};
 use crate::registry::Registry;
 use crate::status::{ApiError, ApiResult};
@@ -85,6 +88,25 @@ impl PolicyAdmission {
             return Ok(());
         }
         let request = inputs::Request::gather(ctx, operation, new, old).await?;
+        let mut audit = PolicyAudit::default();
+        let verdict = self
+            .run_bindings(ctx, &set, &request, new.or(old), txn, &mut audit)
+            .await;
+        // Upstream annotates the audit event whether or not a binding denied the request.
+        audit.publish();
+        verdict
+    }
+
+    /// Runs every matching binding in order: the first `Deny` failure refuses the write.
+    async fn run_bindings(
+        &self,
+        ctx: &HookContext<'_>,
+        set: &PolicySet,
+        request: &inputs::Request,
+        obj: Option<&Value>,
+        txn: &mut TxnExtras,
+        audit: &mut PolicyAudit,
+    ) -> ApiResult<()> {
         for binding in &set.bindings {
             let spec = &binding.spec;
             let Some(policy) = set.policies.get(&spec.policy_name) else {
@@ -95,20 +117,32 @@ impl PolicyAdmission {
                 continue;
             }
             let binding_name = binding.metadata.name.clone().unwrap_or_default();
-            let outcome = request.evaluate(ctx, policy, &scope).await;
+            let evaluation =
+                (request.evaluate(ctx, policy, &scope).await).unwrap_or_else(Evaluation::failed);
+            for (key, value) in &evaluation.annotations {
+                audit.annotate(&policy.name, key, value.clone());
+            }
             let actions = &spec.validation_actions;
-            for failure in failures(outcome, policy.fail_closed) {
-                let (message, reason) = failure;
+            for (index, message, reason) in failures(evaluation.failures, policy.fail_closed) {
                 let what = format!(
                     "ValidatingAdmissionPolicy '{}' with binding '{binding_name}'",
                     policy.name
                 );
+                if actions.iter().any(|a| a == "Audit") {
+                    audit.failed(ValidationFailure {
+                        message: message.clone(),
+                        policy: policy.name.clone(),
+                        binding: binding_name.clone(),
+                        expression_index: index,
+                        validation_actions: actions.clone(),
+                    });
+                }
                 if actions.iter().any(|a| a == "Warn") {
                     txn.warn(format!("Validation failed for {what}: {message}"));
                 }
                 if actions.iter().any(|a| a == "Deny") {
                     let why = format!("{what} denied request: {message}");
-                    return Err(denial(ctx, new.or(old), &why, &reason));
+                    return Err(denial(ctx, obj, &why, &reason));
                 }
             }
         }
@@ -116,17 +150,13 @@ impl PolicyAdmission {
     }
 }
 
-/// The (message, reason) pairs a policy's outcome denies with: false validations always, and
-/// evaluation errors when the policy fails closed.
-fn failures(outcome: Result<Vec<Failure>, Failure>, fail_closed: bool) -> Vec<(String, String)> {
-    let all = match outcome {
-        Ok(list) => list,
-        Err(one) => vec![one],
-    };
+/// The (validation index, message, reason) of each failure the policy acts on: false
+/// validations always, evaluation errors when the policy fails closed.
+fn failures(all: Vec<(usize, Failure)>, fail_closed: bool) -> Vec<(usize, String, String)> {
     all.into_iter()
-        .filter_map(|f| match f {
-            Failure::Denied { message, reason } => Some((message, reason)),
-            Failure::Error(e) if fail_closed => Some((e, "Invalid".into())),
+        .filter_map(|(index, f)| match f {
+            Failure::Denied { message, reason } => Some((index, message, reason)),
+            Failure::Error(e) if fail_closed => Some((index, e, "Invalid".into())),
             Failure::Error(e) => {
                 tracing::debug!("admission policy error ignored (failurePolicy Ignore): {e}");
                 None

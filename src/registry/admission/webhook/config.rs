@@ -11,6 +11,10 @@ use serde_json::{json, Value};
 
 pub struct Webhook {
     pub name: String,
+    /// The configuration it is listed in.
+    pub configuration: String,
+    /// Its place among all webhooks of its type, in calling order (audit annotations say it).
+    pub index: usize,
     pub client: WebhookClientConfig,
     pub matches: MatchResources,
     pub match_conditions: Vec<(String, Result<Expression, String>)>,
@@ -49,8 +53,9 @@ struct Written {
 }
 
 impl Webhook {
-    /// One entry of a configuration's `webhooks` (either kind); None when it does not decode.
-    pub fn parse(webhook: &Value) -> Option<Webhook> {
+    /// One entry of `configuration`'s `webhooks` (either kind), the `index`th webhook of its
+    /// type; None when it does not decode.
+    pub fn parse(configuration: &str, index: usize, webhook: &Value) -> Option<Webhook> {
         let w: Written = serde_json::from_value(webhook.clone()).ok()?;
         let matches = serde_json::from_value(json!({
             "resourceRules": w.rules,
@@ -61,6 +66,8 @@ impl Webhook {
         let timeout = w.timeout_seconds.unwrap_or(10).clamp(1, 30) as u64;
         Some(Webhook {
             name: w.name,
+            configuration: configuration.to_owned(),
+            index,
             client: w.client_config,
             matches,
             match_conditions: w

@@ -7,7 +7,8 @@
 //! cannot be called (down, slow past `timeoutSeconds`, a malformed answer) refuses the write
 //! under `failurePolicy: Fail` and is skipped under `Ignore`. A mutating webhook with
 //! `reinvocationPolicy: IfNeeded` is called once more when a webhook after it changed the object
-//! (upstream's reinvocation, among the webhooks). Not yet: the `Equivalent` match policy (rules
+//! (upstream's reinvocation, among the webhooks). Responses' `auditAnnotations`, and which
+//! mutating webhooks ran and changed the object, go to the request's audit event. Not yet: the `Equivalent` match policy (rules
 //! match the exact version written).
 
 mod config;
@@ -68,7 +69,10 @@ impl WebhookAdmission {
                 continue;
             };
             let listed = config["webhooks"].as_array().cloned().unwrap_or_default();
-            hooks.extend(listed.iter().filter_map(Webhook::parse));
+            let name = config["metadata"]["name"].as_str().unwrap_or_default();
+            for w in &listed {
+                hooks.extend(Webhook::parse(name, hooks.len(), w));
+            }
         }
         *self.hooks.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(hooks);
     }
@@ -87,7 +91,7 @@ impl WebhookAdmission {
         }
         let every: Vec<&Webhook> = hooks.iter().collect();
         let first = self
-            .pass(ctx, operation, &every, new.as_deref_mut(), old, txn)
+            .pass(ctx, operation, (0, &every), new.as_deref_mut(), old, txn)
             .await?;
         // Reinvocation: IfNeeded webhooks that ran before a later one changed the object.
         let last_change = first.iter().rposition(|call| call.changed);
@@ -100,7 +104,7 @@ impl WebhookAdmission {
             _ => Vec::new(),
         };
         let second = self
-            .pass(ctx, operation, &again, new.as_deref_mut(), old, txn)
+            .pass(ctx, operation, (1, &again), new.as_deref_mut(), old, txn)
             .await?;
         let mutated = first.iter().chain(&second).any(|call| call.changed);
         if let (true, Some(obj), false) = (mutated, new, operation == "CONNECT") {
@@ -109,13 +113,13 @@ impl WebhookAdmission {
         Ok(())
     }
 
-    /// Calls each matching webhook of `hooks` in order; which were called and whether each
-    /// changed the object.
+    /// Calls each matching webhook of `hooks` in order (the `round`th pass, 0 or 1); which
+    /// were called and whether each changed the object.
     async fn pass<'h>(
         &self,
         ctx: &HookContext<'_>,
         operation: &str,
-        hooks: &[&'h Webhook],
+        (round, hooks): (usize, &[&'h Webhook]),
         mut new: Option<&mut Value>,
         old: Option<&Value>,
         txn: &mut TxnExtras,
@@ -138,6 +142,7 @@ impl WebhookAdmission {
             for w in response["warnings"].as_array().into_iter().flatten() {
                 txn.warn(w.as_str().unwrap_or_default());
             }
+            annotate_from_response(hook, &response);
             if response["allowed"] != json!(true) {
                 return Err(denied(&hook.name, &response));
             }
@@ -145,6 +150,9 @@ impl WebhookAdmission {
                 (true, Some(obj)) => apply_patch(hook, &response, obj)?,
                 _ => false,
             };
+            if self.mutating {
+                annotate_mutation(hook, round, changed);
+            }
             called.push(Called { hook, changed });
         }
         Ok(called)
@@ -241,6 +249,36 @@ fn conditions_hold(hook: &Webhook, request: &Request) -> ApiResult<bool> {
         }
     }
     Ok(true)
+}
+
+/// The response's `auditAnnotations` go to the audit event under `<webhook name>/<key>`, as
+/// upstream prefixes them (keys that would not be a qualified name are dropped, as upstream's
+/// `AddAnnotation` refuses them).
+fn annotate_from_response(hook: &Webhook, response: &Value) {
+    let given = response["auditAnnotations"]
+        .as_object()
+        .into_iter()
+        .flatten();
+    for (key, value) in given {
+        let key = format!("{}/{key}", hook.name);
+        if !ferrokube_apimachinery::validation::is_qualified_name(&key).is_empty() {
+            tracing::warn!(webhook = %hook.name, "dropped audit annotation {key:?}: not a qualified name");
+            continue;
+        }
+        crate::audit::annotate(key, value.as_str().unwrap_or_default());
+    }
+}
+
+/// Upstream's record of a mutating webhook call: which webhook, and whether it changed the
+/// object, under `mutation.webhook.admission.k8s.io/round_<r>_index_<i>`.
+fn annotate_mutation(hook: &Webhook, round: usize, mutated: bool) {
+    let key = format!(
+        "mutation.webhook.admission.k8s.io/round_{round}_index_{}",
+        hook.index
+    );
+    let value =
+        json!({"configuration": hook.configuration, "webhook": hook.name, "mutated": mutated});
+    crate::audit::annotate(key, value.to_string());
 }
 
 /// Upstream's refusal: the webhook's status code (400 when none) and message.

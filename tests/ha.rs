@@ -1,7 +1,8 @@
 //! High availability against real processes: three servers on 127.0.0.1 joined with the join
 //! token, kubectl and kube-rs against followers, kill -9 of the leader under load, follower
-//! kill, rolling restart, full power loss, a wiped member rejoining, and a minority (two
-//! members SIGSTOPped, a stand-in for a partition) refusing writes with a timeout Status.
+//! kill, rolling restart, full power loss, a wiped member rejoining, a minority (two members
+//! SIGSTOPped) refusing writes with a timeout Status, and a real network partition of the leader
+//! (servers in network namespaces of their own).
 //! Every load records its history, checked by `ha_support::history::check`.
 
 mod ha_support;
@@ -337,6 +338,96 @@ async fn minority_refuses_writes_with_a_timeout() {
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
         }
+    }
+}
+
+/// A real partition: each server on a host of its own (a network namespace), the leader cut off
+/// from its peers while it keeps running and keeps answering clients, under a write load spread
+/// over all three. The cut-off leader refuses writes with a timeout Status (and, knowing it is
+/// cut off, at once), the majority elects a new leader and goes on, and after the partition
+/// heals the old leader follows and serves the majority's writes; the history holds on every
+/// server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn partitioned_leader_steps_aside_and_catches_up() {
+    let c = HaCluster::start_on_hosts(3).await;
+    let load = Load::start(clients(&c).await, 6, "pt");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(load.acked() > 0, "no writes before the partition");
+    let old = c.leader().await;
+    c.isolate(old);
+    let cut_at = Instant::now();
+
+    // The majority elects a leader among themselves and takes writes.
+    let majority: Vec<usize> = (0..3).filter(|i| *i != old).collect();
+    let via = majority[0];
+    let api: Api<ConfigMap> = Api::namespaced(c.servers[via].client().await, "default");
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        match api
+            .create(&PostParams::default(), &cm("majority-write"))
+            .await
+        {
+            Ok(_) => break,
+            Err(kube::Error::Api(s)) if s.code == 409 => break,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "the majority took no write: {e}");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+    }
+    eprintln!(
+        "the majority took a write {:?} after the cut",
+        cut_at.elapsed()
+    );
+
+    // The old leader, alive and reachable by clients, cannot commit.
+    let out = c.servers[old].kubectl(&[
+        "create",
+        "configmap",
+        "in-minority",
+        "--request-timeout=120s",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a cut-off leader committed a write");
+    assert!(err.contains("Timeout"), "{err}");
+    let began = Instant::now();
+    let out = c.servers[old].kubectl(&["create", "configmap", "in-minority-2"]);
+    assert!(!out.status.success(), "a cut-off leader committed a write");
+    assert!(
+        began.elapsed() < Duration::from_secs(12),
+        "took {:?}",
+        began.elapsed()
+    );
+
+    // Healed: the old member follows the new leader and serves what the majority wrote.
+    c.heal(old);
+    let old_api: Api<ConfigMap> = Api::namespaced(c.servers[old].client().await, "default");
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while old_api
+        .get_opt("majority-write")
+        .await
+        .ok()
+        .flatten()
+        .is_none()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the healed member never caught up"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(
+        old_api
+            .get_opt("in-minority")
+            .await
+            .expect("read")
+            .is_none(),
+        "a write refused in the minority appeared"
+    );
+    let histories = load.stop().await;
+    eprintln!("{}", history::summary(&histories));
+    for s in &c.servers {
+        history::check(&histories, s.client().await).await;
     }
 }
 

@@ -1,5 +1,6 @@
 //! Fixture for HA tests: several real `ferrokube server` processes on 127.0.0.1 with their own
 //! ports and temp data dirs, joined into one cluster; kill -9, SIGSTOP/SIGCONT, restart, wipe.
+//! Or each in a network namespace of its own ([`hosts`]), where a member can be partitioned.
 #![allow(dead_code)]
 
 use std::fs::File;
@@ -11,6 +12,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use tempfile::TempDir;
 
 pub mod history;
+pub mod hosts;
 
 const SERVING_PREFIX: &str = "ferrokube is serving the Kubernetes API at ";
 /// A joining or restarting debug binary on 2 busy cores can take a while.
@@ -31,6 +33,10 @@ pub struct HaServer {
     pub dir: PathBuf,
     pub port: u16,
     pub peer_port: u16,
+    /// The address it listens on (127.0.0.1, or its namespace's).
+    pub host: String,
+    /// The network namespace it runs in, if any.
+    netns: Option<String>,
     child: Option<Child>,
     starts: u32,
     /// `--join URL --token T` for the first start of a joiner.
@@ -39,13 +45,20 @@ pub struct HaServer {
 }
 
 impl HaServer {
-    fn new(root: &std::path::Path, index: usize, join: Option<(String, String)>) -> Self {
+    fn new(
+        root: &std::path::Path,
+        index: usize,
+        join: Option<(String, String)>,
+        place: (String, Option<String>),
+    ) -> Self {
         let dir = root.join(format!("server-{index}"));
         HaServer {
             index,
             dir,
             port: free_port(),
             peer_port: free_port(),
+            host: place.0,
+            netns: place.1,
             child: None,
             starts: 0,
             join,
@@ -54,7 +67,7 @@ impl HaServer {
     }
 
     pub fn peer_url(&self) -> String {
-        format!("https://127.0.0.1:{}", self.peer_port)
+        format!("https://{}:{}", self.host, self.peer_port)
     }
 
     pub fn kubeconfig(&self) -> PathBuf {
@@ -91,14 +104,21 @@ impl HaServer {
         let stderr = self
             .logs
             .join(format!("server-{}-{}.stderr.log", self.index, self.starts));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferrokube"));
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_ferrokube")]);
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_ferrokube")),
+        };
         cmd.arg("server")
             .arg("--data-dir")
             .arg(&self.dir)
             .arg("--listen")
-            .arg(format!("127.0.0.1:{}", self.port))
+            .arg(format!("{}:{}", self.host, self.port))
             .arg("--peer-listen")
-            .arg(format!("127.0.0.1:{}", self.peer_port))
+            .arg(format!("{}:{}", self.host, self.peer_port))
             .args(["--no-agent", "--node-name"])
             .arg(format!("ha-node-{}-{}", self.index, self.port))
             .args(extra)
@@ -259,22 +279,36 @@ impl Drop for HaServer {
 pub struct HaCluster {
     pub root: TempDir,
     pub servers: Vec<HaServer>,
+    /// The namespaces the servers run in (dropped after them).
+    pub hosts: Option<hosts::Hosts>,
 }
 
 impl HaCluster {
     /// Starts server 0 (bootstrapping) and joins `n - 1` more through it.
     pub async fn start(n: usize) -> HaCluster {
+        Self::start_with(n, None).await
+    }
+
+    /// [`HaCluster::start`] with every server on a host of its own (a network namespace).
+    pub async fn start_on_hosts(n: usize) -> HaCluster {
+        Self::start_with(n, Some(hosts::Hosts::create(n))).await
+    }
+
+    async fn start_with(n: usize, hosts: Option<hosts::Hosts>) -> HaCluster {
         let root = tempfile::Builder::new()
             .prefix("ferrokube-ha-")
             .tempdir()
             .expect("temp dir");
-        let mut first = HaServer::new(root.path(), 0, None);
-        first.spawn();
-        first.wait_serving().await;
         let mut cluster = HaCluster {
             root,
-            servers: vec![first],
+            servers: Vec::new(),
+            hosts,
         };
+        let place = cluster.place(0);
+        let mut first = HaServer::new(cluster.root.path(), 0, None, place);
+        first.spawn();
+        first.wait_serving().await;
+        cluster.servers.push(first);
         for _ in 1..n {
             cluster.add_server().await;
         }
@@ -290,8 +324,9 @@ impl HaCluster {
             .expect("a running server");
         let join = Some((via.peer_url(), via.join_token()));
         let index = self.servers.len();
+        let place = self.place(index);
         self.servers
-            .push(HaServer::new(self.root.path(), index, join));
+            .push(HaServer::new(self.root.path(), index, join, place));
         self.servers.last_mut().expect("just pushed")
     }
 
@@ -360,6 +395,24 @@ impl HaCluster {
             assert!(Instant::now() < deadline, "no leader found");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// Where server `index` runs: its address and namespace.
+    fn place(&self, index: usize) -> (String, Option<String>) {
+        match &self.hosts {
+            Some(h) => (h.address(index), Some(h.namespace(index))),
+            None => ("127.0.0.1".to_string(), None),
+        }
+    }
+
+    /// Cuts server `i` off from the other servers (not from the test's clients).
+    pub fn isolate(&self, i: usize) {
+        self.hosts.as_ref().expect("a cluster on hosts").isolate(i);
+    }
+
+    /// Ends server `i`'s partition.
+    pub fn heal(&self, i: usize) {
+        self.hosts.as_ref().expect("a cluster on hosts").heal(i);
     }
 
     /// Dumps every server's stderr tail (for failing tests).

@@ -506,6 +506,12 @@ metadata: {name: deny-and-warn}
 spec:
   policyName: anything
   validationActions: [Deny, Warn, Deny]
+  matchResources:
+    matchPolicy: Sometimes
+    namespaceSelector:
+      matchExpressions: [{key: env, operator: In, values: []}]
+    resourceRules:
+    - {apiGroups: ["*", "apps"], apiVersions: ["v1"], operations: ["CREATE", "PATCH"], resources: ["*", "deployments"]}
 "#;
 
 const TYPOS: &str = r#"
@@ -566,6 +572,15 @@ async fn policies_are_validated_and_type_checked() {
         stderr.contains("spec.validationActions: Invalid value: []admissionregistration.ValidationAction{\"Deny\", \"Warn\", \"Deny\"}: must not contain both Deny and Warn"),
         "{stderr}"
     );
+    for cause in [
+        "spec.matchResources.matchPolicy: Unsupported value: \"Sometimes\": supported values: \"Equivalent\", \"Exact\"",
+        "spec.matchResources.namespaceSelector.matchExpressions[0].values: Required value: must be specified when `operator` is 'In' or 'NotIn'",
+        "spec.matchResources.resourceRules[0].operations[1]: Unsupported value: \"PATCH\"",
+        "spec.matchResources.resourceRules[0].apiGroups: Invalid value: []string{\"*\", \"apps\"}: if '*' is present, must not specify other API groups",
+        "spec.matchResources.resourceRules[0].resources: Invalid value: []string{\"*\", \"deployments\"}: if '*' is present, must not specify other resources without subresources",
+    ] {
+        assert!(stderr.contains(cause), "{cause}\n{stderr}");
+    }
     let out = cluster.kubectl(&[
         "get",
         "validatingadmissionpolicies,validatingadmissionpolicybindings",

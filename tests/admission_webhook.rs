@@ -176,7 +176,7 @@ apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: ["RequestReceived"]
 rules:
-- level: Metadata
+- level: Request
   resources: [{group: "", resources: ["configmaps"]}]
 - level: None
 "#;
@@ -207,6 +207,24 @@ async fn audit_shows_the_webhooks(log: &std::path::Path) {
     );
     assert_eq!(call("round_0_index_0")["webhook"], "observe.test.io");
     assert_eq!(call("round_1_index_0")["mutated"], true);
+    // At the Request level, the patch each mutating webhook returned.
+    let at = "patch.webhook.admission.k8s.io/round_0_index_1";
+    let patch: Value = serde_json::from_str(
+        annotations[at]
+            .as_str()
+            .unwrap_or_else(|| panic!("{at}: {event}")),
+    )
+    .unwrap();
+    assert_eq!(patch["configuration"], "label-adder", "{patch}");
+    assert_eq!(patch["webhook"], "mutate.test.io");
+    assert_eq!(patch["patchType"], "JSONPatch");
+    assert_eq!(patch["patch"][0]["op"], "add", "{patch}");
+    assert!(
+        patch["patch"][0]["path"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("/metadata/labels")),
+        "{patch}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -24,6 +24,7 @@ const TARGETS: &[&str] = &[
     "dns_packet",
     "service_account_token",
     "cel_expression",
+    "server_side_apply",
 ];
 
 /// Seconds each target runs (`FERROKUBE_FUZZ_SECONDS` overrides).
@@ -77,6 +78,15 @@ fn seeds_of(target: &str) -> Vec<Vec<u8>> {
             "{'a': 1}['a'] + int('3') > 2.0 || matches('ab', 'a+')",
             "object.spec.items.map(i, i * 2).exists(i, i == 4)",
         ]),
+        // The first byte chooses: bit 0 force, bit 1 fuzz the live managedFields instead.
+        "server_side_apply" => [
+            (0u8, r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"replicas":5,"template":{"spec":{"containers":[{"name":"c","image":"nginx"}]}}}}"#),
+            (1, r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","labels":{"tier":"x"}},"spec":{"template":{"spec":{"containers":[{"name":"d","image":"b","ports":[{"containerPort":81,"protocol":"UDP"}]}]}}}}"#),
+            (2, r#"[{"manager":"kubectl","operation":"Update","apiVersion":"apps/v1","fieldsType":"FieldsV1","fieldsV1":{"f:spec":{"f:replicas":{},"f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"c\"}":{".":{},"f:image":{}}}}}}}}]"#),
+        ]
+        .iter()
+        .map(|(flags, body)| [&[*flags][..], body.as_bytes()].concat())
+        .collect(),
         other => panic!("no seeds for {other}"),
     }
 }

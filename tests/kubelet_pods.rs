@@ -162,6 +162,82 @@ async fn unsafe_sysctls_run_where_the_node_allows_them() {
         .expect("delete pod");
 }
 
+/// Effective capability bits a container reports for itself (`CapEff` of /proc/self/status).
+fn effective_capabilities(log: &str) -> u64 {
+    let hex = log
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .unwrap_or_else(|| panic!("no CapEff in {log}"));
+    u64::from_str_radix(hex.trim(), 16).expect("hex capability mask")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn privileged_containers_and_capabilities() {
+    const CAP_NET_ADMIN: u64 = 1 << 12;
+    const CAP_SYS_ADMIN: u64 = 1 << 21;
+    let (_serial, _sweep, c, _node) = cluster("e2e-privileged").await;
+    let pods: Api<Pod> = Api::namespaced(c.client().await, "default");
+    // Mounting needs CAP_SYS_ADMIN and no seccomp filter: what privileged means. The pod runs
+    // even where the engine's host lacks some capabilities (this machine lacks CAP_SYS_RESOURCE).
+    let pod = |name: &str, security: serde_json::Value| {
+        json!({"metadata": {"name": name}, "spec": {"restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{"name": "main", "image": "busybox", "securityContext": security,
+                "command": ["sh", "-c",
+                    "grep CapEff /proc/self/status; mkdir -p /tmp/m; mount -t tmpfs t /tmp/m && echo mounted"]}]}})
+    };
+    create(&pods, pod("privileged", json!({"privileged": true}))).await;
+    create(&pods, pod("plain", json!({}))).await;
+    create(
+        &pods,
+        pod("net-admin", json!({"capabilities": {"add": ["NET_ADMIN"]}})),
+    )
+    .await;
+    create(
+        &pods,
+        pod("none", json!({"capabilities": {"drop": ["ALL"]}})),
+    )
+    .await;
+    for name in ["privileged", "plain", "net-admin", "none"] {
+        wait_pod(&pods, name, "finished", |p| {
+            matches!(phase(p), "Succeeded" | "Failed")
+        })
+        .await;
+    }
+    let log = kubectl_ok(&c, &["logs", "privileged"]);
+    let caps = effective_capabilities(&log);
+    assert_eq!(
+        caps & (CAP_SYS_ADMIN | CAP_NET_ADMIN),
+        CAP_SYS_ADMIN | CAP_NET_ADMIN,
+        "{log}"
+    );
+    assert!(
+        log.contains("mounted"),
+        "a privileged container mounts: {log}"
+    );
+    let log = kubectl_ok(&c, &["logs", "plain"]);
+    assert_eq!(
+        effective_capabilities(&log) & (CAP_SYS_ADMIN | CAP_NET_ADMIN),
+        0,
+        "{log}"
+    );
+    assert!(!log.contains("mounted"), "{log}");
+    let log = kubectl_ok(&c, &["logs", "net-admin"]);
+    let caps = effective_capabilities(&log);
+    assert_eq!(
+        caps & (CAP_SYS_ADMIN | CAP_NET_ADMIN),
+        CAP_NET_ADMIN,
+        "{log}"
+    );
+    let log = kubectl_ok(&c, &["logs", "none"]);
+    assert_eq!(effective_capabilities(&log), 0, "{log}");
+    for name in ["privileged", "plain", "net-admin", "none"] {
+        pods.delete(name, &DeleteParams::default())
+            .await
+            .expect("delete pod");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_logs_port_forward_cp_and_volumes() {
     let (_serial, _sweep, c, _node) = cluster("e2e-stream").await;

@@ -1,7 +1,8 @@
 //! PodSecurity admission through kubectl, as a cluster operator uses it: namespace labels pick
 //! the level, violating pods are refused with upstream's message, warn mode prints kubectl's
 //! `Warning:` lines (also for Deployments), relabelling a namespace reports the existing pods it
-//! would refuse, bad labels are refused, and controllers' pods are held to the level too.
+//! would refuse, bad labels are refused, controllers' pods are held to the level too, and the
+//! audit mode and enforced policy reach the audit log as upstream's audit annotations.
 
 mod support;
 
@@ -9,7 +10,8 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, ListParams};
-use support::{eventually, stdout_ok, TestCluster};
+use serde_json::Value;
+use support::{eventually, stdout_ok, ClusterOptions, TestCluster};
 
 fn write(cluster: &TestCluster, name: &str, manifest: &str) -> String {
     let path = cluster.scratch().join(name);
@@ -208,4 +210,134 @@ async fn controllers_pods_are_held_to_the_level() {
         .unwrap()
         .items
         .is_empty());
+}
+
+const AUDIT_EVERYTHING: &str =
+    "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n";
+
+const DEPLOYMENT: &str = r#"{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+  "spec": {"selector": {"matchLabels": {"app": "web"}}, "replicas": 0,
+    "template": {"metadata": {"labels": {"app": "web"}},
+      "spec": {"containers": [{"name": "app", "image": "busybox"}]}}}}"#;
+
+/// The audit events of `verb` on `resource` named `name` (ResponseComplete stage).
+fn audit_events_of(log: &std::path::Path, verb: &str, resource: &str, name: &str) -> Vec<Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| {
+            e["verb"] == verb
+                && e["objectRef"]["resource"] == resource
+                && e["objectRef"]["name"] == name
+                && e["stage"] == "ResponseComplete"
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_mode_and_enforced_policy_reach_the_audit_log() {
+    let scratch = tempfile::tempdir().unwrap();
+    let policy = scratch.path().join("audit-policy.yaml");
+    std::fs::write(&policy, AUDIT_EVERYTHING).unwrap();
+    let log = scratch.path().join("audit.log");
+    let cluster = TestCluster::start_with(
+        ClusterOptions::default()
+            .arg(&format!("--audit-policy-file={}", policy.display()))
+            .arg(&format!("--audit-log-path={}", log.display())),
+    )
+    .await;
+    let plain = write(&cluster, "plain.json", PLAIN_POD);
+    let privileged = write(&cluster, "privileged.json", PRIVILEGED_POD);
+    let deployment = write(&cluster, "deployment.json", DEPLOYMENT);
+    stdout_ok("create ns", &cluster.kubectl(&["create", "ns", "audited"]));
+    stdout_ok(
+        "label",
+        &cluster.kubectl(&[
+            "label",
+            "ns",
+            "audited",
+            "pod-security.kubernetes.io/enforce=baseline",
+            "pod-security.kubernetes.io/audit=restricted",
+        ]),
+    );
+    let out = cluster.kubectl(&["-n", "audited", "create", "-f", &plain]);
+    assert!(out.status.success(), "audit mode never refuses: {out:?}");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("Warning"),
+        "audit mode never warns: {out:?}"
+    );
+    let out = cluster.kubectl(&["-n", "audited", "create", "-f", &privileged]);
+    assert!(!out.status.success(), "baseline is enforced: {out:?}");
+    stdout_ok(
+        "deployment",
+        &cluster.kubectl(&["-n", "audited", "create", "-f", &deployment]),
+    );
+    stdout_ok(
+        "default ns pod",
+        &cluster.kubectl(&["create", "-f", &plain]),
+    );
+
+    let event = |resource: &'static str, name: &'static str, ns: &'static str| {
+        let log = log.clone();
+        async move {
+            eventually(Duration::from_secs(10), || async {
+                audit_events_of(&log, "create", resource, name)
+                    .into_iter()
+                    .find(|e| e["objectRef"]["namespace"] == ns)
+            })
+            .await
+            .unwrap_or_else(|| panic!("no audit event for {resource}/{name} in {ns}"))
+        }
+    };
+    let admitted = event("pods", "plain", "audited").await;
+    let annotations = &admitted["annotations"];
+    assert_eq!(
+        annotations["pod-security.kubernetes.io/enforce-policy"], "baseline:latest",
+        "{admitted}"
+    );
+    assert_eq!(
+        annotations["pod-security.kubernetes.io/audit-violations"],
+        format!("would violate PodSecurity \"restricted:latest\": {RESTRICTED_DETAIL}"),
+        "{admitted}"
+    );
+    assert_eq!(admitted["responseStatus"]["code"], 201);
+
+    let refused = event("pods", "root", "audited").await;
+    assert_eq!(refused["responseStatus"]["code"], 403, "{refused}");
+    assert_eq!(
+        refused["annotations"]["pod-security.kubernetes.io/enforce-policy"], "baseline:latest",
+        "{refused}"
+    );
+    assert!(
+        refused["annotations"]["pod-security.kubernetes.io/audit-violations"]
+            .as_str()
+            .is_some_and(|v| v.contains(
+                "privileged (container \"app\" must not set securityContext.privileged=true)"
+            )),
+        "{refused}"
+    );
+
+    let workload = event("deployments", "web", "audited").await;
+    assert!(
+        workload["annotations"]["pod-security.kubernetes.io/audit-violations"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("would violate PodSecurity \"restricted:latest\"")),
+        "a template breaking the audit level is audited: {workload}"
+    );
+    assert!(
+        workload["annotations"]
+            .get("pod-security.kubernetes.io/enforce-policy")
+            .is_none(),
+        "only pods are enforced: {workload}"
+    );
+
+    let unlabelled = event("pods", "plain", "default").await;
+    assert_eq!(
+        unlabelled["annotations"]["pod-security.kubernetes.io/enforce-policy"], "privileged:latest",
+        "{unlabelled}"
+    );
+    assert!(unlabelled["annotations"]
+        .get("pod-security.kubernetes.io/audit-violations")
+        .is_none());
 }

@@ -12,15 +12,34 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-/// The annotations of one request.
-#[derive(Clone, Default)]
-pub struct AnnotationSink(Arc<Mutex<BTreeMap<String, String>>>);
+use super::Level;
+
+/// The annotations of one request, audited at `level`.
+#[derive(Clone)]
+pub struct AnnotationSink {
+    level: Level,
+    annotations: Arc<Mutex<BTreeMap<String, String>>>,
+}
+
+impl Default for AnnotationSink {
+    fn default() -> Self {
+        AnnotationSink::at(Level::Metadata)
+    }
+}
 
 tokio::task_local! {
     static SINK: AnnotationSink;
 }
 
 impl AnnotationSink {
+    /// A sink for a request audited at `level`.
+    pub fn at(level: Level) -> Self {
+        AnnotationSink {
+            level,
+            annotations: Arc::default(),
+        }
+    }
+
     /// Runs `fut` (the request) with this sink receiving what it annotates.
     pub async fn scope<F: Future>(&self, fut: F) -> F::Output {
         SINK.scope(self.clone(), fut).await
@@ -28,18 +47,31 @@ impl AnnotationSink {
 
     /// What was annotated so far.
     pub fn annotations(&self) -> BTreeMap<String, String> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.annotations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn set(&self, key: String, value: String) {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.annotations.lock().unwrap_or_else(|e| e.into_inner());
         map.insert(key, value);
     }
 }
 
 /// Annotates the current request's audit event (nothing when it is not audited).
 pub fn annotate(key: impl Into<String>, value: impl Into<String>) {
-    let _ = SINK.try_with(|sink| sink.set(key.into(), value.into()));
+    annotate_at(Level::Metadata, key, value);
+}
+
+/// Annotates the current request's audit event only when it is audited at `level` or above
+/// (upstream's `AddAnnotationWithLevel`: annotations that carry request contents).
+pub fn annotate_at(level: Level, key: impl Into<String>, value: impl Into<String>) {
+    let _ = SINK.try_with(|sink| {
+        if sink.level >= level {
+            sink.set(key.into(), value.into());
+        }
+    });
 }
 
 #[cfg(test)]
@@ -61,5 +93,20 @@ mod tests {
         assert_eq!(got.len(), 2);
         assert_eq!(got["a/k"], "2", "a key annotated again is replaced");
         assert_eq!(got["b/k"], "x");
+    }
+
+    #[tokio::test]
+    async fn leveled_annotations_need_their_level() {
+        for (level, kept) in [(Level::Metadata, false), (Level::Request, true)] {
+            let sink = AnnotationSink::at(level);
+            sink.scope(async {
+                annotate_at(Level::Request, "patch/k", "body");
+                annotate("plain/k", "v");
+            })
+            .await;
+            let got = sink.annotations();
+            assert_eq!(got.contains_key("patch/k"), kept, "{level:?}");
+            assert!(got.contains_key("plain/k"));
+        }
     }
 }

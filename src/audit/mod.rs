@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-pub use annotations::{annotate, AnnotationSink};
+pub use annotations::{annotate, annotate_at, AnnotationSink};
 pub use policy::{Decision, Level, Policy};
 
 /// Where and how big the log may grow.

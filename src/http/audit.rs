@@ -131,7 +131,7 @@ pub async fn audit(State(state): State<Arc<AppState>>, req: Request, next: Next)
         body
     };
     emit(&auditor, &event, "RequestReceived", &decision.omit_stages);
-    let sink = AnnotationSink::default();
+    let sink = AnnotationSink::at(decision.level);
     let resp = sink.scope(next.run(Request::from_parts(parts, body))).await;
     let code = resp.status().as_u16();
     event["responseStatus"] = json!({"metadata": {}, "code": code});

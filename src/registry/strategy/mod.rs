@@ -9,6 +9,7 @@ mod core;
 pub mod crd;
 mod custom;
 pub mod events;
+mod match_resources;
 mod mutating_policy;
 mod priority_class;
 mod resource;

@@ -8,6 +8,7 @@ use ferrokube_apiextensions::expression::Expression;
 use ferrokube_apimachinery::validation::FieldError;
 use serde_json::{json, Value};
 
+use super::match_resources::validate_match_resources;
 use super::{set_default, Strategy};
 
 /// MutatingAdmissionPolicy.
@@ -69,6 +70,10 @@ impl Strategy for MutatingPolicyBindingStrategy {
             errs.extend(validate_param_ref(r));
         }
         errs.extend(mutating_operations(
+            &spec["matchResources"],
+            "spec.matchResources",
+        ));
+        errs.extend(validate_match_resources(
             &spec["matchResources"],
             "spec.matchResources",
         ));
@@ -178,6 +183,10 @@ fn validate_policy_spec(spec: &Value) -> Vec<FieldError> {
             ));
         }
         errs.extend(mutating_operations(constraints, "spec.matchConstraints"));
+        errs.extend(validate_match_resources(
+            constraints,
+            "spec.matchConstraints",
+        ));
     }
     named_expressions(&mut errs, &spec["matchConditions"], "spec.matchConditions");
     named_expressions(&mut errs, &spec["variables"], "spec.variables");
@@ -244,8 +253,9 @@ mod tests {
 
     fn policy(mutations: Value) -> Value {
         json!({"spec": {"failurePolicy": "Fail", "reinvocationPolicy": "Never",
-            "matchConstraints": {"resourceRules": [{"apiGroups": ["apps"], "apiVersions": ["v1"],
-                "operations": ["CREATE"], "resources": ["deployments"]}]},
+            "matchConstraints": {"matchPolicy": "Equivalent", "namespaceSelector": {},
+                "objectSelector": {}, "resourceRules": [{"apiGroups": ["apps"],
+                "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["deployments"]}]},
             "mutations": mutations}})
     }
 

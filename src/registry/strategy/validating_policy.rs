@@ -8,6 +8,7 @@
 use ferrokube_apimachinery::validation::{is_dns1123_subdomain, is_qualified_name, FieldError};
 use serde_json::{json, Value};
 
+use super::match_resources::validate_match_resources;
 use super::mutating_policy::{
     default_match_resources, expression, named_expressions, one_of, validate_param_ref,
 };
@@ -70,6 +71,10 @@ impl Strategy for ValidatingPolicyBindingStrategy {
             errs.extend(validate_param_ref(r));
         }
         errs.extend(validation_actions(&spec["validationActions"]));
+        errs.extend(validate_match_resources(
+            &spec["matchResources"],
+            "spec.matchResources",
+        ));
         errs
     }
 }
@@ -92,6 +97,11 @@ fn validate_policy_spec(name: &str, spec: &Value) -> Vec<FieldError> {
         errs.push(FieldError::required(
             "spec.matchConstraints.resourceRules",
             "",
+        ));
+    } else {
+        errs.extend(validate_match_resources(
+            constraints,
+            "spec.matchConstraints",
         ));
     }
     named_expressions(&mut errs, &spec["matchConditions"], "spec.matchConditions");

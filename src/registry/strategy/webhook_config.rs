@@ -1,11 +1,13 @@
 //! Validating/MutatingWebhookConfigurations: each webhook's `matchConditions` must be CEL that
 //! compiles (upstream `validateMatchConditions`), so a configuration that could never be
-//! evaluated is refused when written rather than failing every request it would match.
+//! evaluated is refused when written rather than failing every request it would match; its
+//! rules, selectors and match policy are validated as upstream's.
 
 use ferrokube_apiextensions::expression::Expression;
-use ferrokube_apimachinery::validation::FieldError;
+use ferrokube_apimachinery::validation::{validate_label_selector, FieldError};
 use serde_json::Value;
 
+use super::match_resources::validate_rule_with_operations;
 use super::Strategy;
 
 /// The strategy of both webhook configuration kinds.
@@ -22,6 +24,7 @@ impl Strategy for WebhookConfigurationStrategy {
         let webhooks = new.get("webhooks").and_then(Value::as_array);
         let mut errs = Vec::new();
         for (i, hook) in webhooks.into_iter().flatten().enumerate() {
+            errs.extend(validate_matching(hook, &format!("webhooks[{i}]")));
             let conditions = hook.get("matchConditions").and_then(Value::as_array);
             for (j, cond) in conditions.into_iter().flatten().enumerate() {
                 let at = format!("webhooks[{i}].matchConditions[{j}].expression");
@@ -39,6 +42,34 @@ impl Strategy for WebhookConfigurationStrategy {
         }
         errs
     }
+}
+
+/// A webhook's `rules` (upstream `validateRuleWithOperations`), its selectors and match
+/// policy.
+fn validate_matching(hook: &Value, at: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let rules = hook.get("rules").and_then(Value::as_array);
+    for (j, rule) in rules.into_iter().flatten().enumerate() {
+        errs.extend(validate_rule_with_operations(
+            rule,
+            &format!("{at}.rules[{j}]"),
+        ));
+    }
+    for selector in ["namespaceSelector", "objectSelector"] {
+        if let Some(sel) = hook.get(selector).filter(|s| !s.is_null()) {
+            errs.extend(validate_label_selector(sel, &format!("{at}.{selector}")));
+        }
+    }
+    if let Some(policy) = hook.get("matchPolicy").and_then(Value::as_str) {
+        if !["Equivalent", "Exact"].contains(&policy) {
+            errs.push(FieldError::not_supported(
+                &format!("{at}.matchPolicy"),
+                policy,
+                &["Equivalent", "Exact"],
+            ));
+        }
+    }
+    errs
 }
 
 #[cfg(test)]

@@ -286,13 +286,29 @@ pub fn validate_replication_controller(obj: &Value) -> Vec<FieldError> {
     errs
 }
 
-/// Upstream `ValidateLabelSelector` for the `matchExpressions` requirements: a known operator,
-/// values exactly when the operator needs them.
-fn validate_label_selector(sel: &Value, path: &str) -> Vec<FieldError> {
+/// Upstream `ValidateLabelSelector`: each `matchExpressions` requirement has a label name for a
+/// key, a known operator and values exactly when the operator needs them, each a label value;
+/// `matchLabels` are valid labels.
+pub fn validate_label_selector(sel: &Value, path: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let exprs = sel.get("matchExpressions").and_then(Value::as_array);
     for (i, req) in exprs.into_iter().flatten().enumerate() {
         let at = format!("{path}.matchExpressions[{i}]");
+        let key = s(req.get("key"));
+        for msg in super::is_qualified_name(key) {
+            errs.push(FieldError::invalid(&format!("{at}.key"), key, &msg));
+        }
+        let values = req.get("values").and_then(Value::as_array);
+        for (j, value) in values.into_iter().flatten().enumerate() {
+            let value = value.as_str().unwrap_or("");
+            for msg in super::is_valid_label_value(value) {
+                errs.push(FieldError::invalid(
+                    &format!("{at}.values[{j}]"),
+                    value,
+                    &msg,
+                ));
+            }
+        }
         let has_values = req
             .get("values")
             .and_then(Value::as_array)
@@ -314,6 +330,10 @@ fn validate_label_selector(sel: &Value, path: &str) -> Vec<FieldError> {
             )),
         }
     }
+    errs.extend(super::validate_labels(
+        sel.get("matchLabels"),
+        &format!("{path}.matchLabels"),
+    ));
     errs
 }
 

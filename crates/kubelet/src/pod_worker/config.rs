@@ -169,6 +169,8 @@ pub fn container_config(
         user: user_of(pod, c),
         supplemental_groups: supplemental_groups(pod),
         privileged: sc.privileged.unwrap_or(false),
+        cap_add: capability_names(sc.capabilities.as_ref().and_then(|c| c.add.as_ref())),
+        cap_drop: capability_names(sc.capabilities.as_ref().and_then(|c| c.drop.as_ref())),
         // Upstream `AddNoNewPrivileges`: only an explicit `allowPrivilegeEscalation: false`.
         no_new_privileges: sc.allow_privilege_escalation == Some(false),
         read_only_rootfs: sc.read_only_root_filesystem.unwrap_or(false),
@@ -181,6 +183,20 @@ pub fn container_config(
         published_ports: Vec::new(),
         env,
     }
+}
+
+/// Capability names as the engine takes them: Kubernetes writes `NET_ADMIN`, Docker
+/// `CAP_NET_ADMIN` (it accepts both; `ALL` stays as it is).
+fn capability_names(names: Option<&Vec<String>>) -> Vec<String> {
+    names
+        .into_iter()
+        .flatten()
+        .map(|n| match n.to_ascii_uppercase() {
+            all if all == "ALL" => all,
+            prefixed if prefixed.starts_with("CAP_") => prefixed,
+            bare => format!("CAP_{bare}"),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -201,7 +217,8 @@ mod tests {
                     "supplementalGroups": [4000, 2000]}, "containers": [{
                 "name": "c", "image": "busybox", "command": ["sh", "-c"], "args": ["echo $(MSG)"],
                 "workingDir": "/tmp", "tty": true, "stdin": true,
-                "securityContext": {"runAsGroup": 3000, "readOnlyRootFilesystem": true},
+                "securityContext": {"runAsGroup": 3000, "readOnlyRootFilesystem": true,
+                    "capabilities": {"add": ["NET_ADMIN", "CAP_SYS_TIME"], "drop": ["all"]}},
                 "resources": {"limits": {"cpu": "500m", "memory": "64Mi"}, "requests": {"cpu": "250m"}}
             }]}
         }))
@@ -231,6 +248,8 @@ mod tests {
         assert_eq!(cfg.user.as_deref(), Some("1000:3000"));
         assert_eq!(cfg.supplemental_groups, vec![2000, 4000]);
         assert!(cfg.read_only_rootfs && cfg.tty && cfg.stdin);
+        assert_eq!(cfg.cap_add, vec!["CAP_NET_ADMIN", "CAP_SYS_TIME"]);
+        assert_eq!(cfg.cap_drop, vec!["ALL"]);
         assert_eq!(cfg.network, Some(NetworkMode::Container("sb".into())));
 
         let sb = sandbox_config(OWNER, &pod, &pr, "busybox:latest", 0);

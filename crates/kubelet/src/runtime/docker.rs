@@ -108,6 +108,11 @@ fn to_engine_config(c: &ContainerConfig) -> ContainerCreateBody {
         .collect();
     let joins_namespace = matches!(c.network, Some(NetworkMode::Container(_)));
     let (exposed_ports, port_bindings) = port_map(&c.published_ports);
+    let privilege = super::privileged::settings(c.privileged, &c.cap_add, &c.cap_drop);
+    let mut security_opt = privilege.security_opt.clone();
+    if c.no_new_privileges {
+        security_opt.push("no-new-privileges".to_string());
+    }
     ContainerCreateBody {
         exposed_ports,
         image: Some(c.image.clone()),
@@ -142,12 +147,14 @@ fn to_engine_config(c: &ContainerConfig) -> ContainerCreateBody {
             memory: c.memory_limit,
             nano_cpus: c.nano_cpus,
             cpu_shares: c.cpu_shares,
-            privileged: Some(c.privileged),
+            privileged: Some(privilege.privileged),
+            cap_add: (!privilege.cap_add.is_empty()).then_some(privilege.cap_add),
+            cap_drop: (!privilege.cap_drop.is_empty()).then_some(privilege.cap_drop),
+            masked_paths: privilege.unmask_system_paths.then(Vec::new),
+            readonly_paths: privilege.unmask_system_paths.then(Vec::new),
             group_add: (!c.supplemental_groups.is_empty())
                 .then(|| c.supplemental_groups.iter().map(i64::to_string).collect()),
-            security_opt: c
-                .no_new_privileges
-                .then(|| vec!["no-new-privileges".to_string()]),
+            security_opt: (!security_opt.is_empty()).then_some(security_opt),
             readonly_rootfs: Some(c.read_only_rootfs),
             sysctls: (!c.sysctls.is_empty()).then(|| {
                 c.sysctls

@@ -4,6 +4,7 @@
 mod docker;
 mod docker_stats;
 mod fake;
+mod privileged;
 
 pub use docker::DockerRuntime;
 pub use fake::{FakeContainer, FakeRuntime};
@@ -94,6 +95,10 @@ pub struct ContainerConfig {
     pub supplemental_groups: Vec<i64>,
     /// Run privileged.
     pub privileged: bool,
+    /// Capabilities added to the engine's default set (`securityContext.capabilities.add`).
+    pub cap_add: Vec<String>,
+    /// Capabilities dropped from it (`securityContext.capabilities.drop`).
+    pub cap_drop: Vec<String>,
     /// Set the `no_new_privs` bit: setuid binaries cannot raise the effective user.
     pub no_new_privileges: bool,
     /// Mount the root file system read-only.

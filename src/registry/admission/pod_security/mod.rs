@@ -12,7 +12,9 @@
 //! - **Namespaces** with invalid labels are refused (422); raising the enforce level answers
 //!   with warnings naming the existing pods that would now be refused.
 //!
-//! The audit mode is parsed and evaluated like upstream's but has no audit log to write to yet.
+//! - **Audit**: each pod's request carries `pod-security.kubernetes.io/enforce-policy` in its
+//!   audit event, and pods or templates breaking the audit level
+//!   `pod-security.kubernetes.io/audit-violations`, as upstream.
 
 pub mod checks;
 pub mod policy;
@@ -29,7 +31,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 
 use self::checks::evaluate;
-use self::policy::{Level, Policy};
+use self::policy::{Level, LevelVersion, Policy};
 use crate::registry::hooks::{HookContext, StorageHooks, TxnExtras};
 use crate::registry::ResourceDescriptor;
 use crate::status::{ApiError, ApiResult};
@@ -73,12 +75,48 @@ fn typed_pod(meta: Option<&Value>, spec: Option<&Value>) -> Option<(ObjectMeta, 
     Some((meta, spec))
 }
 
-/// The namespace's policy (privileged when the namespace cannot be read).
+/// The namespace's policy (privileged when the namespace cannot be read). Labels that do not
+/// parse leave their mode at the default and are named in the `error` audit annotation.
 async fn namespace_policy(ctx: &HookContext<'_>, ns: &str) -> ApiResult<Policy> {
     let Some(namespace) = ctx.registry.get_value("", "Namespace", None, ns).await? else {
         return Ok(Policy::default());
     };
-    Ok(Policy::from_labels(&labels_of(&namespace), Policy::default()).0)
+    let (policy, errors) = Policy::from_labels(&labels_of(&namespace), Policy::default());
+    if !errors.is_empty() {
+        let errors: Vec<String> = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect();
+        // Go's aggregate error: one error as it is, several in brackets.
+        let errors = match errors.as_slice() {
+            [one] => one.clone(),
+            many => format!("[{}]", many.join(", ")),
+        };
+        annotate_audit("error", format!("Failed to parse policy: {errors}"));
+    }
+    Ok(policy)
+}
+
+/// Upstream's audit annotations of this plugin, `pod-security.kubernetes.io/<key>`: the
+/// enforced policy of each pod admitted or refused, and what the audit level would refuse.
+fn annotate_audit(key: &str, value: String) {
+    crate::audit::annotate(format!("pod-security.kubernetes.io/{key}"), value);
+}
+
+/// The audit mode: a pod(-like) object breaking the audit level is named in the request's
+/// audit event (`audit-violations`), never refused or warned about.
+fn audit_violation(policy: &Policy, meta: &ObjectMeta, spec: &PodSpec) {
+    if policy.audit.level == Level::Privileged {
+        return;
+    }
+    let verdict = evaluate(policy.audit, meta, spec);
+    if !verdict.allowed() {
+        let detail = verdict.detail();
+        annotate_audit(
+            "audit-violations",
+            format!("would violate PodSecurity \"{}\": {detail}", policy.audit),
+        );
+    }
 }
 
 fn labels_of(obj: &Value) -> BTreeMap<String, String> {
@@ -112,13 +150,16 @@ impl PodAdmission {
             return Ok(());
         };
         let policy = namespace_policy(ctx, ns).await?;
-        if policy.enforce.level == Level::Privileged && policy.warn.level == Level::Privileged {
+        if policy.fully_privileged() {
+            annotate_audit("enforce-policy", LevelVersion::PRIVILEGED.to_string());
             return Ok(());
         }
+        annotate_audit("enforce-policy", policy.enforce.to_string());
         let Some((meta, spec)) = typed_pod(pod.get("metadata"), pod.get("spec")) else {
             return Ok(());
         };
         let enforced = evaluate(policy.enforce, &meta, &spec);
+        audit_violation(&policy, &meta, &spec);
         if !enforced.allowed() {
             let why = format!(
                 "violates PodSecurity \"{}\": {}",
@@ -207,11 +248,14 @@ impl WorkloadAdmission {
             return Ok(());
         };
         let policy = namespace_policy(ctx, ns).await?;
-        if policy.warn.level == Level::Privileged {
+        if policy.warn.level == Level::Privileged && policy.audit.level == Level::Privileged {
             return Ok(());
         }
         if let Some((meta, spec)) = typed_pod(template.get("metadata"), template.get("spec")) {
-            warn_violation(&policy, &meta, &spec, txn);
+            audit_violation(&policy, &meta, &spec);
+            if policy.warn.level != Level::Privileged {
+                warn_violation(&policy, &meta, &spec, txn);
+            }
         }
         Ok(())
     }

@@ -147,7 +147,7 @@ impl WebhookAdmission {
                 return Err(denied(&hook.name, &response));
             }
             let changed = match (self.mutating, new.as_deref_mut()) {
-                (true, Some(obj)) => apply_patch(hook, &response, obj)?,
+                (true, Some(obj)) => apply_patch(hook, round, &response, obj)?,
                 _ => false,
             };
             if self.mutating {
@@ -281,6 +281,19 @@ fn annotate_mutation(hook: &Webhook, round: usize, mutated: bool) {
     crate::audit::annotate(key, value.to_string());
 }
 
+/// Upstream's record of the patch a mutating webhook returned, under
+/// `patch.webhook.admission.k8s.io/round_<r>_index_<i>`: only in events at the `Request`
+/// level or above, as the patch may hold the object's contents.
+fn annotate_patch(hook: &Webhook, round: usize, patch: &json_patch::Patch) {
+    let key = format!(
+        "patch.webhook.admission.k8s.io/round_{round}_index_{}",
+        hook.index
+    );
+    let value = json!({"configuration": hook.configuration, "webhook": hook.name,
+        "patch": patch, "patchType": "JSONPatch"});
+    crate::audit::annotate_at(crate::audit::Level::Request, key, value.to_string());
+}
+
 /// Upstream's refusal: the webhook's status code (400 when none) and message.
 fn denied(name: &str, response: &Value) -> ApiError {
     let status = &response["status"];
@@ -310,13 +323,14 @@ fn denied(name: &str, response: &Value) -> ApiError {
 
 /// Applies a mutating webhook's patch; whether it changed anything (a patch restating what the
 /// object holds is no change, so it triggers no reinvocation).
-fn apply_patch(hook: &Webhook, response: &Value, obj: &mut Value) -> ApiResult<bool> {
+fn apply_patch(hook: &Webhook, round: usize, response: &Value, obj: &mut Value) -> ApiResult<bool> {
     let patch = patch::decode_patch(response).map_err(|e| {
         ApiError::internal(format!("failed calling webhook \"{}\": {e}", hook.name))
     })?;
-    let Some(patch) = patch else {
+    let Some(patch) = patch.filter(|p| !p.0.is_empty()) else {
         return Ok(false);
     };
+    annotate_patch(hook, round, &patch);
     let before = obj.clone();
     json_patch::patch(obj, &patch).map_err(|e| {
         ApiError::internal(format!(

@@ -106,9 +106,13 @@ impl Drop for Inner {
 fn raft_config() -> Result<Config, StoreError> {
     let config = Config {
         cluster_name: "ferrokube".into(),
-        heartbeat_interval: 250,
-        election_timeout_min: 1000,
-        election_timeout_max: 2000,
+        // A follower that has seen a leader stands for election only after the leader's lease
+        // (openraft: `election_timeout_max`) plus its own randomized timeout, so failover
+        // takes max + [min, max): 1.6–2 s here, etcd's order (heartbeat 100 ms, election
+        // 1 s). Heartbeats every 100 ms leave a loaded leader ten chances per lease.
+        heartbeat_interval: 100,
+        election_timeout_min: 600,
+        election_timeout_max: 1000,
         // Snapshots travel to new or lagging members in chunks of 1 MiB, each RPC with its
         // own deadline (openraft's default of 200 ms is too tight for a busy machine).
         snapshot_max_chunk_size: 1 << 20,

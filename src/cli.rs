@@ -233,6 +233,10 @@ pub struct ServerArgs {
     /// Audit policy (`audit.k8s.io/v1` Policy); with --audit-log-path, turns auditing on.
     #[arg(long)]
     pub audit_policy_file: Option<PathBuf>,
+    /// Admission plugins' configuration (`apiserver.config.k8s.io/v1` AdmissionConfiguration),
+    /// e.g. PodSecurity's cluster-wide default levels and exemptions.
+    #[arg(long)]
+    pub admission_control_config_file: Option<PathBuf>,
     /// Where audit events are written as JSON lines (`-` is not supported).
     #[arg(long)]
     pub audit_log_path: Option<PathBuf>,
@@ -498,6 +502,10 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         request_timeout: args.request_timeout,
         compaction_interval: args.etcd_compaction_interval,
         audit: audit_options(&args)?,
+        admission: match &args.admission_control_config_file {
+            Some(path) => crate::registry::admission::config::AdmissionConfig::load(path)?,
+            None => Default::default(),
+        },
         ha: ha_options(&args),
         join_token: args.token.clone(),
     })

@@ -33,6 +33,8 @@ pub struct ServerOptions {
     pub advertise_address: Option<IpAddr>,
     /// `--audit-policy-file` with the log it writes to.
     pub audit: Option<(PathBuf, crate::audit::LogConfig)>,
+    /// `--admission-control-config-file`: the admission plugins' configuration.
+    pub admission: crate::registry::admission::config::AdmissionConfig,
     /// Seats shared by the limited priority levels (upstream: `--max-requests-inflight` +
     /// `--max-mutating-requests-inflight`).
     pub max_inflight: usize,
@@ -129,7 +131,7 @@ pub async fn start(opts: ServerOptions) -> anyhow::Result<Started> {
             .await?
         }
     };
-    let mut registry = Registry::new(store);
+    let mut registry = Registry::with_admission(store, &opts.admission);
     registry.service_ranges = opts.service_ranges.clone();
     ensure_system_namespaces(&registry).await?;
     crate::registry::bootstrap_tokens::ensure_join_token_secret(&registry, pki.bootstrap_token())

@@ -14,7 +14,7 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, PostParams};
 use serde_json::Value;
-use support::{eventually, stdout_ok, ClusterOptions, TestCluster};
+use support::{eventually, stdout_ok, TestCluster};
 
 const REPLICA_LIMIT: &str = r#"
 apiVersion: admissionregistration.k8s.io/v1
@@ -365,28 +365,12 @@ rules:
 - level: None
 "#;
 
-fn audit_events(path: &std::path::Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
 /// The `Audit` action records the failure in the request's audit event (the write goes
 /// through), and the policy's audit annotations are there under `<policy>/<key>`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_action_and_annotations_reach_the_audit_log() {
-    let scratch = tempfile::tempdir().unwrap();
-    let policy = scratch.path().join("audit-policy.yaml");
-    std::fs::write(&policy, AUDIT_POLICY).unwrap();
-    let log = scratch.path().join("audit.log");
-    let cluster = TestCluster::start_with(
-        ClusterOptions::default()
-            .arg(&format!("--audit-policy-file={}", policy.display()))
-            .arg(&format!("--audit-log-path={}", log.display())),
-    )
-    .await;
+    let (options, log, _audit_dir) = support::audit::options(AUDIT_POLICY);
+    let cluster = TestCluster::start_with(options).await;
     stdout_ok("ns", &cluster.kubectl(&["create", "ns", "audited"]));
     stdout_ok(
         "label",
@@ -411,7 +395,7 @@ async fn audit_action_and_annotations_reach_the_audit_log() {
         let log = log.clone();
         async move {
             tokio::time::sleep(Duration::from_millis(300)).await;
-            audit_events(&log).into_iter().find(|e| {
+            support::audit::events(&log).into_iter().find(|e| {
                 e["verb"] == "create"
                     && e["objectRef"]["name"] == name.as_str()
                     && e["annotations"]["audited-keys/keys"].is_string()
@@ -461,7 +445,7 @@ async fn audit_action_and_annotations_reach_the_audit_log() {
         ]),
     );
     let all = eventually(Duration::from_secs(10), || async {
-        let all = audit_events(&log);
+        let all = support::audit::events(&log);
         let seen = |n: &str| {
             all.iter()
                 .any(|e| e["verb"] == "create" && e["objectRef"]["name"] == n)

@@ -13,7 +13,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use base64::Engine;
 use serde_json::{json, Value};
-use support::{eventually, stdout_ok, ClusterOptions, TestCluster};
+use support::{eventually, stdout_ok, TestCluster};
 
 fn respond(review: &Value, response: Value) -> Json<Value> {
     let mut response = response;
@@ -229,16 +229,8 @@ async fn audit_shows_the_webhooks(log: &std::path::Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_mutate_refuse_and_time_out() {
-    let scratch = tempfile::tempdir().unwrap();
-    let audit_policy = scratch.path().join("audit-policy.yaml");
-    std::fs::write(&audit_policy, AUDIT_POLICY).unwrap();
-    let audit_log = scratch.path().join("audit.log");
-    let cluster = TestCluster::start_with(
-        ClusterOptions::default()
-            .arg(&format!("--audit-policy-file={}", audit_policy.display()))
-            .arg(&format!("--audit-log-path={}", audit_log.display())),
-    )
-    .await;
+    let (options, audit_log, _audit_dir) = support::audit::options(AUDIT_POLICY);
+    let cluster = TestCluster::start_with(options).await;
     let (port, ca) = webhook_server().await;
     stdout_ok("ns", &cluster.kubectl(&["create", "ns", "hooked"]));
     stdout_ok(

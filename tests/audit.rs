@@ -8,7 +8,8 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{eventually, stdout_ok, ClusterOptions, TestCluster};
+use support::audit::events;
+use support::{eventually, stdout_ok, TestCluster};
 
 const POLICY: &str = r#"
 apiVersion: audit.k8s.io/v1
@@ -28,14 +29,6 @@ rules:
 - level: Metadata
 "#;
 
-fn events(path: &std::path::Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
 fn find<'a>(all: &'a [Value], verb: &str, resource: &str, name: &str) -> Option<&'a Value> {
     all.iter().find(|e| {
         e["verb"] == verb
@@ -46,16 +39,8 @@ fn find<'a>(all: &'a [Value], verb: &str, resource: &str, name: &str) -> Option<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_follow_the_policy() {
-    let scratch = tempfile::tempdir().unwrap();
-    let policy = scratch.path().join("policy.yaml");
-    std::fs::write(&policy, POLICY).unwrap();
-    let log = scratch.path().join("logs").join("audit.log");
-    let cluster = TestCluster::start_with(
-        ClusterOptions::default()
-            .arg(&format!("--audit-policy-file={}", policy.display()))
-            .arg(&format!("--audit-log-path={}", log.display())),
-    )
-    .await;
+    let (options, log, _audit_dir) = support::audit::options(POLICY);
+    let cluster = TestCluster::start_with(options).await;
     stdout_ok(
         "cm",
         &cluster.kubectl(&[

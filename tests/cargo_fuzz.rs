@@ -9,6 +9,8 @@
 //! `tests/decoder_fuzz.rs` keeps the random-input runs of the server's own decoders (JSON and
 //! YAML bodies, patches through the registry, quantities), which live in the main crate.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -93,31 +95,8 @@ fn seeds_of(target: &str) -> Vec<Vec<u8>> {
 
 /// A well-formed token of a key the fuzz target does not know.
 fn service_account_token() -> String {
-    use ferrokube_auth::{ObjectRef, ServiceAccountTokens, TokenGrant};
-    let dir = tempfile::tempdir().expect("temp dir");
-    let options = ferrokube_auth::PkiOptions {
-        tls_sans: vec![],
-        server_url: "https://127.0.0.1:6443".into(),
-    };
-    let pki = ferrokube_auth::Pki::load_or_create(dir.path(), &options).expect("pki");
-    let tokens = ServiceAccountTokens::from_pki(&pki).expect("tokens");
-    let grant = TokenGrant {
-        namespace: "dev".into(),
-        service_account: ObjectRef {
-            name: "ci".into(),
-            uid: "u1".into(),
-        },
-        audiences: tokens.api_audiences().to_vec(),
-        expiration_seconds: 600,
-        pod: None,
-        secret: None,
-        node: None,
-        warn_after: None,
-    };
-    tokens
-        .issue(&grant, chrono::Utc::now().timestamp())
-        .expect("issue")
-        .token
+    let (_dir, tokens) = support::tokens::issuer();
+    support::tokens::issue(&tokens)
 }
 
 #[test]

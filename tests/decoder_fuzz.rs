@@ -3,8 +3,10 @@
 //! field selectors, quantities, service-account JWTs and CEL expressions. Inputs are random
 //! bytes and mutations (bit flips, insertions, deletions, truncations, splices) of valid
 //! seeds, from a fixed seed so a failure reproduces; each decoder must answer Ok or an error,
-//! never panic. This is not coverage-guided fuzzing (cargo-fuzz needs a nightly toolchain this
-//! project's machines cannot fetch), but it runs on every test run.
+//! never panic. This is not coverage-guided fuzzing (`tests/cargo_fuzz.rs` does that for the
+//! library crates' decoders), but it reaches the server's own decoders in the main crate.
+
+mod support;
 
 use ferrokube::http::codec;
 use ferrokube::registry::patch::apply_patch;
@@ -144,29 +146,8 @@ fn selectors_quantities_and_expressions_never_panic() {
 #[test]
 fn service_account_tokens_never_panic() {
     use ferrokube_auth::TokenAuthenticator;
-    use ferrokube_auth::{ObjectRef, ServiceAccountTokens, TokenGrant};
-    let dir = tempfile::tempdir().unwrap();
-    let options = ferrokube_auth::PkiOptions {
-        tls_sans: vec![],
-        server_url: "https://127.0.0.1:6443".into(),
-    };
-    let pki = ferrokube_auth::Pki::load_or_create(dir.path(), &options).unwrap();
-    let tokens = ServiceAccountTokens::from_pki(&pki).unwrap();
-    let grant = TokenGrant {
-        namespace: "dev".into(),
-        service_account: ObjectRef {
-            name: "ci".into(),
-            uid: "u1".into(),
-        },
-        audiences: tokens.api_audiences().to_vec(),
-        expiration_seconds: 600,
-        pod: None,
-        secret: None,
-        node: None,
-        warn_after: None,
-    };
-    let now = chrono::Utc::now().timestamp();
-    let valid = tokens.issue(&grant, now).unwrap().token;
+    let (_dir, tokens) = support::tokens::issuer();
+    let valid = support::tokens::issue(&tokens);
     assert!(tokens.authenticate_token(&valid).unwrap().is_some());
     let mut rng = StdRng::seed_from_u64(0x5eed_0003);
     let seeds = vec![valid.into_bytes()];

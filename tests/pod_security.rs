@@ -11,7 +11,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, ListParams};
 use serde_json::Value;
-use support::{eventually, stdout_ok, ClusterOptions, TestCluster};
+use support::{eventually, stdout_ok, TestCluster};
 
 fn write(cluster: &TestCluster, name: &str, manifest: &str) -> String {
     let path = cluster.scratch().join(name);
@@ -222,10 +222,8 @@ const DEPLOYMENT: &str = r#"{"apiVersion": "apps/v1", "kind": "Deployment", "met
 
 /// The audit events of `verb` on `resource` named `name` (ResponseComplete stage).
 fn audit_events_of(log: &std::path::Path, verb: &str, resource: &str, name: &str) -> Vec<Value> {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    support::audit::events(log)
+        .into_iter()
         .filter(|e| {
             e["verb"] == verb
                 && e["objectRef"]["resource"] == resource
@@ -237,16 +235,8 @@ fn audit_events_of(log: &std::path::Path, verb: &str, resource: &str, name: &str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_mode_and_enforced_policy_reach_the_audit_log() {
-    let scratch = tempfile::tempdir().unwrap();
-    let policy = scratch.path().join("audit-policy.yaml");
-    std::fs::write(&policy, AUDIT_EVERYTHING).unwrap();
-    let log = scratch.path().join("audit.log");
-    let cluster = TestCluster::start_with(
-        ClusterOptions::default()
-            .arg(&format!("--audit-policy-file={}", policy.display()))
-            .arg(&format!("--audit-log-path={}", log.display())),
-    )
-    .await;
+    let (options, log, _audit_dir) = support::audit::options(AUDIT_EVERYTHING);
+    let cluster = TestCluster::start_with(options).await;
     let plain = write(&cluster, "plain.json", PLAIN_POD);
     let privileged = write(&cluster, "privileged.json", PRIVILEGED_POD);
     let deployment = write(&cluster, "deployment.json", DEPLOYMENT);
@@ -340,4 +330,159 @@ async fn audit_mode_and_enforced_policy_reach_the_audit_log() {
     assert!(unlabelled["annotations"]
         .get("pod-security.kubernetes.io/audit-violations")
         .is_none());
+}
+
+const ADMISSION_CONFIG: &str = r#"
+apiVersion: apiserver.config.k8s.io/v1
+kind: AdmissionConfiguration
+plugins:
+- name: PodSecurity
+  configuration:
+    apiVersion: pod-security.admission.config.k8s.io/v1
+    kind: PodSecurityConfiguration
+    defaults:
+      enforce: baseline
+      warn: restricted
+    exemptions:
+      usernames: ["jane"]
+      namespaces: ["trusted"]
+      runtimeClasses: ["sandboxed"]
+"#;
+
+/// `--admission-control-config-file` with a PodSecurityConfiguration: unlabelled namespaces get
+/// the configured levels, labels still override them, and exempt namespaces, users and runtime
+/// classes are let through; a broken configuration stops the server with a clear message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_wide_defaults_and_exemptions() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("admission.yaml");
+    std::fs::write(&config, ADMISSION_CONFIG).unwrap();
+    let cluster = TestCluster::start_with(support::ClusterOptions::default().arg(&format!(
+        "--admission-control-config-file={}",
+        config.display()
+    )))
+    .await;
+    let plain = write(&cluster, "plain.json", PLAIN_POD);
+    let privileged = write(&cluster, "privileged.json", PRIVILEGED_POD);
+
+    // The default namespace has no labels: the configured defaults apply.
+    let out = cluster.kubectl(&["create", "-f", &privileged]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && stderr
+                .contains("pods \"root\" is forbidden: violates PodSecurity \"baseline:latest\""),
+        "{out:?}"
+    );
+    let out = cluster.kubectl(&["create", "-f", &plain]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("Warning: would violate PodSecurity \"restricted:latest\""),
+        "the configured warn level: {out:?}"
+    );
+
+    // Labels override the defaults.
+    stdout_ok("ns", &cluster.kubectl(&["create", "ns", "lab"]));
+    stdout_ok(
+        "label",
+        &cluster.kubectl(&[
+            "label",
+            "ns",
+            "lab",
+            "pod-security.kubernetes.io/enforce=privileged",
+        ]),
+    );
+    stdout_ok(
+        "privileged in lab",
+        &cluster.kubectl(&["-n", "lab", "create", "-f", &privileged]),
+    );
+
+    // An exempt namespace, even when labelled, with upstream's warning on the label.
+    stdout_ok("ns", &cluster.kubectl(&["create", "ns", "trusted"]));
+    let out = cluster.kubectl(&[
+        "label",
+        "ns",
+        "trusted",
+        "pod-security.kubernetes.io/enforce=restricted",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "namespace \"trusted\" is exempt from Pod Security, and the policy (enforce=restricted:latest) will be ignored"
+        ),
+        "{out:?}"
+    );
+    stdout_ok(
+        "privileged in trusted",
+        &cluster.kubectl(&["-n", "trusted", "create", "-f", &privileged]),
+    );
+
+    // An exempt user (impersonated by the admin, allowed to create pods by RBAC).
+    stdout_ok(
+        "rbac",
+        &cluster.kubectl(&[
+            "create",
+            "clusterrolebinding",
+            "jane-admin",
+            "--clusterrole=cluster-admin",
+            "--user=jane",
+        ]),
+    );
+    let as_jane = PRIVILEGED_POD.replace("\"root\"", "\"janes\"");
+    let as_jane = write(&cluster, "janes.json", &as_jane);
+    stdout_ok(
+        "privileged as jane",
+        &cluster.kubectl(&["create", "-f", &as_jane, "--as=jane"]),
+    );
+
+    // An exempt runtime class.
+    stdout_ok(
+        "runtimeclass",
+        &cluster.kubectl(&[
+            "create",
+            "-f",
+            &write(
+                &cluster,
+                "rc.json",
+                r#"{"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
+                "metadata": {"name": "sandboxed"}, "handler": "runc"}"#,
+            ),
+        ]),
+    );
+    let sandboxed = PRIVILEGED_POD.replace(
+        "\"hostNetwork\": true,",
+        "\"hostNetwork\": true, \"runtimeClassName\": \"sandboxed\",",
+    );
+    let sandboxed = write(
+        &cluster,
+        "sandboxed.json",
+        &sandboxed.replace("\"root\"", "\"boxed\""),
+    );
+    stdout_ok(
+        "privileged in a sandbox",
+        &cluster.kubectl(&["create", "-f", &sandboxed]),
+    );
+
+    // A broken configuration: the server refuses to start and says what is wrong.
+    std::fs::write(
+        &config,
+        ADMISSION_CONFIG.replace("enforce: baseline", "enforce: strict"),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferrokube"))
+        .args(["server", "--listen", "127.0.0.1:0", "--no-agent"])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg(format!(
+            "--admission-control-config-file={}",
+            config.display()
+        ))
+        .output()
+        .expect("run ferrokube");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("plugin PodSecurity: defaults.enforce: Invalid value: \"strict\""),
+        "{stderr}"
+    );
 }

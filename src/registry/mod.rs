@@ -97,11 +97,16 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// A registry serving the built-in kinds from `store`.
+    /// A registry serving the built-in kinds from `store`, admission plugins unconfigured.
     pub fn new(store: Store) -> Self {
+        Self::with_admission(store, &admission::config::AdmissionConfig::default())
+    }
+
+    /// A registry whose admission plugins take `admission` (`--admission-control-config-file`).
+    pub fn with_admission(store: Store, admission: &admission::config::AdmissionConfig) -> Self {
         let builtins: Vec<Arc<ResourceDescriptor>> =
             kinds::builtin_kinds().into_iter().map(Arc::new).collect();
-        admission::install(&builtins);
+        admission::install(&builtins, admission);
         let current = RwLock::new(Arc::new(KindSet::new(builtins.clone(), 0)));
         Registry {
             builtins,

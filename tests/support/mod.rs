@@ -5,7 +5,9 @@
 //! Each test binary compiles this module on its own and uses a different subset of it.
 #![allow(dead_code)]
 
+pub mod audit;
 pub mod objects;
+pub mod tokens;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

@@ -10,11 +10,13 @@
 //!   the pod or the account opts out.
 //! - [`priority`]: `priorityClassName` → `spec.priority`/`preemptionPolicy` (Priority plugin).
 //! - [`limitrange`]: LimitRange defaults, min/max and ratio on pod creation (before quota).
-//! - [`pod_security`]: Pod Security Standards by namespace labels (enforce, warn).
+//! - [`pod_security`]: Pod Security Standards by namespace labels (enforce, audit, warn) over
+//!   the cluster-wide defaults and exemptions of [`config`] (`--admission-control-config-file`).
 //! - [`mutating_policy`]: MutatingAdmissionPolicy, CEL mutations before the mutating webhooks.
 //! - [`quota`]: ResourceQuota charged at create, atomically with the object ([`usage`] says
 //!   what an object counts).
 
+pub mod config;
 pub mod eviction;
 pub mod limitrange;
 pub mod mutating_policy;
@@ -33,7 +35,7 @@ use super::ResourceDescriptor;
 
 /// Installs the admission hooks on the built-in kinds, after the kinds' own hooks (so quota
 /// charges what those filled in, like RuntimeClass overhead).
-pub fn install(builtins: &[Arc<ResourceDescriptor>]) {
+pub fn install(builtins: &[Arc<ResourceDescriptor>], config: &config::AdmissionConfig) {
     // Upstream's order: NodeRestriction first, mutating plugins (Priority, LimitRanger) before
     // validating ones (PodSecurity), quota last so it charges only what is admitted.
     let nodes: Arc<dyn super::hooks::StorageHooks> = Arc::new(node_restriction::NodeRestriction);
@@ -54,7 +56,7 @@ pub fn install(builtins: &[Arc<ResourceDescriptor>]) {
         d.add_hook(Arc::new(priority::PriorityAdmission));
         d.add_hook(Arc::new(limitrange::LimitRanger));
     }
-    pod_security::install(builtins);
+    pod_security::install(builtins, Arc::new(config.pod_security.clone()));
     let quota: Arc<dyn super::hooks::StorageHooks> = Arc::new(quota::QuotaAdmission);
     for d in builtins.iter().filter(|d| d.namespaced) {
         d.add_hook(quota.clone());

@@ -57,28 +57,35 @@ impl Strategy for MutatingPolicyBindingStrategy {
 
     fn validate(&self, new: &Value, _old: Option<&Value>) -> Vec<FieldError> {
         let spec = &new["spec"];
-        let mut errs = Vec::new();
-        match spec["policyName"].as_str().unwrap_or("") {
-            "" => errs.push(FieldError::required("spec.policyName", "")),
-            name => {
-                for msg in ferrokube_apimachinery::validation::is_dns1123_subdomain(name) {
-                    errs.push(FieldError::invalid("spec.policyName", name, &msg));
-                }
-            }
-        }
-        if let Some(r) = spec.get("paramRef").filter(|r| !r.is_null()) {
-            errs.extend(validate_param_ref(r));
-        }
+        let mut errs = validate_binding_spec(spec);
         errs.extend(mutating_operations(
-            &spec["matchResources"],
-            "spec.matchResources",
-        ));
-        errs.extend(validate_match_resources(
             &spec["matchResources"],
             "spec.matchResources",
         ));
         errs
     }
+}
+
+/// What every policy binding must say: the policy's name, a valid `paramRef` if any, and
+/// valid match resources (upstream's shared part of `validate…BindingSpec`).
+pub(super) fn validate_binding_spec(spec: &Value) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    match spec["policyName"].as_str().unwrap_or("") {
+        "" => errs.push(FieldError::required("spec.policyName", "")),
+        name => {
+            for msg in ferrokube_apimachinery::validation::is_dns1123_subdomain(name) {
+                errs.push(FieldError::invalid("spec.policyName", name, &msg));
+            }
+        }
+    }
+    if let Some(r) = spec.get("paramRef").filter(|r| !r.is_null()) {
+        errs.extend(validate_param_ref(r));
+    }
+    errs.extend(validate_match_resources(
+        &spec["matchResources"],
+        "spec.matchResources",
+    ));
+    errs
 }
 
 /// `validateParamRef`: a name or a selector (not both), and a parameterNotFoundAction.

@@ -5,12 +5,12 @@
 //! the policy's, and binding actions that are known, unique and not both Deny and Warn. A policy
 //! that could never be evaluated is refused on write rather than failing every request.
 
-use ferrokube_apimachinery::validation::{is_dns1123_subdomain, is_qualified_name, FieldError};
+use ferrokube_apimachinery::validation::{is_qualified_name, FieldError};
 use serde_json::{json, Value};
 
 use super::match_resources::validate_match_resources;
 use super::mutating_policy::{
-    default_match_resources, expression, named_expressions, one_of, validate_param_ref,
+    default_match_resources, expression, named_expressions, one_of, validate_binding_spec,
 };
 use super::{set_default, Strategy};
 
@@ -58,23 +58,8 @@ impl Strategy for ValidatingPolicyBindingStrategy {
 
     fn validate(&self, new: &Value, _old: Option<&Value>) -> Vec<FieldError> {
         let spec = &new["spec"];
-        let mut errs = Vec::new();
-        match spec["policyName"].as_str().unwrap_or("") {
-            "" => errs.push(FieldError::required("spec.policyName", "")),
-            name => {
-                for msg in is_dns1123_subdomain(name) {
-                    errs.push(FieldError::invalid("spec.policyName", name, &msg));
-                }
-            }
-        }
-        if let Some(r) = spec.get("paramRef").filter(|r| !r.is_null()) {
-            errs.extend(validate_param_ref(r));
-        }
+        let mut errs = validate_binding_spec(spec);
         errs.extend(validation_actions(&spec["validationActions"]));
-        errs.extend(validate_match_resources(
-            &spec["matchResources"],
-            "spec.matchResources",
-        ));
         errs
     }
 }

@@ -17,6 +17,7 @@
 //!   `pod-security.kubernetes.io/audit-violations`, as upstream.
 
 pub mod checks;
+pub mod config;
 pub mod policy;
 
 #[cfg(test)]
@@ -31,6 +32,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 
 use self::checks::evaluate;
+use self::config::PodSecurityConfig;
 use self::policy::{Level, LevelVersion, Policy};
 use crate::registry::hooks::{HookContext, StorageHooks, TxnExtras};
 use crate::registry::ResourceDescriptor;
@@ -52,18 +54,46 @@ const WORKLOADS: &[(&str, &str, &str)] = &[
 const MAX_PODS_TO_CHECK: usize = 3000;
 
 /// Installs the plugin on pods, the workload kinds and namespaces.
-pub fn install(builtins: &[Arc<ResourceDescriptor>]) {
+pub fn install(builtins: &[Arc<ResourceDescriptor>], config: Arc<PodSecurityConfig>) {
     for d in builtins {
         if d.group.is_empty() && d.kind == "Pod" {
-            d.add_hook(Arc::new(PodAdmission));
+            d.add_hook(Arc::new(PodAdmission {
+                config: config.clone(),
+            }));
         } else if d.group.is_empty() && d.kind == "Namespace" {
-            d.add_hook(Arc::new(NamespaceAdmission));
+            d.add_hook(Arc::new(NamespaceAdmission {
+                config: config.clone(),
+            }));
         } else if let Some((_, _, path)) = WORKLOADS
             .iter()
             .find(|(g, k, _)| *g == d.group && *k == d.kind)
         {
-            d.add_hook(Arc::new(WorkloadAdmission { template: path }));
+            d.add_hook(Arc::new(WorkloadAdmission {
+                template: path,
+                config: config.clone(),
+            }));
         }
+    }
+}
+
+/// Whether the plugin lets this request through unevaluated (then says why in the audit
+/// event, as upstream's `exempt` annotation).
+fn exempt(
+    config: &PodSecurityConfig,
+    ctx: &HookContext<'_>,
+    namespace: &str,
+    spec: Option<&Value>,
+) -> bool {
+    let user = ctx.user.map(|u| u.name.as_str());
+    let runtime_class = spec
+        .and_then(|s| s.get("runtimeClassName"))
+        .and_then(Value::as_str);
+    match config.exemption(namespace, user, runtime_class) {
+        Some(why) => {
+            annotate_audit("exempt", why.to_string());
+            true
+        }
+        None => false,
     }
 }
 
@@ -75,13 +105,14 @@ fn typed_pod(meta: Option<&Value>, spec: Option<&Value>) -> Option<(ObjectMeta, 
     Some((meta, spec))
 }
 
-/// The namespace's policy (privileged when the namespace cannot be read). Labels that do not
-/// parse leave their mode at the default and are named in the `error` audit annotation.
-async fn namespace_policy(ctx: &HookContext<'_>, ns: &str) -> ApiResult<Policy> {
+/// The namespace's policy over the configured defaults (the defaults alone when the namespace
+/// cannot be read). Labels that do not parse leave their mode at the default and are named in
+/// the `error` audit annotation.
+async fn namespace_policy(ctx: &HookContext<'_>, ns: &str, defaults: Policy) -> ApiResult<Policy> {
     let Some(namespace) = ctx.registry.get_value("", "Namespace", None, ns).await? else {
-        return Ok(Policy::default());
+        return Ok(defaults);
     };
-    let (policy, errors) = Policy::from_labels(&labels_of(&namespace), Policy::default());
+    let (policy, errors) = Policy::from_labels(&labels_of(&namespace), defaults);
     if !errors.is_empty() {
         let errors: Vec<String> = errors
             .iter()
@@ -136,8 +167,10 @@ fn warn_violation(policy: &Policy, meta: &ObjectMeta, spec: &PodSpec, txn: &mut 
     }
 }
 
-/// The hook on pods: enforce, then warn.
-struct PodAdmission;
+/// The hook on pods: enforce, audit, then warn.
+struct PodAdmission {
+    config: Arc<PodSecurityConfig>,
+}
 
 impl PodAdmission {
     async fn admit(
@@ -149,7 +182,10 @@ impl PodAdmission {
         let Some(ns) = pod.pointer("/metadata/namespace").and_then(Value::as_str) else {
             return Ok(());
         };
-        let policy = namespace_policy(ctx, ns).await?;
+        if exempt(&self.config, ctx, ns, pod.get("spec")) {
+            return Ok(());
+        }
+        let policy = namespace_policy(ctx, ns, self.config.defaults).await?;
         if policy.fully_privileged() {
             annotate_audit("enforce-policy", LevelVersion::PRIVILEGED.to_string());
             return Ok(());
@@ -232,6 +268,7 @@ impl StorageHooks for PodAdmission {
 /// The hook on workload kinds: their pod template against the warn level.
 struct WorkloadAdmission {
     template: &'static str,
+    config: Arc<PodSecurityConfig>,
 }
 
 impl WorkloadAdmission {
@@ -247,7 +284,10 @@ impl WorkloadAdmission {
         ) else {
             return Ok(());
         };
-        let policy = namespace_policy(ctx, ns).await?;
+        if exempt(&self.config, ctx, ns, template.get("spec")) {
+            return Ok(());
+        }
+        let policy = namespace_policy(ctx, ns, self.config.defaults).await?;
         if policy.warn.level == Level::Privileged && policy.audit.level == Level::Privileged {
             return Ok(());
         }

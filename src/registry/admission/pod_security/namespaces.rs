@@ -12,7 +12,9 @@ use super::{labels_of, MAX_PODS_TO_CHECK};
 use crate::registry::hooks::{HookContext, StorageHooks, TxnExtras};
 use crate::status::{ApiError, ApiResult};
 
-pub(super) struct NamespaceAdmission;
+pub(super) struct NamespaceAdmission {
+    pub(super) config: std::sync::Arc<super::config::PodSecurityConfig>,
+}
 
 fn invalid_labels(ns: &Value, causes: Vec<crate::status::Cause>) -> ApiError {
     let name = ns
@@ -30,7 +32,7 @@ impl StorageHooks for NamespaceAdmission {
         _txn: &'a mut TxnExtras,
     ) -> BoxFuture<'a, ApiResult<()>> {
         Box::pin(async move {
-            let (_, errs) = Policy::from_labels(&labels_of(obj), Policy::default());
+            let (_, errs) = Policy::from_labels(&labels_of(obj), self.config.defaults);
             match errs.is_empty() {
                 true => Ok(()),
                 false => Err(invalid_labels(obj, errs)),
@@ -46,8 +48,9 @@ impl StorageHooks for NamespaceAdmission {
         txn: &'a mut TxnExtras,
     ) -> BoxFuture<'a, ApiResult<()>> {
         Box::pin(async move {
-            let (new_policy, new_errs) = Policy::from_labels(&labels_of(new), Policy::default());
-            let (old_policy, old_errs) = Policy::from_labels(&labels_of(old), Policy::default());
+            let defaults = self.config.defaults;
+            let (new_policy, new_errs) = Policy::from_labels(&labels_of(new), defaults);
+            let (old_policy, old_errs) = Policy::from_labels(&labels_of(old), defaults);
             if !new_errs.is_empty() && new_errs != old_errs {
                 return Err(invalid_labels(new, new_errs));
             }
@@ -58,6 +61,14 @@ impl StorageHooks for NamespaceAdmission {
                 .pointer("/metadata/name")
                 .and_then(Value::as_str)
                 .unwrap_or("");
+            if self.config.exemptions.namespaces.contains(name) {
+                // Upstream's `exemptNamespaceWarning`: its pods are never checked.
+                txn.warn(format!(
+                    "namespace {name:?} is exempt from Pod Security, and the policy (enforce={}) will be ignored",
+                    new_policy.enforce
+                ));
+                return Ok(());
+            }
             for warning in existing_pod_warnings(ctx, name, new_policy.enforce).await? {
                 txn.warn(warning);
             }

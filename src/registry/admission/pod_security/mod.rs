@@ -11,10 +11,11 @@
 //!   level's warning, so `kubectl apply` shows it before any pod fails.
 //! - **Namespaces** with invalid labels are refused (422); raising the enforce level answers
 //!   with warnings naming the existing pods that would now be refused.
-//!
 //! - **Audit**: each pod's request carries `pod-security.kubernetes.io/enforce-policy` in its
 //!   audit event, and pods or templates breaking the audit level
 //!   `pod-security.kubernetes.io/audit-violations`, as upstream.
+//! - **Configuration** ([`config`]): namespaces without labels get the configured defaults;
+//!   exempt namespaces, users and runtime classes are not evaluated (`exempt` annotation).
 
 pub mod checks;
 pub mod config;

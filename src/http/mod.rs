@@ -122,9 +122,18 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 /// Paths a request without credentials may reach as `system:anonymous` (upstream's anonymous
 /// authenticator limited to these paths, as its structured authentication configuration
-/// allows); RBAC then decides, and grants them through `system:public-info-viewer`. Any other
-/// path without credentials is a 401.
-const ANONYMOUS_PATHS: &[&str] = &["/healthz", "/livez", "/readyz", "/version"];
+/// allows); RBAC then decides: `system:public-info-viewer` grants the health and version
+/// paths, and the issuer discovery documents answer 403 until an admin binds
+/// `system:service-account-issuer-discovery` to `system:unauthenticated` (as upstream's docs
+/// do for relying parties outside the cluster). Any other path without credentials is a 401.
+const ANONYMOUS_PATHS: &[&str] = &[
+    "/healthz",
+    "/livez",
+    "/readyz",
+    "/version",
+    "/.well-known/openid-configuration",
+    "/openid/v1/jwks",
+];
 
 /// The OpenAPI router, built on first use: generating the documents costs time and memory a
 /// server that no client asks for them need not spend at start-up. Rebuilt when the served

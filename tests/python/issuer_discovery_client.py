@@ -2,7 +2,8 @@
 OIDC relying party (upstream's conformance pod, go-oidc) checks it: the discovery document names
 the issuer the tokens carry and a key-set URL under it; the key set holds the key whose `kid`
 the token header names; the token's ES256 signature verifies with that key (cryptography).
-A service account may read both documents (RBAC's system:service-account-issuer-discovery)."""
+A service account may read both documents (RBAC's system:service-account-issuer-discovery);
+an anonymous client gets 403 until that role is bound to system:unauthenticated, as upstream."""
 import json
 import sys
 
@@ -60,5 +61,36 @@ try:
     raise AssertionError("the service account listed secrets")
 except client.exceptions.ApiException as e:
     assert e.status == 403, e.status
+
+# Anonymous: RBAC refuses (403, not 401) until the role is bound to system:unauthenticated.
+anon_config = client.Configuration.get_default_copy()
+anon_config.cert_file = anon_config.key_file = None
+anon_config.api_key = {}
+anon_client = client.ApiClient(anon_config)
+try:
+    fetch(anon_client, "/.well-known/openid-configuration", "application/json")
+    raise AssertionError("an anonymous client read the discovery document")
+except client.exceptions.ApiException as e:
+    assert e.status == 403, e.status
+client.RbacAuthorizationV1Api(admin).create_cluster_role_binding(
+    client.V1ClusterRoleBinding(
+        metadata=client.V1ObjectMeta(name=NS + "-public-oidc"),
+        role_ref=client.V1RoleRef(
+            api_group="rbac.authorization.k8s.io",
+            kind="ClusterRole",
+            name="system:service-account-issuer-discovery",
+        ),
+        subjects=[client.RbacV1Subject(
+            kind="Group", name="system:unauthenticated", api_group="rbac.authorization.k8s.io")],
+    )
+)
+assert fetch(anon_client, "/.well-known/openid-configuration", "application/json") == doc
+assert fetch(anon_client, "/openid/v1/jwks", "application/jwk-set+json") == keys
+# ...and still nothing more.
+try:
+    client.CoreV1Api(anon_client).list_namespace()
+    raise AssertionError("an anonymous client listed namespaces")
+except client.exceptions.ApiException as e:
+    assert e.status == 401, e.status
 
 print("ok")

@@ -1,6 +1,7 @@
 //! Calling a webhook, shared by admission webhooks and CRD conversion webhooks: resolve where
 //! it listens (its `url`, or its Service's ready endpoint), verify it with the configuration's
 //! `caBundle`, POST the review over HTTPS within the timeout, and read the review back.
+//! Connections are kept alive between calls (see [`pool`]).
 //!
 //! A Service target is dialled at one of its ready EndpointSlice addresses, as upstream's
 //! aggregator routing does, not at its cluster IP (upstream's default for webhooks): cluster IPs
@@ -143,34 +144,42 @@ pub async fn call(
     let path_and_query = with_timeout(&t.path_and_query);
     let exchange = async {
         let ca = client.ca_bundle.as_ref().map(|b| b.0.as_slice());
-        let config = tls_config(ca)?;
-        let name = rustls::pki_types::ServerName::try_from(t.server_name.clone())
-            .map_err(|e| e.to_string())?;
-        let tcp = TcpStream::connect(&t.dial)
-            .await
-            .map_err(|e| format!("dial tcp {}: {e}", t.dial))?;
-        let tls = tokio_rustls::TlsConnector::from(config)
-            .connect(name, tcp)
-            .await
-            .map_err(|e| format!("tls: {e}"))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-            .await
-            .map_err(|e| e.to_string())?;
-        tokio::spawn(conn);
-        let body = serde_json::to_vec(review).map_err(|e| e.to_string())?;
-        let req = hyper::Request::post(&path_and_query)
-            .header(hyper::header::HOST, &t.server_name)
-            .header(hyper::header::CONTENT_TYPE, "application/json")
-            .header(hyper::header::ACCEPT, "application/json")
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| e.to_string())?;
-        let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        let key = pool::Key::new(&t.dial, &t.server_name, ca);
+        let body = Bytes::from(serde_json::to_vec(review).map_err(|e| e.to_string())?);
+        let request = || {
+            hyper::Request::post(&path_and_query)
+                .header(hyper::header::HOST, &t.server_name)
+                .header(hyper::header::CONTENT_TYPE, "application/json")
+                .header(hyper::header::ACCEPT, "application/json")
+                .body(Full::new(body.clone()))
+                .map_err(|e| e.to_string())
+        };
+        // A kept-alive connection saves a TLS handshake per call; one the webhook closed
+        // meanwhile fails before any answer, so the call goes once more on a fresh one.
+        let (mut sender, resp) = match pool::checkout(&key) {
+            Some(mut idle) => match idle.send_request(request()?).await {
+                Ok(resp) => (idle, resp),
+                Err(_) => {
+                    let mut fresh = connect(&t, ca).await?;
+                    let resp = fresh.send_request(request()?).await;
+                    (fresh, resp.map_err(|e| e.to_string())?)
+                }
+            },
+            None => {
+                let mut fresh = connect(&t, ca).await?;
+                let resp = fresh.send_request(request()?).await;
+                (fresh, resp.map_err(|e| e.to_string())?)
+            }
+        };
         let status = resp.status();
         let bytes = Limited::new(resp.into_body(), MAX_RESPONSE)
             .collect()
             .await
             .map_err(|e| e.to_string())?
             .to_bytes();
+        if sender.ready().await.is_ok() {
+            pool::checkin(key, sender);
+        }
         if !status.is_success() {
             return Err(format!("server responded with {status}"));
         }
@@ -179,5 +188,78 @@ pub async fn call(
     match tokio::time::timeout(timeout, exchange).await {
         Ok(result) => result.map_err(|e| format!("Post \"{url}\": {e}")),
         Err(_) => Err(format!("Post \"{url}\": context deadline exceeded")),
+    }
+}
+
+/// A new HTTP/1.1 connection to the target over TLS verified with `ca`.
+async fn connect(t: &Target, ca: Option<&[u8]>) -> Result<pool::Sender, String> {
+    let config = tls_config(ca)?;
+    let name = rustls::pki_types::ServerName::try_from(t.server_name.clone())
+        .map_err(|e| e.to_string())?;
+    let tcp = TcpStream::connect(&t.dial)
+        .await
+        .map_err(|e| format!("dial tcp {}: {e}", t.dial))?;
+    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| format!("tls: {e}"))?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+/// Kept-alive connections to webhooks, by where they go and whom they trust.
+mod pool {
+    use std::collections::HashMap;
+    use std::hash::{Hash, Hasher};
+    use std::sync::{LazyLock, Mutex};
+
+    use bytes::Bytes;
+    use http_body_util::Full;
+
+    /// A connection's request half.
+    pub type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+    /// The most idle connections kept per target.
+    const IDLE_PER_TARGET: usize = 8;
+
+    /// The address dialled, the name verified and the CA bundle trusted (a changed bundle
+    /// must not reuse a connection verified with the old one).
+    #[derive(Clone, PartialEq, Eq, Hash)]
+    pub struct Key(String, String, u64);
+
+    impl Key {
+        pub fn new(dial: &str, server_name: &str, ca: Option<&[u8]>) -> Self {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            ca.hash(&mut h);
+            Key(dial.to_owned(), server_name.to_owned(), h.finish())
+        }
+    }
+
+    static IDLE: LazyLock<Mutex<HashMap<Key, Vec<Sender>>>> = LazyLock::new(Default::default);
+
+    /// An idle connection to `key` the peer has not closed, if any.
+    pub fn checkout(key: &Key) -> Option<Sender> {
+        let mut idle = IDLE.lock().unwrap_or_else(|e| e.into_inner());
+        let list = idle.get_mut(key)?;
+        while let Some(sender) = list.pop() {
+            if !sender.is_closed() {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    /// Keeps a connection that finished its exchange for the next call.
+    pub fn checkin(key: Key, sender: Sender) {
+        let mut idle = IDLE.lock().unwrap_or_else(|e| e.into_inner());
+        let list = idle.entry(key).or_default();
+        list.retain(|s| !s.is_closed());
+        if list.len() < IDLE_PER_TARGET {
+            list.push(sender);
+        }
     }
 }

@@ -628,3 +628,77 @@ async fn api_operations<K>(
         .unwrap();
     assert!(list.items.is_empty());
 }
+
+/// client-go (upstream's e2e clients among them) writes in protobuf: a v1 policy and binding
+/// created with protobuf bodies and read back in protobuf, as upstream's "API operations" specs
+/// do. k8s-pb predates the v1 kinds; the server uses their v1beta1 messages, which v1 kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protobuf_bodies_for_the_v1_kinds() {
+    const PROTOBUF: &str = "application/vnd.kubernetes.protobuf";
+    let cluster = TestCluster::start().await;
+    let http = cluster.http();
+    let base = format!(
+        "{}/apis/admissionregistration.k8s.io/v1",
+        cluster.base_url()
+    );
+    let objects = [
+        (
+            "mutatingadmissionpolicies",
+            json!({"apiVersion": "admissionregistration.k8s.io/v1",
+                "kind": "MutatingAdmissionPolicy", "metadata": {"name": "proto-policy"},
+                "spec": {"failurePolicy": "Fail", "reinvocationPolicy": "Never",
+                    "matchConstraints": {"resourceRules": [{"apiGroups": ["apps"],
+                        "apiVersions": ["v1"], "operations": ["CREATE"],
+                        "resources": ["deployments"]}]},
+                    "mutations": [{"patchType": "ApplyConfiguration", "applyConfiguration":
+                        {"expression": "Object{metadata: Object.metadata{labels: {'proto': 'yes'}}}"}}]}}),
+        ),
+        (
+            "mutatingadmissionpolicybindings",
+            json!({"apiVersion": "admissionregistration.k8s.io/v1",
+                "kind": "MutatingAdmissionPolicyBinding", "metadata": {"name": "proto-binding"},
+                "spec": {"policyName": "proto-policy"}}),
+        ),
+    ];
+    for (resource, object) in objects {
+        let body = ferrokube_protobuf::encode(&object).expect("encode");
+        let resp = http
+            .post(format!("{base}/{resource}"))
+            .header("content-type", PROTOBUF)
+            .header("accept", PROTOBUF)
+            .body(body)
+            .send()
+            .await
+            .expect("post");
+        let status = resp.status();
+        let bytes = resp.bytes().await.expect("body");
+        assert_eq!(
+            status,
+            201,
+            "{resource}: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+        let created = ferrokube_protobuf::decode(&bytes).expect("a protobuf answer");
+        assert_eq!(created["metadata"]["name"], object["metadata"]["name"]);
+        assert_eq!(created["kind"], object["kind"]);
+        assert_eq!(created["spec"], {
+            let mut spec = object["spec"].clone();
+            if resource == "mutatingadmissionpolicies" {
+                // What the server defaults.
+                spec["matchConstraints"]["matchPolicy"] = json!("Equivalent");
+                spec["matchConstraints"]["namespaceSelector"] = json!({});
+                spec["matchConstraints"]["objectSelector"] = json!({});
+            }
+            spec
+        });
+        let list = http
+            .get(format!("{base}/{resource}"))
+            .header("accept", PROTOBUF)
+            .send()
+            .await
+            .expect("list");
+        assert_eq!(list.status(), 200);
+        let list = ferrokube_protobuf::decode(&list.bytes().await.unwrap()).expect("a list");
+        assert_eq!(list["items"].as_array().map(Vec::len), Some(1), "{list}");
+    }
+}

@@ -120,12 +120,48 @@ pub(crate) fn message(index: u16) -> &'static Message {
     &MESSAGES[usize::from(index)]
 }
 
-/// The message index carrying `apiVersion`/`kind`, if protobuf knows that kind.
-pub(crate) fn kind_message(api_version: &str, kind: &str) -> Option<u16> {
+/// Kinds that went GA after the k8s-pb release the table is generated from, with the version
+/// whose message they kept unchanged on the wire (upstream copies the beta proto to v1, field
+/// numbers included): `admissionregistration.k8s.io/v1` MutatingAdmissionPolicy (v1.36).
+const PROMOTED: &[(&str, &str, &str)] = &[
+    (
+        "admissionregistration.k8s.io/v1",
+        "MutatingAdmissionPolicy",
+        "admissionregistration.k8s.io/v1beta1",
+    ),
+    (
+        "admissionregistration.k8s.io/v1",
+        "MutatingAdmissionPolicyList",
+        "admissionregistration.k8s.io/v1beta1",
+    ),
+    (
+        "admissionregistration.k8s.io/v1",
+        "MutatingAdmissionPolicyBinding",
+        "admissionregistration.k8s.io/v1beta1",
+    ),
+    (
+        "admissionregistration.k8s.io/v1",
+        "MutatingAdmissionPolicyBindingList",
+        "admissionregistration.k8s.io/v1beta1",
+    ),
+];
+
+fn listed_kind(api_version: &str, kind: &str) -> Option<u16> {
     KINDS
         .binary_search_by(|k| (k.api_version, k.kind).cmp(&(api_version, kind)))
         .ok()
         .map(|i| KINDS[i].message)
+}
+
+/// The message index carrying `apiVersion`/`kind`, if protobuf knows that kind.
+pub(crate) fn kind_message(api_version: &str, kind: &str) -> Option<u16> {
+    listed_kind(api_version, kind)
+        .or_else(|| {
+            let (_, _, from) = PROMOTED
+                .iter()
+                .find(|(v, k, _)| *v == api_version && *k == kind)?;
+            listed_kind(from, kind)
+        })
         .or_else(|| {
             // Status, options and discovery kinds are registered in every group version.
             let group_version_known = api_version == "meta.k8s.io/v1"
@@ -149,6 +185,20 @@ pub(crate) fn message_by_name(name: &str) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn promoted_kinds_use_their_beta_message() {
+        let beta = kind_message(
+            "admissionregistration.k8s.io/v1beta1",
+            "MutatingAdmissionPolicy",
+        );
+        assert!(beta.is_some());
+        assert_eq!(
+            kind_message("admissionregistration.k8s.io/v1", "MutatingAdmissionPolicy"),
+            beta
+        );
+        assert!(kind_message("admissionregistration.k8s.io/v1", "NoSuchKind").is_none());
+    }
 
     #[test]
     fn kinds_are_sorted_for_binary_search() {

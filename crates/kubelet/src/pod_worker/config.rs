@@ -141,8 +141,7 @@ pub fn container_config(
     let nano_cpus = limits
         .get("cpu")
         .and_then(|q| quantity::parse_millis_ceil(&q.0))
-        .and_then(|m| i64::try_from(m.checked_mul(1_000_000)?).ok())
-        .filter(|v| *v > 0);
+        .and_then(super::resize::nano_cpus_of_limit);
     // Upstream's MilliCPUToShares: 1024 per CPU, at least 2.
     let cpu_shares = requests
         .get("cpu")

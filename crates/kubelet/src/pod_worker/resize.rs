@@ -53,6 +53,16 @@ fn quantity_of(r: &ResourceRequirements, list: &str, name: &str) -> Option<Strin
     map.and_then(|m| m.get(name)).map(|q| q.0.clone())
 }
 
+/// The CPU limit of `millis` millicores as the engine takes it (billionths of a CPU), None for
+/// no limit. As upstream's `MilliCPUToQuota`, at least the kernel's smallest CFS quota (1 ms per
+/// 100 ms period, 10 millicores): the kernel refuses a smaller `cpu.cfs_quota_us`.
+pub(crate) fn nano_cpus_of_limit(millis: i128) -> Option<i64> {
+    const MIN_MILLIS: i128 = 10;
+    (millis > 0)
+        .then(|| millis.max(MIN_MILLIS))
+        .and_then(|m| i64::try_from(m.checked_mul(1_000_000)?).ok())
+}
+
 /// The engine settings of `r` (upstream's cgroup values: quota from the cpu limit, shares from
 /// the cpu request, at least 2).
 pub fn engine_update(r: &ResourceRequirements) -> ResourceUpdate {
@@ -63,9 +73,7 @@ pub fn engine_update(r: &ResourceRequirements) -> ResourceUpdate {
             .and_then(|q| quantity::parse_units_ceil(&q))
             .and_then(|v| i64::try_from(v).ok())
             .filter(|v| *v > 0),
-        nano_cpus: millis("limits", "cpu")
-            .and_then(|m| i64::try_from(m.checked_mul(1_000_000)?).ok())
-            .filter(|v| *v > 0),
+        nano_cpus: millis("limits", "cpu").and_then(nano_cpus_of_limit),
         cpu_shares: millis("requests", "cpu")
             .or_else(|| millis("limits", "cpu"))
             .and_then(|m| i64::try_from(m * 1024 / 1000).ok())
@@ -331,6 +339,12 @@ mod tests {
     fn engine_settings_follow_upstream_cgroup_values() {
         let u = engine_update(&wanted(&container("500m", "64Mi")));
         assert_eq!(u.nano_cpus, Some(500_000_000));
+        assert_eq!(
+            nano_cpus_of_limit(1),
+            Some(10_000_000),
+            "the kernel's smallest quota"
+        );
+        assert_eq!(nano_cpus_of_limit(0), None);
         assert_eq!(u.cpu_shares, Some(512));
         assert_eq!(u.memory_limit, Some(64 << 20));
         assert_eq!(

@@ -208,6 +208,11 @@ pub struct ServerArgs {
     /// engine need distinct names, since each agent removes containers of its node it does not know.
     #[arg(long, env = "FERROKUBE_NODE_NAME")]
     pub node_name: Option<String>,
+    /// The embedded agent's InternalIP (upstream `--node-ip`), where its kubelet listens and
+    /// where pods reach the node (host ports, node ports); e.g. the Docker bridge's gateway.
+    /// Default: the listen address's.
+    #[arg(long)]
+    pub node_ip: Option<std::net::IpAddr>,
     /// The range Service ClusterIPs are allocated from; its first address is the `kubernetes`
     /// Service's (upstream `--service-cluster-ip-range`).
     #[arg(long, default_value = "10.96.0.0/12", value_parser = crate::registry::service_alloc::Ipv4Cidr::parse)]

@@ -36,6 +36,11 @@ pub async fn spawn_agent(
     let mut cfg = ferrokube_kubelet::AgentConfig::new(node_name, agent_dir);
     cfg.no_image_pull = args.no_image_pull;
     cfg.allowed_unsafe_sysctls = args.allowed_unsafe_sysctls.clone();
+    if let Some(ip) = args.node_ip {
+        // The API server reaches the kubelet (logs, exec) at the node's address.
+        cfg.node_ip = Some(ip);
+        cfg.listen_addr.set_ip(ip);
+    }
     cfg.cluster_id = cluster_id(started.pki.ca_cert_der());
     cfg.client_ca = vec![started.pki.ca_cert_der().to_vec()];
     cfg.volume_dir = match &args.volume_dir {

@@ -162,6 +162,55 @@ async fn unsafe_sysctls_run_where_the_node_allows_them() {
         .expect("delete pod");
 }
 
+/// `--node-ip` (upstream's flag): the node reports that InternalIP, its kubelet answers there
+/// (logs go through it), and a host port bound to it is reachable on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_ip_is_reported_served_and_bound() {
+    let node_ip = "127.0.0.3";
+    let (_serial, _sweep, c, node) = cluster_with("e2e-nodeip", &["--node-ip", node_ip]).await;
+    let client = c.client().await;
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    let reported = eventually(Duration::from_secs(20), || async {
+        let n = nodes.get_opt(&node).await.ok()??;
+        let addresses = n.status?.addresses?;
+        addresses
+            .into_iter()
+            .find(|a| a.type_ == "InternalIP")
+            .map(|a| a.address)
+    })
+    .await;
+    assert_eq!(reported.as_deref(), Some(node_ip));
+    let port = std::net::TcpListener::bind("0.0.0.0:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+    create(
+        &pods,
+        json!({"metadata": {"name": "web"}, "spec": {"terminationGracePeriodSeconds": 1,
+            "containers": [{"name": "web", "image": "busybox",
+                "command": ["sh", "-c", "mkdir /w; echo node-ip > /w/index.html; echo serving; httpd -f -p 8080 -h /w"],
+                "ports": [{"containerPort": 8080, "hostPort": port, "hostIP": node_ip}]}]}}),
+    )
+    .await;
+    wait_pod(&pods, "web", "Running", running).await;
+    let addr = format!("{node_ip}:{port}");
+    let body = eventually(Duration::from_secs(20), || {
+        let addr = addr.clone();
+        async move { http_get(&addr).filter(|b| b == "node-ip") }
+    })
+    .await;
+    assert_eq!(body.as_deref(), Some("node-ip"));
+    let log = kubectl_ok(&c, &["logs", "web"]);
+    assert!(
+        log.contains("serving"),
+        "logs through the kubelet at the node IP: {log}"
+    );
+    pods.delete("web", &DeleteParams::default())
+        .await
+        .expect("delete pod");
+}
+
 /// Effective capability bits a container reports for itself (`CapEff` of /proc/self/status).
 fn effective_capabilities(log: &str) -> u64 {
     let hex = log

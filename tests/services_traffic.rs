@@ -211,6 +211,29 @@ async fn cluster_ip_node_port_port_forward_and_the_kubernetes_service() {
         "refusal took {:?}",
         began.elapsed()
     );
+    // Then a pod it selects appears (upstream's "serve a basic endpoint from pods" order: the
+    // Service first, its endpoints later): the refusal gives way to the pod's answers.
+    let late: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "late", "labels": {"app": "nothing"}},
+        "spec": {"terminationGracePeriodSeconds": 1, "containers": [{"name": "httpd",
+            "image": "busybox", "command": ["sh", "-c",
+                "mkdir -p /w && echo $HOSTNAME > /w/i && exec httpd -f -h /w -p 8080"],
+            "ports": [{"containerPort": 8080}]}]}}))
+    .expect("pod json");
+    pods.create(&PostParams::default(), &late)
+        .await
+        .expect("create pod late");
+    let served = eventually(TRAFFIC_WAIT, || async {
+        hits(&c, &nothing, 80)
+            .iter()
+            .any(|h| h == "late")
+            .then_some(())
+    })
+    .await;
+    assert!(
+        served.is_some(),
+        "the Service never served its late endpoint"
+    );
 
     // The `kubernetes` Service from a pod: kubectl's in-cluster config (KUBERNETES_SERVICE_HOST,
     // the service-account token and CA) verifies the server's certificate for the ClusterIP.

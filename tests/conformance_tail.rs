@@ -370,18 +370,6 @@ async fn limit_range_bounds_requests_and_quota_counts_load_balancer_node_ports()
     assert!(err.contains("services.nodeports"), "{err}");
 }
 
-/// Pods are admitted once the namespace's `default` service account exists (its controller
-/// makes it just after start).
-async fn default_service_account(c: &TestCluster) {
-    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
-        Api::default_namespaced(c.client().await);
-    let found = support::eventually(std::time::Duration::from_secs(30), || async {
-        accounts.get("default").await.ok()
-    })
-    .await;
-    assert!(found.is_some(), "no default service account");
-}
-
 /// Upstream's "StatefulSet Should recreate evicted statefulset": a stateful pod that names a
 /// node whose host port another pod holds is refused by the kubelet (Failed, reason NodePorts,
 /// as upstream's admission), deleted and recreated by the controller until the port is free,

@@ -10,18 +10,6 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, LogParams};
 use kubelet_common::*;
 use serde_json::json;
-use support::TestCluster;
-
-/// Pods are admitted once the namespace's `default` service account exists.
-async fn default_service_account(c: &TestCluster) {
-    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
-        Api::default_namespaced(c.client().await);
-    let found = support::eventually(std::time::Duration::from_secs(30), || async {
-        accounts.get("default").await.ok()
-    })
-    .await;
-    assert!(found.is_some(), "no default service account");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secret_volumes_as_non_root_with_default_mode_and_fs_group() {

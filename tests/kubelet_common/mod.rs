@@ -286,3 +286,15 @@ impl Drop for AgentLogs {
 pub fn container_id(p: &Pod) -> Option<String> {
     container_status(p, "main").and_then(|s| s.container_id.clone())
 }
+
+/// Pods are admitted once the namespace's `default` service account exists (its controller
+/// makes it just after start).
+pub async fn default_service_account(c: &TestCluster) {
+    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::default_namespaced(c.client().await);
+    let found = eventually(Duration::from_secs(30), || async {
+        accounts.get("default").await.ok()
+    })
+    .await;
+    assert!(found.is_some(), "no default service account");
+}

@@ -64,6 +64,7 @@ pub struct BenchArgs {
     pub catchup_objects: usize,
     /// `api`: only the side-by-side durable creates against a one-member etcd (the `etcd` on
     /// PATH, started on a temp dir and loopback ports; without one, ferrokube's half alone).
+    /// `ha`: also etcd's own 3-member/1-member ratio on the same cores.
     #[arg(long)]
     pub against_etcd: bool,
     /// With --against-etcd: an etcd already listening here (loopback only) instead of a new one.

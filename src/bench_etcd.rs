@@ -47,27 +47,22 @@ struct Etcd {
 
 impl Etcd {
     fn start(binary: &Path, dir: &Path) -> anyhow::Result<Self> {
-        let (client, peer) = (free_port()?, free_port()?);
-        let url = format!("http://127.0.0.1:{client}");
-        let peer_url = format!("http://127.0.0.1:{peer}");
-        let child = Command::new(binary)
-            .args(["--name", "bench", "--log-level", "error", "--logger", "zap"])
-            .arg("--data-dir")
-            .arg(dir)
-            .args([
-                "--listen-client-urls",
-                &url,
-                "--advertise-client-urls",
-                &url,
-            ])
-            .args(["--listen-peer-urls", &peer_url])
-            .args(["--initial-advertise-peer-urls", &peer_url])
-            .args(["--initial-cluster", &format!("bench={peer_url}")])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
+        let mut cluster = Self::start_cluster(binary, dir, 1)?;
+        Ok(cluster.remove(0))
+    }
+
+    /// `members` etcd processes forming one cluster on loopback ports, each on its own data
+    /// dir under `dir` (fsync on, as etcd's default).
+    fn start_cluster(binary: &Path, dir: &Path, members: usize) -> anyhow::Result<Vec<Self>> {
+        let ports = (0..members)
+            .map(|_| Ok((free_port()?, free_port()?)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let initial_cluster = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (_, peer))| format!("m{i}=http://127.0.0.1:{peer}"))
+            .collect::<Vec<_>>()
+            .join(",");
         let version = Command::new(binary)
             .arg("--version")
             .output()
@@ -75,11 +70,42 @@ impl Etcd {
             .and_then(|o| String::from_utf8(o.stdout).ok())
             .and_then(|s| s.lines().next().map(str::to_string))
             .unwrap_or_else(|| "etcd (version unknown)".into());
-        Ok(Etcd {
-            child: Some(child),
-            url,
-            version,
-        })
+        let mut started = Vec::with_capacity(members);
+        for (i, (client, peer)) in ports.iter().enumerate() {
+            let url = format!("http://127.0.0.1:{client}");
+            let peer_url = format!("http://127.0.0.1:{peer}");
+            let child = Command::new(binary)
+                .args([
+                    "--name",
+                    &format!("m{i}"),
+                    "--log-level",
+                    "error",
+                    "--logger",
+                    "zap",
+                ])
+                .arg("--data-dir")
+                .arg(dir.join(format!("m{i}")))
+                .args([
+                    "--listen-client-urls",
+                    &url,
+                    "--advertise-client-urls",
+                    &url,
+                ])
+                .args(["--listen-peer-urls", &peer_url])
+                .args(["--initial-advertise-peer-urls", &peer_url])
+                .args(["--initial-cluster", &initial_cluster])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .with_context(|| format!("starting {}", binary.display()))?;
+            started.push(Etcd {
+                child: Some(child),
+                url,
+                version: version.clone(),
+            });
+        }
+        Ok(started)
     }
 
     /// An etcd already serving at `url` (loopback only).
@@ -221,18 +247,32 @@ async fn ferrokube_side(server: &ServerProcess, clients: usize, per: usize) -> a
 
 /// Puts through the same closed loop, one HTTP client (one pooled connection) per worker.
 async fn etcd_side(url: &str, clients: usize, per: usize) -> anyhow::Result<Row> {
+    etcd_members_side(&[url.to_string()], clients, per, "bench").await
+}
+
+/// Puts through the same closed loop, worker c on member c % n, under keys of `tag`.
+async fn etcd_members_side(
+    urls: &[String],
+    clients: usize,
+    per: usize,
+    tag: &str,
+) -> anyhow::Result<Row> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let value = b64.encode(value_1k());
     let workers = (0..clients)
-        .map(|_| reqwest::Client::builder().pool_max_idle_per_host(1).build())
-        .collect::<Result<Vec<_>, _>>()?;
-    let put = format!("{url}/v3/kv/put");
-    let (lat, wall) = closed_loop(workers, per, move |http, c, i| {
+        .map(|c| {
+            let http = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .build()?;
+            Ok((http, format!("{}/v3/kv/put", urls[c % urls.len()])))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let tag = tag.to_string();
+    let (lat, wall) = closed_loop(workers, per, move |(http, put), c, i| {
         let body = serde_json::json!({
-            "key": b64.encode(format!("/bench/{clients}/{c}/{i}")),
+            "key": b64.encode(format!("/{tag}/{clients}/{c}/{i}")),
             "value": value.clone(),
         });
-        let put = put.clone();
         async move {
             let resp = http.post(&put).json(&body).send().await?;
             if !resp.status().is_success() {
@@ -244,4 +284,44 @@ async fn etcd_side(url: &str, clients: usize, per: usize) -> anyhow::Result<Row>
     })
     .await?;
     Ok(Row::of(&lat, wall))
+}
+
+/// `bench ha --against-etcd`: what replication costs etcd on this machine — a one-member and a
+/// three-member etcd (all on loopback, so sharing the same cores as ferrokube's three servers)
+/// under the same closed loop at 1/16/64 clients, clients spread over the members. Returns
+/// nothing when no etcd is on PATH (ferrokube's half still ran).
+pub(super) async fn replication_cost(args: &BenchArgs, root: &Path) -> anyhow::Result<()> {
+    let Some(binary) = etcd_on_path() else {
+        println!(
+            "no `etcd` binary on PATH: no etcd comparison (Debian: apt-get install etcd-server)"
+        );
+        return Ok(());
+    };
+    let mut rows: Vec<(usize, Vec<Row>)> = Vec::new();
+    for members in [1usize, 3] {
+        let cluster = Etcd::start_cluster(&binary, &root.join(format!("etcd-{members}")), members)?;
+        for member in &cluster {
+            require_loopback(&member.url)?;
+            member.wait_ready().await?;
+        }
+        let urls: Vec<String> = cluster.iter().map(|m| m.url.clone()).collect();
+        let mut by_clients = Vec::new();
+        for clients in [1usize, 16, 64] {
+            let per = (args.creates / clients).max(1);
+            let tag = format!("ha-{members}");
+            by_clients.push(etcd_members_side(&urls, clients, per, &tag).await?);
+        }
+        rows.push((members, by_clients));
+    }
+    println!("etcd on the same cores (1 KiB puts, JSON gateway, fsync on), 1 member vs 3:");
+    for (i, clients) in [1usize, 16, 64].iter().enumerate() {
+        let (one, three) = (&rows[0].1[i], &rows[1].1[i]);
+        println!(
+            "  {clients:>2} clients: 1 member {}  |  3 members {}  |  3/1 = {:.2}×",
+            one.cells(),
+            three.cells(),
+            three.rate / one.rate
+        );
+    }
+    Ok(())
 }

@@ -120,6 +120,10 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
     }
     println!("3 servers (clients spread over all three):");
     creates(&clients, args.creates, "ha").await?;
+    drop(clients);
+    if args.against_etcd {
+        super::etcd_bench::replication_cost(args, &root).await?;
+    }
     failover(&mut members, args.kills).await?;
     catch_up(&root, &members, args.catchup_objects).await?;
     drop(members);

@@ -246,6 +246,23 @@ async fn quota_refuses_past_its_limit_and_tracks_reality() {
         err.contains("pods \"p3\" is forbidden: exceeded quota: q, requested: pods=1, used: pods=2, limited: pods=2"),
         "{err}"
     );
+    // A malformed amount is refused by the decoder, as upstream's, before quota counts it.
+    let bad = cluster.scratch().join("bad-quantity.json");
+    std::fs::write(
+        &bad,
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bad", "namespace": "dev"},
+            "spec": {"containers": [{"name": "c", "image": "busybox",
+                "resources": {"requests": {"cpu": "lots"}}}]}})
+        .to_string(),
+    )
+    .unwrap();
+    let refused = cluster.kubectl(&["create", "-f", bad.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("Pod in version \"v1\" cannot be handled as a Pod: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"),
+        "{err}"
+    );
     let out = kubectl_ok(&cluster, &["get", "quota", "q", "-n", "dev", "-o", "json"]);
     let q: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(q["status"]["used"]["pods"], "2");

@@ -78,3 +78,45 @@ fn rss_reports_the_single_node_at_idle() {
         .unwrap_or_else(|| panic!("no idle RSS line:\n{stdout}"));
     assert!(line.contains("anon ") && line.contains("file "), "{line}");
 }
+
+/// `bench ha` in its short mode: the single server and the 3-server cluster at 1/16/64 clients,
+/// etcd's own 3-member/1-member ratio on the same cores beside them (when etcd is on PATH), one
+/// leader kill.
+#[test]
+fn ha_compares_three_servers_with_one_and_with_etcd() {
+    let out = bench(&[
+        "ha",
+        "--against-etcd",
+        "--creates",
+        "64",
+        "--kills",
+        "1",
+        "--catchup-objects",
+        "0",
+    ]);
+    let stdout = stdout_ok("bench ha --against-etcd", &out);
+    assert!(stdout.contains("single server:"), "{stdout}");
+    assert!(
+        stdout.contains("3 servers (clients spread over all three):"),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.matches("creates, 64 clients:").count(),
+        2,
+        "{stdout}"
+    );
+    let etcd_on_path = Command::new("sh")
+        .args(["-c", "command -v etcd"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if etcd_on_path {
+        let row = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with("64 clients: 1 member"))
+            .unwrap_or_else(|| panic!("no etcd row:\n{stdout}"));
+        assert!(row.contains("3/1 = "), "{row}");
+    } else {
+        assert!(stdout.contains("no `etcd` binary on PATH"), "{stdout}");
+    }
+    assert!(stdout.contains("failover"), "{stdout}");
+}

@@ -6,8 +6,7 @@
 //! `fuzz/artifacts/<target>/`; replay it with `cargo fuzz run -s none <target> <file>` (in `fuzz/`).
 //! `.ci/run` installs cargo-fuzz (`cargo install cargo-fuzz --locked`).
 //!
-//! `tests/decoder_fuzz.rs` keeps the random-input runs of the server's own decoders (JSON and
-//! YAML bodies, patches through the registry, quantities), which live in the main crate.
+//! `tests/decoder_fuzz.rs` also sends random bodies and patches through the whole registry.
 
 mod support;
 
@@ -27,6 +26,9 @@ const TARGETS: &[&str] = &[
     "service_account_token",
     "cel_expression",
     "server_side_apply",
+    "quantity",
+    "request_body",
+    "json_patch",
 ];
 
 /// Seconds each target runs (`FERROKUBE_FUZZ_SECONDS` overrides).
@@ -88,6 +90,26 @@ fn seeds_of(target: &str) -> Vec<Vec<u8>> {
         ]
         .iter()
         .map(|(flags, body)| [&[*flags][..], body.as_bytes()].concat())
+        .collect(),
+        "quantity" => text(&["100m", "1.5Gi", "2e-3", "-0.1n", "16Ei", "1E+2", ".5", "1e30"]),
+        // The first byte picks the media type: JSON, YAML, merge patch, apply patch.
+        "request_body" => [
+            (0u8, pod.to_string()),
+            (1, "kind: Pod\nmetadata:\n  name: p\n  name: q\nspec:\n  containers: [{name: c}]\n".into()),
+            (2, r#"{"metadata":{"labels":{"a":"1","a":"2"}},"spec":{"containers":[{"name":"c","name":"d"}]}}"#.into()),
+            (3, "apiVersion: v1\nkind: ConfigMap\ndata: {a: '1', b: \"2\"}\n".into()),
+        ]
+        .iter()
+        .map(|(media, body)| [&[*media][..], body.as_bytes()].concat())
+        .collect(),
+        // The first byte picks: even a JSON patch, odd a merge patch.
+        "json_patch" => [
+            (0u8, r#"[{"op":"add","path":"/metadata/labels/b","value":"2"},{"op":"remove","path":"/metadata/finalizers/0"}]"#),
+            (0, r#"[{"op":"test","path":"/spec/containers/0/name","value":"c"},{"op":"move","from":"/spec/containers/0/args","path":"/spec/args"},{"op":"copy","from":"/metadata/name","path":"/metadata/generateName"}]"#),
+            (1, r#"{"metadata":{"labels":{"app":null,"tier":"db"}},"spec":{"containers":[{"name":"d"}]}}"#),
+        ]
+        .iter()
+        .map(|(kind, body)| [&[*kind][..], body.as_bytes()].concat())
         .collect(),
         other => panic!("no seeds for {other}"),
     }

@@ -5,6 +5,7 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use ferrokube_apimachinery::body;
 use ferrokube_apimachinery::printers::IncludeObject;
 use serde_json::Value;
 
@@ -41,16 +42,11 @@ pub fn decode_object(content_type: Option<&str>, body: &[u8]) -> ApiResult<Value
 }
 
 fn decode_json(body: &[u8]) -> ApiResult<Value> {
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
-    })
+    body::decode_json(body).map_err(ApiError::bad_request)
 }
 
 fn decode_yaml(body: &[u8]) -> ApiResult<Value> {
-    let text = std::str::from_utf8(body)
-        .map_err(|_| ApiError::bad_request("the YAML body is not valid UTF-8"))?;
-    serde_yaml_ng::from_str::<Value>(text)
-        .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: yaml: {e}")))
+    body::decode_yaml(body).map_err(ApiError::bad_request)
 }
 
 /// Decodes a PATCH body by its Content-Type.

@@ -7,7 +7,6 @@ pub mod codec;
 pub mod computed;
 pub mod deadline;
 pub mod discovery;
-pub mod duplicates;
 pub mod flow_control;
 pub mod health;
 pub mod issuer_discovery;

@@ -232,7 +232,8 @@ fn write_options(call: &Call) -> ApiResult<WriteOptions> {
         }
     };
     let media = codec::media_type(call.content_type.as_deref());
-    let duplicate_fields = super::duplicates::duplicate_fields(&media, &call.body);
+    let duplicate_fields =
+        ferrokube_apimachinery::body::duplicates::duplicate_fields(&media, &call.body);
     Ok(WriteOptions {
         dry_run,
         field_validation: FieldValidation::parse(
@@ -243,7 +244,7 @@ fn write_options(call: &Call) -> ApiResult<WriteOptions> {
         apply: false,
         user: call.user.clone().map(std::sync::Arc::new),
         yaml_duplicates: (!duplicate_fields.is_empty() && media == "application/apply-patch+yaml")
-            .then(|| super::duplicates::yaml_duplicate_error(&call.body))
+            .then(|| ferrokube_apimachinery::body::duplicates::yaml_duplicate_error(&call.body))
             .flatten(),
         duplicate_fields,
     })

@@ -620,7 +620,9 @@ impl Describe {
     }
 }
 
-fn roundtrip<K: DeserializeOwned + Serialize>(value: &Value) -> Result<Value, String> {
+fn roundtrip<K: DeserializeOwned + Serialize + JsonSchema + 'static>(
+    value: &Value,
+) -> Result<Value, String> {
     let typed: K = match K::deserialize(value) {
         Ok(typed) => typed,
         Err(e) if e.to_string().contains("null, expected a timestamp") => {
@@ -628,6 +630,7 @@ fn roundtrip<K: DeserializeOwned + Serialize>(value: &Value) -> Result<Value, St
         }
         Err(e) => return Err(e.to_string()),
     };
+    super::quantity_fields::check::<K>(value)?;
     serde_json::to_value(&typed).map_err(|e| e.to_string())
 }
 

@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod patch;
 pub mod pod_update;
 pub mod pods;
+pub mod quantity_fields;
 pub mod resize;
 pub mod rest;
 pub mod reviews;

@@ -1,5 +1,7 @@
 //! Kubernetes apimachinery behaviour over stored JSON objects (`serde_json::Value`).
 //!
+//! - [`body`]: `decode_json`/`decode_yaml` of request bodies (upstream's error texts) and
+//!   `duplicates::duplicate_fields` (the repeated keys a strict decode reports).
 //! - [`labels`]: `Selector::parse("a=b,c in (x),!d")`, `Selector::from_label_selector(json)`
 //!   (null matches nothing, `{}` everything), `Selector::matches(&labels)`,
 //!   `format_labels`, `format_label_selector`.
@@ -13,6 +15,8 @@
 //!   one `validate_<kind>(obj)` per kind with checks of its own ([`validation::KindValidator`]),
 //!   `generate_name(prefix)`; every failure is a [`validation::FieldError`] whose `field`,
 //!   `reason` and `message` fill a 422 Status `details.causes` entry exactly like upstream.
+//! - [`quantity`]: `Quantity::parse("1.5Gi")` exactly as upstream's `ParseQuantity` (its
+//!   grammar, suffixes, rounding and error messages); `nanos`, `milli_value`, `value`.
 //! - [`printers`]: per kind a [`printers::Printer`] (`printers::PODS`, `printers::DEFAULT`, ...);
 //!   `table(&printer, &objects, IncludeObject, now)` builds the `meta.k8s.io/v1` Table
 //!   kube-apiserver returns (all columns, wide ones with priority 1), `column_definitions`, and
@@ -27,8 +31,10 @@
 
 #![deny(missing_docs)]
 
+pub mod body;
 pub mod fields;
 pub mod host_ports;
 pub mod labels;
 pub mod printers;
+pub mod quantity;
 pub mod validation;

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::scheduler::resources::parse_quantity;
+use crate::scheduler::resources::quantity_milli;
 use serde_json::Value;
 
 /// Resource name → amount in milli-units.
@@ -24,7 +24,7 @@ const LEGACY_COUNTS: &[&str] = &[
 
 /// Parses a quantity into milli-units (`None` when malformed).
 pub fn milli(q: &str) -> Option<i64> {
-    parse_quantity(q, 1000.0)
+    quantity_milli(q)
 }
 
 /// Formats milli-units as a quantity: whole units plainly, else with the `m` suffix.

@@ -1,92 +1,21 @@
-//! Just enough of Kubernetes resource quantities to size containers and answer resourceFieldRef.
+//! Resource quantities as the kubelet uses them: container sizes and resourceFieldRef values
+//! (parsing is apimachinery's, upstream's grammar).
+
+use ferrokube_apimachinery::quantity::Quantity;
 
 /// Parse a quantity (`100m`, `1.5Gi`, `2e3`, `128974848`) into billionths of a unit.
 pub fn parse_nanos(s: &str) -> Option<i128> {
-    let s = s.trim();
-    if s.is_empty() {
-        return None;
-    }
-    let (negative, body) = match s.as_bytes()[0] {
-        b'-' => (true, &s[1..]),
-        b'+' => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let num_end = body
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(body.len());
-    let (number, suffix) = body.split_at(num_end);
-    if number.is_empty() || number == "." {
-        return None;
-    }
-    let (int_part, frac_part) = number.split_once('.').unwrap_or((number, ""));
-    if frac_part.contains('.') {
-        return None;
-    }
-    // Work in nanos with up to 9 fractional digits kept exactly; finer digits round up like
-    // upstream's ceiling on scale-down.
-    let int: i128 = if int_part.is_empty() {
-        0
-    } else {
-        int_part.parse().ok()?
-    };
-    let mut frac_nanos: i128 = 0;
-    for (i, d) in frac_part.bytes().enumerate() {
-        let d = i128::from(d - b'0');
-        if i < 9 {
-            frac_nanos += d * 10_i128.pow(8 - i as u32);
-        } else if d > 0 {
-            frac_nanos += 1;
-            break;
-        }
-    }
-    let base = int.checked_mul(1_000_000_000)?.checked_add(frac_nanos)?;
-    let scaled = apply_suffix(base, suffix)?;
-    Some(if negative { -scaled } else { scaled })
-}
-
-fn apply_suffix(base: i128, suffix: &str) -> Option<i128> {
-    let binary = |p: u32| base.checked_mul(1_i128 << (10 * p));
-    let decimal = |e: i32| {
-        if e >= 0 {
-            base.checked_mul(10_i128.checked_pow(e as u32)?)
-        } else {
-            let d = 10_i128.checked_pow((-e) as u32)?;
-            // Ceiling keeps tiny values from rounding to zero.
-            Some((base + d - 1).div_euclid(d))
-        }
-    };
-    match suffix {
-        "" => Some(base),
-        "Ki" => binary(1),
-        "Mi" => binary(2),
-        "Gi" => binary(3),
-        "Ti" => binary(4),
-        "Pi" => binary(5),
-        "Ei" => binary(6),
-        "n" => decimal(-9),
-        "u" => decimal(-6),
-        "m" => decimal(-3),
-        "k" => decimal(3),
-        "M" => decimal(6),
-        "G" => decimal(9),
-        "T" => decimal(12),
-        "P" => decimal(15),
-        "E" => decimal(18),
-        s if s.starts_with(['e', 'E']) => decimal(s[1..].parse().ok()?),
-        _ => None,
-    }
+    Quantity::parse_trimmed(s).ok().map(Quantity::nanos)
 }
 
 /// Whole units, rounded up (memory bytes, pods).
 pub fn parse_units_ceil(s: &str) -> Option<i128> {
-    let n = parse_nanos(s)?;
-    Some((n + 999_999_999).div_euclid(1_000_000_000))
+    Quantity::parse_trimmed(s).ok().map(Quantity::value)
 }
 
 /// Millis (CPU millicores), rounded up.
 pub fn parse_millis_ceil(s: &str) -> Option<i128> {
-    let n = parse_nanos(s)?;
-    Some((n + 999_999).div_euclid(1_000_000))
+    Quantity::parse_trimmed(s).ok().map(Quantity::milli_value)
 }
 
 /// `value / divisor` rounded up, both as quantities (resourceFieldRef semantics).

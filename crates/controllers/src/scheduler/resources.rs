@@ -3,52 +3,30 @@
 
 use std::collections::BTreeMap;
 
+use ferrokube_apimachinery::quantity::Quantity;
 use k8s_openapi::api::core::v1::{Node, Pod, ResourceRequirements};
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity as QuantityString;
 
 /// Default CPU request (millicores) assumed for scoring when a container sets none.
 pub const DEFAULT_MILLI_CPU: i64 = 100;
 /// Default memory request (bytes) assumed for scoring when a container sets none.
 pub const DEFAULT_MEMORY: i64 = 200 * 1024 * 1024;
 
-/// Parses a quantity into its value scaled by `scale` (1000 for milli-units), rounding up
-/// like `Quantity.MilliValue`/`Value`. Returns `None` for malformed input.
-pub fn parse_quantity(q: &str, scale: f64) -> Option<i64> {
-    let s = q.trim();
-    if s.is_empty() {
-        return None;
-    }
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(s.len());
-    let (num, suffix) = s.split_at(split);
-    let n: f64 = num.parse().ok()?;
-    let mult: f64 = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        e if e.starts_with(['e', 'E']) => 10f64.powi(e[1..].parse::<i32>().ok()?),
-        _ => return None,
-    };
-    let v = (n * mult * scale).ceil();
-    if v.is_finite() {
-        Some(v as i64)
-    } else {
-        None
-    }
+/// A quantity in milli-units rounded up, as `Quantity.MilliValue` (`None` when malformed;
+/// clamped to the `i64` range).
+pub fn quantity_milli(q: &str) -> Option<i64> {
+    Quantity::parse_trimmed(q)
+        .ok()
+        .map(|q| clamp(q.milli_value()))
+}
+
+/// A quantity in whole units rounded up, as `Quantity.Value` (`None` when malformed).
+pub fn quantity_value(q: &str) -> Option<i64> {
+    Quantity::parse_trimmed(q).ok().map(|q| clamp(q.value()))
+}
+
+fn clamp(v: i128) -> i64 {
+    v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
 }
 
 /// A set of resource amounts: cpu in millicores, everything else in base units.
@@ -68,17 +46,17 @@ pub struct Resources {
 
 impl Resources {
     /// Reads a resource list (`requests`, `allocatable`, ...).
-    pub fn from_list(list: Option<&BTreeMap<String, Quantity>>) -> Self {
+    pub fn from_list(list: Option<&BTreeMap<String, QuantityString>>) -> Self {
         let mut r = Resources::default();
         for (k, v) in list.into_iter().flatten() {
             match k.as_str() {
-                "cpu" => r.milli_cpu = parse_quantity(&v.0, 1000.0).unwrap_or(0),
-                "memory" => r.memory = parse_quantity(&v.0, 1.0).unwrap_or(0),
-                "ephemeral-storage" => r.ephemeral_storage = parse_quantity(&v.0, 1.0).unwrap_or(0),
-                "pods" => r.pods = parse_quantity(&v.0, 1.0).unwrap_or(0),
+                "cpu" => r.milli_cpu = quantity_milli(&v.0).unwrap_or(0),
+                "memory" => r.memory = quantity_value(&v.0).unwrap_or(0),
+                "ephemeral-storage" => r.ephemeral_storage = quantity_value(&v.0).unwrap_or(0),
+                "pods" => r.pods = quantity_value(&v.0).unwrap_or(0),
                 other => {
                     r.scalar
-                        .insert(other.to_owned(), parse_quantity(&v.0, 1.0).unwrap_or(0));
+                        .insert(other.to_owned(), quantity_value(&v.0).unwrap_or(0));
                 }
             }
         }
@@ -168,15 +146,15 @@ mod tests {
 
     #[test]
     fn quantities_parse_like_upstream() {
-        assert_eq!(parse_quantity("100m", 1000.0), Some(100));
-        assert_eq!(parse_quantity("2", 1000.0), Some(2000));
-        assert_eq!(parse_quantity("0.5", 1000.0), Some(500));
-        assert_eq!(parse_quantity("128Mi", 1.0), Some(128 * 1024 * 1024));
-        assert_eq!(parse_quantity("1G", 1.0), Some(1_000_000_000));
-        assert_eq!(parse_quantity("1e3", 1.0), Some(1000));
-        assert_eq!(parse_quantity("16Gi", 1.0), Some(16 * 1024 * 1024 * 1024));
-        assert_eq!(parse_quantity("abc", 1.0), None);
-        assert_eq!(parse_quantity("", 1.0), None);
+        assert_eq!(quantity_milli("100m"), Some(100));
+        assert_eq!(quantity_milli("2"), Some(2000));
+        assert_eq!(quantity_milli("0.5"), Some(500));
+        assert_eq!(quantity_value("128Mi"), Some(128 * 1024 * 1024));
+        assert_eq!(quantity_value("1G"), Some(1_000_000_000));
+        assert_eq!(quantity_value("1e3"), Some(1000));
+        assert_eq!(quantity_value("16Gi"), Some(16 * 1024 * 1024 * 1024));
+        assert_eq!(quantity_value("abc"), None);
+        assert_eq!(quantity_value(""), None);
     }
 
     #[test]

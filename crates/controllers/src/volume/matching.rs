@@ -9,7 +9,7 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use crate::scheduler::predicates::term_matches;
-use crate::scheduler::resources::parse_quantity;
+use crate::scheduler::resources::quantity_value;
 use crate::util::selector;
 
 /// Set on a claim once the controller finished binding it.
@@ -68,7 +68,7 @@ pub fn volume_class(v: &PersistentVolume) -> &str {
 /// Bytes of the `storage` entry of a resource list (0 when absent or malformed).
 pub fn storage_bytes(list: Option<&BTreeMap<String, Quantity>>) -> i64 {
     list.and_then(|l| l.get("storage"))
-        .and_then(|q| parse_quantity(&q.0, 1.0))
+        .and_then(|q| quantity_value(&q.0))
         .unwrap_or(0)
 }
 

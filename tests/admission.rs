@@ -344,12 +344,19 @@ async fn limit_ranges_default_and_bound_containers() {
     std::fs::write(
         &lr,
         json!({"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "lr"},
-        "spec": {"limits": [{"type": "Container", "default": {"cpu": "500m"},
-            "defaultRequest": {"cpu": "100m"}, "max": {"cpu": "1"}}]}})
+        "spec": {"limits": [{"type": "Container", "default": {"cpu": "0.5"},
+            "defaultRequest": {"cpu": "100m", "memory": "0.5Gi"}, "max": {"cpu": "1000m"}}]}})
         .to_string(),
     )
     .unwrap();
     kubectl_ok(&cluster, &["create", "-f", lr.to_str().unwrap()]);
+    // Quantities are stored in upstream's canonical form.
+    let stored = kubectl_ok(&cluster, &["get", "limitrange", "lr", "-o", "json"]);
+    let stored: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    let limits = &stored["spec"]["limits"][0];
+    assert_eq!(limits["default"]["cpu"], "500m", "{stored}");
+    assert_eq!(limits["max"]["cpu"], "1", "{stored}");
+    assert_eq!(limits["defaultRequest"]["memory"], "512Mi", "{stored}");
     kubectl_ok(&cluster, &["run", "small", "--image=busybox"]);
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let p = serde_json::to_value(pods.get("small").await.unwrap()).unwrap();
@@ -386,7 +393,7 @@ async fn limit_ranges_default_and_bound_containers() {
     let p = serde_json::to_value(pods.get("partial").await.unwrap()).unwrap();
     assert_eq!(
         p["spec"]["containers"][0]["resources"],
-        json!({"limits": {"cpu": "300m"}, "requests": {"cpu": "300m"}})
+        json!({"limits": {"cpu": "300m"}, "requests": {"cpu": "300m", "memory": "512Mi"}})
     );
 }
 

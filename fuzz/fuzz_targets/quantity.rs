@@ -1,6 +1,7 @@
 //! Resource quantities (`resources.requests.cpu`, quota `hard`, limit ranges, size limits): parse
 //! any text as upstream's `ParseQuantity` would, never panicking, and keep the value exact — the
-//! parsed value written back in nanos parses to the same value, and a sign flips it exactly.
+//! parsed value written back in nanos parses to the same value, a sign flips it exactly, and
+//! the canonical form (what the server stores) parses back to the same value and form.
 #![no_main]
 
 use ferrokube_apimachinery::quantity::Quantity;
@@ -17,7 +18,21 @@ fuzz_target!(|data: &[u8]| {
     assert!(q.value() >= nanos.div_euclid(1_000_000_000), "{text}");
     assert!(q.milli_value() >= nanos.div_euclid(1_000_000), "{text}");
     if nanos != i128::MAX && nanos != i128::MIN + 1 {
-        assert_eq!(Quantity::parse(&format!("{nanos}n")), Ok(q), "{text}");
+        assert_eq!(
+            Quantity::parse(&format!("{nanos}n")).map(Quantity::nanos),
+            Ok(nanos),
+            "{text}"
+        );
+    }
+    // Upstream's canonical text names the same value in the same format.
+    if let Some(canonical) = q.canonical() {
+        let again = Quantity::parse(&canonical).expect("the canonical form parses");
+        assert_eq!(again.nanos(), nanos, "{text} -> {canonical}");
+        assert_eq!(
+            again.canonical().as_deref(),
+            Some(canonical.as_str()),
+            "{text}"
+        );
     }
     if !text.starts_with(['-', '+']) {
         let negated = Quantity::parse(&format!("-{text}")).expect("a negated quantity parses");

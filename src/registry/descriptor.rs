@@ -630,8 +630,9 @@ fn roundtrip<K: DeserializeOwned + Serialize + JsonSchema + 'static>(
         }
         Err(e) => return Err(e.to_string()),
     };
-    super::quantity_fields::check::<K>(value)?;
-    serde_json::to_value(&typed).map_err(|e| e.to_string())
+    let mut canonical = serde_json::to_value(&typed).map_err(|e| e.to_string())?;
+    super::quantity_fields::canonicalize::<K>(&mut canonical)?;
+    Ok(canonical)
 }
 
 /// Go's zero `metav1.Time`, which Go clients send as `null`.

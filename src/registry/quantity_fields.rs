@@ -2,7 +2,9 @@
 //! reads a body, so one malformed amount (`cpu: abc`) refuses the whole body with a 400 — before
 //! any quota, limit range or scheduler sees it. k8s-openapi keeps quantities as plain strings, so
 //! the places a kind holds them are found once from its schema (every `$ref` to the Quantity
-//! definition, through properties, list items and map values) and each value there is parsed.
+//! definition, through properties, list items and map values) and each value there is parsed —
+//! and rewritten in upstream's canonical form (`1.5` → `1500m`, `0.5Gi` → `512Mi`), which is
+//! what upstream stores and returns.
 
 use std::any::TypeId;
 use std::collections::HashMap;
@@ -24,10 +26,11 @@ enum Step {
 
 type Paths = Arc<Vec<Vec<Step>>>;
 
-/// Checks every quantity of a `K` object; the error is upstream's parse error text.
-pub fn check<K: JsonSchema + 'static>(obj: &Value) -> Result<(), String> {
+/// Checks every quantity of a `K` object and writes each in canonical form; the error is
+/// upstream's parse error text.
+pub fn canonicalize<K: JsonSchema + 'static>(obj: &mut Value) -> Result<(), String> {
     for path in paths_of::<K>().iter() {
-        check_at(obj, path)?;
+        canonicalize_at(obj, path)?;
     }
     Ok(())
 }
@@ -125,23 +128,28 @@ impl Walk<'_> {
     }
 }
 
-fn check_at(value: &Value, path: &[Step]) -> Result<(), String> {
+fn canonicalize_at(value: &mut Value, path: &[Step]) -> Result<(), String> {
     let Some((step, rest)) = path.split_first() else {
         // Numbers are quantities too (upstream parses their text); only strings can be malformed.
-        return match value.as_str() {
-            Some(text) => Quantity::parse_trimmed(text)
-                .map(drop)
-                .map_err(|e| e.to_string()),
-            None => Ok(()),
-        };
+        if let Some(text) = value.as_str() {
+            let quantity = Quantity::parse_trimmed(text).map_err(|e| e.to_string())?;
+            if let Some(canonical) = quantity.canonical() {
+                *value = Value::String(canonical);
+            }
+        }
+        return Ok(());
     };
     match (step, value) {
-        (Step::Field(field), Value::Object(map)) => match map.get(field) {
-            Some(next) => check_at(next, rest),
+        (Step::Field(field), Value::Object(map)) => match map.get_mut(field) {
+            Some(next) => canonicalize_at(next, rest),
             None => Ok(()),
         },
-        (Step::Items, Value::Array(items)) => items.iter().try_for_each(|i| check_at(i, rest)),
-        (Step::Values, Value::Object(map)) => map.values().try_for_each(|v| check_at(v, rest)),
+        (Step::Items, Value::Array(items)) => {
+            items.iter_mut().try_for_each(|i| canonicalize_at(i, rest))
+        }
+        (Step::Values, Value::Object(map)) => {
+            map.values_mut().try_for_each(|v| canonicalize_at(v, rest))
+        }
         _ => Ok(()),
     }
 }
@@ -152,6 +160,23 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    fn check<K: JsonSchema + 'static>(obj: &Value) -> Result<(), String> {
+        canonicalize::<K>(&mut obj.clone())
+    }
+
+    #[test]
+    fn writes_canonical_forms() {
+        let mut pod = json!({"spec": {"containers": [{"name": "c", "resources": {
+            "requests": {"cpu": "1.5", "memory": "0.5Gi"}, "limits": {"cpu": " 2000m ", "memory": "1024Mi"}}}]}});
+        canonicalize::<Pod>(&mut pod).unwrap();
+        let resources = &pod["spec"]["containers"][0]["resources"];
+        assert_eq!(
+            resources["requests"],
+            json!({"cpu": "1500m", "memory": "512Mi"})
+        );
+        assert_eq!(resources["limits"], json!({"cpu": "2", "memory": "1Gi"}));
+    }
 
     #[test]
     fn finds_pod_resource_quantities() {

@@ -40,10 +40,23 @@ impl fmt::Display for QuantityError {
 
 impl std::error::Error for QuantityError {}
 
-/// A parsed quantity: its exact value in signed nanos of the unit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
+/// How a quantity was written, which its canonical form keeps (upstream's `Format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Format {
+    /// `Ki`, `Mi`, … `Ei`.
+    BinarySi,
+    /// No suffix, or `n`, `u`, `m`, `k`, `M`, `G`, `T`, `P`, `E`.
+    #[default]
+    DecimalSi,
+    /// `e3`, `E-6`, …
+    DecimalExponent,
+}
+
+/// A parsed quantity: its exact value in signed nanos of the unit, and its format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Quantity {
     nanos: i128,
+    format: Format,
 }
 
 /// The parts of a quantity string (upstream's `parseQuantityString`).
@@ -70,14 +83,14 @@ impl Quantity {
             return Err(QuantityError::Format);
         }
         let parts = split(s)?;
-        let scale = interpret_suffix(parts.suffix)?;
+        let (scale, format) = interpret_suffix(parts.suffix)?;
         let magnitude = scaled_nanos(parts.whole, parts.fraction, &scale);
         let nanos = if parts.negative {
             -magnitude
         } else {
             magnitude
         };
-        Ok(Self { nanos })
+        Ok(Self { nanos, format })
     }
 
     /// Parses the way a quantity field of a JSON body is decoded (spaces trimmed first).
@@ -85,9 +98,14 @@ impl Quantity {
         Self::parse(s.trim())
     }
 
-    /// A quantity of `n` nanos.
-    pub fn from_nanos(nanos: i128) -> Self {
-        Self { nanos }
+    /// A quantity of `n` nanos, written in `format`.
+    pub fn from_nanos(nanos: i128, format: Format) -> Self {
+        Self { nanos, format }
+    }
+
+    /// How it was written.
+    pub fn format(self) -> Format {
+        self.format
     }
 
     /// The exact value in nanos of the unit.
@@ -108,6 +126,52 @@ impl Quantity {
     /// Whether the value is zero.
     pub fn is_zero(self) -> bool {
         self.nanos == 0
+    }
+}
+
+impl Quantity {
+    /// The text upstream stores and returns for this quantity (`Quantity.String()`, its
+    /// "canonical form"): no fractional digits, the largest suffix of the written format that
+    /// keeps the value exact — `1.5` is `1500m`, `1.5Gi` is `1536Mi`, `1000` is `1k`, `0.5Gi`
+    /// is `512Mi` — and binary amounts below 1024 or not whole units in decimal SI. None for
+    /// values beyond what upstream's int64-based form covers (the written text then stays).
+    pub fn canonical(self) -> Option<String> {
+        if self.nanos == 0 {
+            return Some("0".into());
+        }
+        if self.nanos.unsigned_abs() >= i128::MAX.unsigned_abs() / 10 {
+            return None;
+        }
+        let whole_units = self.nanos % NANOS_PER_UNIT == 0;
+        let binary = self.format == Format::BinarySi
+            && self.nanos.unsigned_abs() >= 1024 * NANOS_PER_UNIT.unsigned_abs()
+            && whole_units;
+        if binary {
+            let (mut amount, mut power) = (self.nanos / NANOS_PER_UNIT, 0);
+            while amount % 1024 == 0 && power < 6 {
+                amount /= 1024;
+                power += 1;
+            }
+            return Some(format!("{amount}{}", BINARY_SUFFIXES[power]));
+        }
+        // mantissa · 10^exponent units, trailing zeros moved into the exponent, which is then
+        // lowered to a multiple of three.
+        let (mut mantissa, mut exponent) = (self.nanos, -9_i64);
+        while mantissa % 10 == 0 {
+            mantissa /= 10;
+            exponent += 1;
+        }
+        let lower = exponent.rem_euclid(3);
+        mantissa *= 10_i128.pow(lower as u32);
+        exponent -= lower;
+        match self.format {
+            Format::DecimalExponent if exponent == 0 => Some(mantissa.to_string()),
+            Format::DecimalExponent => Some(format!("{mantissa}e{exponent}")),
+            _ => DECIMAL_SUFFIXES
+                .iter()
+                .find(|(_, e)| *e == exponent)
+                .map(|(suffix, _)| format!("{mantissa}{suffix}")),
+        }
     }
 }
 
@@ -159,34 +223,33 @@ fn split(s: &str) -> Result<Parts<'_>, QuantityError> {
     })
 }
 
+const BINARY_SUFFIXES: [&str; 7] = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
+const DECIMAL_SUFFIXES: [(&str, i64); 10] = [
+    ("n", -9),
+    ("u", -6),
+    ("m", -3),
+    ("", 0),
+    ("k", 3),
+    ("M", 6),
+    ("G", 9),
+    ("T", 12),
+    ("P", 15),
+    ("E", 18),
+];
+
 /// Upstream's `quantitySuffixer.interpret`.
-fn interpret_suffix(suffix: &str) -> Result<Scale, QuantityError> {
-    let binary = ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
-    if let Some(i) = binary.iter().position(|b| *b == suffix) {
-        return Ok(Scale::Binary(i as u32 + 1));
+fn interpret_suffix(suffix: &str) -> Result<(Scale, Format), QuantityError> {
+    if let Some(i) = BINARY_SUFFIXES[1..].iter().position(|b| *b == suffix) {
+        return Ok((Scale::Binary(i as u32 + 1), Format::BinarySi));
     }
-    let decimal = [
-        ("n", -9),
-        ("u", -6),
-        ("m", -3),
-        ("", 0),
-        ("k", 3),
-        ("M", 6),
-        ("G", 9),
-    ];
-    let decimal_big = [("T", 12), ("P", 15), ("E", 18)];
-    if let Some((_, e)) = decimal
-        .iter()
-        .chain(&decimal_big)
-        .find(|(s, _)| *s == suffix)
-    {
-        return Ok(Scale::Decimal(*e));
+    if let Some((_, e)) = DECIMAL_SUFFIXES.iter().find(|(s, _)| *s == suffix) {
+        return Ok((Scale::Decimal(*e), Format::DecimalSi));
     }
     if suffix.len() > 1 && suffix.starts_with(['e', 'E']) {
-        return suffix[1..]
+        let exponent = suffix[1..]
             .parse::<i64>()
-            .map(Scale::Decimal)
-            .map_err(|_| QuantityError::Suffix);
+            .map_err(|_| QuantityError::Suffix)?;
+        return Ok((Scale::Decimal(exponent), Format::DecimalExponent));
     }
     Err(QuantityError::Suffix)
 }
@@ -321,6 +384,57 @@ mod tests {
         assert_eq!(nanos("1e30"), i128::MAX);
         assert_eq!(nanos("1e-1000000000000"), 1);
         assert_eq!(nanos(&"9".repeat(60)), i128::MAX);
+    }
+
+    fn canonical(s: &str) -> Option<String> {
+        Quantity::parse(s)
+            .unwrap_or_else(|e| panic!("{s}: {e}"))
+            .canonical()
+    }
+
+    #[test]
+    fn canonical_forms_are_upstreams() {
+        // From upstream's quantity_test.go (TestQuantityParse / TestQuantityString).
+        let cases = [
+            ("0", "0"),
+            ("0n", "0"),
+            ("0Ki", "0"),
+            ("1.5", "1500m"),
+            ("0.5", "500m"),
+            ("1", "1"),
+            ("1000", "1k"),
+            ("1500", "1500"),
+            ("1e3", "1e3"),
+            ("1.5e3", "1500"),
+            ("1E6", "1e6"),
+            ("1000m", "1"),
+            ("100m", "100m"),
+            ("0.1m", "100u"),
+            ("1n", "1n"),
+            ("1.5Gi", "1536Mi"),
+            ("0.5Gi", "512Mi"),
+            ("1024Mi", "1Gi"),
+            ("1024", "1024"),
+            ("1Ki", "1Ki"),
+            ("1023", "1023"),
+            ("512Ki", "512Ki"),
+            ("1024Ki", "1Mi"),
+            ("0.5Ki", "512"),
+            ("1.5Ki", "1536"),
+            ("1.1Ki", "1126400m"),
+            ("-1.5Gi", "-1536Mi"),
+            ("-1500m", "-1500m"),
+            ("-1.5", "-1500m"),
+            ("1E", "1E"),
+            ("100M", "100M"),
+            ("12e3", "12e3"),
+            ("0.5e3", "500"),
+            ("5e-3", "5e-3"),
+        ];
+        for (written, expected) in cases {
+            assert_eq!(canonical(written).as_deref(), Some(expected), "{written}");
+        }
+        assert_eq!(canonical("1e30"), None);
     }
 
     #[test]

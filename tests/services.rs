@@ -457,3 +457,45 @@ async fn custom_endpoints_are_mirrored_into_endpoint_slices() {
         "skip-mirror Endpoints were mirrored"
     );
 }
+
+/// A port without a target port serves on the same port: left out (kubectl, kube-rs) or sent as
+/// Go clients send an unset IntOrString — `0` (client-go, upstream's e2e jig) — or `""`. A
+/// target port of 0 would otherwise reach the endpoint slices and the proxy's rules.
+#[tokio::test]
+async fn unset_target_ports_default_to_the_port() {
+    let cluster = TestCluster::start().await;
+    let client = cluster.client().await;
+    let api: Api<Service> = Api::namespaced(client, "default");
+    let spec = json!({"selector": {"app": "web"}, "ports": [
+        {"name": "zero", "port": 80, "targetPort": 0},
+        {"name": "empty", "port": 81, "targetPort": ""},
+        {"name": "missing", "port": 82},
+        {"name": "named", "port": 83, "targetPort": "http"}]});
+    api.create(&PostParams::default(), &service("jig", spec))
+        .await
+        .unwrap();
+    let manifest = cluster.scratch().join("svc.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: Service\nmetadata: {name: yaml}\nspec:\n  ports: [{port: 8080, targetPort: 0}]\n",
+    )
+    .unwrap();
+    stdout_ok(
+        "apply",
+        &cluster.kubectl(&["apply", "-f", manifest.to_str().unwrap()]),
+    );
+    let targets = |svc: &Service| -> Vec<Value> {
+        let spec = svc.spec.clone().unwrap();
+        spec.ports
+            .unwrap()
+            .iter()
+            .map(|p| serde_json::to_value(&p.target_port).unwrap())
+            .collect()
+    };
+    let jig = api.get("jig").await.unwrap();
+    assert_eq!(
+        targets(&jig),
+        [json!(80), json!(81), json!(82), json!("http")]
+    );
+    assert_eq!(targets(&api.get("yaml").await.unwrap()), [json!(8080)]);
+}

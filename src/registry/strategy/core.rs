@@ -262,8 +262,13 @@ impl Strategy for ServiceStrategy {
         if let Some(spec) = get_mut(obj, &["spec"]) {
             each_mut(spec, &["ports"], |port| {
                 set_default(port, &["protocol"], json!("TCP"));
-                if let Some(p) = port.get("port").cloned() {
-                    set_default(port, &["targetPort"], p);
+                // Go clients send an unset IntOrString as 0 (its zero value is not omitted),
+                // so upstream defaults 0 and "" like a missing targetPort.
+                let unset = port
+                    .get("targetPort")
+                    .is_none_or(|t| t.is_null() || *t == json!(0) || *t == json!(""));
+                if let (true, Some(p)) = (unset, port.get("port").cloned()) {
+                    port["targetPort"] = p;
                 }
             });
         }
@@ -303,6 +308,31 @@ mod tests {
             "IfNotPresent"
         );
         assert_eq!(default_pull_policy("busybox@sha256:abc"), "IfNotPresent");
+    }
+
+    #[test]
+    fn service_target_ports_default_to_the_port() {
+        // Go clients send an unset targetPort as 0; kube-rs and kubectl leave it out.
+        let mut svc = json!({"spec": {"ports": [{"port": 80, "targetPort": 0},
+            {"port": 81, "targetPort": ""}, {"port": 82}, {"port": 83, "targetPort": "http"},
+            {"port": 84, "targetPort": 8084}]}});
+        SERVICE.default(&mut svc);
+        let targets: Vec<&Value> = svc["spec"]["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| &p["targetPort"])
+            .collect();
+        assert_eq!(
+            targets,
+            [
+                &json!(80),
+                &json!(81),
+                &json!(82),
+                &json!("http"),
+                &json!(8084)
+            ]
+        );
     }
 
     #[test]

@@ -551,6 +551,21 @@ async fn endpoints_and_slices_follow_ready_pods() {
         count(1).await.is_some(),
         "scale-down not reflected in endpoints"
     );
+    // Deleted slices are put back (upstream's "recreating EndpointSlices after they've been
+    // deleted" conformance step).
+    kubectl_ok(
+        &cluster,
+        &[
+            "delete",
+            "endpointslices",
+            "-l",
+            "kubernetes.io/service-name=web",
+        ],
+    );
+    assert!(
+        count(1).await.is_some(),
+        "deleted EndpointSlices were not recreated"
+    );
 
     kubectl_ok(&cluster, &["delete", "service", "web"]);
     let gone = eventually(CONVERGE, || async {

@@ -1,7 +1,8 @@
 //! EndpointSlice controller (upstream `endpointslice_controller.go`): for every Service with a
 //! selector, `discovery.k8s.io/v1` slices labelled `kubernetes.io/service-name` and managed by
 //! `endpointslice-controller.k8s.io`, owned by the Service, one per resolved port set and at
-//! most 100 endpoints each, with `ready` / `serving` / `terminating` conditions per pod.
+//! most 100 endpoints each, with `ready` / `serving` / `terminating` conditions per pod. A
+//! managed slice that is deleted or edited by someone else is put back.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,6 +11,8 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, ListParams};
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
 use kube::ResourceExt;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
@@ -36,8 +39,22 @@ pub async fn run(ctx: Context, token: CancellationToken) {
         ctx: ctx.clone(),
         pods,
     });
-    let stream = service_controller(&ctx, token).run(reconcile, slice_error, state);
+    let stream = service_controller(&ctx, token)
+        .watches(
+            Api::<EndpointSlice>::all(ctx.client.clone()),
+            watcher::Config::default().labels(&format!("{MANAGED_BY}={CONTROLLER_NAME}")),
+            owning_service,
+        )
+        .run(reconcile, slice_error, state);
     drain("endpointslice", stream).await;
+}
+
+/// The Service a managed slice belongs to: a change to the slice (someone deleting or editing
+/// it) syncs that Service again, so its slices are put back as upstream's controller does.
+fn owning_service(slice: EndpointSlice) -> Option<ObjectRef<Service>> {
+    let namespace = slice.namespace()?;
+    let service = slice.labels().get(SERVICE_NAME)?;
+    Some(ObjectRef::new(service).within(&namespace))
 }
 
 fn slice_error(svc: Arc<Service>, err: &crate::error::Error, ctx: Arc<EpCtx>) -> Action {

@@ -106,6 +106,9 @@ async fn resize_in_place_restart_and_refusals() {
         resizable("again", before.clone(), "RestartContainer"),
     )
     .await;
+    // A container without a cpu request gets upstream's minimum shares (2), not the engine's
+    // default 1024.
+    create(&pods, resizable("besteffort", json!({}), "NotRequired")).await;
 
     // Every running container reports what is applied, resized or not.
     let live = wait_pod(&pods, "live", "running with status resources", |p| {
@@ -114,6 +117,8 @@ async fn resize_in_place_restart_and_refusals() {
     .await;
     assert_eq!(live.metadata.generation, Some(1));
     assert_eq!(engine_limits(&live), "200000000 67108864 102");
+    let besteffort = wait_pod(&pods, "besteffort", "running", running).await;
+    assert_eq!(engine_limits(&besteffort), "0 0 2");
     let discovery = kubectl_ok(&c, &["get", "--raw", "/api/v1"]);
     assert!(discovery.contains("\"pods/resize\""), "{discovery}");
 

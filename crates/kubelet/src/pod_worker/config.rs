@@ -142,13 +142,15 @@ pub fn container_config(
         .get("cpu")
         .and_then(|q| quantity::parse_millis_ceil(&q.0))
         .and_then(super::resize::nano_cpus_of_limit);
-    // Upstream's MilliCPUToShares: 1024 per CPU, at least 2.
-    let cpu_shares = requests
-        .get("cpu")
-        .or_else(|| limits.get("cpu"))
-        .and_then(|q| quantity::parse_millis_ceil(&q.0))
-        .and_then(|m| i64::try_from(m * 1024 / 1000).ok())
-        .map(|s| s.max(2));
+    let millis =
+        |list: &BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>| {
+            list.get("cpu")
+                .and_then(|q| quantity::parse_millis_ceil(&q.0))
+        };
+    let cpu_shares = Some(super::resize::cpu_shares(
+        millis(&requests),
+        millis(&limits),
+    ));
     let sc = c.security_context.clone().unwrap_or_default();
     let env = resolved.env;
     ContainerConfig {

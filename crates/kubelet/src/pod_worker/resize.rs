@@ -63,8 +63,18 @@ pub(crate) fn nano_cpus_of_limit(millis: i128) -> Option<i64> {
         .and_then(|m| i64::try_from(m.checked_mul(1_000_000)?).ok())
 }
 
+/// Upstream's `MilliCPUToShares` of the cpu request (the limit when only that is set): 1024 per
+/// CPU, between 2 and 262144 — and 2 for a container without either, which the engine would
+/// otherwise give its default 1024 (upstream's e2e reads `cpu.shares` to check).
+pub(crate) fn cpu_shares(request_millis: Option<i128>, limit_millis: Option<i128>) -> i64 {
+    const MIN_SHARES: i128 = 2;
+    const MAX_SHARES: i128 = 262_144;
+    let millis = request_millis.or(limit_millis).unwrap_or(0);
+    (millis * 1024 / 1000).clamp(MIN_SHARES, MAX_SHARES) as i64
+}
+
 /// The engine settings of `r` (upstream's cgroup values: quota from the cpu limit, shares from
-/// the cpu request, at least 2).
+/// the cpu request).
 pub fn engine_update(r: &ResourceRequirements) -> ResourceUpdate {
     let millis =
         |list, name| quantity_of(r, list, name).and_then(|q| quantity::parse_millis_ceil(&q));
@@ -74,10 +84,10 @@ pub fn engine_update(r: &ResourceRequirements) -> ResourceUpdate {
             .and_then(|v| i64::try_from(v).ok())
             .filter(|v| *v > 0),
         nano_cpus: millis("limits", "cpu").and_then(nano_cpus_of_limit),
-        cpu_shares: millis("requests", "cpu")
-            .or_else(|| millis("limits", "cpu"))
-            .and_then(|m| i64::try_from(m * 1024 / 1000).ok())
-            .map(|s| s.max(2)),
+        cpu_shares: Some(cpu_shares(
+            millis("requests", "cpu"),
+            millis("limits", "cpu"),
+        )),
     }
 }
 
@@ -347,10 +357,17 @@ mod tests {
         assert_eq!(nano_cpus_of_limit(0), None);
         assert_eq!(u.cpu_shares, Some(512));
         assert_eq!(u.memory_limit, Some(64 << 20));
+        // No cpu request or limit: upstream's minimum shares, not the engine's default 1024.
         assert_eq!(
             engine_update(&wanted(&Container::default())),
-            ResourceUpdate::default()
+            ResourceUpdate {
+                cpu_shares: Some(2),
+                ..Default::default()
+            }
         );
+        assert_eq!(cpu_shares(Some(100_000_000), None), 262_144);
+        assert_eq!(cpu_shares(None, Some(250)), 256);
+        assert_eq!(cpu_shares(Some(1), Some(250)), 2);
     }
 
     #[test]

@@ -284,6 +284,57 @@ async fn higher_priority_pods_preempt_lower_ones() {
     );
 }
 
+/// The room a preemption makes is kept for the preemptor (upstream's nominated pods, as in
+/// "SchedulerPreemption ... runs ReplicaSets to verify preemption running path"): the
+/// ReplicaSet of the evicted low-priority pod recreates it at once, and the new pod must not
+/// take the room back while the preemptor waits for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preempted_replica_does_not_take_back_the_room() {
+    let cluster = cluster_with(&[]).await;
+    let client = cluster.client().await;
+    let _nodes = HollowNodes::start(&cluster, 0, 1);
+    wait_nodes_ready(&client, 1).await;
+    kubectl_ok(&cluster, &["create", "priorityclass", "low", "--value=1"]);
+    kubectl_ok(
+        &cluster,
+        &["create", "priorityclass", "high", "--value=1000"],
+    );
+    let manifest = cluster.scratch().join("rs.json");
+    let container =
+        json!({"name": "c", "image": "busybox", "resources": {"requests": {"cpu": "3"}}});
+    std::fs::write(
+        &manifest,
+        json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "low"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "low"}},
+                "template": {"metadata": {"labels": {"app": "low"}},
+                    "spec": {"priorityClassName": "low", "containers": [container.clone()]}}}})
+        .to_string(),
+    )
+    .unwrap();
+    kubectl_ok(&cluster, &["apply", "-f", manifest.to_str().unwrap()]);
+    wait_running(&client, "default", "app=low", 1).await;
+    let api: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let preemptor = pod(
+        "preemptor",
+        json!({"priorityClassName": "high", "containers": [container]}),
+    );
+    api.create(&PostParams::default(), &preemptor)
+        .await
+        .expect("preemptor");
+    wait_bound(&client, "default", "preemptor").await;
+    // The replacement exists and stays pending: the node has no room for both.
+    let replacement = eventually(CONVERGE, || async {
+        let pods = live_pods(&client, "default", "app=low").await;
+        (pods.len() == 1).then(|| pods[0].clone())
+    })
+    .await
+    .expect("the ReplicaSet's replacement pod");
+    let bound = replacement.spec.as_ref().and_then(|s| s.node_name.clone());
+    assert_eq!(bound, None, "the replacement took the preemptor's room");
+    let nominated = api.get("preemptor").await.expect("preemptor");
+    assert!(nominated.spec.and_then(|s| s.node_name).is_some());
+}
+
 /// Preemption weighs PodDisruptionBudgets as upstream's does: of two nodes where evicting one
 /// lower-priority pod makes room, the one whose victim no budget protects is chosen, even
 /// though the protected victim there is the less important one.

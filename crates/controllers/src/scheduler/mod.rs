@@ -17,7 +17,7 @@ pub mod resources;
 pub mod scores;
 pub mod volumebinding;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -176,7 +176,8 @@ async fn schedule_loop(client: Client, token: CancellationToken) {
                     continue;
                 };
                 start = start.wrapping_add(1);
-                match decide(&cache, &pod, start, &vstores) {
+                let nominated = queue.nominated_pods(&uid, preemption::priority(&pod));
+                match decide(&cache, &nominated, &pod, start, &vstores) {
                     Ok((node, claims)) => {
                         // Assumed on `node` until the watch brings the bound pod (the cache
                         // keys pods by node itself and never reads their nodeName).
@@ -216,10 +217,12 @@ async fn schedule_loop(client: Client, token: CancellationToken) {
     }
 }
 
-/// One scheduling decision for `pod` over the cache as it is now: the node and the
-/// WaitForFirstConsumer claims to hand to it.
+/// One scheduling decision for `pod` over the cache as it is now, with the `nominated` pods
+/// (node, uid, pod) counted on their nodes: the node and the WaitForFirstConsumer claims to hand
+/// to it.
 fn decide(
     cache: &cache::Cache,
+    nominated: &[(String, String, Arc<Pod>)],
     pod: &Pod,
     start: usize,
     vstores: &volumebinding::VolumeStores,
@@ -229,8 +232,13 @@ fn decide(
     let owner_counts =
         crate::util::controller_ref(&pod.metadata).and_then(|o| cache.owner_counts.get(&o.uid));
     let anti: Vec<(Arc<Pod>, String)> = cache.anti_pods.values().cloned().collect();
+    let with_nominated = with_nominated_pods(cache.nodes(), nominated);
     let snap = algorithm::Snapshot {
-        nodes: cache.nodes().iter().collect(),
+        nodes: cache
+            .nodes()
+            .iter()
+            .map(|n| with_nominated.get(n.name()).unwrap_or(n))
+            .collect(),
         namespaces: &cache.namespaces,
         anti_affinity_pods: &anti,
         owner_counts,
@@ -238,6 +246,24 @@ fn decide(
     };
     let node = algorithm::schedule(pod, &snap, start)?;
     Ok((node, volumes.delayed_claims()))
+}
+
+/// Copies of the nodes that have nominated pods, with those pods added.
+fn with_nominated_pods(
+    nodes: &[nodeinfo::NodeInfo],
+    nominated: &[(String, String, Arc<Pod>)],
+) -> HashMap<String, nodeinfo::NodeInfo> {
+    let mut copies: HashMap<String, nodeinfo::NodeInfo> = HashMap::new();
+    for (node, uid, pod) in nominated {
+        let Some(info) = nodes.iter().find(|n| n.name() == node) else {
+            continue;
+        };
+        copies
+            .entry(node.clone())
+            .or_insert_with(|| info.clone())
+            .add_pod(uid, pod.clone());
+    }
+    copies
 }
 
 fn observe_pod(cache: &mut cache::Cache, queue: &mut Queue, pod: Pod) {

@@ -49,6 +49,15 @@ pub(super) struct Queue {
     entries: HashMap<String, Entry>,
     active: BTreeSet<((Reverse<i32>, u64), String)>,
     seq: u64,
+    /// Pending pods holding a `status.nominatedNodeName` (they preempted room there), by uid.
+    nominated: HashMap<String, String>,
+}
+
+fn nominated_node(pod: &Pod) -> Option<&str> {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.nominated_node_name.as_deref())
+        .filter(|n| !n.is_empty())
 }
 
 impl Queue {
@@ -70,8 +79,27 @@ impl Queue {
         }
     }
 
+    /// Pending pods nominated to a node, other than `except`, with priority at least `min`:
+    /// upstream's `addNominatedPods` counts them on their node when placing a pod of lower or
+    /// equal priority, so the room a preemption made is not taken by someone else.
+    pub(super) fn nominated_pods(&self, except: &str, min: i32) -> Vec<(String, String, Arc<Pod>)> {
+        self.nominated
+            .iter()
+            .filter(|(uid, _)| uid.as_str() != except)
+            .filter_map(|(uid, node)| {
+                let e = self.entries.get(uid)?;
+                (super::preemption::priority(&e.pod) >= min)
+                    .then(|| (node.clone(), uid.clone(), e.pod.clone()))
+            })
+            .collect()
+    }
+
     pub(super) fn upsert(&mut self, pod: Pod) {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
+        match nominated_node(&pod) {
+            Some(node) => self.nominated.insert(uid.clone(), node.to_owned()),
+            None => self.nominated.remove(&uid),
+        };
         let fp = fingerprint(&pod);
         match self.entries.get_mut(&uid) {
             Some(e) => {
@@ -103,6 +131,7 @@ impl Queue {
     }
 
     pub(super) fn remove(&mut self, uid: &str) {
+        self.nominated.remove(uid);
         if let Some(e) = self.entries.remove(uid) {
             self.active.remove(&(e.key, uid.to_owned()));
         }

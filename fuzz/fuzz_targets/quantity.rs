@@ -1,7 +1,7 @@
 //! Resource quantities (`resources.requests.cpu`, quota `hard`, limit ranges, size limits): parse
 //! any text as upstream's `ParseQuantity` would, never panicking, and keep the value exact — the
 //! parsed value written back in nanos parses to the same value, a sign flips it exactly, and
-//! the canonical form (what the server stores) parses back to the same value and form.
+//! the canonical form (what the server stores) parses back to the same value.
 #![no_main]
 
 use ferrokube_apimachinery::quantity::Quantity;
@@ -24,15 +24,11 @@ fuzz_target!(|data: &[u8]| {
             "{text}"
         );
     }
-    // Upstream's canonical text names the same value in the same format.
+    // Upstream's canonical text names the same value (not always in the same form: `62.5Ki`
+    // is `64000`, which read again is `64k`, as upstream's).
     if let Some(canonical) = q.canonical() {
         let again = Quantity::parse(&canonical).expect("the canonical form parses");
         assert_eq!(again.nanos(), nanos, "{text} -> {canonical}");
-        assert_eq!(
-            again.canonical().as_deref(),
-            Some(canonical.as_str()),
-            "{text}"
-        );
     }
     if !text.starts_with(['-', '+']) {
         let negated = Quantity::parse(&format!("-{text}")).expect("a negated quantity parses");

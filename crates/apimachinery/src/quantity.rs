@@ -254,36 +254,41 @@ fn interpret_suffix(suffix: &str) -> Result<(Scale, Format), QuantityError> {
     Err(QuantityError::Suffix)
 }
 
-/// Significant digits kept exactly; a longer number is first rounded up in its 20th digit
-/// (a relative error below 10^-19), so that the digits times 1024^6 still fit an `i128`.
-const MAX_DIGITS: usize = 20;
-
 /// The magnitude in nanos, rounded up to a whole nano and saturating at `i128::MAX`; binary-SI
-/// values are capped at 2^63-1 units as upstream caps them.
+/// values are capped at 2^63-1 units as upstream caps them. Exact while the number's digits
+/// times its binary multiplier fit an `i128` (38 digits, 20 with `Ei`); digits beyond that
+/// round the magnitude up in the last kept one.
 fn scaled_nanos(whole: &str, fraction: &str, scale: &Scale) -> i128 {
     let significant: Vec<u8> = whole
         .bytes()
         .chain(fraction.bytes())
         .skip_while(|d| *d == b'0')
         .collect();
-    // value = mantissa · multiplier · 10^exponent units.
-    let mut exponent = -(fraction.len() as i64);
-    let kept = significant.len().min(MAX_DIGITS);
-    let mut mantissa = significant[..kept]
-        .iter()
-        .fold(0_i128, |n, d| n * 10 + i128::from(d - b'0'));
-    if significant[kept..].iter().any(|d| *d != b'0') {
-        mantissa += 1;
-    }
-    exponent += (significant.len() - kept) as i64;
     let multiplier = match scale {
         Scale::Binary(p) => 1_i128 << (10 * p),
-        Scale::Decimal(e) => {
-            exponent = exponent.saturating_add(*e);
-            1
-        }
+        Scale::Decimal(_) => 1,
     };
-    let product = mantissa * multiplier;
+    // value = mantissa · multiplier · 10^exponent units.
+    let limit = i128::MAX / multiplier;
+    let mut mantissa: i128 = 0;
+    let mut kept = 0;
+    for d in &significant {
+        let next = mantissa
+            .checked_mul(10)
+            .and_then(|m| m.checked_add(i128::from(d - b'0')))
+            .filter(|m| *m <= limit);
+        let Some(next) = next else { break };
+        mantissa = next;
+        kept += 1;
+    }
+    if significant[kept..].iter().any(|d| *d != b'0') {
+        mantissa = mantissa.saturating_add(1);
+    }
+    let mut exponent = (significant.len() - kept) as i64 - fraction.len() as i64;
+    if let Scale::Decimal(e) = scale {
+        exponent = exponent.saturating_add(*e);
+    }
+    let product = mantissa.saturating_mul(multiplier);
     // In nanos: product · 10^(exponent + 9).
     let shift = exponent.saturating_add(9);
     let nanos = if shift >= 0 {

@@ -219,21 +219,27 @@ async fn scheduler_predicates_fit_and_misfit() {
     );
 }
 
-/// Preemption, as upstream's "SchedulerPreemption validates basic preemption works": a
-/// higher-priority pod that fits nowhere evicts the lower-priority pod holding the room (marked
-/// `DisruptionTarget`, a `Preempted` event) and is bound in its place; a pod of equal priority
-/// preempts nobody.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn higher_priority_pods_preempt_lower_ones() {
+/// A cluster with one hollow node and the priority classes `low` (1) and `high` (1000).
+async fn one_node_with_priorities() -> (support::TestCluster, kube::Client, HollowNodes) {
     let cluster = cluster_with(&[]).await;
     let client = cluster.client().await;
-    let _nodes = HollowNodes::start(&cluster, 0, 1);
+    let nodes = HollowNodes::start(&cluster, 0, 1);
     wait_nodes_ready(&client, 1).await;
     kubectl_ok(&cluster, &["create", "priorityclass", "low", "--value=1"]);
     kubectl_ok(
         &cluster,
         &["create", "priorityclass", "high", "--value=1000"],
     );
+    (cluster, client, nodes)
+}
+
+/// Preemption, as upstream's "SchedulerPreemption validates basic preemption works": a
+/// higher-priority pod that fits nowhere evicts the lower-priority pod holding the room (marked
+/// `DisruptionTarget`, a `Preempted` event) and is bound in its place; a pod of equal priority
+/// preempts nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn higher_priority_pods_preempt_lower_ones() {
+    let (_cluster, client, _nodes) = one_node_with_priorities().await;
     let api: Api<Pod> = Api::namespaced(client.clone(), "default");
     let pp = PostParams::default();
     let wants_cpu = |name: &str, class: &str| {
@@ -290,15 +296,7 @@ async fn higher_priority_pods_preempt_lower_ones() {
 /// take the room back while the preemptor waits for it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_preempted_replica_does_not_take_back_the_room() {
-    let cluster = cluster_with(&[]).await;
-    let client = cluster.client().await;
-    let _nodes = HollowNodes::start(&cluster, 0, 1);
-    wait_nodes_ready(&client, 1).await;
-    kubectl_ok(&cluster, &["create", "priorityclass", "low", "--value=1"]);
-    kubectl_ok(
-        &cluster,
-        &["create", "priorityclass", "high", "--value=1000"],
-    );
+    let (cluster, client, _nodes) = one_node_with_priorities().await;
     let manifest = cluster.scratch().join("rs.json");
     let container =
         json!({"name": "c", "image": "busybox", "resources": {"requests": {"cpu": "3"}}});

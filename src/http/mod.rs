@@ -117,13 +117,6 @@ pub fn router(state: Arc<AppState>) -> Router {
             state.clone(),
             deadline::enforce,
         ))
-        .layer(middleware::from_fn(one_read_barrier))
-}
-
-/// Every request takes at most one read barrier for all its linearizable reads (see
-/// `ferrokube_store::one_request`).
-async fn one_read_barrier(req: Request, next: Next) -> Response {
-    ferrokube_store::one_request(next.run(req)).await
 }
 
 /// Paths a request without credentials may reach as `system:anonymous` (upstream's anonymous

@@ -40,7 +40,6 @@ mod mvcc;
 mod peer_service;
 mod proposer;
 pub mod raft;
-mod read_fence;
 mod state;
 mod store;
 mod types;
@@ -49,7 +48,6 @@ mod watch;
 pub use error::StoreError;
 pub use membership::{MemberInfo, Role};
 pub use raft::transport::{PeerTransport, TransportError};
-pub use read_fence::one_request;
 pub use store::{PeerConfig, Store, StoreConfig, DEFAULT_HISTORY_EVENTS};
 pub use types::{
     Compare, Event, EventKind, KeyValue, Op, RangeRequest, RangeResponse, Revision, Txn, TxnOutcome,

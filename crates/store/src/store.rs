@@ -447,14 +447,8 @@ impl Store {
             // here before it was acknowledged: local state is already linearizable.
             return Ok(());
         }
-        if crate::read_fence::passed() {
-            // This request already passed a barrier: the local state is fresh enough for it.
-            return Ok(());
-        }
         // Read index on the leader (here or forwarded), then wait for the local apply.
-        self.inner.cluster.read_barrier().await?;
-        crate::read_fence::pass();
-        Ok(())
+        self.inner.cluster.read_barrier().await
     }
 
     fn is_sole_voter(&self) -> bool {

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{Container, Pod};
 
 use crate::naming::{container_labels, container_name, Owner, PodRef, Role, SANDBOX_CONTAINER};
-use crate::quantity;
 use crate::runtime::{BindMount, ContainerConfig, NetworkMode, PublishedPort};
 
 /// Command run by the pause container: sleep forever and exit promptly on SIGTERM.
@@ -123,34 +122,11 @@ pub fn container_config(
     attempt: u32,
     resolved: Resolved,
 ) -> ContainerConfig {
-    let limits = c
-        .resources
-        .as_ref()
-        .and_then(|r| r.limits.clone())
-        .unwrap_or_default();
-    let requests: BTreeMap<_, _> = c
-        .resources
-        .as_ref()
-        .and_then(|r| r.requests.clone())
-        .unwrap_or_default();
-    let memory_limit = limits
-        .get("memory")
-        .and_then(|q| quantity::parse_units_ceil(&q.0))
-        .and_then(|v| i64::try_from(v).ok())
-        .filter(|v| *v > 0);
-    let nano_cpus = limits
-        .get("cpu")
-        .and_then(|q| quantity::parse_millis_ceil(&q.0))
-        .and_then(super::resize::nano_cpus_of_limit);
-    let millis =
-        |list: &BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>| {
-            list.get("cpu")
-                .and_then(|q| quantity::parse_millis_ceil(&q.0))
-        };
-    let cpu_shares = Some(super::resize::cpu_shares(
-        millis(&requests),
-        millis(&limits),
-    ));
+    // The same engine settings an in-place resize applies (one mapping of requests/limits).
+    let resources = match &c.resources {
+        Some(r) => super::resize::engine_update(r),
+        None => super::resize::engine_update(&Default::default()),
+    };
     let sc = c.security_context.clone().unwrap_or_default();
     let env = resolved.env;
     ContainerConfig {
@@ -164,9 +140,9 @@ pub fn container_config(
         network: Some(NetworkMode::Container(resolved.sandbox_id)),
         pid_of: resolved.pid_of,
         hostname: None,
-        memory_limit,
-        nano_cpus,
-        cpu_shares,
+        memory_limit: resources.memory_limit,
+        nano_cpus: resources.nano_cpus,
+        cpu_shares: resources.cpu_shares,
         user: user_of(pod, c),
         supplemental_groups: supplemental_groups(pod),
         privileged: sc.privileged.unwrap_or(false),
